@@ -1,0 +1,42 @@
+# diodenet: `make demo` runs the main job, `make test` runs the tests.
+# Both first do the whole setup: ngspice (apt, when root or sudo is available),
+# a virtual environment in .venv, and an editable install pinned by constraints.txt.
+# Setup is idempotent: a second run takes a second or two.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.diodenet-installed
+EXTRAS := dev,dask
+
+.PHONY: setup ngspice venv demo test lint bench clean
+
+setup: ngspice venv
+
+ngspice:
+	@bash scripts/setup-ngspice.sh
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@echo "setup: creating the virtual environment in $(VENV) and installing diodenet[$(EXTRAS)] ..."
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+	$(PY) -m pip install -q -c constraints.txt -e ".[$(EXTRAS)]"
+	@touch $(STAMP)
+	@echo "setup: done ($$($(PY) -c 'import diodenet; print("diodenet", diodenet.__version__)'))."
+
+demo: setup
+	$(VENV)/bin/diodenet demo
+
+test: setup
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+bench: setup
+	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .ruff_cache
