@@ -1,1 +1,5 @@
-"""(filled in by its issue)"""
+"""Activation functions induced by circuit elements (the kernel's nonlinearities)."""
+
+from .base import Ideal, Nonlinearity, PiecewiseLinear, Shockley
+
+__all__ = ["Ideal", "Nonlinearity", "PiecewiseLinear", "Shockley"]

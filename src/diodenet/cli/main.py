@@ -1,22 +1,58 @@
-"""The ``diodenet`` command line."""
+"""The ``diodenet`` command line.
+
+Each command lives in its own module under ``diodenet.cli`` and registers
+itself on ``cli``; the imports at the bottom of this file load them.
+Errors the user can fix (a bad netlist, a bad CSV, a solver that did not
+converge) are printed as one ``error: ...`` line with exit code 2, never a
+traceback: raise ``click.ClickException`` or use ``user_errors()``.
+"""
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
 
 import click
 
 from .._version import __version__
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="diodenet")
 def cli() -> None:
     """diodenet: neural networks that are resistor-diode circuits.
 
     A resistor-diode network settles to the equilibrium of a ReLU monotone
-    operator network; its gradient is measured on the circuit itself
-    (hardware linearization). Run `diodenet COMMAND --help` for each command.
+    operator network (0 ∈ Hz + F(z) + Bu, y = -Cz - Du); its gradient is
+    measured on the circuit itself (hardware linearization).
+
+    Run `diodenet COMMAND --help` for each command.
     """
+
+
+class UserError(click.ClickException):
+    """A clear one-line error for the user (exit code 2)."""
+
+    exit_code = 2
+
+    def format_message(self) -> str:
+        return self.message
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the library's input errors into one-line CLI errors."""
+    try:
+        yield
+    except click.ClickException:
+        raise
+    except (ValueError, OSError, RuntimeError) as exc:
+        raise UserError(str(exc)) from exc
 
 
 def main() -> None:
     cli()
+
+
+# Command modules register themselves on `cli` (one line each).
+from . import demo as _demo  # noqa: E402, F401

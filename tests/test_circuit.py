@@ -1,0 +1,36 @@
+import pytest
+
+from diodenet import Circuit, CircuitError
+from diodenet.circuits import Resistor
+
+
+def test_names_are_case_insensitive_and_duplicates_rejected():
+    c = Circuit()
+    c.add_resistor("R1", "A", "0", resistance=1e3)
+    assert "r1" in c and c["R1"].n1 == "a"
+    with pytest.raises(CircuitError, match="duplicate"):
+        c.add_resistor("r1", "b", "0", resistance=1.0)
+
+
+def test_conductance_and_resistance_are_one_parameter():
+    r = Resistor("R1", "a", "b", conductance=2e-3)
+    assert r.resistance == pytest.approx(500.0) and r.g == pytest.approx(2e-3)
+    with pytest.raises(ValueError, match="resistance must be > 0"):
+        Resistor("R2", "a", "b", resistance=-1.0)
+    with pytest.raises(ValueError, match="start with 'R'"):
+        Resistor("Q1", "a", "b", resistance=1.0)
+
+
+def test_topology_problems_found():
+    c = Circuit()
+    c.add_voltage_source("V1", "in", "0", 1.0)
+    c.add_resistor("R1", "in", "dangling", resistance=1e3)
+    msgs = [p.message for p in c.topology_problems()]
+    assert any("only one connection" in m for m in msgs)
+    c2 = Circuit()
+    c2.add_voltage_source("V1", "in", "0", 1.0)
+    c2.add_resistor("R1", "in", "0", resistance=1e3)
+    c2.add_resistor("R2", "a", "b", resistance=1e3)
+    c2.add_resistor("R3", "a", "b", resistance=1e3)
+    with pytest.raises(CircuitError, match="no DC path to ground"):
+        c2.validate()
