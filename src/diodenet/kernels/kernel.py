@@ -1,0 +1,328 @@
+"""The equilibrium-network kernel of a resistor–diode (RTGD) network.
+
+A circuit with ``n`` nonlinear elements and ``m`` input sources is described by
+
+    0 ∈ H z + F(z) + B u + b          (kernel equation)
+    y = -C z - D u - d                (outputs)
+
+* ``z`` (n) holds one variable per nonlinear element; for a diode extracted from
+  a circuit it is the junction's reverse voltage (admittance form), so an
+  ideal diode is ``F = N₊`` and ``z >= 0``;
+* ``H`` (n×n, siemens) is monotone: ``sym(H) = (H + Hᵀ)/2 ⪰ 0``. Resistors
+  and transformers give the symmetric part, gyrators the skew part. The
+  margin ``m = λ_min(sym H)`` is the monDEQ's monotonicity parameter;
+* ``B`` (n×m), ``C`` (p×n), ``D`` (p×m) couple the inputs ``u`` and the
+  outputs ``y``; ``b`` (n) and ``d`` (p) are what the circuit's other, constant
+  sources (bias rails, a diode's forward drop) contribute.
+
+For every step ``α > 0`` the kernel equation is the fixed point of
+
+    z = σ_α((I - αH) z - α(B u + b))
+
+which for ideal diodes is the ReLU monDEQ ``z = ReLU(W z + U x + b')`` with
+``W = I - αH`` (design notes, §1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..activations import Ideal, Nonlinearity
+
+ArrayLike = np.ndarray | Tensor | Sequence[Sequence[float]] | Sequence[float]
+
+
+def _as_tensor(x: ArrayLike, name: str, dtype: torch.dtype, device: torch.device | None) -> Tensor:
+    t = torch.as_tensor(x, dtype=dtype, device=device)
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return t
+
+
+@dataclass
+class Equilibrium:
+    """The solution of a batch of kernel equations.
+
+    ``z`` (batch, n) and ``y`` (batch, p) are the equilibrium and its outputs;
+    ``residual`` (batch,) is the inclusion residual in amperes (see
+    ``Kernel.residual``), ``converged`` (batch,) whether it is below the
+    tolerance, ``iterations`` what the solver used, ``method`` which ran.
+    """
+
+    z: Tensor
+    y: Tensor
+    iterations: int
+    residual: Tensor
+    converged: Tensor
+    method: str
+
+    @property
+    def all_converged(self) -> bool:
+        return bool(self.converged.all())
+
+
+class ConvergenceError(RuntimeError):
+    """A solver stopped before the tolerance; carries the equilibrium it reached."""
+
+    def __init__(self, message: str, equilibrium: Equilibrium) -> None:
+        super().__init__(message)
+        self.equilibrium = equilibrium
+
+
+class Kernel:
+    """``0 ∈ H z + F(z) + B u + b``, ``y = -C z - D u - d``.
+
+    Parameters
+    ----------
+    H, B, C, D:
+        numpy arrays or torch tensors of shapes (n, n), (n, m), (p, n), (p, m).
+    elements:
+        one ``Nonlinearity`` per row of ``H`` (default: ideal diodes).
+    b, d:
+        constant terms (n,) and (p,) (default zero).
+    dtype, device:
+        where the kernel's tensors live (float64 on the CPU by default).
+    monotone_tol:
+        ``sym(H)`` may have eigenvalues down to ``-monotone_tol * ‖H‖``
+        (round-off) before the kernel is rejected as non-monotone.
+
+    Raises ``ValueError`` for wrong shapes, NaN/inf entries, or a
+    non-monotone ``H``.
+    """
+
+    def __init__(
+        self,
+        H: ArrayLike,
+        B: ArrayLike,
+        C: ArrayLike,
+        D: ArrayLike,
+        elements: Sequence[Nonlinearity] | None = None,
+        *,
+        b: ArrayLike | None = None,
+        d: ArrayLike | None = None,
+        dtype: torch.dtype = torch.float64,
+        device: torch.device | str | None = None,
+        monotone_tol: float = 1e-10,
+        input_names: Sequence[str] | None = None,
+        output_names: Sequence[str] | None = None,
+        element_names: Sequence[str] | None = None,
+    ) -> None:
+        device = torch.device(device) if device is not None else None
+        self.H = _as_tensor(H, "H", dtype, device)
+        self.B = _as_tensor(B, "B", dtype, device)
+        self.C = _as_tensor(C, "C", dtype, device)
+        self.D = _as_tensor(D, "D", dtype, device)
+        if self.H.ndim != 2 or self.H.shape[0] != self.H.shape[1]:
+            raise ValueError(f"H must be square (n, n), got shape {tuple(self.H.shape)}")
+        n = self.H.shape[0]
+        if self.B.ndim == 1 and n > 0:
+            self.B = self.B.reshape(n, -1)
+        if self.B.ndim != 2 or self.B.shape[0] != n:
+            raise ValueError(f"B must have shape (n={n}, m), got {tuple(self.B.shape)}")
+        m = self.B.shape[1]
+        if self.C.ndim != 2 or self.C.shape[1] != n:
+            raise ValueError(f"C must have shape (p, n={n}), got {tuple(self.C.shape)}")
+        p = self.C.shape[0]
+        if self.D.ndim != 2 or self.D.shape != (p, m):
+            raise ValueError(f"D must have shape (p={p}, m={m}), got {tuple(self.D.shape)}")
+        self.b = (
+            torch.zeros(n, dtype=dtype, device=device) if b is None
+            else _as_tensor(b, "b", dtype, device).reshape(-1)
+        )
+        self.d = (
+            torch.zeros(p, dtype=dtype, device=device) if d is None
+            else _as_tensor(d, "d", dtype, device).reshape(-1)
+        )
+        if self.b.shape != (n,):
+            raise ValueError(f"b must have shape (n={n},), got {tuple(self.b.shape)}")
+        if self.d.shape != (p,):
+            raise ValueError(f"d must have shape (p={p},), got {tuple(self.d.shape)}")
+        self.elements: list[Nonlinearity] = (
+            [Ideal() for _ in range(n)] if elements is None else list(elements)
+        )
+        if len(self.elements) != n:
+            raise ValueError(f"expected {n} elements (one per row of H), got {len(self.elements)}")
+        for k, e in enumerate(self.elements):
+            if not isinstance(e, Nonlinearity):
+                raise ValueError(f"element {k} is not a Nonlinearity: {e!r}")
+        self.input_names = list(input_names) if input_names is not None else None
+        self.output_names = list(output_names) if output_names is not None else None
+        self.element_names = list(element_names) if element_names is not None else None
+        self.margin = self._monotonicity_margin()
+        scale = float(torch.linalg.matrix_norm(self.H, ord=2)) if n else 0.0
+        if self.margin < -monotone_tol * max(scale, 1e-300):
+            raise ValueError(
+                f"H is not monotone: the smallest eigenvalue of sym(H) is {self.margin:.3e} < 0 "
+                "(a resistor-diode network always has sym(H) ⪰ 0)"
+            )
+
+    # -------------------------------------------------------------- shapes
+    @property
+    def n(self) -> int:
+        """Number of nonlinear elements."""
+        return self.H.shape[0]
+
+    @property
+    def m(self) -> int:
+        """Number of inputs."""
+        return self.B.shape[1]
+
+    @property
+    def p(self) -> int:
+        """Number of outputs."""
+        return self.C.shape[0]
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.H.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.H.device
+
+    @property
+    def piecewise_linear(self) -> bool:
+        return all(e.piecewise_linear for e in self.elements)
+
+    @property
+    def smooth(self) -> bool:
+        return all(e.smooth for e in self.elements)
+
+    def _monotonicity_margin(self) -> float:
+        if self.n == 0:
+            return float("inf")
+        sym = 0.5 * (self.H + self.H.T)
+        return float(torch.linalg.eigvalsh(sym.cpu()).min())
+
+    def to(
+        self, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> Kernel:
+        """A copy on another device and/or dtype."""
+        dtype = dtype or self.dtype
+        return Kernel(
+            self.H.to(device=device, dtype=dtype), self.B.to(device=device, dtype=dtype),
+            self.C.to(device=device, dtype=dtype), self.D.to(device=device, dtype=dtype),
+            self.elements, b=self.b.to(device=device, dtype=dtype),
+            d=self.d.to(device=device, dtype=dtype), dtype=dtype, device=device,
+            input_names=self.input_names, output_names=self.output_names,
+            element_names=self.element_names, monotone_tol=float("inf"),
+        )
+
+    # --------------------------------------------------------------- maths
+    def check_inputs(self, u: ArrayLike) -> Tensor:
+        """``u`` as a (batch, m) tensor on the kernel's device; rejects NaN/inf and bad shapes."""
+        t = torch.as_tensor(u, dtype=self.dtype, device=self.device)
+        if t.ndim == 1:
+            t = t.reshape(1, -1) if self.m != 1 or t.numel() == 1 else t.reshape(-1, 1)
+        if t.ndim != 2 or t.shape[1] != self.m:
+            raise ValueError(f"u must have shape (batch, m={self.m}), got {tuple(t.shape)}")
+        if not torch.isfinite(t).all():
+            raise ValueError("u contains NaN or inf")
+        return t
+
+    def rhs(self, u: Tensor) -> Tensor:
+        """``q = B u + b`` for a batch (batch, n)."""
+        return u @ self.B.T + self.b
+
+    def outputs(self, z: Tensor, u: Tensor) -> Tensor:
+        """``y = -C z - D u - d`` (batch, p)."""
+        return -(z @ self.C.T) - u @ self.D.T - self.d
+
+    def natural_step(self) -> float:
+        """A step α (ohms) that makes ``αH`` dimensionless and O(1): ``1/max_k |H_kk|``."""
+        if self.n == 0:
+            return 1.0
+        scale = float(self.H.abs().max())
+        return 1.0 / scale if scale > 0 else 1.0
+
+    def apply_resolvent(self, x: Tensor, alpha: float) -> Tensor:
+        """``σ_α`` applied elementwise, element k on column k."""
+        if all(isinstance(e, Ideal) for e in self.elements):
+            return torch.clamp_min(x, 0.0)
+        cols = [e.resolvent(x[:, k], alpha) for k, e in enumerate(self.elements)]
+        return torch.stack(cols, dim=1)
+
+    def apply_resolvent_derivative(self, x: Tensor, alpha: float) -> Tensor:
+        if all(isinstance(e, Ideal) for e in self.elements):
+            return (x > 0).to(x.dtype)
+        cols = [e.resolvent_derivative(x[:, k], alpha) for k, e in enumerate(self.elements)]
+        return torch.stack(cols, dim=1)
+
+    def residual(self, z: Tensor, u: Tensor) -> Tensor:
+        """Inclusion residual per sample, in amperes.
+
+        With ``w = H z + B u + b`` (the current the linear network draws from
+        each element's port) and ``α`` = ``natural_step()``:
+
+        * smooth element: ``|w_k + F_k(z_k)|`` (KCL error at its port);
+        * set-valued element: ``|z_k - σ_α(z_k - α w_k)| / α``, the natural
+          (fixed-point) residual, which is ``min(z_k/α, w_k)`` for an ideal
+          diode and zero exactly at a solution.
+
+        Returns the max over elements, shape (batch,).
+        """
+        if self.n == 0:
+            return torch.zeros(z.shape[0], dtype=self.dtype, device=self.device)
+        w = z @ self.H.T + self.rhs(u)
+        alpha = self.natural_step()
+        r = (z - self.apply_resolvent(z - alpha * w, alpha)).abs() / alpha
+        smooth = [k for k, e in enumerate(self.elements) if e.smooth]
+        if smooth:
+            fz = torch.stack([self.elements[k].value(z[:, k]) for k in smooth], dim=1)
+            r[:, smooth] = (w[:, smooth] + fz).abs()
+        return r.amax(dim=1)
+
+    # -------------------------------------------------------------- solving
+    def solve(
+        self,
+        u: ArrayLike,
+        method: str = "auto",
+        *,
+        tol: float = 1e-10,
+        max_iter: int | None = None,
+        z0: Tensor | None = None,
+        raise_on_failure: bool = True,
+        **options: object,
+    ) -> Equilibrium:
+        """Solve the kernel equation for each row of ``u`` (batch, m).
+
+        ``method``: ``'auto'`` (exact active set for piecewise-linear elements,
+        Newton for smooth ones, else Peaceman–Rachford), ``'pr'``, ``'fb'``,
+        ``'active_set'`` or ``'newton'``. ``tol`` bounds ``residual`` (A).
+        A solve that does not reach ``tol`` raises ``ConvergenceError``
+        (with the residual) unless ``raise_on_failure=False``, in which case
+        ``Equilibrium.converged`` flags the samples that failed.
+        """
+        from ..solvers import get_solver
+
+        u = self.check_inputs(u)
+        solver = get_solver(method, self, tol=tol, max_iter=max_iter, **options)
+        state = solver.init(self)
+        z, iterations = solver.compute(state, self, u, z0=z0)
+        res = self.residual(z, u)
+        converged = res <= tol
+        eq = Equilibrium(
+            z=z, y=self.outputs(z, u), iterations=iterations, residual=res,
+            converged=converged, method=solver.name,
+        )
+        if raise_on_failure and not eq.all_converged:
+            worst = float(res.max())
+            bad = int((~converged).sum())
+            raise ConvergenceError(
+                f"{solver.name} did not converge: residual {worst:.3e} A > tol {tol:.1e} "
+                f"in {bad} of {u.shape[0]} samples after {iterations} iterations",
+                eq,
+            )
+        return eq
+
+    def __repr__(self) -> str:
+        kinds = sorted({type(e).__name__ for e in self.elements})
+        return (
+            f"Kernel(n={self.n}, m={self.m}, p={self.p}, margin={self.margin:.3g}, "
+            f"elements={'/'.join(kinds) or '-'}, dtype={self.dtype}, device={self.device})"
+        )
