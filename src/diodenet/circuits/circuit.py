@@ -215,7 +215,7 @@ class Circuit:
         * a node with a single connection (a dangling terminal);
         * a subnetwork with no DC path to ground (a floating node). DC paths
           run through resistors, diodes, voltage sources, the output of E and
-          H elements and a transformer's primary (the winding its SPICE
+          H elements and a transformer's secondary (the winding its SPICE
           realisation drives with a voltage).
         * a current-controlled source whose controlling voltage source is missing.
         """
@@ -252,7 +252,7 @@ class Circuit:
             elif isinstance(e, VCVS | CCVS):
                 union(e.pos, e.neg)
             elif isinstance(e, Transformer):
-                union(e.p1, e.p2)
+                union(e.s1, e.s2)
         ground_root = find(GROUND)
         reported: set[str] = set()
         for e in self.elements.values():

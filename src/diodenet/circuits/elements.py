@@ -364,8 +364,11 @@ class CCVS(Element):
 class Transformer(Element):
     """Ideal two-winding transformer, ratio ``n``: ``v1 = n v2``, ``i2 = -n i1``.
 
-    Written to SPICE as a subcircuit of an E element (``v1 = n v2``), an F
-    element and a 0 V sensing source (design notes, section 1).
+    Written to SPICE as a subcircuit: an E element across the *secondary*
+    (``v2 = v1 / n``) in series with a 0 V source that senses ``i2``, and an F
+    element on the primary that draws ``i1 = -i2 / n`` (design notes, section
+    1). The secondary is therefore voltage-defined (a DC path for SPICE) and
+    the primary is a current-defined port.
     """
 
     name: str
