@@ -56,3 +56,4 @@ def main() -> None:
 
 # Command modules register themselves on `cli` (one line each).
 from . import demo as _demo  # noqa: E402, F401
+from . import simulate_cmd as _simulate_cmd  # noqa: E402, F401

@@ -320,6 +320,30 @@ class Kernel:
             )
         return eq
 
+    # --------------------------------------------------------- monDEQ views
+    def to_mondeq(self, alpha: float | None = None):
+        """``(W, U, b, W_out, D)`` with ``z = ReLU(Wz + Ux + b)`` (see ``kernels.mondeq``)."""
+        from .mondeq import to_mondeq
+
+        return to_mondeq(self, alpha)
+
+    @classmethod
+    def from_mondeq(cls, W: ArrayLike, U: ArrayLike, b: ArrayLike, W_out: ArrayLike,
+                    D: ArrayLike, **kwargs: object) -> Kernel:
+        """The kernel of ``z = ReLU(Wz + Ux + b)``, ``y = W_out z + D x`` (``kernels.mondeq``)."""
+        from .mondeq import from_mondeq
+
+        return from_mondeq(W, U, b, W_out, D, **kwargs)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_winston_kolter(cls, m: float, A: ArrayLike, S: ArrayLike, U: ArrayLike,
+                            b: ArrayLike, W_out: ArrayLike, D: ArrayLike,
+                            **kwargs: object) -> Kernel:
+        """The kernel of a monDEQ with ``W = (1-m)I - AᵀA + S - Sᵀ``."""
+        from .mondeq import from_winston_kolter
+
+        return from_winston_kolter(m, A, S, U, b, W_out, D, **kwargs)  # type: ignore[arg-type]
+
     def __repr__(self) -> str:
         kinds = sorted({type(e).__name__ for e in self.elements})
         return (

@@ -1,0 +1,141 @@
+"""``diodenet simulate``, ``diodenet check`` and ``diodenet kernel``."""
+
+from __future__ import annotations
+
+import json
+
+import click
+import numpy as np
+
+from ._io import load_circuit, read_csv_matrix, split_names
+from .main import UserError, cli, user_errors
+
+
+def _run_backend(backend: str, circuit, names, values, workers: int):
+    if backend == "builtin":
+        from ..simulators.builtin import BuiltinSimulator
+
+        return BuiltinSimulator(circuit).operating_points(values, names)
+    from ..simulators.ngspice import NgspiceSimulator
+
+    with NgspiceSimulator(circuit, workers=workers) as sim:
+        return sim.operating_points(values, names)
+
+
+@cli.command()
+@click.argument("netlist", type=click.Path(dir_okay=False))
+@click.option("--inputs", "inputs_csv", type=click.Path(dir_okay=False),
+              help="CSV whose header names sources; each row is one operating point "
+                   "and overrides those sources' DC values (volts or amperes).")
+@click.option("--backend", type=click.Choice(["builtin", "ngspice"]), default="builtin",
+              show_default=True, help="builtin: our exact kernel solver; ngspice: device level.")
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="ngspice worker processes.")
+@click.option("--include", "includes", multiple=True, type=click.Path(dir_okay=False),
+              help="A file the netlist may .include (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def simulate(netlist: str, inputs_csv: str | None, backend: str, workers: int,
+             includes: tuple[str, ...], as_json: bool) -> None:
+    """DC operating point(s) of NETLIST: every node voltage, in volts.
+
+    \b
+    Example:
+      diodenet simulate net.cir --inputs inputs.csv --json
+    JSON: {"backend": ..., "operating_points": [{"<node>": volts, ...}, ...]}
+    (node names lower-case, ground left out).
+    """
+    circuit = load_circuit(netlist, includes)
+    names, values = (None, None)
+    if inputs_csv:
+        names, values = read_csv_matrix(inputs_csv)
+    with user_errors():
+        ops = _run_backend(backend, circuit, names, values, workers)
+    if as_json:
+        click.echo(json.dumps({"backend": backend, "operating_points": ops.as_dicts()}))
+        return
+    click.echo(f"backend: {backend}   ({len(ops.voltages)} operating point(s), volts)")
+    width = max((len(n) for n in ops.nodes), default=4)
+    for i, row in enumerate(ops.voltages):
+        if len(ops.voltages) > 1:
+            click.echo(f"-- sample {i}")
+        for node, v in zip(ops.nodes, row):
+            click.echo(f"  V({node}){' ' * (width - len(node))} = {v: .9g}")
+
+
+@cli.command()
+@click.argument("netlist", type=click.Path(dir_okay=False))
+@click.option("--inputs", "inputs_csv", type=click.Path(dir_okay=False),
+              help="CSV of source values, as for `simulate`.")
+@click.option("--include", "includes", multiple=True, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def check(netlist: str, inputs_csv: str | None, includes: tuple[str, ...], as_json: bool) -> None:
+    """Run NETLIST on both backends and report the largest node-voltage difference.
+
+    The built-in simulator uses the exact diode models of the netlist; ngspice
+    uses its device models (ideal and PWL diodes become near-ideal Shockley
+    models), so a difference of a few millivolts is expected with ideal diodes
+    and ~1e-9 V with Shockley diodes.
+    """
+    circuit = load_circuit(netlist, includes)
+    names, values = (None, None)
+    if inputs_csv:
+        names, values = read_csv_matrix(inputs_csv)
+    with user_errors():
+        a = _run_backend("builtin", circuit, names, values, 1)
+        b = _run_backend("ngspice", circuit, names, values, 1)
+    cols = [b.nodes.index(n) for n in a.nodes]
+    diff = np.abs(a.voltages - b.voltages[:, cols])
+    sample, node = np.unravel_index(int(np.argmax(diff)), diff.shape)
+    result = {
+        "max_abs_difference_volts": float(diff.max()),
+        "node": a.nodes[node], "sample": int(sample),
+        "builtin": float(a.voltages[sample, node]),
+        "ngspice": float(b.voltages[sample, cols[node]]),
+        "samples": int(diff.shape[0]),
+    }
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        click.echo(
+            f"largest |builtin - ngspice| = {result['max_abs_difference_volts']:.3e} V "
+            f"at node {result['node']!r}, sample {result['sample']} "
+            f"(builtin {result['builtin']:.9g} V, ngspice {result['ngspice']:.9g} V)"
+        )
+
+
+@cli.command()
+@click.argument("netlist", type=click.Path(dir_okay=False))
+@click.option("--inputs", "inputs", required=True,
+              help="Comma-separated source names forming u, e.g. v1,v2.")
+@click.option("--outputs", "outputs", required=True,
+              help="Comma-separated node names forming y, e.g. n3,n4.")
+@click.option("--include", "includes", multiple=True, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def kernel(netlist: str, inputs: str, outputs: str, includes: tuple[str, ...],
+           as_json: bool) -> None:
+    """The equilibrium-network kernel of NETLIST: 0 ∈ Hz + F(z) + Bu + b, y = -Cz - Du - d.
+
+    z holds each diode junction's reverse voltage (V); H is in siemens, B in
+    siemens (voltage inputs) or dimensionless (current inputs). The margin is
+    the smallest eigenvalue of sym(H), the monDEQ's monotonicity parameter.
+    """
+    from ..kernels.extract import extract_kernel
+
+    circuit = load_circuit(netlist, includes)
+    with user_errors():
+        K = extract_kernel(circuit, split_names(inputs), split_names(outputs))
+    data = {
+        "H": K.H.tolist(), "B": K.B.tolist(), "C": K.C.tolist(), "D": K.D.tolist(),
+        "b": K.b.tolist(), "d": K.d.tolist(), "margin": K.margin,
+        "elements": K.element_names, "inputs": K.input_names, "outputs": K.output_names,
+    }
+    if as_json:
+        click.echo(json.dumps(data))
+        return
+    np.set_printoptions(precision=6, suppress=False, linewidth=100)
+    click.echo(f"kernel of {netlist}: n={K.n} diodes ({', '.join(K.element_names or [])}), "
+               f"m={K.m} inputs, p={K.p} outputs, margin={K.margin:.6g} S")
+    for name in ("H", "B", "C", "D", "b", "d"):
+        click.echo(f"{name} =\n{np.array(data[name])}")
+    if K.n and K.margin <= 0:
+        raise UserError("the kernel has margin 0: its equilibrium may not be unique")

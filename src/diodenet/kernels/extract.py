@@ -1,0 +1,158 @@
+"""Theorem 1 in code: a circuit's kernel ``(H, B, C, D)`` by Kron reduction.
+
+The linear part is analysed by MNA with every diode junction replaced by a
+voltage-driven port (``diodenet.kernels.mna``). Solving ``G x = S_z z + S_u u
++ s0`` and reading the port currents ``j = P x`` gives the diode currents
+``i_d = -j`` (each port's current flows from the cathode through the port to
+the anode). The diode law in the reverse-voltage variable, ``F(z) = -i_d``,
+turns KCL into the kernel equation::
+
+    i_d = H z + B u + b     with   H = -P G⁻¹ S_z,  B = -P G⁻¹ S_u,  b = -P G⁻¹ s0
+
+and the outputs (node voltages or differences) ``y = O x`` give
+``C = -O G⁻¹ S_z``, ``D = -O G⁻¹ S_u``, ``d = -O G⁻¹ s0``. ``H`` is the
+Schur complement of the conductance network onto the junctions, so it is
+monotone; for resistors only it is a symmetric M-matrix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..activations import Ideal, Nonlinearity, Shockley
+from ..circuits import Circuit, PWLDiode, ShockleyDiode
+from .kernel import Kernel
+from .mna import MNASystem, build_mna, voltage_defined_loops
+
+OutputSpec = str | tuple[str, str]
+
+
+def diode_nonlinearity(model: object) -> Nonlinearity:
+    """The kernel relation of a diode model's junction (reverse-voltage variable)."""
+    if isinstance(model, ShockleyDiode):
+        return Shockley(is_=model.is_, nvt=model.nvt)
+    return Ideal()  # ideal and PWL junctions (a PWL drop is an offset of the port)
+
+
+class CircuitKernel(Kernel):
+    """A kernel extracted from a circuit, which remembers how to rebuild the
+    circuit's node voltages from ``(z, u)``: ``V = z Nzᵀ + u Nuᵀ + n0``."""
+
+    circuit: Circuit
+    node_names: list[str]
+
+    def node_voltages(self, z: Tensor, u: Tensor) -> Tensor:
+        """All node voltages (batch, len(node_names)), ground excluded."""
+        return z @ self.Nz.T + u @ self.Nu.T + self.n0
+
+    def source_currents(self, z: Tensor, u: Tensor) -> Tensor:
+        """Branch currents (A) of the voltage sources in ``source_names``,
+        flowing from ``+`` through the source to ``-`` (SPICE's sign)."""
+        return z @ self.Jz.T + u @ self.Ju.T + self.j0
+
+
+def _parse_output(spec: OutputSpec) -> tuple[str, str]:
+    if isinstance(spec, tuple):
+        pos, neg = spec
+    else:
+        pos, neg = spec, "0"
+    return pos.strip().lower(), neg.strip().lower()
+
+
+def _check_invertible(G: np.ndarray, circuit: Circuit) -> None:
+    if G.size == 0:
+        return
+    s = np.linalg.svd(G, compute_uv=False)
+    if s[-1] > 1e-13 * s[0]:
+        return
+    loops = voltage_defined_loops(circuit)
+    if loops:
+        raise ValueError(
+            "this circuit has no kernel of the form 0 ∈ Hz + F(z) + Bu: "
+            f"{', '.join(loops)} close(s) a loop of diodes and voltage-defined elements "
+            "(voltage sources, E/H sources, transformer windings), which fixes a diode's "
+            "voltage instead of leaving it to the network"
+        )
+    raise ValueError(
+        "this circuit has no kernel of the form 0 ∈ Hz + F(z) + Bu: its linear part is "
+        "singular with the diodes as voltage ports (a floating node, a cut-set of current "
+        "sources, or a degenerate controlled source)"
+    )
+
+
+def extract_kernel(
+    circuit: Circuit,
+    inputs: Sequence[str],
+    outputs: Sequence[OutputSpec] = (),
+    *,
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str | None = None,
+) -> CircuitKernel:
+    """The kernel ``(H, B, C, D, b, d)`` of ``circuit``.
+
+    Parameters
+    ----------
+    inputs:
+        names of the independent sources that make up ``u`` (in order); the
+        circuit's other sources are constants and go into ``b`` and ``d``.
+    outputs:
+        node names (voltage to ground) or ``(pos, neg)`` pairs (a difference).
+
+    The kernel's elements follow ``circuit.diodes`` in order. Raises
+    ``ValueError`` when the circuit has no kernel of this form.
+    """
+    circuit.validate()
+    mna: MNASystem = build_mna(circuit, inputs)
+    _check_invertible(mna.G, circuit)
+    rhs = np.concatenate([mna.S_z, mna.S_u, mna.s0[:, None]], axis=1)
+    X = np.linalg.solve(mna.G, rhs) if mna.size else np.zeros((0, rhs.shape[1]))
+    n = len(mna.diodes)
+    m = len(mna.inputs)
+    P = X[mna.port_rows]
+    node_names = list(circuit.nodes)
+    node_rows = [mna.node_index[name] for name in node_names]
+    NX = X[node_rows]
+
+    out_rows = []
+    for spec in outputs:
+        pos, neg = _parse_output(spec)
+        row = np.zeros(X.shape[1])
+        for node, sign in ((pos, 1.0), (neg, -1.0)):
+            if node == "0":
+                continue
+            if node not in mna.node_index or "#" in node:
+                raise ValueError(f"output node {node!r} is not a node of the circuit")
+            row += sign * X[mna.node_index[node]]
+        out_rows.append(row)
+    O = np.array(out_rows).reshape(len(out_rows), X.shape[1])
+
+    vsources = [e.name for e in circuit.sources if e.kind == "voltage source"]
+    JX = X[[mna.branch_index[name] for name in vsources]] if vsources else np.zeros((0, X.shape[1]))
+
+    def split(M: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return M[:, :n], M[:, n : n + m], M[:, n + m]
+
+    Pz, Pu, p0 = split(P)
+    Oz, Ou, o0 = split(O)
+    kernel = CircuitKernel(
+        -Pz, -Pu, -Oz, -Ou,
+        [diode_nonlinearity(d.model) for d in mna.diodes],
+        b=-p0, d=-o0, dtype=dtype, device=device,
+        input_names=mna.inputs,
+        output_names=["-".join(_parse_output(s)).removesuffix("-0") for s in outputs],
+        element_names=[d.name for d in mna.diodes],
+    )
+    kernel.circuit = circuit
+    kernel.node_names = node_names
+    kernel.source_names = vsources
+    as_t = lambda a: torch.as_tensor(a, dtype=dtype, device=kernel.device)  # noqa: E731
+    kernel.Nz, kernel.Nu, kernel.n0 = (as_t(a) for a in split(NX))
+    kernel.Jz, kernel.Ju, kernel.j0 = (as_t(a) for a in split(JX))
+    kernel.pwl_offsets = as_t(
+        [d.model.vf if isinstance(d.model, PWLDiode) else 0.0 for d in mna.diodes]
+    )
+    return kernel

@@ -1,0 +1,256 @@
+"""Modified nodal analysis (MNA) of a circuit's linear part.
+
+Every diode is cut out and replaced by a *port*: a voltage source from its
+junction's anode (``-``) to its cathode (``+``) whose value is the kernel
+variable ``z_k`` (the junction's reverse voltage). A diode's series
+resistance (Shockley ``Rs``, PWL ``ron``) stays in the linear part, so the
+port sees the bare junction; a PWL forward drop ``vf`` becomes a constant
+offset of the port (``z_k`` is then ``vf`` plus the reverse voltage).
+
+The MNA system is ``G x = S_z z + S_u u + s0`` where ``x`` stacks the node
+voltages (ground excluded) and the branch currents of voltage-defined
+elements. Stamps (KCL rows count current *leaving* a node through elements):
+
+* resistor ``g``: the usual four entries;
+* voltage source / E / H / transformer primary / port: one extra current
+  unknown ``j``, flowing from ``+`` through the element to ``-``;
+* current source ``I`` (through it from ``pos`` to ``neg``): right-hand side;
+* F: ``gain·j_control`` leaves ``pos``; G: ``gm·(V(cp) - V(cn))`` leaves ``pos``;
+* transformer ``n``: ``V(p1)-V(p2) = n (V(s1)-V(s2))``, ``i2 = -n i1``;
+* gyrator ``g``: ``i1 = g v2``, ``i2 = -g v1`` (currents into ``p1``, ``s1``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..circuits import (
+    CCCS,
+    CCVS,
+    GROUND,
+    VCCS,
+    VCVS,
+    Circuit,
+    CurrentSource,
+    Diode,
+    Gyrator,
+    PWLDiode,
+    Resistor,
+    ShockleyDiode,
+    Transformer,
+    VoltageSource,
+)
+
+
+@dataclass
+class MNASystem:
+    """``G x = S_z z + S_u u + s0`` and where each quantity sits in ``x``."""
+
+    G: np.ndarray
+    S_z: np.ndarray
+    S_u: np.ndarray
+    s0: np.ndarray
+    node_index: dict[str, int]
+    branch_index: dict[str, int]
+    port_rows: list[int]
+    diodes: list[Diode]
+    inputs: list[str]
+    #: extra resistors the diode models put in series with their junctions
+    internal_resistors: list[tuple[str, str, str, float]] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return self.G.shape[0]
+
+
+def junction_node(diode: Diode) -> str:
+    """The internal node between a diode's series resistance and its junction."""
+    return f"{diode.name}#junction"
+
+
+def build_mna(circuit: Circuit, inputs: Sequence[str]) -> MNASystem:
+    """Assemble the MNA system of ``circuit`` with diodes as voltage-driven ports.
+
+    ``inputs`` names the independent sources whose values form ``u``; the
+    other sources contribute to ``s0``.
+    """
+    inputs = [s.strip().lower() for s in inputs]
+    for s in inputs:
+        if s not in circuit:
+            raise ValueError(f"input {s!r} is not an element of the circuit")
+        if not isinstance(circuit[s], VoltageSource | CurrentSource):
+            raise ValueError(f"input {s!r} is not an independent voltage or current source")
+    if len(set(inputs)) != len(inputs):
+        raise ValueError(f"inputs name a source twice: {inputs}")
+
+    node_index: dict[str, int] = {}
+    for node in circuit.nodes:
+        node_index[node] = len(node_index)
+    diodes = circuit.diodes
+    internal: list[tuple[str, str, str, float]] = []
+    junction_anode: dict[str, str] = {}
+    for d in diodes:
+        rs = d.model.rs if isinstance(d.model, ShockleyDiode) else (
+            d.model.ron if isinstance(d.model, PWLDiode) else 0.0
+        )
+        if rs > 0:
+            j = junction_node(d)
+            node_index[j] = len(node_index)
+            internal.append((f"{d.name}#rs", d.anode, j, rs))
+            junction_anode[d.name] = j
+        else:
+            junction_anode[d.name] = d.anode
+
+    branch_index: dict[str, int] = {}
+    n_nodes = len(node_index)
+    for e in circuit:
+        if isinstance(e, VoltageSource | VCVS | CCVS | Transformer):
+            branch_index[e.name] = n_nodes + len(branch_index)
+    port_rows = []
+    for d in diodes:
+        key = f"{d.name}#port"
+        branch_index[key] = n_nodes + len(branch_index)
+        port_rows.append(branch_index[key])
+
+    size = n_nodes + len(branch_index)
+    G = np.zeros((size, size))
+    S_z = np.zeros((size, len(diodes)))
+    S_u = np.zeros((size, len(inputs)))
+    s0 = np.zeros(size)
+
+    def idx(node: str) -> int | None:
+        return None if node == GROUND else node_index[node]
+
+    def add(row: int | None, col: int | None, value: float) -> None:
+        if row is not None and col is not None:
+            G[row, col] += value
+
+    def conductance(a: str, b: str, g: float) -> None:
+        ia, ib = idx(a), idx(b)
+        add(ia, ia, g)
+        add(ib, ib, g)
+        add(ia, ib, -g)
+        add(ib, ia, -g)
+
+    def transconductance(p: str, n: str, cp: str, cn: str, gm: float) -> None:
+        ip, i_n, icp, icn = idx(p), idx(n), idx(cp), idx(cn)
+        add(ip, icp, gm)
+        add(ip, icn, -gm)
+        add(i_n, icp, -gm)
+        add(i_n, icn, gm)
+
+    def branch_kcl(p: str, n: str, k: int, scale: float = 1.0) -> None:
+        add(idx(p), k, scale)
+        add(idx(n), k, -scale)
+
+    def branch_voltage(k: int, p: str, n: str, scale: float = 1.0) -> None:
+        add(k, idx(p), scale)
+        add(k, idx(n), -scale)
+
+    for e in circuit:
+        if isinstance(e, Resistor):
+            conductance(e.n1, e.n2, e.g)
+        elif isinstance(e, VoltageSource):
+            k = branch_index[e.name]
+            branch_kcl(e.pos, e.neg, k)
+            branch_voltage(k, e.pos, e.neg)
+            if e.name in inputs:
+                S_u[k, inputs.index(e.name)] = 1.0
+            else:
+                s0[k] = e.dc
+        elif isinstance(e, CurrentSource):
+            for node, sign in ((e.pos, -1.0), (e.neg, 1.0)):
+                i = idx(node)
+                if i is None:
+                    continue
+                if e.name in inputs:
+                    S_u[i, inputs.index(e.name)] += sign
+                else:
+                    s0[i] += sign * e.dc
+        elif isinstance(e, VCVS):
+            k = branch_index[e.name]
+            branch_kcl(e.pos, e.neg, k)
+            branch_voltage(k, e.pos, e.neg)
+            branch_voltage(k, e.cpos, e.cneg, -e.gain)
+        elif isinstance(e, CCVS):
+            k = branch_index[e.name]
+            branch_kcl(e.pos, e.neg, k)
+            branch_voltage(k, e.pos, e.neg)
+            add(k, _control(branch_index, e), -e.rm)
+        elif isinstance(e, CCCS):
+            kc = _control(branch_index, e)
+            add(idx(e.pos), kc, e.gain)
+            add(idx(e.neg), kc, -e.gain)
+        elif isinstance(e, VCCS):
+            transconductance(e.pos, e.neg, e.cpos, e.cneg, e.gm)
+        elif isinstance(e, Transformer):
+            k = branch_index[e.name]
+            branch_kcl(e.p1, e.p2, k)
+            branch_kcl(e.s1, e.s2, k, -e.n)
+            branch_voltage(k, e.p1, e.p2)
+            branch_voltage(k, e.s1, e.s2, -e.n)
+        elif isinstance(e, Gyrator):
+            transconductance(e.p1, e.p2, e.s1, e.s2, e.g)
+            transconductance(e.s1, e.s2, e.p1, e.p2, -e.g)
+        elif isinstance(e, Diode):
+            pass
+        else:  # pragma: no cover - every element type is handled above
+            raise ValueError(f"{e.name}: element kind {e.kind!r} has no MNA stamp")
+
+    for _, a, b, r in internal:
+        conductance(a, b, 1.0 / r)
+    for k, d in enumerate(diodes):
+        row = port_rows[k]
+        # port: + at the cathode, - at the junction's anode; value z_k (- vf)
+        branch_kcl(d.cathode, junction_anode[d.name], row)
+        branch_voltage(row, d.cathode, junction_anode[d.name])
+        S_z[row, k] = 1.0
+        if isinstance(d.model, PWLDiode):
+            s0[row] = -d.model.vf
+    return MNASystem(
+        G=G, S_z=S_z, S_u=S_u, s0=s0, node_index=node_index, branch_index=branch_index,
+        port_rows=port_rows, diodes=diodes, inputs=inputs, internal_resistors=internal,
+    )
+
+
+def _control(branch_index: dict[str, int], e: CCCS | CCVS) -> int:
+    if e.control not in branch_index:
+        raise ValueError(f"{e.name}: controlling voltage source {e.control!r} not found")
+    return branch_index[e.control]
+
+
+def voltage_defined_loops(circuit: Circuit) -> list[str]:
+    """Elements closing a loop of voltage-defined branches (sources, E, H,
+    transformer secondaries and diode ports): such a loop fixes a diode's
+    voltage, so the admittance-form kernel does not exist."""
+    parent: dict[str, str] = {}
+
+    def find(a: str) -> str:
+        parent.setdefault(a, a)
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    closing = []
+    for e in circuit:
+        if isinstance(e, VoltageSource | VCVS | CCVS):
+            a, b = e.pos, e.neg
+        elif isinstance(e, Transformer):
+            a, b = e.s1, e.s2
+        elif isinstance(e, Diode) and not (
+            (isinstance(e.model, ShockleyDiode) and e.model.rs > 0)
+            or (isinstance(e.model, PWLDiode) and e.model.ron > 0)
+        ):
+            a, b = e.anode, e.cathode
+        else:
+            continue
+        ra, rb = find(a), find(b)
+        if ra == rb:
+            closing.append(e.name)
+        else:
+            parent[ra] = rb
+    return closing
