@@ -1,0 +1,186 @@
+"""Where ngspice tasks run: in this process, in a persistent pool of worker
+processes (each with its own libngspice), or on any ``concurrent.futures.Executor``
+(for example a Dask cluster's ``client.get_executor()``).
+
+All runners share one contract: ``run(tasks, on_done) -> results in task order``,
+where ``on_done(rows)`` is called as chunks finish (for progress bars).
+
+Failure handling:
+
+* an ngspice error in a worker comes back as the same :class:`NgspiceError`;
+* a worker that dies (killed, segfault) raises :class:`NgspiceWorkerError`; the
+  pool is rebuilt, so the next call works with fresh workers;
+* Ctrl-C (or any other exception while waiting) terminates the workers before
+  it propagates, so no orphan or zombie processes remain. Workers ignore SIGINT
+  themselves; the parent ends them.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+
+from .binding import NgspiceError
+from .engine import Task, run_task, worker_initializer
+
+Result = tuple[dict, int]
+
+
+class NgspiceWorkerError(NgspiceError):
+    """A worker process died or its executor failed; the batch is lost, the pool is not."""
+
+
+def _rows(task: Task) -> int:
+    return len(task.inputs)
+
+
+class InProcessRunner:
+    """Runs tasks in this process (its one libngspice).
+
+    libngspice cannot be unloaded, so this runner cannot recycle; its memory
+    grows by about 1 KB per *analysis*. A sweep solves a whole chunk in one
+    analysis, so a million operating points cost about a thousand analyses.
+    """
+
+    workers = 1
+
+    def run(self, tasks: Sequence[Task], on_done: Callable[[int], None]) -> list[Result]:
+        out = []
+        for task in tasks:
+            out.append(run_task(task))
+            on_done(_rows(task))
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+class NgspicePool:
+    """A persistent pool of ``workers`` processes, each with its own libngspice.
+
+    The pool is recycled (all workers replaced) once it has solved
+    ``recycle_after * workers`` rows, against ngspice's slow memory growth.
+    Workers start with ``forkserver`` (never ``fork``: a forked copy of a loaded
+    libngspice is not safe to use).
+    """
+
+    def __init__(
+        self, workers: int, *, recycle_after: int = 200_000, start_method: str | None = None
+    ) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        if recycle_after < 1:
+            raise ValueError(f"recycle_after must be >= 1, got {recycle_after}")
+        self.workers = workers
+        self.recycle_after = recycle_after
+        methods = mp.get_all_start_methods()
+        self.start_method = start_method or ("forkserver" if "forkserver" in methods else "spawn")
+        self._executor: ProcessPoolExecutor | None = None
+        self._rows_done = 0
+        self.restarts = 0
+
+    def _ensure(self) -> ProcessPoolExecutor:
+        if self._executor is not None and self._rows_done >= self.recycle_after * self.workers:
+            self._shutdown(terminate=False)
+        if self._executor is None:
+            self._executor = ProcessPoolExecutor(
+                self.workers,
+                mp_context=mp.get_context(self.start_method),
+                initializer=worker_initializer,
+            )
+            self._rows_done = 0
+            self.restarts += 1
+        return self._executor
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the live workers (for tests and diagnostics)."""
+        ex = self._executor
+        procs = getattr(ex, "_processes", None) or {}
+        return [p.pid for p in procs.values() if p.is_alive()]
+
+    def run(self, tasks: Sequence[Task], on_done: Callable[[int], None]) -> list[Result]:
+        ex = self._ensure()
+        futures: dict[Future, int] = {}
+        try:
+            for k, task in enumerate(tasks):
+                futures[ex.submit(run_task, task)] = k
+            out: list[Result | None] = [None] * len(tasks)
+            for fut in as_completed(futures):
+                k = futures[fut]
+                out[k] = fut.result()
+                self._rows_done += _rows(tasks[k])
+                on_done(_rows(tasks[k]))
+            return out  # type: ignore[return-value]
+        except BrokenProcessPool as exc:
+            self._shutdown(terminate=True)
+            raise NgspiceWorkerError(
+                "an ngspice worker process died during the batch (killed or crashed); "
+                "the pool has been restarted, retry the batch"
+            ) from exc
+        except NgspiceError:
+            for fut in futures:
+                fut.cancel()
+            raise
+        except BaseException:
+            # Ctrl-C, or anything else: end the workers before propagating.
+            self._shutdown(terminate=True)
+            raise
+
+    def _shutdown(self, *, terminate: bool) -> None:
+        ex, self._executor = self._executor, None
+        if ex is None:
+            return
+        procs = list((getattr(ex, "_processes", None) or {}).values())
+        if terminate:
+            for p in procs:
+                if p.is_alive():
+                    p.terminate()
+        ex.shutdown(wait=True, cancel_futures=True)
+        for p in procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.kill()
+                p.join(timeout=5)
+
+    def close(self) -> None:
+        self._shutdown(terminate=False)
+
+
+class ExecutorRunner:
+    """Runs tasks on a caller's ``concurrent.futures.Executor`` (not owned: never shut
+    down here). Each worker process of that executor keeps its own libngspice.
+
+    For a Dask cluster: ``client = distributed.Client(...)``;
+    ``NgspiceSimulator(circuit, executor=client.get_executor())``. Workers must be
+    processes (``threads_per_worker=1``), since libngspice is one instance per process.
+    """
+
+    def __init__(self, executor: Executor) -> None:
+        self.executor = executor
+        self.workers = getattr(executor, "_max_workers", None) or 2
+
+    def run(self, tasks: Sequence[Task], on_done: Callable[[int], None]) -> list[Result]:
+        futures = {self.executor.submit(run_task, t): k for k, t in enumerate(tasks)}
+        out: list[Result | None] = [None] * len(tasks)
+        try:
+            for fut in as_completed(futures):
+                k = futures[fut]
+                try:
+                    out[k] = fut.result()
+                except (NgspiceError, ValueError):
+                    raise
+                except Exception as exc:
+                    raise NgspiceWorkerError(
+                        f"the executor failed to run an ngspice task: {type(exc).__name__}: {exc}"
+                    ) from exc
+                on_done(_rows(tasks[k]))
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            raise
+        return out  # type: ignore[return-value]
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,334 @@
+"""``NgspiceSimulator``: batches of operating points and small-signal analyses of one
+circuit in ngspice, in this process or on a pool of worker processes.
+
+Typical use::
+
+    with NgspiceSimulator(circuit, workers=2) as sim:
+        op = sim.operating_points(u, sources=["v1", "v2"])      # u: (batch, 2) volts
+        op.voltage("out")                                       # (batch,) volts
+        ss = sim.small_signal(u, ["v1", "v2"], drive={sim.port("out"): g_y})
+        ss.voltage("n3")                                        # linearized response
+
+Sign conventions are SPICE's: ``current("v1")`` is the current that flows
+*into* v1's ``+`` node and through the source (so a source delivering power
+reads negative).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .engine import Task
+from .netlist_edit import NetlistSpec
+from .pool import ExecutorRunner, InProcessRunner, NgspicePool
+
+METHODS = ("sweep", "op")
+
+
+@dataclass
+class OperatingPoints:
+    """Solutions for a batch: ``voltages[k, j]`` is V(``nodes[j]``) (volts, vs ground)
+    for sample k; ``currents[k, j]`` is the branch current (amperes) of element
+    ``branches[j]`` (voltage sources, E/H elements: SPICE's ``name#branch``)."""
+
+    nodes: list[str]
+    voltages: np.ndarray
+    branches: list[str]
+    currents: np.ndarray
+
+    def __len__(self) -> int:
+        return self.voltages.shape[0]
+
+    def voltage(self, node: str) -> np.ndarray:
+        """V(node) for every sample; ground (``"0"``) gives zeros."""
+        node = str(node).lower()
+        if node in ("0", "gnd"):
+            return np.zeros(len(self))
+        try:
+            return self.voltages[:, self.nodes.index(node)]
+        except ValueError:
+            raise KeyError(f"no node {node!r}; nodes are {self.nodes}") from None
+
+    def branch_voltage(self, n1: str, n2: str) -> np.ndarray:
+        """V(n1) - V(n2) for every sample (a resistor's branch voltage)."""
+        return self.voltage(n1) - self.voltage(n2)
+
+    def current(self, element: str) -> np.ndarray:
+        """Branch current of ``element`` (e.g. ``"v1"``) for every sample."""
+        name = str(element).lower()
+        try:
+            return self.currents[:, self.branches.index(name)]
+        except ValueError:
+            raise KeyError(f"no branch current for {name!r}; have {self.branches}") from None
+
+
+@dataclass
+class SmallSignal(OperatingPoints):
+    """Small-signal (linearized) response: real parts of the ``.ac`` phasors at a low
+    frequency. ``max_imag[k]`` is the largest imaginary part seen for sample k
+    (near 0: the circuit is resistive at that frequency)."""
+
+    max_imag: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+def _ordered(names: Sequence[str], preferred: Sequence[str]) -> list[str]:
+    pref = [n for n in preferred if n in names]
+    return pref + sorted(set(names) - set(pref))
+
+
+class NgspiceSimulator:
+    """Device-level simulation of one circuit in ngspice.
+
+    Parameters
+    ----------
+    circuit:
+        A :class:`diodenet.circuits.Circuit` (written with ``circuit.to_spice()``)
+        or SPICE netlist text (title line first). Analysis cards in it are ignored.
+    options:
+        ``.options`` overriding the defaults ``reltol=1e-6 abstol=1e-15 vntol=1e-9``
+        and the netlist's own.
+    workers:
+        1 runs in this process; N > 1 starts a persistent pool of N processes.
+    executor:
+        Any ``concurrent.futures.Executor`` to run on instead (not shut down by us).
+    chunk_size:
+        Rows per task (one dc sweep each).
+    method:
+        ``"sweep"`` (default): each chunk is one dc sweep over a sample counter
+        that drives the sources from tables, every point an independent operating
+        point for its own row (see ``netlist_edit``); ``"op"``: ``alter`` the
+        sources and run ``op`` once per row.
+    ports:
+        Node names or (n1, n2) pairs where small-signal currents may be injected;
+        drive them through :meth:`port`.
+    progress:
+        Show a tqdm progress bar for batches (per call overridable).
+    recycle_after:
+        Rows per worker before the pool replaces its workers (memory hygiene).
+    """
+
+    def __init__(
+        self,
+        circuit: Any,
+        *,
+        options: dict[str, object] | None = None,
+        workers: int = 1,
+        executor: Executor | None = None,
+        chunk_size: int = 1000,
+        method: str = "sweep",
+        ports: Sequence[str | tuple[str, str]] = (),
+        progress: bool = False,
+        recycle_after: int = 200_000,
+    ) -> None:
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        if executor is not None and workers != 1:
+            raise ValueError("give either workers or executor, not both")
+        if isinstance(circuit, str):
+            text, preferred_nodes, preferred_branches = circuit, [], []
+        elif hasattr(circuit, "to_spice"):
+            text = circuit.to_spice()
+            preferred_nodes = list(circuit.nodes)
+            preferred_branches = [e.name for e in circuit if e.name[:1] in ("v", "e", "h")]
+        else:
+            raise ValueError("circuit must be a Circuit (with to_spice()) or netlist text")
+        port_pairs = tuple(
+            (p.lower(), "0") if isinstance(p, str) else (str(p[0]).lower(), str(p[1]).lower())
+            for p in ports
+        )
+        self.spec = NetlistSpec.parse(text, options, port_pairs)
+        self._preferred_nodes = preferred_nodes
+        self._preferred_branches = preferred_branches
+        self.chunk_size = chunk_size
+        self.method = method
+        self.progress = progress
+        if executor is not None:
+            self._runner: Any = ExecutorRunner(executor)
+        elif workers == 1:
+            self._runner = InProcessRunner()
+        else:
+            self._runner = NgspicePool(workers, recycle_after=recycle_after)
+
+    @classmethod
+    def from_netlist(cls, text: str, **kwargs: Any) -> NgspiceSimulator:
+        """A simulator for SPICE netlist text (same keywords as the constructor)."""
+        return cls(text, **kwargs)
+
+    # ------------------------------------------------------------ lifecycle
+    def close(self) -> None:
+        """Stop the worker pool (if any). The simulator cannot be used afterwards."""
+        self._runner.close()
+
+    def __enter__(self) -> NgspiceSimulator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def pool(self) -> NgspicePool | None:
+        """The worker pool, when ``workers > 1``."""
+        return self._runner if isinstance(self._runner, NgspicePool) else None
+
+    # ------------------------------------------------------------ parameters
+    def set_conductances(self, values: dict[str, float]) -> None:
+        """Set resistor conductances (siemens, > 0) by resistor name.
+
+        Takes effect from the next call; workers reload the circuit once (sweeps
+        write the values into each chunk's netlist anyway).
+        """
+        res = {}
+        for name, g in values.items():
+            g = float(g)
+            if not g > 0 or not math.isfinite(g):
+                raise ValueError(f"{name}: conductance must be positive and finite, got {g}")
+            res[name] = 1.0 / g
+        self.spec = self.spec.with_resistances(res)
+
+    def port(self, n1: str, n2: str = "0") -> str:
+        """Element name to use in ``drive`` for the port ``(n1, n2)`` given at
+        construction: a current source injecting into ``n1`` (out of ``n2``)."""
+        pair = (n1.lower(), n2.lower())
+        if pair not in self.spec.ports:
+            raise ValueError(f"port {pair} was not requested; ports are {list(self.spec.ports)}")
+        return NetlistSpec.port_name(*pair)
+
+    # ------------------------------------------------------------ analyses
+    def _prepare(self, inputs: Any, sources: Sequence[str]) -> tuple[np.ndarray, tuple[str, ...]]:
+        names = tuple(self.spec.check_sources(list(sources)))
+        u = np.asarray(inputs, dtype=float)
+        if u.ndim == 1 and len(names) > 0 and u.shape[0] == len(names):
+            u = u[None, :]
+        if u.ndim != 2 or u.shape[1] != len(names):
+            raise ValueError(
+                f"inputs must have shape (batch, {len(names)}) for sources {list(names)}, "
+                f"got {u.shape}"
+            )
+        if not np.all(np.isfinite(u)):
+            raise ValueError("inputs must be finite")
+        return u, names
+
+    def _chunks(self, n: int) -> list[tuple[int, int]]:
+        size = self.chunk_size
+        workers = getattr(self._runner, "workers", 1)
+        if workers > 1:
+            size = max(1, min(size, math.ceil(n / workers)))
+        return [(a, min(a + size, n)) for a in range(0, n, size)]
+
+    def _run(self, tasks: list[Task], total: int, progress: bool | None) -> list[dict]:
+        show = self.progress if progress is None else progress
+        with tqdm(total=total, disable=not show, unit="op", desc="ngspice") as bar:
+            results = self._runner.run(tasks, bar.update)
+        return [r for r, _pid in results]
+
+    def _assemble(self, parts: list[dict], n: int, cls: type = OperatingPoints) -> Any:
+        if not parts:
+            return cls([], np.zeros((n, 0)), [], np.zeros((n, 0)))
+        keys = [k for k in parts[0] if not k.startswith("__")]
+        nodes = _ordered([k for k in keys if "#" not in k], self._preferred_nodes)
+        branches = _ordered(
+            [k.split("#")[0] for k in keys if k.endswith("#branch")], self._preferred_branches
+        )
+        volts = np.concatenate([np.column_stack([p[k] for k in nodes]) for p in parts]) \
+            if nodes else np.zeros((n, 0))
+        amps = np.concatenate(
+            [np.column_stack([p[f"{b}#branch"] for b in branches]) for p in parts]
+        ) if branches else np.zeros((n, 0))
+        out = cls(nodes, volts, branches, amps)
+        if cls is SmallSignal:
+            out.max_imag = np.concatenate([p["__max_imag__"] for p in parts])
+        return out
+
+    def operating_points(
+        self, inputs: Any, sources: Sequence[str], *, progress: bool | None = None
+    ) -> OperatingPoints:
+        """DC operating points for a batch.
+
+        ``inputs``: (batch, len(sources)) source values (volts for V sources,
+        amperes for I sources), in the order of ``sources``; other sources keep
+        their netlist values. Raises NgspiceConvergenceError naming the failing
+        sample, NgspiceError when ngspice rejects the netlist, NgspiceWorkerError
+        when a worker dies.
+        """
+        u, names = self._prepare(inputs, sources)
+        if len(u) == 0:
+            raise ValueError("inputs is empty: need at least one row")
+        tasks = [
+            Task("op", self.spec, names, u[a:b], offset=a, method=self.method)
+            for a, b in self._chunks(len(u))
+        ]
+        return self._assemble(self._run(tasks, len(u), progress), len(u))
+
+    def operating_point(self, inputs: Any = (), sources: Sequence[str] = ()) -> OperatingPoints:
+        """One operating point (a batch of one); with no sources, the netlist's values."""
+        u = np.asarray(inputs, dtype=float).reshape(1, len(sources))
+        return self.operating_points(u, sources)
+
+    def small_signal(
+        self,
+        inputs: Any,
+        sources: Sequence[str],
+        drive: dict[str, float | np.ndarray],
+        *,
+        frequency: float = 1.0,
+        progress: bool | None = None,
+    ) -> SmallSignal:
+        """Linearized circuit at each sample's operating point, driven by ``drive``.
+
+        For sample k: sources take ``inputs[k]``, ngspice finds the operating
+        point, then runs ``.ac`` at ``frequency`` Hz with source (or port) ``name``
+        at AC amplitude ``drive[name][k]`` (a scalar applies to all samples) and
+        every other independent source zeroed (V: short, I: open). Returns the
+        real parts: node voltages (V per unit drive) and branch currents.
+        Diode capacitances make a tiny imaginary part at 1 Hz (see ``max_imag``).
+        """
+        u, names = self._prepare(inputs, sources)
+        if not drive:
+            raise ValueError("drive is empty: name at least one source or port to drive")
+        amps = []
+        for name, a in drive.items():
+            key = name.lower()
+            if key not in self.spec.top_level and not any(
+                key == NetlistSpec.port_name(*p) for p in self.spec.ports
+            ):
+                raise ValueError(f"cannot drive {name!r}: not a source or requested port")
+            arr = np.broadcast_to(np.asarray(a, dtype=float), (len(u),)).copy()
+            amps.append((key, arr))
+        if not frequency > 0:
+            raise ValueError(f"frequency must be > 0 Hz, got {frequency}")
+        tasks = [
+            Task("ac", self.spec, names, u[a:b], offset=a,
+                 drive=tuple((k, v[a:b]) for k, v in amps), frequency=frequency)
+            for a, b in self._chunks(len(u))
+        ]
+        return self._assemble(self._run(tasks, len(u), progress), len(u), SmallSignal)
+
+    def sensitivity(
+        self, inputs_row: Any, sources: Sequence[str], output: str
+    ) -> dict[str, float]:
+        """ngspice's DC sensitivity analysis ``sens <output>`` at one input vector.
+
+        ``output`` is ``v(node)``, ``v(n1,n2)`` or ``i(vsource)``; a bare node name
+        means ``v(node)``. Returns every vector ngspice reports: ``rK`` is
+        ∂output/∂R_K (V/Ω), ``rK_m`` the derivative w.r.t. the multiplier, ``vK``
+        w.r.t. the source value. ngspice 39 has been seen to misreport on larger
+        circuits (design notes, section 6): cross-check before trusting it.
+        """
+        u, names = self._prepare(inputs_row, sources)
+        if len(u) != 1:
+            raise ValueError("sensitivity takes one input vector")
+        out = output.strip().lower()
+        if "(" not in out:
+            out = f"v({out})"
+        task = Task("sens", self.spec, names, u, output=out)
+        (res, _pid), = self._runner.run([task], lambda _n: None)
+        return {k: float(v[0]) for k, v in res.items()}
