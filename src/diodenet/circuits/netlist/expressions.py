@@ -1,0 +1,334 @@
+"""Numbers with SI suffixes and ``.param`` expressions, parsed as data.
+
+A netlist is untrusted input: this module never calls ``eval``/``exec``. It
+holds a small tokenizer and a recursive-descent evaluator for the arithmetic
+ngspice allows in ``{expr}`` and ``'expr'``:
+
+* numbers, with an optional SI scale suffix (case-insensitive: ``f p n u m k
+  meg g t``, and ``mil`` = 25.4e-6) followed by any unit letters, which are
+  ignored (``10kOhm`` = 1e4, ``1uF`` = 1e-6, ``5mV`` = 5e-3, ``1meg`` = 1e6;
+  note that ``1F`` is one femto, as in SPICE);
+* ``+ - * /``, ``^`` and ``**`` (power, right-associative, binding tighter
+  than unary minus: ``-2^2 = -4``), parentheses, braces and quotes;
+* names of parameters, and the functions in ``FUNCTIONS``.
+
+Every intermediate result must be finite; anything else (an unknown name, a
+division by zero, ``sqrt(-1)``, an overflow) raises ``ExpressionError``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from decimal import Decimal, InvalidOperation
+
+__all__ = [
+    "FUNCTIONS",
+    "ExpressionError",
+    "evaluate",
+    "parse_assignments",
+    "parse_number",
+]
+
+MAX_EXPRESSION_LENGTH = 10_000
+MAX_DEPTH = 100
+
+# Decimal exponents of the SI scale suffixes; scaling in Decimal keeps the
+# result correctly rounded (1.1k is exactly 1100.0, not 1100.0000000000002).
+_SCALE = {"f": -15, "p": -12, "n": -9, "u": -6, "m": -3, "k": 3, "g": 9, "t": 12}
+_NUMBER = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_SUFFIX = re.compile(r"[A-Za-z_]*")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class ExpressionError(ValueError):
+    """A malformed number or expression, or one whose value is not a finite float."""
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """``text`` quoted, cut to ``limit`` characters (messages stay one short line)."""
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def _fn(f: Callable[..., float], nargs: int | None) -> tuple[Callable[..., float], int | None]:
+    return f, nargs
+
+
+#: The functions an expression may call, with their argument counts (None: two or more).
+FUNCTIONS: dict[str, tuple[Callable[..., float], int | None]] = {
+    "sqrt": _fn(math.sqrt, 1),
+    "exp": _fn(math.exp, 1),
+    "log": _fn(math.log, 1),  # natural logarithm, as in ngspice
+    "ln": _fn(math.log, 1),
+    "log10": _fn(math.log10, 1),
+    "abs": _fn(abs, 1),
+    "min": _fn(min, None),
+    "max": _fn(max, None),
+    "pow": _fn(math.pow, 2),
+    "sin": _fn(math.sin, 1),
+    "cos": _fn(math.cos, 1),
+    "tan": _fn(math.tan, 1),
+    "atan": _fn(math.atan, 1),
+    "sinh": _fn(math.sinh, 1),
+    "cosh": _fn(math.cosh, 1),
+    "tanh": _fn(math.tanh, 1),
+    "floor": _fn(math.floor, 1),
+    "ceil": _fn(math.ceil, 1),
+}
+
+
+def _scale_number(mantissa: str, suffix: str, text: str) -> float:
+    s = suffix.lower()
+    if s.startswith("e") or s.startswith("d"):
+        # "1e" or "1.5d3": a broken exponent, not a unit
+        raise ExpressionError(f"malformed number {_short(text)}")
+    if s.startswith("meg"):
+        exponent: Decimal = Decimal(6)
+    elif s.startswith("mil"):
+        value = Decimal(mantissa) * Decimal("25.4e-6")
+        return _finite_float(value, text)
+    elif s[:1] in _SCALE:
+        exponent = Decimal(_SCALE[s[0]])
+    else:
+        exponent = Decimal(0)
+    try:
+        value = Decimal(mantissa).scaleb(exponent)
+    except InvalidOperation:
+        raise ExpressionError(f"malformed number {_short(text)}") from None
+    return _finite_float(value, text)
+
+
+def _finite_float(value: Decimal, text: str) -> float:
+    x = float(value)
+    if not math.isfinite(x):
+        raise ExpressionError(f"number {_short(text)} is out of the floating-point range")
+    return x
+
+
+def parse_number(text: str) -> float:
+    """A SPICE number: ``[+-]digits[.digits][e[+-]digits][scale][units]``.
+
+    >>> parse_number("10kOhm"), parse_number("1meg"), parse_number("-5mV")
+    (10000.0, 1000000.0, -0.005)
+    """
+    t = text.strip()
+    sign = 1.0
+    if t[:1] in "+-" and t:
+        sign = -1.0 if t[0] == "-" else 1.0
+        t = t[1:]
+    m = _NUMBER.match(t)
+    if not m:
+        raise ExpressionError(f"malformed number {_short(text)}")
+    suffix = t[m.end():]
+    if not _SUFFIX.fullmatch(suffix):
+        raise ExpressionError(f"malformed number {_short(text)}")
+    return sign * _scale_number(m.group(), suffix, text)
+
+
+# ----------------------------------------------------------------- tokenizer
+
+_OPS = ("**", "+", "-", "*", "/", "^", "(", ")", ",", "{", "}", "=")
+
+
+def _tokenize(text: str) -> list[tuple[str, object]]:
+    """Tokens ``(kind, value)``: kinds ``num``, ``name``, an operator, ``'`` or ``end``."""
+    if len(text) > MAX_EXPRESSION_LENGTH:
+        raise ExpressionError(f"expression longer than {MAX_EXPRESSION_LENGTH} characters")
+    tokens: list[tuple[str, object]] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch.isspace():
+            i += 1
+            continue
+        m = _NUMBER.match(text, i)
+        if m and (ch.isdigit() or ch == "."):
+            suffix = _SUFFIX.match(text, m.end())
+            end = suffix.end() if suffix else m.end()
+            tokens.append(("num", _scale_number(m.group(), text[m.end():end], text[i:end])))
+            i = end
+            continue
+        m = _NAME.match(text, i)
+        if m:
+            tokens.append(("name", m.group().lower()))
+            i = m.end()
+            continue
+        for op in _OPS:
+            if text.startswith(op, i):
+                tokens.append((op, op))
+                i += len(op)
+                break
+        else:
+            if ch == "'":
+                tokens.append(("'", "'"))
+                i += 1
+            else:
+                raise ExpressionError(f"unexpected character {ch!r} in {_short(text)}")
+    tokens.append(("end", None))
+    return tokens
+
+
+# -------------------------------------------------------------------- parser
+
+
+class _Parser:
+    """Recursive descent over the tokens, evaluating as it goes."""
+
+    def __init__(self, text: str, names: Mapping[str, float]) -> None:
+        self.text = text
+        self.tokens = _tokenize(text)
+        self.pos = 0
+        self.names = names
+        self.depth = 0
+
+    # helpers
+    def peek(self, ahead: int = 0) -> str:
+        return self.tokens[min(self.pos + ahead, len(self.tokens) - 1)][0]
+
+    def take(self, kind: str) -> object:
+        k, v = self.tokens[self.pos]
+        if k != kind:
+            found = "the end" if k == "end" else repr(v)
+            raise ExpressionError(f"expected {kind!r} but found {found} in {_short(self.text)}")
+        self.pos += 1
+        return v
+
+    def check(self, x: float, what: str) -> float:
+        if not math.isfinite(x):
+            raise ExpressionError(f"{what} is not finite in {_short(self.text)}")
+        return x
+
+    # grammar
+    def expression(self) -> float:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ExpressionError(
+                f"expression nested deeper than {MAX_DEPTH} in {_short(self.text)}"
+            )
+        try:
+            value = self.term()
+            while self.peek() in ("+", "-"):
+                op = self.take(self.peek())
+                rhs = self.term()
+                value = self.check(value + rhs if op == "+" else value - rhs, "a sum")
+            return value
+        finally:
+            self.depth -= 1
+
+    def term(self) -> float:
+        value = self.unary()
+        while self.peek() in ("*", "/"):
+            op = self.take(self.peek())
+            rhs = self.unary()
+            if op == "*":
+                value = self.check(value * rhs, "a product")
+            else:
+                if rhs == 0:
+                    raise ExpressionError(f"division by zero in {_short(self.text)}")
+                value = self.check(value / rhs, "a quotient")
+        return value
+
+    def unary(self) -> float:
+        if self.peek() in ("+", "-"):
+            op = self.take(self.peek())
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise ExpressionError(f"expression nested deeper than {MAX_DEPTH}")
+            try:
+                value = self.unary()
+            finally:
+                self.depth -= 1
+            return -value if op == "-" else value
+        return self.power()
+
+    def power(self) -> float:
+        base = self.primary()
+        if self.peek() in ("^", "**"):
+            self.take(self.peek())
+            exponent = self.unary()  # right-associative; allows 2^-1
+            try:
+                value = math.pow(base, exponent)
+            except (OverflowError, ValueError):
+                raise ExpressionError(
+                    f"{base!r}^{exponent!r} has no finite real value in {_short(self.text)}"
+                ) from None
+            return self.check(value, "a power")
+        return base
+
+    def primary(self) -> float:
+        kind = self.peek()
+        if kind == "num":
+            return float(self.take("num"))  # type: ignore[arg-type]
+        if kind in ("(", "{", "'"):
+            close = {"(": ")", "{": "}", "'": "'"}[kind]
+            self.take(kind)
+            value = self.expression()
+            self.take(close)
+            return value
+        if kind == "name":
+            name = str(self.take("name"))
+            if self.peek() == "(":
+                return self.call(name)
+            if name in self.names:
+                return float(self.names[name])
+            if name == "pi":
+                return math.pi
+            raise ExpressionError(f"unknown parameter {name!r} in {_short(self.text)}")
+        found = "the end" if kind == "end" else repr(self.tokens[self.pos][1])
+        raise ExpressionError(f"expected a value but found {found} in {_short(self.text)}")
+
+    def call(self, name: str) -> float:
+        if name not in FUNCTIONS:
+            raise ExpressionError(f"unknown function {name!r} in {_short(self.text)}")
+        f, nargs = FUNCTIONS[name]
+        self.take("(")
+        args = [self.expression()]
+        while self.peek() == ",":
+            self.take(",")
+            args.append(self.expression())
+        self.take(")")
+        if (nargs is None and len(args) < 2) or (nargs is not None and len(args) != nargs):
+            want = "two or more" if nargs is None else str(nargs)
+            raise ExpressionError(f"{name}() takes {want} arguments, got {len(args)}")
+        try:
+            value = float(f(*args))
+        except (OverflowError, ValueError):
+            shown = ", ".join(repr(a) for a in args)
+            raise ExpressionError(f"{name}({shown}) has no finite real value") from None
+        return self.check(value, f"{name}()")
+
+
+def evaluate(text: str, names: Mapping[str, float] | None = None) -> float:
+    """The value of one expression (with or without its ``{}``/``''`` quoting).
+
+    ``names`` maps lower-case parameter names to values.
+    """
+    p = _Parser(text, names or {})
+    value = p.expression()
+    if p.peek() != "end":
+        raise ExpressionError(f"unexpected {p.tokens[p.pos][1]!r} in {_short(text)}")
+    return value
+
+
+def parse_assignments(text: str, names: Mapping[str, float] | None = None) -> dict[str, float]:
+    """``name = expr [,] name = expr ...`` as in ``.param``; later ones may use earlier ones.
+
+    Returns the new values only, in order. ``names`` are the parameters in scope.
+    """
+    scope = dict(names or {})
+    out: dict[str, float] = {}
+    p = _Parser(text, scope)
+    if p.peek() == "end":
+        raise ExpressionError("no assignment (expected name=value)")
+    while p.peek() != "end":
+        name = str(p.take("name"))
+        if name in FUNCTIONS:
+            raise ExpressionError(f"{name!r} is a function name, not a parameter")
+        p.take("=")
+        value = p.expression()
+        scope[name] = value
+        out[name] = value
+        if p.peek() == ",":
+            p.take(",")
+    return out

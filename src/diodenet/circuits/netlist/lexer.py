@@ -1,0 +1,264 @@
+"""Lines to cards: titles, comments, ``+`` continuations, includes, card words.
+
+SPICE's line rules, as ngspice applies them:
+
+* the first line of a netlist is its title, whatever it holds;
+* ``*`` starts a comment line; ``;`` (anywhere) and ``$`` (after white space)
+  start an inline comment;
+* a line starting with ``+`` continues the card before it (comment and blank
+  lines may come between); a card's line number is its first physical line;
+* ``*@diodenet ...`` comment lines carry diodenet's own data (exact diode
+  models, trainable flags); ngspice ignores them.
+
+``.include``/``.inc``/``.lib`` cards are replaced here by the cards of the
+named file, but only a file the caller passed explicitly: anything else is
+refused. A netlist is data, so ``.control`` blocks and shell escapes are
+refused wherever they appear (ngspice runs a ``.control`` block even after
+``.end``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .errors import NetlistError
+
+MAX_INCLUDE_DEPTH = 10
+#: Cards that would make ngspice run commands: always refused.
+_COMMAND_CARDS = {".control", ".endc", ".exec", "shell", "system", ".shell", ".system"}
+
+
+@dataclass
+class Card:
+    """One logical card: ``line`` in the top-level text, ``text`` joined over ``+`` lines.
+
+    ``where`` prefixes messages for cards from an included file.
+    """
+
+    line: int
+    text: str
+    where: str = ""
+
+    @property
+    def first(self) -> str:
+        """The card's first word, lower-case (its element name or dot command)."""
+        parts = self.text.split(None, 1)
+        return parts[0].lower() if parts else ""
+
+    def error(self, problem: str) -> NetlistError:
+        return NetlistError(self.line, self.where + problem)
+
+
+@dataclass
+class Deck:
+    """A lexed netlist: title, cards (includes expanded) and ``*@diodenet`` notes."""
+
+    title: str
+    cards: list[Card] = field(default_factory=list)
+    notes: list[Card] = field(default_factory=list)
+
+
+def _strip_inline_comment(s: str) -> str:
+    cut = s.find(";")
+    if cut >= 0:
+        s = s[:cut]
+    for i, ch in enumerate(s):
+        if ch == "$" and (i == 0 or s[i - 1].isspace()):
+            return s[:i]
+    return s
+
+
+def _physical_cards(text: str, first_line: int, title: bool) -> tuple[str, list[Card], list[Card]]:
+    lines = text.split("\n")
+    title_text = ""
+    start = 0
+    if title:
+        title_text = lines[0].rstrip("\r") if lines else ""
+        start = 1
+    cards: list[Card] = []
+    notes: list[Card] = []
+    for index in range(start, len(lines)):
+        number = first_line + index
+        s = lines[index].rstrip("\r").strip()
+        if not s:
+            continue
+        if s.startswith("*"):
+            if s.lower().startswith("*@diodenet"):
+                notes.append(Card(number, s[len("*@diodenet"):].strip()))
+            continue
+        s = _strip_inline_comment(s).strip()
+        if not s:
+            continue
+        if "`" in s:
+            raise NetlistError(
+                number, "backquote (command substitution) refused: a netlist is data"
+            )
+        if s.startswith("+"):
+            if not cards:
+                raise NetlistError(number, "continuation line '+' with no card before it")
+            cards[-1].text += " " + s[1:].strip()
+            continue
+        cards.append(Card(number, s))
+    for card in cards:
+        if card.first in _COMMAND_CARDS:
+            raise card.error(
+                f"{card.first!r} refused: a netlist is data, and diodenet never runs "
+                "ngspice control blocks or shell commands"
+            )
+    return title_text, cards, notes
+
+
+def _lookup_include(name: str, includes: Mapping[str, str]) -> str | None:
+    if name in includes:
+        return includes[name]
+    wanted = os.path.normpath(name)
+    for key, value in includes.items():
+        if os.path.normpath(key) == wanted:
+            return value
+    return None
+
+
+def _include_target(card: Card) -> tuple[str, str | None]:
+    """The file name (quotes removed) and, for ``.lib file section``, the section."""
+    parts = card.text.split(None, 1)
+    rest = parts[1].strip() if len(parts) > 1 else ""
+    if not rest:
+        raise card.error(f"{card.first} names no file")
+    if rest[0] in "\"'":
+        end = rest.find(rest[0], 1)
+        if end < 0:
+            raise card.error(f"unterminated quote in {card.first}")
+        name, tail = rest[1:end], rest[end + 1:].split()
+    else:
+        name, *tail = rest.split()
+    if len(tail) > 1:
+        raise card.error(f"unexpected words after {card.first} {name!r}")
+    return name, (tail[0].lower() if tail else None)
+
+
+def _lib_section(cards: list[Card], section: str, origin: Card, name: str) -> list[Card]:
+    out: list[Card] = []
+    inside = False
+    found = False
+    for c in cards:
+        if c.first == ".lib" and not inside and len(c.text.split()) == 2:
+            inside = c.text.split()[1].lower() == section
+            found = found or inside
+            continue
+        if c.first == ".endl":
+            inside = False
+            continue
+        if inside:
+            out.append(c)
+    if not found:
+        raise origin.error(f"library {name!r} has no section {section!r}")
+    return out
+
+
+def lex(text: str, includes: Mapping[str, str] | None = None) -> Deck:
+    """The cards of a netlist, with ``.include``/``.lib`` of the given files expanded.
+
+    ``includes`` maps the file names as written in the netlist to their text.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"netlist text must be a str, got {type(text).__name__}")
+    if not text.strip():
+        raise NetlistError(1, "empty netlist")
+    title, cards, notes = _physical_cards(text, 1, title=True)
+    deck = Deck(title=title, notes=notes)
+    deck.cards = _expand(cards, includes or {}, depth=0, stack=())
+    return deck
+
+
+def _expand(
+    cards: list[Card], includes: Mapping[str, str], depth: int, stack: tuple[str, ...]
+) -> list[Card]:
+    out: list[Card] = []
+    for card in cards:
+        if card.first in (".include", ".inc", ".lib"):
+            name, section = _include_target(card)
+            body = _lookup_include(name, includes)
+            if body is None:
+                raise card.error(
+                    f"{card.first} {name!r} refused: include files must be passed explicitly "
+                    "(read_netlist(path, includes=[...]) or --include FILE)"
+                )
+            if name in stack or depth >= MAX_INCLUDE_DEPTH:
+                raise card.error(f"{card.first} {name!r} includes itself (or nests too deep)")
+            _, inner, _ = _physical_cards(body, 1, title=False)
+            if section is not None:
+                inner = _lib_section(inner, section, card, name)
+            elif card.first == ".lib" and any(c.first == ".endl" for c in inner):
+                raise card.error(f".lib {name!r} has sections: name one (.lib FILE SECTION)")
+            expanded = _expand(inner, includes, depth + 1, (*stack, name))
+            for c in expanded:
+                # errors inside the file point at the .include card of the given text
+                where = f"in {name!r} line {c.line}: " if not c.where else c.where
+                out.append(Card(card.line, c.text, card.where + where))
+            continue
+        if card.first == ".endl":
+            raise card.error(".endl outside a .lib file")
+        out.append(card)
+    return out
+
+
+def split_words(card: Card, *, parens: bool = False) -> list[str]:
+    """The card's words. ``{...}`` and ``'...'`` stay inside one word; ``=``
+    joins its neighbours (``k = v`` becomes ``k=v``). With ``parens``, ``(``,
+    ``)`` and ``,`` separate words too (for ``.model d D(Is=1n, N=2)``).
+    """
+    words: list[str] = []
+    current: list[str] = []
+    depth = 0
+    quote = False
+    text = card.text
+    for ch in text:
+        if quote:
+            current.append(ch)
+            if ch == "'":
+                quote = False
+            continue
+        if ch == "'" and depth == 0:
+            quote = True
+            current.append(ch)
+            continue
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth < 0:
+                raise card.error("unbalanced '}'")
+        if depth == 0 and (ch.isspace() or (parens and ch in "(),")):
+            if current:
+                words.append("".join(current))
+                current = []
+            continue
+        if depth == 0 and ch == "=":
+            if current:
+                words.append("".join(current))
+                current = []
+            words.append("=")
+            continue
+        current.append(ch)
+    if quote:
+        raise card.error("unbalanced quote '")
+    if depth:
+        raise card.error("unbalanced '{'")
+    if current:
+        words.append("".join(current))
+    # join k = v
+    joined: list[str] = []
+    i = 0
+    while i < len(words):
+        w = words[i]
+        if w == "=":
+            if not joined or i + 1 >= len(words) or words[i + 1] == "=" or "=" in joined[-1]:
+                raise card.error("'=' without a name and a value around it")
+            joined[-1] = f"{joined[-1]}={words[i + 1]}"
+            i += 2
+            continue
+        joined.append(w)
+        i += 1
+    return joined

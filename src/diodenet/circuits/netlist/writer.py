@@ -1,0 +1,212 @@
+"""Circuit to ngspice netlist: a file ngspice runs and diodenet reads back equal.
+
+* Floats are written with ``repr``, so they read back bit-for-bit.
+* ``Transformer`` and ``Gyrator`` become instances of the reserved
+  subcircuits ``diodenet_transformer`` (an E element, a 0 V sensing source and
+  an F element) and ``diodenet_gyrator`` (two G elements); the reader maps
+  instances of exactly these subcircuits back.
+* Ideal and piecewise-linear diodes get the closest Shockley ``.model`` that
+  ngspice runs (``spice_diode_model``) plus a ``*@diodenet model`` comment
+  with the exact model, which ngspice ignores and the reader uses.
+* Trainable flags that differ from the element's default are kept in
+  ``*@diodenet fixed NAME`` / ``*@diodenet trainable NAME`` comments.
+* No analysis card: the simulator adds its own commands.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import MISSING, fields
+
+from ..circuit import Circuit
+from ..elements import (
+    CCCS,
+    CCVS,
+    THERMAL_VOLTAGE,
+    VCCS,
+    VCVS,
+    CurrentSource,
+    Diode,
+    DiodeModel,
+    Element,
+    Gyrator,
+    IdealDiode,
+    PWLDiode,
+    Resistor,
+    ShockleyDiode,
+    Transformer,
+    VoltageSource,
+)
+
+TRANSFORMER_SUBCKT = "diodenet_transformer"
+GYRATOR_SUBCKT = "diodenet_gyrator"
+
+#: Ideal transformer, v1 = n*v2 and i2 = -n*i1 (design notes, section 1).
+TRANSFORMER_TEXT = f""".subckt {TRANSFORMER_SUBCKT} p1 p2 s1 s2 params: n=1
+* ideal transformer: v1 = n*v2, i2 = -n*i1 (i1, i2 flow into p1, s1)
+e1 p1 mid s1 s2 {{n}}
+vsense mid p2 0
+f1 s2 s1 vsense {{n}}
+.ends {TRANSFORMER_SUBCKT}"""
+
+#: Ideal gyrator, i1 = g*v2 and i2 = -g*v1.
+GYRATOR_TEXT = f""".subckt {GYRATOR_SUBCKT} p1 p2 s1 s2 params: g=1
+* ideal gyrator: i1 = g*v2, i2 = -g*v1 (i1, i2 flow into p1, s1)
+g1 p1 p2 s1 s2 {{g}}
+g2 s2 s1 p1 p2 {{g}}
+.ends {GYRATOR_SUBCKT}"""
+
+#: The ideal-diode stand-in: a tiny emission coefficient makes the knee sharp
+#: (about 13 mV drop at 1 mA) while ngspice still converges.
+IDEAL_STANDIN = ShockleyDiode(is_=1e-14, n=0.02)
+#: Current (A) at which a PWL diode's stand-in drops exactly ``vf``.
+PWL_MATCH_CURRENT = 1e-3
+
+_SAFE_NAME = re.compile(r"[a-z0-9_][a-z0-9_.:#!%&@/|<>\[\]\-]*")
+_OPTION_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def spice_diode_model(model: DiodeModel) -> ShockleyDiode:
+    """The Shockley model written to ``.model`` for ``model``.
+
+    * Shockley: itself.
+    * Ideal: ``IDEAL_STANDIN``.
+    * PWL(vf, ron): ``Rs = ron`` and a junction that drops ``vf`` at
+      ``PWL_MATCH_CURRENT``: ``Is = I·exp(-vf/(N·Vt))`` with ``N = 1`` when that
+      gives a sane ``Is`` (1e-20..1e-7 A, i.e. 0.42 V <= vf <= 1.0 V), else
+      ``N`` scaled so ``vf/(N·Vt) = 30``. A drop below the ideal stand-in's
+      own falls back to the ideal stand-in (with ``Rs = ron``).
+    """
+    if isinstance(model, ShockleyDiode):
+        return model
+    if isinstance(model, IdealDiode):
+        return IDEAL_STANDIN
+    if isinstance(model, PWLDiode):
+        ideal_drop = IDEAL_STANDIN.nvt * math.log(PWL_MATCH_CURRENT / IDEAL_STANDIN.is_)
+        if model.vf <= ideal_drop:
+            return ShockleyDiode(is_=IDEAL_STANDIN.is_, n=IDEAL_STANDIN.n, rs=model.ron)
+        ratio = model.vf / THERMAL_VOLTAGE
+        n = 1.0 if math.log(1e7) <= ratio <= math.log(1e17) else ratio / 30.0
+        return ShockleyDiode(is_=PWL_MATCH_CURRENT * math.exp(-ratio / n), n=n, rs=model.ron)
+    raise ValueError(f"unknown diode model {model!r}")
+
+
+def _num(x: float) -> str:
+    x = float(x)
+    if not math.isfinite(x):
+        raise ValueError(f"cannot write the non-finite value {x!r}")
+    return repr(x)
+
+
+def model_card(name: str, model: ShockleyDiode) -> str:
+    """``.model NAME D(...)``: Is, N, Rs always; BV, IBV, Cjo, M, tt when not default."""
+    parts = [f"Is={_num(model.is_)}", f"N={_num(model.n)}", f"Rs={_num(model.rs)}"]
+    default = ShockleyDiode()
+    if model.bv is not None:
+        parts.append(f"BV={_num(model.bv)}")
+    if model.ibv != default.ibv:
+        parts.append(f"IBV={_num(model.ibv)}")
+    if model.cjo != default.cjo:
+        parts.append(f"Cjo={_num(model.cjo)}")
+    if model.m != default.m:
+        parts.append(f"M={_num(model.m)}")
+    if model.tt != default.tt:
+        parts.append(f"tt={_num(model.tt)}")
+    return f".model {name} D({' '.join(parts)})"
+
+
+def model_note(name: str, model: DiodeModel) -> str | None:
+    """The ``*@diodenet model`` comment keeping an ideal or PWL model exactly."""
+    if isinstance(model, IdealDiode):
+        return f"*@diodenet model {name} ideal"
+    if isinstance(model, PWLDiode):
+        return f"*@diodenet model {name} pwl vf={_num(model.vf)} ron={_num(model.ron)}"
+    return None
+
+
+def default_trainable(element: Element) -> bool:
+    """The ``trainable`` default of the element's class (resistors: True)."""
+    for f in fields(type(element)):
+        if f.name == "trainable" and f.default is not MISSING:
+            return bool(f.default)
+    return False
+
+
+def _check_name(what: str, name: str) -> str:
+    if not _SAFE_NAME.fullmatch(name) or name.endswith(":"):
+        raise ValueError(f"{what} {name!r} cannot be written to a SPICE netlist")
+    return name
+
+
+def element_card(e: Element) -> str:
+    """The SPICE card of one element."""
+    _check_name("element name", e.name)
+    nodes = " ".join(_check_name("node name", n) for n in e.nodes)
+    if isinstance(e, Resistor):
+        return f"{e.name} {nodes} {_num(e.resistance)}"  # type: ignore[arg-type]
+    if isinstance(e, Diode):
+        return f"{e.name} {nodes} {_check_name('diode model name', e.model_name or '')}"
+    if isinstance(e, VoltageSource | CurrentSource):
+        return f"{e.name} {nodes} dc {_num(e.dc)}"
+    if isinstance(e, VCVS | CCCS):
+        ctrl = f" {_check_name('control', e.control)}" if isinstance(e, CCCS) else ""
+        return f"{e.name} {nodes}{ctrl} {_num(e.gain)}"
+    if isinstance(e, VCCS):
+        return f"{e.name} {nodes} {_num(e.gm)}"
+    if isinstance(e, CCVS):
+        return f"{e.name} {nodes} {_check_name('control', e.control)} {_num(e.rm)}"
+    if isinstance(e, Transformer):
+        return f"{e.name} {nodes} {TRANSFORMER_SUBCKT} params: n={_num(e.n)}"
+    if isinstance(e, Gyrator):
+        return f"{e.name} {nodes} {GYRATOR_SUBCKT} params: g={_num(e.g)}"
+    raise ValueError(f"cannot write element {e.name!r} of type {type(e).__name__}")
+
+
+def write_netlist(circuit: Circuit) -> str:
+    """The ngspice netlist of ``circuit`` (see the module docstring).
+
+    Preconditions (ValueError otherwise): the title is one line; option names
+    are identifiers with finite values; diodes sharing a ``model_name`` share
+    the model; names are SPICE-safe.
+    """
+    title = circuit.title
+    if "\n" in title or "\r" in title:
+        raise ValueError(f"the title must be one line, got {title!r}")
+    out = [title, "* written by diodenet; *@diodenet comments keep exact models and flags"]
+    if circuit.options:
+        opts = []
+        for key, value in circuit.options.items():
+            if not _OPTION_NAME.fullmatch(str(key)):
+                raise ValueError(f"option name {key!r} is not an identifier")
+            opts.append(f"{key}={_num(value)}")
+        out.append(".options " + " ".join(opts))
+    elements = list(circuit)
+    if any(isinstance(e, Transformer) for e in elements):
+        out.append(TRANSFORMER_TEXT)
+    if any(isinstance(e, Gyrator) for e in elements):
+        out.append(GYRATOR_TEXT)
+    models: dict[str, DiodeModel] = {}
+    for d in elements:
+        if not isinstance(d, Diode):
+            continue
+        name = _check_name("diode model name", d.model_name or "")
+        if name in models:
+            if models[name] != d.model:
+                raise ValueError(
+                    f"diodes share the model name {name!r} but not the model "
+                    f"({models[name]!r} vs {d.model!r})"
+                )
+            continue
+        models[name] = d.model
+        note = model_note(name, d.model)
+        if note:
+            out.append(note)
+        out.append(model_card(name, spice_diode_model(d.model)))
+    for e in elements:
+        out.append(element_card(e))
+        trainable = bool(getattr(e, "trainable", False))
+        if trainable != default_trainable(e):
+            out.append(f"*@diodenet {'trainable' if trainable else 'fixed'} {e.name}")
+    out.append(".end")
+    return "\n".join(out) + "\n"
