@@ -137,8 +137,8 @@ class Shockley(Nonlinearity):
         F(z)  = Is (1 - exp(-z / nVt))
         F'(z) = (Is / nVt) exp(-z / nVt)     (= small-signal conductance g_d)
 
-    The resolvent solves ``s + α F(s) = x`` by a guarded Newton iteration
-    (monotone, so bracketed); ``diodenet.activations`` provides closed forms.
+    The resolvent ``s + α F(s) = x`` has a closed form through Lambert W
+    (see :mod:`diodenet.activations.closed_forms`).
     """
 
     smooth = True
@@ -174,24 +174,17 @@ class Shockley(Nonlinearity):
         return -torch.where(big_step, limited, v_new)
 
     def resolvent(self, x: Tensor, alpha: float | Tensor) -> Tensor:
+        """Closed form through Lambert W (exact, overflow-safe, differentiable).
+
+        ``s + αF(s) = x`` is the diode in series with ``α`` ohms driven by
+        ``-x`` in forward voltage: ``s = -v_j`` where ``v_j`` is the junction
+        voltage of :func:`diodenet.activations.diode_relu_current`.
+        """
         _check_alpha(alpha)
-        # g(s) = s + αF(s) - x is increasing. F <= Is gives g(x - α Is) <= 0,
-        # and F(s) >= 0 for s >= 0 gives g(max(x, 0)) >= 0: a bracket.
-        lo = x - alpha * self.is_
-        hi = torch.clamp_min(x, 0.0)
-        s = hi.clone()
-        for _ in range(200):
-            f = s + alpha * self.value(s) - x
-            done = f.abs() <= 1e-15 * (1 + x.abs())
-            if bool(done.all()):
-                break
-            lo = torch.where(f < 0, s, lo)
-            hi = torch.where(f > 0, s, hi)
-            step = f / (1 + alpha * self.derivative(s))
-            s_new = s - step
-            outside = (s_new <= lo) | (s_new >= hi) | ~torch.isfinite(s_new)
-            s = torch.where(done, s, torch.where(outside, 0.5 * (lo + hi), s_new))
-        return s
+        # Imported here: closed_forms imports this module.
+        from .closed_forms import _diode_relu_parts
+
+        return -_diode_relu_parts(-x, alpha, self.is_, self.nvt)[1]
 
     def resolvent_derivative(self, x: Tensor, alpha: float | Tensor) -> Tensor:
         s = self.resolvent(x, alpha)
