@@ -42,9 +42,25 @@ class OperatingPoints:
     voltages: np.ndarray
     branches: list[str]
     currents: np.ndarray
+    backend: str = "ngspice"
 
     def __len__(self) -> int:
         return self.voltages.shape[0]
+
+    @property
+    def sources(self) -> list[str]:
+        """Independent voltage sources with a branch current (as the built-in simulator)."""
+        return [b for b in self.branches if b.startswith("v")]
+
+    @property
+    def source_currents(self) -> np.ndarray:
+        """(batch, len(sources)) currents of :attr:`sources`, SPICE's sign."""
+        cols = [self.branches.index(b) for b in self.sources]
+        return self.currents[:, cols]
+
+    def as_dicts(self) -> list[dict[str, float]]:
+        """One ``{node: volts}`` per sample (the CLI's JSON)."""
+        return [{n: float(v) for n, v in zip(self.nodes, row)} for row in self.voltages]
 
     def voltage(self, node: str) -> np.ndarray:
         """V(node) for every sample; ground (``"0"``) gives zeros."""
@@ -248,17 +264,31 @@ class NgspiceSimulator:
             out.max_imag = np.concatenate([p["__max_imag__"] for p in parts])
         return out
 
+    @property
+    def source_names(self) -> list[str]:
+        """The netlist's top-level independent sources, in netlist order."""
+        return [n for n in self.spec.top_level if n[:1] in ("v", "i")]
+
     def operating_points(
-        self, inputs: Any, sources: Sequence[str], *, progress: bool | None = None
+        self,
+        inputs: Any = None,
+        sources: Sequence[str] | None = None,
+        *,
+        progress: bool | None = None,
     ) -> OperatingPoints:
         """DC operating points for a batch.
 
         ``inputs``: (batch, len(sources)) source values (volts for V sources,
-        amperes for I sources), in the order of ``sources``; other sources keep
-        their netlist values. Raises NgspiceConvergenceError naming the failing
-        sample, NgspiceError when ngspice rejects the netlist, NgspiceWorkerError
-        when a worker dies.
+        amperes for I sources), in the order of ``sources`` (default: every
+        independent source, :attr:`source_names`); other sources keep their
+        netlist values. ``inputs=None``: one operating point at the netlist's values.
+        Raises NgspiceConvergenceError naming the failing sample, NgspiceError
+        when ngspice rejects the netlist, NgspiceWorkerError when a worker dies.
         """
+        if inputs is None:
+            inputs, sources = np.zeros((1, 0)), []
+        elif sources is None:
+            sources = self.source_names
         u, names = self._prepare(inputs, sources)
         if len(u) == 0:
             raise ValueError("inputs is empty: need at least one row")
@@ -267,11 +297,6 @@ class NgspiceSimulator:
             for a, b in self._chunks(len(u))
         ]
         return self._assemble(self._run(tasks, len(u), progress), len(u))
-
-    def operating_point(self, inputs: Any = (), sources: Sequence[str] = ()) -> OperatingPoints:
-        """One operating point (a batch of one); with no sources, the netlist's values."""
-        u = np.asarray(inputs, dtype=float).reshape(1, len(sources))
-        return self.operating_points(u, sources)
 
     def small_signal(
         self,
