@@ -9,6 +9,12 @@ turns KCL into the kernel equation::
 
     i_d = H z + B u + b     with   H = -P G⁻¹ S_z,  B = -P G⁻¹ S_u,  b = -P G⁻¹ s0
 
+A diode that closes a loop of voltage sources and other diodes cannot be
+voltage-driven; it becomes a current-driven port (impedance form: ``z`` is its
+current, ``F = N₊`` again, and ``w = -v_d`` is read from the node voltages).
+This is Theorem 1's hybrid vector ``[i; v]``; ``H`` is then monotone but not
+symmetric.
+
 and the outputs (node voltages or differences) ``y = O x`` give
 ``C = -O G⁻¹ S_z``, ``D = -O G⁻¹ S_u``, ``d = -O G⁻¹ s0``. ``H`` is the
 Schur complement of the conductance network onto the junctions, so it is
@@ -24,7 +30,7 @@ import torch
 from torch import Tensor
 
 from ..activations import Ideal, Nonlinearity, Shockley
-from ..circuits import Circuit, PWLDiode, ShockleyDiode
+from ..circuits import Circuit, ShockleyDiode
 from .kernel import Kernel
 from .mna import MNASystem, build_mna, voltage_defined_loops
 
@@ -63,25 +69,16 @@ def _parse_output(spec: OutputSpec) -> tuple[str, str]:
     return pos.strip().lower(), neg.strip().lower()
 
 
-def _check_invertible(G: np.ndarray, circuit: Circuit) -> None:
+def _check_invertible(G: np.ndarray) -> None:
     if G.size == 0:
         return
     s = np.linalg.svd(G, compute_uv=False)
-    if s[-1] > 1e-13 * s[0]:
-        return
-    loops = voltage_defined_loops(circuit)
-    if loops:
+    if s[-1] <= 1e-13 * s[0]:
         raise ValueError(
-            "this circuit has no kernel of the form 0 ∈ Hz + F(z) + Bu: "
-            f"{', '.join(loops)} close(s) a loop of diodes and voltage-defined elements "
-            "(voltage sources, E/H sources, transformer windings), which fixes a diode's "
-            "voltage instead of leaving it to the network"
+            "this circuit has no kernel of the form 0 ∈ Hz + F(z) + Bu: its linear part is "
+            "singular with the diodes as ports (a floating node, a cut-set of current "
+            "sources or diodes, or a degenerate controlled source)"
         )
-    raise ValueError(
-        "this circuit has no kernel of the form 0 ∈ Hz + F(z) + Bu: its linear part is "
-        "singular with the diodes as voltage ports (a floating node, a cut-set of current "
-        "sources, or a degenerate controlled source)"
-    )
 
 
 def extract_kernel(
@@ -106,13 +103,22 @@ def extract_kernel(
     ``ValueError`` when the circuit has no kernel of this form.
     """
     circuit.validate()
+    loops = voltage_defined_loops(circuit)
+    if loops:
+        raise ValueError(
+            "this circuit has no kernel of the form 0 ∈ Hz + F(z) + Bu: "
+            f"{', '.join(loops)} close(s) a loop of diodes and voltage-defined elements "
+            "(voltage sources, E/H sources, transformer secondaries), which fixes a diode's "
+            "voltage instead of leaving it to the network"
+        )
     mna: MNASystem = build_mna(circuit, inputs)
-    _check_invertible(mna.G, circuit)
+    _check_invertible(mna.G)
     rhs = np.concatenate([mna.S_z, mna.S_u, mna.s0[:, None]], axis=1)
     X = np.linalg.solve(mna.G, rhs) if mna.size else np.zeros((0, rhs.shape[1]))
     n = len(mna.diodes)
     m = len(mna.inputs)
-    P = X[mna.port_rows]
+    P = mna.measure @ X
+    P[:, -1] += mna.measure_offset
     node_names = list(circuit.nodes)
     node_rows = [mna.node_index[name] for name in node_names]
     NX = X[node_rows]
@@ -138,10 +144,16 @@ def extract_kernel(
 
     Pz, Pu, p0 = split(P)
     Oz, Ou, o0 = split(O)
+    for d, form in zip(mna.diodes, mna.port_forms):
+        if form == "impedance" and isinstance(d.model, ShockleyDiode):
+            raise ValueError(
+                f"{d.name}: a Shockley diode that closes a loop of diodes and voltage sources "
+                "has no admittance-form kernel; give it a series resistance Rs > 0"
+            )
     kernel = CircuitKernel(
-        -Pz, -Pu, -Oz, -Ou,
+        Pz, Pu, -Oz, -Ou,
         [diode_nonlinearity(d.model) for d in mna.diodes],
-        b=-p0, d=-o0, dtype=dtype, device=device,
+        b=p0, d=-o0, dtype=dtype, device=device,
         input_names=mna.inputs,
         output_names=["-".join(_parse_output(s)).removesuffix("-0") for s in outputs],
         element_names=[d.name for d in mna.diodes],
@@ -152,7 +164,5 @@ def extract_kernel(
     as_t = lambda a: torch.as_tensor(a, dtype=dtype, device=kernel.device)  # noqa: E731
     kernel.Nz, kernel.Nu, kernel.n0 = (as_t(a) for a in split(NX))
     kernel.Jz, kernel.Ju, kernel.j0 = (as_t(a) for a in split(JX))
-    kernel.pwl_offsets = as_t(
-        [d.model.vf if isinstance(d.model, PWLDiode) else 0.0 for d in mna.diodes]
-    )
+    kernel.port_forms = mna.port_forms
     return kernel

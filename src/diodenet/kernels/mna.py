@@ -57,6 +57,12 @@ class MNASystem:
     branch_index: dict[str, int]
     port_rows: list[int]
     diodes: list[Diode]
+    #: per diode: "admittance" (voltage-driven port, z = reverse voltage) or
+    #: "impedance" (current-driven port, z = diode current)
+    port_forms: list[str]
+    #: w = Hz + Bu + b is read as ``w_k = measure[k] @ x + measure_offset[k]``
+    measure: np.ndarray
+    measure_offset: np.ndarray
     inputs: list[str]
     #: extra resistors the diode models put in series with their junctions
     internal_resistors: list[tuple[str, str, str, float]] = field(default_factory=list)
@@ -109,11 +115,16 @@ def build_mna(circuit: Circuit, inputs: Sequence[str]) -> MNASystem:
     for e in circuit:
         if isinstance(e, VoltageSource | VCVS | CCVS | Transformer):
             branch_index[e.name] = n_nodes + len(branch_index)
+    impedance = set(impedance_form_diodes(circuit))
+    port_forms = ["impedance" if d.name in impedance else "admittance" for d in diodes]
     port_rows = []
-    for d in diodes:
-        key = f"{d.name}#port"
-        branch_index[key] = n_nodes + len(branch_index)
-        port_rows.append(branch_index[key])
+    for d, form in zip(diodes, port_forms):
+        if form == "admittance":
+            key = f"{d.name}#port"
+            branch_index[key] = n_nodes + len(branch_index)
+            port_rows.append(branch_index[key])
+        else:
+            port_rows.append(-1)
 
     size = n_nodes + len(branch_index)
     G = np.zeros((size, size))
@@ -202,17 +213,33 @@ def build_mna(circuit: Circuit, inputs: Sequence[str]) -> MNASystem:
 
     for _, a, b, r in internal:
         conductance(a, b, 1.0 / r)
+    measure = np.zeros((len(diodes), size))
+    measure_offset = np.zeros(len(diodes))
     for k, d in enumerate(diodes):
-        row = port_rows[k]
-        # port: + at the cathode, - at the junction's anode; value z_k (- vf)
-        branch_kcl(d.cathode, junction_anode[d.name], row)
-        branch_voltage(row, d.cathode, junction_anode[d.name])
-        S_z[row, k] = 1.0
-        if isinstance(d.model, PWLDiode):
-            s0[row] = -d.model.vf
+        a = junction_anode[d.name]
+        vf = d.model.vf if isinstance(d.model, PWLDiode) else 0.0
+        if port_forms[k] == "admittance":
+            # port: + at the cathode, - at the junction's anode; value z_k - vf.
+            # The diode current is minus the port current: w_k = i_d = -j_k.
+            row = port_rows[k]
+            branch_kcl(d.cathode, a, row)
+            branch_voltage(row, d.cathode, a)
+            S_z[row, k] = 1.0
+            s0[row] = -vf
+            measure[k, row] = -1.0
+        else:
+            # current z_k flows from the anode through the diode to the cathode;
+            # w_k = -(junction forward voltage) = V(c) - V(a) + vf
+            for node, sign in ((a, -1.0), (d.cathode, 1.0)):
+                i = idx(node)
+                if i is not None:
+                    S_z[i, k] += sign
+                    measure[k, i] += sign
+            measure_offset[k] = vf
     return MNASystem(
         G=G, S_z=S_z, S_u=S_u, s0=s0, node_index=node_index, branch_index=branch_index,
-        port_rows=port_rows, diodes=diodes, inputs=inputs, internal_resistors=internal,
+        port_rows=port_rows, diodes=diodes, port_forms=port_forms, measure=measure,
+        measure_offset=measure_offset, inputs=inputs, internal_resistors=internal,
     )
 
 
@@ -222,35 +249,70 @@ def _control(branch_index: dict[str, int], e: CCCS | CCVS) -> int:
     return branch_index[e.control]
 
 
-def voltage_defined_loops(circuit: Circuit) -> list[str]:
-    """Elements closing a loop of voltage-defined branches (sources, E, H,
-    transformer secondaries and diode ports): such a loop fixes a diode's
-    voltage, so the admittance-form kernel does not exist."""
-    parent: dict[str, str] = {}
+def _series_free(d: Diode) -> bool:
+    return not (
+        (isinstance(d.model, ShockleyDiode) and d.model.rs > 0)
+        or (isinstance(d.model, PWLDiode) and d.model.ron > 0)
+    )
 
-    def find(a: str) -> str:
-        parent.setdefault(a, a)
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
+
+class _UnionFind:
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def find(self, a: str) -> str:
+        self.parent.setdefault(a, a)
+        while self.parent[a] != a:
+            self.parent[a] = self.parent[self.parent[a]]
+            a = self.parent[a]
         return a
 
-    closing = []
+    def join(self, a: str, b: str) -> bool:
+        """Connect ``a`` and ``b``; False if they already were (a loop closes)."""
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return False
+        self.parent[ra] = rb
+        return True
+
+
+def _loop_closers(circuit: Circuit, with_diodes: bool) -> tuple[list[str], list[str]]:
+    """Union-find over voltage-defined branches (sources, E, H, transformer
+    secondaries), then over bare diode junctions.
+
+    Returns the elements that close a loop through a voltage-defined branch
+    (no kernel exists) and the diodes that close a loop of diodes only
+    (these become current-driven ports)."""
+    everything, diodes_only = _UnionFind(), _UnionFind()
+    fatal, impedance = [], []
     for e in circuit:
         if isinstance(e, VoltageSource | VCVS | CCVS):
-            a, b = e.pos, e.neg
-        elif isinstance(e, Transformer):
-            a, b = e.s1, e.s2
-        elif isinstance(e, Diode) and not (
-            (isinstance(e.model, ShockleyDiode) and e.model.rs > 0)
-            or (isinstance(e.model, PWLDiode) and e.model.ron > 0)
-        ):
-            a, b = e.anode, e.cathode
-        else:
-            continue
-        ra, rb = find(a), find(b)
-        if ra == rb:
-            closing.append(e.name)
-        else:
-            parent[ra] = rb
-    return closing
+            if not everything.join(e.pos, e.neg):
+                fatal.append(e.name)
+        elif isinstance(e, Transformer) and not everything.join(e.s1, e.s2):
+            fatal.append(e.name)
+    if with_diodes:
+        for d in circuit.diodes:
+            if not _series_free(d):
+                continue
+            closes = not everything.join(d.anode, d.cathode)
+            pure = not diodes_only.join(d.anode, d.cathode)
+            if closes and pure:
+                impedance.append(d.name)
+            elif closes:
+                fatal.append(d.name)
+    return fatal, impedance
+
+
+def impedance_form_diodes(circuit: Circuit) -> list[str]:
+    """Diodes that must be current-driven ports: each closes a loop of
+    voltage-defined branches and other diodes, so its voltage is fixed by
+    them and only its current is free (Theorem 1's hybrid ``[i; v]``)."""
+    return _loop_closers(circuit, with_diodes=True)[1]
+
+
+def voltage_defined_loops(circuit: Circuit) -> list[str]:
+    """Elements that close a loop of voltage sources (E, H, transformer
+    secondaries) and diodes: such a loop fixes a diode's voltage from a
+    source, and the circuit has no kernel."""
+    return _loop_closers(circuit, with_diodes=True)[0]
