@@ -1,23 +1,74 @@
 """Equilibrium solvers for the kernel equation ``0 ∈ Hz + F(z) + Bu + b``.
 
-One solver per file, all behind ``EquilibriumSolver`` (init / compute / transpose).
+One solver per file, all behind ``EquilibriumSolver`` (init / compute / transpose):
+
+* ``'fb'``: forward–backward splitting, the monDEQ iteration (``forward_backward``);
+* ``'pr'``: Peaceman–Rachford splitting (``peaceman_rachford``);
+* ``'active_set'``: primal–dual active set / semismooth Newton, exact for
+  piecewise-linear elements (``active_set``);
+* ``'newton'``: damped, junction-limited Newton for smooth elements (``newton``);
+* ``'auto'``: ``active_set`` when every element is piecewise linear, ``newton``
+  when every element is smooth, and for kernels that mix both the semismooth
+  Newton of ``active_set`` (which then stops at ``tol``).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .active_set import ActiveSet
 from .base import EquilibriumSolver
+from .forward_backward import ForwardBackward
+from .newton import Newton
+from .peaceman_rachford import PeacemanRachford
 
 if TYPE_CHECKING:
     from ..kernels.kernel import Kernel
 
 METHODS = ("auto", "pr", "fb", "active_set", "newton")
 
+_SOLVERS: dict[str, type[EquilibriumSolver]] = {
+    "pr": PeacemanRachford,
+    "fb": ForwardBackward,
+    "active_set": ActiveSet,
+    "newton": Newton,
+}
+
+
+def resolve_method(method: str, kernel: Kernel) -> str:
+    """The concrete method ``'auto'`` stands for on ``kernel`` (others pass through)."""
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"unknown solver method {method!r}; choose one of {', '.join(METHODS)}")
+    if method != "auto":
+        return method
+    if kernel.n > 0 and kernel.smooth:
+        return "newton"
+    return "active_set"
+
 
 def get_solver(method: str, kernel: Kernel, **options: object) -> EquilibriumSolver:
-    """The solver for ``method`` (one of ``METHODS``)."""
-    raise NotImplementedError("solvers are being written")
+    """The solver for ``method`` (one of ``METHODS``) configured with ``options``.
+
+    ``options`` are the solver's keyword arguments (``tol``, ``max_iter`` and
+    the method's own, e.g. ``alpha``); an option the method does not take
+    raises ``ValueError`` naming it.
+    """
+    name = resolve_method(method, kernel)
+    cls = _SOLVERS[name]
+    try:
+        solver = cls(**options)  # type: ignore[arg-type]
+    except TypeError as exc:
+        raise ValueError(f"solver {name!r} does not take these options: {exc}") from None
+    return solver
 
 
-__all__ = ["METHODS", "EquilibriumSolver", "get_solver"]
+__all__ = [
+    "METHODS",
+    "ActiveSet",
+    "EquilibriumSolver",
+    "ForwardBackward",
+    "Newton",
+    "PeacemanRachford",
+    "get_solver",
+    "resolve_method",
+]
