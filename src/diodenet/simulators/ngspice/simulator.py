@@ -113,7 +113,9 @@ class NgspiceSimulator:
     workers:
         1 runs in this process; N > 1 starts a persistent pool of N processes.
     executor:
-        Any ``concurrent.futures.Executor`` to run on instead (not shut down by us).
+        Any ``concurrent.futures.Executor`` to run on instead, or an
+        :class:`NgspicePool` shared by several simulators (neither is shut down by
+        :meth:`close`).
     chunk_size:
         Rows per task (one dc sweep each).
     method:
@@ -167,8 +169,11 @@ class NgspiceSimulator:
         self.chunk_size = chunk_size
         self.method = method
         self.progress = progress
-        if executor is not None:
-            self._runner: Any = ExecutorRunner(executor)
+        self._owns_runner = executor is None
+        if isinstance(executor, NgspicePool):
+            self._runner: Any = executor  # shared pool: several simulators, one set of workers
+        elif executor is not None:
+            self._runner = ExecutorRunner(executor)
         elif workers == 1:
             self._runner = InProcessRunner()
         else:
@@ -181,8 +186,10 @@ class NgspiceSimulator:
 
     # ------------------------------------------------------------ lifecycle
     def close(self) -> None:
-        """Stop the worker pool (if any). The simulator cannot be used afterwards."""
-        self._runner.close()
+        """Stop the worker pool this simulator started (a pool or executor passed in
+        is left running for its owner)."""
+        if self._owns_runner:
+            self._runner.close()
 
     def __enter__(self) -> NgspiceSimulator:
         return self
@@ -192,7 +199,7 @@ class NgspiceSimulator:
 
     @property
     def pool(self) -> NgspicePool | None:
-        """The worker pool, when ``workers > 1``."""
+        """The worker pool, when ``workers > 1`` or one was passed in."""
         return self._runner if isinstance(self._runner, NgspicePool) else None
 
     # ------------------------------------------------------------ parameters
