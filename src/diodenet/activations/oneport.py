@@ -237,7 +237,7 @@ def newton_resolvent(
         hi = torch.where(g > 0, s, hi)
         tol = 4 * eps * (s.abs() + x.abs() + (r * i).abs() + 1e-300)
         width_done = (hi - lo) <= 4 * eps * (s.abs() + 1e-300)
-        done = (g.abs() <= tol) | width_done
+        done = ((g.abs() <= tol) & torch.isfinite(g)) | width_done
         if bool(done.all()):
             return s
         step = g / (1.0 + r * conductance(s))
