@@ -179,3 +179,27 @@ def test_progress_bar(ngspice_available: None, capsys: pytest.CaptureFixture[str
         sim.operating_points(np.zeros((50, 2)), ["v1", "v2"])
     err = capsys.readouterr().err
     assert "ngspice" in err and "50/50" in err
+
+
+@pytest.mark.parametrize("method", ["sweep", "op"])
+def test_circuit_object_with_transformer(ngspice_available: None, method: str) -> None:
+    """A Circuit goes through circuit.to_spice(). With the diode off, the ideal
+    transformer (ratio n = 2) reflects r2 as n² r2 = 8 kΩ: V(out) = v1 * 8/9."""
+    from diodenet.circuits.circuit import Circuit
+
+    c = Circuit("transformer divider")
+    c.add_voltage_source("V1", "in", "0", 1.0)
+    c.add_resistor("R1", "in", "out", resistance=1e3)
+    c.add_diode("D1", "out", "0")
+    c.add_transformer("xt1", "out", "0", "s", "0", 2.0)
+    c.add_resistor("r2", "s", "0", resistance=2e3)
+    vin = np.array([-1.0, -2.0, -0.5])
+    with NgspiceSimulator(c, method=method) as sim:
+        op = sim.operating_points(vin[:, None], ["v1"])
+    assert op.nodes[: len(c.nodes)] == c.nodes
+    # The blocking diode still leaks -Is + gmin*v (the writer's stand-in has Is = 1e-14 A).
+    vout = (vin / 1e3 + 1e-14) / (1 / 1e3 + 1 / 8e3 + GMIN)
+    np.testing.assert_allclose(vout, vin * 8 / 9, rtol=1e-8)  # the leak is tiny
+    np.testing.assert_allclose(op.voltage("out"), vout, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(op.voltage("s"), vout / 2, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(op.current("v1"), -(vin - vout) / 1e3, rtol=1e-9, atol=1e-15)
