@@ -77,11 +77,16 @@ def junction_node(diode: Diode) -> str:
     return f"{diode.name}#junction"
 
 
-def build_mna(circuit: Circuit, inputs: Sequence[str]) -> MNASystem:
-    """Assemble the MNA system of ``circuit`` with diodes as voltage-driven ports.
+def build_mna(
+    circuit: Circuit, inputs: Sequence[str], *, force_admittance: bool = False
+) -> MNASystem:
+    """Assemble the MNA system of ``circuit`` with diodes as ports.
 
     ``inputs`` names the independent sources whose values form ``u``; the
-    other sources contribute to ``s0``.
+    other sources contribute to ``s0``. Diodes are voltage-driven ports
+    except those closing a loop of diodes (current-driven), unless
+    ``force_admittance`` (used for linearized circuits, whose port rows are
+    rewritten per diode state).
     """
     inputs = [s.strip().lower() for s in inputs]
     for s in inputs:
@@ -115,7 +120,7 @@ def build_mna(circuit: Circuit, inputs: Sequence[str]) -> MNASystem:
     for e in circuit:
         if isinstance(e, VoltageSource | VCVS | CCVS | Transformer):
             branch_index[e.name] = n_nodes + len(branch_index)
-    impedance = set(impedance_form_diodes(circuit))
+    impedance = set() if force_admittance else set(impedance_form_diodes(circuit))
     port_forms = ["impedance" if d.name in impedance else "admittance" for d in diodes]
     port_rows = []
     for d, form in zip(diodes, port_forms):

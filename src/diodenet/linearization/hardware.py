@@ -1,0 +1,126 @@
+"""The ``Hardware`` interface: what training may ask of a circuit.
+
+Physical hardware offers two experiments, and so does every backend:
+
+* ``settle(inputs)``: apply the inputs, let the circuit reach its DC operating
+  point, and measure the outputs, every nonlinear element's state and the
+  branch voltage ``v_k`` of every trainable resistor;
+* ``settle_linearized(measurement, drive, adjoint=...)``: the *linearized*
+  circuit around that operating point (conducting ideal diodes shorted,
+  blocking ones opened, smooth diodes replaced by their small-signal
+  conductance ``g_d``; every independent source zeroed), driven at chosen
+  ports, and measure the same quantities.
+
+Ports a drive may name (``Drive`` keys):
+
+* an input source name (``"v1"``): that source's small-signal value (V or A);
+* ``("out", j)``: a current (A) injected *into* output ``j`` (for a
+  difference output ``V(p) - V(n)``: into ``p`` and out of ``n``).
+
+With ``adjoint=True`` the experiment runs on the adjoint network (Director &
+Rohrer): reciprocal elements stay, gyrators reverse, a VCVS becomes a CCCS
+driving the other way. For a resistor–diode network it is the same circuit.
+
+Gradient code (``hardware_gradient``) uses only these two calls.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+#: a drive: port -> (batch,) small-signal amplitudes
+Drive = Mapping[str | tuple[str, int], np.ndarray]
+
+
+@dataclass
+class Measurement:
+    """What one settle measured, per sample (first axis = batch).
+
+    ``inputs`` (batch, m): what was applied (the small-signal drive values of
+    the inputs, for a linearized settle). ``outputs`` (batch, p) in volts.
+    ``branch_voltages`` (batch, k): ``V(n1) - V(n2)`` of each trainable
+    resistor, in ``Hardware.trainable`` order. ``input_responses`` (batch, m):
+    the current through each input voltage source (SPICE's sign, from ``+``
+    through the source to ``-``, A) or ``V(neg) - V(pos)`` across each input
+    current source (V): the quantity conjugate to the input, so that an
+    adjoint settle's responses are ``∂L/∂u``. ``conducting`` (batch, n)
+    and ``diode_conductance`` (batch, n, S): each diode's state and its
+    small-signal conductance (``inf``/``0`` for an ideal diode on/off).
+    """
+
+    inputs: np.ndarray
+    outputs: np.ndarray
+    branch_voltages: np.ndarray
+    input_responses: np.ndarray
+    conducting: np.ndarray
+    diode_conductance: np.ndarray
+    linearized: bool = False
+    adjoint: bool = False
+
+    @property
+    def batch(self) -> int:
+        return int(self.outputs.shape[0])
+
+
+class Hardware(ABC):
+    """A circuit that training can settle, linearize and re-program.
+
+    Attributes every backend sets: ``name`` (``"builtin"``/``"ngspice"``),
+    ``inputs`` (source names, the columns of ``u``), ``outputs`` (node names
+    or ``(pos, neg)`` pairs), ``trainable`` (resistor names), and
+    ``settles`` (experiments run so far, forward and linearized).
+    """
+
+    name: str = "hardware"
+    inputs: list[str]
+    outputs: list[str | tuple[str, str]]
+    trainable: list[str]
+    settles: int = 0
+
+    @abstractmethod
+    def settle(self, inputs: np.ndarray) -> Measurement:
+        """Operating points for ``inputs`` (batch, len(self.inputs))."""
+
+    @abstractmethod
+    def settle_linearized(
+        self, measurement: Measurement, drive: Drive, *, adjoint: bool = False
+    ) -> Measurement:
+        """The linearized circuit around ``measurement``'s operating points."""
+
+    @abstractmethod
+    def conductances(self) -> np.ndarray:
+        """Conductances (S) of the trainable resistors, in ``trainable`` order."""
+
+    @abstractmethod
+    def set_conductances(self, g: np.ndarray) -> None:
+        """Program new conductances (S), in ``trainable`` order."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release workers or libraries (no-op by default)."""
+
+    def __enter__(self) -> Hardware:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def output_port(j: int) -> tuple[str, int]:
+    """The drive key for a current injected into output ``j``."""
+    return ("out", j)
+
+
+def check_drive(drive: Drive, inputs: Sequence[str], n_outputs: int, batch: int) -> None:
+    """Raise ``ValueError`` for unknown ports or wrong shapes."""
+    for key, value in drive.items():
+        if isinstance(key, tuple):
+            if key[0] != "out" or not 0 <= int(key[1]) < n_outputs:
+                raise ValueError(f"unknown output port {key!r} (have {n_outputs} outputs)")
+        elif key not in inputs:
+            raise ValueError(f"unknown drive port {key!r}: not an input ({', '.join(inputs)})")
+        if np.shape(value) not in ((batch,), ()):
+            raise ValueError(f"drive {key!r} must have shape ({batch},), got {np.shape(value)}")
