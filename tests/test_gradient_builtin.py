@@ -83,7 +83,8 @@ def test_gradient_matches_central_differences(seed: int, model: object, extras: 
         um[:, i] -= step
         yp, ym = hw.settle(up).outputs, hw.settle(um).outputs
         J_fd = (yp - ym) / (2 * step)
-        np.testing.assert_allclose(grad.jacobian[:, :, i], J_fd, rtol=1e-6, atol=1e-9 * np.abs(J_fd).max())
+        np.testing.assert_allclose(grad.jacobian[:, :, i], J_fd, rtol=1e-6,
+                                   atol=1e-9 * np.abs(J_fd).max())
         r = grad.outputs - targets
         np.testing.assert_allclose(grad.dL_du[:, i], (r * J_fd).sum(1), rtol=1e-6,
                                    atol=1e-8 * np.abs(grad.dL_du[:, i]).max())
