@@ -102,24 +102,24 @@ class _TwoSidedPWL(OnePort):
     def conductance(self, v: Tensor) -> Tensor:
         v = as_tensor(v)
         on_hi = 1.0 / self.r_high if self.r_high > 0 else _INF
-        g = torch.where(v > self.high, on_hi, 0.0).to(v.dtype)
+        g = torch.where(v > self.high, torch.full_like(v, on_hi), torch.zeros_like(v))
         if self.r_high == 0:
-            g = torch.where(v == self.high, on_hi, g)
+            g = torch.where(v == self.high, torch.full_like(v, on_hi), g)
         if self.low > -_INF:
             on_lo = 1.0 / self.r_low if self.r_low > 0 else _INF
-            g = torch.where(v < self.low, on_lo, g)
+            g = torch.where(v < self.low, torch.full_like(v, on_lo), g)
             if self.r_low == 0:
-                g = torch.where(v == self.low, on_lo, g)
+                g = torch.where(v == self.low, torch.full_like(v, on_lo), g)
         return g
 
     def small_signal_conductance(self, x: Tensor, r: float | Tensor) -> Tensor:
         # Decide the piece from x (an ideal diode's voltage sits on its knee).
         x = as_tensor(x)
         on_hi = 1.0 / self.r_high if self.r_high > 0 else _INF
-        g = torch.where(x > self.high, on_hi, 0.0).to(x.dtype)
+        g = torch.where(x > self.high, torch.full_like(x, on_hi), torch.zeros_like(x))
         if self.low > -_INF:
             on_lo = 1.0 / self.r_low if self.r_low > 0 else _INF
-            g = torch.where(x < self.low, on_lo, g)
+            g = torch.where(x < self.low, torch.full_like(x, on_lo), g)
         return g + 0.0 * as_tensor(r, x)
 
     def impedance_activation(self, x: Tensor, r: float | Tensor) -> Tensor:
@@ -217,6 +217,25 @@ class ZenerPort(_TwoSidedPWL):
 # --------------------------------------------------------------------------
 
 
+class _Expm1(torch.autograd.Function):
+    """``expm1`` whose derivative is ``exp(a)``: torch's own uses ``expm1(a) + 1``,
+    which rounds to 0 for ``a < -37`` (a reverse-biased junction's conductance)."""
+
+    @staticmethod
+    def forward(ctx, a: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(a)
+        return torch.expm1(a)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+        (a,) = ctx.saved_tensors
+        return grad * torch.exp(a)
+
+
+def _expm1(a: Tensor) -> Tensor:
+    return _Expm1.apply(a)
+
+
 def _check_shockley(is_: float, nvt: float) -> None:
     if not (math.isfinite(is_) and is_ > 0):
         raise ValueError(f"saturation current Is must be > 0 A, got {is_}")
@@ -234,7 +253,7 @@ def _diode_relu_parts(x: Tensor, r_total: Tensor | float, is_: float,
     w = torch.exp(u)
     # i = Is expm1(v_j/nVt) is exact for small W; (nVt/R) W - Is for large W.
     # Clamping u in the unused branch keeps its value (and gradient) finite.
-    i_small = is_ * torch.expm1(torch.clamp_max(u, 0.0) + c)
+    i_small = is_ * _expm1(torch.clamp_max(u, 0.0) + c)
     i_large = (nvt / r_total) * w - is_
     i = torch.where(w > 1.0, i_large, i_small)
     v_j = nvt * (u + c)
@@ -279,7 +298,7 @@ class ShockleyPort(OnePort):
         v = as_tensor(v)
         if self.rs == 0:
             # Exact Shockley law (overflows to inf beyond ~700 nVt, as the law does).
-            return self.is_ * torch.expm1(v / self.nvt)
+            return self.is_ * _expm1(v / self.nvt)
         return _diode_relu_parts(v, self.rs, self.is_, self.nvt)[0]
 
     def conductance(self, v: Tensor) -> Tensor:
