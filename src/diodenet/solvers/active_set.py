@@ -18,9 +18,9 @@ steps; for general monotone ``H`` (gyrators) active-set steps can cycle, so a
 sample whose residual does not decrease is moved on by ``fallback``
 Peaceman–Rachford iterations from its best point, then Newton resumes.
 
-A short Peaceman–Rachford warm start (``warm_start`` iterations, cheap
-matrix products) first brings most samples next to their final active set,
-so usually one or two factorisations per sample finish the job.
+A Peaceman–Rachford warm start (cheap matrix products, run until the pieces
+stop changing) first brings most samples to their final active set, so
+usually one factorisation per sample finishes the job.
 
 The same steps apply to smooth elements (``d`` in (0, 1), the tangent of the
 resolvent), so the method also serves kernels that mix diodes kinds; for
@@ -45,7 +45,7 @@ from ._common import (
     spectrum,
 )
 from .base import EquilibriumSolver
-from .peaceman_rachford import PRState, pr_iterate, pr_state, pr_step
+from .peaceman_rachford import PRState, pr_blocks, pr_iterate, pr_state, pr_step
 
 if TYPE_CHECKING:
     from ..kernels.kernel import Kernel
@@ -62,8 +62,10 @@ class ActiveSet(EquilibriumSolver):
     """Semismooth Newton / primal–dual active set (see the module docstring).
 
     Options: ``alpha`` (ohms, the step that classifies the pieces; default
-    ``kernel.natural_step()``), ``warm_start`` (PR iterations before the first
-    Newton step, default 10; 0 turns it off), ``fallback`` (PR iterations
+    ``kernel.natural_step()``), ``warm_start`` (at most this many PR iterations
+    before the first Newton step, default 500; 0 turns it off), ``settled``
+    (the warm start ends once at most this fraction of samples changed a piece
+    over 5 PR iterations, default 0.05), ``fallback`` (PR iterations
     when a sample stalls, default 50), ``patience`` (Newton steps without a
     new best residual that count as a stall, default 3). ``max_iter`` bounds the Newton steps
     (default 50). The iteration count returned is Newton steps plus PR steps.
@@ -77,7 +79,8 @@ class ActiveSet(EquilibriumSolver):
         tol: float = 1e-10,
         max_iter: int | None = None,
         alpha: float | None = None,
-        warm_start: int = 10,
+        warm_start: int = 500,
+        settled: float = 0.05,
         fallback: int = 50,
         patience: int = 3,
     ) -> None:
@@ -86,6 +89,9 @@ class ActiveSet(EquilibriumSolver):
         if isinstance(warm_start, bool) or not isinstance(warm_start, int) or warm_start < 0:
             raise ValueError(f"warm_start must be an integer >= 0, got {warm_start!r}")
         self.warm_start = warm_start
+        if not 0.0 <= float(settled) <= 1.0:
+            raise ValueError(f"settled must be a fraction in [0, 1], got {settled!r}")
+        self.settled = float(settled)
         self.fallback = positive_int(fallback, "fallback")
         self.patience = positive_int(patience, "patience")
         self.max_iter = positive_int(50 if max_iter is None else max_iter, "max_iter")
@@ -105,6 +111,30 @@ class ActiveSet(EquilibriumSolver):
         z_free = solve_reduced(kernel.H, seg.free, seg.g, rhs, symmetric=state.symmetric)
         return torch.where(seg.free, z_free, seg.clamp)
 
+    def _warm_start(
+        self, state: ActiveSetState, kernel: Kernel, u: Tensor, q: Tensor, z: Tensor
+    ) -> tuple[Tensor, int]:
+        """PR until the pieces settle: at most ``warm_start`` iterations, checked every 5.
+
+        Stops once no more than ``settled`` of the samples changed a piece over
+        the last block (their Newton step will then most likely be exact), or
+        when every sample already meets ``tol``. A PR iteration is one matrix
+        product; a Newton step is one factorisation per sample, so it pays to
+        let PR find the active set.
+        """
+        block = min(5, self.warm_start)
+        pieces = segments(kernel, z, q, state.alpha).slope
+        it = 0
+        for y in pr_blocks(state.pr, kernel, q, z, block):
+            it += block
+            z = y
+            new = segments(kernel, z, q, state.alpha).slope
+            changed = (new != pieces).any(dim=1).to(q.dtype).mean()
+            pieces = new
+            if it >= self.warm_start or float(changed) <= self.settled:
+                break
+        return z, it
+
     def compute(
         self, state: ActiveSetState, kernel: Kernel, u: Tensor, z0: Tensor | None = None
     ) -> tuple[Tensor, int]:
@@ -115,10 +145,7 @@ class ActiveSet(EquilibriumSolver):
         if z is None:
             z = torch.zeros_like(q)
             if self.warm_start > 0:
-                z, _, iterations = pr_iterate(
-                    state.pr, kernel, u, q, z,
-                    max_iter=self.warm_start, check_every=self.warm_start, tol=self.tol,
-                )
+                z, iterations = self._warm_start(state, kernel, u, q, z)
         exact_pieces = kernel.piecewise_linear
         best_z = z.clone()
         best_res = kernel.residual(z, u)

@@ -22,6 +22,7 @@ iteration is stationary when ``z0`` is the equilibrium.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -59,6 +60,19 @@ def pr_state(kernel: Kernel, alpha: float) -> PRState:
     return PRState(alpha=alpha, VT=V.T.contiguous())
 
 
+def pr_blocks(state: PRState, kernel: Kernel, q: Tensor, z: Tensor, block: int) -> Iterator[Tensor]:
+    """PR from ``z``: yields the iterate ``y`` after every ``block`` iterations, forever."""
+    alpha = state.alpha
+    s = z + alpha * (z @ kernel.H.T + q)
+    bias = -alpha * (q @ state.VT)
+    while True:
+        for _ in range(block):
+            x = torch.addmm(bias, s, state.VT)
+            y = kernel.apply_resolvent(2.0 * x - s, alpha)
+            s = s + 2.0 * (y - x)
+        yield y
+
+
 def pr_iterate(
     state: PRState,
     kernel: Kernel,
@@ -74,19 +88,15 @@ def pr_iterate(
 
     Returns the best iterate per sample, its residual (A) and the iterations used.
     """
-    alpha = state.alpha
-    s = z + alpha * (z @ kernel.H.T + q)
-    bias = -alpha * (q @ state.VT)
     best_z = z
     best_res = kernel.residual(z, u)
     it = 0
+    blocks = pr_blocks(state, kernel, q, z, check_every)
     while it < max_iter and not bool((best_res <= tol).all()):
-        steps = min(check_every, max_iter - it)
-        for _ in range(steps):
-            x = torch.addmm(bias, s, state.VT)
-            y = kernel.apply_resolvent(2.0 * x - s, alpha)
-            s = s + 2.0 * (y - x)
-        it += steps
+        if max_iter - it < check_every:
+            blocks = pr_blocks(state, kernel, q, best_z, max_iter - it)
+        y = next(blocks)
+        it += min(check_every, max_iter - it)
         res = kernel.residual(y, u)
         better = res < best_res
         best_z = torch.where(better[:, None], y, best_z)
