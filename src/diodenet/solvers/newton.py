@@ -39,8 +39,8 @@ def require_smooth(kernel: Kernel, method: str) -> None:
         if not e.smooth:
             label = kernel.element_names[k] if kernel.element_names else f"element {k}"
             raise ValueError(
-                f"{method} needs smooth elements, but {label} is a {e.name} ({e!r}), "
-                "which is set-valued or piecewise linear: use method 'active_set' or 'auto'"
+                f"{method} needs smooth elements, but {label} is not smooth: {e!r} "
+                f"({e.name}) is set-valued or piecewise linear; use method 'active_set' or 'auto'"
             )
 
 
