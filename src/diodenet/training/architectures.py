@@ -1,0 +1,235 @@
+"""Resistor–diode classifiers and regressors, built as circuits.
+
+The network (every resistor trainable, conductances in ``[g_min, g_max]``):
+
+* **differential inputs**: feature ``i`` drives two voltage sources,
+  ``vxp<i>`` at node ``xp<i>`` with value ``s·x_i`` and ``vxn<i>`` at node
+  ``xn<i>`` with value ``-s·x_i`` (``s`` = ``scale``, volts per standardised
+  feature unit), so an effectively negative input weight is a conductance to
+  the ``-x`` node;
+* **bias rails**: constant sources ``vbp`` = ``+s`` (node ``bp``) and
+  ``vbn`` = ``-s`` (node ``bn``);
+* **hidden neurons**: node ``h<k>`` reached from every input node and both
+  rails through resistors, with a diode from ground (anode) to ``h<k>``
+  (cathode). For ideal diodes ``V(h_k) = ReLU(Σ_j g_kj V_j / Σ_j g_kj)``: the
+  hidden node's voltage is the ReLU of the conductance-weighted average of its
+  neighbours' voltages (a monDEQ neuron);
+* optional **recurrent** resistors between hidden nodes (``dense``: every
+  pair; ``sparse``: a seeded random fraction of pairs; ``none``);
+* **differential outputs**: a pair of nodes ``op<c>``/``on<c>`` per output,
+  each connected to every hidden node and both rails;
+  ``y_c = V(op<c>) - V(on<c>)`` (volts), so output weights can be negative.
+
+With ideal diodes the map ``x -> y`` is positively homogeneous in
+``(s, x)``: scaling the inputs and rails by ``a > 0`` scales every node
+voltage by ``a``. A real diode adds a forward drop (≈0.3–0.6 V for a 1N4148
+at µA–mA), so a larger ``scale`` makes a network trained with ideal diodes
+transfer better to real ones.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..circuits import D1N4148, Circuit, IdealDiode, PWLDiode, ShockleyDiode
+from ..circuits.elements import DiodeModel
+
+RECURRENT = ("none", "dense", "sparse")
+DIODES = ("ideal", "pwl", "shockley")
+
+
+class ConductanceRangeError(ValueError):
+    """An invalid conductance range or quantisation."""
+
+
+@dataclass(frozen=True)
+class ConductanceRange:
+    """The physical range ``[g_min, g_max]`` (siemens) of every trainable
+    resistor, optionally quantised to ``levels`` log-spaced values (like an
+    E-series of resistor values: equal ratios between neighbours).
+
+    Preconditions: ``0 < g_min < g_max``, both finite; ``levels`` is ``None``
+    or an integer ≥ 2.
+    """
+
+    g_min: float = 1e-6
+    g_max: float = 1e-3
+    levels: int | None = None
+
+    def __post_init__(self) -> None:
+        lo, hi = self.g_min, self.g_max
+        if not (isinstance(lo, int | float) and isinstance(hi, int | float)):
+            raise ConductanceRangeError("conductance range: g_min and g_max must be numbers")
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise ConductanceRangeError(
+                f"conductance range must be finite, got g_min={lo}, g_max={hi}"
+            )
+        if lo <= 0:
+            raise ConductanceRangeError(f"conductance range: g_min must be > 0 S, got {lo}")
+        if lo >= hi:
+            raise ConductanceRangeError(
+                f"conductance range: g_min ({lo} S) must be < g_max ({hi} S)"
+            )
+        if self.levels is not None and (int(self.levels) != self.levels or self.levels < 2):
+            raise ConductanceRangeError(
+                f"conductance levels must be an integer >= 2, got {self.levels}"
+            )
+
+    @property
+    def grid(self) -> np.ndarray | None:
+        """The allowed values (S), or ``None`` when not quantised."""
+        if self.levels is None:
+            return None
+        return np.geomspace(self.g_min, self.g_max, int(self.levels))
+
+    def clip(self, g: np.ndarray) -> np.ndarray:
+        """Project onto ``[g_min, g_max]`` (no quantisation)."""
+        return np.clip(np.asarray(g, dtype=float), self.g_min, self.g_max)
+
+    def quantize(self, g: np.ndarray) -> np.ndarray:
+        """Clip, then round to the nearest level in log-conductance."""
+        g = self.clip(g)
+        grid = self.grid
+        if grid is None:
+            return g
+        step = math.log(self.g_max / self.g_min) / (len(grid) - 1)
+        k = np.rint(np.log(g / self.g_min) / step).astype(int)
+        return grid[np.clip(k, 0, len(grid) - 1)]
+
+    def random(self, size: int, rng: np.random.Generator) -> np.ndarray:
+        """Log-uniform conductances in the range (S)."""
+        return np.exp(rng.uniform(math.log(self.g_min), math.log(self.g_max), size))
+
+
+def diode_model(name: str | DiodeModel) -> DiodeModel:
+    """``"ideal"`` → ``IdealDiode()``, ``"pwl"`` → ``PWLDiode(vf=0.6, ron=0)``,
+    ``"shockley"`` → the 1N4148-like ``D1N4148``; a model passes through."""
+    if isinstance(name, IdealDiode | PWLDiode | ShockleyDiode):
+        return name
+    key = str(name).strip().lower()
+    if key == "ideal":
+        return IdealDiode()
+    if key == "pwl":
+        return PWLDiode(vf=0.6, ron=0.0)
+    if key == "shockley":
+        return D1N4148
+    raise ValueError(f"unknown diode {name!r}; known: {', '.join(DIODES)}")
+
+
+@dataclass
+class Network:
+    """A circuit plus how to drive and read it.
+
+    ``inputs``: the per-sample source names (``vxp0, vxn0, vxp1, ...``);
+    ``outputs``: ``(pos, neg)`` node pairs, one per output; ``scale``: volts per
+    feature unit (and the rail voltage).
+    """
+
+    circuit: Circuit
+    inputs: list[str]
+    outputs: list[tuple[str, str]]
+    n_features: int
+    n_outputs: int
+    hidden: int
+    scale: float
+    spec: dict = field(default_factory=dict)
+
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        """Source values (V), shape (batch, 2·n_features): ``[s·x_0, -s·x_0, s·x_1, ...]``."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.n_features:
+            raise ValueError(f"expected inputs of shape (batch, {self.n_features}), got {x.shape}")
+        u = np.empty((x.shape[0], 2 * self.n_features))
+        u[:, 0::2] = self.scale * x
+        u[:, 1::2] = -self.scale * x
+        return u
+
+    def with_diodes(self, model: str | DiodeModel) -> Network:
+        """A copy whose every diode uses ``model`` (e.g. ideal → ``D1N4148``)."""
+        m = diode_model(model)
+        c = self.circuit.copy()
+        for d in c.diodes:
+            c.elements[d.name] = d.replace(model=m, model_name=None)
+        spec = dict(self.spec, diode=m.kind if not isinstance(model, str) else model)
+        return Network(c, list(self.inputs), list(self.outputs), self.n_features,
+                       self.n_outputs, self.hidden, self.scale, spec)
+
+
+def build_network(
+    n_features: int,
+    n_outputs: int,
+    hidden: int,
+    *,
+    recurrent: str = "none",
+    sparsity: float = 0.2,
+    diode: str | DiodeModel = "ideal",
+    g_range: ConductanceRange | None = None,
+    scale: float = 1.0,
+    seed: int = 0,
+) -> Network:
+    """Build a resistor–diode network (see the module docstring).
+
+    ``n_outputs`` differential output pairs (one per class for a classifier);
+    ``sparsity`` is the fraction of hidden pairs coupled when
+    ``recurrent="sparse"``. Conductances are seeded log-uniform in
+    ``g_range``.
+    """
+    if n_features < 1 or n_outputs < 1 or hidden < 1:
+        raise ValueError("n_features, n_outputs and hidden must all be >= 1")
+    if recurrent not in RECURRENT:
+        raise ValueError(f"unknown recurrent coupling {recurrent!r}; known: {', '.join(RECURRENT)}")
+    if not 0.0 < sparsity <= 1.0:
+        raise ValueError(f"sparsity must be in (0, 1], got {sparsity}")
+    if not (math.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale must be a finite voltage > 0, got {scale}")
+    g_range = g_range or ConductanceRange()
+    model = diode_model(diode)
+    rng = np.random.default_rng(seed)
+    c = Circuit(f"diodenet classifier {n_features}-{hidden}-{n_outputs}")
+    inputs: list[str] = []
+    drive_nodes: list[str] = []
+    for i in range(n_features):
+        for tag in ("p", "n"):
+            c.add_voltage_source(f"vx{tag}{i}", f"x{tag}{i}", "0", dc=0.0)
+            inputs.append(f"vx{tag}{i}")
+            drive_nodes.append(f"x{tag}{i}")
+    c.add_voltage_source("vbp", "bp", "0", dc=scale)
+    c.add_voltage_source("vbn", "bn", "0", dc=-scale)
+    rails = ["bp", "bn"]
+    names: list[tuple[str, str, str]] = []  # (name, n1, n2) in creation order
+    for k in range(hidden):
+        for src in drive_nodes + rails:
+            names.append((f"rh{k}_{src}", src, f"h{k}"))
+    pairs = [(a, b) for a in range(hidden) for b in range(a + 1, hidden)]
+    if recurrent == "dense":
+        chosen = pairs
+    elif recurrent == "sparse":
+        chosen = [p for p in pairs if rng.random() < sparsity]
+    else:
+        chosen = []
+    for a, b in chosen:
+        names.append((f"rr{a}_{b}", f"h{a}", f"h{b}"))
+    outputs: list[tuple[str, str]] = []
+    for j in range(n_outputs):
+        for tag in ("p", "n"):
+            node = f"o{tag}{j}"
+            for src in [f"h{k}" for k in range(hidden)] + rails:
+                names.append((f"ro{tag}{j}_{src}", src, node))
+        outputs.append((f"op{j}", f"on{j}"))
+    g = g_range.quantize(g_range.random(len(names), rng))
+    for (name, n1, n2), gk in zip(names, g):
+        c.add_resistor(name, n1, n2, conductance=float(gk), trainable=True)
+    for k in range(hidden):
+        # anode at ground, cathode at h_k: V(h_k) >= 0 (ideal), the ReLU neuron
+        c.add_diode(f"d{k}", "0", f"h{k}", model)
+    spec = {
+        "n_features": n_features, "n_outputs": n_outputs, "hidden": hidden,
+        "recurrent": recurrent, "sparsity": sparsity,
+        "diode": diode if isinstance(diode, str) else model.kind,
+        "g_min": g_range.g_min, "g_max": g_range.g_max, "levels": g_range.levels,
+        "scale": scale, "seed": seed,
+    }
+    return Network(c, inputs, outputs, n_features, n_outputs, hidden, scale, spec)

@@ -1,0 +1,194 @@
+"""Datasets for training: scikit-learn's bundled ones, XOR, and any CSV.
+
+Every loader returns a ``Dataset`` split into train and test parts with a
+fixed seed; the features are standardised with the mean and standard
+deviation of the *train* split only (so nothing about the test set leaks
+into training). Labels are integer class indices ``0..n_classes-1``.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+DATASETS = ("moons", "circles", "xor", "iris", "digits")
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be used: unknown name, bad CSV, a single class."""
+
+
+@dataclass
+class Dataset:
+    """Standardised features and integer labels, split into train and test.
+
+    ``x_train`` (n_train, d), ``y_train`` (n_train,) ints, likewise for test;
+    ``mean``/``std`` are the train split's statistics used to standardise;
+    ``classes`` the original label values, in index order.
+    """
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    classes: list[str]
+    feature_names: list[str]
+    mean: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+    std: np.ndarray = field(repr=False, default_factory=lambda: np.ones(0))
+
+    @property
+    def n_features(self) -> int:
+        return int(self.x_train.shape[1])
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "dataset": self.name, "features": self.n_features, "classes": self.n_classes,
+            "train": len(self.y_train), "test": len(self.y_test),
+        }
+
+
+def _split_standardise(
+    name: str, x: np.ndarray, labels: np.ndarray, feature_names: list[str],
+    *, test_fraction: float, seed: int,
+) -> Dataset:
+    if not 0.0 < test_fraction < 1.0:
+        raise DatasetError(f"test fraction must be in (0, 1), got {test_fraction}")
+    classes, y = np.unique(labels, return_inverse=True)
+    if len(classes) < 2:
+        raise DatasetError(f"{name}: only one class ({classes[0]!r}); a classifier needs two")
+    rng = np.random.default_rng(seed)
+    # stratified split: the same class proportions in train and test
+    test_idx: list[int] = []
+    for c in range(len(classes)):
+        idx = np.flatnonzero(y == c)
+        rng.shuffle(idx)
+        k = round(test_fraction * len(idx))
+        test_idx.extend(idx[: min(max(k, 1), len(idx) - 1)] if len(idx) > 1 else [])
+    test_mask = np.zeros(len(y), dtype=bool)
+    test_mask[test_idx] = True
+    train_idx = np.flatnonzero(~test_mask)
+    test_sorted = np.flatnonzero(test_mask)
+    xtr, xte = x[train_idx], x[test_sorted]
+    mean = xtr.mean(axis=0)
+    std = xtr.std(axis=0)
+    std = np.where(std > 0, std, 1.0)  # constant features (e.g. digits' borders) stay 0
+    return Dataset(
+        name, (xtr - mean) / std, y[train_idx], (xte - mean) / std, y[test_sorted],
+        [str(c) for c in classes], feature_names, mean, std,
+    )
+
+
+def load_dataset(
+    name: str, *, seed: int = 0, test_fraction: float = 0.25, n_samples: int | None = None,
+    noise: float | None = None,
+) -> Dataset:
+    """One of ``DATASETS`` (moons, circles, xor, iris, digits), split and standardised.
+
+    ``n_samples``/``noise`` apply to the generated sets (moons: 1000 samples,
+    noise 0.1; circles: 1000, noise 0.05, factor 0.5; xor: 400 points uniform
+    in [-1, 1]², label ``sign(x₀) ≠ sign(x₁)``, noise 0).
+    """
+    from sklearn import datasets as skd
+
+    key = str(name).strip().lower()
+    if key == "moons":
+        x, y = skd.make_moons(n_samples or 1000, noise=0.1 if noise is None else noise,
+                              random_state=seed)
+        names = ["x0", "x1"]
+    elif key == "circles":
+        x, y = skd.make_circles(n_samples or 1000, noise=0.05 if noise is None else noise,
+                                factor=0.5, random_state=seed)
+        names = ["x0", "x1"]
+    elif key == "xor":
+        rng = np.random.default_rng(seed)
+        x = rng.uniform(-1.0, 1.0, size=(n_samples or 400, 2))
+        if noise:
+            x = x + rng.normal(0.0, noise, size=x.shape)
+        y = ((x[:, 0] > 0) != (x[:, 1] > 0)).astype(int)
+        names = ["x0", "x1"]
+    elif key == "iris":
+        d = skd.load_iris()
+        x, y, names = d.data, d.target, list(d.feature_names)
+    elif key == "digits":
+        d = skd.load_digits()
+        x, y, names = d.data, d.target, [f"pixel{i}" for i in range(d.data.shape[1])]
+    else:
+        raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)} (or --csv)")
+    return _split_standardise(key, np.asarray(x, float), np.asarray(y), names,
+                              test_fraction=test_fraction, seed=seed)
+
+
+def load_csv(
+    path: str | Path, *, label_column: str | None = None, seed: int = 0,
+    test_fraction: float = 0.25,
+) -> Dataset:
+    """A CSV with a header row: numeric feature columns and one label column
+    (``label_column``, default the last one; labels may be any text).
+
+    Raises ``DatasetError`` naming the line and column of a missing or
+    non-numeric value, for an unknown label column, and for a single class.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise DatasetError(f"{path}: {exc.strerror or exc}") from exc
+    rows = [(i + 1, r) for i, r in enumerate(csv.reader(text.splitlines()))
+            if any(c.strip() for c in r)]
+    if not rows:
+        raise DatasetError(f"{path}: the file is empty (expected a header row)")
+    header = [h.strip() for h in rows[0][1]]
+    if len(header) < 2:
+        raise DatasetError(f"{path}: line {rows[0][0]}: need at least one feature and a label")
+    if label_column is None:
+        li = len(header) - 1
+    else:
+        lowered = [h.lower() for h in header]
+        if label_column.strip().lower() not in lowered:
+            raise DatasetError(
+                f"{path}: no label column {label_column!r}; columns: {', '.join(header)}"
+            )
+        li = lowered.index(label_column.strip().lower())
+    feats, labels = [], []
+    for line, row in rows[1:]:
+        if len(row) != len(header):
+            raise DatasetError(f"{path}: line {line}: {len(row)} values, header has {len(header)}")
+        vals = []
+        for j, (col, cell) in enumerate(zip(header, row)):
+            cell = cell.strip()
+            if not cell:
+                raise DatasetError(f"{path}: line {line}, column {col!r}: missing value")
+            if j == li:
+                labels.append(cell)
+                continue
+            try:
+                v = float(cell)
+            except ValueError:
+                raise DatasetError(
+                    f"{path}: line {line}, column {col!r}: {cell!r} is not a number"
+                ) from None
+            if not math.isfinite(v):
+                raise DatasetError(f"{path}: line {line}, column {col!r}: {cell!r} is not finite")
+            vals.append(v)
+        feats.append(vals)
+    if not feats:
+        raise DatasetError(f"{path}: no data rows after the header")
+    names = [h for j, h in enumerate(header) if j != li]
+    lab = np.array(labels)
+    # numeric labels sort numerically ("10" after "9")
+    try:
+        num = np.array([float(v) for v in labels])
+        lab = num.astype(int) if np.all(num == np.round(num)) else num
+    except ValueError:
+        pass
+    return _split_standardise(path.name, np.array(feats, float), lab, names,
+                              test_fraction=test_fraction, seed=seed)

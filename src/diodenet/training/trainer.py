@@ -1,0 +1,351 @@
+"""Training in the loop over the ``Hardware`` interface.
+
+The trainer only ever calls ``hardware_gradient`` (one forward and one
+adjoint settle per sample), ``hw.settle`` (evaluation), ``hw.conductances``
+and ``hw.set_conductances``; it never looks inside the hardware, so the same
+loop drives the built-in simulator, ngspice, or a physical board.
+
+Parameters ``θ`` (one per trainable resistor):
+
+* ``param="log"``: ``θ = ln(g / 1 S)``, ``∂L/∂θ = g · ∂L/∂g``: multiplicative
+  updates, natural for conductances spanning three decades;
+* ``param="linear"``: ``θ = g / g_max`` (dimensionless), ``∂L/∂θ = g_max ∂L/∂g``.
+
+After every step ``θ`` is projected back into ``[g_min, g_max]``; the
+hardware is programmed with ``quantize(g(θ))`` (straight-through when
+quantised). ``set_conductances`` runs once per minibatch.
+
+Determinism: the minibatch order of epoch ``e`` is a permutation drawn from
+``numpy.random.default_rng([seed, e])``, so a run resumed from the checkpoint
+of epoch ``e`` repeats exactly what an uninterrupted run does.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..linearization import Hardware, hardware_gradient
+from .architectures import ConductanceRange
+from .checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
+from .losses import LOSSES, make_loss
+
+OPTIMIZERS = ("adam", "sgd")
+PARAMS = ("log", "linear")
+SCHEDULES = ("cosine", "step", "constant")
+METRICS = "metrics.jsonl"
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters. ``temperature`` in volts (``None``: ``0.1 × scale``
+    of the network, set by the caller); ``patience`` in epochs (0: no early
+    stopping); ``val_fraction`` of the train split held out for early
+    stopping (0: monitor the training loss)."""
+
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 0.05
+    optimizer: str = "adam"
+    param: str = "log"
+    loss: str = "ce"
+    temperature: float = 0.1
+    schedule: str = "cosine"
+    patience: int = 0
+    val_fraction: float = 0.0
+    momentum: float = 0.9
+    seed: int = 0
+    g_min: float = 1e-6
+    g_max: float = 1e-3
+    levels: int | None = None
+
+    def validate(self) -> TrainConfig:
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch_size must be >= 1")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"learning rate must be > 0, got {self.lr}")
+        for value, known, what in ((self.optimizer, OPTIMIZERS, "optimizer"),
+                                   (self.param, PARAMS, "parametrisation"),
+                                   (self.loss, LOSSES, "loss"),
+                                   (self.schedule, SCHEDULES, "schedule")):
+            if value not in known:
+                raise ValueError(f"unknown {what} {value!r}; known: {', '.join(known)}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.patience < 0:
+            raise ValueError("patience must be >= 0")
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise ValueError(f"temperature must be a voltage > 0, got {self.temperature}")
+        self.g_range  # noqa: B018 - validates the range
+        return self
+
+    @property
+    def g_range(self) -> ConductanceRange:
+        return ConductanceRange(self.g_min, self.g_max, self.levels)
+
+
+def learning_rate(config: TrainConfig, epoch: int) -> float:
+    """The schedule: cosine from ``lr`` down to ``0.05·lr``; step halves every
+    third of the run; constant."""
+    E = config.epochs
+    if config.schedule == "cosine":
+        return config.lr * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * epoch / E)))
+    if config.schedule == "step":
+        return config.lr * 0.5 ** (epoch // max(1, E // 3))
+    return config.lr
+
+
+def batch_order(seed: int, epoch: int, n: int) -> np.ndarray:
+    """The minibatch order of ``epoch``: a function of ``(seed, epoch)`` only."""
+    return np.random.default_rng([int(seed), int(epoch)]).permutation(n)
+
+
+@dataclass
+class TrainState:
+    """Everything a resumed run needs (what the checkpoint holds)."""
+
+    epoch: int
+    theta: np.ndarray
+    opt: dict[str, Any]
+    best_theta: np.ndarray
+    best_value: float
+    best_epoch: int
+    wait: int
+    stopped: bool
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        opt = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in self.opt.items()}
+        return {
+            "epoch": self.epoch, "theta": self.theta.tolist(), "opt": opt,
+            "best_theta": self.best_theta.tolist(), "best_value": self.best_value,
+            "best_epoch": self.best_epoch, "wait": self.wait, "stopped": self.stopped,
+            "history": self.history,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> TrainState:
+        opt = {k: (np.array(v) if isinstance(v, list) else v) for k, v in d["opt"].items()}
+        return cls(
+            d["epoch"], np.array(d["theta"]), opt, np.array(d["best_theta"]),
+            float(d["best_value"]), d["best_epoch"], d["wait"], d["stopped"], d["history"],
+        )
+
+
+@dataclass
+class TrainResult:
+    history: list[dict[str, Any]]
+    conductances: np.ndarray
+    train_accuracy: float
+    test_accuracy: float
+    epochs: int
+    seconds: float
+    settles: int
+
+
+class Trainer:
+    """Minibatch training of ``hw`` on ``(x_fit, y_fit)`` (encoded by ``encode``).
+
+    ``encode(x) -> u`` maps features to the hardware's input values (volts);
+    ``test`` is an optional ``(x, y)`` evaluated every epoch; ``out_dir``
+    receives ``metrics.jsonl`` and ``checkpoint.json`` after every epoch;
+    ``on_batch(epoch, batch)`` is called after each step (tests raise from it
+    to simulate a crash); ``progress`` forces a tqdm bar on stderr (default:
+    only when stderr is a TTY).
+    """
+
+    def __init__(
+        self,
+        hw: Hardware,
+        encode: Callable[[np.ndarray], np.ndarray],
+        n_classes: int,
+        x_train: np.ndarray,
+        y_train: np.ndarray,
+        config: TrainConfig,
+        *,
+        test: tuple[np.ndarray, np.ndarray] | None = None,
+        out_dir: str | Path | None = None,
+        on_batch: Callable[[int, int], None] | None = None,
+        progress: bool | None = None,
+        extra_state: dict[str, Any] | None = None,
+    ) -> None:
+        self.hw, self.encode, self.n_classes = hw, encode, n_classes
+        self.config = config.validate()
+        self.g_range = config.g_range
+        n = len(y_train)
+        n_val = round(config.val_fraction * n)
+        # the validation split is a fixed function of the seed, like the batches
+        perm = np.random.default_rng([int(config.seed), 10**6]).permutation(n)
+        fit, val = np.sort(perm[n_val:]), np.sort(perm[:n_val])
+        self.x_fit, self.y_fit = x_train[fit], y_train[fit]
+        self.x_val, self.y_val = x_train[val], y_train[val]
+        self.x_train, self.y_train = x_train, y_train
+        self.test = test
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.on_batch = on_batch
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.extra_state = extra_state or {}
+
+    # ------------------------------------------------------- parametrisation
+    def _to_theta(self, g: np.ndarray) -> np.ndarray:
+        g = self.g_range.clip(g)
+        return np.log(g) if self.config.param == "log" else g / self.g_range.g_max
+
+    def _to_g(self, theta: np.ndarray) -> np.ndarray:
+        g = np.exp(theta) if self.config.param == "log" else theta * self.g_range.g_max
+        return self.g_range.clip(g)
+
+    def _project(self, theta: np.ndarray) -> np.ndarray:
+        return self._to_theta(self._to_g(theta))
+
+    def program(self, theta: np.ndarray) -> np.ndarray:
+        """Program ``hw`` with the (quantised) conductances of ``theta``; return them."""
+        g = self.g_range.quantize(self._to_g(theta))
+        self.hw.set_conductances(g)
+        return g
+
+    # ---------------------------------------------------------------- steps
+    def _step(self, state: TrainState, grad_theta: np.ndarray, lr: float) -> None:
+        c, opt = self.config, state.opt
+        if c.optimizer == "adam":
+            b1, b2, eps = 0.9, 0.999, 1e-8
+            opt["t"] += 1
+            opt["m"] = b1 * opt["m"] + (1 - b1) * grad_theta
+            opt["v"] = b2 * opt["v"] + (1 - b2) * grad_theta**2
+            mhat = opt["m"] / (1 - b1 ** opt["t"])
+            vhat = opt["v"] / (1 - b2 ** opt["t"])
+            state.theta = state.theta - lr * mhat / (np.sqrt(vhat) + eps)
+        else:
+            opt["t"] += 1
+            opt["m"] = c.momentum * opt["m"] + grad_theta
+            state.theta = state.theta - lr * opt["m"]
+        state.theta = self._project(state.theta)
+
+    def gradient(self, theta: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        """``(L, ∂L/∂θ)`` of the mean loss on ``(x, y)``, measured on the hardware."""
+        g = self.program(theta)
+        loss = make_loss(self.config.loss, y, self.config.temperature, self.n_classes)
+        grad = hardware_gradient(self.hw, self.encode(x), loss)
+        scale = g if self.config.param == "log" else self.g_range.g_max
+        return grad.loss, grad.dL_dg * scale
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray, batch: int = 512) -> tuple[float, float]:
+        """``(mean loss, accuracy)`` with the conductances currently programmed."""
+        if len(y) == 0:
+            return float("nan"), float("nan")
+        outs = [self.hw.settle(self.encode(x[i:i + batch])).outputs
+                for i in range(0, len(y), batch)]
+        out = np.concatenate(outs)
+        import torch
+
+        L = make_loss(self.config.loss, y, self.config.temperature, self.n_classes)
+        loss = float(L(torch.as_tensor(out)))
+        return loss, float(np.mean(out.argmax(axis=1) == y))
+
+    # ------------------------------------------------------------ the loop
+    def initial_state(self) -> TrainState:
+        theta = self._to_theta(self.hw.conductances())
+        z = np.zeros_like(theta)
+        return TrainState(0, theta, {"t": 0, "m": z.copy(), "v": z.copy()}, theta.copy(),
+                          math.inf, -1, 0, False)
+
+    def checkpoint(self, state: TrainState) -> None:
+        if self.out_dir is None:
+            return
+        save_checkpoint(self.out_dir, {"state": state.to_json(),
+                                       "config": asdict(self.config), **self.extra_state})
+
+    def resume_state(self) -> TrainState:
+        """The state in ``out_dir``'s checkpoint; rewrites ``metrics.jsonl`` to
+        match it (lines of an epoch that never reached its checkpoint go)."""
+        assert self.out_dir is not None
+        state = TrainState.from_json(load_checkpoint(self.out_dir)["state"])
+        import json
+
+        atomic_write_text(self.out_dir / METRICS,
+                          "".join(json.dumps(m) + "\n" for m in state.history))
+        return state
+
+    def run(self, state: TrainState | None = None) -> TrainResult:
+        """Train from ``state`` (default: the hardware's current conductances)."""
+        import json
+
+        from tqdm.auto import tqdm
+
+        c = self.config
+        state = state or self.initial_state()
+        if self.out_dir is not None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            if state.epoch == 0:
+                atomic_write_text(self.out_dir / METRICS, "")
+        n = len(self.y_fit)
+        n_batches = max(1, math.ceil(n / c.batch_size))
+        t_start = time.perf_counter()
+        settles_start = self.hw.settles
+        bar = tqdm(total=(c.epochs - state.epoch) * n_batches, disable=not self.progress,
+                   file=sys.stderr, unit="batch", leave=False)
+        try:
+            while state.epoch < c.epochs and not state.stopped:
+                e = state.epoch
+                t0, s0 = time.perf_counter(), self.hw.settles
+                lr = learning_rate(c, e)
+                order = batch_order(c.seed, e, n)
+                losses = []
+                for b in range(n_batches):
+                    idx = order[b * c.batch_size:(b + 1) * c.batch_size]
+                    loss, g_theta = self.gradient(state.theta, self.x_fit[idx], self.y_fit[idx])
+                    if not np.all(np.isfinite(g_theta)):
+                        raise RuntimeError(f"non-finite gradient in epoch {e + 1}, batch {b}")
+                    self._step(state, g_theta, lr)
+                    losses.append(loss * len(idx))
+                    bar.update(1)
+                    bar.set_postfix(epoch=e + 1, loss=f"{loss:.4f}")
+                    if self.on_batch is not None:
+                        self.on_batch(e, b)
+                self.program(state.theta)
+                train_loss, train_acc = self.evaluate(self.x_fit, self.y_fit)
+                val_loss, val_acc = self.evaluate(self.x_val, self.y_val)
+                test_loss, test_acc = (self.evaluate(*self.test) if self.test is not None
+                                       else (float("nan"), float("nan")))
+                monitored = val_loss if len(self.y_val) else train_loss
+                improved = (not math.isfinite(state.best_value)
+                            or monitored < state.best_value - 1e-6 * abs(state.best_value))
+                if improved:
+                    state.best_value, state.best_epoch, state.wait = monitored, e + 1, 0
+                    state.best_theta = state.theta.copy()
+                else:
+                    state.wait += 1
+                    if c.patience and state.wait >= c.patience:
+                        state.stopped = True
+                metrics = {
+                    "epoch": e + 1, "lr": lr, "batch_loss": float(np.sum(losses) / n),
+                    "train_loss": train_loss, "train_accuracy": train_acc,
+                    "val_loss": val_loss if len(self.y_val) else None,
+                    "val_accuracy": val_acc if len(self.y_val) else None,
+                    "test_loss": test_loss if self.test is not None else None,
+                    "test_accuracy": test_acc if self.test is not None else None,
+                    "settles": self.hw.settles - s0,
+                    "seconds": time.perf_counter() - t0,
+                }
+                state.history.append(metrics)
+                state.epoch = e + 1
+                if self.out_dir is not None:
+                    with open(self.out_dir / METRICS, "a") as fh:
+                        fh.write(json.dumps(metrics) + "\n")
+                self.checkpoint(state)
+        finally:
+            bar.close()
+        # the best monitored epoch's conductances are the result
+        state.theta = state.best_theta.copy()
+        g = self.program(state.theta)
+        _, train_acc = self.evaluate(self.x_train, self.y_train)
+        test_acc = self.evaluate(*self.test)[1] if self.test is not None else float("nan")
+        return TrainResult(state.history, g, train_acc, test_acc, state.epoch,
+                           time.perf_counter() - t_start, self.hw.settles - settles_start)
