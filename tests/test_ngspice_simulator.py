@@ -203,3 +203,15 @@ def test_circuit_object_with_transformer(ngspice_available: None, method: str) -
     np.testing.assert_allclose(op.voltage("out"), vout, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(op.voltage("s"), vout / 2, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(op.current("v1"), -(vin - vout) / 1e3, rtol=1e-9, atol=1e-15)
+
+
+@pytest.mark.parametrize("method", ["sweep", "op"])
+def test_current_source_input(ngspice_available: None, method: str) -> None:
+    """A swept current source: i1 0 a pushes its current into a; with v1 through r1
+    and r2 to ground, V(a) = (i + v1/r1) / (1/r1 + 1/r2)."""
+    net = "isrc\nv1 b 0 dc 1\nr1 b a 1k\nr2 a 0 3k\ni1 0 a dc 0\n.end\n"
+    u = np.array([[1e-3, 0.0], [-2e-3, 1.0], [0.0, -1.0], [5e-4, 2.0]])
+    with NgspiceSimulator(net, method=method) as sim:
+        op = sim.operating_points(u, ["i1", "v1"])
+    expect = (u[:, 0] + u[:, 1] / 1e3) / (1 / 1e3 + 1 / 3e3)
+    np.testing.assert_allclose(op.voltage("a"), expect, atol=1e-12)
