@@ -58,3 +58,4 @@ def main() -> None:
 from . import demo as _demo  # noqa: E402, F401
 from . import simulate_cmd as _simulate_cmd  # noqa: E402, F401
 from . import activations_cmd as _activations_cmd  # noqa: E402, F401
+from . import train_cmd as _train_cmd  # noqa: E402, F401

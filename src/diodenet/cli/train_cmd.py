@@ -1,0 +1,131 @@
+"""``diodenet train``: train a resistor–diode classifier with the hardware in the loop."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from .main import UserError, cli, user_errors
+
+
+def limit_threads() -> None:
+    """One BLAS/torch thread: the circuits are small, and on a shared 2-core
+    machine extra threads spin against each other (measured 10× slower)."""
+    import torch
+
+    torch.set_num_threads(1)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:  # threadpoolctl comes with scikit-learn; harmless if absent
+        pass
+
+
+@cli.command()
+@click.option("--dataset", default=None,
+              help="moons, circles, xor, iris or digits (default moons unless --csv).")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None,
+              help="A CSV of numeric features with a header row and a label column.")
+@click.option("--label-column", default=None, help="Label column of --csv (default: the last).")
+@click.option("--hardware", type=click.Choice(["builtin", "ngspice"]), default="builtin",
+              show_default=True, help="What settles the circuit and measures the gradient.")
+@click.option("--hidden", type=int, default=None,
+              help="Hidden diode neurons (default: 16; 32 for digits).")
+@click.option("--epochs", type=int, default=None,
+              help="Epochs (default: 15 for moons/circles/xor, 30 iris, 12 digits).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="runs/train",
+              show_default=True, help="Output directory.")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None,
+              help="Continue the run in this directory from its last checkpoint "
+                   "(its config.json wins over the other options).")
+@click.option("--lr", type=float, default=0.05, show_default=True,
+              help="Learning rate (per unit of log-conductance for --param log).")
+@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--loss", type=click.Choice(["ce", "mse"]), default="ce", show_default=True)
+@click.option("--temperature", type=float, default=None,
+              help="Cross-entropy temperature T in volts, logits = y/T (default 0.05 × scale).")
+@click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam",
+              show_default=True)
+@click.option("--param", type=click.Choice(["log", "linear"]), default="log", show_default=True,
+              help="Optimise log-conductance or conductance.")
+@click.option("--schedule", type=click.Choice(["cosine", "step", "constant"]),
+              default="cosine", show_default=True)
+@click.option("--patience", type=int, default=0, show_default=True,
+              help="Early stopping after this many epochs without improvement (0: off).")
+@click.option("--val-fraction", type=float, default=0.0, show_default=True,
+              help="Part of the train split held out to monitor (0: monitor train loss).")
+@click.option("--g-min", type=float, default=1e-6, show_default=True, help="Siemens.")
+@click.option("--g-max", type=float, default=1e-3, show_default=True, help="Siemens.")
+@click.option("--levels", type=int, default=None, help="Quantise to this many log-spaced levels.")
+@click.option("--recurrent", type=click.Choice(["none", "dense", "sparse"]), default="none",
+              show_default=True, help="Resistors between hidden nodes.")
+@click.option("--diode", type=click.Choice(["ideal", "pwl", "shockley"]), default="ideal",
+              show_default=True, help="shockley: the 1N4148-like D1N4148 model.")
+@click.option("--scale", type=float, default=10.0, show_default=True,
+              help="Volts per standardised feature unit; bias rails at ±scale.")
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="ngspice worker processes.")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar on stderr (default: when stderr is a terminal).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def train(dataset, csv_path, label_column, hardware, hidden, epochs, out_dir, resume_dir, lr,
+          batch_size, seed, loss, temperature, optimizer, param, schedule, patience,
+          val_fraction, g_min, g_max, levels, recurrent, diode, scale, workers, progress,
+          as_json) -> None:
+    """Train a resistor-diode classifier in the loop: every forward pass and
+    gradient is measured on the hardware (built-in simulator or ngspice).
+
+    \b
+    Example:
+      diodenet train --dataset moons --hardware builtin --out runs/moons
+    The output directory holds config.json, metrics.jsonl (one line per epoch),
+    checkpoint.json, model.cir (the trained circuit) and PNG figures.
+    JSON: {"hardware", "dataset", "test_accuracy", "train_accuracy", "epochs",
+    "seconds", "netlist", ...}.
+    """
+    from ..training.session import RunConfig, mlp_yardstick, run_training
+
+    if dataset and csv_path:
+        raise UserError("give --dataset or --csv, not both")
+    limit_threads()
+    cfg = RunConfig(
+        dataset=None if csv_path else (dataset or "moons"), csv=csv_path,
+        label_column=label_column, hardware=hardware, hidden=hidden, recurrent=recurrent,
+        diode=diode, scale=scale, epochs=epochs, batch_size=batch_size, lr=lr,
+        optimizer=optimizer, param=param, loss=loss, temperature=temperature,
+        schedule=schedule, patience=patience, val_fraction=val_fraction, seed=seed,
+        g_min=g_min, g_max=g_max, levels=levels,
+    )
+    with user_errors():
+        cfg.resolved().train_config()  # fail on bad ranges before any work
+        summary = run_training(cfg, resume_dir or out_dir, resume=resume_dir is not None,
+                               workers=workers, progress=progress)
+        run = summary["config"]
+        mlp = None
+        if run["dataset"] == "digits" or summary["split"]["train"] <= 2000:
+            from ..training.session import load_data
+
+            mlp = mlp_yardstick(load_data(RunConfig.from_json(run)), int(run["hidden"]),
+                                run["seed"])
+        summary["mlp_test_accuracy"] = mlp
+    if as_json:
+        keys = ("hardware", "dataset", "test_accuracy", "train_accuracy", "epochs", "seconds",
+                "netlist", "mlp_test_accuracy", "split", "settles")
+        click.echo(json.dumps({k: summary[k] for k in keys}))
+        return
+    s = summary
+    click.echo(f"hardware: {s['hardware']} (every settle and gradient measured there)")
+    click.echo(f"dataset: {s['dataset']}  train {s['split']['train']} / test "
+               f"{s['split']['test']} samples")
+    click.echo(f"epochs: {s['epochs']}  time: {s['seconds']:.1f} s  settles: {s['settles']}")
+    click.echo(f"train accuracy: {100 * s['train_accuracy']:.1f}%")
+    click.echo(f"test accuracy:  {100 * s['test_accuracy']:.1f}%")
+    if mlp is not None:
+        click.echo(f"yardstick: same-size MLP ({run['hidden']} ReLU units) trained by "
+                   f"backprop: {100 * mlp:.1f}% test")
+    out = resume_dir or out_dir
+    click.echo(f"outputs in {out}: netlist {s['netlist']}, metrics.jsonl, checkpoint.json, "
+               + ", ".join(f"{k} {v}" for k, v in s["plots"].items()))

@@ -1,0 +1,215 @@
+"""One training run end to end: data, circuit, hardware, trainer, outputs.
+
+``RunConfig`` is what ``diodenet train`` saves as ``config.json`` and what
+``--resume`` reads back, so a resumed run rebuilds exactly the same dataset
+split, circuit and hardware. The output directory holds ``config.json``,
+``metrics.jsonl``, ``checkpoint.json``, ``model.cir`` (the trained circuit)
+and the figures (``curves.png``, ``conductances.png``, ``regions.png`` for
+2-D data).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..linearization import BuiltinHardware, Hardware
+from .architectures import Network, build_network
+from .checkpoint import atomic_write_text
+from .datasets import Dataset, load_csv, load_dataset
+from .trainer import TrainConfig, Trainer, TrainResult
+
+HARDWARES = ("builtin", "ngspice")
+CONFIG = "config.json"
+NETLIST = "model.cir"
+
+#: per-dataset defaults (hidden neurons, epochs) that reach the README's accuracies
+DATASET_DEFAULTS: dict[str, tuple[int, int]] = {
+    "moons": (16, 15), "circles": (16, 15), "xor": (16, 15), "iris": (16, 30),
+    "digits": (32, 12),
+}
+
+
+@dataclass
+class RunConfig:
+    """A run: dataset (``dataset`` name or ``csv`` path), network and training
+    settings. ``hidden``/``epochs`` ``None`` take ``DATASET_DEFAULTS``;
+    ``temperature`` ``None`` is ``0.05 × scale`` volts."""
+
+    dataset: str | None = "moons"
+    csv: str | None = None
+    label_column: str | None = None
+    hardware: str = "builtin"
+    hidden: int | None = None
+    recurrent: str = "none"
+    sparsity: float = 0.2
+    diode: str = "ideal"
+    scale: float = 10.0
+    epochs: int | None = None
+    batch_size: int = 32
+    lr: float = 0.05
+    optimizer: str = "adam"
+    param: str = "log"
+    loss: str = "ce"
+    temperature: float | None = None
+    schedule: str = "cosine"
+    patience: int = 0
+    val_fraction: float = 0.0
+    seed: int = 0
+    g_min: float = 1e-6
+    g_max: float = 1e-3
+    levels: int | None = None
+    test_fraction: float = 0.25
+
+    def resolved(self) -> RunConfig:
+        """A copy with the defaults that depend on the dataset filled in."""
+        if self.hardware not in HARDWARES:
+            raise ValueError(f"unknown hardware {self.hardware!r}; known: {', '.join(HARDWARES)}")
+        hidden, epochs = DATASET_DEFAULTS.get((self.dataset or "").lower(), (16, 20))
+        d = asdict(self)
+        d["hidden"] = self.hidden or hidden
+        d["epochs"] = self.epochs or epochs
+        d["temperature"] = self.temperature or 0.05 * self.scale
+        return RunConfig(**d)
+
+    def train_config(self) -> TrainConfig:
+        names = {f.name for f in fields(TrainConfig)}
+        return TrainConfig(**{k: v for k, v in asdict(self).items() if k in names}).validate()
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> RunConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def load_data(cfg: RunConfig) -> Dataset:
+    if cfg.csv:
+        return load_csv(cfg.csv, label_column=cfg.label_column, seed=cfg.seed,
+                        test_fraction=cfg.test_fraction)
+    return load_dataset(cfg.dataset or "", seed=cfg.seed, test_fraction=cfg.test_fraction)
+
+
+def build(cfg: RunConfig, data: Dataset) -> Network:
+    tc = cfg.train_config()
+    return build_network(
+        data.n_features, data.n_classes, int(cfg.hidden or 16), recurrent=cfg.recurrent,
+        sparsity=cfg.sparsity, diode=cfg.diode, g_range=tc.g_range, scale=cfg.scale,
+        seed=cfg.seed,
+    )
+
+
+def make_hardware(kind: str, net: Network, *, workers: int = 1) -> Hardware:
+    """``builtin`` (diodenet's exact solver) or ``ngspice`` (device level).
+    Never substitutes one for the other: a missing backend is an error."""
+    if kind == "builtin":
+        return BuiltinHardware(net.circuit, net.inputs, net.outputs)
+    if kind == "ngspice":
+        try:
+            from ..linearization import NgspiceHardware  # type: ignore[attr-defined]
+        except ImportError as exc:
+            raise RuntimeError(
+                "the ngspice hardware (diodenet.linearization.NgspiceHardware) is not "
+                "available in this build; use --hardware builtin"
+            ) from exc
+        return NgspiceHardware(net.circuit, net.inputs, net.outputs, workers=workers)
+    raise ValueError(f"unknown hardware {kind!r}; known: {', '.join(HARDWARES)}")
+
+
+def predictor(hw: Hardware, net: Network) -> Callable[[np.ndarray], np.ndarray]:
+    """Features -> predicted class (argmax of the output voltages), by settling ``hw``."""
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        out = [hw.settle(net.encode(x[i:i + 1024])).outputs for i in range(0, len(x), 1024)]
+        return np.concatenate(out).argmax(axis=1)
+
+    return predict
+
+
+def mlp_yardstick(data: Dataset, hidden: int, seed: int = 0) -> float:
+    """Test accuracy of a same-size MLP (one hidden ReLU layer of ``hidden``
+    units) trained by backprop (scikit-learn's ``MLPClassifier``, Adam)."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        mlp = MLPClassifier((hidden,), max_iter=500, random_state=seed)
+        mlp.fit(data.x_train, data.y_train)
+    return float(mlp.score(data.x_test, data.y_test))
+
+
+def write_outputs(out: Path, net: Network, hw: Hardware, data: Dataset, result: TrainResult,
+                  cfg: RunConfig, title: str = "") -> dict[str, str]:
+    """``model.cir`` and the figures; returns their paths by kind."""
+    from .plots import plot_conductance_histogram, plot_curves, plot_decision_regions
+
+    trained = net.circuit.copy()
+    trained.set_conductances(dict(zip(hw.trainable, result.conductances)))
+    trained.title = f"diodenet {data.name} classifier trained on {hw.name} hardware"
+    netlist = out / NETLIST
+    atomic_write_text(netlist, trained.to_spice())
+    paths = {"netlist": str(netlist)}
+    title = title or f"{data.name}, {hw.name} hardware"
+    paths["curves"] = str(plot_curves(result.history, out / "curves.png", title))
+    paths["conductances"] = str(plot_conductance_histogram(
+        result.conductances, cfg.g_min, cfg.g_max, out / "conductances.png", title))
+    if data.n_features == 2:
+        x = np.concatenate([data.x_train, data.x_test])
+        y = np.concatenate([data.y_train, data.y_test])
+        paths["regions"] = str(plot_decision_regions(
+            predictor(hw, net), x, y, out / "regions.png", title=title,
+            resolution=80 if hw.name == "builtin" else 40))
+    return paths
+
+
+def run_training(
+    cfg: RunConfig,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    workers: int = 1,
+    progress: bool | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
+    plots: bool = True,
+) -> dict[str, Any]:
+    """Train as ``cfg`` says, writing everything to ``out_dir``; with
+    ``resume`` continue from ``out_dir``'s checkpoint (``cfg`` is then read
+    from ``out_dir/config.json``). Returns the summary ``diodenet train --json``
+    prints."""
+    out = Path(out_dir)
+    if resume:
+        try:
+            cfg = RunConfig.from_json(json.loads((out / CONFIG).read_text()))
+        except FileNotFoundError:
+            raise ValueError(f"{out}: no {CONFIG} to resume from") from None
+    cfg = cfg.resolved()
+    tc = cfg.train_config()
+    data = load_data(cfg)
+    net = build(cfg, data)
+    out.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        atomic_write_text(out / CONFIG, json.dumps(asdict(cfg), indent=2) + "\n")
+    with make_hardware(cfg.hardware, net, workers=workers) as hw:
+        trainer = Trainer(hw, net.encode, data.n_classes, data.x_train, data.y_train, tc,
+                          test=(data.x_test, data.y_test), out_dir=out, on_batch=on_batch,
+                          progress=progress)
+        state = trainer.resume_state() if resume else None
+        result = trainer.run(state)
+        paths = write_outputs(out, net, hw, data, result, cfg) if plots else {}
+    summary: dict[str, Any] = {
+        "hardware": cfg.hardware, "dataset": data.name,
+        "test_accuracy": result.test_accuracy, "train_accuracy": result.train_accuracy,
+        "epochs": result.epochs, "seconds": result.seconds,
+        "netlist": paths.get("netlist"),
+        "split": {"train": len(data.y_train), "test": len(data.y_test)},
+        "settles": result.settles, "plots": {k: v for k, v in paths.items() if k != "netlist"},
+        "config": asdict(cfg),
+    }
+    return summary
