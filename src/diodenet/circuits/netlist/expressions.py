@@ -5,11 +5,13 @@ holds a small tokenizer and a recursive-descent evaluator for the arithmetic
 ngspice allows in ``{expr}`` and ``'expr'``:
 
 * numbers, with an optional SI scale suffix (case-insensitive: ``f p n u m k
-  meg g t``, and ``mil`` = 25.4e-6) followed by any unit letters, which are
+  meg g t``, and ``mil`` = 25.4e-6 in a plain number but milli inside an
+  expression, as in ngspice 39) followed by any unit letters, which are
   ignored (``10kOhm`` = 1e4, ``1uF`` = 1e-6, ``5mV`` = 5e-3, ``1meg`` = 1e6;
   note that ``1F`` is one femto, as in SPICE);
-* ``+ - * /``, ``^`` and ``**`` (power, right-associative, binding tighter
-  than unary minus: ``-2^2 = -4``), parentheses, braces and quotes;
+* ``+ - * /``, ``^`` and ``**`` (power, binding tighter than unary minus:
+  ``-2^2 = -4``, and left-associative as in ngspice 39: ``2^3^2 = 64``),
+  parentheses, braces and quotes;
 * names of parameters, and the functions in ``FUNCTIONS``.
 
 Every intermediate result must be finite; anything else (an unknown name, a
@@ -51,20 +53,20 @@ def _short(text: str, limit: int = 60) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
-def _fn(f: Callable[..., float], nargs: int | None) -> tuple[Callable[..., float], int | None]:
+def _fn(f: Callable[..., float], nargs: int) -> tuple[Callable[..., float], int]:
     return f, nargs
 
 
-#: The functions an expression may call, with their argument counts (None: two or more).
-FUNCTIONS: dict[str, tuple[Callable[..., float], int | None]] = {
+#: The functions an expression may call, with their argument counts.
+FUNCTIONS: dict[str, tuple[Callable[..., float], int]] = {
     "sqrt": _fn(math.sqrt, 1),
     "exp": _fn(math.exp, 1),
     "log": _fn(math.log, 1),  # natural logarithm, as in ngspice
     "ln": _fn(math.log, 1),
     "log10": _fn(math.log10, 1),
     "abs": _fn(abs, 1),
-    "min": _fn(min, None),
-    "max": _fn(max, None),
+    "min": _fn(min, 2),  # exactly two: ngspice 39 reads min(3,2,5) as 3
+    "max": _fn(max, 2),
     "pow": _fn(math.pow, 2),
     "sin": _fn(math.sin, 1),
     "cos": _fn(math.cos, 1),
@@ -78,14 +80,14 @@ FUNCTIONS: dict[str, tuple[Callable[..., float], int | None]] = {
 }
 
 
-def _scale_number(mantissa: str, suffix: str, text: str) -> float:
+def _scale_number(mantissa: str, suffix: str, text: str, mil: bool = True) -> float:
     s = suffix.lower()
     if s.startswith("e") or s.startswith("d"):
         # "1e" or "1.5d3": a broken exponent, not a unit
         raise ExpressionError(f"malformed number {_short(text)}")
     if s.startswith("meg"):
         exponent: Decimal = Decimal(6)
-    elif s.startswith("mil"):
+    elif s.startswith("mil") and mil:
         value = Decimal(mantissa) * Decimal("25.4e-6")
         return _finite_float(value, text)
     elif s[:1] in _SCALE:
@@ -146,7 +148,9 @@ def _tokenize(text: str) -> list[tuple[str, object]]:
         if m and (ch.isdigit() or ch == "."):
             suffix = _SUFFIX.match(text, m.end())
             end = suffix.end() if suffix else m.end()
-            tokens.append(("num", _scale_number(m.group(), text[m.end():end], text[i:end])))
+            # inside an expression ngspice 39 reads "3mil" as 3 milli
+            number = _scale_number(m.group(), text[m.end():end], text[i:end], mil=False)
+            tokens.append(("num", number))
             i = end
             continue
         m = _NAME.match(text, i)
@@ -243,18 +247,22 @@ class _Parser:
         return self.power()
 
     def power(self) -> float:
-        base = self.primary()
-        if self.peek() in ("^", "**"):
+        # left-associative, as ngspice 39 evaluates it: 2^3^2 = (2^3)^2 = 64
+        value = self.primary()
+        while self.peek() in ("^", "**"):
             self.take(self.peek())
-            exponent = self.unary()  # right-associative; allows 2^-1
+            sign = 1.0
+            while self.peek() in ("+", "-"):  # 2^-1
+                sign = -sign if self.take(self.peek()) == "-" else sign
+            exponent = sign * self.primary()
             try:
-                value = math.pow(base, exponent)
-            except (OverflowError, ValueError):
+                value = math.pow(value, exponent)
+            except (OverflowError, ValueError, ZeroDivisionError):
                 raise ExpressionError(
-                    f"{base!r}^{exponent!r} has no finite real value in {_short(self.text)}"
+                    f"{value!r}^{exponent!r} has no finite real value in {_short(self.text)}"
                 ) from None
-            return self.check(value, "a power")
-        return base
+            value = self.check(value, "a power")
+        return value
 
     def primary(self) -> float:
         kind = self.peek()
@@ -272,8 +280,6 @@ class _Parser:
                 return self.call(name)
             if name in self.names:
                 return float(self.names[name])
-            if name == "pi":
-                return math.pi
             raise ExpressionError(f"unknown parameter {name!r} in {_short(self.text)}")
         found = "the end" if kind == "end" else repr(self.tokens[self.pos][1])
         raise ExpressionError(f"expected a value but found {found} in {_short(self.text)}")
@@ -288,9 +294,8 @@ class _Parser:
             self.take(",")
             args.append(self.expression())
         self.take(")")
-        if (nargs is None and len(args) < 2) or (nargs is not None and len(args) != nargs):
-            want = "two or more" if nargs is None else str(nargs)
-            raise ExpressionError(f"{name}() takes {want} arguments, got {len(args)}")
+        if len(args) != nargs:
+            raise ExpressionError(f"{name}() takes {nargs} argument(s), got {len(args)}")
         try:
             value = float(f(*args))
         except (OverflowError, ValueError):
@@ -312,7 +317,7 @@ def evaluate(text: str, names: Mapping[str, float] | None = None) -> float:
 
 
 def parse_assignments(text: str, names: Mapping[str, float] | None = None) -> dict[str, float]:
-    """``name = expr [,] name = expr ...`` as in ``.param``; later ones may use earlier ones.
+    """``name = expr name = expr ...`` as in ``.param``; later ones may use earlier ones.
 
     Returns the new values only, in order. ``names`` are the parameters in scope.
     """
@@ -330,5 +335,6 @@ def parse_assignments(text: str, names: Mapping[str, float] | None = None) -> di
         scope[name] = value
         out[name] = value
         if p.peek() == ",":
-            p.take(",")
+            # ngspice 39 hangs on "a=1, b=2": refuse rather than accept what it cannot run
+            raise ExpressionError("',' between assignments: separate them with spaces")
     return out

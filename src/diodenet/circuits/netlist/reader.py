@@ -190,9 +190,9 @@ class _Reader:
         try:
             if word[:1] in "{'":
                 return evaluate(word, params)
-            low = word.lower()
-            if low in params and not low[:1].isdigit():
-                return params[low]
+            if word.lower() in params:
+                # ngspice reads a bare name as a model name, never as a parameter
+                raise ExpressionError(f"{word!r} is a parameter: write {{{word}}} to use it")
             return parse_number(word)
         except ExpressionError as exc:
             raise card.error(f"{what}: {exc}") from None

@@ -2,8 +2,8 @@
 
 * Floats are written with ``repr``, so they read back bit-for-bit.
 * ``Transformer`` and ``Gyrator`` become instances of the reserved
-  subcircuits ``diodenet_transformer`` (an E element, a 0 V sensing source and
-  an F element) and ``diodenet_gyrator`` (two G elements); the reader maps
+  subcircuits ``diodenet_transformer`` (an E element driving the secondary, a
+  0 V sensing source and an F element on the primary) and ``diodenet_gyrator`` (two G elements); the reader maps
   instances of exactly these subcircuits back.
 * Ideal and piecewise-linear diodes get the closest Shockley ``.model`` that
   ngspice runs (``spice_diode_model``) plus a ``*@diodenet model`` comment
@@ -42,12 +42,15 @@ from ..elements import (
 TRANSFORMER_SUBCKT = "diodenet_transformer"
 GYRATOR_SUBCKT = "diodenet_gyrator"
 
-#: Ideal transformer, v1 = n*v2 and i2 = -n*i1 (design notes, section 1).
+#: Ideal transformer, v1 = n*v2 and i2 = -n*i1 (design notes, section 1), in the
+#: project's convention (``elements.Transformer``): an E element drives the
+#: secondary with v1/n through a 0 V source that senses i2, so the secondary is
+#: the DC path; an F element makes the primary draw i1 = -i2/n.
 TRANSFORMER_TEXT = f""".subckt {TRANSFORMER_SUBCKT} p1 p2 s1 s2 params: n=1
 * ideal transformer: v1 = n*v2, i2 = -n*i1 (i1, i2 flow into p1, s1)
-e1 p1 mid s1 s2 {{n}}
-vsense mid p2 0
-f1 s2 s1 vsense {{n}}
+e1 s1 mid p1 p2 {{1/n}}
+vsense mid s2 0
+f1 p2 p1 vsense {{1/n}}
 .ends {TRANSFORMER_SUBCKT}"""
 
 #: Ideal gyrator, i1 = g*v2 and i2 = -g*v1.
