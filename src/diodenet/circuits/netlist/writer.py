@@ -3,8 +3,9 @@
 * Floats are written with ``repr``, so they read back bit-for-bit.
 * ``Transformer`` and ``Gyrator`` become instances of the reserved
   subcircuits ``diodenet_transformer`` (an E element driving the secondary, a
-  0 V sensing source and an F element on the primary) and ``diodenet_gyrator`` (two G elements); the reader maps
-  instances of exactly these subcircuits back.
+  0 V sensing source and an F element on the primary) and
+  ``diodenet_gyrator`` (two G elements); the reader maps instances of exactly
+  these subcircuits back.
 * Ideal and piecewise-linear diodes get the closest Shockley ``.model`` that
   ngspice runs (``spice_diode_model``) plus a ``*@diodenet model`` comment
   with the exact model, which ngspice ignores and the reader uses.
