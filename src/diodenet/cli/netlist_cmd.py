@@ -1,0 +1,80 @@
+"""``diodenet netlist check``: validate an ngspice netlist as untrusted data."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import click
+
+from .main import UserError, cli
+
+
+class _NetlistCheckError(UserError):
+    """One line, ``error: FILE: line N: problem``, exit code 2."""
+
+    def show(self, file: object = None) -> None:  # type: ignore[override]
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+@cli.group()
+def netlist() -> None:
+    """Read, check and write ngspice netlists."""
+
+
+@netlist.command("check")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.option(
+    "--include", "includes", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+    help="A file that the netlist's .include/.lib cards may read (repeatable). "
+    "Includes of any other file are refused.",
+)
+def check(file: Path, as_json: bool, includes: tuple[Path, ...]) -> None:
+    """Validate FILE, an ngspice netlist, and summarise it.
+
+    The netlist is treated as data, never as code. Checked:
+
+    \b
+    - cards: R D V I E F G H elements, X instances of .subckt (flattened),
+      .model (type D), .param expressions, .options, .global, .end;
+    - refused: .control/.endc blocks and shell escapes, .include/.lib of a
+      file not given with --include, elements diodenet does not model
+      (C, L, Q, M, B, ...), unknown cards, cards after .end;
+    - duplicate element names, non-positive resistances, malformed
+      numbers and expressions (e.g. 10kOhm, {a*3} are fine);
+    - topology: a node with only one connection, a subnetwork with no DC
+      path to ground, a missing controlling source.
+
+    Analysis cards (.op, .dc, .tran, ...) are ignored with a note. Prints the
+    title, the node and element counts, elements by kind and the number of
+    trainable elements. On a problem: one line `error: FILE: line N:
+    problem` and exit code 2.
+    """
+    from ..circuits.netlist import NetlistWarning, read_netlist
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NetlistWarning)
+        try:
+            circuit = read_netlist(file, includes=includes)
+        except OSError as exc:
+            raise _NetlistCheckError(f"{exc.filename or file}: {exc.strerror or exc}") from exc
+        except ValueError as exc:
+            raise _NetlistCheckError(f"{file}: {exc}") from exc
+    notes = [str(w.message) for w in caught if issubclass(w.category, NetlistWarning)]
+    summary = circuit.summary()
+    if as_json:
+        click.echo(json.dumps({"file": str(file), **summary, "notes": notes}))
+        return
+    click.echo(f"{file}: ok")
+    click.echo(f"  title:     {summary['title']}")
+    click.echo(f"  nodes:     {summary['nodes']}")
+    click.echo(f"  elements:  {summary['elements']}")
+    by_kind = summary["by_kind"]
+    assert isinstance(by_kind, dict)
+    for kind, count in by_kind.items():
+        click.echo(f"    {kind + ':':<16}{count}")
+    click.echo(f"  trainable: {summary['trainable']}")
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
