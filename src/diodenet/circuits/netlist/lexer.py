@@ -187,12 +187,18 @@ def _expand(
                 )
             if name in stack or depth >= MAX_INCLUDE_DEPTH:
                 raise card.error(f"{card.first} {name!r} includes itself (or nests too deep)")
-            _, inner, _ = _physical_cards(body, 1, title=False)
-            if section is not None:
-                inner = _lib_section(inner, section, card, name)
-            elif card.first == ".lib" and any(c.first == ".endl" for c in inner):
-                raise card.error(f".lib {name!r} has sections: name one (.lib FILE SECTION)")
-            expanded = _expand(inner, includes, depth + 1, (*stack, name))
+            try:
+                _, inner, _ = _physical_cards(body, 1, title=False)
+                if section is not None:
+                    inner = _lib_section(inner, section, card, name)
+                elif card.first == ".lib" and any(c.first == ".endl" for c in inner):
+                    raise card.error(f".lib {name!r} has sections: name one (.lib FILE SECTION)")
+                expanded = _expand(inner, includes, depth + 1, (*stack, name))
+            except NetlistError as exc:
+                if exc.line == card.line and exc.problem.startswith(card.where):
+                    raise  # already about this card
+                # a problem inside the file: report it at this .include card
+                raise card.error(f"in {name!r} line {exc.line}: {exc.problem}") from None
             for c in expanded:
                 # errors inside the file point at the .include card of the given text
                 where = f"in {name!r} line {c.line}: " if not c.where else c.where

@@ -70,6 +70,8 @@ IGNORED_CARDS = {
     ".op", ".dc", ".tran", ".ac", ".tf", ".sens", ".noise", ".pz", ".disto", ".four",
     ".save", ".print", ".plot", ".probe", ".meas", ".measure", ".nodeset", ".ic", ".width",
 }
+_TRANSIENT = {"sin", "pulse", "pwl", "exp", "sffm", "am", "trnoise", "trrandom", "distof1",
+              "distof2", "portnum", "z0"}
 UNMODELLED_ELEMENTS = {
     "a": "XSPICE code models (A)", "b": "behavioural sources (B)", "c": "capacitors (C)",
     "j": "JFETs (J)", "k": "coupled inductors (K)", "l": "inductors (L)", "m": "MOSFETs (M)",
@@ -146,6 +148,44 @@ def _structure(cards: list[Card]) -> Block:
         assert stack[-1].header is not None
         raise stack[-1].header.error(f"'.subckt {stack[-1].name}' has no .ends")
     return top
+
+
+def _instance_split(words: list[str]) -> tuple[int, str]:
+    """For an X card's words: how many words after the name precede the
+    parameters, and the subcircuit name (the last of them; "" if none)."""
+    args = words[1:]
+    cut = len(args)
+    for i, w in enumerate(args):
+        if w.lower().startswith("params:") or "=" in w:
+            cut = i
+            break
+    return cut, (args[cut - 1].lower() if cut >= 1 else "")
+
+
+def _flat_size(block: Block, stack: tuple[str, ...], memo: dict[str, int]) -> int:
+    """How many elements flattening ``block`` makes, found without expanding it.
+
+    Capped just above ``MAX_ELEMENTS`` so nested instances cannot blow up
+    (10 levels of 10 instances would be 10^10 elements).
+    """
+    total = 0
+    for card in block.cards:
+        if card.first.startswith("."):
+            continue
+        if card.first.startswith("x"):
+            target = _instance_split(split_words(card))[1]
+            sub = block.find_subckt(target)
+            if sub is None or target in stack or len(stack) > MAX_SUBCKT_DEPTH:
+                total += 1  # reported properly when it is expanded
+            else:
+                if target not in memo:
+                    memo[target] = _flat_size(sub, (*stack, target), memo)
+                total += memo[target]
+        else:
+            total += 1
+        if total > MAX_ELEMENTS:
+            return MAX_ELEMENTS + 1
+    return total
 
 
 def _canonical(text: str) -> tuple[object, ...]:
@@ -398,6 +438,9 @@ class _Reader:
             i += 1
             if i >= len(rest):
                 raise card.error(f"{name}: 'dc' without a value")
+        if i < len(rest) and rest[i].lower().split("(")[0] in _TRANSIENT:
+            raise card.error(f"{name}: only DC sources are modelled; cannot read "
+                             f"{' '.join(rest[i:])!r}")
         if i < len(rest) and rest[i].lower() != "ac":
             dc = self.value(card, rest[i], params, f"{name} dc value")
             i += 1
@@ -448,14 +491,9 @@ class _Reader:
     ) -> None:
         name = words[0].lower()
         args = words[1:]
-        cut = len(args)
-        for i, w in enumerate(args):
-            if w.lower().startswith("params:") or "=" in w:
-                cut = i
-                break
-        if cut < 1:
+        cut, sub_name = _instance_split(words)
+        if not sub_name:
             raise card.error(f"{name}: expected 'xNAME nodes... SUBCKT [params: k=v ...]'")
-        sub_name = args[cut - 1].lower()
         node_words = args[:cut - 1]
         sub = block.find_subckt(sub_name)
         if sub is None:
@@ -466,6 +504,8 @@ class _Reader:
         if sub_name in stack or len(stack) >= MAX_SUBCKT_DEPTH:
             raise card.error(f"{name}: subcircuit {sub_name!r} instantiates itself "
                              "(or nests too deep)")
+        if not stack and _flat_size(sub, (sub_name,), {}) + len(self.circuit) > MAX_ELEMENTS:
+            raise card.error(f"{name}: flattening would make more than {MAX_ELEMENTS} elements")
         overrides: dict[str, float] = {}
         declared = {k for k, _ in sub.defaults}
         for w in args[cut:]:

@@ -1,0 +1,141 @@
+"""Untrusted input: every refusal is a NetlistError naming the right line."""
+
+from __future__ import annotations
+
+import pytest
+
+from diodenet import Circuit
+from diodenet.circuits.netlist import NetlistError, parse_netlist, read_netlist
+
+# A well-formed body that the cases below extend: v1 drives a, r1 loads it.
+OK = "title\nv1 a 0 1\nr1 a 0 1k\n"
+
+
+def reject(text: str, **kw) -> NetlistError:
+    with pytest.raises(NetlistError) as info:
+        parse_netlist(text, **kw)
+    return info.value
+
+
+CASES = [
+    # (id, text, line, fragment of the problem)
+    ("control", OK + ".control\nrun\n.endc\n", 4, "'.control' refused"),
+    ("stray endc", OK + ".endc\n", 4, "'.endc' refused"),
+    ("exec", "t\n.exec\nshell ls\n", 2, "'.exec' refused"),
+    ("shell", OK + "shell rm -rf /\n", 4, "'shell' refused"),
+    ("system", OK + "system ls\n", 4, "'system' refused"),
+    ("backquote", "t\nv1 a 0 `echo 1`\nr1 a 0 1\n", 2, "backquote"),
+    ("control after end", OK + ".end\n.control\necho hi\n.endc\n", 5, "'.control' refused"),
+    ("card after end", OK + ".end\nr9 a 0 1k\n", 5, "after .end"),
+    ("include", "t\n.include /etc/passwd\n" + OK[2:], 2, "include files must be passed"),
+    ("inc", "t\n* c\n.inc 'other.cir'\n" + OK[2:], 3, "refused"),
+    ("lib", OK + ".lib models.lib typ\n", 4, ".lib 'models.lib' refused"),
+    ("capacitor", OK + "c1 a 0 1p\n", 4, "capacitors (C) are not modelled"),
+    ("inductor", OK + "L1 a 0 1u\n", 4, "inductors (L)"),
+    ("bjt", OK + "q1 a a 0 qmod\n", 4, "bipolar transistors (Q)"),
+    ("mosfet", OK + "m1 a a 0 0 nmos\n", 4, "MOSFETs (M)"),
+    ("behavioural", OK + "b1 a 0 v={1}\n", 4, "behavioural sources (B)"),
+    ("unknown card", OK + ".foo 1 2\n", 4, "unknown card '.foo'"),
+    ("func", ".func f(x) {x}\n".join(["t\n", OK[2:]]), 2, ".func"),
+    ("temp", OK + ".temp 85\n", 4, ".temp other than 27"),
+    ("duplicate", OK + "R1 a 0 2k\n", 4, "duplicate element name 'r1'"),
+    ("zero resistance", "t\nv1 a 0 1\nr1 a 0 0\n", 3, "resistance must be > 0"),
+    ("negative resistance", "t\nv1 a 0 1\nr1 a 0 -5k\n", 3, "resistance must be > 0"),
+    ("dangling node", "t\nv1 a 0 1\nr1 a 0 1k\nr2 a b 1k\n", 4, "'b' has only one connection"),
+    ("floating", OK + "r2 b c 1k\nr3 b c 1k\n", 4, "no DC path to ground"),
+    ("missing control", OK + "f1 a 0 vnone 2\n", 4, "controlling voltage source 'vnone'"),
+    ("malformed number", "t\nv1 a 0 1\nr1 a 0 1.2.3\n", 3, "malformed number '1.2.3'"),
+    ("digits after suffix", "t\nv1 a 0 1\nr1 a 0 10k5\n", 3, "malformed number '10k5'"),
+    ("overflow number", "t\nv1 a 0 1e999\nr1 a 0 1\n", 2, "out of the floating-point range"),
+    ("malformed expression", "t\nv1 a 0 1\nr1 a 0 {2*}\n", 3, "expected a value"),
+    ("unknown parameter", "t\nv1 a 0 1\nr1 a 0 {zz*2}\n", 3, "unknown parameter 'zz'"),
+    ("function not allowed", "t\nv1 a 0 {system(1)}\nr1 a 0 1\n", 2, "unknown function 'system'"),
+    ("division by zero", "t\n.param k=0\nv1 a 0 1\nr1 a 0 {1/k}\n", 4, "division by zero"),
+    ("domain", "t\nv1 a 0 {sqrt(-1)}\nr1 a 0 1\n", 2, "sqrt(-1.0) has no finite"),
+    ("bad param", "t\n\n.param a=2 b={a*}\n" + OK[2:], 3, ".param"),
+    ("param commas", "t\n.param a=1, b=2\n" + OK[2:], 2, "','"),
+    ("bare parameter", "t\n.param rl=1k\nv1 a 0 1\nr1 a 0 rl\n", 4, "write {rl}"),
+    ("unbalanced brace", "t\nv1 a 0 1\nr1 a 0 {1k\n", 3, "unbalanced '{'"),
+    ("continued card", "t\nv1 a 0 1\n* comment\nr1 a\n+ 0\n\n+ {1/0}\n", 4, "division by zero"),
+    ("continuation first", "t\n+ r1 a 0 1\n", 2, "continuation line"),
+    ("ac source", "t\nv1 a 0 sin(0 1 1k)\nr1 a 0 1\n", 2, "only DC sources"),
+    ("unknown subckt", OK + "x1 a 0 nothere\n", 4, "unknown subcircuit 'nothere'"),
+    ("recursive subckt", OK + ".subckt s p q\nx1 p q s\n.ends\nx9 a 0 s\n", 5,
+     "instantiates itself"),
+    ("unclosed subckt", OK + ".subckt s p q\nr1 p q 1\n", 4, "has no .ends"),
+    ("unknown model", OK + "d1 a 0 dnone\n", 4, "diode model 'dnone' is not defined"),
+    ("model type", OK + "d1 a 0 q1\n.model q1 NPN(bf=100)\n", 5, "type 'npn' is not modelled"),
+    ("model parameter", OK + "d1 a 0 dm\n.model dm D(Is=1n foo=2)\n", 5, "unknown diode model"),
+    ("model value", OK + "d1 a 0 dm\n.model dm D(Is=-1n)\n", 5, "saturation current Is"),
+    ("note element", OK + "*@diodenet fixed r7\n", 4, "no element 'r7'"),
+    ("note verb", OK + "*@diodenet frobnicate r1\n", 4, "unknown *@diodenet note"),
+]
+
+
+@pytest.mark.parametrize("text, line, fragment", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_refused_with_line_number(text: str, line: int, fragment: str) -> None:
+    exc = reject(text)
+    assert exc.line == line, str(exc)
+    assert fragment in exc.problem, str(exc)
+    assert str(exc) == f"line {line}: {exc.problem}"
+
+
+def test_well_formed_base_is_accepted() -> None:
+    # the cases above fail because of what they add, not because of OK itself
+    c = parse_netlist(OK)
+    assert [e.name for e in c] == ["v1", "r1"]
+
+
+def test_message_format_for_duplicates() -> None:
+    exc = reject("title\nv1 a 0 1\n\n* spacer\nr1 a 0 1k\nr1 a 0 2k\n")
+    assert str(exc) == "line 6: duplicate element name 'r1' (first on line 5)"
+    assert isinstance(exc, ValueError)  # the CLI and callers catch ValueError
+
+
+def test_include_of_a_file_not_passed_is_refused_even_if_it_exists(tmp_path) -> None:
+    part = tmp_path / "part.inc"
+    part.write_text("r1 a 0 1k\n")
+    main = tmp_path / "main.cir"
+    main.write_text("t\nv1 a 0 1\n.include part.inc\n.end\n")
+    with pytest.raises(NetlistError, match=r"line 3: \.include 'part\.inc' refused"):
+        read_netlist(main)
+    with pytest.raises(NetlistError, match="refused"):
+        parse_netlist(main.read_text(), includes={"other.inc": "r1 a 0 1k\n"})
+    c = read_netlist(main, includes=[part])
+    assert c["r1"].resistance == 1e3
+
+
+def test_problem_inside_an_included_file_points_at_the_include_card() -> None:
+    text = "t\nv1 a 0 1\n\n.include lib.inc\n"
+    exc = reject(text, includes={"lib.inc": "* header\nr1 a 0 {1/0}\n"})
+    assert exc.line == 4
+    assert exc.problem.startswith("in 'lib.inc' line 2: ") and "division by zero" in exc.problem
+
+
+def test_self_include_is_refused() -> None:
+    exc = reject("t\nv1 a 0 1\n.include a.inc\n", includes={"a.inc": ".include a.inc\n"})
+    assert exc.line == 3 and "includes itself" in exc.problem
+
+
+def test_empty_netlist() -> None:
+    assert reject("").line == 1
+    with pytest.raises(NetlistError):
+        Circuit.from_spice("   \n")
+
+
+def test_huge_expansion_is_refused() -> None:
+    # 10 levels of 10 instances would be 10^10 resistors: refused, not expanded
+    lines = ["t", "v1 a 0 1", "r0 a 0 1"]
+    lines.append(".subckt s0 p\nr1 p 0 1k\nr2 p 0 1k\n.ends")
+    for k in range(1, 11):
+        body = "\n".join(f"x{i} p s{k - 1}" for i in range(10))
+        lines.append(f".subckt s{k} p\n{body}\n.ends")
+    lines.append("xtop a s10")
+    exc = reject("\n".join(lines) + "\n")
+    assert "more than" in exc.problem and "elements" in exc.problem
+
+
+def test_deeply_nested_expression_is_refused_not_a_crash() -> None:
+    deep = "(" * 500 + "1" + ")" * 500
+    exc = reject(f"t\nv1 a 0 {{{deep}}}\nr1 a 0 1\n")
+    assert exc.line == 2 and "nested deeper" in exc.problem
