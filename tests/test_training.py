@@ -1,0 +1,143 @@
+"""Training in the loop: accuracy, the gradient the trainer uses, quantisation, datasets."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from diodenet.linearization import BuiltinHardware
+from diodenet.training.architectures import ConductanceRange, build_network
+from diodenet.training.datasets import load_dataset
+from diodenet.training.losses import make_loss
+from diodenet.training.trainer import TrainConfig, Trainer, batch_order
+
+torch.set_num_threads(1)
+
+
+def _trainer(net, data, **cfg):
+    hw = BuiltinHardware(net.circuit, net.inputs, net.outputs)
+    config = TrainConfig(**cfg)
+    return Trainer(hw, net.encode, data.n_classes, data.x_train, data.y_train, config,
+                   test=(data.x_test, data.y_test), progress=False)
+
+
+def test_moons_training_beats_chance_clearly() -> None:
+    data = load_dataset("moons", seed=0)
+    net = build_network(2, 2, 16, scale=10.0, seed=0)
+    tr = _trainer(net, data, epochs=4, batch_size=32, lr=0.05, temperature=0.5)
+    before = tr.evaluate(data.x_test, data.y_test)[1]
+    result = tr.run()
+    assert result.test_accuracy >= 0.85, result.history
+    assert result.test_accuracy > before
+    # conductances stay in the physical range
+    assert np.all(result.conductances >= 1e-6 * (1 - 1e-12))
+    assert np.all(result.conductances <= 1e-3 * (1 + 1e-12))
+    # every epoch counts its settles: forward + adjoint per sample, plus evaluation
+    n_fit, n_test = len(data.y_train), len(data.y_test)
+    assert all(m["settles"] == 2 * n_fit + n_fit + n_test for m in result.history)
+
+
+@pytest.mark.parametrize("param", ["log", "linear"])
+def test_trainer_gradient_matches_finite_differences(param: str) -> None:
+    """∂L/∂θ from the hardware (Tellegen) vs central differences of the loss
+    computed from forward settles only."""
+    rng = np.random.default_rng(3)
+    net = build_network(2, 2, 3, scale=1.0, seed=5)
+    hw = BuiltinHardware(net.circuit, net.inputs, net.outputs)
+    x = rng.normal(size=(6, 2))
+    y = rng.integers(0, 2, 6)
+    cfg = TrainConfig(param=param, temperature=0.05)
+    tr = Trainer(hw, net.encode, 2, x, y, cfg, progress=False)
+    theta = tr._to_theta(hw.conductances())
+    _, grad = tr.gradient(theta, x, y)
+    loss = make_loss("ce", y, 0.05, 2)
+
+    def L(th: np.ndarray) -> float:
+        tr.program(th)
+        return float(loss(torch.as_tensor(hw.settle(net.encode(x)).outputs)))
+
+    h = 1e-6 if param == "log" else 1e-7
+    checked = 0
+    for k in rng.choice(len(theta), 12, replace=False):
+        tp, tm = theta.copy(), theta.copy()
+        tp[k] += h
+        tm[k] -= h
+        fd = (L(tp) - L(tm)) / (2 * h)
+        assert fd == pytest.approx(grad[k], rel=1e-4, abs=1e-7 * max(1.0, abs(grad).max()))
+        checked += abs(fd) > 1e-6
+    assert checked >= 3  # the check is not vacuous
+
+
+def test_quantised_training_programs_only_grid_values() -> None:
+    data = load_dataset("xor", seed=1, n_samples=120)
+    net = build_network(2, 2, 4, seed=1, g_range=ConductanceRange(1e-6, 1e-3, 8))
+    tr = _trainer(net, data, epochs=1, batch_size=40, levels=8)
+    result = tr.run()
+    grid = np.geomspace(1e-6, 1e-3, 8)
+    programmed = tr.hw.conductances()
+    assert np.allclose(programmed, result.conductances)
+    assert np.all(np.min(np.abs(np.log(programmed[:, None] / grid[None, :])), axis=1) < 1e-12)
+
+
+def test_conductance_range_quantize_and_clip() -> None:
+    r = ConductanceRange(1e-6, 1e-3, 4)  # 1e-6, 1e-5, 1e-4, 1e-3
+    q = r.quantize(np.array([1e-9, 2e-6, 4e-6, 9e-4, 1.0]))
+    assert np.allclose(q, [1e-6, 1e-6, 1e-5, 1e-3, 1e-3])
+    g = r.random(1000, np.random.default_rng(0))
+    assert g.min() >= 1e-6 and g.max() <= 1e-3
+    # log-uniform: the median sits near the geometric mean of the range
+    assert abs(math.log10(np.median(g)) + 4.5) < 0.2
+
+
+def test_batch_order_depends_only_on_seed_and_epoch() -> None:
+    a = batch_order(7, 3, 50)
+    assert np.array_equal(a, batch_order(7, 3, 50))
+    assert sorted(a.tolist()) == list(range(50))
+    assert not np.array_equal(a, batch_order(7, 4, 50))
+    assert not np.array_equal(a, batch_order(8, 3, 50))
+
+
+@pytest.mark.parametrize("name,features,classes,total", [
+    ("moons", 2, 2, 1000), ("circles", 2, 2, 1000), ("xor", 2, 2, 400),
+    ("iris", 4, 3, 150), ("digits", 64, 10, 1797),
+])
+def test_datasets_split_and_standardise_on_train_only(name, features, classes, total) -> None:
+    d = load_dataset(name, seed=0)
+    assert d.n_features == features and d.n_classes == classes
+    assert len(d.y_train) + len(d.y_test) == total
+    assert len(d.y_test) == pytest.approx(0.25 * total, abs=classes)
+    # standardised with the train statistics: train exactly, test only roughly
+    used = d.std != 1.0
+    assert np.allclose(d.x_train.mean(axis=0), 0, atol=1e-12)
+    assert np.allclose(d.x_train.std(axis=0)[used], 1, atol=1e-12)
+    assert set(np.unique(d.y_test)) == set(range(classes))
+
+
+def test_network_is_positively_homogeneous_with_ideal_diodes() -> None:
+    """Scaling inputs and rails by a scales every output by a (the ReLU network
+    is positively homogeneous): an independent closed-form check of the builder."""
+    x = np.random.default_rng(0).normal(size=(20, 2))
+    outs = []
+    for scale in (1.0, 7.0):
+        net = build_network(2, 3, 5, scale=scale, seed=2, recurrent="dense")
+        hw = BuiltinHardware(net.circuit, net.inputs, net.outputs)
+        outs.append(hw.settle(net.encode(x)).outputs)
+    assert np.allclose(7.0 * outs[0], outs[1], rtol=1e-9, atol=1e-12)
+
+
+def test_hidden_neuron_is_relu_of_weighted_average() -> None:
+    """With no outputs loading it, V(h) = ReLU(Σ g_j V_j / Σ g_j) (the neuron's closed form)."""
+    net = build_network(1, 1, 1, scale=1.0, seed=4)
+    c = net.circuit.copy()
+    for name in [r.name for r in c.resistors if r.name.startswith("ro")]:
+        c.remove(name)
+    hw = BuiltinHardware(c, net.inputs, [("h0", "0")])
+    x = np.linspace(-3, 3, 13)[:, None]
+    v = hw.settle(net.encode(x)).outputs[:, 0]
+    g = {r.n1: r.g for r in c.resistors if r.name.startswith("rh0_")}
+    volts = {"xp0": x[:, 0], "xn0": -x[:, 0], "bp": 1.0, "bn": -1.0}
+    avg = sum(g[n] * volts[n] for n in g) / sum(g.values())
+    assert np.allclose(v, np.maximum(avg, 0.0), atol=1e-9)
