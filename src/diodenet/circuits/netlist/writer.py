@@ -77,7 +77,7 @@ def spice_diode_model(model: DiodeModel) -> ShockleyDiode:
     * Shockley: itself.
     * Ideal: ``IDEAL_STANDIN``.
     * PWL(vf, ron): ``Rs = ron`` and a junction that drops ``vf`` at
-      ``PWL_MATCH_CURRENT``: ``Is = I·exp(-vf/(N·Vt))`` with ``N = 1`` when that
+      ``PWL_MATCH_CURRENT``: ``Is = I/(exp(vf/(N·Vt)) - 1)`` with ``N = 1`` when that
       gives a sane ``Is`` (1e-20..1e-7 A, i.e. 0.42 V <= vf <= 1.0 V), else
       ``N`` scaled so ``vf/(N·Vt) = 30``. A drop below the ideal stand-in's
       own falls back to the ideal stand-in (with ``Rs = ron``).
@@ -92,7 +92,7 @@ def spice_diode_model(model: DiodeModel) -> ShockleyDiode:
             return ShockleyDiode(is_=IDEAL_STANDIN.is_, n=IDEAL_STANDIN.n, rs=model.ron)
         ratio = model.vf / THERMAL_VOLTAGE
         n = 1.0 if math.log(1e7) <= ratio <= math.log(1e17) else ratio / 30.0
-        return ShockleyDiode(is_=PWL_MATCH_CURRENT * math.exp(-ratio / n), n=n, rs=model.ron)
+        return ShockleyDiode(is_=PWL_MATCH_CURRENT / math.expm1(ratio / n), n=n, rs=model.ron)
     raise ValueError(f"unknown diode model {model!r}")
 
 
