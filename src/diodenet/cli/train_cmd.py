@@ -34,7 +34,7 @@ def limit_threads() -> None:
 @click.option("--hidden", type=int, default=None,
               help="Hidden diode neurons (default: 16; 32 for digits).")
 @click.option("--epochs", type=int, default=None,
-              help="Epochs (default: 15 for moons/circles/xor, 30 iris, 12 digits).")
+              help="Epochs (default: 15 for moons/circles/xor, 30 iris, 10 digits).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="runs/train",
               show_default=True, help="Output directory.")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None,
@@ -42,7 +42,8 @@ def limit_threads() -> None:
                    "(its config.json wins over the other options).")
 @click.option("--lr", type=float, default=0.05, show_default=True,
               help="Learning rate (per unit of log-conductance for --param log).")
-@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--batch-size", type=int, default=None,
+              help="Minibatch size (default 32; 16 for iris, 64 for digits).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--loss", type=click.Choice(["ce", "mse"]), default="ce", show_default=True)
 @click.option("--temperature", type=float, default=None,

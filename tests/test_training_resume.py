@@ -1,0 +1,109 @@
+"""Checkpoints: atomic writes, and a crashed run resumes to the same metrics."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from diodenet.cli.main import cli
+from diodenet.training import checkpoint as ckpt
+from diodenet.training.session import RunConfig, run_training
+
+torch.set_num_threads(1)
+
+SMALL = {"dataset": "xor", "hidden": 4, "epochs": 3, "batch_size": 50, "seed": 3}
+
+
+class Crash(Exception):
+    pass
+
+
+def _metrics(path: Path) -> list[dict]:
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    for r in rows:
+        r.pop("seconds")  # wall-clock time is the only thing allowed to differ
+    return rows
+
+
+def test_run_killed_mid_epoch_resumes_to_identical_metrics(tmp_path: Path) -> None:
+    full = run_training(RunConfig(**SMALL), tmp_path / "full", progress=False, plots=False)
+
+    def crash(epoch: int, batch: int) -> None:
+        if epoch == 1 and batch == 3:
+            raise Crash
+
+    broken = tmp_path / "broken"
+    with pytest.raises(Crash):
+        run_training(RunConfig(**SMALL), broken, progress=False, on_batch=crash, plots=False)
+    # only epoch 1 reached its checkpoint
+    assert len(_metrics(broken / "metrics.jsonl")) == 1
+    assert ckpt.load_checkpoint(broken)["state"]["epoch"] == 1
+    # resume through the CLI, which reads config.json (the other options are ignored)
+    res = CliRunner().invoke(cli, ["train", "--resume", str(broken), "--json", "--epochs", "99"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["epochs"] == 3 and out["hardware"] == "builtin"
+    assert _metrics(broken / "metrics.jsonl") == _metrics(tmp_path / "full" / "metrics.jsonl")
+    a = ckpt.load_checkpoint(tmp_path / "full")["state"]
+    b = ckpt.load_checkpoint(broken)["state"]
+    assert a["theta"] == b["theta"] and a["opt"] == b["opt"]  # bit-identical parameters
+    assert out["test_accuracy"] == full["test_accuracy"]
+    assert (broken / "model.cir").read_text() == (tmp_path / "full" / "model.cir").read_text()
+
+
+def test_resume_drops_metrics_of_an_epoch_without_checkpoint(tmp_path: Path) -> None:
+    """A kill between the metrics line and the checkpoint must not duplicate an epoch."""
+    run_training(RunConfig(**{**SMALL, "epochs": 1}), tmp_path, progress=False, plots=False)
+    with open(tmp_path / "metrics.jsonl", "a") as fh:
+        fh.write('{"epoch": 2, "partial": true}\n')
+    state = ckpt.load_checkpoint(tmp_path)
+    (tmp_path / "config.json").write_text(
+        json.dumps({**json.loads((tmp_path / "config.json").read_text()), "epochs": 2}))
+    run_training(RunConfig(), tmp_path, resume=True, progress=False, plots=False)
+    rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2] and "partial" not in rows[1]
+    assert rows[0] == state["state"]["history"][0]
+
+
+def test_checkpoint_crash_during_write_leaves_old_one(tmp_path: Path, monkeypatch) -> None:
+    ckpt.save_checkpoint(tmp_path, {"state": {"epoch": 1, "theta": [0.5]}})
+    real_fsync = os.fsync
+
+    def dying_fsync(fd: int) -> None:
+        raise OSError("disk gone")  # after the new contents were written to the temp file
+
+    monkeypatch.setattr(ckpt.os, "fsync", dying_fsync)
+    with pytest.raises(OSError, match="disk gone"):
+        ckpt.save_checkpoint(tmp_path, {"state": {"epoch": 2, "theta": [0.7]}})
+    monkeypatch.setattr(ckpt.os, "fsync", real_fsync)
+
+    def dying_replace(src: str, dst: str) -> None:
+        raise KeyboardInterrupt  # killed just before the rename
+
+    monkeypatch.setattr(ckpt.os, "replace", dying_replace)
+    with pytest.raises(KeyboardInterrupt):
+        ckpt.save_checkpoint(tmp_path, {"state": {"epoch": 3, "theta": [0.9]}})
+    assert ckpt.load_checkpoint(tmp_path)["state"] == {"epoch": 1, "theta": [0.5]}
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.json"]  # no temp litter
+
+
+def test_checkpoint_floats_round_trip_exactly(tmp_path: Path) -> None:
+    values = [0.1, 1 / 3, 2.0**-1074, 1e308, -0.0]
+    ckpt.save_checkpoint(tmp_path, {"x": values})
+    assert ckpt.load_checkpoint(tmp_path)["x"] == values
+
+
+def test_missing_or_corrupt_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ckpt.CheckpointError, match="no checkpoint"):
+        ckpt.load_checkpoint(tmp_path)
+    (tmp_path / "checkpoint.json").write_text("{truncated")
+    with pytest.raises(ckpt.CheckpointError, match="unreadable"):
+        ckpt.load_checkpoint(tmp_path)
+    res = CliRunner().invoke(cli, ["train", "--resume", str(tmp_path / "nothing")])
+    assert res.exit_code == 2 and "config.json" in res.output
+    assert "Traceback" not in res.output
