@@ -1,0 +1,95 @@
+"""Each user error of training: a ValueError subclass in the library, one line in the CLI."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from diodenet.cli.main import cli
+from diodenet.training.architectures import ConductanceRange, ConductanceRangeError
+from diodenet.training.datasets import DATASETS, DatasetError, load_csv, load_dataset
+
+
+def _cli(*args: str):
+    return CliRunner().invoke(cli, ["train", *args])
+
+
+def _one_line_error(res, *fragments: str) -> None:
+    assert res.exit_code == 2, res.output
+    lines = [x for x in res.output.splitlines() if x.strip()]
+    assert len(lines) == 1 and "Traceback" not in res.output, res.output
+    for f in fragments:
+        assert f in lines[0], lines[0]
+
+
+def test_unknown_dataset_lists_the_known_ones(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError) as exc:
+        load_dataset("mnist")
+    assert isinstance(exc.value, ValueError)
+    assert all(name in str(exc.value) for name in DATASETS)
+    _one_line_error(_cli("--dataset", "mnist", "--out", str(tmp_path)), "mnist", "moons", "digits")
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "data.csv"
+    p.write_text(text)
+    return p
+
+
+def test_csv_missing_value_names_line_and_column(tmp_path: Path) -> None:
+    p = _write(tmp_path, "a,b,label\n1,2,x\n3,,y\n5,6,x\n")
+    with pytest.raises(DatasetError, match=r"line 3, column 'b': missing value"):
+        load_csv(p)
+    _one_line_error(_cli("--csv", str(p), "--out", str(tmp_path / "o")), "line 3", "'b'")
+
+
+def test_csv_non_numeric_value_names_line_and_column(tmp_path: Path) -> None:
+    p = _write(tmp_path, "a,b,label\n1,2,0\n3,4,1\n5,six,0\n")
+    with pytest.raises(DatasetError, match=r"line 4, column 'b': 'six' is not a number"):
+        load_csv(p)
+    _one_line_error(_cli("--csv", str(p), "--out", str(tmp_path / "o")), "line 4", "six")
+
+
+def test_csv_with_one_class_is_refused(tmp_path: Path) -> None:
+    p = _write(tmp_path, "a,b,label\n1,2,cat\n3,4,cat\n5,6,cat\n")
+    with pytest.raises(DatasetError, match="only one class"):
+        load_csv(p)
+    _one_line_error(_cli("--csv", str(p), "--out", str(tmp_path / "o")), "only one class")
+
+
+def test_csv_label_column_by_name_and_unknown_name(tmp_path: Path) -> None:
+    p = _write(tmp_path, "label,a,b\n" + "".join(f"{i % 2},{i},{-i}\n" for i in range(8)))
+    d = load_csv(p, label_column="label", test_fraction=0.25)
+    assert d.n_features == 2 and d.feature_names == ["a", "b"] and d.n_classes == 2
+    assert len(d.y_train) == 6 and len(d.y_test) == 2
+    with pytest.raises(DatasetError, match="no label column 'kind'"):
+        load_csv(p, label_column="kind")
+
+
+@pytest.mark.parametrize("g_min,g_max,what", [
+    (0.0, 1e-3, "g_min must be > 0"),
+    (-1e-6, 1e-3, "g_min must be > 0"),
+    (1e-3, 1e-3, "must be <"),
+    (1e-2, 1e-3, "must be <"),
+    (math.nan, 1e-3, "finite"),
+    (1e-6, math.inf, "finite"),
+])
+def test_invalid_conductance_range(tmp_path: Path, g_min, g_max, what) -> None:
+    with pytest.raises(ConductanceRangeError, match=what):
+        ConductanceRange(g_min, g_max)
+    _one_line_error(_cli("--dataset", "xor", "--g-min", str(g_min), "--g-max", str(g_max),
+                         "--out", str(tmp_path)), what)
+    assert not (tmp_path / "checkpoint.json").exists()  # refused before any work
+
+
+def test_invalid_levels() -> None:
+    with pytest.raises(ConductanceRangeError, match="levels"):
+        ConductanceRange(1e-6, 1e-3, 1)
+
+
+def test_dataset_and_csv_together_are_refused(tmp_path: Path) -> None:
+    p = _write(tmp_path, "a,label\n1,0\n2,1\n")
+    _one_line_error(_cli("--dataset", "moons", "--csv", str(p)), "not both")
