@@ -150,7 +150,10 @@ class OnePortNonlinearity(Nonlinearity):
     """Adapter: a :class:`OnePort` in the kernel's reverse-voltage convention.
 
     ``F(z) = -f(-z)``; resolvent ``σ_α(x) = -σ_Y(-x)`` with series resistance
-    ``α``; ``F'(z) = f'(-z)``.
+    ``α``; ``F'(z) = f'(-z)``. Exactly at a knee of a piecewise-linear
+    element (a set of measure zero) ``resolvent_derivative`` takes the
+    blocking piece, as autograd of relu does; ``Ideal`` and ``PiecewiseLinear``
+    in ``base`` take the conducting piece. Both are valid affine pieces there.
     """
 
     def __init__(self, port: OnePort) -> None:
