@@ -24,7 +24,6 @@ from ..circuit import Circuit
 from ..elements import (
     CCCS,
     CCVS,
-    THERMAL_VOLTAGE,
     VCCS,
     VCVS,
     CurrentSource,
@@ -66,6 +65,11 @@ g2 s2 s1 p1 p2 {{g}}
 IDEAL_STANDIN = ShockleyDiode(is_=1e-14, n=0.02)
 #: Current (A) at which a PWL diode's stand-in drops exactly ``vf``.
 PWL_MATCH_CURRENT = 1e-3
+#: kT/q at 300.15 K as ngspice 39 computes it (CODATA 2014 k and q). It is
+#: 2.8e-5 relative above ``elements.THERMAL_VOLTAGE``; the stand-ins are for
+#: ngspice, so they use ngspice's value (measured: the PWL stand-in's drop at
+#: 1 mA matches vf to 1e-7 with it, and is off by 2.8e-5 relative without).
+NGSPICE_THERMAL_VOLTAGE = 1.38064852e-23 * 300.15 / 1.6021766208e-19
 
 _SAFE_NAME = re.compile(r"[a-z0-9_][a-z0-9_.:#!%&@/|<>\[\]\-]*")
 _OPTION_NAME = re.compile(r"[a-z_][a-z0-9_]*")
@@ -77,7 +81,8 @@ def spice_diode_model(model: DiodeModel) -> ShockleyDiode:
     * Shockley: itself.
     * Ideal: ``IDEAL_STANDIN``.
     * PWL(vf, ron): ``Rs = ron`` and a junction that drops ``vf`` at
-      ``PWL_MATCH_CURRENT``: ``Is = I/(exp(vf/(N·Vt)) - 1)`` with ``N = 1`` when that
+      ``PWL_MATCH_CURRENT``: ``Is = I/(exp(vf/(N·Vt)) - 1)`` (``Vt`` as ngspice
+      computes it, ``NGSPICE_THERMAL_VOLTAGE``) with ``N = 1`` when that
       gives a sane ``Is`` (1e-20..1e-7 A, i.e. 0.42 V <= vf <= 1.0 V), else
       ``N`` scaled so ``vf/(N·Vt) = 30``. A drop below the ideal stand-in's
       own falls back to the ideal stand-in (with ``Rs = ron``).
@@ -87,10 +92,11 @@ def spice_diode_model(model: DiodeModel) -> ShockleyDiode:
     if isinstance(model, IdealDiode):
         return IDEAL_STANDIN
     if isinstance(model, PWLDiode):
-        ideal_drop = IDEAL_STANDIN.nvt * math.log(PWL_MATCH_CURRENT / IDEAL_STANDIN.is_)
+        vt = NGSPICE_THERMAL_VOLTAGE
+        ideal_drop = IDEAL_STANDIN.n * vt * math.log(PWL_MATCH_CURRENT / IDEAL_STANDIN.is_)
         if model.vf <= ideal_drop:
             return ShockleyDiode(is_=IDEAL_STANDIN.is_, n=IDEAL_STANDIN.n, rs=model.ron)
-        ratio = model.vf / THERMAL_VOLTAGE
+        ratio = model.vf / vt
         n = 1.0 if math.log(1e7) <= ratio <= math.log(1e17) else ratio / 30.0
         return ShockleyDiode(is_=PWL_MATCH_CURRENT / math.expm1(ratio / n), n=n, rs=model.ron)
     raise ValueError(f"unknown diode model {model!r}")
