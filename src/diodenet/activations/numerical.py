@@ -106,7 +106,7 @@ class FunctionPort(OnePort):
 
     def current(self, v: Tensor) -> Tensor:
         out = self._current(v)
-        return as_tensor(out, v).to(v.dtype).expand_as(v) if not isinstance(out, Tensor) else out
+        return as_tensor(out, v).to(v).expand_as(v) if not isinstance(out, Tensor) else out
 
     def conductance(self, v: Tensor) -> Tensor:
         if self._conductance is not None:
@@ -124,7 +124,7 @@ class FunctionPort(OnePort):
     def _solve(self, x: Tensor, r: float | Tensor) -> tuple[Tensor, Tensor]:
         check_resistance(r)
         x = as_tensor(x)
-        return _NewtonResolvent.apply(x, as_tensor(r, x).to(x.dtype), self)
+        return _NewtonResolvent.apply(x, as_tensor(r, x).to(x), self)
 
     def admittance_activation(self, x: Tensor, r: float | Tensor) -> Tensor:
         return self._solve(x, r)[0]
@@ -177,10 +177,10 @@ class TablePort(OnePort):
         resolvent breakpoints ``X_k = v_k + r i_k`` (strictly increasing)."""
         check_resistance(r)
         x = as_tensor(x)
-        rt = as_tensor(r, x).to(x.dtype)
+        rt = as_tensor(r, x).to(x)
         xb, rb = torch.broadcast_tensors(x, rt)
-        v = self.v.to(x.dtype)
-        i = self.i.to(x.dtype)
+        v = self.v.to(x)
+        i = self.i.to(x)
         big_x = v + rb.unsqueeze(-1) * i  # shape (..., K)
         k = torch.searchsorted(big_x.detach().contiguous(), xb.detach().unsqueeze(-1).contiguous(),
                                right=True).squeeze(-1) - 1
@@ -192,42 +192,44 @@ class TablePort(OnePort):
 
     def admittance_activation(self, x: Tensor, r: float | Tensor) -> Tensor:
         k, theta, _ = self._locate(x, r)
-        v = self.v.to(theta.dtype)
+        v = self.v.to(theta)
         return v[k] + theta * (v[k + 1] - v[k])
 
     def impedance_activation(self, x: Tensor, r: float | Tensor) -> Tensor:
         k, theta, rb = self._locate(x, r)
-        i = self.i.to(theta.dtype)
+        i = self.i.to(theta)
         return rb * (i[k] + theta * (i[k + 1] - i[k]))
 
-    def _slope(self, k: Tensor, dtype: torch.dtype) -> Tensor:
-        dv = (self.v[k + 1] - self.v[k]).to(dtype)
-        di = (self.i[k + 1] - self.i[k]).to(dtype)
+    def _slope(self, k: Tensor, like: Tensor) -> Tensor:
+        """Slope di/dv (S) of segment ``k`` in ``like``'s dtype and device."""
+        v, i = self.v.to(like), self.i.to(like)
+        dv = v[k + 1] - v[k]
+        di = i[k + 1] - i[k]
         return torch.where(dv == 0, torch.full_like(dv, float("inf")), di / dv)
 
     def current(self, v: Tensor) -> Tensor:
         if not self.smooth_graph:
             return super().current(v)
         v = as_tensor(v)
-        k = torch.searchsorted(self.v.to(v.dtype), v.detach().contiguous(), right=True) - 1
+        k = torch.searchsorted(self.v.to(v), v.detach().contiguous(), right=True) - 1
         k = k.clamp(0, self.v.numel() - 2)
-        vk, ik = self.v.to(v.dtype)[k], self.i.to(v.dtype)[k]
-        return ik + (v - vk) * self._slope(k, v.dtype)
+        vk, ik = self.v.to(v)[k], self.i.to(v)[k]
+        return ik + (v - vk) * self._slope(k, v)
 
     def conductance(self, v: Tensor) -> Tensor:
         v = as_tensor(v)
-        k = torch.searchsorted(self.v.to(v.dtype), v.detach().contiguous(), right=True) - 1
+        k = torch.searchsorted(self.v.to(v), v.detach().contiguous(), right=True) - 1
         k = k.clamp(0, self.v.numel() - 2)
-        g = self._slope(k, v.dtype)
+        g = self._slope(k, v)
         # On a vertical piece's voltage the graph is vertical: g = inf.
-        vertical_v = self.v[:-1][torch.diff(self.v) == 0].to(v.dtype)
+        vertical_v = self.v[:-1][torch.diff(self.v) == 0].to(v)
         on_vertical = (v.unsqueeze(-1) == vertical_v).any(-1) if vertical_v.numel() else v != v
         return torch.where(on_vertical, torch.full_like(g, float("inf")), g)
 
     def small_signal_conductance(self, x: Tensor, r: float | Tensor) -> Tensor:
         # The resolvent's segment identifies the piece unambiguously.
         k, theta, _ = self._locate(x, r)
-        return self._slope(k, theta.dtype)
+        return self._slope(k, theta)
 
     def __repr__(self) -> str:
         return f"TablePort(v={self.v.tolist()!r}, i={self.i.tolist()!r})"
