@@ -1,0 +1,88 @@
+"""`diodenet netlist check`: summary, --json, --include, one-line errors (exit 2)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from diodenet.cli.main import cli
+
+NETLISTS = Path(__file__).parent / "netlists"
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, ["netlist", "check", *args])
+
+
+def test_good_file_summary() -> None:
+    r = run(str(NETLISTS / "subckt.cir"))
+    assert r.exit_code == 0, r.output
+    out = r.stdout
+    assert "title:     Subcircuits: nested" in out
+    # 7 nodes: vdd in n1 n2 xa.x1.mid xa.x2.mid xb.mid; 16 elements; 11 resistors
+    assert "nodes:     7" in out and "elements:  16" in out
+    assert "resistor:       11" in out and "diode:          3" in out
+    assert "trainable: 11" in out
+
+
+def test_json_summary() -> None:
+    r = run(str(NETLISTS / "reserved.cir"), "--json")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert data["by_kind"] == {"gyrator": 1, "resistor": 3, "transformer": 1,
+                               "voltage source": 1}
+    assert data["elements"] == 6 and data["trainable"] == 3 and data["nodes"] == 4
+    assert data["notes"] == []
+
+
+def test_notes_for_ignored_cards() -> None:
+    r = run(str(NETLISTS / "basic.cir"), "--json")
+    assert r.exit_code == 0
+    assert json.loads(r.stdout)["notes"] == [
+        "line 24: .op ignored (diodenet reads the circuit; simulators add their own analyses)"
+    ]
+
+
+def test_include_only_when_passed() -> None:
+    main = str(NETLISTS / "include_main.cir")
+    r = run(main)
+    assert r.exit_code == 2
+    assert r.stderr.strip().startswith(f"error: {main}: line 2: .include 'parts/divider.inc'")
+    r = run(main, "--include", str(NETLISTS / "parts" / "divider.inc"),
+            "--include", str(NETLISTS / "models.lib"), "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["elements"] == 4
+
+
+def test_bad_file_one_line_error_with_line_number(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.cir"
+    bad.write_text("title\nv1 a 0 1\nr1 a 0 1k\n* fine so far\nr1 a 0 2k\n")
+    r = run(str(bad))
+    assert r.exit_code == 2
+    assert r.stdout == ""
+    assert r.stderr == f"error: {bad}: line 5: duplicate element name 'r1' (first on line 3)\n"
+    assert "Traceback" not in r.output
+
+
+def test_control_block_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "evil.cir"
+    bad.write_text("title\nv1 a 0 1\nr1 a 0 1k\n.control\nshell rm -rf ~\n.endc\n.end\n")
+    r = run(str(bad), "--json")
+    assert r.exit_code == 2
+    assert r.stderr.startswith(f"error: {bad}: line 4: '.control' refused")
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_missing_file() -> None:
+    r = run("no/such/file.cir")
+    assert r.exit_code == 2
+    assert r.stderr.startswith("error: no/such/file.cir:") and "Traceback" not in r.output
+
+
+def test_help_says_what_is_checked() -> None:
+    r = CliRunner().invoke(cli, ["netlist", "check", "--help"])
+    assert r.exit_code == 0
+    for word in (".control", "--include", "DC", "duplicate", "exit code 2", "--json"):
+        assert word in r.output
