@@ -259,8 +259,16 @@ class Trainer:
     def checkpoint(self, state: TrainState) -> None:
         if self.out_dir is None:
             return
-        save_checkpoint(self.out_dir, {"state": state.to_json(),
-                                       "config": asdict(self.config), **self.extra_state})
+        # the minibatch RNG is a pure function of (seed, epoch); its state for
+        # the next epoch is stored for inspection, resume re-derives it
+        rng = np.random.default_rng([int(self.config.seed), state.epoch]).bit_generator.state
+        save_checkpoint(self.out_dir, {
+            "state": state.to_json(), "config": asdict(self.config),
+            "conductances": self.g_range.quantize(self._to_g(state.theta)).tolist(),
+            "trainable": list(self.hw.trainable), "hardware": self.hw.name,
+            "rng": {"seed": self.config.seed, "epoch": state.epoch, "state": rng},
+            **self.extra_state,
+        })
 
     def resume_state(self) -> TrainState:
         """The state in ``out_dir``'s checkpoint; rewrites ``metrics.jsonl`` to
