@@ -96,9 +96,13 @@ def spice_diode_model(model: DiodeModel) -> ShockleyDiode:
         ideal_drop = IDEAL_STANDIN.n * vt * math.log(PWL_MATCH_CURRENT / IDEAL_STANDIN.is_)
         if model.vf <= ideal_drop:
             return ShockleyDiode(is_=IDEAL_STANDIN.is_, n=IDEAL_STANDIN.n, rs=model.ron)
-        ratio = model.vf / vt
-        n = 1.0 if math.log(1e7) <= ratio <= math.log(1e17) else ratio / 30.0
-        return ShockleyDiode(is_=PWL_MATCH_CURRENT / math.expm1(ratio / n), n=n, rs=model.ron)
+        ratio = model.vf / vt  # may overflow to inf for an absurd vf: then N scales
+        if math.log(1e7) <= ratio <= math.log(1e17):
+            n, exponent = 1.0, ratio
+        else:
+            # (vf capped at 1e300 V, where N would overflow: nothing real is near it)
+            n, exponent = min(model.vf, 1e300) / (30.0 * vt), 30.0
+        return ShockleyDiode(is_=PWL_MATCH_CURRENT / math.expm1(exponent), n=n, rs=model.ron)
     raise ValueError(f"unknown diode model {model!r}")
 
 
