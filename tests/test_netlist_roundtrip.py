@@ -177,6 +177,8 @@ def test_stand_in_models_are_sane() -> None:
         assert m.n * vt * math.log1p(1e-3 / m.is_) == pytest.approx(vf, rel=1e-12)
         assert 1e-20 < m.is_ < 1e-6
     assert spice_diode_model(PWLDiode(vf=0.7, ron=0)).n == 1.0
+    absurd = spice_diode_model(PWLDiode(vf=1.7e308, ron=0.0))  # finite, no overflow
+    assert math.isfinite(absurd.n) and absurd.is_ > 0
     tiny = spice_diode_model(PWLDiode(vf=-2.0, ron=3.0))
     assert (tiny.is_, tiny.n, tiny.rs) == (ideal.is_, ideal.n, 3.0)
 
