@@ -7,9 +7,11 @@ One solver per file, all behind ``EquilibriumSolver`` (init / compute / transpos
 * ``'active_set'``: primal–dual active set / semismooth Newton, exact for
   piecewise-linear elements (``active_set``);
 * ``'newton'``: damped, junction-limited Newton for smooth elements (``newton``);
-* ``'auto'``: ``active_set`` when every element is piecewise linear, ``newton``
-  when every element is smooth, and for kernels that mix both the semismooth
-  Newton of ``active_set`` (which then stops at ``tol``).
+* ``'auto'``: ``newton`` when every element is smooth; otherwise (piecewise-linear
+  or mixed elements) Peaceman–Rachford that hands over to the active-set /
+  semismooth Newton steps once PR has spent what those are estimated to cost
+  (``ActiveSet(exact=False)``). It stops at ``tol``; ``'active_set'`` always
+  finishes exactly.
 """
 
 from __future__ import annotations
@@ -36,14 +38,14 @@ _SOLVERS: dict[str, type[EquilibriumSolver]] = {
 
 
 def resolve_method(method: str, kernel: Kernel) -> str:
-    """The concrete method ``'auto'`` stands for on ``kernel`` (others pass through)."""
+    """``'newton'`` for ``'auto'`` on an all-smooth kernel, else ``method`` (validated)."""
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"unknown solver method {method!r}; choose one of {', '.join(METHODS)}")
     if method != "auto":
         return method
     if kernel.n > 0 and kernel.smooth:
         return "newton"
-    return "active_set"
+    return "auto"
 
 
 def get_solver(method: str, kernel: Kernel, **options: object) -> EquilibriumSolver:
@@ -54,9 +56,13 @@ def get_solver(method: str, kernel: Kernel, **options: object) -> EquilibriumSol
     raises ``ValueError`` naming it.
     """
     name = resolve_method(method, kernel)
-    cls = _SOLVERS[name]
     try:
-        solver = cls(**options)  # type: ignore[arg-type]
+        if name == "auto":
+            # PR is the main solver here, so its iteration cap is large
+            opts = {"warm_start": 100_000, **options, "exact": False}
+            solver: EquilibriumSolver = ActiveSet(**opts)  # type: ignore[arg-type]
+        else:
+            solver = _SOLVERS[name](**options)  # type: ignore[arg-type]
     except TypeError as exc:
         raise ValueError(f"solver {name!r} does not take these options: {exc}") from None
     return solver

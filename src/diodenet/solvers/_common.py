@@ -192,7 +192,9 @@ def solve_reduced(
 def _batched_solve(M: Tensor, r: Tensor, symmetric: bool) -> Tensor:
     if symmetric:
         L, info = torch.linalg.cholesky_ex(M)
-        x = torch.cholesky_solve(r.unsqueeze(-1), L).squeeze(-1)
+        # two triangular solves: several times faster than cholesky_solve for batches
+        y = torch.linalg.solve_triangular(L, r.unsqueeze(-1), upper=False)
+        x = torch.linalg.solve_triangular(L.mT, y, upper=True).squeeze(-1)
         bad = info != 0
         if bool(bad.any()):
             x[bad] = torch.linalg.solve(M[bad], r[bad])
