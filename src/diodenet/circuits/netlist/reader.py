@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
 
 from ..circuit import Circuit
@@ -44,8 +44,6 @@ from ..elements import (
     DiodeModel,
     Element,
     Gyrator,
-    IdealDiode,
-    PWLDiode,
     Resistor,
     Transformer,
     VoltageSource,
@@ -54,16 +52,22 @@ from .errors import NetlistError, NetlistWarning
 from .expressions import ExpressionError, evaluate, parse_assignments, parse_number
 from .lexer import Card, lex, split_words
 from .models import parse_model_card
+from .notes import read_notes
+from .subckt import (
+    MAX_ELEMENTS,
+    MAX_SUBCKT_DEPTH,
+    RESERVED,
+    Block,
+    flat_size,
+    instance_split,
+    shape,
+    structure,
+)
 from .writer import (
-    GYRATOR_SUBCKT,
-    GYRATOR_TEXT,
     TRANSFORMER_SUBCKT,
-    TRANSFORMER_TEXT,
     spice_diode_model,
 )
 
-MAX_ELEMENTS = 200_000
-MAX_SUBCKT_DEPTH = 50
 MAX_FILE_BYTES = 50_000_000
 
 IGNORED_CARDS = {
@@ -79,131 +83,6 @@ UNMODELLED_ELEMENTS = {
     "q": "bipolar transistors (Q)", "s": "switches (S)", "t": "transmission lines (T)",
     "u": "uniform RC lines (U)", "w": "current switches (W)", "y": "lossy lines (Y)",
     "z": "MESFETs (Z)",
-}
-
-
-@dataclass
-class Block:
-    """The cards of the top level or of one ``.subckt`` definition."""
-
-    name: str
-    cards: list[Card] = field(default_factory=list)
-    subckts: dict[str, Block] = field(default_factory=dict)
-    ports: list[str] = field(default_factory=list)
-    defaults: list[tuple[str, str]] = field(default_factory=list)
-    header: Card | None = None
-    parent: Block | None = None
-
-    def find_subckt(self, name: str) -> Block | None:
-        block: Block | None = self
-        while block is not None:
-            if name in block.subckts:
-                return block.subckts[name]
-            block = block.parent
-        return None
-
-
-def _subckt_header(card: Card, parent: Block) -> Block:
-    words = split_words(card)
-    if len(words) < 2:
-        raise card.error(".subckt needs a name")
-    block = Block(name=words[1].lower(), header=card, parent=parent)
-    for w in words[2:]:
-        lw = w.lower()
-        if lw == "params:":
-            continue
-        if lw.startswith("params:"):
-            lw, w = lw[len("params:"):], w[len("params:"):]
-        if "=" in w:
-            key, value = w.split("=", 1)
-            block.defaults.append((key.lower(), value))
-        elif block.defaults:
-            raise card.error(f"subcircuit port {w!r} after its parameters")
-        else:
-            block.ports.append(lw if lw != "gnd" else "0")
-    return block
-
-
-def _structure(cards: list[Card]) -> Block:
-    """Split the cards into the top level and (nested) ``.subckt`` definitions."""
-    top = Block(name="")
-    stack = [top]
-    for card in cards:
-        if card.first == ".subckt":
-            block = _subckt_header(card, stack[-1])
-            if block.name in stack[-1].subckts:
-                raise card.error(f"duplicate subcircuit name {block.name!r}")
-            stack[-1].subckts[block.name] = block
-            stack.append(block)
-        elif card.first == ".ends":
-            if len(stack) == 1:
-                raise card.error(".ends without .subckt")
-            words = card.text.split()
-            if len(words) > 1 and words[1].lower() != stack[-1].name:
-                raise card.error(f"'.ends {words[1]}' closes '.subckt {stack[-1].name}'")
-            stack.pop()
-        else:
-            stack[-1].cards.append(card)
-    if len(stack) > 1:
-        assert stack[-1].header is not None
-        raise stack[-1].header.error(f"'.subckt {stack[-1].name}' has no .ends")
-    return top
-
-
-def _instance_split(words: list[str]) -> tuple[int, str]:
-    """For an X card's words: how many words after the name precede the
-    parameters, and the subcircuit name (the last of them; "" if none)."""
-    args = words[1:]
-    cut = len(args)
-    for i, w in enumerate(args):
-        if w.lower().startswith("params:") or "=" in w:
-            cut = i
-            break
-    return cut, (args[cut - 1].lower() if cut >= 1 else "")
-
-
-def _flat_size(block: Block, stack: tuple[str, ...], memo: dict[str, int]) -> int:
-    """How many elements flattening ``block`` makes, found without expanding it.
-
-    Capped just above ``MAX_ELEMENTS`` so nested instances cannot blow up
-    (10 levels of 10 instances would be 10^10 elements).
-    """
-    total = 0
-    for card in block.cards:
-        if card.first.startswith("."):
-            continue
-        if card.first.startswith("x"):
-            target = _instance_split(split_words(card))[1]
-            sub = block.find_subckt(target)
-            if sub is None or target in stack or len(stack) > MAX_SUBCKT_DEPTH:
-                total += 1  # reported properly when it is expanded
-            else:
-                if target not in memo:
-                    memo[target] = _flat_size(sub, (*stack, target), memo)
-                total += memo[target]
-        else:
-            total += 1
-        if total > MAX_ELEMENTS:
-            return MAX_ELEMENTS + 1
-    return total
-
-
-def _canonical(text: str) -> tuple[object, ...]:
-    """A subcircuit definition, normalised for comparison with the writer's."""
-    block = _structure(lex("title\n" + text).cards).subckts
-    (b,) = block.values()
-    return _shape(b)
-
-
-def _shape(b: Block) -> tuple[object, ...]:
-    body = tuple(tuple(w.lower() for w in split_words(c)) for c in b.cards)
-    defaults = tuple((k, v.lower()) for k, v in b.defaults)
-    return (b.name, tuple(b.ports), defaults, body, len(b.subckts))
-
-
-_RESERVED = {
-    TRANSFORMER_SUBCKT: _canonical(TRANSFORMER_TEXT),
-    GYRATOR_SUBCKT: _canonical(GYRATOR_TEXT),
 }
 
 
@@ -491,7 +370,7 @@ class _Reader:
     ) -> None:
         name = words[0].lower()
         args = words[1:]
-        cut, sub_name = _instance_split(words)
+        cut, sub_name = instance_split(words)
         if not sub_name:
             raise card.error(f"{name}: expected 'xNAME nodes... SUBCKT [params: k=v ...]'")
         node_words = args[:cut - 1]
@@ -504,7 +383,7 @@ class _Reader:
         if sub_name in stack or len(stack) >= MAX_SUBCKT_DEPTH:
             raise card.error(f"{name}: subcircuit {sub_name!r} instantiates itself "
                              "(or nests too deep)")
-        if not stack and _flat_size(sub, (sub_name,), {}) + len(self.circuit) > MAX_ELEMENTS:
+        if not stack and flat_size(sub, (sub_name,), {}) + len(self.circuit) > MAX_ELEMENTS:
             raise card.error(f"{name}: flattening would make more than {MAX_ELEMENTS} elements")
         overrides: dict[str, float] = {}
         declared = {k for k, _ in sub.defaults}
@@ -527,7 +406,7 @@ class _Reader:
                 assert sub.header is not None
                 inner[key] = self.value(sub.header, raw, inner, f"{sub_name} parameter {key}")
         nodes = [self.node(w, path, ports) for w in node_words]
-        if sub_name in _RESERVED and sub.parent is self.top and _shape(sub) == _RESERVED[sub_name]:
+        if sub_name in RESERVED and sub.parent is self.top and shape(sub) == RESERVED[sub_name]:
             try:
                 if sub_name == TRANSFORMER_SUBCKT:
                     element: Element = Transformer(flat, *nodes, n=inner["n"])
@@ -541,39 +420,6 @@ class _Reader:
         self.expand(sub, inner, new_path, dict(zip(sub.ports, nodes)), (*stack, sub_name))
 
     # -------------------------------------------------------------- notes
-    def read_notes(self, notes: list[Card]) -> list[tuple[Card, str, bool]]:
-        """Parse ``*@diodenet`` notes: exact models now, trainable flags for later."""
-        flags: list[tuple[Card, str, bool]] = []
-        for note in notes:
-            words = note.text.split()
-            verb = words[0].lower() if words else ""
-            if verb == "model" and len(words) >= 3:
-                mname, kind = words[1].lower(), words[2].lower()
-                kw: dict[str, float] = {}
-                for w in words[3:]:
-                    key, _, raw = w.partition("=")
-                    if key.lower() not in ("vf", "ron") or not raw:
-                        raise note.error(f"*@diodenet model: unexpected {w!r}")
-                    kw[key.lower()] = self.value(note, raw, {}, f"*@diodenet model {key}")
-                try:
-                    if kind == "ideal" and not kw:
-                        exact: DiodeModel = IdealDiode()
-                    elif kind == "pwl":
-                        exact = PWLDiode(**kw)
-                    else:
-                        raise note.error(f"*@diodenet model: unknown kind {kind!r}")
-                except ValueError as exc:
-                    if isinstance(exc, NetlistError):
-                        raise
-                    raise note.error(f"*@diodenet model: {exc}") from None
-                if mname not in self.model_cards:
-                    raise note.error(f"*@diodenet model {mname!r}: no such .model card")
-                self.exact[mname] = (note, exact)
-            elif verb in ("fixed", "trainable") and len(words) == 2:
-                flags.append((note, words[1].lower(), verb == "trainable"))
-            else:
-                raise note.error(f"unknown *@diodenet note {note.text!r}")
-        return flags
 
 
 def parse_netlist(
@@ -595,13 +441,10 @@ def parse_netlist(
                                   f"{after.text[:40]!r}")
             deck.cards = deck.cards[:i]
             break
-    top = _structure(deck.cards)
+    top = structure(deck.cards)
     reader = _Reader(deck.title)
-    for card in top.cards:  # .model cards first, so notes can name them
-        if card.first == ".model":
-            reader.model_cards.setdefault(_model_name(card), card)
-    flags = reader.read_notes(deck.notes)
-    reader.model_cards.clear()
+    model_names = {_model_name(c) for c in top.cards if c.first == ".model"}
+    reader.exact, flags = read_notes(deck.notes, model_names)
     reader.read(top)
     for note, name, trainable in flags:
         if name not in reader.circuit:
@@ -620,7 +463,10 @@ def parse_netlist(
 
 
 def read_netlist(
-    path: str | os.PathLike[str], includes: object = (), *, check_topology: bool = True
+    path: str | os.PathLike[str],
+    includes: Iterable[str | os.PathLike[str]] = (),
+    *,
+    check_topology: bool = True,
 ) -> Circuit:
     """Read a netlist file. ``includes``: the files its ``.include``/``.lib`` cards
     may name (matched by the path as written, relative to the netlist's folder)."""
@@ -630,7 +476,7 @@ def read_netlist(
     text = path.read_text(encoding="utf-8", errors="replace")
     base = path.resolve().parent
     table: dict[str, str] = {}
-    for inc in includes:  # type: ignore[attr-defined]
+    for inc in includes:
         p = Path(inc)
         body = p.read_text(encoding="utf-8", errors="replace")
         resolved = p.resolve()
