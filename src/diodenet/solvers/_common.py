@@ -118,19 +118,22 @@ class Segments:
     source: Tensor  # (batch, n): c/(dα) on free elements, 0 elsewhere
     clamp: Tensor  # (batch, n): z value on clamped elements, 0 elsewhere
     slope: Tensor  # d = σ'_α(x), (batch, n)
+    natural: Tensor  # max_k |z_k - σ_α(x_k)| / α (batch,): Kernel.residual when α is natural
 
 
 def segments(kernel: Kernel, z: Tensor, q: Tensor, alpha: float) -> Segments:
     """Linearise the resolvents at ``x = z - α(Hz + q)`` (see ``Segments``)."""
     x = z - alpha * (z @ kernel.H.T + q)
     d = kernel.apply_resolvent_derivative(x, alpha)
-    c = kernel.apply_resolvent(x, alpha) - d * x
+    sigma = kernel.apply_resolvent(x, alpha)
+    c = sigma - d * x
+    natural = (z - sigma).abs().amax(dim=1) / alpha if z.shape[1] else z.new_zeros(z.shape[0])
     free = d > 0
     safe_d = torch.where(free, d, torch.ones_like(d))
     g = torch.where(free, (1.0 - d) / (safe_d * alpha), torch.zeros_like(d))
     source = torch.where(free, c / (safe_d * alpha), torch.zeros_like(d))
     clamp = torch.where(free, torch.zeros_like(c), c)
-    return Segments(free=free, g=g, source=source, clamp=clamp, slope=d)
+    return Segments(free=free, g=g, source=source, clamp=clamp, slope=d, natural=natural)
 
 
 def solve_reduced(

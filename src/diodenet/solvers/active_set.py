@@ -139,7 +139,8 @@ class ActiveSet(EquilibriumSolver):
 
         Checked every 5 iterations. In exact mode it stops once no more than
         ``settled`` of the samples changed a piece over the last block (their
-        Newton step will then most likely be exact), or after ``warm_start``
+        Newton step will then most likely be exact), or once it has cost as
+        much as a Newton step (``newton_cost``), or after ``warm_start``
         iterations. In ``exact=False`` mode it is the main solver: it returns
         as soon as every sample meets ``tol``, and hands over to Newton only
         once the PR iterations spent exceed the estimated cost of the exact
@@ -150,18 +151,26 @@ class ActiveSet(EquilibriumSolver):
         pieces = segments(kernel, z, q, state.alpha).slope
         it = 0
         budget = newton_cost(kernel, pieces > 0)
+        # Kernel.residual is the natural residual at the natural step for set-valued
+        # elements: then the segments' own product w = Hz + q serves for both
+        cheap_residual = not any(e.smooth for e in kernel.elements) and (
+            state.alpha == kernel.natural_step()
+        )
         for y in pr_blocks(state.pr, kernel, q, z, block):
             it += block
             z = y
-            new = segments(kernel, z, q, state.alpha).slope
-            changed = float((new != pieces).any(dim=1).to(q.dtype).mean())
-            pieces = new
+            seg = segments(kernel, z, q, state.alpha)
+            changed = float((seg.slope != pieces).any(dim=1).to(q.dtype).mean())
+            pieces = seg.slope
             if not self.exact:
-                if bool((kernel.residual(z, u) <= self.tol).all()):
+                res = seg.natural if cheap_residual else kernel.residual(z, u)
+                if bool((res <= self.tol).all()):
                     return z, it, True
                 if (it >= budget and changed <= self.settled) or it >= 4 * budget:
                     break
-            if it >= self.warm_start or (self.exact and changed <= self.settled):
+            if self.exact and (changed <= self.settled or it >= budget):
+                break
+            if it >= self.warm_start:
                 break
         return z, it, False
 
