@@ -130,6 +130,11 @@ class NgspiceSimulator:
         Show a tqdm progress bar for batches (per call overridable).
     recycle_after:
         Rows per worker before the pool replaces its workers (memory hygiene).
+
+    Worker processes start with ``forkserver``, so a script that uses
+    ``workers > 1`` needs the ``if __name__ == "__main__":`` guard. A simulator
+    is not thread-safe: call it from one thread at a time (in-process
+    simulators share the process's one libngspice).
     """
 
     def __init__(
