@@ -143,7 +143,7 @@ def mlp_yardstick(data: Dataset, hidden: int, seed: int = 0) -> float:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        mlp = MLPClassifier((hidden,), max_iter=500, random_state=seed)
+        mlp = MLPClassifier((hidden,), max_iter=2000, random_state=seed)
         mlp.fit(data.x_train, data.y_train)
     return float(mlp.score(data.x_test, data.y_test))
 
