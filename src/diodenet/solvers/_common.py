@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -121,11 +122,41 @@ class Segments:
     natural: Tensor  # max_k |z_k - σ_α(x_k)| / α (batch,): Kernel.residual when α is natural
 
 
+def resolvent(kernel: Kernel) -> Callable[[Tensor, float], Tensor]:
+    """``σ_α`` as one function, decided once per solve (hot loops call it every iteration).
+
+    Identical to ``kernel.apply_resolvent``; for all-ideal kernels it is ReLU
+    directly, which skips the per-call scan of the element list.
+    """
+    from ..activations import Ideal
+
+    if all(type(e) is Ideal for e in kernel.elements):
+        return lambda x, alpha: torch.clamp_min(x, 0.0)
+    return kernel.apply_resolvent
+
+
+def resolvent_derivative(kernel: Kernel) -> Callable[[Tensor, float], Tensor]:
+    """``σ'_α`` as one function (see ``resolvent``)."""
+    from ..activations import Ideal
+
+    if all(type(e) is Ideal for e in kernel.elements):
+        return lambda x, alpha: (x > 0).to(x.dtype)
+    return kernel.apply_resolvent_derivative
+
+
+def pieces(kernel: Kernel, z: Tensor, q: Tensor, alpha: float) -> tuple[Tensor, Tensor]:
+    """The slopes ``σ'_α(x)`` and the natural residual of ``Segments``, and nothing else."""
+    x = z - alpha * torch.addmm(q, z, kernel.H.T)
+    sigma = resolvent(kernel)(x, alpha)
+    natural = (z - sigma).abs().amax(dim=1) / alpha if z.shape[1] else z.new_zeros(z.shape[0])
+    return resolvent_derivative(kernel)(x, alpha), natural
+
+
 def segments(kernel: Kernel, z: Tensor, q: Tensor, alpha: float) -> Segments:
     """Linearise the resolvents at ``x = z - α(Hz + q)`` (see ``Segments``)."""
     x = z - alpha * (z @ kernel.H.T + q)
-    d = kernel.apply_resolvent_derivative(x, alpha)
-    sigma = kernel.apply_resolvent(x, alpha)
+    d = resolvent_derivative(kernel)(x, alpha)
+    sigma = resolvent(kernel)(x, alpha)
     c = sigma - d * x
     natural = (z - sigma).abs().amax(dim=1) / alpha if z.shape[1] else z.new_zeros(z.shape[0])
     free = d > 0

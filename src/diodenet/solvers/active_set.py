@@ -38,6 +38,7 @@ from torch import Tensor
 from ._common import (
     check_z0,
     equilibrium_transpose,
+    pieces,
     positive_int,
     positive_step,
     segments,
@@ -148,9 +149,9 @@ class ActiveSet(EquilibriumSolver):
         about twice the cheaper of the two routes).
         """
         block = min(5, self.warm_start)
-        pieces = segments(kernel, z, q, state.alpha).slope
+        last = pieces(kernel, z, q, state.alpha)[0]
         it = 0
-        budget = newton_cost(kernel, pieces > 0)
+        budget = newton_cost(kernel, last > 0)
         # Kernel.residual is the natural residual at the natural step for set-valued
         # elements: then the segments' own product w = Hz + q serves for both
         cheap_residual = not any(e.smooth for e in kernel.elements) and (
@@ -159,11 +160,11 @@ class ActiveSet(EquilibriumSolver):
         for y in pr_blocks(state.pr, kernel, q, z, block):
             it += block
             z = y
-            seg = segments(kernel, z, q, state.alpha)
-            changed = float((seg.slope != pieces).any(dim=1).to(q.dtype).mean())
-            pieces = seg.slope
+            slope, natural = pieces(kernel, z, q, state.alpha)
+            changed = float((slope != last).any(dim=1).to(q.dtype).mean())
+            last = slope
             if not self.exact:
-                res = seg.natural if cheap_residual else kernel.residual(z, u)
+                res = natural if cheap_residual else kernel.residual(z, u)
                 if bool((res <= self.tol).all()):
                     return z, it, True
                 if (it >= budget and changed <= self.settled) or it >= 4 * budget:

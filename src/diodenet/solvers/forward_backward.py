@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from ._common import check_z0, equilibrium_transpose, positive_int, positive_step, spectrum
+from ._common import (
+    check_z0,
+    equilibrium_transpose,
+    positive_int,
+    positive_step,
+    resolvent,
+    spectrum,
+)
 from .base import EquilibriumSolver
 
 if TYPE_CHECKING:
@@ -79,13 +86,14 @@ class ForwardBackward(EquilibriumSolver):
             z = torch.zeros_like(q)
         bias = -state.alpha * q
         WT = state.W.T
+        sigma = resolvent(kernel)
         best_z = z
         best_res = torch.full((u.shape[0],), float("inf"), dtype=q.dtype, device=q.device)
         it = 0
         while it < self.max_iter:
             steps = min(self.check_every, self.max_iter - it)
             for _ in range(steps):
-                z = kernel.apply_resolvent(torch.addmm(bias, z, WT), state.alpha)
+                z = sigma(torch.addmm(bias, z, WT), state.alpha)
             it += steps
             res = kernel.residual(z, u)
             better = res < best_res

@@ -29,7 +29,14 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from ._common import check_z0, equilibrium_transpose, positive_int, positive_step, spectrum
+from ._common import (
+    check_z0,
+    equilibrium_transpose,
+    positive_int,
+    positive_step,
+    resolvent,
+    spectrum,
+)
 from .base import EquilibriumSolver
 
 if TYPE_CHECKING:
@@ -40,6 +47,7 @@ if TYPE_CHECKING:
 class PRState:
     alpha: float  # step (ohms)
     VT: Tensor  # ((I + αH)⁻¹)ᵀ, (n, n)
+    RT: Tensor  # (2V - I)ᵀ: the reflected resolvent (Cayley operator) of αH, (n, n)
 
 
 def pr_step(kernel: Kernel, alpha: float | None = None) -> float:
@@ -57,19 +65,22 @@ def pr_step(kernel: Kernel, alpha: float | None = None) -> float:
 def pr_state(kernel: Kernel, alpha: float) -> PRState:
     eye = torch.eye(kernel.n, dtype=kernel.dtype, device=kernel.device)
     V = torch.linalg.inv(eye + alpha * kernel.H)
-    return PRState(alpha=alpha, VT=V.T.contiguous())
+    return PRState(alpha=alpha, VT=V.T.contiguous(), RT=(2.0 * V - eye).T.contiguous())
 
 
 def pr_blocks(state: PRState, kernel: Kernel, q: Tensor, z: Tensor, block: int) -> Iterator[Tensor]:
     """PR from ``z``: yields the iterate ``y`` after every ``block`` iterations, forever."""
     alpha = state.alpha
     s = z + alpha * (z @ kernel.H.T + q)
-    bias = -alpha * (q @ state.VT)
+    # 2x - s = (2V - I)s - 2αVq: one fused product per iteration; and
+    # s + 2(y - x) = 2y - (2x - s), so x itself is never formed
+    bias = -2.0 * alpha * (q @ state.VT)
+    sigma = resolvent(kernel)
     while True:
         for _ in range(block):
-            x = torch.addmm(bias, s, state.VT)
-            y = kernel.apply_resolvent(2.0 * x - s, alpha)
-            s = s + 2.0 * (y - x)
+            r = torch.addmm(bias, s, state.RT)
+            y = sigma(r, alpha)
+            s = torch.sub(y, r, alpha=0.5).mul_(2.0)  # 2y - r
         yield y
 
 
