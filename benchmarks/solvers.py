@@ -142,7 +142,7 @@ def run(sizes: list[int], batch: int, repeat: int, baseline_cap: int) -> list[di
 
 def _format(row: dict[str, object]) -> str:
     return (f"| {row['n']:>5} | {row['method']:<22} | {row['seconds']:>8.3f} | "
-            f"{row['iterations']:>6} | {row['residual']:>9.1e} | {row['ratio']:>6.1f}x |")
+            f"{row['iterations']:>6} | {row['residual']:>9.2e} | {row['ratio']:>6.1f}x |")
 
 
 def main() -> None:

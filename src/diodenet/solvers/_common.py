@@ -213,7 +213,7 @@ def solve_reduced(
         M = torch.gather(M, 2, idx[:, None, :].expand(b, kmax, kmax))
         # padding rows/columns become identity rows, so they decouple and solve to 0
         M.masked_fill_(~(valid[:, :, None] & valid[:, None, :]), 0.0)
-        diag = torch.where(valid, torch.gather(g[rows], 1, idx), torch.ones((), dtype=A.dtype))
+        diag = torch.where(valid, torch.gather(g[rows], 1, idx), 1.0)
         M.diagonal(dim1=1, dim2=2).add_(diag)
         r = torch.gather(rhs[rows], 1, idx).masked_fill_(~valid, 0.0)
         x = _batched_solve(M, r, symmetric).masked_fill_(~valid, 0.0)

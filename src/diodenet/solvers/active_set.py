@@ -46,7 +46,14 @@ from ._common import (
     spectrum,
 )
 from .base import EquilibriumSolver
-from .peaceman_rachford import PRState, pr_blocks, pr_iterate, pr_state, pr_step
+from .peaceman_rachford import (
+    PRState,
+    StepAdapter,
+    pr_blocks,
+    pr_iterate,
+    pr_state,
+    pr_step,
+)
 
 if TYPE_CHECKING:
     from ..kernels.kernel import Kernel
@@ -157,12 +164,20 @@ class ActiveSet(EquilibriumSolver):
         cheap_residual = not any(e.smooth for e in kernel.elements) and (
             state.alpha == kernel.natural_step()
         )
-        for y in pr_blocks(state.pr, kernel, q, z, block):
+        # in exact mode PR stops at the settling point, so re-picking its step is moot
+        adapter = StepAdapter(kernel, not self.exact)
+        pr = state.pr
+        blocks = pr_blocks(pr, kernel, q, z, block)
+        while True:
+            z = next(blocks)
             it += block
-            z = y
             slope, natural = pieces(kernel, z, q, state.alpha)
             changed = float((slope != last).any(dim=1).to(q.dtype).mean())
             last = slope
+            new_pr = adapter.update(kernel, pr, slope > 0)
+            if new_pr is not None:
+                pr = new_pr
+                blocks = pr_blocks(pr, kernel, q, z, block)
             if not self.exact:
                 res = natural if cheap_residual else kernel.residual(z, u)
                 if bool((res <= self.tol).all()):

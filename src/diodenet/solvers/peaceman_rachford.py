@@ -32,6 +32,7 @@ from torch import Tensor
 from ._common import (
     check_z0,
     equilibrium_transpose,
+    pieces,
     positive_int,
     positive_step,
     resolvent,
@@ -84,6 +85,78 @@ def pr_blocks(state: PRState, kernel: Kernel, q: Tensor, z: Tensor, block: int) 
         yield y
 
 
+def lanczos_extremes(A: Tensor, steps: int = 40) -> tuple[float, float]:
+    """Estimates of λ_min and λ_max of a symmetric ``A`` by Lanczos (reorthogonalised).
+
+    ``steps`` matrix–vector products; Ritz values lie inside the spectrum, so
+    λ_min is over- and λ_max under-estimated, the more so the fewer steps.
+    """
+    k = A.shape[0]
+    steps = min(steps, k)
+    gen = torch.Generator(device="cpu").manual_seed(1)
+    v = (torch.rand(k, generator=gen, dtype=A.dtype) + 0.5).to(A.device)
+    Q = torch.zeros(steps, k, dtype=A.dtype, device=A.device)
+    T = torch.zeros(steps, steps, dtype=A.dtype)
+    Q[0] = v / torch.linalg.vector_norm(v)
+    m = steps
+    for j in range(steps):
+        w = A @ Q[j]
+        # full reorthogonalisation: k is small next to the solve, and it keeps Ritz values honest
+        w = w - Q[: j + 1].T @ (Q[: j + 1] @ w)
+        w = w - Q[: j + 1].T @ (Q[: j + 1] @ w)
+        T[j, j] = float(Q[j] @ (A @ Q[j]))
+        if j + 1 < steps:
+            beta = float(torch.linalg.vector_norm(w))
+            if beta <= 1e-12 * max(abs(float(T[j, j])), 1e-300):
+                m = j + 1
+                break
+            T[j, j + 1] = T[j + 1, j] = beta
+            Q[j + 1] = w / beta
+    ev = torch.linalg.eigvalsh(T[:m, :m])
+    return float(ev[0]), float(ev[-1])
+
+
+class StepAdapter:
+    """Re-picks the PR step once the conducting sets have settled.
+
+    PR's linear rate is set by the spectrum of ``H`` on the *free* elements
+    (the conducting diodes): ``H_FF``, whose λ_min is often far above the
+    margin of ``H`` because blocking diodes pin their nodes (Cauchy
+    interlacing). Once at most a fraction ``settled`` of all (sample, element)
+    pairs changed between free and clamped over a block, Lanczos on ``H_FF``
+    of the median sample gives ``α = 1/√(λ_min λ_max)``; if it differs from
+    the current step by more than 1.5×, PR restarts from the current iterate
+    with it (one new inverse). Only for symmetric ``H`` (reciprocal
+    networks); at most once per solve.
+    """
+
+    def __init__(self, kernel: Kernel, enabled: bool, settled: float = 0.01) -> None:
+        self.enabled = enabled and kernel.n > 2 and spectrum(kernel).symmetric
+        self.settled = settled
+        self.last: Tensor | None = None
+
+    def update(self, kernel: Kernel, state: PRState, free: Tensor) -> PRState | None:
+        """A new state to restart PR with, or ``None`` to go on."""
+        if not self.enabled:
+            return None
+        last, self.last = self.last, free
+        if last is None or float((free != last).to(torch.float32).mean()) > self.settled:
+            return None
+        self.enabled = False
+        counts = free.sum(dim=1)
+        F = free[torch.argsort(counts)[counts.numel() // 2]]
+        if int(F.sum()) < 2:
+            return None
+        idx = torch.nonzero(F).squeeze(1)
+        lmin, lmax = lanczos_extremes(kernel.H[idx][:, idx])
+        if not (lmin > 0 and lmax > 0):
+            return None
+        alpha = 1.0 / math.sqrt(lmin * lmax)
+        if 1 / 1.5 < alpha / state.alpha < 1.5:
+            return None
+        return pr_state(kernel, alpha)
+
+
 def pr_iterate(
     state: PRState,
     kernel: Kernel,
@@ -94,24 +167,35 @@ def pr_iterate(
     max_iter: int,
     check_every: int,
     tol: float,
+    adapt: bool = False,
 ) -> tuple[Tensor, Tensor, int]:
     """Run PR from ``z`` until every sample's residual is ``<= tol`` or ``max_iter``.
 
+    ``adapt``: re-pick the step once the free sets settle (``StepAdapter``).
     Returns the best iterate per sample, its residual (A) and the iterations used.
     """
     best_z = z
     best_res = kernel.residual(z, u)
     it = 0
+    alpha_nat = kernel.natural_step()
+    # at the natural step, the natural residual of set-valued elements is Kernel.residual
+    cheap = not any(e.smooth for e in kernel.elements)
+    adapter = StepAdapter(kernel, adapt)
     blocks = pr_blocks(state, kernel, q, z, check_every)
     while it < max_iter and not bool((best_res <= tol).all()):
         if max_iter - it < check_every:
             blocks = pr_blocks(state, kernel, q, best_z, max_iter - it)
         y = next(blocks)
         it += min(check_every, max_iter - it)
-        res = kernel.residual(y, u)
+        slope, natural = pieces(kernel, y, q, alpha_nat)
+        res = natural if cheap else kernel.residual(y, u)
         better = res < best_res
         best_z = torch.where(better[:, None], y, best_z)
         best_res = torch.minimum(res, best_res)
+        new_state = adapter.update(kernel, state, slope > 0)
+        if new_state is not None:
+            state = new_state
+            blocks = pr_blocks(state, kernel, q, y, check_every)
     return best_z, best_res, it
 
 
@@ -119,7 +203,9 @@ class PeacemanRachford(EquilibriumSolver):
     """Peaceman–Rachford splitting; residual checked every ``check_every`` steps.
 
     Options: ``alpha`` (ohms, default automatic), ``check_every`` (default 5;
-    each check costs one ``Kernel.residual`` and one host synchronisation).
+    each check costs one ``Kernel.residual`` and one host synchronisation),
+    ``adapt`` (re-pick the step from the conducting set once it settles,
+    ``StepAdapter``; default on unless ``alpha`` is given).
     ``max_iter`` defaults to 5000.
     """
 
@@ -132,9 +218,12 @@ class PeacemanRachford(EquilibriumSolver):
         max_iter: int | None = None,
         alpha: float | None = None,
         check_every: int = 5,
+        adapt: bool | None = None,
     ) -> None:
         super().__init__(tol=tol, max_iter=max_iter)
         self.alpha = positive_step(alpha, "alpha")
+        # a step the user chose is kept
+        self.adapt = self.alpha is None if adapt is None else bool(adapt)
         self.check_every = positive_int(check_every, "check_every")
         self.max_iter = positive_int(5000 if max_iter is None else max_iter, "max_iter")
 
@@ -151,6 +240,7 @@ class PeacemanRachford(EquilibriumSolver):
         z, _, it = pr_iterate(
             state, kernel, u, q, z,
             max_iter=self.max_iter, check_every=self.check_every, tol=self.tol,
+            adapt=self.adapt,
         )
         return z, it
 
