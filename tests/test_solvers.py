@@ -245,3 +245,23 @@ def test_batch_rows_are_independent() -> None:
 def test_methods_listed() -> None:
     assert set(METHODS) == {"auto", "pr", "fb", "active_set", "newton"}
     assert isinstance(get_solver("active_set", kernel(resistor_H(3, 0), 1, 0)), ActiveSet)
+
+
+def test_lanczos_extremes_match_eigvalsh() -> None:
+    from diodenet.solvers.peaceman_rachford import lanczos_extremes
+
+    H = resistor_H(40, 12)
+    ev = torch.linalg.eigvalsh(H)
+    lo, hi = lanczos_extremes(H, steps=40)  # full Krylov space: exact
+    assert abs(lo - float(ev[0])) <= 1e-9 * float(ev[-1])
+    assert abs(hi - float(ev[-1])) <= 1e-9 * float(ev[-1])
+    lo, hi = lanczos_extremes(H, steps=8)  # Ritz values stay inside the spectrum
+    assert float(ev[0]) - 1e-15 <= lo <= hi <= float(ev[-1]) + 1e-15
+
+
+def test_pr_step_adaptation_keeps_the_answer() -> None:
+    k = kernel(resistor_H(60, 13), 8, 13)
+    u = inputs(32, 8, 13)
+    fixed = k.solve(u, "pr", tol=1e-12, adapt=False)
+    adapted = k.solve(u, "pr", tol=1e-12)
+    assert float((fixed.z - adapted.z).abs().max()) <= 1e-9 * float(fixed.z.abs().max())
