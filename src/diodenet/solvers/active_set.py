@@ -145,11 +145,12 @@ class ActiveSet(EquilibriumSolver):
     ) -> tuple[Tensor, int, bool]:
         """PR until the pieces settle; returns ``(z, iterations, converged)``.
 
-        Checked every 5 iterations. In exact mode it stops once no more than
+        Checked every 5 iterations; the PR step is re-picked once the free sets
+        settle (``StepAdapter``). In exact mode it stops once no more than
         ``settled`` of the samples changed a piece over the last block (their
-        Newton step will then most likely be exact), or once it has cost as
-        much as a Newton step (``newton_cost``), or after ``warm_start``
-        iterations. In ``exact=False`` mode it is the main solver: it returns
+        Newton step will then most likely be exact), or every sample meets
+        ``tol``, or it has cost as much as a Newton step (``newton_cost``), or
+        after ``warm_start`` iterations. In ``exact=False`` mode it is the main solver: it returns
         as soon as every sample meets ``tol``, and hands over to Newton only
         once the PR iterations spent exceed the estimated cost of the exact
         finish (``newton_cost``; the ski-rental rule, so the total is at most
@@ -164,8 +165,7 @@ class ActiveSet(EquilibriumSolver):
         cheap_residual = not any(e.smooth for e in kernel.elements) and (
             state.alpha == kernel.natural_step()
         )
-        # in exact mode PR stops at the settling point, so re-picking its step is moot
-        adapter = StepAdapter(kernel, not self.exact)
+        adapter = StepAdapter(kernel, True)
         pr = state.pr
         blocks = pr_blocks(pr, kernel, q, z, block)
         while True:
@@ -178,13 +178,16 @@ class ActiveSet(EquilibriumSolver):
             if new_pr is not None:
                 pr = new_pr
                 blocks = pr_blocks(pr, kernel, q, z, block)
+            res = natural if cheap_residual else kernel.residual(z, u)
+            met = bool((res <= self.tol).all())
             if not self.exact:
-                res = natural if cheap_residual else kernel.residual(z, u)
-                if bool((res <= self.tol).all()):
+                if met:
                     return z, it, True
                 if (it >= budget and changed <= self.settled) or it >= 4 * budget:
                     break
-            if self.exact and (changed <= self.settled or it >= budget):
+            # exact mode: the pieces are (nearly) final once they stop changing, or
+            # once PR meets tol; what is left is round-off flips at degenerate knees
+            elif changed <= self.settled or met or it >= budget:
                 break
             if it >= self.warm_start:
                 break
