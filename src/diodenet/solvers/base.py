@@ -6,9 +6,9 @@ A solver is a small object with three steps:
   can be reused across batches (step sizes, factorisations);
 * ``compute(state, kernel, u, z0=None) -> (z, iterations)``: solve
   ``0 ∈ H z + F(z) + B u + b`` for a batch ``u`` (batch, m);
-* ``transpose(state, kernel, z, v) -> w``: the adjoint of the linearised
-  equilibrium map at ``z``: ``w = (∂z/∂q)ᵀ v`` where ``q = B u + b``.
-  (Used by implicit differentiation.)
+* ``transpose(state, kernel, z, v, u=None) -> w``: the adjoint of the
+  linearised equilibrium map at ``z``: ``w = (∂z/∂q)ᵀ v`` where
+  ``q = B u + b``. (Used by implicit differentiation.)
 
 Solvers never check convergence themselves against the caller's meaning of
 success: ``Kernel.solve`` computes the inclusion residual and decides.
@@ -44,5 +44,12 @@ class EquilibriumSolver(ABC):
     ) -> tuple[Tensor, int]:
         """Solve for a batch; return ``(z, iterations)``."""
 
-    def transpose(self, state: Any, kernel: Kernel, z: Tensor, v: Tensor) -> Tensor:
+    def transpose(
+        self, state: Any, kernel: Kernel, z: Tensor, v: Tensor, u: Tensor | None = None
+    ) -> Tensor:
+        """``(∂z/∂q)ᵀ v`` at the equilibrium ``z`` (batch, n) for ``v`` (batch, n).
+
+        ``u`` (the inputs ``z`` was solved for) pins each element's piece at a
+        knee; solvers that can do without it accept ``None``.
+        """
         raise NotImplementedError(f"{self.name} has no adjoint")
