@@ -174,6 +174,7 @@ class ActiveSet(EquilibriumSolver):
             slope, natural = pieces(kernel, z, q, state.alpha)
             changed = float((slope != last).any(dim=1).to(q.dtype).mean())
             last = slope
+            budget = newton_cost(kernel, slope > 0)  # the free sets grow from z = 0
             new_pr = adapter.update(kernel, pr, slope > 0)
             if new_pr is not None:
                 pr = new_pr
