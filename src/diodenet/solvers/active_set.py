@@ -153,8 +153,9 @@ class ActiveSet(EquilibriumSolver):
         after ``warm_start`` iterations. In ``exact=False`` mode it is the main solver: it returns
         as soon as every sample meets ``tol``, and hands over to Newton only
         once the PR iterations spent exceed the estimated cost of the exact
-        finish (``newton_cost``; the ski-rental rule, so the total is at most
-        about twice the cheaper of the two routes).
+        finish (``newton_cost``) and the pieces have settled, or twice that
+        regardless (the ski-rental rule: the total stays within a small factor,
+        about 2-3×, of the cheaper of the two routes).
         """
         block = min(5, self.warm_start)
         last = pieces(kernel, z, q, state.alpha)[0]
@@ -184,7 +185,7 @@ class ActiveSet(EquilibriumSolver):
             if not self.exact:
                 if met:
                     return z, it, True
-                if (it >= budget and changed <= self.settled) or it >= 4 * budget:
+                if (it >= budget and changed <= self.settled) or it >= 2 * budget:
                     break
             # exact mode: the pieces are (nearly) final once they stop changing, or
             # once PR meets tol; what is left is round-off flips at degenerate knees
