@@ -57,3 +57,30 @@ def test_trainer_gradient_in_ngspice_matches_builtin(ngspice_available) -> None:
     assert ln == pytest.approx(lb, rel=1e-6)
     assert np.abs(gn - gb).max() <= 1e-4 * np.abs(gb).max()
     assert np.abs(gb).max() > 1e-3
+
+
+def test_demo_end_to_end(tmp_path: Path, ngspice_available) -> None:
+    """`diodenet demo --json` (short): the reported before-fine-tuning accuracy
+    is what the exported 1N4148 netlist gives when re-run in ngspice directly."""
+    import json
+
+    from click.testing import CliRunner
+
+    from diodenet.cli.main import cli
+
+    res = CliRunner().invoke(cli, ["demo", "--json", "--out", str(tmp_path), "--epochs", "3",
+                                   "--finetune-epochs", "1"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["builtin_test_accuracy"] >= 0.85
+    assert out["ngspice_test_accuracy"] >= 0.85
+    for p in [out["netlist"], out["netlist_1n4148"], *out["plots"].values()]:
+        assert Path(p).stat().st_size > 0
+    circuit = Circuit.read(out["netlist_1n4148"])
+    assert {d.model.kind for d in circuit.diodes} == {"shockley"}
+    data = load_dataset("moons", seed=0)
+    net = build_network(2, 2, 16, scale=10.0, seed=0)
+    ops = NgspiceSimulator(circuit).operating_points(net.encode(data.x_test), net.inputs)
+    y = np.column_stack([ops.voltage(p) - ops.voltage(n) for p, n in net.outputs])
+    acc = float(np.mean(y.argmax(axis=1) == data.y_test))
+    assert acc == pytest.approx(out["ngspice_test_accuracy_before_finetune"], abs=1e-12)
