@@ -141,3 +141,35 @@ def test_hidden_neuron_is_relu_of_weighted_average() -> None:
     volts = {"xp0": x[:, 0], "xn0": -x[:, 0], "bp": 1.0, "bn": -1.0}
     avg = sum(g[n] * volts[n] for n in g) / sum(g.values())
     assert np.allclose(v, np.maximum(avg, 0.0), atol=1e-9)
+
+
+def test_early_stopping_on_validation_split_keeps_best_epoch() -> None:
+    data = load_dataset("xor", seed=2, n_samples=160)
+    net = build_network(2, 2, 4, seed=2)
+    # a learning rate so small that the validation loss cannot improve by 1e-6 relative
+    tr = _trainer(net, data, epochs=10, batch_size=60, lr=1e-12, patience=2, val_fraction=0.25)
+    assert len(tr.y_val) == 30 and len(tr.y_fit) == 90
+    result = tr.run()
+    assert result.epochs == 3  # epoch 1 sets the best, then 2 epochs without improvement
+    assert all(m["val_loss"] is not None for m in result.history)
+
+
+def test_sgd_in_conductance_space_lowers_the_loss() -> None:
+    data = load_dataset("moons", seed=0, n_samples=200)
+    net = build_network(2, 2, 8, scale=10.0, seed=0)
+    tr = _trainer(net, data, epochs=3, batch_size=25, lr=0.02, optimizer="sgd",
+                  param="linear", temperature=0.5, schedule="step")
+    before = tr.evaluate(tr.x_fit, tr.y_fit)[0]
+    result = tr.run()
+    assert result.history[-1]["train_loss"] < 0.9 * before
+
+
+def test_learning_rate_schedules() -> None:
+    from diodenet.training.trainer import learning_rate
+
+    cos = TrainConfig(epochs=10, lr=1.0, schedule="cosine")
+    assert learning_rate(cos, 0) == pytest.approx(1.0)
+    assert learning_rate(cos, 5) == pytest.approx(0.05 + 0.95 * 0.5)
+    step = TrainConfig(epochs=9, lr=1.0, schedule="step")
+    assert [learning_rate(step, e) for e in (0, 2, 3, 6)] == [1.0, 1.0, 0.5, 0.25]
+    assert learning_rate(TrainConfig(lr=0.3, schedule="constant"), 7) == 0.3
