@@ -107,3 +107,39 @@ def test_missing_or_corrupt_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
     res = CliRunner().invoke(cli, ["train", "--resume", str(tmp_path / "nothing")])
     assert res.exit_code == 2 and "config.json" in res.output
     assert "Traceback" not in res.output
+
+
+def test_sigkilled_cli_run_resumes_to_identical_metrics(tmp_path: Path) -> None:
+    """A real `kill -9` of `diodenet train` after its first checkpoint."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = ["--dataset", "xor", "--hidden", "4", "--epochs", "25", "--batch-size", "50",
+            "--seed", "5", "--no-progress"]
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from diodenet.cli.main import main; main()", "train", *args,
+         "--out", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (killed / "checkpoint.json").exists():
+            assert proc.poll() is None, "the run ended before its first checkpoint"
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    done = ckpt.load_checkpoint(killed)["state"]["epoch"]
+    assert 1 <= done < 25  # killed mid-run
+    res = CliRunner().invoke(cli, ["train", "--resume", str(killed), "--json"])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(cli, ["train", *args, "--out", str(tmp_path / "full"), "--json"])
+    assert res.exit_code == 0, res.output
+    assert _metrics(killed / "metrics.jsonl") == _metrics(tmp_path / "full" / "metrics.jsonl")
+    assert (ckpt.load_checkpoint(killed)["conductances"]
+            == ckpt.load_checkpoint(tmp_path / "full")["conductances"])
