@@ -30,6 +30,8 @@ from abc import ABC, abstractmethod
 import torch
 from torch import Tensor
 
+from ..circuits.elements import THERMAL_VOLTAGE
+
 
 def _check_alpha(alpha: float | Tensor) -> None:
     if isinstance(alpha, Tensor):
@@ -144,7 +146,7 @@ class Shockley(Nonlinearity):
     smooth = True
     name = "Shockley diode"
 
-    def __init__(self, is_: float = 1e-14, nvt: float = 0.025864186384551078) -> None:
+    def __init__(self, is_: float = 1e-14, nvt: float = THERMAL_VOLTAGE) -> None:
         if not (math.isfinite(is_) and is_ > 0):
             raise ValueError(f"saturation current Is must be > 0, got {is_}")
         if not (math.isfinite(nvt) and nvt > 0):

@@ -30,8 +30,12 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import ClassVar
 
-# Thermal voltage kT/q at 300.15 K (ngspice's default TNOM is 27 C).
-THERMAL_VOLTAGE = 0.025864186384551078
+# Thermal voltage kT/q at 300.15 K (ngspice's default TNOM is 27 C), with the
+# CODATA 2014 constants ngspice 39 uses, so our Shockley diodes and ngspice's
+# agree to ~1e-9 instead of ~3e-5.
+BOLTZMANN = 1.38064852e-23
+ELEMENTARY_CHARGE = 1.6021766208e-19
+THERMAL_VOLTAGE = BOLTZMANN * 300.15 / ELEMENTARY_CHARGE
 
 
 def _check_name(name: str, letter: str, kind: str) -> str:

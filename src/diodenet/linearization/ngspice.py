@@ -1,0 +1,175 @@
+"""ngspice as hardware: every measurement is a device-level simulation.
+
+``settle`` runs ``.op`` per sample (the simulator batches them). The
+linearized experiment is ngspice's own small-signal analysis (``.ac`` at a low
+frequency) at the same operating point: each diode becomes its small-signal
+conductance ``g_d``, every other source is zeroed, and the drive is applied as
+AC amplitudes (input sources) or AC currents injected at the output ports.
+For ideal and PWL diodes, which the netlist writes as near-ideal device
+models, ``g_d`` of a conducting diode is large and of a blocking one tiny, so
+the small-signal circuit is the switched circuit up to ``g_network / g_d``.
+
+The adjoint of a reciprocal network (resistors, diodes, transformers and
+independent sources) is the network itself, so ``adjoint=True`` runs the same
+experiment. Gyrators and controlled sources would need the adjoint network
+built as a second netlist around the same operating point; that is not
+implemented for this backend, which says so instead of returning a wrong
+gradient (the built-in hardware handles them).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..circuits import (
+    Circuit,
+    CurrentSource,
+    Diode,
+    PWLDiode,
+    Resistor,
+    ShockleyDiode,
+    Transformer,
+    VoltageSource,
+)
+from ..circuits.elements import THERMAL_VOLTAGE
+from ..kernels.extract import OutputSpec, _parse_output
+from .hardware import Drive, Hardware, Measurement, check_drive
+
+RECIPROCAL = (Resistor, Diode, VoltageSource, CurrentSource, Transformer)
+
+
+class NgspiceHardware(Hardware):
+    """Hardware backed by ngspice (in this process, or ``workers`` processes).
+
+    Same constructor as ``BuiltinHardware``, plus ``workers``, ``executor``,
+    ngspice ``options`` (defaults: the simulator's tight tolerances) and the
+    simulator's ``method`` (``"sweep"``, fast; ``"op"``, one ``.op`` per
+    sample, for reference runs at extreme tolerances).
+    """
+
+    name = "ngspice"
+
+    def __init__(
+        self,
+        circuit: Circuit,
+        inputs: Sequence[str],
+        outputs: Sequence[OutputSpec],
+        *,
+        workers: int = 1,
+        executor: object | None = None,
+        options: dict[str, object] | None = None,
+        method: str = "sweep",
+        progress: bool = False,
+    ) -> None:
+        from ..simulators.ngspice import NgspiceSimulator
+
+        self.circuit = circuit.copy()
+        self.inputs = [s.strip().lower() for s in inputs]
+        self.outputs = [_parse_output(o) for o in outputs]
+        self.trainable = [r.name for r in self.circuit.trainable_resistors]
+        self.settles = 0
+        self.reciprocal = all(isinstance(e, RECIPROCAL) for e in self.circuit)
+        for name in self.inputs:
+            if not isinstance(self.circuit[name], VoltageSource | CurrentSource):
+                raise ValueError(f"input {name!r} is not an independent source")
+        self.sim = NgspiceSimulator(
+            self.circuit, workers=workers, executor=executor, options=options,  # type: ignore[arg-type]
+            ports=[(p, n) for p, n in self.outputs], progress=progress, method=method,
+        )
+        self._ports = [self.sim.port(p, n) for p, n in self.outputs]
+
+    def close(self) -> None:
+        self.sim.close()
+
+    def conductances(self) -> np.ndarray:
+        return np.array([self.circuit[n].g for n in self.trainable])  # type: ignore[union-attr]
+
+    def set_conductances(self, g: np.ndarray) -> None:
+        g = np.asarray(g, dtype=float).reshape(-1)
+        if g.shape != (len(self.trainable),):
+            raise ValueError(f"expected {len(self.trainable)} conductances, got {g.shape}")
+        if not np.all(np.isfinite(g)) or np.any(g <= 0):
+            raise ValueError("conductances must be finite and > 0 (S)")
+        for name, value in zip(self.trainable, g):
+            r = self.circuit[name]
+            assert isinstance(r, Resistor)
+            self.circuit.elements[name] = r.replace(conductance=float(value))
+        self.sim.set_conductances(dict(zip(self.trainable, g.tolist())))
+
+    # ------------------------------------------------------------ measure
+    def _measure(self, res: object, applied: np.ndarray, linearized: bool,
+                 adjoint: bool) -> Measurement:
+        def v(node: str) -> np.ndarray:
+            return res.voltage(node)  # type: ignore[attr-defined]
+
+        outputs = np.column_stack([v(p) - v(n) for p, n in self.outputs]) \
+            if self.outputs else np.zeros((len(applied), 0))
+        branch = np.column_stack(
+            [v(self.circuit[r].n1) - v(self.circuit[r].n2) for r in self.trainable]  # type: ignore[union-attr]
+        ) if self.trainable else np.zeros((len(applied), 0))
+        responses = []
+        for name in self.inputs:
+            e = self.circuit[name]
+            if isinstance(e, VoltageSource):
+                responses.append(res.current(name))  # type: ignore[attr-defined]
+            else:
+                responses.append(v(e.neg) - v(e.pos))  # type: ignore[union-attr]
+        diodes = self.circuit.diodes
+        forward = np.column_stack([v(d.anode) - v(d.cathode) for d in diodes]) \
+            if diodes else np.zeros((len(applied), 0))
+        knee = np.array([_knee_voltage(d) for d in diodes])
+        empty = np.zeros((len(applied), 0))
+        return Measurement(
+            inputs=applied, outputs=outputs, branch_voltages=branch,
+            input_responses=np.column_stack(responses) if responses else empty,
+            conducting=forward >= knee if diodes else np.zeros((len(applied), 0), bool),
+            diode_conductance=np.full(forward.shape, np.nan),
+            linearized=linearized, adjoint=adjoint,
+        )
+
+    def settle(self, inputs: np.ndarray) -> Measurement:
+        u = np.asarray(inputs, dtype=float)
+        if u.ndim == 1:
+            u = u[None, :]
+        op = self.sim.operating_points(u, self.inputs)
+        self.settles += len(u)
+        return self._measure(op, u, False, False)
+
+    def settle_linearized(
+        self, measurement: Measurement, drive: Drive, *, adjoint: bool = False
+    ) -> Measurement:
+        batch = measurement.batch
+        check_drive(drive, self.inputs, len(self.outputs), batch)
+        if adjoint and not self.reciprocal:
+            kinds = sorted({e.kind for e in self.circuit if not isinstance(e, RECIPROCAL)})
+            raise ValueError(
+                "the ngspice hardware measures adjoints of reciprocal networks only; this "
+                f"circuit has {', '.join(kinds)} (use the builtin hardware for it)"
+            )
+        spice_drive: dict[str, np.ndarray] = {}
+        applied = np.zeros((batch, len(self.inputs)))
+        for key, value in drive.items():
+            arr = np.broadcast_to(np.asarray(value, dtype=float), (batch,)).copy()
+            if isinstance(key, tuple):
+                spice_drive[self._ports[int(key[1])]] = arr
+            else:
+                spice_drive[key] = arr
+                applied[:, self.inputs.index(key)] = arr
+        ss = self.sim.small_signal(measurement.inputs, self.inputs, spice_drive)
+        self.settles += batch
+        out = self._measure(ss, applied, True, adjoint)
+        out.conducting = measurement.conducting
+        return out
+
+
+def _knee_voltage(d: Diode) -> float:
+    """Forward voltage (V) above which a diode counts as conducting: where a
+    Shockley junction carries 1 µA; 0 for ideal, ``vf`` for PWL diodes."""
+    if isinstance(d.model, ShockleyDiode):
+        return d.model.n * THERMAL_VOLTAGE * math.log(1e-6 / d.model.is_ + 1)
+    if isinstance(d.model, PWLDiode):
+        return d.model.vf
+    return 0.0

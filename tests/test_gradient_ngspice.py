@@ -1,0 +1,90 @@
+"""Hardware linearization measured in ngspice, against central finite
+differences through ngspice's own ``.op`` and against the built-in backend."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from diodenet import D1N4148, Circuit
+from diodenet.linearization import (
+    BuiltinHardware,
+    NgspiceHardware,
+    hardware_gradient,
+    mse_loss,
+)
+
+TIGHT = {"reltol": 1e-9, "vntol": 1e-12, "abstol": 1e-18}
+
+
+def random_resistor_1n4148(seed: int) -> Circuit:
+    rng = np.random.default_rng(seed)
+    c = Circuit(f"r-1n4148 {seed}")
+    nodes = [f"n{i}" for i in range(5)]
+    c.add_voltage_source("V1", "in1", "0", 1.0)
+    c.add_voltage_source("V2", "in2", "0", -1.0)
+    c.add_resistor("Ra", "in1", "n0", resistance=float(rng.uniform(500, 2e3)))
+    c.add_resistor("Rb", "in2", "n1", resistance=float(rng.uniform(500, 2e3)))
+    k = 0
+    for i in range(5):
+        for j in range(i + 1, 5):
+            if rng.random() < 0.5 or j == i + 1:
+                c.add_resistor(f"R{k}", nodes[i], nodes[j], resistance=float(rng.uniform(5e2, 5e3)))
+                k += 1
+        c.add_resistor(f"Rg{i}", nodes[i], "0", resistance=float(rng.uniform(1e3, 1e4)))
+    c.add_diode("D1", "0", "n2", D1N4148)
+    c.add_diode("D2", "n3", "0", D1N4148)
+    c.add_diode("D3", "n1", "n4", D1N4148)
+    return c
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_ngspice_gradient_matches_ngspice_finite_differences(ngspice_available, seed):
+    c = random_resistor_1n4148(seed)
+    rng = np.random.default_rng(seed)
+    u = rng.uniform(-3, 3, (3, 2))
+    t = rng.uniform(-0.5, 0.5, (3, 2))
+    loss = mse_loss(t)
+    with NgspiceHardware(c, ["v1", "v2"], ["n3", ("n4", "n0")], options=TIGHT,
+                         method="op") as hw:
+        grad = hardware_gradient(hw, u, loss)
+        assert grad.settles == 2 * len(u)  # one forward and one adjoint settle per sample
+        g0 = hw.conductances()
+        fd = np.zeros_like(g0)
+        for k in range(len(g0)):
+            vals = []
+            for s in (+1, -1):
+                r = 1 / g0[k] * (1 + s * 1e-3)  # perturb the resistance by 1e-3 relative
+                g = g0.copy()
+                g[k] = 1 / r
+                hw.set_conductances(g)
+                y = hw.settle(u).outputs
+                vals.append(0.5 * ((y - t) ** 2).sum())
+            dr = 2e-3 / g0[k]
+            fd[k] = -(vals[0] - vals[1]) / dr / g0[k] ** 2  # dL/dg = -R^2 dL/dR
+        hw.set_conductances(g0)
+    assert np.abs(grad.dL_dg - fd).max() <= 1e-4 * np.abs(fd).max()
+
+
+def test_backends_agree_to_the_diode_model_accuracy(ngspice_available):
+    # Same Shockley model in both; they differ by ngspice's GMIN (1e-12 S across
+    # each junction) and its tolerances: bound 1e-3 of the largest component.
+    c = random_resistor_1n4148(3)
+    u = np.random.default_rng(3).uniform(-3, 3, (4, 2))
+    t = np.zeros((4, 1))
+    with NgspiceHardware(c, ["v1", "v2"], ["n3"]) as hw:
+        a = hardware_gradient(hw, u, mse_loss(t))
+    b = hardware_gradient(BuiltinHardware(c, ["v1", "v2"], ["n3"]), u, mse_loss(t))
+    assert np.abs(a.dL_dg - b.dL_dg).max() <= 1e-3 * np.abs(b.dL_dg).max()
+    assert np.abs(a.dL_du - b.dL_du).max() <= 1e-3 * np.abs(b.dL_du).max()
+    np.testing.assert_allclose(a.outputs, b.outputs, atol=1e-6)
+
+
+def test_ngspice_refuses_adjoint_of_non_reciprocal_circuit(ngspice_available):
+    c = random_resistor_1n4148(4)
+    c.add_gyrator("XG", "n2", "0", "n4", "0", 1e-4)
+    with (
+        NgspiceHardware(c, ["v1", "v2"], ["n3"]) as hw,
+        pytest.raises(ValueError, match="reciprocal networks only"),
+    ):
+        hardware_gradient(hw, np.zeros((1, 2)), mse_loss(np.zeros((1, 1))))
