@@ -7,11 +7,11 @@ One solver per file, all behind ``EquilibriumSolver`` (init / compute / transpos
 * ``'active_set'``: primal–dual active set / semismooth Newton, exact for
   piecewise-linear elements (``active_set``);
 * ``'newton'``: damped, junction-limited Newton for smooth elements (``newton``);
-* ``'auto'``: ``newton`` when every element is smooth; otherwise (piecewise-linear
-  or mixed elements) Peaceman–Rachford that hands over to the active-set /
-  semismooth Newton steps once PR has spent what those are estimated to cost
-  (``ActiveSet(exact=False)``). It stops at ``tol``; ``'active_set'`` always
-  finishes exactly.
+* ``'auto'``: ``newton`` when every element is smooth, otherwise (piecewise-linear
+  or mixed elements) ``active_set``, exact for piecewise-linear elements.
+  With the option ``exact=False`` the active set becomes a faster hybrid that
+  stops at ``tol``: Peaceman–Rachford, handing over to the exact steps once PR
+  has spent what they are estimated to cost.
 """
 
 from __future__ import annotations
@@ -38,14 +38,14 @@ _SOLVERS: dict[str, type[EquilibriumSolver]] = {
 
 
 def resolve_method(method: str, kernel: Kernel) -> str:
-    """``'newton'`` for ``'auto'`` on an all-smooth kernel, else ``method`` (validated)."""
+    """The method ``'auto'`` stands for on ``kernel`` (others pass through, validated)."""
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"unknown solver method {method!r}; choose one of {', '.join(METHODS)}")
     if method != "auto":
         return method
     if kernel.n > 0 and kernel.smooth:
         return "newton"
-    return "auto"
+    return "active_set"
 
 
 def get_solver(method: str, kernel: Kernel, **options: object) -> EquilibriumSolver:
@@ -57,12 +57,7 @@ def get_solver(method: str, kernel: Kernel, **options: object) -> EquilibriumSol
     """
     name = resolve_method(method, kernel)
     try:
-        if name == "auto":
-            # PR is the main solver here, so its iteration cap is large
-            opts = {"warm_start": 100_000, **options, "exact": False}
-            solver: EquilibriumSolver = ActiveSet(**opts)  # type: ignore[arg-type]
-        else:
-            solver = _SOLVERS[name](**options)  # type: ignore[arg-type]
+        solver = _SOLVERS[name](**options)  # type: ignore[arg-type]
     except TypeError as exc:
         raise ValueError(f"solver {name!r} does not take these options: {exc}") from None
     return solver

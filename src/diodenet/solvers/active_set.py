@@ -91,9 +91,10 @@ class ActiveSet(EquilibriumSolver):
     new best residual that count as a stall, default 3). ``max_iter`` bounds the Newton steps
     (default 50). The iteration count returned is Newton steps plus PR steps.
 
-    ``exact=False`` is what ``'auto'`` runs: Peaceman–Rachford to ``tol``,
-    switching to the exact active-set steps only when PR has spent as much as
-    they are estimated to cost (see ``_warm_start``); it stops at ``tol``.
+    ``exact=False`` makes it a faster hybrid that stops at ``tol``:
+    Peaceman–Rachford, switching to the exact active-set steps only when PR has
+    spent as much as they are estimated to cost (see ``_warm_start``; the
+    default ``warm_start`` cap is then 100000).
     """
 
     name = "active_set"
@@ -104,7 +105,7 @@ class ActiveSet(EquilibriumSolver):
         tol: float = 1e-10,
         max_iter: int | None = None,
         alpha: float | None = None,
-        warm_start: int = 500,
+        warm_start: int | None = None,
         settled: float = 0.05,
         fallback: int = 50,
         patience: int = 3,
@@ -112,6 +113,10 @@ class ActiveSet(EquilibriumSolver):
     ) -> None:
         super().__init__(tol=tol, max_iter=max_iter)
         self.alpha = positive_step(alpha, "alpha")
+        self.exact = bool(exact)
+        if warm_start is None:
+            # without exactness PR is the main solver, so its cap is large
+            warm_start = 500 if self.exact else 100_000
         if isinstance(warm_start, bool) or not isinstance(warm_start, int) or warm_start < 0:
             raise ValueError(f"warm_start must be an integer >= 0, got {warm_start!r}")
         self.warm_start = warm_start
@@ -120,9 +125,8 @@ class ActiveSet(EquilibriumSolver):
         self.settled = float(settled)
         self.fallback = positive_int(fallback, "fallback")
         self.patience = positive_int(patience, "patience")
-        self.exact = bool(exact)
         if not self.exact:
-            self.name = "auto"
+            self.name = "active_set(exact=False)"
         self.max_iter = positive_int(50 if max_iter is None else max_iter, "max_iter")
 
     def init(self, kernel: Kernel) -> ActiveSetState:
