@@ -1,1 +1,5 @@
-"""(filled in by its issue)"""
+"""PyTorch integration: equilibrium layers that are circuits."""
+
+from .layer import MonDEQLayer
+
+__all__ = ["MonDEQLayer"]
