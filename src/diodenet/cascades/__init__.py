@@ -1,1 +1,5 @@
-"""(filled in by its issue)"""
+"""Cascades of resistor–diode networks joined by unilateral buffers."""
+
+from .cascade import Cascade, CascadeGradient
+
+__all__ = ["Cascade", "CascadeGradient"]
