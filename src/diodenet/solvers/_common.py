@@ -122,17 +122,44 @@ class Segments:
     natural: Tensor  # max_k |z_k - σ_α(x_k)| / α (batch,): Kernel.residual when α is natural
 
 
+def element_groups(kernel: Kernel) -> list[tuple[Any, Tensor]]:
+    """Equal elements grouped: ``[(element, column indices)]``.
+
+    Element methods are elementwise, so one call on ``x[:, columns]`` serves a
+    whole group; a circuit with one diode model costs one call, not n.
+    """
+    groups: dict[Any, list[int]] = {}
+    for k, e in enumerate(kernel.elements):
+        groups.setdefault(e, []).append(k)
+    return [
+        (e, torch.tensor(cols, dtype=torch.long, device=kernel.device))
+        for e, cols in groups.items()
+    ]
+
+
+def apply_grouped(groups: list[tuple[Any, Tensor]], method: str, x: Tensor, *args: Any) -> Tensor:
+    """``element.method(x[:, cols], *args)`` for every group, assembled column-wise."""
+    if len(groups) == 1:
+        return getattr(groups[0][0], method)(x, *args)
+    out = torch.empty_like(x)
+    for e, cols in groups:
+        sub = [a[:, cols] if isinstance(a, Tensor) and a.shape == x.shape else a for a in args]
+        out[:, cols] = getattr(e, method)(x[:, cols], *sub)
+    return out
+
+
 def resolvent(kernel: Kernel) -> Callable[[Tensor, float], Tensor]:
     """``σ_α`` as one function, decided once per solve (hot loops call it every iteration).
 
-    Identical to ``kernel.apply_resolvent``; for all-ideal kernels it is ReLU
-    directly, which skips the per-call scan of the element list.
+    Equals ``kernel.apply_resolvent``; ReLU directly for all-ideal kernels, and
+    one call per group of equal elements otherwise (``element_groups``).
     """
     from ..activations import Ideal
 
     if all(type(e) is Ideal for e in kernel.elements):
         return lambda x, alpha: torch.clamp_min(x, 0.0)
-    return kernel.apply_resolvent
+    groups = element_groups(kernel)
+    return lambda x, alpha: apply_grouped(groups, "resolvent", x, alpha)
 
 
 def resolvent_derivative(kernel: Kernel) -> Callable[[Tensor, float], Tensor]:
@@ -141,7 +168,8 @@ def resolvent_derivative(kernel: Kernel) -> Callable[[Tensor, float], Tensor]:
 
     if all(type(e) is Ideal for e in kernel.elements):
         return lambda x, alpha: (x > 0).to(x.dtype)
-    return kernel.apply_resolvent_derivative
+    groups = element_groups(kernel)
+    return lambda x, alpha: apply_grouped(groups, "resolvent_derivative", x, alpha)
 
 
 def pieces(kernel: Kernel, z: Tensor, q: Tensor, alpha: float) -> tuple[Tensor, Tensor]:
@@ -189,7 +217,8 @@ def solve_reduced(
         # every element free (smooth elements): no gather, one batched solve in chunks
         step = max(1, MAX_BATCH_ENTRIES // max(n * n, 1))
         for lo in range(0, batch, step):
-            M = A.expand(min(step, batch - lo), n, n) + torch.diag_embed(g[lo:lo + step])
+            M = A.expand(min(step, batch - lo), n, n).clone()
+            M.diagonal(dim1=1, dim2=2).add_(g[lo:lo + step])
             out[lo:lo + step] = _batched_solve(M, rhs[lo:lo + step], symmetric)
         return out
     counts = free.sum(dim=1)

@@ -21,7 +21,14 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from ._common import check_z0, positive_int, solve_reduced, spectrum
+from ._common import (
+    apply_grouped,
+    check_z0,
+    element_groups,
+    positive_int,
+    solve_reduced,
+    spectrum,
+)
 from .base import EquilibriumSolver
 
 if TYPE_CHECKING:
@@ -45,15 +52,14 @@ def require_smooth(kernel: Kernel, method: str) -> None:
 
 
 def element_values(kernel: Kernel, z: Tensor) -> tuple[Tensor, Tensor]:
-    """``F(z)`` and ``F'(z)`` column by column (batch, n)."""
-    F = torch.stack([e.value(z[:, k]) for k, e in enumerate(kernel.elements)], dim=1)
-    dF = torch.stack([e.derivative(z[:, k]) for k, e in enumerate(kernel.elements)], dim=1)
-    return F, dF
+    """``F(z)`` and ``F'(z)`` (batch, n), one call per group of equal elements."""
+    groups = element_groups(kernel)
+    return apply_grouped(groups, "value", z), apply_grouped(groups, "derivative", z)
 
 
 def limit(kernel: Kernel, z_new: Tensor, z_old: Tensor) -> Tensor:
-    cols = [e.limit(z_new[:, k], z_old[:, k]) for k, e in enumerate(kernel.elements)]
-    return torch.stack(cols, dim=1)
+    """Each element's Newton step limiting (``Nonlinearity.limit``)."""
+    return apply_grouped(element_groups(kernel), "limit", z_new, z_old)
 
 
 class Newton(EquilibriumSolver):
