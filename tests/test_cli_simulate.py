@@ -232,3 +232,30 @@ def test_netlist_error_names_the_line(tmp_path: Path) -> None:
 def test_kernel_unknown_output_is_one_line(files: dict[str, Path]) -> None:
     r = invoke("kernel", files["kernel.cir"], "--inputs", "v1", "--outputs", "nowhere")
     assert_one_line_error(r, "nowhere")
+
+
+def test_transformer_and_gyrator_same_nodes_on_both_backends(ngspice_available: None) -> None:
+    """reserved.cir: 1 V through 100 Ω into a 1:1/2.5 transformer loaded by 1 kΩ (seen as
+    2.5²·1k) in parallel with a gyrator (g = 1 mS) loaded by 2 kΩ (seen as g²·2k = 2 mS).
+    ngspice's subcircuit-internal nodes (xt.mid) must not appear in the output."""
+    netlist = Path(__file__).parent / "netlists" / "reserved.cir"
+    g_load = 1 / (2.5**2 * 1e3) + 1e-3**2 * 2e3
+    vp = (1 / g_load) / (100 + 1 / g_load)
+    expected = {"in": 1.0, "p": vp, "s": vp / 2.5, "q": 1e-3 * vp * 2e3}
+    for backend in ("builtin", "ngspice"):
+        r = invoke("simulate", netlist, "--json", "--backend", backend)
+        assert r.exit_code == 0, r.output
+        (op,) = json.loads(r.stdout)["operating_points"]
+        assert list(op) == list(expected), backend
+        for node, v in expected.items():
+            assert abs(abs(op[node]) - v) < 1e-9, (backend, node)
+
+
+def test_exact_zero_prints_without_sign(files: dict[str, Path]) -> None:
+    """The ideal diode clamps V(out) to exactly 0 V: printed as 0, never -0."""
+    r = invoke("simulate", files["ideal.cir"])
+    assert r.exit_code == 0, r.output
+    line = next(ln for ln in r.stdout.splitlines() if "V(out)" in ln)
+    assert line.split("=")[1].strip() == "0"
+    assert json.loads(invoke("simulate", files["ideal.cir"], "--json").stdout)[
+        "operating_points"][0]["out"] == 0.0

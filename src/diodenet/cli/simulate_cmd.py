@@ -22,6 +22,19 @@ def _run_backend(backend: str, circuit, names, values, workers: int):
         return sim.operating_points(values, names)
 
 
+def _circuit_voltages(circuit, ops) -> tuple[list[str], np.ndarray]:
+    """``(nodes, voltages)`` for the circuit's own nodes only, in the circuit's order.
+
+    ngspice also reports nodes inside the subcircuits the writer uses for
+    transformers and gyrators (e.g. ``xt.mid``); the built-in simulator does
+    not. Both backends must print the same nodes. ``+ 0.0`` turns -0.0
+    (from negating an exact zero) into 0.0 so it never prints as ``-0``.
+    """
+    nodes = [n for n in circuit.nodes if n in ops.nodes]
+    cols = [ops.nodes.index(n) for n in nodes]
+    return nodes, np.asarray(ops.voltages)[:, cols] + 0.0
+
+
 @cli.command()
 @click.argument("netlist", type=click.Path(dir_okay=False))
 @click.option("--inputs", "inputs_csv", type=click.Path(dir_okay=False),
@@ -50,15 +63,17 @@ def simulate(netlist: str, inputs_csv: str | None, backend: str, workers: int,
         names, values = read_csv_matrix(inputs_csv)
     with user_errors():
         ops = _run_backend(backend, circuit, names, values, workers)
+    nodes, voltages = _circuit_voltages(circuit, ops)
     if as_json:
-        click.echo(json.dumps({"backend": backend, "operating_points": ops.as_dicts()}))
+        points = [{n: float(v) for n, v in zip(nodes, row)} for row in voltages]
+        click.echo(json.dumps({"backend": backend, "operating_points": points}))
         return
-    click.echo(f"backend: {backend}   ({len(ops.voltages)} operating point(s), volts)")
-    width = max((len(n) for n in ops.nodes), default=4)
-    for i, row in enumerate(ops.voltages):
-        if len(ops.voltages) > 1:
+    click.echo(f"backend: {backend}   ({len(voltages)} operating point(s), volts)")
+    width = max((len(n) for n in nodes), default=4)
+    for i, row in enumerate(voltages):
+        if len(voltages) > 1:
             click.echo(f"-- sample {i}")
-        for node, v in zip(ops.nodes, row):
+        for node, v in zip(nodes, row):
             click.echo(f"  V({node}){' ' * (width - len(node))} = {v: .9g}")
 
 
@@ -83,14 +98,19 @@ def check(netlist: str, inputs_csv: str | None, includes: tuple[str, ...], as_js
     with user_errors():
         a = _run_backend("builtin", circuit, names, values, 1)
         b = _run_backend("ngspice", circuit, names, values, 1)
-    cols = [b.nodes.index(n) for n in a.nodes]
-    diff = np.abs(a.voltages - b.voltages[:, cols])
+    nodes, va = _circuit_voltages(circuit, a)
+    nodes_b, vb = _circuit_voltages(circuit, b)
+    if nodes_b != nodes:
+        raise UserError(f"the backends report different nodes: {nodes} vs {nodes_b}")
+    if not nodes:
+        raise UserError("the circuit has no node besides ground: nothing to compare")
+    diff = np.abs(va - vb)
     sample, node = np.unravel_index(int(np.argmax(diff)), diff.shape)
     result = {
         "max_abs_difference_volts": float(diff.max()),
-        "node": a.nodes[node], "sample": int(sample),
-        "builtin": float(a.voltages[sample, node]),
-        "ngspice": float(b.voltages[sample, cols[node]]),
+        "node": nodes[node], "sample": int(sample),
+        "builtin": float(va[sample, node]),
+        "ngspice": float(vb[sample, node]),
         "samples": int(diff.shape[0]),
     }
     if as_json:
