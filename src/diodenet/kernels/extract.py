@@ -88,6 +88,7 @@ def extract_kernel(
     *,
     dtype: torch.dtype = torch.float64,
     device: torch.device | str | None = None,
+    check: bool = True,
 ) -> CircuitKernel:
     """The kernel ``(H, B, C, D, b, d)`` of ``circuit``.
 
@@ -100,10 +101,13 @@ def extract_kernel(
         node names (voltage to ground) or ``(pos, neg)`` pairs (a difference).
 
     The kernel's elements follow ``circuit.diodes`` in order. Raises
-    ``ValueError`` when the circuit has no kernel of this form.
+    ``ValueError`` when the circuit has no kernel of this form. ``check=False``
+    skips the topology and singularity checks (for re-extracting a circuit
+    whose topology already passed them and only conductances changed).
     """
-    circuit.validate()
-    loops = voltage_defined_loops(circuit)
+    if check:
+        circuit.validate()
+    loops = voltage_defined_loops(circuit) if check else []
     if loops:
         raise ValueError(
             "this circuit has no kernel of the form 0 ∈ Hz + F(z) + Bu: "
@@ -112,7 +116,8 @@ def extract_kernel(
             "voltage instead of leaving it to the network"
         )
     mna: MNASystem = build_mna(circuit, inputs)
-    _check_invertible(mna.G)
+    if check:
+        _check_invertible(mna.G)
     rhs = np.concatenate([mna.S_z, mna.S_u, mna.s0[:, None]], axis=1)
     X = np.linalg.solve(mna.G, rhs) if mna.size else np.zeros((0, rhs.shape[1]))
     n = len(mna.diodes)
@@ -159,6 +164,7 @@ def extract_kernel(
         element_names=[d.name for d in mna.diodes],
     )
     kernel.circuit = circuit
+    kernel.mna = mna
     kernel.node_names = node_names
     kernel.source_names = vsources
     as_t = lambda a: torch.as_tensor(a, dtype=dtype, device=kernel.device)  # noqa: E731

@@ -72,12 +72,15 @@ class BuiltinHardware(Hardware):
         self._rebuild()
 
     # ------------------------------------------------------------ program
-    def _rebuild(self) -> None:
+    def _rebuild(self, check: bool = True) -> None:
         c = self.circuit
         self.kernel: CircuitKernel = extract_kernel(
-            c, self.inputs, self.outputs, dtype=self.dtype, device=self.device
+            c, self.inputs, self.outputs, dtype=self.dtype, device=self.device, check=check
         )
-        mna = build_mna(c, self.inputs, force_admittance=True)
+        if all(f == "admittance" for f in self.kernel.port_forms):
+            mna = self.kernel.mna  # the same system: no need to assemble it twice
+        else:
+            mna = build_mna(c, self.inputs, force_admittance=True)
         self._mna = mna
         t = lambda a: torch.as_tensor(a, dtype=self.dtype, device=self.device)  # noqa: E731
         self._G = t(mna.G)
@@ -134,10 +137,10 @@ class BuiltinHardware(Hardware):
         if not np.all(np.isfinite(g)) or np.any(g <= 0):
             raise ValueError("conductances must be finite and > 0 (S)")
         for name, value in zip(self.trainable, g):
-            r = self.circuit[name]
+            r = self.circuit.elements[name]
             assert isinstance(r, Resistor)
-            self.circuit.elements[name] = r.replace(conductance=float(value))
-        self._rebuild()
+            r.resistance = 1.0 / float(value)  # validated above; same topology
+        self._rebuild(check=False)
 
     # ------------------------------------------------------------ settle
     def settle(self, inputs: np.ndarray) -> Measurement:
