@@ -253,9 +253,10 @@ def test_transformer_and_gyrator_same_nodes_on_both_backends(ngspice_available: 
 
 def test_exact_zero_prints_without_sign(files: dict[str, Path]) -> None:
     """The ideal diode clamps V(out) to exactly 0 V: printed as 0, never -0."""
-    r = invoke("simulate", files["ideal.cir"])
+    r = invoke("simulate", files["ideal.cir"], "--inputs", files["v1.csv"])
     assert r.exit_code == 0, r.output
-    line = next(ln for ln in r.stdout.splitlines() if "V(out)" in ln)
-    assert line.split("=")[1].strip() == "0"
-    assert json.loads(invoke("simulate", files["ideal.cir"], "--json").stdout)[
-        "operating_points"][0]["out"] == 0.0
+    lines = [ln for ln in r.stdout.splitlines() if "V(out)" in ln]
+    assert [ln.split("=")[1].strip() for ln in lines] == ["0", "0", "0"]
+    r = invoke("simulate", files["ideal.cir"], "--inputs", files["v1.csv"], "--json")
+    for op in json.loads(r.stdout)["operating_points"]:
+        assert op["out"] == 0.0 and math.copysign(1.0, op["out"]) == 1.0
