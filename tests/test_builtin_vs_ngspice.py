@@ -136,3 +136,23 @@ def test_forward_and_reverse_diode_both_methods(ngspice_available: None, method:
         theirs = sim.operating_points(np.array([[3.0], [-2.0], [0.4]]), ["v1"])
     cols = [theirs.nodes.index(node) for node in ours.nodes]
     np.testing.assert_allclose(ours.voltages, theirs.voltages[:, cols], rtol=0, atol=VOLTS)
+
+
+def test_breakdown_is_refused_not_ignored(ngspice_available: None) -> None:
+    """A diode with BV = 5 V: reverse biased well short of BV the built-in simulator
+    equals ngspice; driven into breakdown (ngspice clamps V(b) near -5 V) it raises
+    instead of returning the no-breakdown answer (-10 V)."""
+    c = Circuit("breakdown")
+    c.add_voltage_source("v1", "a", "0", -10.0)
+    c.add_resistor("r1", "a", "b", resistance=1e3)
+    c.add_diode("d1", "b", "0", ShockleyDiode(is_=1e-14, bv=5.0, ibv=1e-3))
+    safe = np.array([[-1.0], [-3.0], [0.7]])
+    with NgspiceSimulator(c, options=TIGHT) as sim:
+        theirs_safe = sim.operating_points(safe, ["v1"])
+        theirs_bd = sim.operating_points(np.array([[-10.0]]), ["v1"])
+    ours = BuiltinSimulator(c).operating_points(safe, ["v1"])
+    cols = [theirs_safe.nodes.index(node) for node in ours.nodes]
+    np.testing.assert_allclose(ours.voltages, theirs_safe.voltages[:, cols], rtol=0, atol=VOLTS)
+    assert -5.2 < theirs_bd.voltage("b")[0] < -4.9  # ngspice does model breakdown
+    with pytest.raises(ValueError, match=r"d1: reverse voltage 10 V.*BV=5"):
+        BuiltinSimulator(c).operating_points(np.array([[-10.0]]), ["v1"])

@@ -16,9 +16,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..circuits import Circuit
+from ..circuits import Circuit, ShockleyDiode
 from ..kernels.extract import CircuitKernel, extract_kernel
 from ..kernels.kernel import Equilibrium
+
+
+#: how many nVt below BV a junction's reverse voltage may come before the
+#: built-in simulator refuses (breakdown current < IBV·e^-30 there)
+BREAKDOWN_GUARD = 30.0
 
 
 @dataclass
@@ -76,6 +81,16 @@ class BuiltinSimulator:
         self.defaults = torch.tensor(
             [s.dc for s in circuit.sources], dtype=dtype, device=self.kernel.device
         )
+        # Reverse breakdown (BV) is not in the kernel's Shockley relation. Rather
+        # than return a wrong operating point, refuse any sample whose junction
+        # comes within BREAKDOWN_GUARD·nVt of -BV, where SPICE's breakdown
+        # current IBV·exp(-(BV - z)/nVt) is still below IBV·e^-30 ≈ 1e-13·IBV.
+        names = self.kernel.element_names or []
+        self._breakdown = [
+            (names.index(d.name), d.name, float(d.model.bv), d.model.nvt)
+            for d in circuit.diodes
+            if isinstance(d.model, ShockleyDiode) and d.model.bv is not None and d.name in names
+        ]
 
     def input_matrix(
         self, values: np.ndarray | Tensor | None = None, names: Sequence[str] | None = None
@@ -104,12 +119,27 @@ class BuiltinSimulator:
     def solve(self, u: Tensor) -> Equilibrium:
         return self.kernel.solve(u, method=self.method, tol=self.tol)
 
+    def check_breakdown(self, eq: Equilibrium) -> None:
+        """Raise ``ValueError`` when a diode with a breakdown voltage ``BV`` is reverse
+        biased into (or within ``BREAKDOWN_GUARD``·nVt of) breakdown, which the
+        kernel's Shockley relation does not model."""
+        for k, name, bv, nvt in self._breakdown:
+            reverse = eq.z[:, k]
+            if bool((reverse > bv - BREAKDOWN_GUARD * nvt).any()):
+                sample = int(torch.argmax(reverse))
+                raise ValueError(
+                    f"{name}: reverse voltage {float(reverse[sample]):.6g} V (sample {sample}) "
+                    f"reaches the breakdown region of BV={bv:g} V, which the built-in "
+                    "simulator does not model; use the ngspice backend"
+                )
+
     def operating_points(
         self, values: np.ndarray | Tensor | None = None, names: Sequence[str] | None = None
     ) -> OperatingPoints:
         """Operating points, one per row of ``values`` (columns: ``names``)."""
         u = self.input_matrix(values, names)
         eq = self.solve(u)
+        self.check_breakdown(eq)
         v = self.kernel.node_voltages(eq.z, u)
         j = self.kernel.source_currents(eq.z, u)
         return OperatingPoints(
