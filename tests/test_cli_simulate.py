@@ -260,3 +260,19 @@ def test_exact_zero_prints_without_sign(files: dict[str, Path]) -> None:
     r = invoke("simulate", files["ideal.cir"], "--inputs", files["v1.csv"], "--json")
     for op in json.loads(r.stdout)["operating_points"]:
         assert op["out"] == 0.0 and math.copysign(1.0, op["out"]) == 1.0
+
+
+def test_kernel_json_without_diodes_is_strict_json(tmp_path: Path) -> None:
+    """No diodes: the margin is undefined (null, not the non-JSON `Infinity`);
+    D is the divider's closed form, y = u/2 = -D u."""
+    net = tmp_path / "divider.cir"
+    net.write_text("divider\nV1 a 0 dc 1\nR1 a b 1k\nR2 b 0 1k\n.end\n")
+    r = invoke("kernel", net, "--inputs", "v1", "--outputs", "b", "--json")
+    assert r.exit_code == 0, r.output
+
+    def reject(constant: str) -> None:
+        raise AssertionError(f"non-standard JSON constant {constant}")
+
+    data = json.loads(r.stdout, parse_constant=reject)
+    assert data["margin"] is None and data["H"] == []
+    np.testing.assert_allclose(data["D"], [[-0.5]], rtol=1e-12)

@@ -146,7 +146,9 @@ def kernel(netlist: str, inputs: str, outputs: str, includes: tuple[str, ...],
         K = extract_kernel(circuit, split_names(inputs), split_names(outputs))
     data = {
         "H": K.H.tolist(), "B": K.B.tolist(), "C": K.C.tolist(), "D": K.D.tolist(),
-        "b": K.b.tolist(), "d": K.d.tolist(), "margin": K.margin,
+        "b": K.b.tolist(), "d": K.d.tolist(),
+        # no diodes: the margin is +inf, which JSON cannot hold; null instead
+        "margin": K.margin if np.isfinite(K.margin) else None,
         "elements": K.element_names, "inputs": K.input_names, "outputs": K.output_names,
     }
     if as_json:
