@@ -68,14 +68,14 @@ def test_active_set_equals_brute_force_lcp(kind: str, n: int, seed: int) -> None
         assert torch.allclose(z[i], truth, rtol=0, atol=1e-10)
 
 
-def test_auto_is_the_exact_active_set_for_diodes() -> None:
+def test_auto_is_the_fast_hybrid_and_active_set_is_exact() -> None:
     k = kernel(resistor_H(40, 1), 8, 1)
     u = inputs(64, 8, 1)
-    eq = k.solve(u, tol=1e-10)  # default: auto
+    eq = k.solve(u, method="active_set", tol=1e-10)
     assert eq.method == "active_set" and resolve_method("auto", k) == "active_set"
     assert float(eq.residual.max()) <= 1e-12  # exact, not merely within tol
-    # the hybrid stops at tol, and agrees to what tol allows
-    fast = k.solve(u, tol=1e-10, exact=False)
+    # the default (auto) is the hybrid: it stops at tol, and agrees to what tol allows
+    fast = k.solve(u, tol=1e-10)
     assert fast.method == "active_set(exact=False)"
     assert float(fast.residual.max()) <= 1e-10
     assert float((fast.z - eq.z).abs().max()) <= 1e-9 * float(eq.z.abs().max())

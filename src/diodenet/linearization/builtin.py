@@ -24,9 +24,10 @@ import numpy as np
 import torch
 
 from ..activations import Shockley
-from ..circuits import Circuit, CurrentSource, Resistor
+from ..circuits import Circuit, CurrentSource
 from ..kernels.extract import CircuitKernel, OutputSpec, _parse_output, extract_kernel
 from ..kernels.mna import build_mna, junction_node
+from ..simulators.builtin import exact_method
 from .hardware import Drive, Hardware, Measurement, check_drive
 
 
@@ -42,7 +43,8 @@ class BuiltinHardware(Hardware):
     outputs:
         node names or ``(pos, neg)`` pairs read as output voltages.
     method, tol:
-        kernel solver and its tolerance (A).
+        kernel solver and its tolerance (A). The default is exact: the active
+        set for ideal/PWL diodes (or mixed), Newton when every diode is smooth.
     state_tol:
         reverse voltage (V) at or below which a junction counts as conducting.
     """
@@ -55,7 +57,7 @@ class BuiltinHardware(Hardware):
         inputs: Sequence[str],
         outputs: Sequence[OutputSpec],
         *,
-        method: str = "auto",
+        method: str | None = None,
         tol: float = 1e-12,
         state_tol: float = 1e-9,
         dtype: torch.dtype = torch.float64,
@@ -127,25 +129,13 @@ class BuiltinHardware(Hardware):
             else:
                 self._input_kind.append(("v", mna.branch_index[name], None))
 
-    def conductances(self) -> np.ndarray:
-        return np.array([self.circuit[n].g for n in self.trainable])  # type: ignore[union-attr]
-
-    def set_conductances(self, g: np.ndarray) -> None:
-        g = np.asarray(g, dtype=float).reshape(-1)
-        if g.shape != (len(self.trainable),):
-            raise ValueError(f"expected {len(self.trainable)} conductances, got {g.shape}")
-        if not np.all(np.isfinite(g)) or np.any(g <= 0):
-            raise ValueError("conductances must be finite and > 0 (S)")
-        for name, value in zip(self.trainable, g):
-            r = self.circuit.elements[name]
-            assert isinstance(r, Resistor)
-            r.resistance = 1.0 / float(value)  # validated above; same topology
+    def _reprogram(self, g: np.ndarray) -> None:
         self._rebuild(check=False)
 
     # ------------------------------------------------------------ settle
     def settle(self, inputs: np.ndarray) -> Measurement:
         u = self.kernel.check_inputs(inputs)
-        eq = self.kernel.solve(u, method=self.method, tol=self.tol)
+        eq = self.kernel.solve(u, method=exact_method(self.kernel, self.method), tol=self.tol)
         self.settles += u.shape[0]
         V = self.kernel.node_voltages(eq.z, u)
         reverse = self._junction_reverse_voltage(eq.z, u)

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..circuits import Circuit, Resistor
+
 #: a drive: port -> (batch,) small-signal amplitudes
 Drive = Mapping[str | tuple[str, int], np.ndarray]
 
@@ -70,12 +72,14 @@ class Hardware(ABC):
     """A circuit that training can settle, linearize and re-program.
 
     Attributes every backend sets: ``name`` (``"builtin"``/``"ngspice"``),
-    ``inputs`` (source names, the columns of ``u``), ``outputs`` (node names
-    or ``(pos, neg)`` pairs), ``trainable`` (resistor names), and
-    ``settles`` (experiments run so far, forward and linearized).
+    ``circuit`` (its own copy of the network), ``inputs`` (source names, the
+    columns of ``u``), ``outputs`` (node names or ``(pos, neg)`` pairs),
+    ``trainable`` (resistor names), and ``settles`` (experiments run so far,
+    forward and linearized).
     """
 
     name: str = "hardware"
+    circuit: Circuit
     inputs: list[str]
     outputs: list[str | tuple[str, str]]
     trainable: list[str]
@@ -91,13 +95,31 @@ class Hardware(ABC):
     ) -> Measurement:
         """The linearized circuit around ``measurement``'s operating points."""
 
-    @abstractmethod
     def conductances(self) -> np.ndarray:
         """Conductances (S) of the trainable resistors, in ``trainable`` order."""
+        return np.array([self.circuit[n].g for n in self.trainable])  # type: ignore[union-attr]
+
+    def set_conductances(self, g: np.ndarray) -> None:
+        """Program new conductances (S), in ``trainable`` order.
+
+        Raises ``ValueError`` unless there is one finite, positive value per
+        trainable resistor. The backend's ``_reprogram`` hook then updates
+        whatever it derived from the circuit.
+        """
+        g = np.asarray(g, dtype=float).reshape(-1)
+        if g.shape != (len(self.trainable),):
+            raise ValueError(f"expected {len(self.trainable)} conductances, got {g.shape}")
+        if not np.all(np.isfinite(g)) or np.any(g <= 0):
+            raise ValueError("conductances must be finite and > 0 (S)")
+        for name, value in zip(self.trainable, g):
+            r = self.circuit.elements[name]
+            assert isinstance(r, Resistor)
+            r.resistance = 1.0 / float(value)  # validated above; same topology
+        self._reprogram(g)
 
     @abstractmethod
-    def set_conductances(self, g: np.ndarray) -> None:
-        """Program new conductances (S), in ``trainable`` order."""
+    def _reprogram(self, g: np.ndarray) -> None:
+        """Apply conductances already written into ``self.circuit``."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release workers or libraries (no-op by default)."""

@@ -84,19 +84,7 @@ class NgspiceHardware(Hardware):
     def close(self) -> None:
         self.sim.close()
 
-    def conductances(self) -> np.ndarray:
-        return np.array([self.circuit[n].g for n in self.trainable])  # type: ignore[union-attr]
-
-    def set_conductances(self, g: np.ndarray) -> None:
-        g = np.asarray(g, dtype=float).reshape(-1)
-        if g.shape != (len(self.trainable),):
-            raise ValueError(f"expected {len(self.trainable)} conductances, got {g.shape}")
-        if not np.all(np.isfinite(g)) or np.any(g <= 0):
-            raise ValueError("conductances must be finite and > 0 (S)")
-        for name, value in zip(self.trainable, g):
-            r = self.circuit[name]
-            assert isinstance(r, Resistor)
-            self.circuit.elements[name] = r.replace(conductance=float(value))
+    def _reprogram(self, g: np.ndarray) -> None:
         self.sim.set_conductances(dict(zip(self.trainable, g.tolist())))
 
     # ------------------------------------------------------------ measure

@@ -18,7 +18,15 @@ from torch import Tensor
 
 from ..circuits import Circuit, ShockleyDiode
 from ..kernels.extract import CircuitKernel, extract_kernel
-from ..kernels.kernel import Equilibrium
+from ..kernels.kernel import Equilibrium, Kernel
+
+
+def exact_method(kernel: Kernel, method: str | None = None) -> str:
+    """``method``, or the exact one for ``kernel``: Newton when every element
+    is smooth, else the active set (exact for ideal and PWL diodes)."""
+    if method is not None:
+        return method
+    return "newton" if kernel.n and kernel.smooth else "active_set"
 
 
 #: how many nVt below BV a junction's reverse voltage may come before the
@@ -57,7 +65,8 @@ class BuiltinSimulator:
         any circuit the netlist reader accepts (ideal, PWL or Shockley diodes,
         sources, controlled sources, transformers, gyrators).
     method, tol:
-        passed to ``Kernel.solve`` (``tol`` in amperes).
+        passed to ``Kernel.solve`` (``tol`` in amperes); the default is
+        ``exact_method``.
     """
 
     backend = "builtin"
@@ -66,7 +75,7 @@ class BuiltinSimulator:
         self,
         circuit: Circuit,
         *,
-        method: str = "auto",
+        method: str | None = None,
         tol: float = 1e-12,
         dtype: torch.dtype = torch.float64,
         device: torch.device | str | None = None,
@@ -117,7 +126,7 @@ class BuiltinSimulator:
         return u
 
     def solve(self, u: Tensor) -> Equilibrium:
-        return self.kernel.solve(u, method=self.method, tol=self.tol)
+        return self.kernel.solve(u, method=exact_method(self.kernel, self.method), tol=self.tol)
 
     def check_breakdown(self, eq: Equilibrium) -> None:
         """Raise ``ValueError`` when a diode with a breakdown voltage ``BV`` is reverse

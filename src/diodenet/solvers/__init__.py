@@ -8,10 +8,11 @@ One solver per file, all behind ``EquilibriumSolver`` (init / compute / transpos
   piecewise-linear elements (``active_set``);
 * ``'newton'``: damped, junction-limited Newton for smooth elements (``newton``);
 * ``'auto'``: ``newton`` when every element is smooth, otherwise (piecewise-linear
-  or mixed elements) ``active_set``, exact for piecewise-linear elements.
-  With the option ``exact=False`` the active set becomes a faster hybrid that
-  stops at ``tol``: Peaceman–Rachford, handing over to the exact steps once PR
-  has spent what they are estimated to cost.
+  or mixed elements) the active set as a fast hybrid that stops at ``tol``
+  (``ActiveSet(exact=False)``): Peaceman–Rachford, handing over to the exact
+  steps once PR has spent what they are estimated to cost. Ask for
+  ``'active_set'`` for the exact answer (residual at round-off), which the
+  built-in simulator and hardware use.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ def get_solver(method: str, kernel: Kernel, **options: object) -> EquilibriumSol
     raises ``ValueError`` naming it.
     """
     name = resolve_method(method, kernel)
+    if method == "auto" and name == "active_set":
+        options.setdefault("exact", False)
     try:
         solver = _SOLVERS[name](**options)  # type: ignore[arg-type]
     except TypeError as exc:
