@@ -36,10 +36,10 @@ def diode_circuits(draw: st.DrawFn) -> Circuit:
 
     A spanning tree of resistors reaches every node from ground (so every node
     has a DC path to ground and the MNA matrix is regular); extra resistors and
-    diodes (random orientation) join random node pairs; each source drives a
-    node through a resistor. Without Rs, diodes may not close a loop among
-    themselves (such a circuit has no admittance-form kernel: extract_kernel
-    refuses it).
+    diodes (random orientation) join random node pairs; each voltage source
+    drives a node through a resistor; sometimes a current source feeds a node.
+    Without Rs, diodes may not close a loop among themselves (such a circuit
+    has no admittance-form kernel: extract_kernel refuses it).
     """
     n = draw(st.integers(2, 6))
     nodes = [f"n{i + 1}" for i in range(n)]
@@ -86,6 +86,10 @@ def diode_circuits(draw: st.DrawFn) -> Circuit:
         node = draw(st.sampled_from(nodes))
         c.add_resistor(f"rs{j + 1}", f"s{j + 1}", node, resistance=_resistance(draw, 2.0, 3.5))
         connect(f"s{j + 1}", node)
+    if draw(st.booleans()):  # a current source too (always a path: the resistor tree)
+        node = draw(st.sampled_from(nodes))
+        c.add_current_source("i1", "0", node, draw(st.floats(-2e-3, 2e-3)))
+        connect("0", node)
     for node in nodes:
         if degree[node] < 2:  # a dangling node: tie it down so the netlist is valid
             c.add_resistor(f"rg{node}", node, "0", resistance=_resistance(draw, 3.0, 5.0))
@@ -97,8 +101,11 @@ def diode_circuits(draw: st.DrawFn) -> Circuit:
 def test_builtin_equals_ngspice_op(ngspice_available: None, circuit: Circuit, seed: int) -> None:
     sources = [s.name for s in circuit.sources]
     rng = np.random.default_rng(seed)
-    # the netlist's own values plus two random input rows (ngspice's dc sweep path)
-    values = np.vstack([[s.dc for s in circuit.sources], rng.uniform(-5, 5, (2, len(sources)))])
+    # the netlist's own values plus two random input rows (ngspice's dc sweep path);
+    # current sources (names i*) in milliamperes, voltage sources in volts
+    scale = np.array([1e-3 if name.startswith("i") else 1.0 for name in sources])
+    values = np.vstack([[s.dc for s in circuit.sources],
+                        rng.uniform(-5, 5, (2, len(sources))) * scale])
     ours = BuiltinSimulator(circuit).operating_points(values, sources)
     with NgspiceSimulator(circuit, options=TIGHT) as sim:
         theirs = sim.operating_points(values, sources)
