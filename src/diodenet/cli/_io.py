@@ -18,7 +18,7 @@ def read_csv_matrix(path: str | Path, what: str = "inputs") -> tuple[list[str], 
     """
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8-sig")  # tolerate a byte-order mark
     except OSError as exc:
         raise UserError(f"{what} CSV {path}: {exc.strerror or exc}") from exc
     rows = [r for r in csv.reader(text.splitlines())]

@@ -27,7 +27,7 @@ from ..activations import Shockley
 from ..circuits import Circuit, CurrentSource
 from ..kernels.extract import CircuitKernel, OutputSpec, _parse_output, extract_kernel
 from ..kernels.mna import build_mna, junction_node
-from ..simulators.builtin import exact_method
+from ..simulators.builtin import breakdown_limits, check_breakdown, exact_method
 from .hardware import Drive, Hardware, Measurement, check_drive
 
 
@@ -79,6 +79,7 @@ class BuiltinHardware(Hardware):
         self.kernel: CircuitKernel = extract_kernel(
             c, self.inputs, self.outputs, dtype=self.dtype, device=self.device, check=check
         )
+        self._breakdown = breakdown_limits(c, self.kernel)
         if all(f == "admittance" for f in self.kernel.port_forms):
             mna = self.kernel.mna  # the same system: no need to assemble it twice
         else:
@@ -136,6 +137,7 @@ class BuiltinHardware(Hardware):
     def settle(self, inputs: np.ndarray) -> Measurement:
         u = self.kernel.check_inputs(inputs)
         eq = self.kernel.solve(u, method=exact_method(self.kernel, self.method), tol=self.tol)
+        check_breakdown(self._breakdown, eq.z)
         self.settles += u.shape[0]
         V = self.kernel.node_voltages(eq.z, u)
         reverse = self._junction_reverse_voltage(eq.z, u)

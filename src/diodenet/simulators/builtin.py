@@ -20,6 +20,39 @@ from ..circuits import Circuit, ShockleyDiode
 from ..kernels.extract import CircuitKernel, extract_kernel
 from ..kernels.kernel import Equilibrium, Kernel
 
+#: (element index, diode name, BV, nVt)
+BreakdownLimits = list[tuple[int, str, float, float]]
+
+
+def breakdown_limits(circuit: Circuit, kernel: CircuitKernel) -> BreakdownLimits:
+    """``(element index, diode name, BV, nVt)`` for every diode with a breakdown voltage.
+
+    Reverse breakdown (BV) is not in the kernel's Shockley relation. Rather
+    than return a wrong operating point, ``check_breakdown`` refuses any sample
+    whose junction comes within ``BREAKDOWN_GUARD``·nVt of -BV, where SPICE's
+    breakdown current IBV·exp(-(BV - z)/nVt) is still below IBV·e^-30 ≈ 1e-13·IBV.
+    """
+    names = kernel.element_names or []
+    return [
+        (names.index(d.name), d.name, float(d.model.bv), d.model.nvt)
+        for d in circuit.diodes
+        if isinstance(d.model, ShockleyDiode) and d.model.bv is not None and d.name in names
+    ]
+
+
+def check_breakdown(limits: BreakdownLimits, z: Tensor) -> None:
+    """Raise ``ValueError`` naming the diode when a junction's reverse voltage
+    ``z`` (batch, n) reaches the breakdown region of ``breakdown_limits``."""
+    for k, name, bv, nvt in limits:
+        reverse = z[:, k]
+        if bool((reverse > bv - BREAKDOWN_GUARD * nvt).any()):
+            sample = int(torch.argmax(reverse))
+            raise ValueError(
+                f"{name}: reverse voltage {float(reverse[sample]):.6g} V (sample {sample}) "
+                f"reaches the breakdown region of BV={bv:g} V, which the built-in "
+                "simulator does not model; use the ngspice backend"
+            )
+
 
 def exact_method(kernel: Kernel, method: str | None = None) -> str:
     """``method``, or the exact one for ``kernel``: Newton when every element
@@ -90,16 +123,7 @@ class BuiltinSimulator:
         self.defaults = torch.tensor(
             [s.dc for s in circuit.sources], dtype=dtype, device=self.kernel.device
         )
-        # Reverse breakdown (BV) is not in the kernel's Shockley relation. Rather
-        # than return a wrong operating point, refuse any sample whose junction
-        # comes within BREAKDOWN_GUARD·nVt of -BV, where SPICE's breakdown
-        # current IBV·exp(-(BV - z)/nVt) is still below IBV·e^-30 ≈ 1e-13·IBV.
-        names = self.kernel.element_names or []
-        self._breakdown = [
-            (names.index(d.name), d.name, float(d.model.bv), d.model.nvt)
-            for d in circuit.diodes
-            if isinstance(d.model, ShockleyDiode) and d.model.bv is not None and d.name in names
-        ]
+        self._breakdown = breakdown_limits(circuit, self.kernel)
 
     def input_matrix(
         self, values: np.ndarray | Tensor | None = None, names: Sequence[str] | None = None
@@ -129,18 +153,8 @@ class BuiltinSimulator:
         return self.kernel.solve(u, method=exact_method(self.kernel, self.method), tol=self.tol)
 
     def check_breakdown(self, eq: Equilibrium) -> None:
-        """Raise ``ValueError`` when a diode with a breakdown voltage ``BV`` is reverse
-        biased into (or within ``BREAKDOWN_GUARD``·nVt of) breakdown, which the
-        kernel's Shockley relation does not model."""
-        for k, name, bv, nvt in self._breakdown:
-            reverse = eq.z[:, k]
-            if bool((reverse > bv - BREAKDOWN_GUARD * nvt).any()):
-                sample = int(torch.argmax(reverse))
-                raise ValueError(
-                    f"{name}: reverse voltage {float(reverse[sample]):.6g} V (sample {sample}) "
-                    f"reaches the breakdown region of BV={bv:g} V, which the built-in "
-                    "simulator does not model; use the ngspice backend"
-                )
+        """Raise ``ValueError`` when a junction reaches breakdown (see ``check_breakdown``)."""
+        check_breakdown(self._breakdown, eq.z)
 
     def operating_points(
         self, values: np.ndarray | Tensor | None = None, names: Sequence[str] | None = None

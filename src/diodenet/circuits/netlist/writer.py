@@ -65,10 +65,10 @@ g2 s2 s1 p1 p2 {{g}}
 IDEAL_STANDIN = ShockleyDiode(is_=1e-14, n=0.02)
 #: Current (A) at which a PWL diode's stand-in drops exactly ``vf``.
 PWL_MATCH_CURRENT = 1e-3
-#: kT/q at 300.15 K as ngspice 39 computes it (CODATA 2014 k and q). It is
-#: 2.8e-5 relative above ``elements.THERMAL_VOLTAGE``; the stand-ins are for
-#: ngspice, so they use ngspice's value (measured: the PWL stand-in's drop at
-#: 1 mA matches vf to 1e-7 with it, and is off by 2.8e-5 relative without).
+#: kT/q at 300.15 K as ngspice 39 computes it (CODATA 2014 k and q), which is
+#: also ``elements.THERMAL_VOLTAGE`` (measured: the PWL stand-in's drop at
+#: 1 mA matches vf to 1e-7 with it, and was off by 2.8e-5 relative with the
+#: older constants).
 NGSPICE_THERMAL_VOLTAGE = 1.38064852e-23 * 300.15 / 1.6021766208e-19
 
 _SAFE_NAME = re.compile(r"[a-z0-9_][a-z0-9_.:#!%&@/|<>\[\]\-]*")
