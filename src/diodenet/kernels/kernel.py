@@ -291,9 +291,10 @@ class Kernel:
     ) -> Equilibrium:
         """Solve the kernel equation for each row of ``u`` (batch, m).
 
-        ``method``: ``'auto'`` (exact active set for piecewise-linear elements,
-        Newton for smooth ones, else Peaceman–Rachford), ``'pr'``, ``'fb'``,
-        ``'active_set'`` or ``'newton'``. ``tol`` bounds ``residual`` (A).
+        ``method``: ``'auto'`` (Newton when every element is smooth, else a
+        fast active-set hybrid that stops at ``tol``), ``'pr'``, ``'fb'``,
+        ``'active_set'`` (exact for ideal/PWL diodes: residual at round-off)
+        or ``'newton'``. ``tol`` bounds ``residual`` (A).
         A solve that does not reach ``tol`` raises ``ConvergenceError``
         (with the residual) unless ``raise_on_failure=False``, in which case
         ``Equilibrium.converged`` flags the samples that failed.
