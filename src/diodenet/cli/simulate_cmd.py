@@ -18,7 +18,9 @@ def _run_backend(backend: str, circuit, names, values, workers: int):
         return BuiltinSimulator(circuit).operating_points(values, names)
     from ..simulators.ngspice import NgspiceSimulator
 
-    with NgspiceSimulator(circuit, workers=workers) as sim:
+    # a progress bar (stderr) for long batches: ngspice runs ~5-20k points/s
+    long_batch = values is not None and len(values) >= 5000
+    with NgspiceSimulator(circuit, workers=workers, progress=long_batch) as sim:
         return sim.operating_points(values, names)
 
 
