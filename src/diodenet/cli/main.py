@@ -23,9 +23,20 @@ def cli() -> None:
     """diodenet: neural networks that are resistor-diode circuits.
 
     A resistor-diode network settles to the equilibrium of a ReLU monotone
-    operator network (0 ∈ Hz + F(z) + Bu, y = -Cz - Du); its gradient is
-    measured on the circuit itself (hardware linearization).
+    operator network (0 ∈ Hz + F(z) + Bu + b, y = -Cz - Du - d); its gradient
+    is measured on the circuit itself (hardware linearization:
+    dL/dg = -v·v̂ for every resistor).
 
+    
+    A typical session:
+      diodenet demo                                  # the main job, end to end
+      diodenet train --dataset moons --out runs/m    # train a circuit in the loop
+      diodenet netlist check runs/m/model.cir        # what was built
+      diodenet simulate runs/m/model.cir --backend ngspice
+      diodenet kernel net.cir --inputs v1,v2 --outputs out --json
+
+    Units are SI (V, A, Ω, S). Every command says which simulator ran
+    (builtin: diodenet's exact solver; ngspice: device level).
     Run `diodenet COMMAND --help` for each command.
     """
 
