@@ -38,15 +38,16 @@ def random_resistor_1n4148(seed: int) -> Circuit:
     return c
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_ngspice_gradient_matches_ngspice_finite_differences(ngspice_available, seed):
+@pytest.mark.parametrize("seed, linearization", [(0, "sweep"), (1, "sweep"), (0, "ac")])
+def test_ngspice_gradient_matches_ngspice_finite_differences(ngspice_available, seed,
+                                                              linearization):
     c = random_resistor_1n4148(seed)
     rng = np.random.default_rng(seed)
     u = rng.uniform(-3, 3, (3, 2))
     t = rng.uniform(-0.5, 0.5, (3, 2))
     loss = mse_loss(t)
     with NgspiceHardware(c, ["v1", "v2"], ["n3", ("n4", "n0")], options=TIGHT,
-                         method="op") as hw:
+                         method="op", linearization=linearization) as hw:
         grad = hardware_gradient(hw, u, loss)
         assert grad.settles == 2 * len(u)  # one forward and one adjoint settle per sample
         g0 = hw.conductances()
@@ -88,3 +89,23 @@ def test_ngspice_refuses_adjoint_of_non_reciprocal_circuit(ngspice_available):
         pytest.raises(ValueError, match="reciprocal networks only"),
     ):
         hardware_gradient(hw, np.zeros((1, 2)), mse_loss(np.zeros((1, 1))))
+
+
+@pytest.mark.parametrize("diode", ["1n4148", "ideal", "pwl"])
+def test_sweep_linearization_equals_ngspice_ac(ngspice_available, diode):
+    """The linearized circuit swept with each sample's g_d is ngspice's .ac response."""
+    from diodenet.circuits import IdealDiode, PWLDiode
+
+    c = random_resistor_1n4148(5)
+    model = {"ideal": IdealDiode(), "pwl": PWLDiode(vf=0.6, ron=20.0)}.get(diode)
+    if model is not None:
+        for d in c.diodes:
+            c.elements[d.name] = d.replace(model=model)
+    rng = np.random.default_rng(5)
+    u = rng.uniform(-3, 3, (20, 2))
+    t = rng.uniform(-0.5, 0.5, (20, 2))
+    args = (c, ["v1", "v2"], ["n3", ("n4", "n0")])
+    with NgspiceHardware(*args) as a, NgspiceHardware(*args, linearization="ac") as b:
+        ga, gb = hardware_gradient(a, u, mse_loss(t)), hardware_gradient(b, u, mse_loss(t))
+    assert np.abs(ga.dL_dg - gb.dL_dg).max() <= 1e-8 * np.abs(gb.dL_dg).max()
+    assert np.abs(ga.dL_du - gb.dL_du).max() <= 1e-8 * np.abs(gb.dL_du).max()

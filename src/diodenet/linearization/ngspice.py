@@ -37,6 +37,7 @@ from ..circuits import (
 from ..circuits.elements import THERMAL_VOLTAGE
 from ..kernels.extract import OutputSpec, _parse_output
 from .hardware import Drive, Hardware, Measurement, check_drive
+from .ngspice_linear import GMIN, linear_sweep_netlist, small_signal_conductances
 
 RECIPROCAL = (Resistor, Diode, VoltageSource, CurrentSource, Transformer)
 
@@ -62,9 +63,14 @@ class NgspiceHardware(Hardware):
         executor: object | None = None,
         options: dict[str, object] | None = None,
         method: str = "sweep",
+        linearization: str = "sweep",
         progress: bool = False,
     ) -> None:
-        from ..simulators.ngspice import NgspiceSimulator
+        from ..simulators.ngspice import NgspicePool, NgspiceSimulator
+
+        if linearization not in ("sweep", "ac"):
+            raise ValueError(f"linearization must be 'sweep' or 'ac', got {linearization!r}")
+        self.linearization = linearization
 
         self.circuit = circuit.copy()
         self.inputs = [s.strip().lower() for s in inputs]
@@ -75,17 +81,32 @@ class NgspiceHardware(Hardware):
         for name in self.inputs:
             if not isinstance(self.circuit[name], VoltageSource | CurrentSource):
                 raise ValueError(f"input {name!r} is not an independent source")
+        # one set of worker processes serves both simulators
+        self._pool = NgspicePool(workers) if executor is None and workers > 1 else None
+        shared = executor if executor is not None else self._pool
         self.sim = NgspiceSimulator(
-            self.circuit, workers=workers, executor=executor, options=options,  # type: ignore[arg-type]
+            self.circuit, executor=shared, options=options,  # type: ignore[arg-type]
             ports=[(p, n) for p, n in self.outputs], progress=progress, method=method,
         )
         self._ports = [self.sim.port(p, n) for p, n in self.outputs]
+        self._gmin = float((options or {}).get("gmin", GMIN))  # type: ignore[arg-type]
+        text, self._g_sources, self._drive_sources = linear_sweep_netlist(
+            self.circuit, self.outputs
+        )
+        self._linear = NgspiceSimulator.from_netlist(
+            text, executor=shared, options=options, progress=progress,  # type: ignore[arg-type]
+        )
 
     def close(self) -> None:
         self.sim.close()
+        self._linear.close()
+        if self._pool is not None:
+            self._pool.close()
 
     def _reprogram(self, g: np.ndarray) -> None:
-        self.sim.set_conductances(dict(zip(self.trainable, g.tolist())))
+        values = dict(zip(self.trainable, g.tolist()))
+        self.sim.set_conductances(values)
+        self._linear.set_conductances(values)
 
     # ------------------------------------------------------------ measure
     def _measure(self, res: object, applied: np.ndarray, linearized: bool,
@@ -114,7 +135,8 @@ class NgspiceHardware(Hardware):
             inputs=applied, outputs=outputs, branch_voltages=branch,
             input_responses=np.column_stack(responses) if responses else empty,
             conducting=forward >= knee if diodes else np.zeros((len(applied), 0), bool),
-            diode_conductance=np.full(forward.shape, np.nan),
+            diode_conductance=small_signal_conductances(self.circuit, forward, self._gmin)
+            if diodes else forward,
             linearized=linearized, adjoint=adjoint,
         )
 
@@ -137,6 +159,8 @@ class NgspiceHardware(Hardware):
                 "the ngspice hardware measures adjoints of reciprocal networks only; this "
                 f"circuit has {', '.join(kinds)} (use the builtin hardware for it)"
             )
+        if self.linearization == "sweep" and all(isinstance(k, tuple) for k in drive):
+            return self._linear_sweep(measurement, drive, adjoint)
         spice_drive: dict[str, np.ndarray] = {}
         applied = np.zeros((batch, len(self.inputs)))
         for key, value in drive.items():
@@ -150,6 +174,20 @@ class NgspiceHardware(Hardware):
         self.settles += batch
         out = self._measure(ss, applied, True, adjoint)
         out.conducting = measurement.conducting
+        return out
+
+
+    def _linear_sweep(self, measurement: Measurement, drive: Drive, adjoint: bool) -> Measurement:
+        batch = measurement.batch
+        currents = np.zeros((batch, len(self.outputs)))
+        for key, value in drive.items():
+            currents[:, int(key[1])] = np.broadcast_to(np.asarray(value, dtype=float), (batch,))
+        values = np.hstack([measurement.diode_conductance, currents])
+        res = self._linear.operating_points(values, [*self._g_sources, *self._drive_sources])
+        self.settles += batch
+        out = self._measure(res, np.zeros((batch, len(self.inputs))), True, adjoint)
+        out.conducting = measurement.conducting
+        out.diode_conductance = measurement.diode_conductance
         return out
 
 

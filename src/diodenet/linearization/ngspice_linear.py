@@ -1,0 +1,118 @@
+"""The linearized circuit as a DC sweep in ngspice (the fast small-signal route).
+
+``.ac`` gives the small-signal response but costs one analysis per sample.
+The same response is the DC solution of a *linear* circuit: every diode
+replaced by its small-signal conductance ``g_d`` at that sample's operating
+point, every independent source zeroed, and the drive applied as currents at
+the output ports. Here that circuit is written once, with each ``g_d`` made
+a sweepable quantity: a behavioural source ``i = v(j, c) · v(g_node)``
+whose ``g_node`` is held by a voltage source set to ``g_d`` for each sample.
+One DC sweep then measures a whole batch, at sweep speed.
+
+``g_d`` is ngspice's own junction law evaluated at the measured terminal
+voltage: ``I_s (e^{v/nV_T} - 1)`` forward, ngspice's reverse-bias form
+``-I_s (1 + (3nV_T/(e v))³)`` below ``-3nV_T``, plus ``gmin`` across the
+junction; with a series resistance ``R_s`` the junction voltage first solves
+``v_d = v_j + R_s i(v_j)`` (bisection). Ideal and PWL diodes use the
+stand-in device models the netlist writer gives ngspice.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..circuits import Circuit, ShockleyDiode
+from ..circuits.elements import THERMAL_VOLTAGE
+from ..circuits.netlist.writer import spice_diode_model
+
+#: ngspice's default gmin (S) across every junction
+GMIN = 1e-12
+
+
+def junction_current(model: ShockleyDiode, v: np.ndarray, gmin: float = GMIN) -> np.ndarray:
+    """ngspice's DC junction current (A) at junction voltage ``v`` (no breakdown)."""
+    nvt = model.n * THERMAL_VOLTAGE
+    forward = model.is_ * np.expm1(np.minimum(v, 200 * nvt) / nvt)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        arg = 3 * nvt / (np.where(v < 0, v, -1.0) * math.e)
+    reverse = -model.is_ * (1 + arg**3)
+    return np.where(v >= -3 * nvt, forward, reverse) + gmin * v
+
+
+def junction_conductance(model: ShockleyDiode, v: np.ndarray, gmin: float = GMIN) -> np.ndarray:
+    """``dI/dV`` (S) of ``junction_current`` at ``v``."""
+    nvt = model.n * THERMAL_VOLTAGE
+    forward = model.is_ / nvt * np.exp(np.minimum(v, 200 * nvt) / nvt)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        vv = np.where(v < 0, v, -1.0)
+        arg = 3 * nvt / (vv * math.e)
+        reverse = 3 * model.is_ * arg**3 / vv
+    return np.where(v >= -3 * nvt, forward, reverse) + gmin
+
+
+def junction_voltage(model: ShockleyDiode, v_d: np.ndarray, gmin: float = GMIN) -> np.ndarray:
+    """The junction voltage behind ``R_s`` for terminal voltage ``v_d`` (bisection:
+    ``v_j + R_s i(v_j)`` is increasing, and ``v_j`` lies between 0 and ``v_d``
+    up to ``R_s I_s``)."""
+    if model.rs == 0:
+        return v_d
+    slack = model.rs * (model.is_ + gmin * np.abs(v_d)) + 1e-15
+    lo = np.minimum(v_d, 0.0) - slack
+    hi = np.maximum(v_d, 0.0) + slack
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        f = mid + model.rs * junction_current(model, mid, gmin) - v_d
+        lo = np.where(f < 0, mid, lo)
+        hi = np.where(f < 0, hi, mid)
+    return 0.5 * (lo + hi)
+
+
+def small_signal_conductances(
+    circuit: Circuit, forward_voltages: np.ndarray, gmin: float = GMIN
+) -> np.ndarray:
+    """``g_d`` (batch, n_diodes) from each diode's measured forward voltage ``V(a) - V(c)``."""
+    out = np.zeros_like(forward_voltages)
+    for k, d in enumerate(circuit.diodes):
+        model = spice_diode_model(d.model)
+        v_j = junction_voltage(model, forward_voltages[:, k], gmin)
+        out[:, k] = junction_conductance(model, v_j, gmin)
+    return out
+
+
+def linear_sweep_netlist(
+    circuit: Circuit, outputs: list[tuple[str, str]]
+) -> tuple[str, list[str], list[str]]:
+    """The linearized circuit with sweepable diode conductances.
+
+    Returns ``(netlist text, conductance sources, drive sources)``: setting
+    ``conductance sources[k]`` to ``g_d`` of diode ``k`` and ``drive
+    sources[j]`` to the current injected into output ``j`` gives the
+    linearized circuit's response at those values.
+    """
+    c = circuit.copy()
+    for s in c.sources:
+        c.elements[s.name] = s.replace(dc=0.0)
+    lines, g_sources = [], []
+    for d in circuit.diodes:
+        c.remove(d.name)
+        model = spice_diode_model(d.model)
+        junction = d.anode
+        if model.rs > 0:
+            junction = f"{d.name}_lin_j"
+            c.add_resistor(f"r{d.name}_lin_rs", d.anode, junction, resistance=model.rs,
+                           trainable=False)
+        g_node = f"{d.name}_lin_g"
+        g_sources.append(c.add_voltage_source(f"v{d.name}_lin_g", g_node, "0", 0.0).name)
+        lines.append(f"b{d.name}_lin {junction} {d.cathode} "
+                     f"i=v({junction},{d.cathode})*v({g_node})")
+    drives = []
+    for k, (p, n) in enumerate(outputs):
+        # dc current flows through the source from n to p: it is injected into p
+        drives.append(c.add_current_source(f"ilin_drive{k}", n, p, 0.0).name)
+    text = c.to_spice().rstrip()
+    head, end = text.rsplit("\n", 1)
+    if end.strip().lower() != ".end":
+        raise ValueError("unexpected netlist ending")  # pragma: no cover - writer invariant
+    return head + "\n" + "\n".join(lines) + "\n.end\n", g_sources, drives
