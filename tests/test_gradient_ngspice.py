@@ -81,12 +81,40 @@ def test_backends_agree_to_the_diode_model_accuracy(ngspice_available):
     np.testing.assert_allclose(a.outputs, b.outputs, atol=1e-6)
 
 
-def test_ngspice_refuses_adjoint_of_non_reciprocal_circuit(ngspice_available):
+@pytest.mark.parametrize("seed", [5, 6])
+def test_ngspice_adjoint_network_of_non_reciprocal_circuit(ngspice_available, seed):
+    """Gyrators, a VCVS and a VCCS: ngspice measures the adjoint on the adjoint
+    network (Director & Rohrer) and agrees with the built-in transposed MNA."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from diodenet import ShockleyDiode
+    from test_gradient_builtin import random_rtgd
+
+    c = random_rtgd(seed, ShockleyDiode(is_=1e-12, n=1.5, rs=5.0), extras=True)
+    c.add_vccs("G1", "n1", "0", "n3", "0", 2e-4)
+    rng = np.random.default_rng(seed)
+    u = np.column_stack([rng.uniform(-2, 2, 6), rng.uniform(-2, 2, 6),
+                         rng.uniform(-1e-3, 1e-3, 6)])
+    t = rng.uniform(-0.5, 0.5, (6, 2))
+    args = (c, ["v1", "v2", "i1"], ["n3", ("n4", "n0")])
+    ref = hardware_gradient(BuiltinHardware(*args), u, mse_loss(t))
+    with NgspiceHardware(*args) as hw:
+        assert not hw.reciprocal
+        g = hardware_gradient(hw, u, mse_loss(t))
+    assert np.abs(g.dL_dg - ref.dL_dg).max() <= 1e-6 * np.abs(ref.dL_dg).max()
+    assert np.abs(g.dL_du - ref.dL_du).max() <= 1e-6 * np.abs(ref.dL_du).max()
+
+
+def test_ngspice_refuses_adjoint_with_current_controlled_sources(ngspice_available):
     c = random_resistor_1n4148(4)
-    c.add_gyrator("XG", "n2", "0", "n4", "0", 1e-4)
+    c.add_voltage_source("Vsense", "n2", "m", 0.0)
+    c.add_resistor("Rm", "m", "0", resistance=2e3)
+    c.add_cccs("F1", "n4", "0", "vsense", 0.5)
     with (
         NgspiceHardware(c, ["v1", "v2"], ["n3"]) as hw,
-        pytest.raises(ValueError, match="reciprocal networks only"),
+        pytest.raises(ValueError, match="no adjoint for current-controlled"),
     ):
         hardware_gradient(hw, np.zeros((1, 2)), mse_loss(np.zeros((1, 1))))
 

@@ -11,10 +11,12 @@ the small-signal circuit is the switched circuit up to ``g_network / g_d``.
 
 The adjoint of a reciprocal network (resistors, diodes, transformers and
 independent sources) is the network itself, so ``adjoint=True`` runs the same
-experiment. Gyrators and controlled sources would need the adjoint network
-built as a second netlist around the same operating point; that is not
-implemented for this backend, which says so instead of returning a wrong
-gradient (the built-in hardware handles them).
+experiment. A network with gyrators or voltage-controlled sources is measured
+on its adjoint network (``ngspice_linear.adjoint_circuit``: gyrators
+reversed, a VCVS turned into a CCCS driving the other way), linearized at the
+same operating point. Current-controlled sources (F, H) have no adjoint here;
+the backend says so instead of returning a wrong gradient (the built-in
+hardware handles them).
 """
 
 from __future__ import annotations
@@ -96,10 +98,23 @@ class NgspiceHardware(Hardware):
         self._linear = NgspiceSimulator.from_netlist(
             text, executor=shared, options=options, progress=progress,  # type: ignore[arg-type]
         )
+        # a non-reciprocal network measures its adjoint on the adjoint network
+        self._adjoint = self._linear
+        self._adjoint_error: str | None = None
+        if not self.reciprocal:
+            try:
+                text, _, _ = linear_sweep_netlist(self.circuit, self.outputs, adjoint=True)
+                self._adjoint = NgspiceSimulator.from_netlist(
+                    text, executor=shared, options=options, progress=progress,  # type: ignore[arg-type]
+                )
+            except ValueError as exc:
+                self._adjoint_error = str(exc)
 
     def close(self) -> None:
         self.sim.close()
         self._linear.close()
+        if self._adjoint is not self._linear:
+            self._adjoint.close()
         if self._pool is not None:
             self._pool.close()
 
@@ -107,6 +122,8 @@ class NgspiceHardware(Hardware):
         values = dict(zip(self.trainable, g.tolist()))
         self.sim.set_conductances(values)
         self._linear.set_conductances(values)
+        if self._adjoint is not self._linear:
+            self._adjoint.set_conductances(values)
 
     # ------------------------------------------------------------ measure
     def _measure(self, res: object, applied: np.ndarray, linearized: bool,
@@ -154,11 +171,14 @@ class NgspiceHardware(Hardware):
         batch = measurement.batch
         check_drive(drive, self.inputs, len(self.outputs), batch)
         if adjoint and not self.reciprocal:
-            kinds = sorted({e.kind for e in self.circuit if not isinstance(e, RECIPROCAL)})
-            raise ValueError(
-                "the ngspice hardware measures adjoints of reciprocal networks only; this "
-                f"circuit has {', '.join(kinds)} (use the builtin hardware for it)"
-            )
+            if self._adjoint_error is not None:
+                raise ValueError(self._adjoint_error)
+            if not all(isinstance(k, tuple) for k in drive):
+                raise ValueError(
+                    "the ngspice hardware drives the adjoint of a non-reciprocal network "
+                    "at its output ports only"
+                )
+            return self._linear_sweep(measurement, drive, adjoint)
         if self.linearization == "sweep" and all(isinstance(k, tuple) for k in drive):
             return self._linear_sweep(measurement, drive, adjoint)
         spice_drive: dict[str, np.ndarray] = {}
@@ -183,7 +203,8 @@ class NgspiceHardware(Hardware):
         for key, value in drive.items():
             currents[:, int(key[1])] = np.broadcast_to(np.asarray(value, dtype=float), (batch,))
         values = np.hstack([measurement.diode_conductance, currents])
-        res = self._linear.operating_points(values, [*self._g_sources, *self._drive_sources])
+        sim = self._adjoint if adjoint else self._linear
+        res = sim.operating_points(values, [*self._g_sources, *self._drive_sources])
         self.settles += batch
         out = self._measure(res, np.zeros((batch, len(self.inputs))), True, adjoint)
         out.conducting = measurement.conducting

@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from ..circuits import Circuit, ShockleyDiode
+from ..circuits import CCCS, CCVS, VCCS, VCVS, Circuit, Gyrator, ShockleyDiode
 from ..circuits.elements import THERMAL_VOLTAGE
 from ..circuits.netlist.writer import spice_diode_model
 
@@ -81,17 +81,47 @@ def small_signal_conductances(
     return out
 
 
+def adjoint_circuit(circuit: Circuit) -> Circuit:
+    """The adjoint network (Director & Rohrer), whose MNA matrix is the transpose.
+
+    Reciprocal elements stay. A gyrator ``g`` becomes ``-g``; a VCCS from
+    control pair ``c`` to output pair ``o`` becomes one from ``o`` to ``c``
+    with the same ``gm``; a VCVS of gain ``μ`` becomes a 0 V source across its
+    output (a short that senses current) and a CCCS of gain ``-μ`` across its
+    control pair. Current-controlled sources (F, H) are refused.
+    """
+    adj = Circuit(f"adjoint of {circuit.title}")
+    for e in circuit:
+        if isinstance(e, Gyrator):
+            adj.add(e.replace(g=-e.g))
+        elif isinstance(e, VCCS):
+            adj.add(e.replace(pos=e.cpos, neg=e.cneg, cpos=e.pos, cneg=e.neg))
+        elif isinstance(e, VCVS):
+            sense = adj.add_voltage_source(f"v{e.name}_adj", e.pos, e.neg, 0.0).name
+            adj.add_cccs(f"f{e.name}_adj", e.cpos, e.cneg, sense, -e.gain)
+        elif isinstance(e, CCCS | CCVS):
+            raise ValueError(
+                f"{e.name}: the ngspice hardware has no adjoint for current-controlled "
+                "sources (F, H); use the builtin hardware for this circuit"
+            )
+        else:
+            adj.add(e.replace())
+    return adj
+
+
 def linear_sweep_netlist(
-    circuit: Circuit, outputs: list[tuple[str, str]]
+    circuit: Circuit, outputs: list[tuple[str, str]], *, adjoint: bool = False
 ) -> tuple[str, list[str], list[str]]:
-    """The linearized circuit with sweepable diode conductances.
+    """The linearized circuit (or its adjoint) with sweepable diode conductances.
 
     Returns ``(netlist text, conductance sources, drive sources)``: setting
     ``conductance sources[k]`` to ``g_d`` of diode ``k`` and ``drive
     sources[j]`` to the current injected into output ``j`` gives the
-    linearized circuit's response at those values.
+    linearized circuit's response at those values. A linearized diode is a
+    conductance, which is reciprocal, so the adjoint of the linearized circuit
+    is ``adjoint_circuit`` with the same conductances.
     """
-    c = circuit.copy()
+    c = adjoint_circuit(circuit) if adjoint else circuit.copy()
     for s in c.sources:
         c.elements[s.name] = s.replace(dc=0.0)
     lines, g_sources = [], []
