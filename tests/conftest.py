@@ -13,6 +13,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# CI runs the same hypothesis examples every time (derandomized), so a red CI
+# always reproduces; locally the examples stay random to keep finding cases.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+if os.environ.get("CI", "").lower() == "true":
+    settings.load_profile("ci")
 
 NGSPICE_MISSING = (
     "ngspice is not installed: run `make test` as root (it apt-installs "

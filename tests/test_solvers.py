@@ -141,7 +141,7 @@ def test_pwl_active_set_agrees_with_pr(kind: str, n: int, seed: int) -> None:
     k = kernel(H, 3, seed, _pwl_elements(n))
     u = 2.0 * inputs(16, 3, seed)
     act = k.solve(u, "active_set", tol=1e-13)
-    pr = k.solve(u, "pr", tol=1e-13)
+    pr = k.solve(u, "pr", tol=5e-13)  # PR's round-off floor is ~1e-13 A on some draws
     assert float(act.residual.max()) <= 1e-12
     assert float((act.z - pr.z).abs().max()) <= 1e-9
 
