@@ -149,8 +149,26 @@ def test_diode_loop_with_voltage_source_has_no_kernel():
     c.add_voltage_source("V1", "a", "0", 1.0)
     c.add_diode("D1", "a", "0")
     c.add_resistor("R1", "a", "0", resistance=1e3)
-    with pytest.raises(ValueError, match="loop of diodes and voltage-defined elements"):
+    with pytest.raises(ValueError, match="loop with voltage-defined elements alone"):
         extract_kernel(c, ["v1"])
+
+
+def test_clamp_two_diodes_and_a_bias_source_is_a_hybrid_kernel():
+    # x -- R -- n; D1 from ground to n (V(n) >= 0); D2 from n to a 1 V rail (V(n) <= 1)
+    c = Circuit("clamp")
+    c.add_voltage_source("Vx", "x", "0", 0.0)
+    c.add_voltage_source("Vr", "rail", "0", 1.0)
+    c.add_resistor("R1", "x", "n", resistance=1e3)
+    c.add_resistor("R2", "n", "0", resistance=1e5)
+    c.add_diode("D1", "0", "n")
+    c.add_diode("D2", "n", "rail")
+    K = extract_kernel(c, ["vx"], ["n"])
+    assert K.port_forms == ["admittance", "impedance"]
+    x = torch.linspace(-3, 3, 13, dtype=torch.float64).reshape(-1, 1)
+    y = K.solve(x, method="active_set").y[:, 0]
+    # closed form: the divider x·R2/(R1+R2) clipped to [0, 1]
+    expect = torch.clamp(x[:, 0] * 1e5 / (1e3 + 1e5), 0.0, 1.0)
+    assert torch.allclose(y, expect, atol=1e-12)
 
 
 def _random_kernel(seed: int, n: int = 6, m: int = 3, p: int = 2, skew: bool = True) -> Kernel:

@@ -65,6 +65,10 @@ def limit_threads() -> None:
               show_default=True, help="Resistors between hidden nodes.")
 @click.option("--diode", type=click.Choice(["ideal", "pwl", "shockley"]), default="ideal",
               show_default=True, help="shockley: the 1N4148-like D1N4148 model.")
+@click.option("--activation", type=click.Choice(["relu", "clamp"]), default="relu",
+              show_default=True,
+              help="relu: one diode per neuron; clamp: a second diode to a rail at "
+                   "0.5·scale clips each neuron to [0, 0.5·scale] (Zener-like breakdown).")
 @click.option("--scale", type=float, default=10.0, show_default=True,
               help="Volts per standardised feature unit; bias rails at ±scale.")
 @click.option("--workers", type=int, default=1, show_default=True,
@@ -74,8 +78,8 @@ def limit_threads() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def train(dataset, csv_path, label_column, hardware, hidden, epochs, out_dir, resume_dir, lr,
           batch_size, seed, loss, temperature, optimizer, param, schedule, patience,
-          val_fraction, g_min, g_max, levels, recurrent, diode, scale, workers, progress,
-          as_json) -> None:
+          val_fraction, g_min, g_max, levels, recurrent, diode, activation, scale, workers,
+          progress, as_json) -> None:
     """Train a resistor-diode classifier in the loop: every forward pass and
     gradient is measured on the hardware (built-in simulator or ngspice).
 
@@ -95,7 +99,8 @@ def train(dataset, csv_path, label_column, hardware, hidden, epochs, out_dir, re
     cfg = RunConfig(
         dataset=None if csv_path else (dataset or "moons"), csv=csv_path,
         label_column=label_column, hardware=hardware, hidden=hidden, recurrent=recurrent,
-        diode=diode, scale=scale, epochs=epochs, batch_size=batch_size, lr=lr,
+        diode=diode, activation=activation, scale=scale, epochs=epochs,
+        batch_size=batch_size, lr=lr,
         optimizer=optimizer, param=param, loss=loss, temperature=temperature,
         schedule=schedule, patience=patience, val_fraction=val_fraction, seed=seed,
         g_min=g_min, g_max=g_max, levels=levels,

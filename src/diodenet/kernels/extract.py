@@ -111,9 +111,9 @@ def extract_kernel(
     if loops:
         raise ValueError(
             "this circuit has no kernel of the form 0 ∈ Hz + F(z) + Bu: "
-            f"{', '.join(loops)} close(s) a loop of diodes and voltage-defined elements "
+            f"{', '.join(loops)} close(s) a loop with voltage-defined elements alone "
             "(voltage sources, E/H sources, transformer secondaries), which fixes a diode's "
-            "voltage instead of leaving it to the network"
+            "voltage (or a source's) instead of leaving it to the network"
         )
     mna: MNASystem = build_mna(circuit, inputs)
     if check:

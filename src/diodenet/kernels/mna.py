@@ -285,39 +285,43 @@ def _loop_closers(circuit: Circuit, with_diodes: bool) -> tuple[list[str], list[
     """Union-find over voltage-defined branches (sources, E, H, transformer
     secondaries), then over bare diode junctions.
 
-    Returns the elements that close a loop through a voltage-defined branch
-    (no kernel exists) and the diodes that close a loop of diodes only
-    (these become current-driven ports)."""
-    everything, diodes_only = _UnionFind(), _UnionFind()
+    Returns the elements that leave no kernel (a loop of voltage-defined
+    branches alone, or a diode whose voltage those branches fix by themselves)
+    and the diodes that close a loop through at least one other diode (these
+    become current-driven ports; a clamp, two diodes with a bias source, is
+    one)."""
+    everything, sources_only = _UnionFind(), _UnionFind()
     fatal, impedance = [], []
     for e in circuit:
         if isinstance(e, VoltageSource | VCVS | CCVS):
-            if not everything.join(e.pos, e.neg):
-                fatal.append(e.name)
-        elif isinstance(e, Transformer) and not everything.join(e.s1, e.s2):
+            a, b = e.pos, e.neg
+        elif isinstance(e, Transformer):
+            a, b = e.s1, e.s2
+        else:
+            continue
+        if not everything.join(a, b):
             fatal.append(e.name)
+        sources_only.join(a, b)
     if with_diodes:
         for d in circuit.diodes:
-            if not _series_free(d):
+            if not _series_free(d) or everything.join(d.anode, d.cathode):
                 continue
-            closes = not everything.join(d.anode, d.cathode)
-            pure = not diodes_only.join(d.anode, d.cathode)
-            if closes and pure:
-                impedance.append(d.name)
-            elif closes:
+            if sources_only.find(d.anode) == sources_only.find(d.cathode):
                 fatal.append(d.name)
+            else:
+                impedance.append(d.name)
     return fatal, impedance
 
 
 def impedance_form_diodes(circuit: Circuit) -> list[str]:
-    """Diodes that must be current-driven ports: each closes a loop of
-    voltage-defined branches and other diodes, so its voltage is fixed by
-    them and only its current is free (Theorem 1's hybrid ``[i; v]``)."""
+    """Diodes that must be current-driven ports: each closes a loop through
+    other diodes (and possibly sources), so its voltage is fixed by theirs
+    and only its current is free (Theorem 1's hybrid ``[i; v]``)."""
     return _loop_closers(circuit, with_diodes=True)[1]
 
 
 def voltage_defined_loops(circuit: Circuit) -> list[str]:
-    """Elements that close a loop of voltage sources (E, H, transformer
-    secondaries) and diodes: such a loop fixes a diode's voltage from a
-    source, and the circuit has no kernel."""
+    """Elements that leave the circuit without a kernel: a loop of voltage
+    sources (E, H, transformer secondaries) alone, or a diode across such
+    sources alone, whose voltage they fix."""
     return _loop_closers(circuit, with_diodes=True)[0]

@@ -14,6 +14,10 @@ The network (every resistor trainable, conductances in ``[g_min, g_max]``):
   (cathode). For ideal diodes ``V(h_k) = ReLU(Σ_j g_kj V_j / Σ_j g_kj)``: the
   hidden node's voltage is the ReLU of the conductance-weighted average of its
   neighbours' voltages (a monDEQ neuron);
+* ``activation="clamp"`` adds a second diode per hidden node, from ``h<k>``
+  (anode) to a rail ``bc`` at ``clamp·s`` volts (cathode): the two diodes
+  with their bias sources clip the neuron to ``[0, clamp·s]`` (the "clamp"
+  activation, which is also a Zener-style breakdown at ``clamp·s``);
 * optional **recurrent** resistors between hidden nodes (``dense``: every
   pair; ``sparse``: a seeded random fraction of pairs; ``none``);
 * **differential outputs**: a pair of nodes ``op<c>``/``on<c>`` per output,
@@ -104,6 +108,10 @@ class ConductanceRange:
         return np.exp(rng.uniform(math.log(self.g_min), math.log(self.g_max), size))
 
 
+#: hidden-neuron activations the builder makes from diodes
+ACTIVATIONS = ("relu", "clamp")
+
+
 def diode_model(name: str | DiodeModel) -> DiodeModel:
     """``"ideal"`` → ``IdealDiode()``, ``"pwl"`` → ``PWLDiode(vf=0.6, ron=0)``,
     ``"shockley"`` → the 1N4148-like ``D1N4148``; a model passes through."""
@@ -169,6 +177,8 @@ def build_network(
     g_range: ConductanceRange | None = None,
     scale: float = 1.0,
     seed: int = 0,
+    activation: str = "relu",
+    clamp: float = 0.5,
 ) -> Network:
     """Build a resistor–diode network (see the module docstring).
 
@@ -185,6 +195,10 @@ def build_network(
         raise ValueError(f"sparsity must be in (0, 1], got {sparsity}")
     if not (math.isfinite(scale) and scale > 0):
         raise ValueError(f"scale must be a finite voltage > 0, got {scale}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; known: {', '.join(ACTIVATIONS)}")
+    if not (math.isfinite(clamp) and clamp > 0):
+        raise ValueError(f"clamp must be a finite fraction of scale > 0, got {clamp}")
     g_range = g_range or ConductanceRange()
     model = diode_model(diode)
     rng = np.random.default_rng(seed)
@@ -225,11 +239,16 @@ def build_network(
     for k in range(hidden):
         # anode at ground, cathode at h_k: V(h_k) >= 0 (ideal), the ReLU neuron
         c.add_diode(f"d{k}", "0", f"h{k}", model)
+    if activation == "clamp":
+        c.add_voltage_source("vbc", "bc", "0", dc=clamp * scale)
+        for k in range(hidden):
+            # anode at h_k, cathode at the clamp rail: V(h_k) <= clamp·scale
+            c.add_diode(f"dc{k}", f"h{k}", "bc", model)
     spec = {
         "n_features": n_features, "n_outputs": n_outputs, "hidden": hidden,
         "recurrent": recurrent, "sparsity": sparsity,
         "diode": diode if isinstance(diode, str) else model.kind,
         "g_min": g_range.g_min, "g_max": g_range.g_max, "levels": g_range.levels,
-        "scale": scale, "seed": seed,
+        "scale": scale, "seed": seed, "activation": activation, "clamp": clamp,
     }
     return Network(c, inputs, outputs, n_features, n_outputs, hidden, scale, spec)

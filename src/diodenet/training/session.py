@@ -51,6 +51,7 @@ class RunConfig:
     recurrent: str = "none"
     sparsity: float = 0.2
     diode: str = "ideal"
+    activation: str = "relu"
     scale: float = 10.0
     epochs: int | None = None
     batch_size: int | None = None
@@ -102,6 +103,7 @@ def build(cfg: RunConfig, data: Dataset) -> Network:
     return build_network(
         data.n_features, data.n_classes, int(cfg.hidden or 16), recurrent=cfg.recurrent,
         sparsity=cfg.sparsity, diode=cfg.diode, g_range=tc.g_range, scale=cfg.scale,
+        activation=cfg.activation,
         seed=cfg.seed,
     )
 
