@@ -61,7 +61,8 @@ class CircuitKernel(Kernel):
         return z @ self.Jz.T + u @ self.Ju.T + self.j0
 
 
-def _parse_output(spec: OutputSpec) -> tuple[str, str]:
+def parse_output(spec: OutputSpec) -> tuple[str, str]:
+    """An output as ``(pos, neg)``: a node name means ``(node, "0")``."""
     if isinstance(spec, tuple):
         pos, neg = spec
     else:
@@ -130,7 +131,7 @@ def extract_kernel(
 
     out_rows = []
     for spec in outputs:
-        pos, neg = _parse_output(spec)
+        pos, neg = parse_output(spec)
         row = np.zeros(X.shape[1])
         for node, sign in ((pos, 1.0), (neg, -1.0)):
             if node == "0":
@@ -160,7 +161,7 @@ def extract_kernel(
         [diode_nonlinearity(d.model) for d in mna.diodes],
         b=p0, d=-o0, dtype=dtype, device=device,
         input_names=mna.inputs,
-        output_names=["-".join(_parse_output(s)).removesuffix("-0") for s in outputs],
+        output_names=["-".join(parse_output(s)).removesuffix("-0") for s in outputs],
         element_names=[d.name for d in mna.diodes],
     )
     kernel.circuit = circuit

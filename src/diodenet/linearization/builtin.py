@@ -25,7 +25,7 @@ import torch
 
 from ..activations import Shockley
 from ..circuits import Circuit, CurrentSource
-from ..kernels.extract import CircuitKernel, OutputSpec, _parse_output, extract_kernel
+from ..kernels.extract import CircuitKernel, OutputSpec, extract_kernel, parse_output
 from ..kernels.mna import build_mna, junction_node
 from ..simulators.builtin import breakdown_limits, check_breakdown, exact_method
 from .hardware import Drive, Hardware, Measurement, check_drive
@@ -65,7 +65,7 @@ class BuiltinHardware(Hardware):
     ) -> None:
         self.circuit = circuit.copy()
         self.inputs = [s.strip().lower() for s in inputs]
-        self.outputs = [_parse_output(o) for o in outputs]
+        self.outputs = [parse_output(o) for o in outputs]
         self.trainable = [r.name for r in self.circuit.trainable_resistors]
         self.method, self.tol, self.state_tol = method, tol, state_tol
         self.dtype = dtype

@@ -37,7 +37,7 @@ from ..circuits import (
     VoltageSource,
 )
 from ..circuits.elements import THERMAL_VOLTAGE
-from ..kernels.extract import OutputSpec, _parse_output
+from ..kernels.extract import OutputSpec, parse_output
 from .hardware import Drive, Hardware, Measurement, check_drive
 from .ngspice_linear import GMIN, linear_sweep_netlist, small_signal_conductances
 
@@ -76,7 +76,7 @@ class NgspiceHardware(Hardware):
 
         self.circuit = circuit.copy()
         self.inputs = [s.strip().lower() for s in inputs]
-        self.outputs = [_parse_output(o) for o in outputs]
+        self.outputs = [parse_output(o) for o in outputs]
         self.trainable = [r.name for r in self.circuit.trainable_resistors]
         self.settles = 0
         self.reciprocal = all(isinstance(e, RECIPROCAL) for e in self.circuit)
