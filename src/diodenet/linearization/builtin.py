@@ -129,6 +129,7 @@ class BuiltinHardware(Hardware):
                 self._input_kind.append(("i", ip, i_n))
             else:
                 self._input_kind.append(("v", mna.branch_index[name], None))
+        self._factor_open()
 
     def _reprogram(self, g: np.ndarray) -> None:
         self._rebuild(check=False)
@@ -178,27 +179,88 @@ class BuiltinHardware(Hardware):
         imp = torch.tensor([f == "impedance" for f in forms], device=z.device)
         return torch.where(imp, w, z)
 
+    def _port_coefficients(self, measurement: Measurement) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each port row of the linearized MNA is ``a (V(c) - V(a)) + b j = 0``:
+        a short ``(1, 0)``, an open ``(0, 1)``, a conductance ``g_d``: ``(g_d, -1)``.
+        Returns ``a``, ``b`` of shape (batch, n_diodes)."""
+        conducting = torch.as_tensor(measurement.conducting, device=self.device)
+        gd = torch.as_tensor(measurement.diode_conductance, dtype=self.dtype, device=self.device)
+        finite = torch.isfinite(gd)
+        short = conducting & ~finite
+        zero = torch.zeros_like(gd)
+        a = torch.where(short, 1.0, torch.where(finite, gd, zero))
+        b = torch.where(short, 0.0, torch.where(finite, -1.0, 1.0)).to(self.dtype)
+        return a.to(self.dtype), b
+
+    def _factor_open(self) -> None:
+        """Factor the MNA with every diode *open* once; a linearized circuit is
+        a rank-``n_diodes`` change of it (only the port rows differ), so each
+        sample costs triangular solves and an ``n × n`` system (Woodbury)
+        instead of a dense ``N × N`` factorisation."""
+        self._lu = None
+        rows = [row for row, _, _ in self._ports]
+        if not rows:
+            return
+        N = self._G.shape[0]
+        G_open = self._G.clone()
+        G_open[rows, :] = 0.0
+        G_open[rows, rows] = 1.0
+        P = torch.zeros(len(rows), N, dtype=self.dtype, device=self.device)  # V(c) - V(a)
+        for k, (_, ia, ic) in enumerate(self._ports):
+            if ic is not None:
+                P[k, ic] = 1.0
+            if ia is not None:
+                P[k, ia] = -1.0
+        lu, piv, info = torch.linalg.lu_factor_ex(G_open)
+        if int(info) != 0:
+            return  # a node held only by diodes: keep the dense route
+        E = torch.zeros(N, len(rows), dtype=self.dtype, device=self.device)
+        E[rows, range(len(rows))] = 1.0
+        GiE = torch.linalg.lu_solve(lu, piv, E)
+        if not torch.isfinite(GiE).all() or float(GiE.abs().max()) > 1e12:
+            return  # ill-conditioned base: keep the dense route
+        self._lu, self._piv, self._P, self._rows, self._GiE = lu, piv, P, rows, GiE
+        self._PGE, self._RGE = P @ GiE, GiE[rows]
+
+    def _solve_linearized(
+        self, a: torch.Tensor, b: torch.Tensor, rhs: torch.Tensor, adjoint: bool
+    ) -> torch.Tensor:
+        """``x`` with ``G_s x = rhs`` (or ``G_sᵀ x = rhs``) for every sample's
+        linearized MNA ``G_s = G_open + E D_s``, ``D_s = diag(a) P + diag(b - 1) R``."""
+        batch, N = rhs.shape
+        if self._lu is None:  # dense route: one factorisation per sample
+            G = self._G.expand(batch, N, N).clone()
+            for k, (row, ia, ic) in enumerate(self._ports):
+                G[:, row, :] = 0.0
+                if ic is not None:
+                    G[:, row, ic] = a[:, k]
+                if ia is not None:
+                    G[:, row, ia] = -a[:, k]
+                G[:, row, row] = b[:, k]
+            return torch.linalg.solve(G.transpose(1, 2) if adjoint else G, rhs)
+        bm1 = b - 1.0
+        # K_s = D_s G⁻¹ E (batch, n, n), from the precomputed P G⁻¹E and R G⁻¹E
+        K = a[:, :, None] * self._PGE + bm1[:, :, None] * self._RGE
+        eye = torch.eye(K.shape[1], dtype=self.dtype, device=self.device)
+        if not adjoint:
+            y0 = torch.linalg.lu_solve(self._lu, self._piv, rhs.T).T
+            Dy = a * (y0 @ self._P.T) + bm1 * y0[:, self._rows]
+            w = torch.linalg.solve(eye + K, Dy.unsqueeze(-1)).squeeze(-1)
+            return y0 - w @ self._GiE.T
+        y0 = torch.linalg.lu_solve(self._lu, self._piv, rhs.T, adjoint=True).T
+        v = torch.linalg.solve((eye + K).transpose(1, 2), y0[:, self._rows].unsqueeze(-1))
+        v = v.squeeze(-1)
+        Dtv = (a * v) @ self._P
+        Dtv[:, self._rows] += bm1 * v
+        return y0 - torch.linalg.lu_solve(self._lu, self._piv, Dtv.T, adjoint=True).T
+
     def settle_linearized(
         self, measurement: Measurement, drive: Drive, *, adjoint: bool = False
     ) -> Measurement:
         batch = measurement.batch
         check_drive(drive, self.inputs, len(self.outputs), batch)
         N = self._G.shape[0]
-        G = self._G.expand(batch, N, N).clone()
-        conducting = torch.as_tensor(measurement.conducting, device=self.device)
-        gd = torch.as_tensor(measurement.diode_conductance, dtype=self.dtype, device=self.device)
-        for k, (row, ia, ic) in enumerate(self._ports):
-            G[:, row, :] = 0.0
-            finite = torch.isfinite(gd[:, k])
-            short = conducting[:, k] & ~finite
-            # a (V(c) - V(a)) + b j = 0: short (1, 0), open (0, 1), g_d (g_d, -1)
-            a_coef = torch.where(short, 1.0, torch.where(finite, gd[:, k], 0.0)).to(self.dtype)
-            b_coef = torch.where(short, 0.0, torch.where(finite, -1.0, 1.0)).to(self.dtype)
-            if ic is not None:
-                G[:, row, ic] = a_coef
-            if ia is not None:
-                G[:, row, ia] = -a_coef
-            G[:, row, row] = b_coef
+        a_coef, b_coef = self._port_coefficients(measurement)
         rhs = torch.zeros(batch, N, dtype=self.dtype, device=self.device)
         applied = np.zeros((batch, len(self.inputs)))
         for key, value in drive.items():
@@ -217,8 +279,7 @@ class BuiltinHardware(Hardware):
                     rhs[:, a] -= val
                 if b is not None:
                     rhs[:, b] += val
-        A = G.transpose(1, 2) if adjoint else G
-        x = torch.linalg.solve(A, rhs)
+        x = self._solve_linearized(a_coef, b_coef, rhs, adjoint)
         self.settles += batch
         responses = []
         for kind, a, b in self._input_kind:
