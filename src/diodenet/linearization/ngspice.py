@@ -126,8 +126,11 @@ class NgspiceHardware(Hardware):
             self._adjoint.set_conductances(values)
 
     # ------------------------------------------------------------ measure
-    def _measure(self, res: object, applied: np.ndarray, linearized: bool,
-                 adjoint: bool) -> Measurement:
+    def _measure(self, res: object, applied: np.ndarray, *,
+                 states: Measurement | None = None, adjoint: bool = False) -> Measurement:
+        """A ``Measurement`` from ngspice's results. A forward settle derives each
+        diode's state and ``g_d`` from its voltage; a linearized one (``states``
+        given) carries those of the operating point it was linearized at."""
         def v(node: str) -> np.ndarray:
             return res.voltage(node)  # type: ignore[attr-defined]
 
@@ -143,18 +146,21 @@ class NgspiceHardware(Hardware):
                 responses.append(res.current(name))  # type: ignore[attr-defined]
             else:
                 responses.append(v(e.neg) - v(e.pos))  # type: ignore[union-attr]
-        diodes = self.circuit.diodes
-        forward = np.column_stack([v(d.anode) - v(d.cathode) for d in diodes]) \
-            if diodes else np.zeros((len(applied), 0))
-        knee = np.array([_knee_voltage(d) for d in diodes])
         empty = np.zeros((len(applied), 0))
+        if states is not None:
+            conducting, g_d = states.conducting, states.diode_conductance
+        else:
+            diodes = self.circuit.diodes
+            forward = np.column_stack([v(d.anode) - v(d.cathode) for d in diodes]) \
+                if diodes else empty
+            conducting = forward >= np.array([_knee_voltage(d) for d in diodes])
+            g_d = small_signal_conductances(self.circuit, forward, self._gmin) \
+                if diodes else empty
         return Measurement(
             inputs=applied, outputs=outputs, branch_voltages=branch,
             input_responses=np.column_stack(responses) if responses else empty,
-            conducting=forward >= knee if diodes else np.zeros((len(applied), 0), bool),
-            diode_conductance=small_signal_conductances(self.circuit, forward, self._gmin)
-            if diodes else forward,
-            linearized=linearized, adjoint=adjoint,
+            conducting=conducting, diode_conductance=g_d,
+            linearized=states is not None, adjoint=adjoint,
         )
 
     def settle(self, inputs: np.ndarray) -> Measurement:
@@ -163,7 +169,7 @@ class NgspiceHardware(Hardware):
             u = u[None, :]
         op = self.sim.operating_points(u, self.inputs)
         self.settles += len(u)
-        return self._measure(op, u, False, False)
+        return self._measure(op, u)
 
     def settle_linearized(
         self, measurement: Measurement, drive: Drive, *, adjoint: bool = False
@@ -192,10 +198,7 @@ class NgspiceHardware(Hardware):
                 applied[:, self.inputs.index(key)] = arr
         ss = self.sim.small_signal(measurement.inputs, self.inputs, spice_drive)
         self.settles += batch
-        out = self._measure(ss, applied, True, adjoint)
-        out.conducting = measurement.conducting
-        return out
-
+        return self._measure(ss, applied, states=measurement, adjoint=adjoint)
 
     def _linear_sweep(self, measurement: Measurement, drive: Drive, adjoint: bool) -> Measurement:
         batch = measurement.batch
@@ -206,10 +209,8 @@ class NgspiceHardware(Hardware):
         sim = self._adjoint if adjoint else self._linear
         res = sim.operating_points(values, [*self._g_sources, *self._drive_sources])
         self.settles += batch
-        out = self._measure(res, np.zeros((batch, len(self.inputs))), True, adjoint)
-        out.conducting = measurement.conducting
-        out.diode_conductance = measurement.diode_conductance
-        return out
+        return self._measure(res, np.zeros((batch, len(self.inputs))), states=measurement,
+                             adjoint=adjoint)
 
 
 def _knee_voltage(d: Diode) -> float:
