@@ -10,15 +10,6 @@ import numpy as np
 from ._io import load_circuit, read_csv_matrix, split_names
 from .main import UserError, cli, user_errors
 
-
-def _hardware(backend: str, circuit, inputs, outputs, workers: int):
-    from ..linearization import BuiltinHardware, NgspiceHardware
-
-    if backend == "builtin":
-        return BuiltinHardware(circuit, inputs, outputs)
-    return NgspiceHardware(circuit, inputs, outputs, workers=workers)
-
-
 _backend = click.option(
     "--backend", type=click.Choice(["builtin", "ngspice"]), default="builtin", show_default=True,
     help="Which hardware runs the experiments: diodenet's exact solver, or ngspice.")
@@ -50,7 +41,7 @@ def gradient(netlist: str, inputs_csv: str, outputs: str, targets_csv: str, back
     \b
     JSON: {"backend", "loss", "dL_dg": {"<resistor>": value}, "dL_du": [[...] per sample]}
     """
-    from ..linearization import hardware_gradient, mse_loss
+    from ..linearization import hardware_gradient, make_hardware, mse_loss
 
     circuit = load_circuit(netlist)
     in_names, u = read_csv_matrix(inputs_csv, "inputs")
@@ -62,7 +53,7 @@ def gradient(netlist: str, inputs_csv: str, outputs: str, targets_csv: str, back
     if len(t) != len(u):
         raise UserError(f"{len(u)} input rows but {len(t)} target rows")
     with user_errors():
-        hw = _hardware(backend, circuit, in_names, out_names, workers)
+        hw = make_hardware(backend, circuit, in_names, out_names, workers=workers)
         try:
             g = hardware_gradient(hw, u, mse_loss(t))
         finally:
@@ -103,13 +94,13 @@ def linearize(netlist: str, inputs_csv: str, outputs: str, backend: str, workers
     \b
     JSON: {"backend", "inputs", "outputs", "jacobian": [[[dy_i/du_j ...] ...] per sample]}
     """
-    from ..linearization import hardware_gradient, mse_loss
+    from ..linearization import hardware_gradient, make_hardware, mse_loss
 
     circuit = load_circuit(netlist)
     in_names, u = read_csv_matrix(inputs_csv, "inputs")
     out_names = split_names(outputs)
     with user_errors():
-        hw = _hardware(backend, circuit, in_names, out_names, workers)
+        hw = make_hardware(backend, circuit, in_names, out_names, workers=workers)
         try:
             g = hardware_gradient(hw, u, mse_loss(np.zeros((len(u), len(out_names)))),
                                   jacobian=True)

@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from ..linearization import BuiltinHardware, Hardware
+from .. import linearization
+from ..linearization import HARDWARES, Hardware
 from .architectures import Network, build_network
 from .checkpoint import atomic_write_text
 from .datasets import Dataset, load_csv, load_dataset
 from .trainer import TrainConfig, Trainer, TrainResult
 
-HARDWARES = ("builtin", "ngspice")
 CONFIG = "config.json"
 NETLIST = "model.cir"
 
@@ -109,20 +109,9 @@ def build(cfg: RunConfig, data: Dataset) -> Network:
 
 
 def make_hardware(kind: str, net: Network, *, workers: int = 1) -> Hardware:
-    """``builtin`` (diodenet's exact solver) or ``ngspice`` (device level).
-    Never substitutes one for the other: a missing backend is an error."""
-    if kind == "builtin":
-        return BuiltinHardware(net.circuit, net.inputs, net.outputs)
-    if kind == "ngspice":
-        try:
-            from ..linearization import NgspiceHardware  # type: ignore[attr-defined]
-        except ImportError as exc:
-            raise RuntimeError(
-                "the ngspice hardware (diodenet.linearization.NgspiceHardware) is not "
-                "available in this build; use --hardware builtin"
-            ) from exc
-        return NgspiceHardware(net.circuit, net.inputs, net.outputs, workers=workers)
-    raise ValueError(f"unknown hardware {kind!r}; known: {', '.join(HARDWARES)}")
+    """The named hardware (``linearization.make_hardware``) for ``net``'s circuit."""
+    return linearization.make_hardware(kind, net.circuit, net.inputs, net.outputs,
+                                       workers=workers)
 
 
 def predictor(hw: Hardware, net: Network) -> Callable[[np.ndarray], np.ndarray]:
