@@ -1,148 +1,460 @@
 """Cascades of resistor–diode networks: feedforward and other asymmetric designs.
 
 A single resistor–diode network is reciprocal, so its ``W`` is symmetric.
-Stages joined by *unilateral* buffers are not: stage ``s`` drives the inputs
-of stage ``s+1`` through voltage buffers of gain ``a_s`` (VCVS), which do not
-load it. The composite weight matrix is block lower-triangular, a deep
-feedforward ReLU network when each stage is one layer (design notes, §4)::
+Stages joined by *unilateral* buffers are not: a buffer (a VCVS of gain
+``a_b``) sets input ``i`` of stage ``t`` to ``a_b`` times output ``j`` of stage
+``s`` without loading stage ``s``::
 
-    u_1 = x,    y_s = stage_s(u_s),    u_{s+1} = a_s · y_s,    y = y_S
+    u_t[i] = a_b · y_s[j]          (one buffer b per driven input)
+    y      = o ⊙ y_S               (output buffers of gains o)
 
-Training measures each stage on its own hardware:
+With every buffer running forward (``s < t``) the composite weight matrix is
+block lower-triangular: a deep feedforward ReLU network when each stage is one
+layer. A buffer running backward (``t ≤ s``) closes a loop: a recurrent
+asymmetric network, admitted only when ``well_posedness`` certifies it
+(``feedback.py``).
 
-* forward: settle the stages in order;
-* backward: drive the last stage's linearized adjoint with ``∂L/∂y``; its
-  input-port response is ``∂L/∂u_S``, so ``∂L/∂y_{S-1} = a_{S-1} ∂L/∂u_S``
-  drives the previous stage, and so on. Each stage yields ``∂L/∂g`` for its
-  own resistors by ``-v·v̂``.
+The cascade is itself a :class:`~diodenet.linearization.Hardware`:
 
-``to_circuit`` builds the whole cascade as one netlist with E elements as
-the buffers, which any ``Hardware`` can run as a single (non-reciprocal)
-circuit.
+* ``settle``: the stages settled in order (Gauss–Seidel sweeps until the
+  loop converges when there is feedback), or the whole cascade as one
+  circuit (``forward="whole"``: one netlist, one analysis per chunk);
+* ``settle_linearized(adjoint=True)`` driven at the outputs, two ways:
+
+  - ``backward="stages"``: stage ``S``'s linearized adjoint driven by ``o ⊙
+    ∂L/∂y``; its input-port response is ``∂L/∂u_S``, and each buffer passes
+    ``a_b ∂L/∂u_t[i]`` to the output port of its source stage, down to stage 1;
+  - ``backward="single"``: the whole linearized cascade measured at once on
+    its adjoint network (every buffer reversed, Director–Rohrer).
+
+Both give ``v̂`` for every resistor (``∂L/∂g_k = -Σ v_k v̂_k``) and, for every
+buffer, the adjoint response ``λ_b = ∂L/∂u_t[i]`` at the input it drives, so
+``∂L/∂a_b = Σ_samples λ_b · y_s[j]`` and ``∂L/∂o_j = Σ (∂L/∂y_j) y_S[j]``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..circuits import Circuit, Element, VoltageSource
-from ..linearization import Hardware, hardware_gradient
-from ..linearization.gradient import Loss, loss_gradient
-from ..linearization.hardware import output_port
+from ..circuits import Circuit
+from ..linearization import Hardware, Measurement, loss_gradient, output_port
+from ..linearization.gradient import Loss
+from ..linearization.hardware import Drive, check_drive
+from .whole import WholeCircuit, build_whole
+
+FORWARD = ("stages", "whole")
+BACKWARD = ("stages", "single")
+
+
+@dataclass(frozen=True)
+class Buffer:
+    """A unilateral voltage buffer: input ``input`` of stage ``dst`` is held at
+    ``gain`` × output ``output`` of stage ``src`` (an E element). ``dst <=
+    src`` makes it a feedback buffer."""
+
+    src: int
+    output: int
+    dst: int
+    input: int
+    gain: float
+
+    @property
+    def feedback(self) -> bool:
+        return self.dst <= self.src
+
+
+@dataclass
+class CascadeMeasurement(Measurement):
+    """A cascade ``Measurement`` (outputs, branch voltages of every stage's
+    resistors in ``trainable`` order, ...) plus each stage's own
+    measurement, each buffer's control voltage ``y_s[j]`` (forward) or adjoint
+    response ``λ_b`` (adjoint), and the last stage's raw outputs."""
+
+    stages: list[Measurement] = field(default_factory=list)
+    buffer_values: np.ndarray | None = None
+    last_outputs: np.ndarray | None = None
+    whole: Measurement | None = None
 
 
 @dataclass
 class CascadeGradient:
-    """``loss``, ``dL_dg`` (one array per stage, in each stage's
-    ``trainable`` order), ``dL_du`` (batch, m of stage 1), ``outputs``."""
+    """``loss``; ``dL_dg`` (one array per stage, in each stage's ``trainable``
+    order); ``dL_da`` (every gain, in ``Cascade.gain_names`` order: buffers,
+    then output buffers); ``dL_du`` (batch, external inputs); ``outputs``;
+    ``settles`` (experiments used)."""
 
     loss: float
     dL_dg: list[np.ndarray]
     dL_du: np.ndarray
     outputs: np.ndarray
     settles: int
+    dL_da: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    @property
+    def flat_dL_dg(self) -> np.ndarray:
+        return np.concatenate(self.dL_dg) if self.dL_dg else np.zeros(0)
 
 
-class Cascade:
+class Cascade(Hardware):
     """Stages (each a ``Hardware``) joined by unilateral buffers.
 
-    ``gains[s]`` is the buffer gain from stage ``s``'s outputs to stage
-    ``s+1``'s inputs (a scalar, or one per connection). Stage ``s`` must have
-    as many outputs as stage ``s+1`` has inputs.
+    Either ``gains`` (one entry per consecutive pair: a scalar or one per
+    connection, stage ``s``'s output ``j`` driving stage ``s+1``'s input
+    ``j``), or ``buffers`` (any :class:`Buffer` list; every input of a later
+    stage must be driven by exactly one buffer; stage 0's undriven inputs are
+    the cascade's inputs). ``output_gains`` scale the last stage's outputs
+    (default 1). ``forward``/``backward`` choose how it settles (see the
+    module docstring); ``whole`` makes the one-circuit hardware (default
+    ``BuiltinHardware``). ``tol`` (V, relative to the signal scale) and
+    ``max_sweeps`` bound the Gauss–Seidel sweeps of a loop.
     """
 
-    def __init__(self, stages: Sequence[Hardware], gains: Sequence[float] | None = None) -> None:
+    name = "cascade"
+
+    def __init__(
+        self,
+        stages: Sequence[Hardware],
+        gains: Sequence[float | Sequence[float]] | None = None,
+        *,
+        buffers: Sequence[Buffer] | None = None,
+        output_gains: Sequence[float] | float | None = None,
+        forward: str = "stages",
+        backward: str = "stages",
+        whole: Callable[[Circuit, list[str], list], Hardware] | None = None,
+        tol: float = 1e-12,
+        max_sweeps: int = 2000,
+    ) -> None:
         if not stages:
             raise ValueError("a cascade needs at least one stage")
+        if forward not in FORWARD or backward not in BACKWARD:
+            raise ValueError(f"forward must be one of {FORWARD} and backward one of {BACKWARD}")
         self.stages = list(stages)
+        self.forward_mode, self.backward_mode = forward, backward
+        self.tol, self.max_sweeps = tol, max_sweeps
+        self.buffers = _buffers(self.stages, gains, buffers)
+        n_out = len(self.stages[-1].outputs)
+        o = np.ones(n_out) if output_gains is None else np.broadcast_to(
+            np.asarray(output_gains, dtype=float), (n_out,)).copy()
+        self._output_gains = o
+        self._check_gains(self.gains)
+        driven = {(b.dst, b.input) for b in self.buffers}
+        self._external = [i for i in range(len(self.stages[0].inputs)) if (0, i) not in driven]
+        self.inputs = [self.stages[0].inputs[i] for i in self._external]
+        self.outputs = [(f"y{j}", "0") for j in range(n_out)]
+        self.trainable = [f"{n}_s{s}" for s, hw in enumerate(self.stages) for n in hw.trainable]
+        self._sizes = [len(hw.trainable) for hw in self.stages]
+        self._make_whole = whole
+        self._whole: WholeCircuit | None = None
+        self._whole_settles = 0
+        self.has_feedback = any(b.feedback for b in self.buffers)
+        if self.has_feedback:
+            from .feedback import check_well_posed
+
+            self.loop_gain = check_well_posed(self)
+        else:
+            self.loop_gain = 0.0
+
+    # ------------------------------------------------------------ parameters
+    @property
+    def gain_names(self) -> list[str]:
+        """``e<dst>_<input>`` per buffer (the E element driving that stage input),
+        then ``eout<j>`` per output buffer."""
+        return ([f"e{b.dst}_{b.input}" for b in self.buffers]
+                + [f"eout{j}" for j in range(len(self._output_gains))])
+
+    @property
+    def gains(self) -> np.ndarray:
+        """Every buffer gain (V/V) in ``gain_names`` order."""
+        return np.concatenate([[b.gain for b in self.buffers], self._output_gains])
+
+    def set_gains(self, gains: np.ndarray) -> None:
+        """Program new buffer gains (``gain_names`` order); finite and nonzero."""
+        a = np.asarray(gains, dtype=float).reshape(-1)
+        if a.shape != (len(self.buffers) + len(self._output_gains),):
+            raise ValueError(f"expected {len(self.gain_names)} gains, got {a.shape}")
+        self._check_gains(a)
+        nb = len(self.buffers)
+        self.buffers = [Buffer(b.src, b.output, b.dst, b.input, float(g))
+                        for b, g in zip(self.buffers, a[:nb])]
+        self._output_gains = a[nb:].copy()
+        if self._whole is not None:
+            self._whole_settles += self._whole.hw.settles
+            self._whole.hw.close()
+            self._whole = None  # rebuilt with the new E gains when next needed
+        if self.has_feedback:
+            from .feedback import check_well_posed
+
+            self.loop_gain = check_well_posed(self)
+
+    @staticmethod
+    def _check_gains(a: np.ndarray) -> None:
+        if not np.all(np.isfinite(a)) or np.any(a == 0):
+            raise ValueError("buffer gains must be finite and nonzero (V/V)")
+
+    def conductances(self) -> np.ndarray:
+        return np.concatenate([hw.conductances() for hw in self.stages])
+
+    def set_conductances(self, g: np.ndarray) -> None:
+        g = np.asarray(g, dtype=float).reshape(-1)
+        if g.shape != (len(self.trainable),):
+            raise ValueError(f"expected {len(self.trainable)} conductances, got {g.shape}")
+        for hw, part in zip(self.stages, self._split(g)):
+            hw.set_conductances(part)
+        if self._whole is not None:
+            self._whole.hw.set_conductances(g)
+
+    def _reprogram(self, g: np.ndarray) -> None:  # pragma: no cover - set_conductances is whole
+        pass
+
+    def _split(self, flat: np.ndarray) -> list[np.ndarray]:
+        return np.split(np.asarray(flat), np.cumsum(self._sizes)[:-1], axis=-1)
+
+    @property
+    def settles(self) -> int:  # type: ignore[override]
+        w = self._whole.hw.settles if self._whole is not None else 0
+        return sum(hw.settles for hw in self.stages) + w + self._whole_settles
+
+    @property
+    def circuit(self) -> Circuit:  # type: ignore[override]
+        """The whole cascade as one circuit (E elements as buffers)."""
+        return self.whole.circuit
+
+    @property
+    def whole(self) -> WholeCircuit:
+        """The whole cascade as one circuit and its hardware (built on demand)."""
+        if self._whole is None:
+            self._whole = build_whole(self, self._make_whole)
+        return self._whole
+
+    def close(self) -> None:
+        for hw in self.stages:
+            hw.close()
+        if self._whole is not None:
+            self._whole.hw.close()
+
+    # ------------------------------------------------------------ forward
+    def _stage_inputs(self, s: int, u_ext: np.ndarray, values: dict[int, np.ndarray],
+                      batch: int) -> np.ndarray:
+        u = np.zeros((batch, len(self.stages[s].inputs)))
+        if s == 0:
+            u[:, self._external] = u_ext
+        for k, b in enumerate(self.buffers):
+            if b.dst == s:
+                u[:, b.input] = values.get(k, 0.0)
+        return u
+
+    def settle(self, inputs: np.ndarray) -> CascadeMeasurement:
+        u = np.asarray(inputs, dtype=float)
+        if u.ndim == 1:
+            u = u[None, :]
+        if u.ndim != 2 or u.shape[1] != len(self.inputs):
+            raise ValueError(f"expected inputs of shape (batch, {len(self.inputs)}), got {u.shape}")
+        if self.forward_mode == "whole":
+            return self.whole.settle(u)
+        batch = u.shape[0]
+        values: dict[int, np.ndarray] = {}  # buffer index -> the value it holds (V)
+        ms: list[Measurement] = []
+        for _ in range(self.max_sweeps if self.has_feedback else 1):
+            ms = []
+            change = 0.0
+            for s, hw in enumerate(self.stages):
+                m = hw.settle(self._stage_inputs(s, u, values, batch))
+                ms.append(m)
+                for k, b in enumerate(self.buffers):
+                    if b.src == s:
+                        new = b.gain * m.outputs[:, b.output]
+                        change = max(change, float(np.abs(new - values.get(k, 0.0)).max(
+                            initial=0.0)))
+                        values[k] = new
+            scale = max(1.0, max((float(np.abs(v).max(initial=0.0)) for v in values.values()),
+                                 default=0.0))
+            if not self.has_feedback or change <= self.tol * scale:
+                break
+        else:
+            raise RuntimeError(
+                f"the cascade's feedback loop did not settle in {self.max_sweeps} sweeps "
+                f"(last change {change:.3g} V, loop-gain bound {self.loop_gain:.3g})"
+            )
+        return self._join(u, ms)
+
+    def _join(self, u: np.ndarray, ms: list[Measurement]) -> CascadeMeasurement:
+        first = ms[0]
+        controls = np.column_stack(
+            [ms[b.src].outputs[:, b.output] for b in self.buffers]
+        ) if self.buffers else np.zeros((len(u), 0))
+        return CascadeMeasurement(
+            inputs=u, outputs=ms[-1].outputs * self._output_gains,
+            branch_voltages=np.hstack([m.branch_voltages for m in ms]),
+            input_responses=first.input_responses[:, self._external],
+            conducting=np.hstack([m.conducting for m in ms]),
+            diode_conductance=np.hstack([m.diode_conductance for m in ms]),
+            stages=ms, buffer_values=controls, last_outputs=ms[-1].outputs,
+        )
+
+    # ------------------------------------------------------------ linearized
+    def settle_linearized(
+        self, measurement: Measurement, drive: Drive, *, adjoint: bool = False,
+        backward: str | None = None,
+    ) -> CascadeMeasurement:
+        if not isinstance(measurement, CascadeMeasurement):
+            raise ValueError("a cascade linearizes around its own measurement (Cascade.settle)")
+        batch = measurement.batch
+        check_drive(drive, self.inputs, len(self.outputs), batch)
+        if adjoint:
+            if not all(isinstance(k, tuple) for k in drive):
+                raise ValueError("a cascade's adjoint is driven at its output ports only")
+            g_y = np.zeros((batch, len(self.outputs)))
+            for key, value in drive.items():
+                g_y[:, int(key[1])] = np.broadcast_to(value, (batch,))
+            mode = backward or self.backward_mode
+            if mode not in BACKWARD:
+                raise ValueError(f"backward must be one of {BACKWARD}, got {mode!r}")
+            if mode == "single":
+                return self.whole.adjoint(measurement, g_y)
+            return self._adjoint_stages(measurement, g_y)
+        if any(isinstance(k, tuple) for k in drive):
+            raise ValueError("a cascade's linearized (non-adjoint) settle is driven at its inputs")
+        du = np.zeros((batch, len(self.inputs)))
+        for key, value in drive.items():
+            du[:, self.inputs.index(str(key))] = np.broadcast_to(value, (batch,))
+        return self._linearized_stages(measurement, du)
+
+    def _sweeps(self) -> int:
+        return self.max_sweeps if self.has_feedback else 1
+
+    def _adjoint_stages(self, m: CascadeMeasurement, g_y: np.ndarray) -> CascadeMeasurement:
+        """Reverse sweeps: stage ``s``'s adjoint is driven at its outputs by what
+        every buffer it feeds passes back (``a_b λ_b``) plus, for the last
+        stage, ``o ⊙ ∂L/∂y``."""
+        batch, S = m.batch, len(self.stages)
+        lam = np.zeros((batch, len(self.buffers)))
+        adj: list[Measurement | None] = [None] * S
+        for _ in range(self._sweeps()):
+            change = 0.0
+            for s in range(S - 1, -1, -1):
+                gy = np.zeros((batch, len(self.stages[s].outputs)))
+                if s == S - 1:
+                    gy += g_y * self._output_gains
+                for k, b in enumerate(self.buffers):
+                    if b.src == s:
+                        gy[:, b.output] += b.gain * lam[:, k]
+                drive = {output_port(j): gy[:, j] for j in range(gy.shape[1])}
+                a = self.stages[s].settle_linearized(m.stages[s], drive, adjoint=True)
+                adj[s] = a
+                for k, b in enumerate(self.buffers):
+                    if b.dst == s:
+                        new = a.input_responses[:, b.input]
+                        change = max(change, float(np.abs(new - lam[:, k]).max(initial=0.0)))
+                        lam[:, k] = new
+            scale = max(1e-300, float(np.abs(lam).max(initial=0.0)))
+            if not self.has_feedback or change <= self.tol * scale:
+                break
+        else:
+            raise RuntimeError(f"the cascade's adjoint loop did not settle in {self.max_sweeps} "
+                               f"sweeps (last change {change:.3g})")
+        done = [a for a in adj if a is not None]
+        return CascadeMeasurement(
+            inputs=np.zeros((batch, len(self.inputs))), outputs=done[-1].outputs,
+            branch_voltages=np.hstack([a.branch_voltages for a in done]),
+            input_responses=done[0].input_responses[:, self._external],
+            conducting=m.conducting, diode_conductance=m.diode_conductance,
+            linearized=True, adjoint=True, stages=done, buffer_values=lam,
+            last_outputs=done[-1].outputs,
+        )
+
+    def _linearized_stages(self, m: CascadeMeasurement, du: np.ndarray) -> CascadeMeasurement:
+        """Forward sweeps of the linearized stages: ``δu_t[i] = a_b δy_s[j]``."""
+        batch = m.batch
+        values: dict[int, np.ndarray] = {}
+        lins: list[Measurement] = []
+        for _ in range(self._sweeps()):
+            lins, change = [], 0.0
+            for s, hw in enumerate(self.stages):
+                u = self._stage_inputs(s, du, values, batch)
+                drive = {name: u[:, i] for i, name in enumerate(hw.inputs)}
+                lin = hw.settle_linearized(m.stages[s], drive)
+                lins.append(lin)
+                for k, b in enumerate(self.buffers):
+                    if b.src == s:
+                        new = b.gain * lin.outputs[:, b.output]
+                        change = max(change, float(np.abs(new - values.get(k, 0.0)).max(
+                            initial=0.0)))
+                        values[k] = new
+            scale = max(1e-300, max((float(np.abs(v).max(initial=0.0)) for v in values.values()),
+                                    default=0.0))
+            if not self.has_feedback or change <= self.tol * scale:
+                break
+        out = self._join(du, lins)
+        out.linearized = True
+        return out
+
+    # ------------------------------------------------------------ gradient
+    def gradient(self, inputs: np.ndarray, loss: Loss, *, backward: str | None = None
+                 ) -> CascadeGradient:
+        """``∂L/∂g`` for every stage's resistors and ``∂L/∂a`` for every buffer
+        gain, from one forward settle and one adjoint measurement."""
+        before = self.settles
+        m = self.settle(inputs)
+        L, g_y = loss_gradient(loss, m.outputs)
+        drive = {output_port(j): g_y[:, j] for j in range(g_y.shape[1])}
+        adj = self.settle_linearized(m, drive, adjoint=True, backward=backward)
+        dL_dg = -(m.branch_voltages * adj.branch_voltages).sum(axis=0)
+        assert m.buffer_values is not None and adj.buffer_values is not None
+        assert m.last_outputs is not None
+        dL_da = np.concatenate([(m.buffer_values * adj.buffer_values).sum(axis=0),
+                                (g_y * m.last_outputs).sum(axis=0)])
+        return CascadeGradient(
+            loss=L, dL_dg=self._split(dL_dg), dL_du=adj.input_responses, outputs=m.outputs,
+            settles=self.settles - before, dL_da=dL_da,
+        )
+
+    def to_circuit(self, title: str = "cascade") -> tuple[Circuit, list[str], list]:
+        """``(circuit, inputs, outputs)``: the whole cascade as one circuit (stage
+        ``s``'s elements renamed ``<name>_s<s>``, nodes ``s<s>_<node>``; each
+        buffered input a 0 V sense source in series with an E element; output
+        buffers driving nodes ``y<j>``). ``inputs`` are the external sources,
+        ``outputs`` the ``y<j>`` nodes."""
+        from .whole import whole_circuit
+
+        c, ext, _, outs = whole_circuit(self, title)
+        return c, ext, outs[-len(self.outputs):]
+
+
+def _buffers(stages: list[Hardware], gains, buffers) -> list[Buffer]:
+    if buffers is not None:
+        if gains is not None:
+            raise ValueError("give gains or buffers, not both")
+        out = list(buffers)
+    else:
         gains = [1.0] * (len(stages) - 1) if gains is None else list(gains)
         if len(gains) != len(stages) - 1:
             raise ValueError(f"expected {len(stages) - 1} buffer gains, got {len(gains)}")
+        out = []
         for s in range(len(stages) - 1):
             n_out, n_in = len(stages[s].outputs), len(stages[s + 1].inputs)
             if n_out != n_in:
                 raise ValueError(
                     f"stage {s} has {n_out} outputs but stage {s + 1} has {n_in} inputs"
                 )
-        self.gains = [np.asarray(g, dtype=float) for g in gains]
-
-    def forward(self, inputs: np.ndarray) -> list:
-        """Settle every stage in order; one measurement per stage."""
-        ms, u = [], np.asarray(inputs, dtype=float)
-        for s, hw in enumerate(self.stages):
-            m = hw.settle(u)
-            ms.append(m)
-            if s < len(self.gains):
-                u = m.outputs * self.gains[s]
-        return ms
-
-    def __call__(self, inputs: np.ndarray) -> np.ndarray:
-        return self.forward(inputs)[-1].outputs
-
-    def gradient(self, inputs: np.ndarray, loss: Loss) -> CascadeGradient:
-        """Backward through the stages by their linearized adjoints."""
-        if len(self.stages) == 1:
-            g = hardware_gradient(self.stages[0], inputs, loss)
-            return CascadeGradient(g.loss, [g.dL_dg], g.dL_du, g.outputs, g.settles)
-        before = sum(hw.settles for hw in self.stages)
-        ms = self.forward(inputs)
-        L, g_y = loss_gradient(loss, ms[-1].outputs)
-        grads: list[np.ndarray] = [np.zeros(0)] * len(self.stages)
-        for s in range(len(self.stages) - 1, -1, -1):
-            hw, m = self.stages[s], ms[s]
-            drive = {output_port(j): g_y[:, j] for j in range(g_y.shape[1])}
-            adj = hw.settle_linearized(m, drive, adjoint=True)
-            grads[s] = -(m.branch_voltages * adj.branch_voltages).sum(axis=0)
-            g_u = adj.input_responses
-            if s > 0:
-                g_y = g_u * self.gains[s - 1]
-        return CascadeGradient(
-            loss=L, dL_dg=grads, dL_du=g_u, outputs=ms[-1].outputs,
-            settles=sum(hw.settles for hw in self.stages) - before,
-        )
-
-    def to_circuit(self, title: str = "cascade") -> tuple[Circuit, list[str], list[str]]:
-        """One circuit: stage ``s``'s elements renamed ``<name>.s<s>`` and
-        nodes ``s<s>.<node>``; stage ``s+1``'s input sources replaced by E
-        buffers driven by stage ``s``'s outputs. Returns ``(circuit, inputs,
-        outputs)`` naming the first stage's input sources and the last
-        stage's outputs (node names or ``(pos, neg)`` pairs)."""
-        out = Circuit(title)
-        for s, hw in enumerate(self.stages):
-            circuit = getattr(hw, "circuit", None)
-            if not isinstance(circuit, Circuit):
-                raise ValueError(f"stage {s} does not expose its circuit")
-
-            def node(n: str, s: int = s) -> str:
-                return n if n == "0" else f"s{s}.{n}"
-
-            for e in circuit:
-                if s > 0 and e.name in self.stages[s].inputs:
-                    if not isinstance(e, VoltageSource):
-                        raise ValueError(f"stage {s} input {e.name!r} must be a voltage source")
-                    j = self.stages[s].inputs.index(e.name)
-                    p, n = self.stages[s - 1].outputs[j]
-                    gain = float(np.broadcast_to(self.gains[s - 1], (j + 1,))[j])
-                    out.add_vcvs(f"e{e.name}.s{s}", node(e.pos), node(e.neg),
-                                 node(p, s - 1), node(n, s - 1), gain)
-                    continue
-                out.add(_renamed(e, s, node))
-        first = [f"{name}.s0" for name in self.stages[0].inputs]
-        last = len(self.stages) - 1
-        outputs = [(f"s{last}.{p}" if p != "0" else p, f"s{last}.{n}" if n != "0" else n)
-                   for p, n in self.stages[-1].outputs]
-        return out, first, outputs  # type: ignore[return-value]
-
-
-def _renamed(e: Element, s: int, node) -> Element:
-    changes: dict[str, object] = {"name": f"{e.name}.s{s}"}
-    for f in e.node_fields:
-        changes[f] = node(getattr(e, f))
-    if hasattr(e, "control"):
-        changes["control"] = f"{e.control}.s{s}"  # type: ignore[attr-defined]
-    if hasattr(e, "model_name"):
-        changes["model_name"] = f"{e.model_name}.s{s}"  # type: ignore[attr-defined]
-    return e.replace(**changes)
+            g = np.broadcast_to(np.asarray(gains[s], dtype=float), (n_in,))
+            out += [Buffer(s, j, s + 1, j, float(g[j])) for j in range(n_in)]
+    seen: set[tuple[int, int]] = set()
+    for b in out:
+        for what, idx, n in (("source", b.src, len(stages)), ("destination", b.dst, len(stages))):
+            if not 0 <= idx < n:
+                raise ValueError(f"buffer {b}: {what} stage {idx} does not exist")
+        if not 0 <= b.output < len(stages[b.src].outputs):
+            raise ValueError(f"buffer {b}: stage {b.src} has no output {b.output}")
+        if not 0 <= b.input < len(stages[b.dst].inputs):
+            raise ValueError(f"buffer {b}: stage {b.dst} has no input {b.input}")
+        if (b.dst, b.input) in seen:
+            raise ValueError(f"stage {b.dst} input {b.input} is driven by two buffers")
+        seen.add((b.dst, b.input))
+    for s in range(1, len(stages)):
+        for i, name in enumerate(stages[s].inputs):
+            if (s, i) not in seen:
+                raise ValueError(f"stage {s} input {name!r} is driven by no buffer")
+    return out
