@@ -142,7 +142,7 @@ class Cascade(Hardware):
         self._check_gains(self.gains)
         driven = {(b.dst, b.input) for b in self.buffers}
         self._external = [i for i in range(len(self.stages[0].inputs)) if (0, i) not in driven]
-        self.inputs = [self.stages[0].inputs[i] for i in self._external]
+        self.inputs = [f"{self.stages[0].inputs[i]}_s0" for i in self._external]
         self.outputs = [(f"y{j}", "0") for j in range(n_out)]
         self.trainable = [f"{n}_s{s}" for s, hw in enumerate(self.stages) for n in hw.trainable]
         self._sizes = [len(hw.trainable) for hw in self.stages]
@@ -220,7 +220,7 @@ class Cascade(Hardware):
     @property
     def circuit(self) -> Circuit:  # type: ignore[override]
         """The whole cascade as one circuit (E elements as buffers)."""
-        return self.whole.circuit
+        return self.whole.hw.circuit
 
     @property
     def whole(self) -> WholeCircuit:

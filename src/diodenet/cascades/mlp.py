@@ -191,8 +191,9 @@ class _LayerMap:
         self.n_out, self.n_in = len(outs), len(hw.inputs)
 
 
-def mlp_parameters(cascade: Cascade, g: torch.Tensor | None = None,
-                   gains: torch.Tensor | None = None) -> list[tuple[torch.Tensor, torch.Tensor, bool]]:
+def mlp_parameters(
+    cascade: Cascade, g: torch.Tensor | None = None, gains: torch.Tensor | None = None
+) -> list[tuple[torch.Tensor, torch.Tensor, bool]]:
     """``[(W, b, relu)]`` of the equivalent network, as torch functions of the
     conductances ``g`` (``cascade.trainable`` order) and ``gains``
     (``cascade.gain_names`` order), so autograd can differentiate them.

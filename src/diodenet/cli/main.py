@@ -68,6 +68,7 @@ def main() -> None:
 # Command modules register themselves on `cli` (one line each).
 from . import activations_cmd as _activations_cmd  # noqa: E402, F401
 from . import demo as _demo  # noqa: E402, F401
+from . import export_cmd as _export_cmd  # noqa: E402, F401
 from . import gradient_cmd as _gradient_cmd  # noqa: E402, F401
 from . import netlist_cmd as _netlist_cmd  # noqa: E402, F401
 from . import simulate_cmd as _simulate_cmd  # noqa: E402, F401

@@ -31,8 +31,9 @@ def limit_threads() -> None:
 @click.option("--label-column", default=None, help="Label column of --csv (default: the last).")
 @click.option("--hardware", type=click.Choice(["builtin", "ngspice"]), default="builtin",
               show_default=True, help="What settles the circuit and measures the gradient.")
-@click.option("--hidden", type=int, default=None,
-              help="Hidden diode neurons (default: 16; 32 for digits).")
+@click.option("--hidden", default=None, metavar="N[,N...]",
+              help="Hidden diode neurons (default: 16; 32 for digits); a list such as "
+                   "64,32 builds one stage per layer, joined by buffers (a cascade).")
 @click.option("--epochs", type=int, default=None,
               help="Epochs (default: 15 for moons/circles/xor, 30 iris, 10 digits).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="runs/train",
@@ -61,14 +62,28 @@ def limit_threads() -> None:
 @click.option("--g-min", type=float, default=1e-6, show_default=True, help="Siemens.")
 @click.option("--g-max", type=float, default=1e-3, show_default=True, help="Siemens.")
 @click.option("--levels", type=int, default=None, help="Quantise to this many log-spaced levels.")
-@click.option("--recurrent", type=click.Choice(["none", "dense", "sparse"]), default="none",
-              show_default=True, help="Resistors between hidden nodes.")
-@click.option("--diode", type=click.Choice(["ideal", "pwl", "shockley"]), default="ideal",
-              show_default=True, help="shockley: the 1N4148-like D1N4148 model.")
-@click.option("--activation", type=click.Choice(["relu", "clamp"]), default="relu",
-              show_default=True,
+@click.option("--recurrent", default="none", show_default=True,
+              help="none, dense or sparse: resistors between hidden nodes (comma list: "
+                   "one per stage).")
+@click.option("--diode", default="ideal", show_default=True,
+              help="ideal, pwl or shockley (the 1N4148-like D1N4148 model); comma list: "
+                   "one per stage.")
+@click.option("--activation", default="relu", show_default=True,
               help="relu: one diode per neuron; clamp: a second diode to a rail at "
-                   "0.5·scale clips each neuron to [0, 0.5·scale] (Zener-like breakdown).")
+                   "0.5·scale clips each neuron to [0, 0.5·scale] (Zener-like breakdown). "
+                   "Comma list: one per stage.")
+@click.option("--sign", default="+", show_default=True,
+              help="Neuron sign: + (diode from ground, V >= 0) or - (diode to ground, "
+                   "V <= 0); comma list: one per stage.")
+@click.option("--bias", default="rails", show_default=True,
+              help="rails (resistors to the ±scale rails) or current (a fixed current "
+                   "source per neuron); comma list: one per stage.")
+@click.option("--train-gains", is_flag=True,
+              help="Train the buffer gains between stages too (cascades only).")
+@click.option("--gain-min", type=float, default=0.1, show_default=True,
+              help="Smallest buffer gain magnitude (V/V) with --train-gains.")
+@click.option("--gain-max", type=float, default=10.0, show_default=True,
+              help="Largest buffer gain magnitude (V/V) with --train-gains.")
 @click.option("--scale", type=float, default=10.0, show_default=True,
               help="Volts per standardised feature unit; bias rails at ±scale.")
 @click.option("--workers", type=int, default=1, show_default=True,
@@ -78,8 +93,8 @@ def limit_threads() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def train(dataset, csv_path, label_column, hardware, hidden, epochs, out_dir, resume_dir, lr,
           batch_size, seed, loss, temperature, optimizer, param, schedule, patience,
-          val_fraction, g_min, g_max, levels, recurrent, diode, activation, scale, workers,
-          progress, as_json) -> None:
+          val_fraction, g_min, g_max, levels, recurrent, diode, activation, sign, bias,
+          train_gains, gain_min, gain_max, scale, workers, progress, as_json) -> None:
     """Train a resistor-diode classifier in the loop: every forward pass and
     gradient is measured on the hardware (built-in simulator or ngspice).
 
@@ -96,10 +111,22 @@ def train(dataset, csv_path, label_column, hardware, hidden, epochs, out_dir, re
     if dataset and csv_path:
         raise UserError("give --dataset or --csv, not both")
     limit_threads()
+    layers = None
+    if hidden is not None:
+        try:
+            layers = [int(h) for h in str(hidden).split(",")]
+        except ValueError:
+            raise UserError(f"--hidden: expected N or a list such as 64,32, got {hidden!r}"
+                            ) from None
+        if min(layers) < 1:
+            raise UserError(f"--hidden: every layer needs at least 1 neuron, got {hidden!r}")
     cfg = RunConfig(
         dataset=None if csv_path else (dataset or "moons"), csv=csv_path,
-        label_column=label_column, hardware=hardware, hidden=hidden, recurrent=recurrent,
-        diode=diode, activation=activation, scale=scale, epochs=epochs,
+        label_column=label_column, hardware=hardware,
+        hidden=None if layers is None else (layers[0] if len(layers) == 1 else layers),
+        recurrent=recurrent, diode=diode, activation=activation, sign=sign, bias=bias,
+        train_gains=train_gains, gain_min=gain_min, gain_max=gain_max, scale=scale,
+        epochs=epochs,
         batch_size=batch_size, lr=lr,
         optimizer=optimizer, param=param, loss=loss, temperature=temperature,
         schedule=schedule, patience=patience, val_fraction=val_fraction, seed=seed,
@@ -114,7 +141,7 @@ def train(dataset, csv_path, label_column, hardware, hidden, epochs, out_dir, re
         if run["dataset"] == "digits" or summary["split"]["train"] <= 2000:
             from ..training.session import load_data
 
-            mlp = mlp_yardstick(load_data(RunConfig.from_json(run)), int(run["hidden"]),
+            mlp = mlp_yardstick(load_data(RunConfig.from_json(run)), run["hidden"],
                                 run["seed"])
         summary["mlp_test_accuracy"] = mlp
     if as_json:

@@ -274,8 +274,9 @@ def _build_stage(
             c.add_voltage_source(f"vx{tag}{i}", f"x{tag}{i}", "0", dc=0.0)
             inputs.append(f"vx{tag}{i}")
             drive_nodes.append(f"x{tag}{i}")
-    c.add_voltage_source("vbp", "bp", "0", dc=scale)
-    c.add_voltage_source("vbn", "bn", "0", dc=-scale)
+    if bias == "rails" or n_outputs:  # current-biased neurons without a readout need none
+        c.add_voltage_source("vbp", "bp", "0", dc=scale)
+        c.add_voltage_source("vbn", "bn", "0", dc=-scale)
     rails = ["bp", "bn"]
     neuron_rails = rails if bias == "rails" else []
     names: list[tuple[str, str, str]] = []  # (name, n1, n2) in creation order

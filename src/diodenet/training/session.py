@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import linearization
 from ..linearization import HARDWARES, Hardware
-from .architectures import Network, build_network
+from .architectures import CascadeNetwork, Network, build_network
 from .checkpoint import atomic_write_text
 from .datasets import Dataset, load_csv, load_dataset
 from .trainer import TrainConfig, Trainer, TrainResult
@@ -47,7 +47,7 @@ class RunConfig:
     csv: str | None = None
     label_column: str | None = None
     hardware: str = "builtin"
-    hidden: int | None = None
+    hidden: int | list[int] | None = None
     recurrent: str = "none"
     sparsity: float = 0.2
     diode: str = "ideal"
@@ -68,6 +68,11 @@ class RunConfig:
     g_max: float = 1e-3
     levels: int | None = None
     test_fraction: float = 0.25
+    sign: str = "+"
+    bias: str = "rails"
+    train_gains: bool = False
+    gain_min: float = 0.1
+    gain_max: float = 10.0
 
     def resolved(self) -> RunConfig:
         """A copy with the defaults that depend on the dataset filled in."""
@@ -98,18 +103,34 @@ def load_data(cfg: RunConfig) -> Dataset:
     return load_dataset(cfg.dataset or "", seed=cfg.seed, test_fraction=cfg.test_fraction)
 
 
-def build(cfg: RunConfig, data: Dataset) -> Network:
+def hidden_layers(hidden: int | list[int] | None) -> list[int]:
+    """``hidden`` as a list of layer sizes (one stage each)."""
+    return [int(h) for h in hidden] if isinstance(hidden, list) else [int(hidden or 16)]
+
+
+def _per_stage(value: str) -> str | list[str]:
+    """``"relu,clamp"`` -> one value per stage; ``"relu"`` -> every stage."""
+    parts = [p.strip() for p in str(value).split(",")]
+    return parts if len(parts) > 1 else parts[0]
+
+
+def build(cfg: RunConfig, data: Dataset) -> Network | CascadeNetwork:
     tc = cfg.train_config()
+    sizes = hidden_layers(cfg.hidden)
     return build_network(
-        data.n_features, data.n_classes, int(cfg.hidden or 16), recurrent=cfg.recurrent,
-        sparsity=cfg.sparsity, diode=cfg.diode, g_range=tc.g_range, scale=cfg.scale,
-        activation=cfg.activation,
-        seed=cfg.seed,
+        data.n_features, data.n_classes, sizes if len(sizes) > 1 else sizes[0],
+        recurrent=_per_stage(cfg.recurrent), sparsity=cfg.sparsity,
+        diode=_per_stage(cfg.diode), g_range=tc.g_range, scale=cfg.scale,
+        activation=_per_stage(cfg.activation), sign=_per_stage(cfg.sign),
+        bias=_per_stage(cfg.bias), seed=cfg.seed,
     )
 
 
-def make_hardware(kind: str, net: Network, *, workers: int = 1) -> Hardware:
-    """The named hardware (``linearization.make_hardware``) for ``net``'s circuit."""
+def make_hardware(kind: str, net: Network | CascadeNetwork, *, workers: int = 1) -> Hardware:
+    """The named hardware (``linearization.make_hardware``) for ``net``'s
+    circuit; a cascade's stages on that hardware (``CascadeNetwork.hardware``)."""
+    if isinstance(net, CascadeNetwork):
+        return net.hardware(kind, workers=workers)
     return linearization.make_hardware(kind, net.circuit, net.inputs, net.outputs,
                                        workers=workers)
 
@@ -124,8 +145,8 @@ def predictor(hw: Hardware, net: Network) -> Callable[[np.ndarray], np.ndarray]:
     return predict
 
 
-def mlp_yardstick(data: Dataset, hidden: int, seed: int = 0) -> float:
-    """Test accuracy of a same-size MLP (one hidden ReLU layer of ``hidden``
+def mlp_yardstick(data: Dataset, hidden: int | list[int], seed: int = 0) -> float:
+    """Test accuracy of a same-size MLP (hidden ReLU layers of ``hidden``
     units) trained by backprop (scikit-learn's ``MLPClassifier``, Adam)."""
     import warnings
 
@@ -134,7 +155,7 @@ def mlp_yardstick(data: Dataset, hidden: int, seed: int = 0) -> float:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        mlp = MLPClassifier((hidden,), max_iter=2000, random_state=seed)
+        mlp = MLPClassifier(tuple(hidden_layers(hidden)), max_iter=2000, random_state=seed)
         mlp.fit(data.x_train, data.y_train)
     return float(mlp.score(data.x_test, data.y_test))
 
@@ -144,7 +165,10 @@ def write_outputs(out: Path, net: Network, hw: Hardware, data: Dataset, result: 
     """``model.cir`` and (``figures``) the figures; returns their paths by kind."""
     from .plots import plot_conductance_histogram, plot_curves, plot_decision_regions
 
-    trained = net.circuit.copy()
+    if isinstance(net, CascadeNetwork):  # the whole cascade, E-element buffers included
+        trained = hw.circuit.copy()
+    else:
+        trained = net.circuit.copy()
     trained.set_conductances(dict(zip(hw.trainable, result.conductances)))
     trained.title = f"diodenet {data.name} classifier trained on {hw.name} hardware"
     netlist = out / NETLIST

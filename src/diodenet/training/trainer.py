@@ -65,6 +65,9 @@ class TrainConfig:
     g_min: float = 1e-6
     g_max: float = 1e-3
     levels: int | None = None
+    train_gains: bool = False
+    gain_min: float = 0.1
+    gain_max: float = 10.0
 
     def validate(self) -> TrainConfig:
         if self.epochs < 1 or self.batch_size < 1:
@@ -84,6 +87,9 @@ class TrainConfig:
         if not (math.isfinite(self.temperature) and self.temperature > 0):
             raise ValueError(f"temperature must be a voltage > 0, got {self.temperature}")
         self.g_range  # noqa: B018 - validates the range
+        if not (0 < self.gain_min < self.gain_max and math.isfinite(self.gain_max)):
+            raise ValueError(f"buffer gain range: need 0 < gain_min ({self.gain_min}) < "
+                             f"gain_max ({self.gain_max}), both finite")
         return self
 
     @property
@@ -192,23 +198,52 @@ class Trainer:
         self.on_batch = on_batch
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.extra_state = extra_state or {}
+        if config.train_gains and not hasattr(hw, "set_gains"):
+            raise ValueError("train_gains needs a cascade (two or more hidden layers)")
 
     # ------------------------------------------------------- parametrisation
+    # With ``train_gains`` (a cascade), θ ends with one entry per buffer gain:
+    # ``ln|a|`` clipped to ``[gain_min, gain_max]``, each gain keeping its sign.
+    def _n_gains(self) -> int:
+        return len(self.hw.gains) if self.config.train_gains else 0  # type: ignore[attr-defined]
+
     def _to_theta(self, g: np.ndarray) -> np.ndarray:
         g = self.g_range.clip(g)
-        return np.log(g) if self.config.param == "log" else g / self.g_range.g_max
+        theta = np.log(g) if self.config.param == "log" else g / self.g_range.g_max
+        if self._n_gains():
+            a = np.abs(self.hw.gains)  # type: ignore[attr-defined]
+            theta = np.concatenate([theta, np.log(np.clip(a, self.config.gain_min,
+                                                          self.config.gain_max))])
+        return theta
+
+    def _split_theta(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        k = len(theta) - self._n_gains()
+        return theta[:k], theta[k:]
 
     def _to_g(self, theta: np.ndarray) -> np.ndarray:
+        theta = self._split_theta(theta)[0]
         g = np.exp(theta) if self.config.param == "log" else theta * self.g_range.g_max
         return self.g_range.clip(g)
 
+    def _to_gains(self, theta: np.ndarray) -> np.ndarray:
+        c = self.config
+        signs = np.sign(self.hw.gains)  # type: ignore[attr-defined]
+        return signs * np.clip(np.exp(self._split_theta(theta)[1]), c.gain_min, c.gain_max)
+
     def _project(self, theta: np.ndarray) -> np.ndarray:
-        return self._to_theta(self._to_g(theta))
+        g = self._to_g(theta)
+        if not self._n_gains():
+            return self._to_theta(g)
+        base = np.log(g) if self.config.param == "log" else g / self.g_range.g_max
+        return np.concatenate([base, np.log(np.abs(self._to_gains(theta)))])
 
     def program(self, theta: np.ndarray) -> np.ndarray:
-        """Program ``hw`` with the (quantised) conductances of ``theta``; return them."""
+        """Program ``hw`` with the (quantised) conductances of ``theta`` (and,
+        with ``train_gains``, its buffer gains); return the conductances."""
         g = self.g_range.quantize(self._to_g(theta))
         self.hw.set_conductances(g)
+        if self._n_gains():
+            self.hw.set_gains(self._to_gains(theta))  # type: ignore[attr-defined]
         return g
 
     # ---------------------------------------------------------------- steps
@@ -232,8 +267,13 @@ class Trainer:
         """``(L, ∂L/∂θ)`` of the mean loss on ``(x, y)``, measured on the hardware."""
         g = self.program(theta)
         loss = make_loss(self.config.loss, y, self.config.temperature, self.n_classes)
-        grad = hardware_gradient(self.hw, self.encode(x), loss)
         scale = g if self.config.param == "log" else self.g_range.g_max
+        if self._n_gains():
+            cg = self.hw.gradient(self.encode(x), loss)  # type: ignore[attr-defined]
+            # ∂L/∂ln|a| = a ∂L/∂a
+            return cg.loss, np.concatenate([cg.flat_dL_dg * scale,
+                                            cg.dL_da * self.hw.gains])  # type: ignore[attr-defined]
+        grad = hardware_gradient(self.hw, self.encode(x), loss)
         return grad.loss, grad.dL_dg * scale
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, batch: int = 512) -> tuple[float, float]:
@@ -266,6 +306,9 @@ class Trainer:
             "state": state.to_json(), "config": asdict(self.config),
             "conductances": self.g_range.quantize(self._to_g(state.theta)).tolist(),
             "trainable": list(self.hw.trainable), "hardware": self.hw.name,
+            **({"gains": self._to_gains(state.theta).tolist(),
+                "gain_names": list(self.hw.gain_names)}  # type: ignore[attr-defined]
+               if self._n_gains() else {}),
             "rng": {"seed": self.config.seed, "epoch": state.epoch, "state": rng},
             **self.extra_state,
         })

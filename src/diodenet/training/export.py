@@ -1,0 +1,66 @@
+"""A trained model as a netlist that runs unmodified in ``ngspice -b``.
+
+``export_netlist(model_dir)`` rebuilds the run's circuit from its
+``config.json`` (single stage, or the whole cascade with E-element buffers),
+programs the checkpoint's conductances (and buffer gains), sets the input
+sources to one encoded test sample, and appends ``.op`` and a ``.print`` of
+the output voltages. The built-in simulator's outputs for that sample come
+back with it, so what ngspice prints can be checked against them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .checkpoint import load_checkpoint
+from .session import CONFIG, RunConfig, build, load_data, make_hardware
+
+
+@dataclass
+class Export:
+    """``netlist`` text; ``outputs`` (node pairs printed); ``expected``: the
+    built-in simulator's output voltages for ``sample`` (V)."""
+
+    netlist: str
+    outputs: list[tuple[str, str]]
+    expected: np.ndarray
+    sample: int
+
+
+def export_netlist(model_dir: str | Path, *, sample: int = 0) -> Export:
+    """The trained model of ``model_dir`` as ngspice netlist text (see above)."""
+    out = Path(model_dir)
+    try:
+        cfg = RunConfig.from_json(json.loads((out / CONFIG).read_text())).resolved()
+    except FileNotFoundError:
+        raise ValueError(f"{out}: no {CONFIG}: not a diodenet train output directory") from None
+    state = load_checkpoint(out)
+    data = load_data(cfg)
+    if not 0 <= sample < len(data.y_test):
+        raise ValueError(f"sample must be in [0, {len(data.y_test)}), got {sample}")
+    net = build(cfg, data)
+    with make_hardware("builtin", net) as hw:
+        if list(state.get("trainable", [])) != list(hw.trainable):
+            raise ValueError(f"{out}: the checkpoint's resistors do not match config.json")
+        hw.set_conductances(np.array(state["conductances"]))
+        if "gains" in state:
+            hw.set_gains(np.array(state["gains"]))  # type: ignore[attr-defined]
+        u = net.encode(data.x_test[sample:sample + 1])
+        expected = hw.settle(u).outputs[0]
+        circuit = hw.circuit.copy()
+        outputs = list(hw.outputs)
+        for name, value in zip(hw.inputs, u[0]):
+            circuit.set_source(name, float(value))
+    circuit.title = (f"diodenet {data.name} model from {out.name}: test sample {sample} "
+                     f"(label {int(data.y_test[sample])})")
+    probes = " ".join(f"v({p})" if n == "0" else f"v({p},{n})" for p, n in outputs)  # type: ignore[misc]
+    text = circuit.to_spice().rstrip()
+    head, end = text.rsplit("\n", 1)
+    if end.strip().lower() != ".end":
+        raise ValueError("unexpected netlist ending")  # pragma: no cover - writer invariant
+    text = f"{head}\n.op\n.print op {probes}\n.end\n"
+    return Export(text, outputs, expected, sample)  # type: ignore[arg-type]

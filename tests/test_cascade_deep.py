@@ -1,0 +1,288 @@
+"""Deep and asymmetric cascades: equal to the equivalent MLP, the two backward
+passes equal, builtin against ngspice, feedback well-posedness, converters."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from diodenet.cascades import (
+    Buffer,
+    Cascade,
+    IllPosedCascade,
+    differential,
+    from_mlp,
+    mlp_parameters,
+    to_mlp,
+)
+from diodenet.cli.main import cli
+from diodenet.linearization import BuiltinHardware, NgspiceHardware, mse_loss
+from diodenet.training.architectures import CascadeNetwork, ConductanceRange, build_network
+
+torch.set_num_threads(1)
+
+
+def rel(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a - b).max() / np.abs(b).max())
+
+
+def random_mlp(depth: int, seed: int) -> torch.nn.Sequential:
+    g = torch.Generator().manual_seed(seed)
+    dims = [3] + [int(d) for d in torch.randint(2, 6, (depth,), generator=g)]
+    layers: list[torch.nn.Module] = []
+    for i in range(depth):
+        lin = torch.nn.Linear(dims[i], dims[i + 1], dtype=torch.float64)
+        with torch.no_grad():
+            lin.weight.copy_(torch.randn(lin.weight.shape, generator=g, dtype=torch.float64))
+            lin.bias.copy_(torch.randn(lin.bias.shape, generator=g, dtype=torch.float64))
+        layers.append(lin)
+        if i < depth - 1:
+            layers.append(torch.nn.ReLU())
+    return torch.nn.Sequential(*layers)
+
+
+@pytest.mark.parametrize("depth", [2, 3, 4])
+def test_from_mlp_equals_the_mlp_and_its_autograd(depth):
+    m = random_mlp(depth, seed=depth)
+    cascade = from_mlp(m)
+    x = np.random.default_rng(depth).normal(size=(8, 3))
+    ref = m(torch.tensor(x)).detach().numpy()
+    t = np.random.default_rng(9).normal(size=ref.shape)
+    g = cascade.gradient(differential(x), mse_loss(t))
+    assert rel(g.outputs, ref) <= 1e-9
+
+    # dL/dx: autograd through the module itself
+    xt = torch.tensor(x, requires_grad=True)
+    (0.5 * ((m(xt) - torch.tensor(t)) ** 2).sum()).backward()
+    dx = g.dL_du[:, 0::2] - g.dL_du[:, 1::2]  # u = (x, -x) pairs
+    assert rel(dx, xt.grad.numpy()) <= 1e-9
+
+    # dL/dg, dL/da: autograd through the equivalent MLP as a function of them
+    gt = torch.tensor(cascade.conductances(), requires_grad=True)
+    at = torch.tensor(cascade.gains, requires_grad=True)
+    z = torch.tensor(x)
+    for W, b, relu in mlp_parameters(cascade, gt, at):
+        z = z @ W.T + b
+        z = torch.relu(z) if relu else z
+    (0.5 * ((z - torch.tensor(t)) ** 2).sum()).backward()
+    assert rel(g.flat_dL_dg, gt.grad.numpy()) <= 1e-9
+    assert rel(g.dL_da, at.grad.numpy()) <= 1e-9
+
+
+def test_round_trip_and_refusals():
+    m = random_mlp(3, seed=7)
+    back = to_mlp(from_mlp(m))
+    assert [type(layer) for layer in back] == [type(layer) for layer in m]
+    for a, b in zip(m.parameters(), back.parameters()):
+        # the circuit stores resistances: one reciprocal round trip per conductance
+        torch.testing.assert_close(b, a, rtol=1e-15, atol=1e-16)
+    conv = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU())
+    with pytest.raises(ValueError, match=r"layer 0 \(Conv2d\)"):
+        from_mlp(conv)
+    with pytest.raises(ValueError, match=r"layer 1 \(Tanh\)"):
+        from_mlp(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Tanh()))
+    # a trained builder cascade loads its hidden nodes with the readout: not an MLP
+    net = build_network(2, 2, [3, 2], seed=0)
+    with pytest.raises(ValueError, match="to_mlp"):
+        to_mlp(net.hardware("builtin"))
+
+
+def mixed_cascade() -> tuple[CascadeNetwork, Cascade]:
+    """Every per-stage option: diode models, clamp, recurrent, negative neurons,
+    current-source biases; random buffer gains."""
+    net = build_network(
+        2, 2, [4, 3, 3], diode=["ideal", "shockley", "pwl"], activation=["clamp", "relu", "relu"],
+        recurrent=["none", "dense", "none"], sign=["+", "-", "+"],
+        bias=["rails", "current", "rails"], scale=2.0, seed=4,
+        g_range=ConductanceRange(1e-5, 1e-3),
+    )
+    assert isinstance(net, CascadeNetwork)
+    cascade = net.hardware("builtin")
+    a = np.random.default_rng(1).uniform(0.5, 3.0, len(cascade.gains))
+    cascade.set_gains(np.sign(cascade.gains) * a)
+    return net, cascade
+
+
+def test_single_settle_equals_stage_by_stage_and_finite_differences():
+    net, cascade = mixed_cascade()
+    rng = np.random.default_rng(2)
+    u = net.encode(rng.normal(size=(6, 2)))
+    t = rng.normal(size=(6, 2))
+    g = cascade.gradient(u, mse_loss(t))
+    s = cascade.gradient(u, mse_loss(t), backward="single")
+    assert rel(s.flat_dL_dg, g.flat_dL_dg) <= 1e-9
+    assert rel(s.dL_da, g.dL_da) <= 1e-9
+    assert rel(s.dL_du, g.dL_du) <= 1e-9
+    # the whole cascade as one circuit settles to the same outputs
+    whole = Cascade(cascade.stages, buffers=cascade.buffers,
+                    output_gains=cascade.gains[-2:], forward="whole")
+    assert rel(whole.settle(u).outputs, g.outputs) <= 1e-9
+
+    def loss() -> float:
+        return float(0.5 * ((cascade.settle(u).outputs - t) ** 2).sum())
+
+    a0, g0 = cascade.gains.copy(), cascade.conductances().copy()
+    for k in (0, 9, len(a0) - 1):
+        vals = []
+        for sgn in (1, -1):
+            a = a0.copy()
+            a[k] *= 1 + sgn * 1e-6
+            cascade.set_gains(a)
+            vals.append(loss())
+        fd = (vals[0] - vals[1]) / (2e-6 * a0[k])
+        assert abs(fd - g.dL_da[k]) <= 1e-5 * np.abs(g.dL_da).max()
+    cascade.set_gains(a0)
+    for k in (3, len(g0) // 2, len(g0) - 5):
+        vals = []
+        for sgn in (1, -1):
+            gg = g0.copy()
+            gg[k] *= 1 + sgn * 1e-6
+            cascade.set_conductances(gg)
+            vals.append(loss())
+        fd = (vals[0] - vals[1]) / (2e-6 * g0[k])
+        assert abs(fd - g.flat_dL_dg[k]) <= 1e-5 * np.abs(g.flat_dL_dg).max()
+    cascade.set_conductances(g0)
+
+
+def test_builtin_and_ngspice_agree_on_a_three_stage_cascade():
+    net = build_network(2, 2, [3, 3, 2], diode="shockley", scale=4.0, seed=6, gain=1.5)
+    assert isinstance(net, CascadeNetwork)
+    rng = np.random.default_rng(3)
+    u = net.encode(rng.normal(size=(5, 2)))
+    t = rng.normal(size=(5, 2))
+    builtin = net.hardware("builtin")
+    with net.hardware("ngspice") as ng:
+        assert ng.forward_mode == "whole"  # one netlist, one analysis per chunk
+        gb = builtin.gradient(u, mse_loss(t))
+        gs = ng.gradient(u, mse_loss(t))  # single settle on the adjoint network
+        gn = ng.gradient(u, mse_loss(t), backward="stages")
+    # ngspice solves to reltol 1e-6 / vntol 1e-9 V: outputs within 1e-5 of the
+    # signal scale, gradients (a second settle on top) within 1e-4
+    assert rel(gs.outputs, gb.outputs) <= 1e-5
+    assert rel(gs.flat_dL_dg, gb.flat_dL_dg) <= 1e-4
+    assert rel(gs.dL_da, gb.dL_da) <= 1e-4
+    # the two ngspice backward passes see the same operating point
+    assert rel(gs.flat_dL_dg, gn.flat_dL_dg) <= 1e-6
+    assert rel(gs.dL_da, gn.dL_da) <= 1e-6
+    assert rel(gs.dL_du, gn.dL_du) <= 1e-6
+
+
+def feedback_cascade(gain: float) -> Cascade:
+    """Stage 1's neuron 0 feeds back into stage 0's second feature pair."""
+    net = build_network(2, 2, [4, 3], diode=["ideal", "shockley"], scale=2.0, seed=1)
+    stages = [BuiltinHardware(n.circuit, n.inputs, n.outputs) for n in net.stages]
+    buffers = [*net.buffers(), Buffer(1, 0, 0, 2, gain), Buffer(1, 0, 0, 3, -gain)]
+    return Cascade(stages, buffers=buffers)
+
+
+def test_feedback_cascade_is_certified_settles_and_differentiates():
+    c = feedback_cascade(0.3)
+    assert 0 < c.loop_gain < 1 and c.inputs == ["vxp0_s0", "vxn0_s0"]
+    rng = np.random.default_rng(0)
+    u = rng.normal(size=(4, 2)) * 2
+    t = rng.normal(size=(4, 2))
+    g = c.gradient(u, mse_loss(t))
+    # the whole circuit (loop closed through its E elements) in one solve
+    whole = Cascade(c.stages, buffers=c.buffers, forward="whole")
+    assert rel(whole.settle(u).outputs, g.outputs) <= 1e-9
+    s = c.gradient(u, mse_loss(t), backward="single")
+    assert rel(s.flat_dL_dg, g.flat_dL_dg) <= 1e-9
+    assert rel(s.dL_da, g.dL_da) <= 1e-9
+    a0 = c.gains.copy()
+    k = len(c.buffers) - 2  # the feedback gain
+    vals = []
+    for sgn in (1, -1):
+        a = a0.copy()
+        a[k] *= 1 + sgn * 1e-6
+        c.set_gains(a)
+        vals.append(float(0.5 * ((c.settle(u).outputs - t) ** 2).sum()))
+    assert abs((vals[0] - vals[1]) / (2e-6 * a0[k]) - g.dL_da[k]) <= 1e-5 * np.abs(g.dL_da).max()
+
+
+def test_ill_posed_feedback_is_refused_with_the_reason():
+    with pytest.raises(IllPosedCascade, match=r"rho\(A\) = .* >= 1"):
+        feedback_cascade(40.0)
+    c = feedback_cascade(0.8)
+    with pytest.raises(IllPosedCascade):
+        c.set_gains(np.where(np.arange(len(c.gains)) >= len(c.buffers) - 2, 40.0, c.gains)
+                    * np.sign(c.gains))
+
+
+def test_ngspice_runs_a_from_mlp_cascade_as_one_netlist():
+    m = random_mlp(3, seed=11)
+    x = np.random.default_rng(0).normal(size=(4, 3))
+    with from_mlp(m, hardware="ngspice") as ng:
+        y = ng.settle(differential(x)).outputs
+        assert isinstance(ng.whole.hw, NgspiceHardware)
+    # ngspice's stand-in for an ideal diode drops n·Vt·ln(I/Is) ≈ 13 mV at 1 mA
+    # per neuron, amplified by the following buffers (gains ≤ ~6 here)
+    ref = m(torch.tensor(x)).detach().numpy()
+    assert np.abs(y - ref).max() <= 0.1 * np.abs(ref).max()
+
+
+def _metrics(path: Path) -> list[dict]:
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    for r in rows:
+        r.pop("seconds")
+    return rows
+
+
+class Crash(Exception):
+    pass
+
+
+def test_train_a_cascade_with_gains_resume_and_export_to_ngspice(tmp_path: Path):
+    from diodenet.training import checkpoint as ckpt
+    from diodenet.training.session import RunConfig, run_training
+
+    cfg = {"dataset": "xor", "hidden": [5, 3], "epochs": 2, "batch_size": 100, "seed": 2,
+           "train_gains": True, "diode": "shockley", "scale": 4.0}
+    full = run_training(RunConfig(**cfg), tmp_path / "full", progress=False, plots=False)
+
+    def crash(epoch: int, batch: int) -> None:
+        if epoch == 1 and batch == 1:
+            raise Crash
+
+    broken = tmp_path / "broken"
+    with pytest.raises(Crash):
+        run_training(RunConfig(**cfg), broken, progress=False, on_batch=crash, plots=False)
+    res = CliRunner().invoke(cli, ["train", "--resume", str(broken), "--json"])
+    assert res.exit_code == 0, res.output
+    assert _metrics(broken / "metrics.jsonl") == _metrics(tmp_path / "full" / "metrics.jsonl")
+    a, b = ckpt.load_checkpoint(tmp_path / "full"), ckpt.load_checkpoint(broken)
+    assert a["state"]["theta"] == b["state"]["theta"] and a["gains"] == b["gains"]
+    assert json.loads(res.output)["test_accuracy"] == full["test_accuracy"]
+    # the gains moved from their initial ±1
+    assert not np.allclose(np.abs(a["gains"]), 1.0)
+
+    res = CliRunner().invoke(cli, ["export", str(broken), "--sample", "3", "--json"])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.output)
+    text = Path(info["netlist"]).read_text()
+    assert "ebuf1_0" in text and "eout0" in text  # E-element buffers in one netlist
+    ngspice = shutil.which("ngspice")
+    assert ngspice is not None
+    run = subprocess.run([ngspice, "-b", info["netlist"]], capture_output=True, text=True,
+                         timeout=60, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    row = lines[next(i for i, line in enumerate(lines) if line.startswith("Index")) + 2]
+    printed = np.array([float(v) for v in row.split()[1:]])
+    # the same Shockley model on both sides: ngspice's reltol 1e-6 of the signal
+    np.testing.assert_allclose(printed, info["expected"], rtol=1e-5,
+                               atol=1e-5 * np.abs(info["expected"]).max())
+
+
+def test_cli_hidden_list_errors_are_one_line():
+    res = CliRunner().invoke(cli, ["train", "--hidden", "8,x"])
+    assert res.exit_code == 2 and "--hidden" in res.output and "Traceback" not in res.output
+    res = CliRunner().invoke(cli, ["train", "--hidden", "8", "--train-gains", "--epochs", "1",
+                                   "--out", "/nonexistent-dir-for-test/x"])
+    assert res.exit_code == 2 and "cascade" in res.output
