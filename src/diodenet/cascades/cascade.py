@@ -219,8 +219,11 @@ class Cascade(Hardware):
 
     @property
     def circuit(self) -> Circuit:  # type: ignore[override]
-        """The whole cascade as one circuit (E elements as buffers)."""
-        return self.whole.hw.circuit
+        """The whole cascade as one circuit (E elements as buffers), with the
+        conductances and gains programmed now."""
+        from .whole import whole_circuit
+
+        return whole_circuit(self)[0]
 
     @property
     def whole(self) -> WholeCircuit:

@@ -16,6 +16,7 @@ reversed into a CCCS, Director–Rohrer) is measured in one settle.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -175,7 +176,10 @@ def build_whole(cascade: Cascade,
     from ..linearization import BuiltinHardware
 
     circuit, ext, senses, outputs = whole_circuit(cascade)
-    make = make or (lambda c, i, o: BuiltinHardware(c, i, o))
+    # the buffers make the whole H non-symmetric and, with gains, not monotone;
+    # feedforward it is block-triangular with monotone diagonal blocks (a
+    # P-matrix problem: one solution), and its linearized MNA is what matters
+    make = make or (lambda c, i, o: BuiltinHardware(c, i, o, monotone_tol=math.inf))
     hw = make(circuit, [*ext, *senses], outputs)
     if list(hw.trainable) != list(cascade.trainable):
         raise ValueError("the whole cascade's trainable resistors do not match its stages'")

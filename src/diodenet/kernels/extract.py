@@ -90,6 +90,7 @@ def extract_kernel(
     dtype: torch.dtype = torch.float64,
     device: torch.device | str | None = None,
     check: bool = True,
+    monotone_tol: float = 1e-10,
 ) -> CircuitKernel:
     """The kernel ``(H, B, C, D, b, d)`` of ``circuit``.
 
@@ -162,7 +163,7 @@ def extract_kernel(
         b=p0, d=-o0, dtype=dtype, device=device,
         input_names=mna.inputs,
         output_names=["-".join(parse_output(s)).removesuffix("-0") for s in outputs],
-        element_names=[d.name for d in mna.diodes],
+        element_names=[d.name for d in mna.diodes], monotone_tol=monotone_tol,
     )
     kernel.circuit = circuit
     kernel.mna = mna

@@ -49,6 +49,10 @@ class BuiltinHardware(Hardware):
         set for ideal/PWL diodes (or mixed), Newton when every diode is smooth.
     state_tol:
         reverse voltage (V) at or below which a junction counts as conducting.
+    monotone_tol:
+        how far below 0 (relative to ``‖H‖``) ``sym(H)``'s eigenvalues may go;
+        a cascade's whole circuit (buffers) needs ``inf``: its ``H`` is not
+        monotone, though block-triangular with monotone blocks.
     """
 
     name = "builtin"
@@ -62,6 +66,7 @@ class BuiltinHardware(Hardware):
         method: str | None = None,
         tol: float = 1e-12,
         state_tol: float = 1e-9,
+        monotone_tol: float = 1e-10,
         dtype: torch.dtype = torch.float64,
         device: torch.device | str | None = None,
     ) -> None:
@@ -70,6 +75,7 @@ class BuiltinHardware(Hardware):
         self.outputs = [parse_output(o) for o in outputs]
         self.trainable = [r.name for r in self.circuit.trainable_resistors]
         self.method, self.tol, self.state_tol = method, tol, state_tol
+        self.monotone_tol = monotone_tol
         self.dtype = dtype
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.settles = 0
@@ -79,7 +85,8 @@ class BuiltinHardware(Hardware):
     def _rebuild(self, check: bool = True) -> None:
         c = self.circuit
         self.kernel: CircuitKernel = extract_kernel(
-            c, self.inputs, self.outputs, dtype=self.dtype, device=self.device, check=check
+            c, self.inputs, self.outputs, dtype=self.dtype, device=self.device, check=check,
+            monotone_tol=self.monotone_tol,
         )
         self._breakdown = breakdown_limits(c, self.kernel)
         if all(f == "admittance" for f in self.kernel.port_forms):
