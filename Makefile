@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.diodenet-installed
-EXTRAS := dev,dask
+EXTRAS := dev,dask,bench
 
 .PHONY: setup ngspice venv demo test lint bench clean
 
