@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -330,20 +331,20 @@ class Kernel:
 
     @classmethod
     def from_mondeq(cls, W: ArrayLike, U: ArrayLike, b: ArrayLike, W_out: ArrayLike,
-                    D: ArrayLike, **kwargs: object) -> Kernel:
+                    D: ArrayLike, **kwargs: Any) -> Kernel:
         """The kernel of ``z = ReLU(Wz + Ux + b)``, ``y = W_out z + D x`` (``kernels.mondeq``)."""
         from .mondeq import from_mondeq
 
-        return from_mondeq(W, U, b, W_out, D, **kwargs)  # type: ignore[arg-type]
+        return from_mondeq(W, U, b, W_out, D, **kwargs)
 
     @classmethod
     def from_winston_kolter(cls, m: float, A: ArrayLike, S: ArrayLike, U: ArrayLike,
                             b: ArrayLike, W_out: ArrayLike, D: ArrayLike,
-                            **kwargs: object) -> Kernel:
+                            **kwargs: Any) -> Kernel:
         """The kernel of a monDEQ with ``W = (1-m)I - AᵀA + S - Sᵀ``."""
         from .mondeq import from_winston_kolter
 
-        return from_winston_kolter(m, A, S, U, b, W_out, D, **kwargs)  # type: ignore[arg-type]
+        return from_winston_kolter(m, A, S, U, b, W_out, D, **kwargs)
 
     def __repr__(self) -> str:
         kinds = sorted({type(e).__name__ for e in self.elements})

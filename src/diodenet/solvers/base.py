@@ -32,7 +32,8 @@ class EquilibriumSolver(ABC):
         if not tol > 0:
             raise ValueError(f"tol must be > 0, got {tol}")
         self.tol = float(tol)
-        self.max_iter = max_iter
+        # every solver bounds its iterations; each states (and sets) its own default
+        self.max_iter: int = 1000 if max_iter is None else int(max_iter)
 
     @abstractmethod
     def init(self, kernel: Kernel) -> Any:

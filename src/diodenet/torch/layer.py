@@ -21,10 +21,15 @@ it in ngspice.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import torch
 from torch import Tensor, nn
 
 from ..kernels.kernel import Kernel
+
+if TYPE_CHECKING:
+    from ..circuits import Circuit
 
 
 class _Equilibrium(torch.autograd.Function):
@@ -80,18 +85,19 @@ class MonDEQLayer(nn.Module):
         super().__init__()
         if not margin > 0:
             raise ValueError(f"margin must be > 0, got {margin}")
-        kw = {"dtype": dtype, "device": device}
         self.margin = float(margin)
         self.tol = tol
         scale = hidden ** -0.5
-        self.A = nn.Parameter(torch.randn(hidden, hidden, generator=generator, **kw) * scale * 0.5)
-        self.S = nn.Parameter(torch.randn(hidden, hidden, generator=generator, **kw) * scale * 0.1)
-        self.U = nn.Parameter(torch.randn(hidden, in_features, generator=generator, **kw)
-                              * in_features ** -0.5)
-        self.c = nn.Parameter(torch.zeros(hidden, **kw))
-        self.W_out = nn.Parameter(torch.randn(out_features, hidden, generator=generator, **kw)
-                                  * scale)
-        self.d = nn.Parameter(torch.zeros(out_features, **kw))
+
+        def randn(*shape: int) -> Tensor:
+            return torch.randn(*shape, generator=generator, dtype=dtype, device=device)
+
+        self.A = nn.Parameter(randn(hidden, hidden) * scale * 0.5)
+        self.S = nn.Parameter(randn(hidden, hidden) * scale * 0.1)
+        self.U = nn.Parameter(randn(hidden, in_features) * in_features ** -0.5)
+        self.c = nn.Parameter(torch.zeros(hidden, dtype=dtype, device=device))
+        self.W_out = nn.Parameter(randn(out_features, hidden) * scale)
+        self.d = nn.Parameter(torch.zeros(out_features, dtype=dtype, device=device))
 
     def H(self) -> Tensor:
         n = self.A.shape[0]
@@ -116,10 +122,10 @@ class MonDEQLayer(nn.Module):
                           torch.zeros(self.W_out.shape[0], m, dtype=self.U.dtype),
                           b=-self.c, d=-self.d, dtype=self.U.dtype)
 
-    def to_circuit(self, **kwargs: object):
+    def to_circuit(self, **kwargs: Any) -> Circuit:
         """A resistor/transformer/gyrator/diode circuit realising this layer
         (``diodenet.kernels.realize``); its inputs are ``vu1..``, outputs ``y1..``.
         Kernel units are taken as siemens (α = 1 Ω)."""
         from ..kernels.realize import realize
 
-        return realize(self.to_kernel(), **kwargs)  # type: ignore[arg-type]
+        return realize(self.to_kernel(), **kwargs)

@@ -158,7 +158,8 @@ def element_card(e: Element) -> str:
     _check_name("element name", e.name)
     nodes = " ".join(_check_name("node name", n) for n in e.nodes)
     if isinstance(e, Resistor):
-        return f"{e.name} {nodes} {_num(e.resistance)}"  # type: ignore[arg-type]
+        assert e.resistance is not None  # a Resistor always holds its resistance
+        return f"{e.name} {nodes} {_num(e.resistance)}"
     if isinstance(e, Diode):
         return f"{e.name} {nodes} {_check_name('diode model name', e.model_name or '')}"
     if isinstance(e, VoltageSource | CurrentSource):

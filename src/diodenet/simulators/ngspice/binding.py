@@ -256,7 +256,7 @@ class Ngspice:
         """
         with self._lock:
             self._check_alive()
-            self._capture = captured = []
+            self._capture = captured = list[str]()
             try:
                 rc = self._lib.ngSpice_Command(cmd.encode())
                 self._commands += 1
@@ -285,7 +285,7 @@ class Ngspice:
             for k, line in enumerate(lines):
                 arr[k] = line.encode()
             arr[len(lines)] = None
-            self._capture = captured = []
+            self._capture = captured = list[str]()
             try:
                 rc = self._lib.ngSpice_Circ(arr)
             finally:
