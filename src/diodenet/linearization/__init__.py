@@ -7,7 +7,7 @@ from typing import Any
 
 from .builtin import BuiltinHardware
 from .factory import HARDWARES, make_hardware
-from .gradient import Gradient, hardware_gradient, loss_gradient, sse_loss
+from .gradient import Gradient, adjoint_gradient, hardware_gradient, loss_gradient, sse_loss
 from .hardware import Drive, Hardware, Measurement, output_port
 from .ngspice import NgspiceHardware
 
@@ -19,6 +19,7 @@ __all__ = [
     "Hardware",
     "Measurement",
     "NgspiceHardware",
+    "adjoint_gradient",
     "hardware_gradient",
     "loss_gradient",
     "make_hardware",
