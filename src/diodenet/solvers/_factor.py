@@ -20,6 +20,7 @@ block non-singular (``sym(H) ≻ 0`` on ``F`` and ``g ≥ 0``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -95,7 +96,7 @@ def _submatrix(indptr, indices, data, F, pos):
     return sub_ptr, sub_idx, sub_val
 
 
-_COMPILED: list = []
+_COMPILED: list[Any] = []
 
 
 def submatrix(indptr, indices, data, F, pos):
@@ -152,10 +153,9 @@ def solve_free_sets(
             pos[F] = np.arange(k)
             ptr, idx, val = submatrix(layout.indptr, layout.indices, layout.data, F, pos)
             pos[F] = -1
-            A = csr_matrix((val, idx, ptr), shape=(k, k))
-            A = A + _diag(g[b, F]) if bool(np.any(g[b, F])) else A
-            # CSR of A is CSC of Aᵀ: factor Aᵀ in CSC form for the transpose, else A
-            M = A.tocsc() if not transpose else csr_matrix(A).T.tocsc()
+            S = csr_matrix((val, idx, ptr), shape=(k, k))
+            S = S + _diag(g[b, F]) if bool(np.any(g[b, F])) else S
+            M = S.tocsc() if not transpose else csr_matrix(S).T.tocsc()
             lu = splu(M, permc_spec="MMD_AT_PLUS_A" if layout.symmetric else "COLAMD",
                       options={"SymmetricMode": layout.symmetric})
             x[b, F] = lu.solve(r)

@@ -23,8 +23,11 @@ from __future__ import annotations
 
 import math
 import os
+from typing import Any
 
 import numpy as np
+
+numba: Any
 
 try:  # numba compiles the loops; without it the numpy fallback runs (slower, same answers)
     if os.environ.get("DIODENET_NO_NUMBA"):
@@ -96,12 +99,11 @@ def _pgs(indptr, indices, data, diag, lo, g, q, z, tol, atol, hinf, alpha,
         residual[b] = res
 
 
+_pgs_compiled: Any = None
 if HAVE_NUMBA:
     _sigma = numba.njit(cache=True, inline="always")(_sigma)
     _residual = numba.njit(cache=True)(_residual)
     _pgs_compiled = numba.njit(cache=True)(_pgs)
-else:
-    _pgs_compiled = None
 
 
 def pgs_sweeps(

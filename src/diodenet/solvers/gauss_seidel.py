@@ -124,8 +124,8 @@ def run_pgs(
         state.indptr, state.indices, state.data, state.diag, state.lo, state.g, qn, zn,
         tol=tol, atol=atol, hinf=state.hinf, alpha=state.alpha, max_sweeps=max_sweeps,
     )
-    like = dict(dtype=kernel.dtype, device=kernel.device)
-    return torch.from_numpy(zn).to(**like), torch.from_numpy(sweeps), torch.from_numpy(residual)
+    z_out = torch.from_numpy(zn).to(dtype=kernel.dtype, device=kernel.device)
+    return z_out, torch.from_numpy(sweeps), torch.from_numpy(residual)
 
 
 class ProjectedGaussSeidel(EquilibriumSolver):
