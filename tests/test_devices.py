@@ -8,7 +8,6 @@ import math
 import numpy as np
 import pytest
 import torch
-from test_gradient_builtin import random_rtgd
 
 from diodenet import Circuit, PWLDiode, ShockleyDiode
 from diodenet.circuits import IdealDiode
@@ -21,6 +20,7 @@ from diodenet.devices import (
     parse_fraction,
 )
 from diodenet.linearization import BuiltinHardware, hardware_gradient, make_estimator, mse_loss
+from test_gradient_builtin import random_rtgd
 
 INPUTS, OUTPUTS = ["v1", "v2", "i1"], ["n3", ("n4", "n0")]
 MODELS = [IdealDiode(), PWLDiode(vf=0.3, ron=50.0), ShockleyDiode(is_=1e-12, n=1.5, rs=5.0)]
@@ -50,7 +50,8 @@ def test_ideal_instance_is_the_nominal_circuit_bit_for_bit(k: int, model: object
             assert np.array_equal(getattr(a, field), getattr(b, field)), field
         ga, gb = hardware_gradient(nominal, u, mse_loss(t)), hardware_gradient(inst, u, mse_loss(t))
         assert np.array_equal(ga.dL_dg, gb.dL_dg) and np.array_equal(ga.dL_du, gb.dL_du)
-        g = nominal.conductances() * np.exp(np.random.default_rng(step).normal(0, 0.2, len(ga.dL_dg)))
+        jitter = np.random.default_rng(step).normal(0, 0.2, len(ga.dL_dg))
+        g = nominal.conductances() * np.exp(jitter)
         nominal.set_conductances(g)
         inst.set_conductances(g)
 
@@ -114,7 +115,7 @@ def test_crossbar_wires_drop_voltage_like_series_resistors():
     y = hw.settle(np.array([[1.0]])).outputs[0]
     # by hand: node a -10- a1 -10- a2 ; b -10- b1 -10- b2 ; r1: a1-b1, r2: a2-b2; rl: b-0
     G = np.zeros((5, 5))  # unknowns a1, a2, b, b1, b2 (a = 1 V)
-    def stamp(i, j, g):  # noqa: E306
+    def stamp(i, j, g):
         for p, q in ((i, j), (j, i)):
             if p is not None:
                 G[p, p] += g
@@ -239,7 +240,7 @@ def test_readout_noise_and_adc():
 
 
 def test_trainer_runs_each_estimator_on_an_instance():
-    from diodenet.training import Trainer, TrainConfig, build_network, load_dataset
+    from diodenet.training import TrainConfig, Trainer, build_network, load_dataset
 
     data = load_dataset("xor", seed=0)
     net = build_network(data.n_features, data.n_classes, 4, scale=10.0, seed=0)

@@ -5,7 +5,6 @@ against ngspice finite differences, temperature against ngspice's own
 from __future__ import annotations
 
 import numpy as np
-from test_gradient_ngspice import TIGHT, random_resistor_1n4148
 
 from diodenet import D1N4148, Circuit, ShockleyDiode
 from diodenet.devices import DeviceSpec, InstanceHardware
@@ -16,6 +15,7 @@ from diodenet.linearization import (
     make_estimator,
     mse_loss,
 )
+from test_gradient_ngspice import TIGHT, random_resistor_1n4148
 
 INPUTS, OUTPUTS = ["v1", "v2"], ["n3", ("n4", "n0")]
 SPEC = DeviceSpec(tolerance=0.1, diode_is=0.5, diode_n=0.05, diode_rs=0.2, temperature=50.0,

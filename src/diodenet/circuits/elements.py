@@ -53,7 +53,8 @@ def _check_name(name: str, letter: str, kind: str) -> str:
 
 def _check_node(node: str | int) -> str:
     node = str(node).strip().lower()
-    if not node or any(ch.isspace() for ch in node) or any(ch in node for ch in "(){}=,;"):
+    # parentheses are allowed: KiCad names nets "Net-(D1-Pad2)"
+    if not node or any(ch.isspace() for ch in node) or any(ch in node for ch in "{}=,;"):
         raise ValueError(f"invalid node name {node!r}")
     if node == "gnd":
         return "0"

@@ -10,7 +10,7 @@ import click
 from .main import UserError, cli, user_errors
 
 
-def _fraction(what: str):  # noqa: ANN202 - a click callback
+def _fraction(what: str):
     def convert(ctx: click.Context, param: click.Parameter, value: str | None) -> float:
         from ..devices import parse_fraction
 
@@ -24,7 +24,7 @@ def _fraction(what: str):  # noqa: ANN202 - a click callback
     return convert
 
 
-def _frac_option(name: str, what: str, help: str):  # noqa: A002, ANN202
+def _frac_option(name: str, what: str, help: str):
     return click.option(name, default=None, callback=_fraction(what), help=help)
 
 
@@ -47,7 +47,8 @@ def _frac_option(name: str, what: str, help: str):  # noqa: A002, ANN202
                                       "(nominal training always runs on builtin).")
 @click.option("--gradients", default="hl,eqprop,model", show_default=True,
               help="In-situ estimators, comma-separated: hl, eqprop, fd, model.")
-@click.option("--beta", type=float, default=0.01, show_default=True, help="eqprop nudge (relative).")
+@click.option("--beta", type=float, default=0.01, show_default=True,
+              help="eqprop nudge (relative).")
 @_frac_option("--tolerance", "tolerance",
               "Resistor tolerance σ per device, e.g. 0.1 or 10% (default 0).")
 @click.option("--distribution", type=click.Choice(["lognormal", "gaussian"]),

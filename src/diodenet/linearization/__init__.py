@@ -5,6 +5,7 @@ from .estimators import ESTIMATORS, GradientEstimator, make_estimator
 from .factory import HARDWARES, make_hardware
 from .gradient import (
     Gradient,
+    adjoint_gradient,
     hardware_gradient,
     loss_gradient,
     mse_loss,
@@ -24,6 +25,7 @@ __all__ = [
     "Hardware",
     "Measurement",
     "NgspiceHardware",
+    "adjoint_gradient",
     "energy_per_inference",
     "hardware_gradient",
     "loss_gradient",

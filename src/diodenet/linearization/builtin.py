@@ -28,6 +28,7 @@ from ..circuits import Circuit, CurrentSource
 from ..kernels.extract import CircuitKernel, OutputSpec, extract_kernel, parse_output
 from ..kernels.mna import build_mna, junction_node
 from ..simulators.builtin import breakdown_limits, check_breakdown, exact_method
+from ..solvers.reuse import CachedSolver
 from .hardware import Drive, Hardware, Measurement, check_drive
 from .power import source_power
 
@@ -44,7 +45,8 @@ class BuiltinHardware(Hardware):
     outputs:
         node names or ``(pos, neg)`` pairs read as output voltages.
     method, tol:
-        kernel solver and its tolerance (A). The default is exact: the active
+        kernel solver and its tolerance (relative to the circuit's current
+        scale, ``Kernel.residual_scale``). The default is exact: the active
         set for ideal/PWL diodes (or mixed), Newton when every diode is smooth.
     state_tol:
         reverse voltage (V) at or below which a junction counts as conducting.
@@ -138,7 +140,10 @@ class BuiltinHardware(Hardware):
     # ------------------------------------------------------------ settle
     def settle(self, inputs: np.ndarray) -> Measurement:
         u = self.kernel.check_inputs(inputs)
-        eq = self.kernel.solve(u, method=exact_method(self.kernel, self.method), tol=self.tol)
+        if getattr(self, "_solver", None) is None:
+            # one solver state per programmed kernel, re-initialised when conductances change
+            self._solver = CachedSolver(exact_method(self.kernel, self.method), tol=self.tol)
+        eq = self._solver.solve(self.kernel, u)
         check_breakdown(self._breakdown, eq.z)
         self.settles += u.shape[0]
         V = self.kernel.node_voltages(eq.z, u)

@@ -85,6 +85,23 @@ def programmed_branch_voltages(hw: Hardware, m: Measurement) -> np.ndarray:
     return m.branch_currents / hw.conductances()
 
 
+def adjoint_gradient(
+    hw: Hardware, measurement: Measurement, g_y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(∂L/∂g, ∂L/∂u)`` from one adjoint settle around ``measurement``.
+
+    ``g_y`` (batch, p) is ``∂L/∂y``; it is injected as currents into the
+    output ports of the adjoint linearized circuit, and with the adjoint branch
+    voltages ``v̂``: ``∂L/∂g_k = -Σ_samples v_k v̂_k`` (k,) and ``∂L/∂u`` (batch, m)
+    is the input ports' response. ``hw`` must still hold the conductances the
+    measurement was taken with.
+    """
+    drive = {output_port(j): g_y[:, j] for j in range(g_y.shape[1])}
+    adj = hw.settle_linearized(measurement, drive, adjoint=True)
+    dL_dg = -(programmed_branch_voltages(hw, measurement) * adj.branch_voltages).sum(axis=0)
+    return dL_dg, adj.input_responses
+
+
 def hardware_gradient(
     hw: Hardware, inputs: np.ndarray, loss: Loss, *, jacobian: bool = False
 ) -> Gradient:
@@ -94,10 +111,7 @@ def hardware_gradient(
     before = hw.settles
     m = hw.settle(np.asarray(inputs, dtype=np.float64))
     L, g_y = loss_gradient(loss, m.outputs)
-    drive = {output_port(j): g_y[:, j] for j in range(g_y.shape[1])}
-    adj = hw.settle_linearized(m, drive, adjoint=True)
-    dL_dg = -(programmed_branch_voltages(hw, m) * adj.branch_voltages).sum(axis=0)
-    dL_du = adj.input_responses
+    dL_dg, dL_du = adjoint_gradient(hw, m, g_y)
     J = None
     if jacobian:
         J = np.zeros((m.batch, m.outputs.shape[1], len(hw.inputs)))

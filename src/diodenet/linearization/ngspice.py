@@ -39,7 +39,7 @@ from ..circuits import (
 from ..circuits.elements import THERMAL_VOLTAGE
 from ..kernels.extract import OutputSpec, parse_output
 from .hardware import Drive, Hardware, Measurement, check_drive
-from .ngspice_linear import GMIN, linear_sweep_netlist, small_signal_conductances
+from .ngspice_linear import GMIN, linear_sweep_circuit, small_signal_conductances
 from .power import source_power
 
 RECIPROCAL = (Resistor, Diode, VoltageSource, CurrentSource, Transformer)
@@ -82,8 +82,14 @@ class NgspiceHardware(Hardware):
         self.settles = 0
         self.reciprocal = all(isinstance(e, RECIPROCAL) for e in self.circuit)
         for name in self.inputs:
+            if name not in self.circuit:
+                raise ValueError(f"input {name!r} is not an element of the circuit")
             if not isinstance(self.circuit[name], VoltageSource | CurrentSource):
                 raise ValueError(f"input {name!r} is not an independent source")
+        nodes = {*self.circuit.nodes, "0"}
+        for node in (n for pair in self.outputs for n in pair):
+            if node not in nodes:
+                raise ValueError(f"output node {node!r} is not a node of the circuit")
         # one set of worker processes serves both simulators
         self._pool = NgspicePool(workers) if executor is None and workers > 1 else None
         shared = executor if executor is not None else self._pool
@@ -93,20 +99,22 @@ class NgspiceHardware(Hardware):
         )
         self._ports = [self.sim.port(p, n) for p, n in self.outputs]
         self._gmin = float((options or {}).get("gmin", GMIN))  # type: ignore[arg-type]
-        text, self._g_sources, self._drive_sources = linear_sweep_netlist(
+        lin, ctrl, self._g_sources, self._drive_sources = linear_sweep_circuit(
             self.circuit, self.outputs
         )
-        self._linear = NgspiceSimulator.from_netlist(
-            text, executor=shared, options=options, progress=progress,  # type: ignore[arg-type]
+        self._linear = NgspiceSimulator(
+            lin, executor=shared, options=options, progress=progress,  # type: ignore[arg-type]
+            conductances=ctrl,
         )
         # a non-reciprocal network measures its adjoint on the adjoint network
         self._adjoint = self._linear
         self._adjoint_error: str | None = None
         if not self.reciprocal:
             try:
-                text, _, _ = linear_sweep_netlist(self.circuit, self.outputs, adjoint=True)
-                self._adjoint = NgspiceSimulator.from_netlist(
-                    text, executor=shared, options=options, progress=progress,  # type: ignore[arg-type]
+                lin, ctrl, _, _ = linear_sweep_circuit(self.circuit, self.outputs, adjoint=True)
+                self._adjoint = NgspiceSimulator(
+                    lin, executor=shared, options=options, progress=progress,  # type: ignore[arg-type]
+                    conductances=ctrl,
                 )
             except ValueError as exc:
                 self._adjoint_error = str(exc)

@@ -19,6 +19,7 @@ from torch import Tensor
 from ..circuits import Circuit, ShockleyDiode
 from ..kernels.extract import CircuitKernel, extract_kernel
 from ..kernels.kernel import Equilibrium, Kernel
+from ..solvers.reuse import CachedSolver
 
 #: (element index, diode name, BV, nVt)
 BreakdownLimits = list[tuple[int, str, float, float]]
@@ -98,8 +99,8 @@ class BuiltinSimulator:
         any circuit the netlist reader accepts (ideal, PWL or Shockley diodes,
         sources, controlled sources, transformers, gyrators).
     method, tol:
-        passed to ``Kernel.solve`` (``tol`` in amperes); the default is
-        ``exact_method``.
+        passed to ``Kernel.solve`` (``tol`` relative to the circuit's current
+        scale, see ``Kernel.residual_scale``); the default is ``exact_method``.
     """
 
     backend = "builtin"
@@ -124,6 +125,8 @@ class BuiltinSimulator:
             [s.dc for s in circuit.sources], dtype=dtype, device=self.kernel.device
         )
         self._breakdown = breakdown_limits(circuit, self.kernel)
+        # one factorisation/state for every batch solved on this circuit
+        self._solver = CachedSolver(exact_method(self.kernel, self.method), tol=self.tol)
 
     def input_matrix(
         self, values: np.ndarray | Tensor | None = None, names: Sequence[str] | None = None
@@ -150,7 +153,7 @@ class BuiltinSimulator:
         return u
 
     def solve(self, u: Tensor) -> Equilibrium:
-        return self.kernel.solve(u, method=exact_method(self.kernel, self.method), tol=self.tol)
+        return self._solver.solve(self.kernel, u)
 
     def check_breakdown(self, eq: Equilibrium) -> None:
         """Raise ``ValueError`` when a junction reaches breakdown (see ``check_breakdown``)."""

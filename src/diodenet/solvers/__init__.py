@@ -20,10 +20,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .active_set import ActiveSet
-from .base import EquilibriumSolver
+from .base import EquilibriumSolver, SolverState
 from .forward_backward import ForwardBackward
 from .newton import Newton
 from .peaceman_rachford import PeacemanRachford
+from .reuse import CachedSolver
 
 if TYPE_CHECKING:
     from ..kernels.kernel import Kernel
@@ -69,10 +70,12 @@ def get_solver(method: str, kernel: Kernel, **options: object) -> EquilibriumSol
 __all__ = [
     "METHODS",
     "ActiveSet",
+    "CachedSolver",
     "EquilibriumSolver",
     "ForwardBackward",
     "Newton",
     "PeacemanRachford",
+    "SolverState",
     "get_solver",
     "resolve_method",
 ]

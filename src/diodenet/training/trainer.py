@@ -45,6 +45,14 @@ SCHEDULES = ("cosine", "step", "constant")
 METRICS = "metrics.jsonl"
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident set size so far (MiB; Linux counts KiB, macOS bytes)."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
 @dataclass
 class TrainConfig:
     """Hyper-parameters. ``temperature`` in volts (``None``: ``0.1 × scale``
@@ -164,7 +172,8 @@ class Trainer:
     receives ``metrics.jsonl`` and ``checkpoint.json`` after every epoch;
     ``on_batch(epoch, batch)`` is called after each step (tests raise from it
     to simulate a crash); ``progress`` forces a tqdm bar on stderr (default:
-    only when stderr is a TTY).
+    only when stderr is a TTY); ``metrics_extra`` is written into every
+    ``metrics.jsonl`` line (the session states the dataset's feature map).
     """
 
     def __init__(
@@ -181,6 +190,7 @@ class Trainer:
         on_batch: Callable[[int, int], None] | None = None,
         progress: bool | None = None,
         extra_state: dict[str, Any] | None = None,
+        metrics_extra: dict[str, Any] | None = None,
     ) -> None:
         self.hw, self.encode, self.n_classes = hw, encode, n_classes
         self.config = config.validate()
@@ -201,6 +211,7 @@ class Trainer:
         self.estimator = make_estimator(config.gradient, beta=config.beta)
         #: mean static power (W) per inference of the last ``evaluate``
         self.last_power: float | None = None
+        self.metrics_extra = metrics_extra or {}
 
     # ------------------------------------------------------- parametrisation
     def _to_theta(self, g: np.ndarray) -> np.ndarray:
@@ -354,6 +365,8 @@ class Trainer:
                     "settles": self.hw.settles - s0,
                     "power_w": power,
                     "seconds": time.perf_counter() - t0,
+                    "peak_rss_mb": peak_rss_mb(),
+                    **self.metrics_extra,
                 }
                 state.history.append(metrics)
                 state.epoch = e + 1
