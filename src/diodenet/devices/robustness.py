@@ -54,6 +54,7 @@ def robustness(
     log: Callable[[str], None] | None = _stderr,
     progress: bool = False,
     nominal_conductances: np.ndarray | None = None,
+    samples: int | None = None,
 ) -> dict[str, Any]:
     """Nominal vs offline vs in-situ accuracy of ``cfg``'s network under ``spec``.
 
@@ -62,6 +63,8 @@ def robustness(
     in-situ learning rate (default ``cfg.lr / 2``); ``epochs``: in-situ
     epochs per instance and estimator (0: deploy only). ``nominal_conductances``
     skips step 1 (a network trained already, e.g. for a tolerance sweep).
+    ``samples``: fine-tune on a seeded subset of this many training samples
+    (default: the whole training split).
     Returns ``{"nominal", "offline", "in_situ", "power_w"}`` plus details
     (``"energy_j"``, ``"settle_time_s"``, ``"seconds"``, ``"hardware"``, ...).
     """
@@ -98,14 +101,18 @@ def robustness(
         return InstanceHardware(deployed, net.inputs, net.outputs, spec, seed=seed,
                                 backend=hardware, **(backend_options or {}))
 
+    x_fit, y_fit = data.x_train, data.y_train
+    if samples is not None and samples < len(y_fit):
+        pick = np.sort(np.random.default_rng([cfg.seed, 15]).permutation(len(y_fit))[:samples])
+        x_fit, y_fit = x_fit[pick], y_fit[pick]
     offline: list[float] = []
     powers: list[float] = []
     in_situ: dict[str, list[float]] = {name: [] for name in estimators}
     for i in range(instances):
         seed = first_seed + i
         with instance_hw(seed) as hw:
-            tr = Trainer(hw, net.encode, data.n_classes, data.x_train, data.y_train, fine,
-                         test=test, progress=False)
+            tr = Trainer(hw, net.encode, data.n_classes, x_fit, y_fit, fine, test=test,
+                         progress=False)
             offline.append(tr.evaluate(*test)[1])
             if tr.last_power is not None:
                 powers.append(tr.last_power)
@@ -114,7 +121,7 @@ def robustness(
             continue
         for name in estimators:
             with instance_hw(seed) as hw:
-                tr = Trainer(hw, net.encode, data.n_classes, data.x_train, data.y_train,
+                tr = Trainer(hw, net.encode, data.n_classes, x_fit, y_fit,
                              replace(fine, gradient=name), test=test, progress=progress)
                 result = tr.run()
             in_situ[name].append(result.test_accuracy)
