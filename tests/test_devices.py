@@ -19,7 +19,7 @@ from diodenet.devices import (
     lay_out_crossbar,
     parse_fraction,
 )
-from diodenet.linearization import BuiltinHardware, hardware_gradient, make_estimator, mse_loss
+from diodenet.linearization import BuiltinHardware, hardware_gradient, make_estimator, sse_loss
 from test_gradient_builtin import random_rtgd
 
 INPUTS, OUTPUTS = ["v1", "v2", "i1"], ["n3", ("n4", "n0")]
@@ -48,7 +48,7 @@ def test_ideal_instance_is_the_nominal_circuit_bit_for_bit(k: int, model: object
         for field in ("outputs", "branch_voltages", "input_responses", "power",
                       "conducting", "diode_conductance"):
             assert np.array_equal(getattr(a, field), getattr(b, field)), field
-        ga, gb = hardware_gradient(nominal, u, mse_loss(t)), hardware_gradient(inst, u, mse_loss(t))
+        ga, gb = hardware_gradient(nominal, u, sse_loss(t)), hardware_gradient(inst, u, sse_loss(t))
         assert np.array_equal(ga.dL_dg, gb.dL_dg) and np.array_equal(ga.dL_du, gb.dL_du)
         jitter = np.random.default_rng(step).normal(0, 0.2, len(ga.dL_dg))
         g = nominal.conductances() * np.exp(jitter)
@@ -155,7 +155,7 @@ def _fd(hw, u, loss, rel: float) -> np.ndarray:
 def test_hl_on_the_instance_equals_finite_differences_through_it(k: int, model: object):
     c = random_rtgd(10 + k, model)
     u, t = _batch(k)
-    loss = mse_loss(t)
+    loss = sse_loss(t)
     hw = InstanceHardware(c, INPUTS, OUTPUTS, VARIED, seed=k)
     assert not np.allclose(hw.actual_conductances(), hw.conductances(), rtol=0.01)
     hl = hardware_gradient(hw, u, loss).dL_dg
@@ -181,7 +181,7 @@ def test_model_gradient_error_grows_with_tolerance():
     tolerances (0 -> equal; the error grows with the spread)."""
     c = random_rtgd(3, MODELS[2])
     u, t = _batch(3)
-    loss = mse_loss(t)
+    loss = sse_loss(t)
     errors = []
     for tol in (0.0, 0.02, 0.1, 0.2):
         hw = InstanceHardware(c, INPUTS, OUTPUTS, DeviceSpec(tolerance=tol), seed=1)
@@ -232,7 +232,7 @@ def test_readout_noise_and_adc():
     assert np.all(np.abs(y - y0)[inside] <= lsb / 2 + 1e-12)
     # auto-ranged linearized readout: a 12-bit ADC costs the gradient ~ 2^-12 relative
     adc12 = InstanceHardware(c, INPUTS, OUTPUTS, DeviceSpec(adc_bits=12, full_scale=10.0))
-    loss = mse_loss(t)
+    loss = sse_loss(t)
     ref = hardware_gradient(exact, u, loss).dL_dg
     got = hardware_gradient(adc12, u, loss).dL_dg
     err = np.abs(got - ref).max() / np.abs(ref).max()

@@ -13,7 +13,7 @@ from diodenet.linearization import (
     NgspiceHardware,
     hardware_gradient,
     make_estimator,
-    mse_loss,
+    sse_loss,
 )
 from test_gradient_ngspice import TIGHT, random_resistor_1n4148
 
@@ -31,15 +31,15 @@ def test_ideal_instance_on_ngspice_is_the_nominal_circuit(ngspice_available):
         ma, mb = a.settle(u), b.settle(u)
         for field in ("outputs", "branch_voltages", "input_responses", "power"):
             assert np.array_equal(getattr(ma, field), getattr(mb, field)), field
-        assert np.array_equal(hardware_gradient(a, u, mse_loss(t)).dL_dg,
-                              hardware_gradient(b, u, mse_loss(t)).dL_dg)
+        assert np.array_equal(hardware_gradient(a, u, sse_loss(t)).dL_dg,
+                              hardware_gradient(b, u, sse_loss(t)).dL_dg)
 
 
 def test_ngspice_instance_gradient_equals_ngspice_finite_differences(ngspice_available):
     c = random_resistor_1n4148(1)
     rng = np.random.default_rng(1)
     u, t = rng.uniform(-3, 3, (3, 2)), rng.uniform(-0.5, 0.5, (3, 2))
-    loss = mse_loss(t)
+    loss = sse_loss(t)
     with InstanceHardware(c, INPUTS, OUTPUTS, SPEC, seed=2, backend="ngspice", options=TIGHT,
                           method="op") as hw:
         assert "rw_n0_0" in hw.physical  # the wires are in ngspice's netlist
