@@ -162,10 +162,11 @@ def test_hl_on_the_instance_equals_finite_differences_through_it(k: int, model: 
     fd = _fd(hw, u, loss, 1e-6)
     scale = np.abs(fd).max()
     assert np.abs(hl - fd).max() <= 1e-6 * scale
-    # the digital twin's gradient is that of the nominal circuit: wrong here
+    # the digital twin's gradient is that of the nominal circuit: wrong here, by
+    # 17 % (ideal), 16 % (PWL), 23 % (Shockley) of the largest component
     model_grad = make_estimator("model")(hw, u, loss).dL_dg
     err = np.abs(model_grad - fd).max() / scale
-    assert err > 0.02, f"model gradient only {err:.2%} off"
+    assert err > 0.1, f"model gradient only {err:.2%} off"
     # equilibrium propagation on the same instance: O(β²) symmetric, O(β) one-sided
     sym = make_estimator("eqprop", beta=1e-4)(hw, u, loss).dL_dg
     one = make_estimator("eqprop", beta=1e-4, symmetric=False)(hw, u, loss).dL_dg
@@ -177,8 +178,9 @@ def test_hl_on_the_instance_equals_finite_differences_through_it(k: int, model: 
 
 
 def test_model_gradient_error_grows_with_tolerance():
-    """How far the twin's gradient is from the instance's: measured over
-    tolerances (0 -> equal; the error grows with the spread)."""
+    """How far the twin's gradient is from the instance's, over tolerances:
+    0 at 0 %, then about the tolerance itself (measured 2.2 %, 12 %, 22 % of
+    the largest component at 2 %, 10 %, 20 %)."""
     c = random_rtgd(3, MODELS[2])
     u, t = _batch(3)
     loss = sse_loss(t)
@@ -189,7 +191,7 @@ def test_model_gradient_error_grows_with_tolerance():
         model_grad = make_estimator("model")(hw, u, loss).dL_dg
         errors.append(np.abs(model_grad - hl).max() / np.abs(hl).max())
     assert errors[0] <= 1e-12
-    assert errors[1] > 1e-3 and errors[1] < errors[2] < errors[3]
+    assert errors[1] > 0.01 and errors[1] < errors[2] < errors[3] and errors[2] > 0.05
 
 
 def test_power_is_what_the_elements_dissipate():

@@ -101,7 +101,7 @@ class InstanceHardware(Hardware):
 
     def _make(self, circuit: Circuit, inputs: Sequence[str]) -> Hardware:
         cls = BuiltinHardware if self.backend == "builtin" else NgspiceHardware
-        return cls(circuit, inputs, self.outputs, **self._options)  # type: ignore[arg-type]
+        return cls(circuit, inputs, self.outputs, **self._options)
 
     def __repr__(self) -> str:
         return f"InstanceHardware({self.backend}, seed={self.instance.seed}, {self.spec})"

@@ -172,7 +172,7 @@ class NgspiceHardware(Hardware):
             g_d = small_signal_conductances(self.circuit, forward, self._gmin) \
                 if diodes else empty
         power = None if states is not None else source_power(
-            self.circuit, v, res.current, self.inputs, applied)  # type: ignore[attr-defined]
+            self.circuit, v, res.current, self.inputs, applied)
         return Measurement(
             inputs=applied, outputs=outputs, branch_voltages=branch,
             input_responses=np.column_stack(responses) if responses else empty,

@@ -121,7 +121,7 @@ def make_hardware(kind: str, net: Network, *, workers: int = 1,
     if gradient == "eqprop":
         from ..devices import DeviceSpec, InstanceHardware
 
-        options = {"workers": workers} if kind == "ngspice" else {}
+        options: dict[str, Any] = {"workers": workers} if kind == "ngspice" else {}
         return InstanceHardware(net.circuit, net.inputs, net.outputs, DeviceSpec(),
                                 backend=kind, **options)
     return linearization.make_hardware(kind, net.circuit, net.inputs, net.outputs,
