@@ -24,12 +24,14 @@ import numpy as np
 import torch
 
 from ..activations import Shockley
-from ..circuits import Circuit, CurrentSource
-from ..kernels.extract import CircuitKernel, OutputSpec, extract_kernel, parse_output
+from ..circuits import Circuit, CurrentSource, Resistor
+from ..circuits.outputs import OutputSpec, parse_output
+from ..kernels.extract import CircuitKernel, extract_kernel
 from ..kernels.mna import build_mna, junction_node
 from ..simulators.builtin import breakdown_limits, check_breakdown, exact_method
 from ..solvers.reuse import CachedSolver
 from .hardware import Drive, Hardware, Measurement, check_drive
+from .power import source_power
 
 
 class BuiltinHardware(Hardware):
@@ -106,8 +108,8 @@ class BuiltinHardware(Hardware):
 
         self._out_sel = t(np.array([node_row(p) - node_row(n) for p, n in self.outputs])
                           .reshape(len(self.outputs), N))
-        res = [c[name] for name in self.trainable]
-        self._branch_sel = t(np.array([node_row(r.n1) - node_row(r.n2) for r in res])  # type: ignore[union-attr]
+        res = [c.element(name, Resistor) for name in self.trainable]
+        self._branch_sel = t(np.array([node_row(r.n1) - node_row(r.n2) for r in res])
                              .reshape(len(res), N))
         # kernel node voltages -> trainable branch voltages
         kn = {n: i for i, n in enumerate(self.kernel.node_names)}
@@ -119,7 +121,7 @@ class BuiltinHardware(Hardware):
             return row
 
         self._kernel_branch_sel = t(
-            np.array([kernel_row(r.n1) - kernel_row(r.n2) for r in res])  # type: ignore[union-attr]
+            np.array([kernel_row(r.n1) - kernel_row(r.n2) for r in res])
             .reshape(len(res), len(kn))
         )
         # diode port rows and junction terminals in the linearization MNA
@@ -166,14 +168,17 @@ class BuiltinHardware(Hardware):
             if kind == "v":
                 responses.append(src[:, self.kernel.source_names.index(name)])
             else:
-                e = self.circuit[name]
-                responses.append(self._node(V, e.neg) - self._node(V, e.pos))  # type: ignore[attr-defined]
+                src_i = self.circuit.element(name, CurrentSource)
+                responses.append(self._node(V, src_i.neg) - self._node(V, src_i.pos))
         np_ = lambda t: t.detach().cpu().numpy()  # noqa: E731
         stacked = torch.stack(responses, 1) if responses else u[:, :0]
+        power = source_power(
+            self.circuit, lambda n: np_(self._node(V, n)),
+            lambda s: np_(src[:, self.kernel.source_names.index(s)]), self.inputs, np_(u))
         return Measurement(
             inputs=np_(u), outputs=np_(eq.y), branch_voltages=np_(V @ self._kernel_branch_sel.T),
             input_responses=np_(stacked),
-            conducting=np_(conducting), diode_conductance=np_(gd),
+            conducting=np_(conducting), diode_conductance=np_(gd), power=power,
         )
 
     def _node(self, V: torch.Tensor, name: str) -> torch.Tensor:
@@ -298,8 +303,8 @@ class BuiltinHardware(Hardware):
             if kind == "v":
                 responses.append(x[:, a])
             else:
-                va = x[:, a] if a is not None else 0.0
-                vb = x[:, b] if b is not None else 0.0
+                va = x[:, a] if a is not None else x.new_zeros(batch)
+                vb = x[:, b] if b is not None else x.new_zeros(batch)
                 responses.append(vb - va)
         np_ = lambda t: t.detach().cpu().numpy()  # noqa: E731
         return Measurement(

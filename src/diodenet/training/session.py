@@ -75,6 +75,8 @@ class RunConfig:
     train_gains: bool = False
     gain_min: float = 0.1
     gain_max: float = 10.0
+    gradient: str = "hl"
+    beta: float = 0.01
 
     def resolved(self) -> RunConfig:
         """A copy with the defaults that depend on the dataset filled in."""
@@ -129,11 +131,22 @@ def build(cfg: RunConfig, data: Dataset) -> Network | CascadeNetwork:
     )
 
 
-def make_hardware(kind: str, net: Network | CascadeNetwork, *, workers: int = 1) -> Hardware:
-    """The named hardware (``linearization.make_hardware``) for ``net``'s
-    circuit; a cascade's stages on that hardware (``CascadeNetwork.hardware``)."""
+def make_hardware(kind: str, net: Network | CascadeNetwork, *, workers: int = 1,
+                  gradient: str = "hl") -> Hardware:
+    """The named hardware (``linearization.make_hardware``) for ``net``'s circuit;
+    a cascade's stages on that hardware (``CascadeNetwork.hardware``);
+    ``gradient="eqprop"`` needs output-current injection, so it runs the
+    nominal circuit as an ideal ``devices.InstanceHardware`` (the same numbers)."""
     if isinstance(net, CascadeNetwork):
+        if gradient != "hl":
+            raise ValueError(f"a cascade is trained with --gradient hl, not {gradient!r}")
         return net.hardware(kind, workers=workers)
+    if gradient == "eqprop":
+        from ..devices import DeviceSpec, InstanceHardware
+
+        options: dict[str, Any] = {"workers": workers} if kind == "ngspice" else {}
+        return InstanceHardware(net.circuit, net.inputs, net.outputs, DeviceSpec(),
+                                backend=kind, **options)
     return linearization.make_hardware(kind, net.circuit, net.inputs, net.outputs,
                                        workers=workers)
 
@@ -219,7 +232,7 @@ def run_training(
     out.mkdir(parents=True, exist_ok=True)
     if not resume:
         atomic_write_text(out / CONFIG, json.dumps(asdict(cfg), indent=2) + "\n")
-    with make_hardware(cfg.hardware, net, workers=workers) as hw:
+    with make_hardware(cfg.hardware, net, workers=workers, gradient=cfg.gradient) as hw:
         trainer = Trainer(hw, net.encode, data.n_classes, data.x_train, data.y_train, tc,
                           test=(data.x_test, data.y_test), out_dir=out, on_batch=on_batch,
                           progress=progress, metrics_extra={"features": data.features})
@@ -233,7 +246,7 @@ def run_training(
         "epochs": result.epochs, "seconds": result.seconds,
         "netlist": paths.get("netlist"),
         "split": {"train": len(data.y_train), "test": len(data.y_test)},
-        "settles": result.settles, "peak_rss_mb": peak_rss_mb(),
+        "settles": result.settles, "peak_rss_mb": peak_rss_mb(), "power_w": result.power_w,
         "plots": {k: v for k, v in paths.items() if k != "netlist"},
         "config": asdict(cfg),
     }
