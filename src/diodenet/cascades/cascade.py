@@ -344,7 +344,7 @@ class Cascade(Hardware):
                 for k, b in enumerate(self.buffers):
                     if b.src == s:
                         gy[:, b.output] += b.gain * lam[:, k]
-                drive = {output_port(j): gy[:, j] for j in range(gy.shape[1])}
+                drive: Drive = {output_port(j): gy[:, j] for j in range(gy.shape[1])}
                 a = self.stages[s].settle_linearized(m.stages[s], drive, adjoint=True)
                 adj[s] = a
                 for k, b in enumerate(self.buffers):
@@ -377,7 +377,7 @@ class Cascade(Hardware):
             lins, change = [], 0.0
             for s, hw in enumerate(self.stages):
                 u = self._stage_inputs(s, du, values, batch)
-                drive = {name: u[:, i] for i, name in enumerate(hw.inputs)}
+                drive: Drive = {name: u[:, i] for i, name in enumerate(hw.inputs)}
                 lin = hw.settle_linearized(m.stages[s], drive)
                 lins.append(lin)
                 for k, b in enumerate(self.buffers):
@@ -402,7 +402,7 @@ class Cascade(Hardware):
         before = self.settles
         m = self.settle(inputs)
         L, g_y = loss_gradient(loss, m.outputs)
-        drive = {output_port(j): g_y[:, j] for j in range(g_y.shape[1])}
+        drive: Drive = {output_port(j): g_y[:, j] for j in range(g_y.shape[1])}
         adj = self.settle_linearized(m, drive, adjoint=True, backward=backward)
         dL_dg = -(m.branch_voltages * adj.branch_voltages).sum(axis=0)
         assert m.buffer_values is not None and adj.buffer_values is not None

@@ -62,7 +62,7 @@ def stage_gain_bound(circuit: Circuit, inputs: list[str], outputs: list) -> np.n
         if d.anode not in fixed and d.cathode not in fixed:
             raise IllPosedCascade(f"{circuit.title}: diode {d.name} has no terminal on a fixed "
                                   "node, so the loop gain cannot be bounded")
-    free = sorted({n for e in circuit for n in e.nodes} - fixed)  # type: ignore[attr-defined]
+    free = sorted({n for e in circuit for n in e.nodes} - fixed)
     idx = {n: k for k, n in enumerate(free)}
     col = {}
     for i, name in enumerate(inputs):

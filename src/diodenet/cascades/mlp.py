@@ -135,7 +135,8 @@ def from_mlp(module: torch.nn.Module, *, g_max: float = 1e-3, hardware: str = "b
     if hardware == "ngspice":
         kw = dict(forward="whole", backward="single",
                   whole=lambda c, i, o: make_hardware(hardware, c, i, o, workers=workers))
-    cascade = Cascade(stages, buffers=buffers, output_gains=S_prev, **kw)
+    assert S_prev is not None
+    cascade = Cascade(stages, buffers=buffers, output_gains=S_prev.tolist(), **kw)
     return cascade
 
 
@@ -227,6 +228,7 @@ def mlp_parameters(
         for r, (k, i) in enumerate(zip(m.k, m.col)):
             if i < 0:
                 continue
+            ratio: float | torch.Tensor
             if s == 0:
                 j, ratio = i // 2, (1.0 if i % 2 == 0 else -1.0)
             else:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..circuits import Circuit, Element, VoltageSource
-from ..linearization import Hardware, Measurement, output_port
+from ..linearization import Drive, Hardware, Measurement, output_port
 
 if TYPE_CHECKING:
     from .cascade import Cascade, CascadeMeasurement
@@ -42,10 +42,10 @@ def _renamed(e: Element, s: int) -> Element:
     changes: dict[str, object] = {"name": f"{e.name}_s{s}"}
     for f in e.node_fields:
         changes[f] = _node(s, getattr(e, f))
-    if getattr(e, "control", None):
-        changes["control"] = f"{e.control}_s{s}"  # type: ignore[attr-defined]
-    if getattr(e, "model_name", None):
-        changes["model_name"] = f"{e.model_name}_s{s}"  # type: ignore[attr-defined]
+    for attr in ("control", "model_name"):  # names that refer to other cards
+        value = getattr(e, attr, None)
+        if value:
+            changes[attr] = f"{value}_s{s}"
     return e.replace(**changes)
 
 
@@ -70,7 +70,7 @@ def whole_circuit(cascade: Cascade, title: str = "cascade"
                 raise ValueError(f"stage {s} input {e.name!r} must be a voltage source "
                                  "to be driven by a buffer")
             b = cascade.buffers[k]
-            p, n = cascade.stages[b.src].outputs[b.output]  # type: ignore[misc]
+            p, n = cascade.stages[b.src].outputs[b.output]
             mid = f"s{s}_{e.name}_buf"
             senses[k] = out.add_voltage_source(f"{e.name}_s{s}", _node(s, e.pos), mid, 0.0).name
             out.add_vcvs(f"ebuf{s}_{b.input}", mid, _node(s, e.neg),
@@ -78,9 +78,9 @@ def whole_circuit(cascade: Cascade, title: str = "cascade"
     ext = [f"{cascade.stages[0].inputs[i]}_s0" for i in cascade._external]
     outputs: list[tuple[str, str]] = []
     for s, hw in enumerate(cascade.stages):
-        outputs += [(_node(s, p), _node(s, n)) for p, n in hw.outputs]  # type: ignore[misc]
+        outputs += [(_node(s, p), _node(s, n)) for p, n in hw.outputs]
     last = len(cascade.stages) - 1
-    for j, (p, n) in enumerate(cascade.stages[-1].outputs):  # type: ignore[misc]
+    for j, (p, n) in enumerate(cascade.stages[-1].outputs):
         out.add_vcvs(f"eout{j}", f"y{j}", "0", _node(last, p), _node(last, n),
                      float(cascade._output_gains[j]))
         out.add_resistor(f"rload{j}", f"y{j}", "0", resistance=OUTPUT_LOAD, trainable=False)
@@ -157,7 +157,7 @@ class WholeCircuit:
         from .cascade import CascadeMeasurement
 
         base = sum(self.n_stage_outputs)
-        drive = {output_port(base + j): g_y[:, j] for j in range(g_y.shape[1])}
+        drive: Drive = {output_port(base + j): g_y[:, j] for j in range(g_y.shape[1])}
         a = self.hw.settle_linearized(self._joined(m), drive, adjoint=True)
         return CascadeMeasurement(
             inputs=np.zeros((m.batch, self.n_external)), outputs=a.outputs[:, base:],

@@ -56,7 +56,7 @@ def demo(out_dir: str, epochs: int, finetune_epochs: int, workers: int, seed: in
     from ..linearization import BuiltinHardware
     from ..training.session import (
         RunConfig,
-        build,
+        build_single,
         load_data,
         make_hardware,
         write_outputs,
@@ -71,7 +71,7 @@ def demo(out_dir: str, epochs: int, finetune_epochs: int, workers: int, seed: in
     with user_errors():
         cfg = RunConfig(dataset="moons", hardware="builtin", epochs=epochs, seed=seed).resolved()
         data = load_data(cfg)
-        net = build(cfg, data)
+        net = build_single(cfg, data)
         # (1) in-the-loop training, built-in simulator as the hardware
         say(f"[1/5] training on moons ({len(data.y_train)} train / {len(data.y_test)} test), "
             f"{cfg.hidden} diode neurons, {len(net.circuit.trainable_resistors)} resistors, "

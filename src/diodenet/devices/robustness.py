@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..linearization import BuiltinHardware, energy_per_inference
-from ..training.session import RunConfig, build, load_data
+from ..training.session import RunConfig, build_single, load_data
 from ..training.trainer import Trainer
 from .hardware import InstanceHardware
 from .spec import DeviceSpec
@@ -77,7 +77,7 @@ def robustness(
     cfg = cfg.resolved()
     tc = cfg.train_config()
     data = load_data(cfg)
-    net = build(cfg, data)
+    net = build_single(cfg, data)
     test = (data.x_test, data.y_test)
     nominal_hw = BuiltinHardware(net.circuit, net.inputs, net.outputs)
     nominal_tr = Trainer(nominal_hw, net.encode, data.n_classes, data.x_train, data.y_train, tc,

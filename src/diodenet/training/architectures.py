@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -229,16 +230,16 @@ def build_network(
                    else f"diodenet stage {s} {n_in}-{h}"),
         ))
         n_in = h
-    spec = {
+    spec: dict[str, Any] = {
         "n_features": n_features, "n_outputs": n_outputs,
         "hidden": sizes[0] if S == 1 else sizes, "sparsity": sparsity,
         "g_min": g_range.g_min, "g_max": g_range.g_max, "levels": g_range.levels,
         "scale": scale, "seed": seed, "clamp": clamp,
         **{k: (v[0] if S == 1 else v) for k, v in opts.items()},
     }
-    spec["diode"] = [d if isinstance(d, str) else d.kind for d in opts["diode"]]
+    diodes = [d if isinstance(d, str) else d.kind for d in opts["diode"]]
+    spec["diode"] = diodes[0] if S == 1 else diodes
     if S == 1:
-        spec["diode"] = spec["diode"][0]
         stages[0].spec = spec
         return stages[0]
     return CascadeNetwork(stages, n_features, n_outputs, sizes, scale, gain, spec)

@@ -57,10 +57,10 @@ def export_netlist(model_dir: str | Path, *, sample: int = 0) -> Export:
             circuit.set_source(name, float(value))
     circuit.title = (f"diodenet {data.name} model from {out.name}: test sample {sample} "
                      f"(label {int(data.y_test[sample])})")
-    probes = " ".join(f"v({p})" if n == "0" else f"v({p},{n})" for p, n in outputs)  # type: ignore[misc]
+    probes = " ".join(f"v({p})" if n == "0" else f"v({p},{n})" for p, n in outputs)
     text = circuit.to_spice().rstrip()
     head, end = text.rsplit("\n", 1)
     if end.strip().lower() != ".end":
         raise ValueError("unexpected netlist ending")  # pragma: no cover - writer invariant
     text = f"{head}\n.op\n.print op {probes}\n.end\n"
-    return Export(text, outputs, expected, sample)  # type: ignore[arg-type]
+    return Export(text, outputs, expected, sample)

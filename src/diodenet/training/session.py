@@ -131,6 +131,15 @@ def build(cfg: RunConfig, data: Dataset) -> Network | CascadeNetwork:
     )
 
 
+def build_single(cfg: RunConfig, data: Dataset) -> Network:
+    """``build`` for code that works on one stage; a hidden list is refused."""
+    net = build(cfg, data)
+    if not isinstance(net, Network):
+        raise ValueError(f"hidden={cfg.hidden}: this command takes one hidden layer "
+                         "(a single stage); cascades are trained with diodenet train")
+    return net
+
+
 def make_hardware(kind: str, net: Network | CascadeNetwork, *, workers: int = 1,
                   gradient: str = "hl") -> Hardware:
     """The named hardware (``linearization.make_hardware``) for ``net``'s circuit;
@@ -151,7 +160,7 @@ def make_hardware(kind: str, net: Network | CascadeNetwork, *, workers: int = 1,
                                        workers=workers)
 
 
-def predictor(hw: Hardware, net: Network) -> Callable[[np.ndarray], np.ndarray]:
+def predictor(hw: Hardware, net: Network | CascadeNetwork) -> Callable[[np.ndarray], np.ndarray]:
     """Features -> predicted class (argmax of the output voltages), by settling ``hw``."""
 
     def predict(x: np.ndarray) -> np.ndarray:
@@ -176,8 +185,9 @@ def mlp_yardstick(data: Dataset, hidden: int | list[int], seed: int = 0) -> floa
     return float(mlp.score(data.x_test, data.y_test))
 
 
-def write_outputs(out: Path, net: Network, hw: Hardware, data: Dataset, result: TrainResult,
-                  cfg: RunConfig, title: str = "", *, figures: bool = True) -> dict[str, str]:
+def write_outputs(out: Path, net: Network | CascadeNetwork, hw: Hardware, data: Dataset,
+                  result: TrainResult, cfg: RunConfig, title: str = "", *,
+                  figures: bool = True) -> dict[str, str]:
     """``model.cir`` and (``figures``) the figures; returns their paths by kind."""
     from .plots import plot_conductance_histogram, plot_curves, plot_decision_regions
 
