@@ -27,10 +27,11 @@ def _one_line_error(res, *fragments: str) -> None:
 
 def test_unknown_dataset_lists_the_known_ones(tmp_path: Path) -> None:
     with pytest.raises(DatasetError) as exc:
-        load_dataset("mnist")
+        load_dataset("cifar10")
     assert isinstance(exc.value, ValueError)
     assert all(name in str(exc.value) for name in DATASETS)
-    _one_line_error(_cli("--dataset", "mnist", "--out", str(tmp_path)), "mnist", "moons", "digits")
+    _one_line_error(_cli("--dataset", "cifar10", "--out", str(tmp_path)), "cifar10", "moons",
+                    "mnist")
 
 
 def _write(tmp_path: Path, text: str) -> Path:

