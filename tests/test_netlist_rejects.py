@@ -47,8 +47,8 @@ CASES = [
     ("zero resistance", "t\nv1 a 0 1\nr1 a 0 0\n", 3, "resistance must be > 0"),
     ("negative resistance", "t\nv1 a 0 1\nr1 a 0 -5k\n", 3, "resistance must be > 0"),
     ("dangling source", "t\nv1 a 0 1\nr1 a 0 1k\ni2 a b 1m\n", 4, "nowhere to go"),
-    ("dangling ideal", "t\nv1 a 0 1\nr1 a 0 1k\nd1 a b di\n.model di D\n*@diodenet model di ideal\n",
-     4, "undetermined"),
+    ("dangling ideal", "t\nv1 a 0 1\nr1 a 0 1k\nd1 a b di\n.model di D(Is=1e-14 N=0.02)\n"
+     "*@diodenet model di ideal\n", 4, "undetermined"),
     ("floating", OK + "r2 b c 1k\nr3 b c 1k\n", 4, "no DC path to ground"),
     ("missing control", OK + "f1 a 0 vnone 2\n", 4, "controlling voltage source 'vnone'"),
     ("malformed number", "t\nv1 a 0 1\nr1 a 0 1.2.3\n", 3, "malformed number '1.2.3'"),

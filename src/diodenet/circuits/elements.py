@@ -479,5 +479,6 @@ class Gyrator(Element):
 
 
 ELEMENT_TYPES: tuple[type[Element], ...] = (
-    Resistor, Diode, VoltageSource, Inductor, CurrentSource, VCVS, CCCS, VCCS, CCVS, Transformer, Gyrator,
+    Resistor, Diode, VoltageSource, Inductor, CurrentSource, VCVS, CCCS, VCCS, CCVS,
+    Transformer, Gyrator,
 )

@@ -7,11 +7,11 @@ parameters of a ``ShockleyDiode``:
   current ``Isr (e^{v/(NR Vt)} - 1) ((1 - v/VJ)² + 0.005)^{M/2}``; with a knee
   ``Ikf > 0`` the sum ``i`` becomes ``i / (1 + sqrt(i/Ikf))``;
 * reverse, ``-BV <= v < -3 vte``: ``-Is (1 + (3 vte / (e v))³)`` (ngspice's
-  cubic tail), plus the recombination current frozen at ``v = -3 vte``; with
-  ``Ikr > 0``, ``i / (1 + sqrt(-i/Ikr))``;
-* breakdown, ``v < -BV'``: ``-Is e^{-(BV' + v)/(NBV Vt)}`` (plus the frozen
-  recombination term), where ``BV'`` is the voltage at which ngspice matches
-  the breakdown current ``IBV`` (``breakdown_voltage``).
+  cubic tail; ngspice 39 has no recombination term there); with ``Ikr > 0``,
+  ``i / (1 + sqrt(-i/Ikr))``;
+* breakdown, ``v < -BV'``: ``-Is e^{-(BV' + v)/(NBV Vt)}``, where ``BV'`` is
+  the voltage at which ngspice matches the breakdown current ``IBV``
+  (``breakdown_voltage``; ``NBV`` defaults to ``N``).
 
 ``gmin`` (ngspice's 1e-12 S by default) is added in parallel, as ngspice does.
 """
@@ -77,8 +77,7 @@ def junction_current(
             s = math.sqrt(i / model.ikf)
             g = ((1 + s) * g - i * g / (2 * s * model.ikf)) / (1 + 2 * s + i / model.ikf)
             i = i / (1 + s)
-    else:
-        ir, _ = recombination(-3 * vte)
+    else:  # (ngspice 39 adds no recombination current below -3 vte)
         if bv is None or v >= -bv:
             arg = (3 * vte / (v * math.e)) ** 3
             i, g = -csat * (1 + arg), csat * 3 * arg / v
@@ -86,7 +85,6 @@ def junction_current(
             vtb = (model.nbv if model.nbv is not None else model.n) * vt
             e = math.exp(min(-(bv + v) / vtb, 700.0))
             i, g = -csat * e, csat * e / vtb
-        i += ir
         if model.ikr > 0 and i < -1e-18:
             s = math.sqrt(-i / model.ikr)
             g = ((1 + s) * g + i * g / (2 * s * model.ikr)) / (1 + 2 * s - i / model.ikr)

@@ -104,12 +104,10 @@ def compare(netlist: str, inputs_csv: str | None, as_json: bool) -> None:
     if inputs_csv:
         names, values = read_csv_matrix(inputs_csv)
     with user_errors():
-        from ..circuits.netlist.deck import ngspice_deck
-        from ..simulators.ngspice import NgspiceSimulator
+        from ..circuits.netlist.deck import user_file_simulator
 
         a = _run_backend("builtin", circuit, names, values, 1)
-        deck = ngspice_deck(netlist, **_deck_options())
-        with NgspiceSimulator(deck) as sim:
+        with user_file_simulator(netlist, circuit, **_deck_options()) as sim:
             b = sim.operating_points(values, names)
     nodes, va = _circuit_voltages(circuit, a)
     nodes_b, vb = _circuit_voltages(circuit, b)

@@ -26,8 +26,8 @@ from torch import Tensor
 from ..circuits import Circuit, ShockleyDiode
 from ..kernels.extract import CircuitKernel, extract_kernel
 from ..kernels.kernel import Equilibrium, Kernel
-from .nodal import NodalError, NodalNewton
 from ..solvers.reuse import CachedSolver
+from .nodal import NodalError, NodalNewton
 
 #: (element index, diode name, BV, nVt)
 BreakdownLimits = list[tuple[int, str, float, float]]

@@ -106,7 +106,10 @@ class NodalNewton:
             self._roundoff = max(self._roundoff, g * max(abs(v(a)), abs(v(b))))
             inject(a, i)
             inject(b, -i)
-            add(a, a, g), add(a, b, -g), add(b, a, -g), add(b, b, g)
+            add(a, a, g)
+            add(a, b, -g)
+            add(b, a, -g)
+            add(b, b, g)
 
         for k in range(self.n_nodes):  # gmin stepping: a shunt on every node
             if gshunt:
@@ -124,28 +127,36 @@ class NodalNewton:
                 biggest = max(biggest, abs(value))
             elif isinstance(e, VCCS):
                 a, b = self._node(e.pos), self._node(e.neg)
-                c, d = self._node(e.cpos), self._node(e.cneg)
-                i = e.gm * (v(c) - v(d))
-                inject(a, i), inject(b, -i)
+                c, d_ = self._node(e.cpos), self._node(e.cneg)
+                i = e.gm * (v(c) - v(d_))
+                inject(a, i)
+                inject(b, -i)
                 for row, sign in ((a, 1.0), (b, -1.0)):
-                    add(row, c, sign * e.gm), add(row, d, -sign * e.gm)
+                    add(row, c, sign * e.gm)
+                    add(row, d_, -sign * e.gm)
             elif isinstance(e, CCCS):
                 a, b = self._node(e.pos), self._node(e.neg)
                 k = self.branch[e.control]
-                inject(a, e.gain * x[k]), inject(b, -e.gain * x[k])
-                add(a, k, e.gain), add(b, k, -e.gain)
+                inject(a, e.gain * x[k])
+                inject(b, -e.gain * x[k])
+                add(a, k, e.gain)
+                add(b, k, -e.gain)
             elif isinstance(e, VoltageSource | VCVS | CCVS):
                 a, b = self._node(e.pos), self._node(e.neg)
                 k = self.branch[e.name]
-                inject(a, x[k]), inject(b, -x[k])
-                add(a, k, 1.0), add(b, k, -1.0)
+                inject(a, x[k])
+                inject(b, -x[k])
+                add(a, k, 1.0)
+                add(b, k, -1.0)
                 f[k] = v(a) - v(b)
-                add(k, a, 1.0), add(k, b, -1.0)
+                add(k, a, 1.0)
+                add(k, b, -1.0)
                 biggest = max(biggest, abs(x[k]))
                 if isinstance(e, VCVS):
-                    c, d = self._node(e.cpos), self._node(e.cneg)
-                    f[k] -= e.gain * (v(c) - v(d))
-                    add(k, c, -e.gain), add(k, d, e.gain)
+                    c, d_ = self._node(e.cpos), self._node(e.cneg)
+                    f[k] -= e.gain * (v(c) - v(d_))
+                    add(k, c, -e.gain)
+                    add(k, d_, e.gain)
                 elif isinstance(e, CCVS):
                     f[k] -= e.rm * x[self.branch[e.control]]
                     J[k, self.branch[e.control]] -= e.rm
@@ -157,8 +168,12 @@ class NodalNewton:
             if model.rs > 0:
                 conductance(a, j, 1.0 / model.rs)
             i, g = junction_current(model, v(j) - v(c), self.gmin, bv)
-            inject(j, i), inject(c, -i)
-            add(j, j, g), add(j, c, -g), add(c, j, -g), add(c, c, g)
+            inject(j, i)
+            inject(c, -i)
+            add(j, j, g)
+            add(j, c, -g)
+            add(c, j, -g)
+            add(c, c, g)
             biggest = max(biggest, abs(i))
         return f, J, biggest
 

@@ -117,9 +117,8 @@ def element_card(
                           block)
         if letter in "vi":
             pos, neg = nodes(2)
-            rest = " ".join(words[3:])
-            value = read_source(card, name, rest, lambda w, what: val(w, what[len(name) + 1:]),
-                                note)
+            value = read_source(card, name, " ".join(words[3:]),
+                                lambda w, what: val(w, what[len(name) + 1:]), note)
             if value.rser:
                 mid = f"{flat}.rser"
                 reader.extra.append(Resistor(f"r{flat}.rser", mid, neg, resistance=value.rser))

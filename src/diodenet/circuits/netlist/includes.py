@@ -29,8 +29,8 @@ def folder_resolver(
 
     def resolve(name: str) -> str | None:
         if os.path.isabs(name) or is_windows_path(name) or name.startswith("~"):
-            raise ValueError(f"an absolute path; --include-dir allows relative names only "
-                             f"(pass the file with --include)")
+            raise ValueError("an absolute path; --include-dir allows relative names only "
+                             "(pass the file with --include)")
         target = Path(os.path.realpath(base_path / name))
         if target != root and root not in target.parents:
             raise ValueError(f"it resolves to {target}, outside the include folder {root}")

@@ -38,7 +38,7 @@ from pathlib import Path
 from ..circuit import Circuit
 from ..elements import DiodeModel, Element, Gyrator, Transformer
 from .cards import element_card
-from .errors import NetlistError, NetlistWarning
+from .errors import NetlistWarning
 from .expressions import ExpressionError, evaluate, parse_assignments, parse_number
 from .includes import folder_resolver
 from .lexer import Card, Resolver, lex, split_words

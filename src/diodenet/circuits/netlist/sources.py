@@ -18,6 +18,7 @@ refused with the words named.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -91,11 +92,11 @@ def value_at_zero(kind: str, args: list[float], what: str) -> float:
         if len(args) < 2 or len(args) % 2:
             raise ValueError(f"{what}: PWL needs time-value pairs, got {len(args)} values")
         times, values = args[0::2], args[1::2]
-        if any(b < a for a, b in zip(times, times[1:])):
+        if any(b < a for a, b in itertools.pairwise(times)):
             raise ValueError(f"{what}: PWL times must not decrease")
-        if 0.0 <= times[0]:
+        if times[0] >= 0.0:
             return values[0]
-        for (t0, v0), (t1, v1) in zip(zip(times, values), zip(times[1:], values[1:])):
+        for (t0, v0), (t1, v1) in itertools.pairwise(zip(times, values)):
             if t0 <= 0.0 <= t1:
                 return v0 if t1 == t0 else v0 + (v1 - v0) * (0.0 - t0) / (t1 - t0)
         return values[-1]
