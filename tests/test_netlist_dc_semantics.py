@@ -198,6 +198,17 @@ d1 1 3 dd
 .model dd d
 .end
 """,
+    "func and conditionals": """t
+.func half(x) {x/2}
+.func pick(a, b) {a > b ? a : b}
+.param r0 = {pick(1k, 2k)}
+.param big = {r0 >= 2k && r0 != 3k}
+v1 1 0 {half(4)}
+r1 1 2 {r0}
+r2 2 0 {big ? 1k : 5k}
+r3 2 0 {!(1 == 1) ? 7k : 3k}
+.end
+""",
     "dialects": """t // ngspice comment style
 .param rr=1k
 v1 in 0 1 $ inline

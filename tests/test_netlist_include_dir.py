@@ -113,3 +113,64 @@ def test_compare_catches_an_unmodelled_parameter(tmp_path: Path, monkeypatch,
 
 def test_symlink_fixture_is_a_link(tree: Path) -> None:
     assert os.path.islink(tree / "lib" / "escape.lib")
+
+
+@pytest.mark.parametrize("backend", ["builtin", "ngspice"])
+def test_gradient_and_linearize_take_include_dir(tree: Path, backend: str,
+                                                  ngspice_available: None) -> None:
+    path = net(tree, "lib/d.lib")
+    (tree / "u.csv").write_text("v1\n1\n2\n")
+    (tree / "t.csv").write_text("b\n0.1\n0.2\n")
+    r = CliRunner().invoke(cli, ["gradient", str(path), "--inputs", str(tree / "u.csv"),
+                                 "--outputs", "b", "--targets", str(tree / "t.csv"),
+                                 "--backend", backend, "--include-dir", str(tree), "--json"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(cli, ["linearize", str(path), "--inputs", str(tree / "u.csv"),
+                                 "--outputs", "b", "--backend", backend,
+                                 "--include-dir", str(tree), "--json", "-q"])
+    assert r.exit_code == 0, r.output
+
+
+KICAD = """.title KiCad schematic
+V1 1 GND 2
+R1 1 /out 1k
+D1 /out Net-(D1-Pad2) dd
+R2 Net-(D1-Pad2) GND 1k
+.model dd D(Is=1e-14)
+.end
+"""
+
+
+@pytest.mark.parametrize("backend", ["builtin", "ngspice"])
+def test_kicad_and_numeric_names_in_every_command(tmp_path: Path, backend: str,
+                                                  ngspice_available: None) -> None:
+    """Node names `1`, `/out`, `Net-(D1-Pad2)` work in simulate, compare, kernel,
+    gradient and linearize, and the two backends agree on them."""
+    import json
+
+    path = tmp_path / "kicad.cir"
+    path.write_text(KICAD)
+    run = CliRunner().invoke
+    sim = run(cli, ["simulate", str(path), "--backend", backend, "--json"])
+    assert sim.exit_code == 0, sim.output
+    (op,) = json.loads(sim.stdout)["operating_points"]
+    assert set(op) == {"1", "/out", "net-(d1-pad2)"}
+    assert op["1"] == pytest.approx(2.0)
+    i = op["net-(d1-pad2)"] / 1e3  # the diode current through R2
+    assert op["/out"] - op["net-(d1-pad2)"] == pytest.approx(
+        0.025852 * __import__("math").log(i / 1e-14 + 1), rel=2e-3)
+    cmp = run(cli, ["compare", str(path), "--json"])
+    assert cmp.exit_code == 0 and json.loads(cmp.stdout)["max_abs_difference_volts"] < 1e-6
+    ker = run(cli, ["kernel", str(path), "--inputs", "v1", "--outputs", "/out", "--json"])
+    assert ker.exit_code == 0 and json.loads(ker.stdout)["outputs"] == ["/out"], ker.output
+    (tmp_path / "u.csv").write_text("v1\n2\n")
+    (tmp_path / "t.csv").write_text("net-(d1-pad2)\n0.5\n")
+    grad = run(cli, ["gradient", str(path), "--inputs", str(tmp_path / "u.csv"),
+                     "--outputs", "net-(d1-pad2)", "--targets", str(tmp_path / "t.csv"),
+                     "--backend", backend, "--json"])
+    assert grad.exit_code == 0, grad.output
+    lin = run(cli, ["linearize", str(path), "--inputs", str(tmp_path / "u.csv"),
+                    "--outputs", "/out,net-(d1-pad2)", "--backend", backend, "--json"])
+    assert lin.exit_code == 0, lin.output
+    (jac,) = json.loads(lin.stdout)["jacobian"]
+    assert len(jac) == 2 and 0 < jac[1][0] < jac[0][0] < 1

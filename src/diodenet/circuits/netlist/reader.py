@@ -39,7 +39,14 @@ from ..circuit import Circuit
 from ..elements import DiodeModel, Element, Gyrator, Transformer
 from .cards import element_card
 from .errors import NetlistWarning
-from .expressions import ExpressionError, evaluate, parse_assignments, parse_number
+from .expressions import (
+    ExpressionError,
+    UserFunction,
+    evaluate,
+    parse_assignments,
+    parse_function,
+    parse_number,
+)
 from .includes import folder_resolver
 from .lexer import Card, Resolver, lex, split_words
 from .models import diode_instance, parse_model_card
@@ -109,12 +116,13 @@ class _Reader:
         self.temp = 27.0  # circuit temperature (C): .temp, .options temp=
         self.tnom = 27.0  # default nominal temperature (C): .options tnom=
         self.extra: list[Element] = []  # elements a card adds besides its own
+        self.functions: dict[str, UserFunction] = {}  # .func definitions
 
     # ------------------------------------------------------------- values
     def value(self, card: Card, word: str, params: dict[str, float], what: str) -> float:
         try:
             if word[:1] in "{'":
-                return evaluate(word, params)
+                return evaluate(word, params, self.functions)
             if word.lower() in params:
                 # ngspice reads a bare name as a model name, never as a parameter
                 raise ExpressionError(f"{word!r} is a parameter: write {{{word}}} to use it")
@@ -176,9 +184,17 @@ class _Reader:
             if card.first in (".param", ".global_param"):
                 parts = card.text.split(None, 1)
                 try:
-                    params.update(parse_assignments(parts[1] if len(parts) > 1 else "", params))
+                    params.update(parse_assignments(parts[1] if len(parts) > 1 else "", params,
+                                                    self.functions))
                 except ExpressionError as exc:
                     raise card.error(f"{card.first}: {exc}") from None
+            elif card.first == ".func":
+                try:
+                    name, function = parse_function(card.text.split(None, 1)[1]
+                                                    if " " in card.text.strip() else "")
+                except ExpressionError as exc:
+                    raise card.error(str(exc)) from None
+                self.functions[name] = function
             elif card.first == ".model":
                 name = _model_name(card)
                 if name in models:
@@ -206,7 +222,7 @@ class _Reader:
 
     def dot_card(self, card: Card, top: bool) -> None:
         first = card.first
-        if first in (".param", ".global_param", ".model"):
+        if first in (".param", ".global_param", ".model", ".func"):
             return
         if first in (".global", *_OPTION_CARDS, ".title", ".temp"):
             if not top:
@@ -216,8 +232,6 @@ class _Reader:
             self.warn(card, f"{first} ignored (diodenet reads the circuit; simulators add "
                       "their own analyses)")
             return
-        if first == ".func":
-            raise card.error(".func (user-defined functions) is not supported")
         if first == ".end":
             raise card.error(".end inside .subckt")
         raise card.error(f"unknown card {first!r}")
