@@ -23,7 +23,7 @@ from diodenet.cascades import (
     to_mlp,
 )
 from diodenet.cli.main import cli
-from diodenet.linearization import BuiltinHardware, NgspiceHardware, mse_loss
+from diodenet.linearization import BuiltinHardware, NgspiceHardware, sse_loss
 from diodenet.training.architectures import CascadeNetwork, ConductanceRange, build_network
 
 torch.set_num_threads(1)
@@ -55,7 +55,7 @@ def test_from_mlp_equals_the_mlp_and_its_autograd(depth):
     x = np.random.default_rng(depth).normal(size=(8, 3))
     ref = m(torch.tensor(x)).detach().numpy()
     t = np.random.default_rng(9).normal(size=ref.shape)
-    g = cascade.gradient(differential(x), mse_loss(t))
+    g = cascade.gradient(differential(x), sse_loss(t))
     assert rel(g.outputs, ref) <= 1e-9
 
     # dL/dx: autograd through the module itself
@@ -115,8 +115,8 @@ def test_single_settle_equals_stage_by_stage_and_finite_differences():
     rng = np.random.default_rng(2)
     u = net.encode(rng.normal(size=(6, 2)))
     t = rng.normal(size=(6, 2))
-    g = cascade.gradient(u, mse_loss(t))
-    s = cascade.gradient(u, mse_loss(t), backward="single")
+    g = cascade.gradient(u, sse_loss(t))
+    s = cascade.gradient(u, sse_loss(t), backward="single")
     assert rel(s.flat_dL_dg, g.flat_dL_dg) <= 1e-9
     assert rel(s.dL_da, g.dL_da) <= 1e-9
     assert rel(s.dL_du, g.dL_du) <= 1e-9
@@ -160,9 +160,9 @@ def test_builtin_and_ngspice_agree_on_a_three_stage_cascade():
     builtin = net.hardware("builtin")
     with net.hardware("ngspice") as ng:
         assert ng.forward_mode == "whole"  # one netlist, one analysis per chunk
-        gb = builtin.gradient(u, mse_loss(t))
-        gs = ng.gradient(u, mse_loss(t))  # single settle on the adjoint network
-        gn = ng.gradient(u, mse_loss(t), backward="stages")
+        gb = builtin.gradient(u, sse_loss(t))
+        gs = ng.gradient(u, sse_loss(t))  # single settle on the adjoint network
+        gn = ng.gradient(u, sse_loss(t), backward="stages")
     # ngspice solves to reltol 1e-6 / vntol 1e-9 V: outputs within 1e-5 of the
     # signal scale, gradients (a second settle on top) within 1e-4
     assert rel(gs.outputs, gb.outputs) <= 1e-5
@@ -188,11 +188,11 @@ def test_feedback_cascade_is_certified_settles_and_differentiates():
     rng = np.random.default_rng(0)
     u = rng.normal(size=(4, 2)) * 2
     t = rng.normal(size=(4, 2))
-    g = c.gradient(u, mse_loss(t))
+    g = c.gradient(u, sse_loss(t))
     # the whole circuit (loop closed through its E elements) in one solve
     whole = Cascade(c.stages, buffers=c.buffers, forward="whole")
     assert rel(whole.settle(u).outputs, g.outputs) <= 1e-9
-    s = c.gradient(u, mse_loss(t), backward="single")
+    s = c.gradient(u, sse_loss(t), backward="single")
     assert rel(s.flat_dL_dg, g.flat_dL_dg) <= 1e-9
     assert rel(s.dL_da, g.dL_da) <= 1e-9
     a0 = c.gains.copy()
