@@ -67,3 +67,14 @@ def load_circuit(path: str | Path, includes: tuple[str, ...] = ()):
 
 def split_names(text: str) -> list[str]:
     return [t.strip().lower() for t in text.split(",") if t.strip()]
+
+
+def check_positive(**values: float | None) -> None:
+    """A one-line ``UserError`` for the first given option that is not > 0
+    (``None``: not given, the default applies). Names are the options'
+    (``batch_size`` is ``--batch-size``)."""
+    for name, value in values.items():
+        if value is None:
+            continue
+        if not (math.isfinite(value) and value > 0):
+            raise UserError(f"--{name.replace('_', '-')} must be > 0, got {value!r}")

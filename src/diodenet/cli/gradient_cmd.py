@@ -7,7 +7,7 @@ import json
 import click
 import numpy as np
 
-from ._io import load_circuit, read_csv_matrix, split_names
+from ._io import check_positive, load_circuit, read_csv_matrix, split_names
 from .main import UserError, cli, user_errors
 
 _backend = click.option(
@@ -43,6 +43,7 @@ def gradient(netlist: str, inputs_csv: str, outputs: str, targets_csv: str, back
     """
     from ..linearization import hardware_gradient, make_hardware, mse_loss
 
+    check_positive(workers=workers)
     circuit = load_circuit(netlist)
     in_names, u = read_csv_matrix(inputs_csv, "inputs")
     out_names = split_names(outputs)
@@ -96,6 +97,7 @@ def linearize(netlist: str, inputs_csv: str, outputs: str, backend: str, workers
     """
     from ..linearization import hardware_gradient, make_hardware, mse_loss
 
+    check_positive(workers=workers)
     circuit = load_circuit(netlist)
     in_names, u = read_csv_matrix(inputs_csv, "inputs")
     out_names = split_names(outputs)

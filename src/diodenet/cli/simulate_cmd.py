@@ -7,7 +7,7 @@ import json
 import click
 import numpy as np
 
-from ._io import load_circuit, read_csv_matrix, split_names
+from ._io import check_positive, load_circuit, read_csv_matrix, split_names
 from .main import UserError, cli, user_errors
 
 
@@ -59,6 +59,7 @@ def simulate(netlist: str, inputs_csv: str | None, backend: str, workers: int,
     JSON: {"backend": ..., "operating_points": [{"<node>": volts, ...}, ...]}
     (node names lower-case, ground left out).
     """
+    check_positive(workers=workers)
     circuit = load_circuit(netlist, includes)
     names, values = (None, None)
     if inputs_csv:
