@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import MISSING, dataclass, fields
+from functools import partial
 
 from ..circuit import Circuit
 from ..elements import (
@@ -171,21 +172,20 @@ def _check_name(what: str, name: str, pattern: re.Pattern[str] = _SAFE_NAME) -> 
 def element_card(e: Element, names: SpiceNames | None = None) -> str:
     """The SPICE card of one element; with ``names``, every element, node and model
     name is written as ``names`` registers it (the ngspice route's aliases)."""
+    model: Callable[[str], str]
+    control: Callable[[str], str]
     if names is None:
         name = _check_name("element name", e.name)
         nodes = " ".join(_check_name("node name", n, _SAFE_NODE) for n in e.nodes)
-
-        def model(m: str) -> str:
-            return _check_name("diode model name", m)
-
-        def control(c: str) -> str:
-            return _check_name("control", c)
+        model = partial(_check_name, "diode model name")
+        control = partial(_check_name, "control")
     else:
         name = names.add_element(e.name)
         nodes = " ".join(names.add_node(n) for n in e.nodes)
         model, control = names.add_model, names.add_element
     if isinstance(e, Resistor):
-        return f"{name} {nodes} {_num(e.resistance)}"  # type: ignore[arg-type]
+        assert e.resistance is not None  # a Resistor always holds its resistance
+        return f"{name} {nodes} {_num(e.resistance)}"
     if isinstance(e, Diode):
         return f"{name} {nodes} {model(e.model_name or '')}"
     if isinstance(e, VoltageSource | CurrentSource):

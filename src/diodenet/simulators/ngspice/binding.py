@@ -346,7 +346,7 @@ class Ngspice:
         check_command(cmd)
         with self._lock:
             self._check_alive()
-            self._capture = captured = []
+            self._capture = captured = list[str]()
             try:
                 rc = self._lib.ngSpice_Command(cmd.encode())
                 self._commands += 1
@@ -377,7 +377,7 @@ class Ngspice:
             for k, line in enumerate(lines):
                 arr[k] = line.encode()
             arr[len(lines)] = None
-            self._capture = captured = []
+            self._capture = captured = list[str]()
             try:
                 rc = self._lib.ngSpice_Circ(arr)
             finally:

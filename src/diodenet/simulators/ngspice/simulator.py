@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
@@ -152,7 +152,7 @@ class NgspiceSimulator:
         *,
         options: dict[str, object] | None = None,
         workers: int = 1,
-        executor: Executor | None = None,
+        executor: Executor | NgspicePool | None = None,
         chunk_size: int = 1000,
         method: str = "sweep",
         ports: Sequence[str | tuple[str, str]] = (),
@@ -304,25 +304,32 @@ class NgspiceSimulator:
 
     def operating_points(
         self,
-        inputs: Any = None,
+        u: Any = None,
         sources: Sequence[str] | None = None,
         *,
         progress: bool | None = None,
+        inputs: Any = None,
     ) -> OperatingPoints:
         """DC operating points for a batch.
 
-        ``inputs``: (batch, len(sources)) source values (volts for V sources,
+        ``u``: (batch, len(sources)) source values (volts for V sources,
         amperes for I sources), in the order of ``sources`` (default: every
         independent source, :attr:`source_names`); other sources keep their
-        netlist values. ``inputs=None``: one operating point at the netlist's values.
+        netlist values. ``u=None``: one operating point at the netlist's values.
+        The same call as ``BuiltinSimulator.operating_points``; ``inputs`` is
+        the former name of ``u`` and still works.
         Raises NgspiceConvergenceError naming the failing sample, NgspiceError
         when ngspice rejects the netlist, NgspiceWorkerError when a worker dies.
         """
-        if inputs is None:
-            inputs, sources = np.zeros((1, 0)), []
+        if inputs is not None:
+            if u is not None:
+                raise TypeError("give u or its old name inputs, not both")
+            u = inputs
+        if u is None:
+            u, sources = np.zeros((1, 0)), []
         elif sources is None:
             sources = self.source_names
-        u, names = self._prepare(inputs, sources)
+        u, names = self._prepare(u, sources)
         if len(u) == 0:
             raise ValueError("inputs is empty: need at least one row")
         tasks = [
@@ -335,7 +342,7 @@ class NgspiceSimulator:
         self,
         inputs: Any,
         sources: Sequence[str],
-        drive: dict[str, float | np.ndarray],
+        drive: Mapping[str, float | np.ndarray],
         *,
         frequency: float = 1.0,
         progress: bool | None = None,
