@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 import numpy as np
 
-from ._io import check_positive, load_circuit, read_csv_matrix, split_names
+from ._io import (
+    check_positive,
+    dump_json,
+    load_circuit,
+    read_csv_matrix,
+    require_finite,
+    split_names,
+)
 from .main import UserError, cli, user_errors
 
 _backend = click.option(
@@ -64,8 +69,9 @@ def gradient(netlist: str, inputs_csv: str, outputs: str, targets_csv: str, back
         "dL_dg": {name: float(v) for name, v in zip(hw.trainable, g.dL_dg)},
         "dL_du": g.dL_du.tolist(), "inputs": in_names, "settles": g.settles,
     }
+    require_finite(data)
     if as_json:
-        click.echo(json.dumps(data))
+        click.echo(dump_json(data))
         return
     click.echo(f"backend: {hw.name}   samples: {len(u)}   settles: {g.settles}   "
                f"loss: {g.loss:.9g} V²")
@@ -111,8 +117,9 @@ def linearize(netlist: str, inputs_csv: str, outputs: str, backend: str, workers
     assert g.jacobian is not None
     data = {"backend": hw.name, "inputs": in_names, "outputs": out_names,
             "jacobian": g.jacobian.tolist()}
+    require_finite(data)
     if as_json:
-        click.echo(json.dumps(data))
+        click.echo(dump_json(data))
         return
     click.echo(f"backend: {hw.name}   Jacobian dy/du (V/V or V/A), rows {out_names}, "
                f"columns {in_names}")

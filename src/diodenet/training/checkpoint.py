@@ -76,7 +76,7 @@ def clean_stale_temporaries(directory: str | Path) -> list[Path]:
     """Remove the ``.NAME.XXXXXXXX.tmp`` files that writes killed mid-way left in
     ``directory``; returns what was removed. Call it only where no other
     process is writing into ``directory``."""
-    removed = []
+    removed: list[Path] = []
     directory = Path(directory)
     if not directory.is_dir():
         return removed
