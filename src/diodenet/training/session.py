@@ -79,6 +79,8 @@ class RunConfig:
     g_max: float = 1e-3
     levels: int | None = None
     test_fraction: float = 0.25
+    gradient: str = "hl"
+    beta: float = 0.01
 
     def resolved(self) -> RunConfig:
         """A copy with the defaults that depend on the dataset filled in."""
@@ -126,8 +128,17 @@ def build(cfg: RunConfig, data: Dataset) -> Network:
     )
 
 
-def make_hardware(kind: str, net: Network, *, workers: int = 1) -> Hardware:
-    """The named hardware (``linearization.make_hardware``) for ``net``'s circuit."""
+def make_hardware(kind: str, net: Network, *, workers: int = 1,
+                  gradient: str = "hl") -> Hardware:
+    """The named hardware (``linearization.make_hardware``) for ``net``'s circuit;
+    ``gradient="eqprop"`` needs output-current injection, so it runs the
+    nominal circuit as an ideal ``devices.InstanceHardware`` (the same numbers)."""
+    if gradient == "eqprop":
+        from ..devices import DeviceSpec, InstanceHardware
+
+        options: dict[str, Any] = {"workers": workers} if kind == "ngspice" else {}
+        return InstanceHardware(net.circuit, net.inputs, net.outputs, DeviceSpec(),
+                                backend=kind, **options)
     return linearization.make_hardware(kind, net.circuit, net.inputs, net.outputs,
                                        workers=workers)
 
@@ -232,7 +243,7 @@ def run_training(
         note = (f"{out} has {CONFIG} but no {CHECKPOINT} yet (the run stopped before its "
                 "first checkpoint): starting from epoch 0 with its config")
         resume = False
-    with make_hardware(cfg.hardware, net, workers=workers) as hw:
+    with make_hardware(cfg.hardware, net, workers=workers, gradient=cfg.gradient) as hw:
         trainer = Trainer(hw, net.encode, data.n_classes, data.x_train, data.y_train, tc,
                           test=(data.x_test, data.y_test), out_dir=out, on_batch=on_batch,
                           progress=progress, metrics_extra={"features": data.features})
@@ -251,7 +262,7 @@ def run_training(
         "epochs": result.epochs, "seconds": result.seconds,
         "netlist": paths.get("netlist"),
         "split": {"train": len(data.y_train), "test": len(data.y_test)},
-        "settles": result.settles, "peak_rss_mb": peak_rss_mb(),
+        "settles": result.settles, "peak_rss_mb": peak_rss_mb(), "power_w": result.power_w,
         "plots": {k: v for k, v in paths.items() if k != "netlist"},
         "config": asdict(cfg),
     }
@@ -274,10 +285,14 @@ def _saved_config(out: Path) -> RunConfig:
     kinds = {f.name: f.type for f in fields(RunConfig)}
     for key, value in d.items():
         kind = str(kinds.get(key, ""))
-        ok = (value is None and "None" in kind) or (
-            ("str" in kind and isinstance(value, str))
-            or ("int" in kind and isinstance(value, int) and not isinstance(value, bool))
-            or ("float" in kind and isinstance(value, int | float)
+        parts = {p.strip() for p in kind.split("|")}
+        if not parts <= {"str", "int", "float", "bool", "None"}:
+            continue  # a richer field: RunConfig itself checks it
+        ok = (value is None and "None" in parts) or (
+            ("str" in parts and isinstance(value, str))
+            or ("bool" in parts and isinstance(value, bool))
+            or ("int" in parts and isinstance(value, int) and not isinstance(value, bool))
+            or ("float" in parts and isinstance(value, int | float)
                 and not isinstance(value, bool)))
         if key in kinds and not ok:
             raise CheckpointError(f"{path}: damaged run config: {key!r} is {value!r}, "
