@@ -9,6 +9,7 @@ from ._io import (
     check_positive,
     dump_json,
     load_circuit,
+    netlist_options,
     read_csv_matrix,
     require_finite,
     split_names,
@@ -33,6 +34,7 @@ _inputs = click.option(
               help="CSV whose header names the output nodes; one target row per sample (V).")
 @_backend
 @click.option("--workers", type=int, default=1, show_default=True, help="ngspice workers.")
+@netlist_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def gradient(netlist: str, inputs_csv: str, outputs: str, targets_csv: str, backend: str,
              workers: int, as_json: bool) -> None:
@@ -89,6 +91,7 @@ def gradient(netlist: str, inputs_csv: str, outputs: str, targets_csv: str, back
 @_outputs
 @_backend
 @click.option("--workers", type=int, default=1, show_default=True, help="ngspice workers.")
+@netlist_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def linearize(netlist: str, inputs_csv: str, outputs: str, backend: str, workers: int,
               as_json: bool) -> None:
