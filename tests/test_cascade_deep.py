@@ -281,9 +281,13 @@ def test_train_a_cascade_with_gains_resume_and_export_to_ngspice(tmp_path: Path)
                                atol=1e-5 * np.abs(info["expected"]).max())
 
 
-def test_cli_hidden_list_errors_are_one_line():
+def test_cli_hidden_list_errors_are_one_line(tmp_path: Path):
     res = CliRunner().invoke(cli, ["train", "--hidden", "8,x"])
     assert res.exit_code == 2 and "--hidden" in res.output and "Traceback" not in res.output
+    res = CliRunner().invoke(cli, ["train", "--hidden", "8,0"])
+    assert res.exit_code == 2 and "--hidden must be > 0" in res.output
+    out = tmp_path / "run"
     res = CliRunner().invoke(cli, ["train", "--hidden", "8", "--train-gains", "--epochs", "1",
-                                   "--out", "/nonexistent-dir-for-test/x"])
+                                   "--out", str(out)])
     assert res.exit_code == 2 and "cascade" in res.output
+    assert not out.exists()  # refused before any work

@@ -134,9 +134,6 @@ def train(dataset, data_dir, features, csv_path, label_column, hardware, hidden,
         raise UserError("--data-dir holds MNIST IDX files: use it with --dataset mnist")
     if overwrite and resume_dir:
         raise UserError("give --resume or --overwrite, not both")
-    check_positive(epochs=epochs, hidden=hidden, batch_size=batch_size,
-                   temperature=temperature, scale=scale, workers=workers)
-    limit_threads()
     layers = None
     if hidden is not None:
         try:
@@ -145,7 +142,10 @@ def train(dataset, data_dir, features, csv_path, label_column, hardware, hidden,
             raise UserError(f"--hidden: expected N or a list such as 64,32, got {hidden!r}"
                             ) from None
         if min(layers) < 1:
-            raise UserError(f"--hidden: every layer needs at least 1 neuron, got {hidden!r}")
+            raise UserError(f"--hidden must be > 0, got {hidden} (every layer needs a neuron)")
+    check_positive(epochs=epochs, batch_size=batch_size,
+                   temperature=temperature, scale=scale, workers=workers)
+    limit_threads()
     cfg = RunConfig(
         dataset=None if csv_path else (dataset or "moons"), csv=csv_path,
         label_column=label_column, data_dir=data_dir, features=features, hardware=hardware,

@@ -91,6 +91,9 @@ class RunConfig:
         """A copy with the defaults that depend on the dataset filled in."""
         if self.hardware not in HARDWARES:
             raise ValueError(f"unknown hardware {self.hardware!r}; known: {', '.join(HARDWARES)}")
+        if self.train_gains and len(hidden_layers(self.hidden)) < 2:
+            raise ValueError("train_gains trains the buffers of a cascade: give two or more "
+                             "hidden layers (e.g. --hidden 64,32)")
         hidden, epochs, batch = DATASET_DEFAULTS.get((self.dataset or "").lower(), (16, 20, 32))
         if not (isinstance(self.scale, int | float) and math.isfinite(self.scale)
                 and self.scale > 0):
@@ -321,6 +324,13 @@ def _saved_config(out: Path) -> RunConfig:
     kinds = {f.name: f.type for f in fields(RunConfig)}
     for key, value in d.items():
         kind = str(kinds.get(key, ""))
+        if key == "hidden":  # one layer size, or a list of them (a cascade)
+            sizes = value if isinstance(value, list) and value else [value]
+            if value is not None and not all(
+                    isinstance(h, int) and not isinstance(h, bool) for h in sizes):
+                raise CheckpointError(f"{path}: damaged run config: 'hidden' is {value!r}, "
+                                      "expected int or a list of int")
+            continue
         parts = {p.strip() for p in kind.split("|")}
         if not parts <= {"str", "int", "float", "bool", "None"}:
             continue  # a richer field: RunConfig itself checks it
@@ -351,9 +361,21 @@ def _check_checkpoint(out: Path, trainer: Trainer) -> None:
     if names is not None and list(names) != list(trainer.hw.trainable):
         raise CheckpointError(f"{path}: the checkpoint's trainable resistors are not this "
                               f"run's network ({len(names)} vs {len(trainer.hw.trainable)})")
-    if theta.shape != (len(trainer.hw.trainable),):
+    n_g, n_a = len(trainer.hw.trainable), trainer.n_gains
+    if theta.shape != (n_g + n_a,):
         raise CheckpointError(f"{path}: theta has {theta.size} values, the network has "
-                              f"{len(trainer.hw.trainable)} trainable resistors")
+                              f"{n_g} trainable resistors"
+                              + (f" and {n_a} trained buffer gains" if n_a else ""))
+    theta, theta_a = theta[:n_g], theta[n_g:]
+    a_lo, a_hi = trainer.config.gain_min, trainer.config.gain_max
+    with np.errstate(all="ignore"):
+        bad_a = ~(np.isfinite(theta_a) & (np.exp(theta_a) >= a_lo * (1 - 1e-9))
+                  & (np.exp(theta_a) <= a_hi * (1 + 1e-9)))
+    if bad_a.any():
+        k = int(np.flatnonzero(bad_a)[0])
+        raise CheckpointError(f"{path}: buffer gain {k} (theta[{n_g + k}] = "
+                              f"{float(theta_a[k])!r}) is outside the run's gain range "
+                              f"[{a_lo!r}, {a_hi!r}] V/V")
     lo, hi = trainer.g_range.g_min, trainer.g_range.g_max
     with np.errstate(all="ignore"):  # the raw value, before the trainer clips it
         g = np.exp(theta) if trainer.config.param == "log" else theta * hi

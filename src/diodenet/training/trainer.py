@@ -224,20 +224,22 @@ class Trainer:
     # ------------------------------------------------------- parametrisation
     # With ``train_gains`` (a cascade), θ ends with one entry per buffer gain:
     # ``ln|a|`` clipped to ``[gain_min, gain_max]``, each gain keeping its sign.
-    def _n_gains(self) -> int:
+    @property
+    def n_gains(self) -> int:
+        """How many buffer gains ``θ`` carries after the conductances."""
         return len(self.hw.gains) if self.config.train_gains else 0  # type: ignore[attr-defined]
 
     def _to_theta(self, g: np.ndarray) -> np.ndarray:
         g = self.g_range.clip(g)
         theta = np.log(g) if self.config.param == "log" else g / self.g_range.g_max
-        if self._n_gains():
+        if self.n_gains:
             a = np.abs(self.hw.gains)  # type: ignore[attr-defined]
             theta = np.concatenate([theta, np.log(np.clip(a, self.config.gain_min,
                                                           self.config.gain_max))])
         return theta
 
     def _split_theta(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        k = len(theta) - self._n_gains()
+        k = len(theta) - self.n_gains
         return theta[:k], theta[k:]
 
     def _to_g(self, theta: np.ndarray) -> np.ndarray:
@@ -252,7 +254,7 @@ class Trainer:
 
     def _project(self, theta: np.ndarray) -> np.ndarray:
         g = self._to_g(theta)
-        if not self._n_gains():
+        if not self.n_gains:
             return self._to_theta(g)
         base = np.log(g) if self.config.param == "log" else g / self.g_range.g_max
         return np.concatenate([base, np.log(np.abs(self._to_gains(theta)))])
@@ -262,7 +264,7 @@ class Trainer:
         with ``train_gains``, its buffer gains); return the conductances."""
         g = self.g_range.quantize(self._to_g(theta))
         self.hw.set_conductances(g)
-        if self._n_gains():
+        if self.n_gains:
             self.hw.set_gains(self._to_gains(theta))  # type: ignore[attr-defined]
         return g
 
@@ -289,7 +291,7 @@ class Trainer:
         g = self.program(theta)
         loss = make_loss(self.config.loss, y, self.config.temperature, self.n_classes)
         scale = g if self.config.param == "log" else self.g_range.g_max
-        if self._n_gains():
+        if self.n_gains:
             cg = self.hw.gradient(self.encode(x), loss)  # type: ignore[attr-defined]
             # ∂L/∂ln|a| = a ∂L/∂a
             return cg.loss, np.concatenate([cg.flat_dL_dg * scale,
@@ -330,7 +332,7 @@ class Trainer:
             "trainable": list(self.hw.trainable), "hardware": self.hw.name,
             **({"gains": self._to_gains(state.theta).tolist(),
                 "gain_names": list(self.hw.gain_names)}  # type: ignore[attr-defined]
-               if self._n_gains() else {}),
+               if self.n_gains else {}),
             "rng": {"seed": self.config.seed, "epoch": state.epoch, "state": rng},
             **self.extra_state,
         })
