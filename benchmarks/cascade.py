@@ -25,6 +25,7 @@ import time
 
 import numpy as np
 
+import diodenet.cli.main  # noqa: F401 - registers the commands before train_cmd is used
 from diodenet.cli.train_cmd import limit_threads
 from diodenet.training.session import RunConfig, build, load_data, make_hardware, run_training
 from diodenet.training.trainer import Trainer

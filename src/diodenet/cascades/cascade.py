@@ -43,27 +43,11 @@ from ..circuits import Circuit
 from ..linearization import Hardware, Measurement, loss_gradient, output_port
 from ..linearization.gradient import Loss
 from ..linearization.hardware import Drive, check_drive
+from .buffers import Buffer, buffers_of
 from .whole import WholeCircuit, build_whole
 
 FORWARD = ("stages", "whole")
 BACKWARD = ("stages", "single")
-
-
-@dataclass(frozen=True)
-class Buffer:
-    """A unilateral voltage buffer: input ``input`` of stage ``dst`` is held at
-    ``gain`` × output ``output`` of stage ``src`` (an E element). ``dst <=
-    src`` makes it a feedback buffer."""
-
-    src: int
-    output: int
-    dst: int
-    input: int
-    gain: float
-
-    @property
-    def feedback(self) -> bool:
-        return self.dst <= self.src
 
 
 @dataclass
@@ -134,7 +118,7 @@ class Cascade(Hardware):
         self.stages = list(stages)
         self.forward_mode, self.backward_mode = forward, backward
         self.tol, self.max_sweeps = tol, max_sweeps
-        self.buffers = _buffers(self.stages, gains, buffers)
+        self.buffers = buffers_of(self.stages, gains, buffers)
         n_out = len(self.stages[-1].outputs)
         o = np.ones(n_out) if output_gains is None else np.broadcast_to(
             np.asarray(output_gains, dtype=float), (n_out,)).copy()
@@ -424,40 +408,3 @@ class Cascade(Hardware):
 
         c, ext, _, outs = whole_circuit(self, title)
         return c, ext, outs[-len(self.outputs):]
-
-
-def _buffers(stages: list[Hardware], gains, buffers) -> list[Buffer]:
-    if buffers is not None:
-        if gains is not None:
-            raise ValueError("give gains or buffers, not both")
-        out = list(buffers)
-    else:
-        gains = [1.0] * (len(stages) - 1) if gains is None else list(gains)
-        if len(gains) != len(stages) - 1:
-            raise ValueError(f"expected {len(stages) - 1} buffer gains, got {len(gains)}")
-        out = []
-        for s in range(len(stages) - 1):
-            n_out, n_in = len(stages[s].outputs), len(stages[s + 1].inputs)
-            if n_out != n_in:
-                raise ValueError(
-                    f"stage {s} has {n_out} outputs but stage {s + 1} has {n_in} inputs"
-                )
-            g = np.broadcast_to(np.asarray(gains[s], dtype=float), (n_in,))
-            out += [Buffer(s, j, s + 1, j, float(g[j])) for j in range(n_in)]
-    seen: set[tuple[int, int]] = set()
-    for b in out:
-        for what, idx, n in (("source", b.src, len(stages)), ("destination", b.dst, len(stages))):
-            if not 0 <= idx < n:
-                raise ValueError(f"buffer {b}: {what} stage {idx} does not exist")
-        if not 0 <= b.output < len(stages[b.src].outputs):
-            raise ValueError(f"buffer {b}: stage {b.src} has no output {b.output}")
-        if not 0 <= b.input < len(stages[b.dst].inputs):
-            raise ValueError(f"buffer {b}: stage {b.dst} has no input {b.input}")
-        if (b.dst, b.input) in seen:
-            raise ValueError(f"stage {b.dst} input {b.input} is driven by two buffers")
-        seen.add((b.dst, b.input))
-    for s in range(1, len(stages)):
-        for i, name in enumerate(stages[s].inputs):
-            if (s, i) not in seen:
-                raise ValueError(f"stage {s} input {name!r} is driven by no buffer")
-    return out
