@@ -403,7 +403,7 @@ class Kernel:
         residual and the relative tolerance) unless ``raise_on_failure=False``,
         in which case ``Equilibrium.converged`` flags the samples that failed.
         """
-        from ..solvers import EquilibriumSolver, get_solver
+        from ..solvers import METHODS, EquilibriumSolver, get_solver
 
         u = self.check_inputs(u)
         if isinstance(method, EquilibriumSolver):
@@ -425,6 +425,9 @@ class Kernel:
         else:
             if state is not None:
                 raise ValueError("state= needs the solver= that made it")
+            if not isinstance(method, str):  # (a solver given as method became solver=)
+                raise ValueError(f"unknown solver method {method!r}; choose one of "
+                                 f"{', '.join(METHODS)}")
             solver = get_solver(
                 method, self, tol=1e-10 if tol is None else tol,
                 atol=0.0 if atol is None else atol, max_iter=max_iter, **options,
@@ -464,20 +467,20 @@ class Kernel:
 
     @classmethod
     def from_mondeq(cls, W: ArrayLike, U: ArrayLike, b: ArrayLike, W_out: ArrayLike,
-                    D: ArrayLike, **kwargs: object) -> Kernel:
+                    D: ArrayLike, **kwargs: Any) -> Kernel:
         """The kernel of ``z = ReLU(Wz + Ux + b)``, ``y = W_out z + D x`` (``kernels.mondeq``)."""
         from .mondeq import from_mondeq
 
-        return from_mondeq(W, U, b, W_out, D, **kwargs)  # type: ignore[arg-type]
+        return from_mondeq(W, U, b, W_out, D, **kwargs)
 
     @classmethod
     def from_winston_kolter(cls, m: float, A: ArrayLike, S: ArrayLike, U: ArrayLike,
                             b: ArrayLike, W_out: ArrayLike, D: ArrayLike,
-                            **kwargs: object) -> Kernel:
+                            **kwargs: Any) -> Kernel:
         """The kernel of a monDEQ with ``W = (1-m)I - AᵀA + S - Sᵀ``."""
         from .mondeq import from_winston_kolter
 
-        return from_winston_kolter(m, A, S, U, b, W_out, D, **kwargs)  # type: ignore[arg-type]
+        return from_winston_kolter(m, A, S, U, b, W_out, D, **kwargs)
 
     def __repr__(self) -> str:
         kinds = sorted({type(e).__name__ for e in self.elements})

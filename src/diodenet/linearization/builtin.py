@@ -24,8 +24,9 @@ import numpy as np
 import torch
 
 from ..activations import Shockley
-from ..circuits import Circuit, CurrentSource
-from ..kernels.extract import CircuitKernel, OutputSpec, extract_kernel, parse_output
+from ..circuits import Circuit, CurrentSource, Resistor
+from ..circuits.outputs import OutputSpec, parse_output
+from ..kernels.extract import CircuitKernel, extract_kernel
 from ..kernels.mna import build_mna, junction_node
 from ..simulators.builtin import breakdown_limits, check_breakdown, exact_method
 from ..solvers.reuse import CachedSolver
@@ -99,8 +100,8 @@ class BuiltinHardware(Hardware):
 
         self._out_sel = t(np.array([node_row(p) - node_row(n) for p, n in self.outputs])
                           .reshape(len(self.outputs), N))
-        res = [c[name] for name in self.trainable]
-        self._branch_sel = t(np.array([node_row(r.n1) - node_row(r.n2) for r in res])  # type: ignore[union-attr]
+        res = [c.element(name, Resistor) for name in self.trainable]
+        self._branch_sel = t(np.array([node_row(r.n1) - node_row(r.n2) for r in res])
                              .reshape(len(res), N))
         # kernel node voltages -> trainable branch voltages
         kn = {n: i for i, n in enumerate(self.kernel.node_names)}
@@ -112,7 +113,7 @@ class BuiltinHardware(Hardware):
             return row
 
         self._kernel_branch_sel = t(
-            np.array([kernel_row(r.n1) - kernel_row(r.n2) for r in res])  # type: ignore[union-attr]
+            np.array([kernel_row(r.n1) - kernel_row(r.n2) for r in res])
             .reshape(len(res), len(kn))
         )
         # diode port rows and junction terminals in the linearization MNA
@@ -159,8 +160,8 @@ class BuiltinHardware(Hardware):
             if kind == "v":
                 responses.append(src[:, self.kernel.source_names.index(name)])
             else:
-                e = self.circuit[name]
-                responses.append(self._node(V, e.neg) - self._node(V, e.pos))  # type: ignore[attr-defined]
+                src_i = self.circuit.element(name, CurrentSource)
+                responses.append(self._node(V, src_i.neg) - self._node(V, src_i.pos))
         np_ = lambda t: t.detach().cpu().numpy()  # noqa: E731
         stacked = torch.stack(responses, 1) if responses else u[:, :0]
         return Measurement(
@@ -291,8 +292,8 @@ class BuiltinHardware(Hardware):
             if kind == "v":
                 responses.append(x[:, a])
             else:
-                va = x[:, a] if a is not None else 0.0
-                vb = x[:, b] if b is not None else 0.0
+                va = x[:, a] if a is not None else x.new_zeros(batch)
+                vb = x[:, b] if b is not None else x.new_zeros(batch)
                 responses.append(vb - va)
         np_ = lambda t: t.detach().cpu().numpy()  # noqa: E731
         return Measurement(

@@ -160,10 +160,26 @@ class BuiltinSimulator:
         check_breakdown(self._breakdown, eq.z)
 
     def operating_points(
-        self, values: np.ndarray | Tensor | None = None, names: Sequence[str] | None = None
+        self,
+        u: np.ndarray | Tensor | None = None,
+        sources: Sequence[str] | None = None,
+        *,
+        values: np.ndarray | Tensor | None = None,
+        names: Sequence[str] | None = None,
     ) -> OperatingPoints:
-        """Operating points, one per row of ``values`` (columns: ``names``)."""
-        u = self.input_matrix(values, names)
+        """Operating points, one per row of ``u`` (batch, len(sources)).
+
+        ``sources`` name the columns (default: every independent source, in
+        netlist order); the other sources keep their netlist values.
+        ``u=None``: one operating point at the netlist's values. The same
+        call as ``NgspiceSimulator.operating_points``. ``values``/``names``
+        are the former names of ``u``/``sources`` and still work.
+        """
+        if values is not None or names is not None:
+            if u is not None or sources is not None:
+                raise TypeError("give u/sources or their old names values/names, not both")
+            u, sources = values, names
+        u = self.input_matrix(u, sources)
         eq = self.solve(u)
         self.check_breakdown(eq)
         v = self.kernel.node_voltages(eq.z, u)

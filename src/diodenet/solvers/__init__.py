@@ -17,7 +17,7 @@ One solver per file, all behind ``EquilibriumSolver`` (init / compute / transpos
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .active_set import ActiveSet
 from .base import EquilibriumSolver, SolverState
@@ -50,7 +50,7 @@ def resolve_method(method: str, kernel: Kernel) -> str:
     return "active_set"
 
 
-def get_solver(method: str, kernel: Kernel, **options: object) -> EquilibriumSolver:
+def get_solver(method: str, kernel: Kernel, **options: Any) -> EquilibriumSolver:
     """The solver for ``method`` (one of ``METHODS``) configured with ``options``.
 
     ``options`` are the solver's keyword arguments (``tol``, ``max_iter`` and
@@ -61,7 +61,7 @@ def get_solver(method: str, kernel: Kernel, **options: object) -> EquilibriumSol
     if method == "auto" and name == "active_set":
         options.setdefault("exact", False)
     try:
-        solver = _SOLVERS[name](**options)  # type: ignore[arg-type]
+        solver = _SOLVERS[name](**options)
     except TypeError as exc:
         raise ValueError(f"solver {name!r} does not take these options: {exc}") from None
     return solver

@@ -76,11 +76,11 @@ def _spectrum(kernel: Kernel) -> Spectrum:
     return spec
 
 
-def positive_step(value: object, name: str) -> float | None:
+def positive_step(value: float | str | None, name: str) -> float | None:
     """Validate a user-given step ``alpha`` (ohms); ``None`` means automatic."""
     if value is None:
         return None
-    alpha = float(value)  # type: ignore[arg-type]
+    alpha = float(value)
     if not (math.isfinite(alpha) and alpha > 0):
         raise ValueError(f"{name} must be a finite step > 0 (ohms), got {value!r}")
     return alpha

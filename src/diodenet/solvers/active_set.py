@@ -248,10 +248,15 @@ class ActiveSet(EquilibriumSolver):
             stalled = act[stall[act] >= self.patience]
             if stalled.numel() > 0:
                 # cycling or stagnation: move on with PR, which converges for m > 0
+                q_stalled = q[stalled]
+
+                def stalled_threshold(z: Tensor, qs: Tensor = q_stalled) -> Tensor:
+                    return self.threshold(kernel, z, qs)
+
                 zs, _, used = pr_iterate(
-                    state.pr, kernel, u[stalled], q[stalled], best_z[stalled],
+                    state.pr, kernel, u[stalled], q_stalled, best_z[stalled],
                     max_iter=self.fallback, check_every=self.fallback,
-                    threshold=lambda z, qs=q[stalled]: self.threshold(kernel, z, qs),
+                    threshold=stalled_threshold,
                 )
                 iterations += used
                 z[stalled] = zs

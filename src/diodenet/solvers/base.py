@@ -73,7 +73,8 @@ class EquilibriumSolver(ABC):
             raise ValueError(f"tol must be > 0 (or atol > 0), got tol={tol}, atol={atol}")
         self.tol = tol
         self.atol = atol
-        self.max_iter = max_iter
+        # every solver bounds its iterations; each states (and sets) its own default
+        self.max_iter: int = 1000 if max_iter is None else int(max_iter)
 
     # ------------------------------------------------------------ public API
     def init(self, kernel: Kernel) -> SolverState:

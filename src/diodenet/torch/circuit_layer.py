@@ -38,7 +38,7 @@ class _Settle(torch.autograd.Function):
     """``y = settle(u; g)`` with the hardware-linearization backward."""
 
     @staticmethod
-    def forward(ctx: Any, g: Tensor, u: Tensor, layer: CircuitLayer) -> Tensor:  # type: ignore[override]
+    def forward(ctx: Any, g: Tensor, u: Tensor, layer: CircuitLayer) -> Tensor:
         g_np = g.detach().cpu().to(torch.float64).numpy().copy()
         layer._program(g_np)
         m = layer.hardware.settle(u.detach().cpu().to(torch.float64).numpy())
@@ -47,7 +47,7 @@ class _Settle(torch.autograd.Function):
         return torch.as_tensor(m.outputs, dtype=u.dtype, device=u.device)
 
     @staticmethod
-    def backward(ctx: Any, grad_y: Tensor) -> tuple[Tensor | None, Tensor | None, None]:  # type: ignore[override]
+    def backward(ctx: Any, grad_y: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
         layer: CircuitLayer = ctx.layer
         m: Measurement = ctx.measurement
         # another forward may have re-programmed the circuit since this one

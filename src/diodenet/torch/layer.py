@@ -35,12 +35,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
 
 from ..kernels.kernel import ConvergenceError, Equilibrium, Kernel
 from ._free_set import FreeSetLU, adjoint_pr, solve
+
+if TYPE_CHECKING:
+    from ..circuits import Circuit
 
 SOLVERS = ("auto", "pr", "active_set")
 
@@ -59,7 +63,7 @@ class _Equilibrium(torch.autograd.Function):
     """``z`` solving ``0 ∈ H z + N₊(z) - q`` (batch), differentiable in ``H`` and ``q``."""
 
     @staticmethod
-    def forward(ctx, H: Tensor, q: Tensor, layer: MonDEQLayer) -> Tensor:  # type: ignore[override]
+    def forward(ctx, H: Tensor, q: Tensor, layer: MonDEQLayer) -> Tensor:
         Hd, qd = H.detach(), q.detach()
         # last call's count, less one: the first check drifts down to what is needed
         hint = layer.stats.iterations - 1 if layer.stats is not None else None
@@ -81,7 +85,7 @@ class _Equilibrium(torch.autograd.Function):
         return sol.z
 
     @staticmethod
-    def backward(ctx, grad_z: Tensor) -> tuple[Tensor, Tensor, None]:  # type: ignore[override]
+    def backward(ctx, grad_z: Tensor) -> tuple[Tensor, Tensor, None]:
         H, z, V = ctx.saved_tensors
         layer: MonDEQLayer = ctx.layer
         lu: FreeSetLU | None = ctx.lu
@@ -156,24 +160,22 @@ class MonDEQLayer(nn.Module):
         if not (math.isfinite(alpha) and alpha > 0):
             raise ValueError(f"alpha must be a finite step > 0, got {alpha}")
         dtype = dtype or torch.get_default_dtype()
-        kw = {"dtype": dtype, "device": device}
         self.margin, self.solver, self.tol, self.alpha = float(margin), solver, tol, float(alpha)
         self.max_iter = int(max_iter) if max_iter is not None else (
             2000 if solver == "pr" else 50)
         self.max_iter_adjoint = max(self.max_iter, 2000)
         g = generator
         scale = hidden ** -0.5
-        gen_kw = {"generator": g, "dtype": dtype}
 
         def rand(*shape: int) -> Tensor:
-            return torch.randn(*shape, **gen_kw).to(device)
+            return torch.randn(*shape, generator=g, dtype=dtype).to(device)
 
         self.A = nn.Parameter(rand(hidden, hidden) * scale * 0.5)
         self.S = nn.Parameter(rand(hidden, hidden) * scale * 0.1)
         self.U = nn.Parameter(rand(hidden, in_features) * in_features ** -0.5)
-        self.c = nn.Parameter(torch.zeros(hidden, **kw))
+        self.c = nn.Parameter(torch.zeros(hidden, dtype=dtype, device=device))
         self.W_out = nn.Parameter(rand(out_features, hidden) * scale)
-        self.d = nn.Parameter(torch.zeros(out_features, **kw))
+        self.d = nn.Parameter(torch.zeros(out_features, dtype=dtype, device=device))
         self.stats: SolverStats | None = None
         self._adjoint_iterations: int | None = None
 
@@ -225,13 +227,13 @@ class MonDEQLayer(nn.Module):
                           b=-self.c, d=-self.d, dtype=self.U.dtype, device=dev,
                           monotone_tol=1e-6 if self.U.dtype == torch.float32 else 1e-10)
 
-    def to_circuit(self, **kwargs: object):
+    def to_circuit(self, **kwargs: Any) -> Circuit:
         """A resistor/transformer/gyrator/diode circuit realising this layer
         (``diodenet.kernels.realize``); its inputs are ``vu1..``, outputs ``y1..``.
         Kernel units are taken as siemens (α = 1 Ω)."""
         from ..kernels.realize import realize
 
-        return realize(self.to_kernel().to("cpu", torch.float64), **kwargs)  # type: ignore[arg-type]
+        return realize(self.to_kernel().to("cpu", torch.float64), **kwargs)
 
     def extra_repr(self) -> str:
         tol = self.tolerance(self.A.dtype)
