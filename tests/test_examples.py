@@ -23,5 +23,5 @@ def test_torch_circuit_head_trains_and_deploys(ngspice_available, tmp_path):
 
 
 def test_sklearn_pipeline_cross_validates():
-    out = _main("sklearn_pipeline.py")(["--folds", "2", "--epochs", "3", "--hidden", "4"])
+    out = _main("sklearn_pipeline.py")(["--folds", "2", "--epochs", "8"])
     assert len(out["scores"]) == 2 and min(out["scores"]) > 0.6  # three classes
