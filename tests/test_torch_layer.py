@@ -104,7 +104,8 @@ def test_torch_compile_returns(tmp_path):
         compiled = torch.compile(layer, backend="eager")
         out = compiled(x)
         out.sum().backward()
-        assert torch.allclose(out, eager, atol=1e-5), (out, eager)
+        tol = layer.tolerance(torch.float32)  # both solves stop within it
+        assert torch.allclose(out, eager, rtol=0, atol=20 * tol), (out, eager)
         assert layer.A.grad is not None
         print("ok")
     """)
