@@ -77,7 +77,7 @@ def hardware_gradient(
     L, g_y = loss_gradient(loss, m.outputs)
     drive = {output_port(j): g_y[:, j] for j in range(g_y.shape[1])}
     adj = hw.settle_linearized(m, drive, adjoint=True)
-    dL_dg = -(m.branch_voltages * adj.branch_voltages).sum(axis=0)
+    dL_dg = hw.conductance_gradient(m, adj)
     dL_du = adj.input_responses
     J = None
     if jacobian:
