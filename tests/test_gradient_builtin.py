@@ -208,7 +208,7 @@ def test_linearized_solve_equals_dense_switched_mna(seed: int, model: object, ex
         for adj in (False, True):
             f = hw.settle_linearized(m, d, adjoint=adj)
             x, mna = dense_switched(c, inputs, outputs, m, d, adj)
-            V = lambda n: 0.0 if n == "0" else x[:, mna.node_index[n]]  # noqa: E731
+            V = lambda n, x=x, mna=mna: 0.0 if n == "0" else x[:, mna.node_index[n]]  # noqa: E731
             bv = np.column_stack([V(c[r].n1) - V(c[r].n2) for r in hw.trainable])
             scale = max(np.abs(bv).max(), 1e-30)
             assert np.abs(f.branch_voltages - bv).max() <= 1e-10 * scale

@@ -269,7 +269,7 @@ class BuiltinHardware(Hardware):
         lu, piv, info = torch.linalg.lu_factor_ex(t(Gff))
         if int(info) != 0:
             raise ValueError("the circuit's linear part became singular at these conductances")
-        n, m = len(mna.diodes), len(self.inputs)
+        n = len(mna.diodes)
         # G⁻¹ on the n + 1 drive columns; the m input columns stay factored:
         # X_u = G⁻¹ Ru is never formed (F × m), B = (P G⁻¹)[:, rows] Ru[rows] is
         Xz0 = torch.linalg.lu_solve(lu, piv, t(np.hstack([self._Sz_f_dense, r0[:, None]])))
