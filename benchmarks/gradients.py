@@ -49,7 +49,7 @@ from diodenet.linearization import (
     NgspiceHardware,
     hardware_gradient,
     loss_gradient,
-    mse_loss,
+    sse_loss,
 )
 
 INPUTS = ["v1", "v2", "v3", "v4"]
@@ -159,7 +159,7 @@ def eqprop_gradient(hw: Hardware, u: np.ndarray, targets: np.ndarray, beta: floa
     its last inputs are the nudge currents, A)."""
     p = targets.shape[1]
     free = hw.settle(np.hstack([u, np.zeros((len(u), p))]))
-    _, g_y = loss_gradient(mse_loss(targets), free.outputs)
+    _, g_y = loss_gradient(sse_loss(targets), free.outputs)
     b = beta * g_ref  # S: nudge current per volt of ∂L/∂y
 
     def energy_slope(sign: float) -> np.ndarray:
@@ -210,9 +210,9 @@ def sens_crosscheck() -> str:
 def run_backend(hw: Hardware, hw_nudge: Hardware, u: np.ndarray, targets: np.ndarray,
                 args: argparse.Namespace) -> list[Row]:
     name, batch, P = hw.name, len(u), len(hw.trainable)
-    loss = mse_loss(targets)
+    loss = sse_loss(targets)
     rows: list[Row] = []
-    hardware_gradient(hw, u[:2], mse_loss(targets[:2]))  # warm-up (ngspice loads its netlist)
+    hardware_gradient(hw, u[:2], sse_loss(targets[:2]))  # warm-up (ngspice loads its netlist)
     before = hw.settles
     hl, t_hl = timed(lambda: hardware_gradient(hw, u, loss), args.repeats)
     spp = (hw.settles - before) / args.repeats / batch
@@ -232,9 +232,9 @@ def run_backend(hw: Hardware, hw_nudge: Hardware, u: np.ndarray, targets: np.nda
     if isinstance(hw, NgspiceHardware):
         n = min(batch, args.sens_samples)
         m = hw.settle(u[:n])
-        _, g_y = loss_gradient(mse_loss(targets[:n]), m.outputs)
+        _, g_y = loss_gradient(sse_loss(targets[:n]), m.outputs)
         (sens, zeros), t_s = timed(lambda: sens_gradient(hw, u[:n], g_y), 1)  # type: ignore[misc]
-        ref_n = hardware_gradient(hw, u[:n], mse_loss(targets[:n])).dL_dg
+        ref_n = hardware_gradient(hw, u[:n], sse_loss(targets[:n])).dL_dg
         rows.append(Row(name, f".sens ({n} samples)", n / t_s,
                         f"{len(OUTPUTS)} .sens", rel_error(sens, ref_n),
                         f"{zeros} of {n * len(OUTPUTS) * P} dy/dR reported as 0"))

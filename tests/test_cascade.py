@@ -9,7 +9,7 @@ import pytest
 from diodenet import Circuit, ShockleyDiode
 from diodenet.cascades import Cascade
 from diodenet.circuits import IdealDiode
-from diodenet.linearization import BuiltinHardware, hardware_gradient, mse_loss
+from diodenet.linearization import BuiltinHardware, hardware_gradient, sse_loss
 
 
 def stage(
@@ -41,12 +41,12 @@ def test_cascade_gradient_equals_whole_circuit_and_finite_differences(model):
     rng = np.random.default_rng(5)
     u = rng.uniform(-2, 2, (5, 2))
     t = rng.uniform(-0.3, 0.3, (5, 1))
-    g = cascade.gradient(u, mse_loss(t))
+    g = cascade.gradient(u, sse_loss(t))
     assert g.settles == 2 * 2 * len(u)  # each stage: one forward, one adjoint settle per sample
 
     whole, inputs, outputs = cascade.to_circuit()
     hw = BuiltinHardware(whole, inputs, outputs)
-    ref = hardware_gradient(hw, u, mse_loss(t))
+    ref = hardware_gradient(hw, u, sse_loss(t))
     # both solve to the solver tolerance (1e-12 A): agreement to ~1e-9 relative
     np.testing.assert_allclose(g.outputs, ref.outputs, rtol=1e-8, atol=1e-12)
     ours = np.concatenate(g.dL_dg)

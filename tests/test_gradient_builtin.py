@@ -9,7 +9,7 @@ import torch
 
 from diodenet import Circuit, PWLDiode, ShockleyDiode
 from diodenet.circuits import IdealDiode
-from diodenet.linearization import BuiltinHardware, hardware_gradient, mse_loss
+from diodenet.linearization import BuiltinHardware, hardware_gradient, sse_loss
 
 
 def random_rtgd(seed: int, model: object, extras: bool = False) -> Circuit:
@@ -69,7 +69,7 @@ def test_gradient_matches_central_differences(seed: int, model: object, extras: 
     rng = np.random.default_rng(seed)
     u = np.column_stack([rng.uniform(-2, 2, 5), rng.uniform(-2, 2, 5), rng.uniform(-1e-3, 1e-3, 5)])
     targets = rng.uniform(-0.5, 0.5, (5, 2))
-    loss = mse_loss(targets)
+    loss = sse_loss(targets)
     grad = hardware_gradient(hw, u, loss, jacobian=True)
     assert grad.settles == 2 * 5 + 3 * 5  # forward + adjoint, + one per input for the Jacobian
     fd = _fd_gradient(hw, u, loss, rel=1e-6)
@@ -137,7 +137,7 @@ def test_gradient_matches_implicit_function_autograd(seed: int):
     rng = np.random.default_rng(seed + 100)
     u = rng.uniform(-2, 2, (4, 2))
     t = rng.uniform(-0.5, 0.5, (4, 1))
-    grad = hardware_gradient(hw, u, mse_loss(t))
+    grad = hardware_gradient(hw, u, sse_loss(t))
     ref = _implicit_autograd(c, u, t, grad.measurement.conducting)
     ref_vec = np.array([ref[name] for name in hw.trainable])
     assert np.abs(grad.dL_dg - ref_vec).max() <= 1e-10 * np.abs(ref_vec).max()

@@ -11,7 +11,7 @@ from diodenet.linearization import (
     BuiltinHardware,
     NgspiceHardware,
     hardware_gradient,
-    mse_loss,
+    sse_loss,
 )
 
 TIGHT = {"reltol": 1e-9, "vntol": 1e-12, "abstol": 1e-18}
@@ -45,7 +45,7 @@ def test_ngspice_gradient_matches_ngspice_finite_differences(ngspice_available, 
     rng = np.random.default_rng(seed)
     u = rng.uniform(-3, 3, (3, 2))
     t = rng.uniform(-0.5, 0.5, (3, 2))
-    loss = mse_loss(t)
+    loss = sse_loss(t)
     with NgspiceHardware(c, ["v1", "v2"], ["n3", ("n4", "n0")], options=TIGHT,
                          method="op", linearization=linearization) as hw:
         grad = hardware_gradient(hw, u, loss)
@@ -74,8 +74,8 @@ def test_backends_agree_to_the_diode_model_accuracy(ngspice_available):
     u = np.random.default_rng(3).uniform(-3, 3, (4, 2))
     t = np.zeros((4, 1))
     with NgspiceHardware(c, ["v1", "v2"], ["n3"]) as hw:
-        a = hardware_gradient(hw, u, mse_loss(t))
-    b = hardware_gradient(BuiltinHardware(c, ["v1", "v2"], ["n3"]), u, mse_loss(t))
+        a = hardware_gradient(hw, u, sse_loss(t))
+    b = hardware_gradient(BuiltinHardware(c, ["v1", "v2"], ["n3"]), u, sse_loss(t))
     assert np.abs(a.dL_dg - b.dL_dg).max() <= 1e-3 * np.abs(b.dL_dg).max()
     assert np.abs(a.dL_du - b.dL_du).max() <= 1e-3 * np.abs(b.dL_du).max()
     np.testing.assert_allclose(a.outputs, b.outputs, atol=1e-6)
@@ -99,10 +99,10 @@ def test_ngspice_adjoint_network_of_non_reciprocal_circuit(ngspice_available, se
                          rng.uniform(-1e-3, 1e-3, 6)])
     t = rng.uniform(-0.5, 0.5, (6, 2))
     args = (c, ["v1", "v2", "i1"], ["n3", ("n4", "n0")])
-    ref = hardware_gradient(BuiltinHardware(*args), u, mse_loss(t))
+    ref = hardware_gradient(BuiltinHardware(*args), u, sse_loss(t))
     with NgspiceHardware(*args) as hw:
         assert not hw.reciprocal
-        g = hardware_gradient(hw, u, mse_loss(t))
+        g = hardware_gradient(hw, u, sse_loss(t))
     assert np.abs(g.dL_dg - ref.dL_dg).max() <= 1e-6 * np.abs(ref.dL_dg).max()
     assert np.abs(g.dL_du - ref.dL_du).max() <= 1e-6 * np.abs(ref.dL_du).max()
 
@@ -116,7 +116,7 @@ def test_ngspice_refuses_adjoint_with_current_controlled_sources(ngspice_availab
         NgspiceHardware(c, ["v1", "v2"], ["n3"]) as hw,
         pytest.raises(ValueError, match="no adjoint for current-controlled"),
     ):
-        hardware_gradient(hw, np.zeros((1, 2)), mse_loss(np.zeros((1, 1))))
+        hardware_gradient(hw, np.zeros((1, 2)), sse_loss(np.zeros((1, 1))))
 
 
 @pytest.mark.parametrize("diode", ["1n4148", "ideal", "pwl"])
@@ -134,6 +134,6 @@ def test_sweep_linearization_equals_ngspice_ac(ngspice_available, diode):
     t = rng.uniform(-0.5, 0.5, (20, 2))
     args = (c, ["v1", "v2"], ["n3", ("n4", "n0")])
     with NgspiceHardware(*args) as a, NgspiceHardware(*args, linearization="ac") as b:
-        ga, gb = hardware_gradient(a, u, mse_loss(t)), hardware_gradient(b, u, mse_loss(t))
+        ga, gb = hardware_gradient(a, u, sse_loss(t)), hardware_gradient(b, u, sse_loss(t))
     assert np.abs(ga.dL_dg - gb.dL_dg).max() <= 1e-8 * np.abs(gb.dL_dg).max()
     assert np.abs(ga.dL_du - gb.dL_du).max() <= 1e-8 * np.abs(gb.dL_du).max()

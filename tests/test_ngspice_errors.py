@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pytest
 
+from diodenet.circuits.netlist import NetlistError
 from diodenet.simulators.ngspice import (
     NgspiceConvergenceError,
     NgspiceError,
@@ -18,7 +19,9 @@ from diodenet.simulators.ngspice import (
     NgspiceSimulator,
     NgspiceWorkerError,
 )
+from diodenet.simulators.ngspice.engine import Task
 from diodenet.simulators.ngspice.examples import random_diode_network, random_inputs
+from diodenet.simulators.ngspice.netlist_edit import NetlistSpec
 
 # A diode (Is = 1e-14 A, no series resistance) forced by an ideal source: at 50 V
 # there is no operating point ngspice can reach (gmin and source stepping fail).
@@ -79,9 +82,15 @@ def test_nonconvergence_in_the_pool(ngspice_available: None, pool: NgspicePool) 
 
 
 def test_rejected_netlist_in_the_pool(ngspice_available: None, pool: NgspicePool) -> None:
+    # the safe reader refuses it before ngspice could see it
+    with pytest.raises(NetlistError, match="line 4: diode model 'nosuchmodel' is not defined"):
+        NgspiceSimulator(REJECTED, executor=pool)
+    # a spec that reaches ngspice anyway (split without the reader) is rejected
+    # by ngspice in the worker, and the error comes back as ngspice's
+    spec = NetlistSpec._split(REJECTED)
     pids = set(pool.worker_pids())
-    with NgspiceSimulator(REJECTED, executor=pool) as sim, pytest.raises(NgspiceError) as err:
-        sim.operating_points(np.ones((5, 1)), ["v1"])
+    with pytest.raises(NgspiceError) as err:
+        pool.run([Task("op", spec, ("v1",), np.ones((5, 1)))], lambda _n: None)
     assert not isinstance(err.value, NgspiceConvergenceError)
     assert "modelname" in str(err.value)
     _good_batch_works(pool)

@@ -1,36 +1,121 @@
-"""The PyTorch monDEQ layer: implicit gradients against finite differences
-(gradcheck), and the layer against the circuit that realises it."""
+"""The PyTorch monDEQ layer: the Winston–Kolter convention against
+``winston_kolter_weight``, implicit gradients against finite differences
+(gradcheck), every forward solver against the kernel's exact active set, torch
+idioms (float32, unbatched input, torch.compile), and the layer against the
+circuit that realises it."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
 
 import pytest
 import torch
 
 from diodenet.kernels.extract import extract_kernel
+from diodenet.kernels.kernel import ConvergenceError, Kernel
+from diodenet.kernels.mondeq import winston_kolter_weight
 from diodenet.torch import MonDEQLayer
 from diodenet.torch.layer import _Equilibrium
 
 
-def test_gradcheck_through_the_equilibrium():
-    g = torch.Generator().manual_seed(0)
-    A = torch.randn(6, 6, dtype=torch.float64, generator=g) * 0.4
-    S = torch.randn(6, 6, dtype=torch.float64, generator=g) * 0.1
-    H = (0.5 * torch.eye(6, dtype=torch.float64) + A.T @ A + S - S.T).requires_grad_()
-    q = torch.randn(3, 6, dtype=torch.float64, generator=g, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda H, q: _Equilibrium.apply(H, q, 1e-13), (H, q),
+def _layer(seed: int, *shape: int, **kw) -> MonDEQLayer:
+    return MonDEQLayer(*shape, generator=torch.Generator().manual_seed(seed), **kw)
+
+
+def test_convention_is_winston_kolter():
+    layer = _layer(0, 3, 6, 2, dtype=torch.float64, margin=0.3)
+    with torch.no_grad():
+        W = winston_kolter_weight(0.3, layer.A, layer.S)
+        torch.testing.assert_close(layer.W(), W, rtol=0, atol=1e-15)
+        K = Kernel.from_winston_kolter(0.3, layer.A, layer.S, layer.U, layer.c, layer.W_out,
+                                       torch.zeros(2, 3, dtype=torch.float64))
+        torch.testing.assert_close(layer.to_kernel().H, K.H, rtol=0, atol=1e-15)
+    # the layer's equilibrium is the reference fixed point z = ReLU(Wz + Ux + c)
+    x = torch.randn(4, 3, dtype=torch.float64)
+    z = layer.equilibrium(x).detach()
+    fixed = torch.relu(z @ W.T + x @ layer.U.detach().T + layer.c.detach())
+    torch.testing.assert_close(z, fixed, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("solver", ["auto", "pr", "active_set"])
+def test_gradcheck_through_the_equilibrium(solver):
+    layer = _layer(1, 3, 6, 2, dtype=torch.float64, solver=solver, tol=1e-13, max_iter=20000)
+    H = layer.H().detach().clone().requires_grad_()
+    q = torch.randn(3, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(5),
+                    requires_grad=True)
+    assert torch.autograd.gradcheck(lambda H, q: _Equilibrium.apply(H, q, layer), (H, q),
                                     eps=1e-6, atol=1e-7, rtol=1e-5)
 
 
-def test_layer_parameters_get_gradients():
-    layer = MonDEQLayer(3, 6, 2, generator=torch.Generator().manual_seed(3))
-    layer(torch.randn(5, 3, dtype=torch.float64)).square().sum().backward()
-    for name, p in layer.named_parameters():
-        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+def test_gradcheck_layer_parameters():
+    layer = _layer(2, 2, 5, 2, dtype=torch.float64)
+    x = torch.randn(3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    params = dict(layer.named_parameters())
+
+    def f(*values):
+        return torch.func.functional_call(layer, dict(zip(params, values)), (x,))
+
+    assert torch.autograd.gradcheck(f, tuple(p.detach().clone().requires_grad_()
+                                             for p in params.values()), eps=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("solver", ["auto", "pr", "active_set"])
+def test_solvers_agree_with_the_kernel_active_set(solver):
+    layer = _layer(3, 4, 20, 3, dtype=torch.float64, solver=solver, margin=0.2)
+    x = torch.randn(16, 4, dtype=torch.float64)
+    y = layer(x).detach()
+    exact = layer.to_kernel().solve(x, method="active_set", tol=1e-12)
+    tol = layer.tolerance(torch.float64)
+    torch.testing.assert_close(y, exact.y, rtol=0, atol=max(1e-10, 100 * tol))
+    assert layer.stats is not None and layer.stats.method == solver
+    assert layer.stats.iterations > 0 and layer.stats.residual <= tol
+    assert f"solver='{solver}'" in repr(layer)
+
+
+def test_float32_by_default_unbatched_and_errors():
+    layer = _layer(4, 3, 8, 2)
+    assert layer.A.dtype == torch.get_default_dtype() == torch.float32
+    x = torch.randn(5, 3)
+    y = layer(x)
+    assert y.dtype == torch.float32 and y.shape == (5, 2)
+    tol = layer.tolerance(torch.float32)
+    torch.testing.assert_close(layer(x[0]), y[0], rtol=0, atol=10 * tol)
+    y.sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in layer.parameters())
+    assert layer.to_kernel().dtype == torch.float32
+    with pytest.raises(ValueError, match="NaN or inf"):
+        layer(torch.full((1, 3), float("nan")))
+    with pytest.raises(ValueError, match="unknown solver"):
+        MonDEQLayer(3, 8, 2, solver="newton")
+    with pytest.raises(ConvergenceError, match="residual"):
+        _layer(4, 3, 8, 2, solver="pr", max_iter=5, tol=1e-9)(x)
+
+
+def test_torch_compile_returns(tmp_path):
+    # a fresh interpreter with a timeout: a compile that hangs must fail, not stall the suite
+    script = textwrap.dedent("""
+        import torch
+        from diodenet.torch import MonDEQLayer
+        layer = MonDEQLayer(3, 8, 2, generator=torch.Generator().manual_seed(0))
+        x = torch.randn(4, 3)
+        eager = layer(x)
+        compiled = torch.compile(layer, backend="eager")
+        out = compiled(x)
+        out.sum().backward()
+        assert torch.allclose(out, eager, atol=1e-5), (out, eager)
+        assert layer.A.grad is not None
+        print("ok")
+    """)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0 and "ok" in run.stdout, run.stderr[-2000:]
 
 
 def test_layer_equals_its_circuit():
     g = torch.Generator().manual_seed(1)
-    layer = MonDEQLayer(2, 5, 2, generator=g)
+    layer = MonDEQLayer(2, 5, 2, generator=g, dtype=torch.float64)
     x = torch.randn(6, 2, dtype=torch.float64, generator=g)
     y = layer(x).detach()
     c = layer.to_circuit()
@@ -39,10 +124,10 @@ def test_layer_equals_its_circuit():
     torch.testing.assert_close(eq.y, y, rtol=1e-9, atol=1e-10)
 
 
-def test_layer_trains_and_rejects_bad_input():
+def test_layer_trains():
     g = torch.Generator().manual_seed(2)
     layer = MonDEQLayer(2, 8, 1, generator=g)
-    x = torch.randn(64, 2, dtype=torch.float64, generator=g)
+    x = torch.randn(64, 2, generator=g)
     t = (x[:, :1] * x[:, 1:]).abs()
     opt = torch.optim.Adam(layer.parameters(), lr=0.05)
     first = None
@@ -53,5 +138,3 @@ def test_layer_trains_and_rejects_bad_input():
         loss.backward()
         opt.step()
     assert float(loss.detach()) < 0.5 * first
-    with pytest.raises(ValueError, match="NaN or inf"):
-        layer(torch.full((1, 2), float("nan"), dtype=torch.float64))

@@ -3,11 +3,24 @@
 A resistor-diode network driven by sources settles to the fixed point of a
 ReLU monotone operator equilibrium network (monDEQ)::
 
-    0 ∈ H z + F(z) + B u,     y = -C z - D u
+    0 ∈ H z + F(z) + B u + b,     y = -C z - D u - d
 
 and its gradient can be measured on the circuit itself by hardware
-linearization: dL/dg_k = -v_k * v̂_k.
+linearization: ``∂L/∂g_k = -v_k · v̂_k`` for every resistor ``k``.
+
+The names most programs need are importable from here::
+
+    from diodenet import Circuit, extract_kernel, BuiltinHardware, hardware_gradient
+
+The circuit classes load at once; everything that needs torch (kernels,
+solvers, simulators, hardwares, training) loads on first use, so
+``import diodenet`` stays fast.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 from .circuits import (
@@ -19,7 +32,84 @@ from .circuits import (
     ShockleyDiode,
 )
 
+# name -> the module that defines it (loaded on first access)
+_LAZY: dict[str, str] = {
+    "Kernel": "diodenet.kernels",
+    "Equilibrium": "diodenet.kernels",
+    "ConvergenceError": "diodenet.kernels",
+    "extract_kernel": "diodenet.kernels",
+    "realize": "diodenet.kernels",
+    "BuiltinSimulator": "diodenet.simulators",
+    "NgspiceSimulator": "diodenet.simulators",
+    "Hardware": "diodenet.linearization",
+    "Measurement": "diodenet.linearization",
+    "BuiltinHardware": "diodenet.linearization",
+    "NgspiceHardware": "diodenet.linearization",
+    "Gradient": "diodenet.linearization",
+    "hardware_gradient": "diodenet.linearization",
+    "make_hardware": "diodenet.linearization",
+    "sse_loss": "diodenet.linearization",
+    "get_solver": "diodenet.solvers",
+    "RunConfig": "diodenet.training",
+    "TrainConfig": "diodenet.training",
+    "run_training": "diodenet.training",
+}
+
+if TYPE_CHECKING:
+    from .kernels import ConvergenceError, Equilibrium, Kernel, extract_kernel, realize
+    from .linearization import (
+        BuiltinHardware,
+        Gradient,
+        Hardware,
+        Measurement,
+        NgspiceHardware,
+        hardware_gradient,
+        make_hardware,
+        sse_loss,
+    )
+    from .simulators import BuiltinSimulator, NgspiceSimulator
+    from .solvers import get_solver
+    from .training import RunConfig, TrainConfig, run_training
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'diodenet' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
 __all__ = [
-    "D1N4148", "Circuit", "CircuitError", "IdealDiode", "PWLDiode", "ShockleyDiode",
+    "D1N4148",
+    "BuiltinHardware",
+    "BuiltinSimulator",
+    "Circuit",
+    "CircuitError",
+    "ConvergenceError",
+    "Equilibrium",
+    "Gradient",
+    "Hardware",
+    "IdealDiode",
+    "Kernel",
+    "Measurement",
+    "NgspiceHardware",
+    "NgspiceSimulator",
+    "PWLDiode",
+    "RunConfig",
+    "ShockleyDiode",
+    "TrainConfig",
     "__version__",
+    "extract_kernel",
+    "get_solver",
+    "hardware_gradient",
+    "make_hardware",
+    "realize",
+    "run_training",
+    "sse_loss",
 ]

@@ -222,12 +222,12 @@ class _Expm1(torch.autograd.Function):
     which rounds to 0 for ``a < -37`` (a reverse-biased junction's conductance)."""
 
     @staticmethod
-    def forward(ctx, a: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx, a: Tensor) -> Tensor:
         ctx.save_for_backward(a)
         return torch.expm1(a)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+    def backward(ctx, grad: Tensor) -> Tensor:
         (a,) = ctx.saved_tensors
         return grad * torch.exp(a)
 

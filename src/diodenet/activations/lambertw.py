@@ -51,13 +51,13 @@ def _log_w_exp(t: Tensor) -> Tensor:
 
 class _LogLambertWExp(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, t: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx, t: Tensor) -> Tensor:
         u = _log_w_exp(t)
         ctx.save_for_backward(u)
         return u
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+    def backward(ctx, grad: Tensor) -> Tensor:
         (u,) = ctx.saved_tensors
         # du/dt = 1/(1 + e^u) = sigmoid(-u): finite for every u.
         return grad * torch.sigmoid(-u)
@@ -101,7 +101,7 @@ def _w_direct(a: Tensor) -> Tensor:
 
 class _LambertW0(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, a: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx, a: Tensor) -> Tensor:
         big = a > math.e
         # Large arguments through the log domain (never overflows).
         w_big = torch.exp(_log_w_exp(torch.log(torch.where(big, a, torch.ones_like(a)))))
@@ -110,7 +110,7 @@ class _LambertW0(torch.autograd.Function):
         return w
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+    def backward(ctx, grad: Tensor) -> Tensor:
         (w,) = ctx.saved_tensors
         # dW/da = 1/(e^W (1 + W)); exp(-W) avoids overflow for large W.
         return grad * torch.exp(-w) / (1.0 + w)

@@ -32,7 +32,7 @@ class _NewtonResolvent(torch.autograd.Function):
     """``(σ_Y, σ_Z)`` by Newton, with the implicit-function derivative."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, r: Tensor, port: FunctionPort) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+    def forward(ctx, x: Tensor, r: Tensor, port: FunctionPort) -> tuple[Tensor, Tensor]:
         with torch.no_grad():
             xb, rb = torch.broadcast_tensors(x, r)
             s = newton_resolvent(port.current, port.conductance, xb, rb)
@@ -43,7 +43,7 @@ class _NewtonResolvent(torch.autograd.Function):
         return s, rb * i
 
     @staticmethod
-    def backward(ctx, grad_s: Tensor, grad_z: Tensor):  # type: ignore[override]
+    def backward(ctx, grad_s: Tensor, grad_z: Tensor):
         i, g, r = ctx.saved_tensors
         rg = r * g
         # s + r f(s) = x:  ds/dx = 1/(1 + r g),  ds/dr = -i/(1 + r g);
@@ -52,9 +52,8 @@ class _NewtonResolvent(torch.autograd.Function):
         ds_dr = torch.where(torch.isinf(rg), torch.zeros_like(rg), -i / (1.0 + rg))
         grad_x = grad_s * ds_dx + grad_z * (1.0 - ds_dx)
         grad_r = grad_s * ds_dr - grad_z * ds_dr
-        grad_x = grad_x.sum_to_size(ctx.x_shape) if ctx.needs_input_grad[0] else None
-        grad_r = grad_r.sum_to_size(r.shape) if ctx.needs_input_grad[1] else None
-        return grad_x, grad_r, None
+        return (grad_x.sum_to_size(ctx.x_shape) if ctx.needs_input_grad[0] else None,
+                grad_r.sum_to_size(r.shape) if ctx.needs_input_grad[1] else None, None)
 
 
 class FunctionPort(OnePort):

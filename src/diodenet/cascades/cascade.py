@@ -31,7 +31,7 @@ import numpy as np
 from ..circuits import Circuit, Element, VoltageSource
 from ..linearization import Hardware, hardware_gradient
 from ..linearization.gradient import Loss, loss_gradient
-from ..linearization.hardware import output_port
+from ..linearization.hardware import Drive, output_port
 
 
 @dataclass
@@ -93,7 +93,7 @@ class Cascade:
         grads: list[np.ndarray] = [np.zeros(0)] * len(self.stages)
         for s in range(len(self.stages) - 1, -1, -1):
             hw, m = self.stages[s], ms[s]
-            drive = {output_port(j): g_y[:, j] for j in range(g_y.shape[1])}
+            drive: Drive = {output_port(j): g_y[:, j] for j in range(g_y.shape[1])}
             adj = hw.settle_linearized(m, drive, adjoint=True)
             grads[s] = -(m.branch_voltages * adj.branch_voltages).sum(axis=0)
             g_u = adj.input_responses
@@ -104,7 +104,9 @@ class Cascade:
             settles=sum(hw.settles for hw in self.stages) - before,
         )
 
-    def to_circuit(self, title: str = "cascade") -> tuple[Circuit, list[str], list[str]]:
+    def to_circuit(
+        self, title: str = "cascade"
+    ) -> tuple[Circuit, list[str], list[tuple[str, str]]]:
         """One circuit: stage ``s``'s elements renamed ``<name>.s<s>`` and
         nodes ``s<s>.<node>``; stage ``s+1``'s input sources replaced by E
         buffers driven by stage ``s``'s outputs. Returns ``(circuit, inputs,
@@ -134,7 +136,7 @@ class Cascade:
         last = len(self.stages) - 1
         outputs = [(f"s{last}.{p}" if p != "0" else p, f"s{last}.{n}" if n != "0" else n)
                    for p, n in self.stages[-1].outputs]
-        return out, first, outputs  # type: ignore[return-value]
+        return out, first, outputs
 
 
 def _renamed(e: Element, s: int, node) -> Element:
@@ -142,7 +144,7 @@ def _renamed(e: Element, s: int, node) -> Element:
     for f in e.node_fields:
         changes[f] = node(getattr(e, f))
     if hasattr(e, "control"):
-        changes["control"] = f"{e.control}.s{s}"  # type: ignore[attr-defined]
+        changes["control"] = f"{e.control}.s{s}"
     if hasattr(e, "model_name"):
-        changes["model_name"] = f"{e.model_name}.s{s}"  # type: ignore[attr-defined]
+        changes["model_name"] = f"{e.model_name}.s{s}"
     return e.replace(**changes)

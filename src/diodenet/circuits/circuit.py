@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from .elements import (
     CCCS,
@@ -25,6 +26,8 @@ from .elements import (
 )
 
 GROUND = "0"
+
+E = TypeVar("E", bound=Element)
 
 
 class CircuitError(ValueError):
@@ -62,7 +65,7 @@ class Circuit:
     options: dict[str, float] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ build
-    def add(self, element: Element) -> Element:
+    def add(self, element: E) -> E:
         """Add an element; names must be unique (case-insensitive)."""
         if not isinstance(element, Element):
             raise TypeError(f"expected a circuit element, got {type(element).__name__}")
@@ -81,43 +84,43 @@ class Circuit:
         conductance: float | None = None,
         trainable: bool = True,
     ) -> Resistor:
-        return self.add(Resistor(name, n1, n2, resistance, conductance, trainable))  # type: ignore[return-value]
+        return self.add(Resistor(name, n1, n2, resistance, conductance, trainable))
 
     def add_diode(
         self, name: str, anode: str, cathode: str, model: DiodeModel | None = None,
         model_name: str | None = None,
     ) -> Diode:
-        return self.add(Diode(name, anode, cathode, model or IdealDiode(), model_name))  # type: ignore[return-value]
+        return self.add(Diode(name, anode, cathode, model or IdealDiode(), model_name))
 
     def add_voltage_source(
         self, name: str, pos: str, neg: str, dc: float = 0.0, *, trainable: bool = False
     ) -> VoltageSource:
-        return self.add(VoltageSource(name, pos, neg, dc, trainable))  # type: ignore[return-value]
+        return self.add(VoltageSource(name, pos, neg, dc, trainable))
 
     def add_current_source(
         self, name: str, pos: str, neg: str, dc: float = 0.0, *, trainable: bool = False
     ) -> CurrentSource:
-        return self.add(CurrentSource(name, pos, neg, dc, trainable))  # type: ignore[return-value]
+        return self.add(CurrentSource(name, pos, neg, dc, trainable))
 
     def add_vcvs(self, name: str, pos: str, neg: str, cpos: str, cneg: str, gain: float) -> VCVS:
-        return self.add(VCVS(name, pos, neg, cpos, cneg, gain))  # type: ignore[return-value]
+        return self.add(VCVS(name, pos, neg, cpos, cneg, gain))
 
     def add_cccs(self, name: str, pos: str, neg: str, control: str, gain: float) -> CCCS:
-        return self.add(CCCS(name, pos, neg, control, gain))  # type: ignore[return-value]
+        return self.add(CCCS(name, pos, neg, control, gain))
 
     def add_vccs(self, name: str, pos: str, neg: str, cpos: str, cneg: str, gm: float) -> VCCS:
-        return self.add(VCCS(name, pos, neg, cpos, cneg, gm))  # type: ignore[return-value]
+        return self.add(VCCS(name, pos, neg, cpos, cneg, gm))
 
     def add_ccvs(self, name: str, pos: str, neg: str, control: str, rm: float) -> CCVS:
-        return self.add(CCVS(name, pos, neg, control, rm))  # type: ignore[return-value]
+        return self.add(CCVS(name, pos, neg, control, rm))
 
     def add_transformer(
         self, name: str, p1: str, p2: str, s1: str, s2: str, n: float
     ) -> Transformer:
-        return self.add(Transformer(name, p1, p2, s1, s2, n))  # type: ignore[return-value]
+        return self.add(Transformer(name, p1, p2, s1, s2, n))
 
     def add_gyrator(self, name: str, p1: str, p2: str, s1: str, s2: str, g: float) -> Gyrator:
-        return self.add(Gyrator(name, p1, p2, s1, s2, g))  # type: ignore[return-value]
+        return self.add(Gyrator(name, p1, p2, s1, s2, g))
 
     def remove(self, name: str) -> Element:
         return self.elements.pop(name.lower())
@@ -141,6 +144,13 @@ class Circuit:
     def of_type(self, *types: type[Element]) -> list[Element]:
         return [e for e in self.elements.values() if isinstance(e, types)]
 
+    def element(self, name: str, kind: type[E]) -> E:
+        """The element ``name``, which must be a ``kind`` (``TypeError`` otherwise)."""
+        e = self[name]
+        if not isinstance(e, kind):
+            raise TypeError(f"{e.name!r} is a {e.kind}, not a {kind.kind or kind.__name__}")
+        return e
+
     @property
     def nodes(self) -> list[str]:
         """Every node except ground, in order of first appearance."""
@@ -153,11 +163,11 @@ class Circuit:
 
     @property
     def resistors(self) -> list[Resistor]:
-        return self.of_type(Resistor)  # type: ignore[return-value]
+        return [e for e in self.elements.values() if isinstance(e, Resistor)]
 
     @property
     def diodes(self) -> list[Diode]:
-        return self.of_type(Diode)  # type: ignore[return-value]
+        return [e for e in self.elements.values() if isinstance(e, Diode)]
 
     @property
     def trainable_resistors(self) -> list[Resistor]:
@@ -165,12 +175,13 @@ class Circuit:
 
     @property
     def sources(self) -> list[VoltageSource | CurrentSource]:
-        return self.of_type(VoltageSource, CurrentSource)  # type: ignore[return-value]
+        return [e for e in self.elements.values() if isinstance(e, VoltageSource | CurrentSource)]
 
     def conductances(self, names: Iterable[str] | None = None) -> list[float]:
         """Conductances (S) of the named resistors (default: the trainable ones)."""
-        rs = self.trainable_resistors if names is None else [self[n] for n in names]
-        return [r.g for r in rs]  # type: ignore[union-attr]
+        rs = (self.trainable_resistors if names is None
+              else [self.element(n, Resistor) for n in names])
+        return [r.g for r in rs]
 
     def set_conductances(self, values: dict[str, float] | Iterable[float]) -> None:
         """Set resistor conductances (S), by name or in ``trainable_resistors`` order."""

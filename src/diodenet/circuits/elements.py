@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, Self
 
 # Thermal voltage kT/q at 300.15 K (ngspice's default TNOM is 27 C), with the
 # CODATA 2014 constants ngspice 39 uses, so our Shockley diodes and ngspice's
@@ -53,7 +53,8 @@ def _check_name(name: str, letter: str, kind: str) -> str:
 
 def _check_node(node: str | int) -> str:
     node = str(node).strip().lower()
-    if not node or any(ch.isspace() for ch in node) or any(ch in node for ch in "(){}=,;"):
+    # parentheses are allowed: KiCad names nets "Net-(D1-Pad2)"
+    if not node or any(ch.isspace() for ch in node) or any(ch in node for ch in "{}=,;"):
         raise ValueError(f"invalid node name {node!r}")
     if node == "gnd":
         return "0"
@@ -155,6 +156,9 @@ class Element:
     letter: ClassVar[str] = ""
     kind: ClassVar[str] = ""
     node_fields: ClassVar[tuple[str, ...]] = ()
+    if TYPE_CHECKING:
+        # every subclass declares ``name`` as its first field (dataclass order)
+        name: str
 
     def _normalise(self) -> None:
         object.__setattr__(self, "name", _check_name(self.name, self.letter, self.kind))
@@ -165,7 +169,7 @@ class Element:
     def nodes(self) -> tuple[str, ...]:
         return tuple(getattr(self, f) for f in self.node_fields)
 
-    def replace(self, **changes: object) -> Element:
+    def replace(self, **changes: object) -> Self:
         """A copy with some fields changed (validated again)."""
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values.update(changes)
@@ -200,6 +204,7 @@ class Resistor(Element):
                 raise ValueError(f"{self.name}: conductance must be > 0, got {g}")
             self.resistance = 1.0 / g
             self.conductance = None
+        assert self.resistance is not None  # exactly one was given, and g became R
         r = _finite(self.resistance, f"{self.name} resistance")
         if r <= 0:
             raise ValueError(f"{self.name}: resistance must be > 0, got {r}")
@@ -209,12 +214,13 @@ class Resistor(Element):
     @property
     def g(self) -> float:
         """Conductance in siemens."""
+        assert self.resistance is not None  # __post_init__ always sets it
         return 1.0 / self.resistance
 
-    def replace(self, **changes: object) -> Resistor:
+    def replace(self, **changes: object) -> Self:
         if "conductance" in changes:
             changes.setdefault("resistance", None)
-        return super().replace(**changes)  # type: ignore[return-value]
+        return super().replace(**changes)
 
 
 @dataclass(eq=True)

@@ -9,13 +9,28 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
 
 import click
 
 from .main import UserError, cli, user_errors
 
+if TYPE_CHECKING:
+    from ..activations import OnePort
 
-def _elements() -> dict[str, tuple[object, str]]:
+
+class ActivationSamples(TypedDict):
+    """What ``sample_activations`` returns (and ``--json`` prints); volts throughout."""
+
+    x: list[float]
+    curves: dict[str, list[float]]
+    r_ohms: float
+    units: dict[str, str]
+    forms: dict[str, str]
+    descriptions: dict[str, str]
+
+
+def _elements() -> dict[str, tuple[OnePort, str]]:
     """name -> (one-port, description) for every curve (ReLU is added separately)."""
     from ..activations import ClampPort, IdealDiodePort, PWLDiodePort, ShockleyPort, ZenerPort
 
@@ -31,7 +46,7 @@ def _elements() -> dict[str, tuple[object, str]]:
     }
 
 
-def sample_activations(r: float, vmin: float, vmax: float, points: int) -> dict[str, object]:
+def sample_activations(r: float, vmin: float, vmax: float, points: int) -> ActivationSamples:
     """The sampled curves: ``{"x": [...], "curves": {name: [...]}, ...}`` (volts)."""
     import torch
 
@@ -44,8 +59,8 @@ def sample_activations(r: float, vmin: float, vmax: float, points: int) -> dict[
     forms = {"relu": "reference"}
     descriptions = {"relu": "max(x, 0)"}
     for name, (port, text) in _elements().items():
-        curves[name] = port.activation(x, r).tolist()  # type: ignore[attr-defined]
-        forms[name] = port.activation_form  # type: ignore[attr-defined]
+        curves[name] = port.activation(x, r).tolist()
+        forms[name] = port.activation_form
         descriptions[name] = text
     return {
         "x": x.tolist(),
@@ -57,20 +72,20 @@ def sample_activations(r: float, vmin: float, vmax: float, points: int) -> dict[
     }
 
 
-def _plot(data: dict[str, object], out: Path) -> None:
+def _plot(data: ActivationSamples, out: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     x = data["x"]
-    curves: dict[str, list[float]] = data["curves"]  # type: ignore[assignment]
-    r = float(data["r_ohms"])  # type: ignore[arg-type]
+    curves = data["curves"]
+    r = float(data["r_ohms"])
     fig, (ax, ax_i) = plt.subplots(1, 2, figsize=(11, 4.5))
     ax.plot(x, curves["relu"], "k--", lw=2.5, label="ReLU", zorder=1)
     for name, y in curves.items():
         if name != "relu":
-            ax.plot(x, y, lw=1.4, label=f"{name} ({data['forms'][name]})")  # type: ignore[index]
+            ax.plot(x, y, lw=1.4, label=f"{name} ({data['forms'][name]})")
     ax.set_xlabel("applied voltage x (V)")
     ax.set_ylabel("activation (V): r·i, or node voltage for the clamp")
     ax.set_title(f"activations of diode one-ports, r = {r:g} Ω")
@@ -116,7 +131,7 @@ def activations(out: Path | None, as_json: bool, r: float, vmin: float, vmax: fl
     if as_json:
         click.echo(json.dumps(data))
         return
-    for name, text in data["descriptions"].items():  # type: ignore[union-attr]
+    for name, text in data["descriptions"].items():
         click.echo(f"{name:14s} {text}")
     if out is not None:
         click.echo(f"wrote {out}")

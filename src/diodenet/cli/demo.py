@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -60,7 +61,7 @@ def demo(out_dir: str, epochs: int, finetune_epochs: int, workers: int, seed: in
         make_hardware,
         write_outputs,
     )
-    from ..training.trainer import TrainConfig, Trainer
+    from ..training.trainer import Trainer
     from .train_cmd import limit_threads
 
     limit_threads()
@@ -94,9 +95,8 @@ def demo(out_dir: str, epochs: int, finetune_epochs: int, workers: int, seed: in
         real.circuit.write(real_netlist)
         say("[2/5] exported; [3/5] swapping ideal diodes for D1N4148 and re-simulating "
             "in ngspice ...")
-        ft_cfg = TrainConfig(epochs=max(1, finetune_epochs), batch_size=cfg.batch_size,
-                             lr=0.01, schedule="constant", temperature=cfg.temperature,
-                             seed=seed, g_min=cfg.g_min, g_max=cfg.g_max)
+        ft_cfg = replace(cfg.train_config(), epochs=max(1, finetune_epochs), lr=0.01,
+                         schedule="constant")
         with make_hardware("ngspice", real, workers=workers) as ng:
             before = _accuracy(ng, real, data.x_test, data.y_test)
             say(f"      ngspice test accuracy with 1N4148 diodes, before fine-tuning: "

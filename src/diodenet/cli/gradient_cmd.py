@@ -41,7 +41,7 @@ def gradient(netlist: str, inputs_csv: str, outputs: str, targets_csv: str, back
     \b
     JSON: {"backend", "loss", "dL_dg": {"<resistor>": value}, "dL_du": [[...] per sample]}
     """
-    from ..linearization import hardware_gradient, make_hardware, mse_loss
+    from ..linearization import hardware_gradient, make_hardware, sse_loss
 
     circuit = load_circuit(netlist)
     in_names, u = read_csv_matrix(inputs_csv, "inputs")
@@ -55,7 +55,7 @@ def gradient(netlist: str, inputs_csv: str, outputs: str, targets_csv: str, back
     with user_errors():
         hw = make_hardware(backend, circuit, in_names, out_names, workers=workers)
         try:
-            g = hardware_gradient(hw, u, mse_loss(t))
+            g = hardware_gradient(hw, u, sse_loss(t))
         finally:
             hw.close()
     data = {
@@ -94,7 +94,7 @@ def linearize(netlist: str, inputs_csv: str, outputs: str, backend: str, workers
     \b
     JSON: {"backend", "inputs", "outputs", "jacobian": [[[dy_i/du_j ...] ...] per sample]}
     """
-    from ..linearization import hardware_gradient, make_hardware, mse_loss
+    from ..linearization import hardware_gradient, make_hardware, sse_loss
 
     circuit = load_circuit(netlist)
     in_names, u = read_csv_matrix(inputs_csv, "inputs")
@@ -102,7 +102,7 @@ def linearize(netlist: str, inputs_csv: str, outputs: str, backend: str, workers
     with user_errors():
         hw = make_hardware(backend, circuit, in_names, out_names, workers=workers)
         try:
-            g = hardware_gradient(hw, u, mse_loss(np.zeros((len(u), len(out_names)))),
+            g = hardware_gradient(hw, u, sse_loss(np.zeros((len(u), len(out_names)))),
                                   jacobian=True)
         finally:
             hw.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
+from typing import IO, Any
 
 import click
 
@@ -14,7 +15,7 @@ from .main import UserError, cli
 class _NetlistCheckError(UserError):
     """One line, ``error: FILE: line N: problem``, exit code 2."""
 
-    def show(self, file: object = None) -> None:  # type: ignore[override]
+    def show(self, file: IO[Any] | None = None) -> None:
         click.echo(f"error: {self.format_message()}", err=True)
 
 

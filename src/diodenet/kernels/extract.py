@@ -31,10 +31,9 @@ from torch import Tensor
 
 from ..activations import Ideal, Nonlinearity, Shockley
 from ..circuits import Circuit, ShockleyDiode
+from ..circuits.outputs import OutputSpec, parse_output
 from .kernel import Kernel
 from .mna import MNASystem, build_mna, voltage_defined_loops
-
-OutputSpec = str | tuple[str, str]
 
 
 def diode_nonlinearity(model: object) -> Nonlinearity:
@@ -49,7 +48,19 @@ class CircuitKernel(Kernel):
     circuit's node voltages from ``(z, u)``: ``V = z Nzᵀ + u Nuᵀ + n0``."""
 
     circuit: Circuit
+    mna: MNASystem
     node_names: list[str]
+    #: the voltage sources whose currents ``source_currents`` returns
+    source_names: list[str]
+    #: ``"admittance"`` or ``"impedance"`` per diode port (see ``build_mna``)
+    port_forms: list[str]
+    # V = z Nzᵀ + u Nuᵀ + n0 and J = z Jzᵀ + u Juᵀ + j0 (node voltages, source currents)
+    Nz: Tensor
+    Nu: Tensor
+    n0: Tensor
+    Jz: Tensor
+    Ju: Tensor
+    j0: Tensor
 
     def node_voltages(self, z: Tensor, u: Tensor) -> Tensor:
         """All node voltages (batch, len(node_names)), ground excluded."""
@@ -59,15 +70,6 @@ class CircuitKernel(Kernel):
         """Branch currents (A) of the voltage sources in ``source_names``,
         flowing from ``+`` through the source to ``-`` (SPICE's sign)."""
         return z @ self.Jz.T + u @ self.Ju.T + self.j0
-
-
-def parse_output(spec: OutputSpec) -> tuple[str, str]:
-    """An output as ``(pos, neg)``: a node name means ``(node, "0")``."""
-    if isinstance(spec, tuple):
-        pos, neg = spec
-    else:
-        pos, neg = spec, "0"
-    return pos.strip().lower(), neg.strip().lower()
 
 
 def _check_invertible(G: np.ndarray) -> None:
@@ -169,7 +171,9 @@ def extract_kernel(
     kernel.node_names = node_names
     kernel.source_names = vsources
     as_t = lambda a: torch.as_tensor(a, dtype=dtype, device=kernel.device)  # noqa: E731
-    kernel.Nz, kernel.Nu, kernel.n0 = (as_t(a) for a in split(NX))
-    kernel.Jz, kernel.Ju, kernel.j0 = (as_t(a) for a in split(JX))
+    Nz, Nu, n0 = split(NX)
+    Jz, Ju, j0 = split(JX)
+    kernel.Nz, kernel.Nu, kernel.n0 = as_t(Nz), as_t(Nu), as_t(n0)
+    kernel.Jz, kernel.Ju, kernel.j0 = as_t(Jz), as_t(Ju), as_t(j0)
     kernel.port_forms = mna.port_forms
     return kernel

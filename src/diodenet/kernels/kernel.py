@@ -25,14 +25,18 @@ which for ideal diodes is the ReLU monDEQ ``z = ReLU(W z + U x + b')`` with
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from ..activations import Ideal, Nonlinearity
+
+if TYPE_CHECKING:
+    from ..solvers.base import EquilibriumSolver, SolverState
 
 ArrayLike = np.ndarray | Tensor | Sequence[Sequence[float]] | Sequence[float]
 
@@ -42,6 +46,19 @@ def _as_tensor(x: ArrayLike, name: str, dtype: torch.dtype, device: torch.device
     if not torch.isfinite(t).all():
         raise ValueError(f"{name} contains NaN or inf")
     return t
+
+
+def apply_grouped(
+    groups: list[tuple[Nonlinearity, Tensor]], method: str, x: Tensor, *args: Any
+) -> Tensor:
+    """``element.method(x[:, cols], *args)`` for every group, assembled column-wise."""
+    if len(groups) == 1:
+        return getattr(groups[0][0], method)(x, *args)
+    out = torch.empty_like(x)
+    for e, cols in groups:
+        sub = [a[:, cols] if isinstance(a, Tensor) and a.shape == x.shape else a for a in args]
+        out[:, cols] = getattr(e, method)(x[:, cols], *sub)
+    return out
 
 
 @dataclass
@@ -240,18 +257,95 @@ class Kernel:
         scale = float(self.H.abs().max())
         return 1.0 / scale if scale > 0 else 1.0
 
+    # ------------------------------------------------- cached kernel facts
+    def _cached(self, name: str, compute: Callable[[], Any]) -> Any:
+        """``compute()``, remembered while ``H`` (same tensor, unmodified) and the
+        element list are unchanged. An in-place edit bumps the tensor's version."""
+        key = (self.H, self.H._version, self.elements, len(self.elements))
+        cache = self.__dict__.setdefault("_facts", {})
+        hit = cache.get(name)
+        if hit is not None and len(hit[0]) == len(key) and all(
+            a is b if isinstance(a, (Tensor, list)) else a == b for a, b in zip(hit[0], key)
+        ):
+            return hit[1]
+        value = compute()
+        cache[name] = (key, value)
+        return value
+
+    def fingerprint(self) -> tuple[Any, ...]:
+        """A cheap identity of what solver states depend on: the size, dtype,
+        device, elements and a checksum of ``H`` (two random projections and
+        the entrywise 1-norm, O(n²), cached while ``H`` is untouched)."""
+
+        def compute() -> tuple[Any, ...]:
+            n = self.n
+            gen = torch.Generator(device="cpu").manual_seed(12345)
+            r = torch.rand(2, n, generator=gen, dtype=torch.float64)
+            H = self.H.detach().to("cpu", torch.float64)
+            checks = (float(r[0] @ (H @ r[1])), float(H.abs().sum()), float(H.diagonal().sum()))
+            return (n, str(self.dtype), str(self.device), hash(tuple(self.elements)), checks)
+
+        return self._cached("fingerprint", compute)
+
+    def inf_norm(self) -> float:
+        """``‖H‖_∞ = max_k Σ_j |H_kj|`` (siemens), cached."""
+        return self._cached(
+            "inf_norm", lambda: float(self.H.abs().sum(dim=1).max()) if self.n else 0.0
+        )
+
+    def element_groups(self) -> list[tuple[Nonlinearity, Tensor]]:
+        """Equal elements grouped: ``[(element, column indices)]`` (cached).
+
+        Element methods are elementwise, so one call on ``x[:, columns]`` serves a
+        whole group; a circuit with one diode model costs one call, not n.
+        """
+
+        def compute() -> list[tuple[Nonlinearity, Tensor]]:
+            groups: dict[Nonlinearity, list[int]] = {}
+            for k, e in enumerate(self.elements):
+                groups.setdefault(e, []).append(k)
+            return [
+                (e, torch.tensor(cols, dtype=torch.long, device=self.device))
+                for e, cols in groups.items()
+            ]
+
+        return self._cached("groups", compute)
+
+    @property
+    def all_ideal(self) -> bool:
+        """Every element an ideal diode (``σ_α`` = ReLU)."""
+        return self._cached("all_ideal", lambda: all(type(e) is Ideal for e in self.elements))
+
+    def resolvent_function(self) -> Callable[[Tensor, float], Tensor]:
+        """``σ_α`` as one function, decided once (hot loops call it every iteration):
+        ReLU for all-ideal kernels, else one call per group of equal elements."""
+        if self.all_ideal:
+            return lambda x, alpha: torch.clamp_min(x, 0.0)
+        groups = self.element_groups()
+        return lambda x, alpha: apply_grouped(groups, "resolvent", x, alpha)
+
+    def resolvent_derivative_function(self) -> Callable[[Tensor, float], Tensor]:
+        """``σ'_α`` as one function (see ``resolvent_function``)."""
+        if self.all_ideal:
+            return lambda x, alpha: (x > 0).to(x.dtype)
+        groups = self.element_groups()
+        return lambda x, alpha: apply_grouped(groups, "resolvent_derivative", x, alpha)
+
     def apply_resolvent(self, x: Tensor, alpha: float) -> Tensor:
         """``σ_α`` applied elementwise, element k on column k."""
-        if all(isinstance(e, Ideal) for e in self.elements):
-            return torch.clamp_min(x, 0.0)
-        cols = [e.resolvent(x[:, k], alpha) for k, e in enumerate(self.elements)]
-        return torch.stack(cols, dim=1)
+        return self.resolvent_function()(x, alpha)
 
     def apply_resolvent_derivative(self, x: Tensor, alpha: float) -> Tensor:
-        if all(isinstance(e, Ideal) for e in self.elements):
-            return (x > 0).to(x.dtype)
-        cols = [e.resolvent_derivative(x[:, k], alpha) for k, e in enumerate(self.elements)]
-        return torch.stack(cols, dim=1)
+        """``σ'_α`` applied elementwise, element k on column k."""
+        return self.resolvent_derivative_function()(x, alpha)
+
+    def residual_scale(self, z: Tensor, q: Tensor) -> Tensor:
+        """The circuit's own current scale per sample (amperes, (batch,)):
+        ``‖H‖_∞ ‖z‖_∞ + ‖q‖_∞``, which bounds every port current ``|Hz + q|`` and
+        sets the round-off of computing it. Tolerances are relative to it."""
+        if self.n == 0:
+            return torch.zeros(z.shape[0], dtype=self.dtype, device=self.device)
+        return self.inf_norm() * z.abs().amax(dim=1) + q.abs().amax(dim=1)
 
     def residual(self, z: Tensor, u: Tensor) -> Tensor:
         """Inclusion residual per sample, in amperes.
@@ -271,19 +365,21 @@ class Kernel:
         w = z @ self.H.T + self.rhs(u)
         alpha = self.natural_step()
         r = (z - self.apply_resolvent(z - alpha * w, alpha)).abs() / alpha
-        smooth = [k for k, e in enumerate(self.elements) if e.smooth]
-        if smooth:
-            fz = torch.stack([self.elements[k].value(z[:, k]) for k in smooth], dim=1)
-            r[:, smooth] = (w[:, smooth] + fz).abs()
+        for e, cols in self.element_groups():
+            if e.smooth:
+                r[:, cols] = (w[:, cols] + e.value(z[:, cols])).abs()
         return r.amax(dim=1)
 
     # -------------------------------------------------------------- solving
     def solve(
         self,
         u: ArrayLike,
-        method: str = "auto",
+        method: str | EquilibriumSolver = "auto",
         *,
-        tol: float = 1e-10,
+        solver: EquilibriumSolver | None = None,
+        state: SolverState | None = None,
+        tol: float | None = None,
+        atol: float | None = None,
         max_iter: int | None = None,
         z0: Tensor | None = None,
         raise_on_failure: bool = True,
@@ -291,32 +387,73 @@ class Kernel:
     ) -> Equilibrium:
         """Solve the kernel equation for each row of ``u`` (batch, m).
 
-        ``method``: ``'auto'`` (Newton when every element is smooth, else a
-        fast active-set hybrid that stops at ``tol``), ``'pr'``, ``'fb'``,
-        ``'active_set'`` (exact for ideal/PWL diodes: residual at round-off)
-        or ``'newton'``. ``tol`` bounds ``residual`` (A).
-        A solve that does not reach ``tol`` raises ``ConvergenceError``
-        (with the residual) unless ``raise_on_failure=False``, in which case
-        ``Equilibrium.converged`` flags the samples that failed.
+        ``method``: ``'auto'`` (picks by size, sparsity, symmetry and element
+        kinds; ``Equilibrium.method`` says what ran), ``'pr'``, ``'fb'``,
+        ``'pgs'``, ``'active_set'`` (exact for ideal/PWL diodes: residual at
+        round-off) or ``'newton'``; or a configured solver instance.
+
+        Reuse: pass ``solver=`` (an ``EquilibriumSolver``) and ``state=``
+        (its ``init(kernel)``) to factor a kernel once and solve many batches
+        with it; a state that no longer matches this kernel raises
+        ``ValueError``. ``tol``/``atol``/options then belong to the solver.
+
+        Convergence: ``residual <= atol + tol · residual_scale`` per sample,
+        ``tol`` dimensionless (default 1e-10), ``atol`` in amperes (default 0).
+        A solve that does not get there raises ``ConvergenceError`` (with the
+        residual and the relative tolerance) unless ``raise_on_failure=False``,
+        in which case ``Equilibrium.converged`` flags the samples that failed.
         """
-        from ..solvers import get_solver
+        from ..solvers import METHODS, EquilibriumSolver, get_solver
 
         u = self.check_inputs(u)
-        solver = get_solver(method, self, tol=tol, max_iter=max_iter, **options)
-        state = solver.init(self)
+        if isinstance(method, EquilibriumSolver):
+            if solver is not None and solver is not method:
+                raise ValueError("pass the solver once: as method or as solver=, not both")
+            solver = method
+        if solver is not None:
+            if not isinstance(solver, EquilibriumSolver):
+                raise ValueError(
+                    f"solver must be an EquilibriumSolver, got {type(solver).__name__}"
+                )
+            named = (("tol", tol), ("atol", atol), ("max_iter", max_iter))
+            given = [k for k, v in named if v is not None]
+            if given or options:
+                raise ValueError(
+                    f"options {', '.join(given + list(options))} belong to the solver instance; "
+                    "set them when making it (get_solver(method, kernel, ...))"
+                )
+        else:
+            if state is not None:
+                raise ValueError("state= needs the solver= that made it")
+            if not isinstance(method, str):  # (a solver given as method became solver=)
+                raise ValueError(f"unknown solver method {method!r}; choose one of "
+                                 f"{', '.join(METHODS)}")
+            solver = get_solver(
+                method, self, tol=1e-10 if tol is None else tol,
+                atol=0.0 if atol is None else atol, max_iter=max_iter, **options,
+            )
+        if state is None:
+            state = solver.init(self)
         z, iterations = solver.compute(state, self, u, z0=z0)
         res = self.residual(z, u)
-        converged = res <= tol
+        scale = self.residual_scale(z, self.rhs(u))
+        converged = res <= solver.atol + solver.tol * scale
         eq = Equilibrium(
             z=z, y=self.outputs(z, u), iterations=iterations, residual=res,
-            converged=converged, method=solver.name,
+            converged=converged, method=str(state.memory.get("method", solver.name)),
         )
         if raise_on_failure and not eq.all_converged:
-            worst = float(res.max())
-            bad = int((~converged).sum())
+            bad_rows = ~converged
+            worst = int(torch.argmax(torch.where(bad_rows, res, -1.0)))
+            worst_res, worst_scale = float(res[worst]), float(scale[worst])
+            rel = worst_res / worst_scale if worst_scale > 0 else float("inf")
+            bad = int(bad_rows.sum())
             raise ConvergenceError(
-                f"{solver.name} did not converge: residual {worst:.3e} A > tol {tol:.1e} "
-                f"in {bad} of {u.shape[0]} samples after {iterations} iterations",
+                f"{eq.method} did not converge: residual {worst_res:.3e} A > "
+                f"{solver.atol + solver.tol * worst_scale:.3e} A allowed (relative residual "
+                f"{rel:.3e} > tol {solver.tol:.1e} of the circuit's current scale "
+                f"{worst_scale:.3e} A; atol {solver.atol:.1e} A) in {bad} of {u.shape[0]} "
+                f"samples after {iterations} iterations",
                 eq,
             )
         return eq
@@ -330,20 +467,20 @@ class Kernel:
 
     @classmethod
     def from_mondeq(cls, W: ArrayLike, U: ArrayLike, b: ArrayLike, W_out: ArrayLike,
-                    D: ArrayLike, **kwargs: object) -> Kernel:
+                    D: ArrayLike, **kwargs: Any) -> Kernel:
         """The kernel of ``z = ReLU(Wz + Ux + b)``, ``y = W_out z + D x`` (``kernels.mondeq``)."""
         from .mondeq import from_mondeq
 
-        return from_mondeq(W, U, b, W_out, D, **kwargs)  # type: ignore[arg-type]
+        return from_mondeq(W, U, b, W_out, D, **kwargs)
 
     @classmethod
     def from_winston_kolter(cls, m: float, A: ArrayLike, S: ArrayLike, U: ArrayLike,
                             b: ArrayLike, W_out: ArrayLike, D: ArrayLike,
-                            **kwargs: object) -> Kernel:
+                            **kwargs: Any) -> Kernel:
         """The kernel of a monDEQ with ``W = (1-m)I - AᵀA + S - Sᵀ``."""
         from .mondeq import from_winston_kolter
 
-        return from_winston_kolter(m, A, S, U, b, W_out, D, **kwargs)  # type: ignore[arg-type]
+        return from_winston_kolter(m, A, S, U, b, W_out, D, **kwargs)
 
     def __repr__(self) -> str:
         kinds = sorted({type(e).__name__ for e in self.elements})

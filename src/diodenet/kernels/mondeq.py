@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -112,10 +113,11 @@ def from_winston_kolter(
     D: ArrayLike,
     *,
     alpha: float = 1.0,
-    **kwargs: object,
+    dtype: torch.dtype = torch.float64,
+    **kwargs: Any,
 ) -> Kernel:
-    """The kernel of a Winston–Kolter monDEQ with ``W = (1-m)I - AᵀA + S - Sᵀ``."""
-    dtype = kwargs.get("dtype", torch.float64)
-    A = torch.as_tensor(A, dtype=dtype)  # type: ignore[arg-type]
-    W = winston_kolter_weight(m, A, torch.as_tensor(S, dtype=dtype))  # type: ignore[arg-type]
-    return from_mondeq(W, U, b, W_out, D, alpha=alpha, **kwargs)  # type: ignore[arg-type]
+    """The kernel of a Winston–Kolter monDEQ with ``W = (1-m)I - AᵀA + S - Sᵀ``;
+    ``kwargs`` are ``from_mondeq``'s."""
+    A = torch.as_tensor(A, dtype=dtype)
+    W = winston_kolter_weight(m, A, torch.as_tensor(S, dtype=dtype))
+    return from_mondeq(W, U, b, W_out, D, alpha=alpha, dtype=dtype, **kwargs)

@@ -33,6 +33,7 @@ import numpy as np
 
 from ..activations import Ideal, PiecewiseLinear, Shockley
 from ..circuits import THERMAL_VOLTAGE, Circuit, IdealDiode, PWLDiode, ShockleyDiode
+from ..circuits.elements import DiodeModel
 from .kernel import Kernel
 
 #: conductance (S) of the output load resistors
@@ -41,7 +42,7 @@ OUTPUT_LOAD = 1e-3
 ZERO = 1e-14
 
 
-def _diode_model(element: object) -> object:
+def _diode_model(element: object) -> DiodeModel:
     if isinstance(element, Ideal):
         return IdealDiode()
     if isinstance(element, Shockley):
@@ -86,7 +87,7 @@ def realize(
         c.add_voltage_source(f"v{u[i]}", u[i], "0", 0.0)
     for k in range(n):
         model = _diode_model(kernel.elements[k])
-        c.add_diode(f"d{k + 1}", "0", z[k], model)  # type: ignore[arg-type]
+        c.add_diode(f"d{k + 1}", "0", z[k], model)
 
     negated: set[int] = set()
 

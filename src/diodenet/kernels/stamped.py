@@ -36,7 +36,7 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
-from ..circuits import CCCS, CCVS, GROUND, Circuit, VoltageSource
+from ..circuits import CCCS, CCVS, GROUND, Circuit, Resistor, VoltageSource
 from .mna import MNASystem, build_mna
 
 #: a block with more entries than this is kept sparse unless at least this dense
@@ -148,7 +148,7 @@ class StampedMNA:
         # trainable resistors: terminals and the four stamps each
         term = np.full((len(resistors), 2), n_nodes, dtype=np.int64)
         for k, name in enumerate(resistors):
-            r = circuit[name]
+            r = circuit.element(name, Resistor)
             for j, node in enumerate((r.n1, r.n2)):  # type: ignore[union-attr]
                 if node != GROUND:
                     term[k, j] = mna.node_index[node]

@@ -1,8 +1,13 @@
 """Hardware linearization: gradients measured on the circuit itself."""
 
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
 from .builtin import BuiltinHardware
 from .factory import HARDWARES, make_hardware
-from .gradient import Gradient, hardware_gradient, loss_gradient, mse_loss
+from .gradient import Gradient, adjoint_gradient, hardware_gradient, loss_gradient, sse_loss
 from .hardware import Drive, Hardware, Measurement, output_port
 from .ngspice import NgspiceHardware
 
@@ -14,9 +19,19 @@ __all__ = [
     "Hardware",
     "Measurement",
     "NgspiceHardware",
+    "adjoint_gradient",
     "hardware_gradient",
     "loss_gradient",
     "make_hardware",
-    "mse_loss",
     "output_port",
+    "sse_loss",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "mse_loss":  # the old name of sse_loss, kept for one release
+        warnings.warn("diodenet.linearization.mse_loss is a sum of squared errors and is "
+                      "now called sse_loss; the old name will be removed",
+                      DeprecationWarning, stacklevel=2)
+        return sse_loss
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,9 +26,9 @@ counts as *conducting* (a short). At an exact knee (zero voltage and zero
 current) this picks the one-sided derivative of the monDEQ convention
 ``ReLU'(0) = 0`` for the reverse voltage ``z``.
 
-Tolerances are relative to the circuit's own scale: the kernel solve stops
-at ``rtol × max|Bu + b|`` amperes, so multiplying every conductance by a
-constant changes no decision.
+Tolerances are relative to the circuit's own current scale
+(``Kernel.residual_scale``), so multiplying every conductance by a constant
+changes no decision.
 """
 
 from __future__ import annotations
@@ -41,13 +41,15 @@ import torch
 from torch import Tensor
 
 from ..activations import Shockley
-from ..circuits import GROUND, Circuit, CurrentSource, ShockleyDiode
-from ..kernels.extract import OutputSpec, diode_nonlinearity, parse_output
+from ..circuits import GROUND, Circuit, CurrentSource, Resistor, ShockleyDiode
+from ..circuits.outputs import OutputSpec, parse_output
+from ..kernels.extract import diode_nonlinearity
 from ..kernels.kernel import Kernel
 from ..kernels.mna import voltage_defined_loops
 from ..kernels.stamped import StampedMNA, as_torch, rmul
 from ..simulators.builtin import breakdown_limits, check_breakdown, exact_method
 from ..solvers._common import solve_reduced
+from ..solvers.reuse import CachedSolver
 from .hardware import Drive, Hardware, Measurement, check_drive
 
 
@@ -92,12 +94,10 @@ class BuiltinHardware(Hardware):
         independent sources whose values are applied per sample.
     outputs:
         node names or ``(pos, neg)`` pairs read as output voltages.
-    method:
-        kernel solver; the default is exact: the active set for ideal/PWL
-        diodes (or mixed), Newton when every diode is smooth.
-    tol, rtol:
-        the solve's tolerance: ``tol`` amperes when given, else ``rtol`` times
-        the largest port drive ``max|Bu + b|`` of the batch (scale-relative).
+    method, tol:
+        kernel solver and its tolerance (relative to the circuit's current
+        scale, ``Kernel.residual_scale``). The default is exact: the active
+        set for ideal/PWL diodes (or mixed), Newton when every diode is smooth.
     state_tol:
         reverse voltage (V) at or below which a junction counts as conducting.
     """
@@ -111,8 +111,7 @@ class BuiltinHardware(Hardware):
         outputs: Sequence[OutputSpec],
         *,
         method: str | None = None,
-        tol: float | None = None,
-        rtol: float = 1e-11,
+        tol: float = 1e-12,
         state_tol: float = 1e-9,
         dtype: torch.dtype = torch.float64,
         device: torch.device | str | None = None,
@@ -124,7 +123,7 @@ class BuiltinHardware(Hardware):
         trainable = self._circuit.trainable_resistors
         self.trainable = [r.name for r in trainable]
         self._g = np.array([r.g for r in trainable], dtype=float)
-        self.method, self.tol, self.rtol, self.state_tol = method, tol, rtol, state_tol
+        self.method, self.tol, self.state_tol = method, tol, state_tol
         self.dtype = dtype
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.settles = 0
@@ -201,6 +200,7 @@ class BuiltinHardware(Hardware):
         self._measT_D = as_torch(st.measure_D.T.tocsr(), self.dtype, self.device)
         self._fixed_parts()
         self._program(self._g, check=True)
+        self._solver = CachedSolver(exact_method(self.kernel, self.method), tol=self.tol)
         self._breakdown = breakdown_limits(c, self.kernel)  # type: ignore[arg-type]
 
     def _t(self, a: np.ndarray | sp.spmatrix) -> Tensor:
@@ -328,15 +328,6 @@ class BuiltinHardware(Hardware):
         self._program(np.asarray(g, dtype=float))
 
     # ------------------------------------------------------------ helpers
-    def _tolerance(self, u: Tensor) -> float:
-        if self.tol is not None:
-            return self.tol
-        q = self.kernel.rhs(u)
-        scale = float(q.abs().max()) if q.numel() else 0.0
-        if scale == 0.0:  # no drive at all: the network's own current at 1 V
-            scale = float(self.kernel.H.abs().max()) if self.kernel.n else 1.0
-        return self.rtol * max(scale, 1e-300)
-
     def _node_matrix(self, free_nodes: Tensor, driven: Tensor) -> Tensor:
         """All node voltages (batch, n_nodes + 1), ground last (0 V)."""
         V = free_nodes.new_zeros((free_nodes.shape[0], self._st.n_nodes + 1))
@@ -375,7 +366,8 @@ class BuiltinHardware(Hardware):
     def settle(self, inputs: np.ndarray) -> Measurement:
         k = self.kernel
         u = k.check_inputs(inputs)
-        eq = k.solve(u, method=exact_method(k, self.method), tol=self._tolerance(u))
+        # one solver state per programmed kernel, re-initialised when conductances change
+        eq = self._solver.solve(k, u)
         z = eq.z
         check_breakdown(self._breakdown, z)
         self.settles += u.shape[0]

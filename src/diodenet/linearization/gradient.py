@@ -21,21 +21,27 @@ and, on request, the Jacobian ``∂y/∂u`` from one linearized settle per input
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from .hardware import Hardware, Measurement, output_port
+from .hardware import Drive, Hardware, Measurement, output_port
 
 Loss = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass
 class Gradient:
-    """``loss`` (summed over samples), ``dL_dg`` (k,) in ``hw.trainable``
-    order, ``dL_du`` (batch, m), ``outputs`` (batch, p), optionally
-    ``jacobian`` (batch, p, m), and ``settles`` (experiments used)."""
+    """What ``hardware_gradient`` measured.
+
+    ``loss`` (the loss callable's value on the batch), ``dL_dg`` (k,): one
+    ``∂L/∂g`` per trainable resistor (units of L per siemens), named by
+    ``trainable``; ``dL_du`` (batch, m), columns named by ``inputs``;
+    ``outputs`` (batch, p) in volts; optionally ``jacobian`` (batch, p, m);
+    and ``settles`` (the experiments used). ``by_resistor()`` and
+    ``by_input()`` give the same numbers keyed by name.
+    """
 
     loss: float
     dL_dg: np.ndarray
@@ -44,10 +50,25 @@ class Gradient:
     measurement: Measurement
     settles: int
     jacobian: np.ndarray | None = None
+    trainable: list[str] = field(default_factory=list)
+    inputs: list[str] = field(default_factory=list)
+
+    def by_resistor(self) -> dict[str, float]:
+        """``{resistor name: ∂L/∂g}``, in ``trainable`` order."""
+        return {name: float(v) for name, v in zip(self.trainable, self.dL_dg, strict=True)}
+
+    def by_input(self) -> dict[str, np.ndarray]:
+        """``{input source name: ∂L/∂u per sample (batch,)}``."""
+        return {name: self.dL_du[:, i] for i, name in enumerate(self.inputs)}
 
 
-def mse_loss(targets: np.ndarray | torch.Tensor) -> Loss:
-    """``L = Σ_samples ½‖y - t‖²`` (volts²)."""
+def sse_loss(targets: np.ndarray | torch.Tensor) -> Loss:
+    """Half the sum of squared errors, ``L = Σ_samples ½‖y - t‖²`` (volts²).
+
+    A sum over the batch, not a mean: ``∂L/∂y = y - t`` per sample, so a
+    gradient measured on a batch is the sum of the per-sample gradients.
+    (``diodenet.training.mse_loss`` is the batch *mean* against class targets.)
+    """
     t = torch.as_tensor(np.asarray(targets, dtype=np.float64))
 
     def loss(y: torch.Tensor) -> torch.Tensor:
@@ -66,6 +87,23 @@ def loss_gradient(loss: Loss, y: np.ndarray) -> tuple[float, np.ndarray]:
     return float(value.detach()), g.numpy()
 
 
+def adjoint_gradient(
+    hw: Hardware, measurement: Measurement, g_y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(∂L/∂g, ∂L/∂u)`` from one adjoint settle around ``measurement``.
+
+    ``g_y`` (batch, p) is ``∂L/∂y``; it is injected as currents into the
+    output ports of the adjoint linearized circuit, and with the adjoint branch
+    voltages ``v̂``: ``∂L/∂g_k = -Σ_samples v_k v̂_k`` (k,) and ``∂L/∂u`` (batch, m)
+    is the input ports' response. ``hw`` must still hold the conductances the
+    measurement was taken with.
+    """
+    drive: Drive = {output_port(j): g_y[:, j] for j in range(g_y.shape[1])}
+    adj = hw.settle_linearized(measurement, drive, adjoint=True)
+    dL_dg = hw.conductance_gradient(measurement, adj)
+    return dL_dg, adj.input_responses
+
+
 def hardware_gradient(
     hw: Hardware, inputs: np.ndarray, loss: Loss, *, jacobian: bool = False
 ) -> Gradient:
@@ -75,10 +113,7 @@ def hardware_gradient(
     before = hw.settles
     m = hw.settle(np.asarray(inputs, dtype=np.float64))
     L, g_y = loss_gradient(loss, m.outputs)
-    drive = {output_port(j): g_y[:, j] for j in range(g_y.shape[1])}
-    adj = hw.settle_linearized(m, drive, adjoint=True)
-    dL_dg = hw.conductance_gradient(m, adj)
-    dL_du = adj.input_responses
+    dL_dg, dL_du = adjoint_gradient(hw, m, g_y)
     J = None
     if jacobian:
         J = np.zeros((m.batch, m.outputs.shape[1], len(hw.inputs)))
@@ -87,5 +122,6 @@ def hardware_gradient(
             J[:, :, i] = lin.outputs
     return Gradient(
         loss=L, dL_dg=dL_dg, dL_du=dL_du, outputs=m.outputs, measurement=m,
-        settles=hw.settles - before, jacobian=J,
+        settles=hw.settles - before, jacobian=J, trainable=list(hw.trainable),
+        inputs=list(hw.inputs),
     )

@@ -73,7 +73,8 @@ class Hardware(ABC):
 
     Attributes every backend sets: ``name`` (``"builtin"``/``"ngspice"``),
     ``circuit`` (its own copy of the network), ``inputs`` (source names, the
-    columns of ``u``), ``outputs`` (node names or ``(pos, neg)`` pairs),
+    columns of ``u``), ``outputs`` (``(pos, neg)`` node pairs, from node names
+    or pairs by ``parse_output``),
     ``trainable`` (resistor names), and ``settles`` (experiments run so far,
     forward and linearized).
     """
@@ -81,7 +82,7 @@ class Hardware(ABC):
     name: str = "hardware"
     circuit: Circuit
     inputs: list[str]
-    outputs: list[str | tuple[str, str]]
+    outputs: list[tuple[str, str]]
     trainable: list[str]
     settles: int = 0
 
@@ -103,7 +104,7 @@ class Hardware(ABC):
 
     def conductances(self) -> np.ndarray:
         """Conductances (S) of the trainable resistors, in ``trainable`` order."""
-        return np.array([self.circuit[n].g for n in self.trainable])  # type: ignore[union-attr]
+        return np.array([self.circuit.element(n, Resistor).g for n in self.trainable])
 
     def set_conductances(self, g: np.ndarray) -> None:
         """Program new conductances (S), in ``trainable`` order.

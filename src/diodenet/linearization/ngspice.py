@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from concurrent.futures import Executor
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -37,9 +39,12 @@ from ..circuits import (
     VoltageSource,
 )
 from ..circuits.elements import THERMAL_VOLTAGE
-from ..kernels.extract import OutputSpec, parse_output
+from ..circuits.outputs import OutputSpec, parse_output
 from .hardware import Drive, Hardware, Measurement, check_drive
-from .ngspice_linear import GMIN, linear_sweep_netlist, small_signal_conductances
+from .ngspice_linear import GMIN, linear_sweep_circuit, small_signal_conductances
+
+if TYPE_CHECKING:  # the ngspice package is imported when a hardware is made
+    from ..simulators.ngspice import NgspicePool, OperatingPoints
 
 RECIPROCAL = (Resistor, Diode, VoltageSource, CurrentSource, Transformer)
 
@@ -62,7 +67,7 @@ class NgspiceHardware(Hardware):
         outputs: Sequence[OutputSpec],
         *,
         workers: int = 1,
-        executor: object | None = None,
+        executor: Executor | NgspicePool | None = None,
         options: dict[str, object] | None = None,
         method: str = "sweep",
         linearization: str = "sweep",
@@ -81,31 +86,39 @@ class NgspiceHardware(Hardware):
         self.settles = 0
         self.reciprocal = all(isinstance(e, RECIPROCAL) for e in self.circuit)
         for name in self.inputs:
+            if name not in self.circuit:
+                raise ValueError(f"input {name!r} is not an element of the circuit")
             if not isinstance(self.circuit[name], VoltageSource | CurrentSource):
                 raise ValueError(f"input {name!r} is not an independent source")
+        nodes = {*self.circuit.nodes, "0"}
+        for node in (n for pair in self.outputs for n in pair):
+            if node not in nodes:
+                raise ValueError(f"output node {node!r} is not a node of the circuit")
         # one set of worker processes serves both simulators
         self._pool = NgspicePool(workers) if executor is None and workers > 1 else None
         shared = executor if executor is not None else self._pool
         self.sim = NgspiceSimulator(
-            self.circuit, executor=shared, options=options,  # type: ignore[arg-type]
+            self.circuit, executor=shared, options=options,
             ports=[(p, n) for p, n in self.outputs], progress=progress, method=method,
         )
         self._ports = [self.sim.port(p, n) for p, n in self.outputs]
-        self._gmin = float((options or {}).get("gmin", GMIN))  # type: ignore[arg-type]
-        text, self._g_sources, self._drive_sources = linear_sweep_netlist(
+        self._gmin = float(str((options or {}).get("gmin", GMIN)))
+        lin, ctrl, self._g_sources, self._drive_sources = linear_sweep_circuit(
             self.circuit, self.outputs
         )
-        self._linear = NgspiceSimulator.from_netlist(
-            text, executor=shared, options=options, progress=progress,  # type: ignore[arg-type]
+        self._linear = NgspiceSimulator(
+            lin, executor=shared, options=options, progress=progress,
+            conductances=ctrl,
         )
         # a non-reciprocal network measures its adjoint on the adjoint network
         self._adjoint = self._linear
         self._adjoint_error: str | None = None
         if not self.reciprocal:
             try:
-                text, _, _ = linear_sweep_netlist(self.circuit, self.outputs, adjoint=True)
-                self._adjoint = NgspiceSimulator.from_netlist(
-                    text, executor=shared, options=options, progress=progress,  # type: ignore[arg-type]
+                lin, ctrl, _, _ = linear_sweep_circuit(self.circuit, self.outputs, adjoint=True)
+                self._adjoint = NgspiceSimulator(
+                    lin, executor=shared, options=options, progress=progress,
+                    conductances=ctrl,
                 )
             except ValueError as exc:
                 self._adjoint_error = str(exc)
@@ -126,26 +139,27 @@ class NgspiceHardware(Hardware):
             self._adjoint.set_conductances(values)
 
     # ------------------------------------------------------------ measure
-    def _measure(self, res: object, applied: np.ndarray, *,
+    def _measure(self, res: OperatingPoints, applied: np.ndarray, *,
                  states: Measurement | None = None, adjoint: bool = False) -> Measurement:
         """A ``Measurement`` from ngspice's results. A forward settle derives each
         diode's state and ``g_d`` from its voltage; a linearized one (``states``
         given) carries those of the operating point it was linearized at."""
         def v(node: str) -> np.ndarray:
-            return res.voltage(node)  # type: ignore[attr-defined]
+            return res.voltage(node)
 
         outputs = np.column_stack([v(p) - v(n) for p, n in self.outputs]) \
             if self.outputs else np.zeros((len(applied), 0))
         branch = np.column_stack(
-            [v(self.circuit[r].n1) - v(self.circuit[r].n2) for r in self.trainable]  # type: ignore[union-attr]
+            [v(r.n1) - v(r.n2) for r in (self.circuit.element(n, Resistor) for n in self.trainable)]
         ) if self.trainable else np.zeros((len(applied), 0))
         responses = []
         for name in self.inputs:
             e = self.circuit[name]
             if isinstance(e, VoltageSource):
-                responses.append(res.current(name))  # type: ignore[attr-defined]
+                responses.append(res.current(name))
             else:
-                responses.append(v(e.neg) - v(e.pos))  # type: ignore[union-attr]
+                assert isinstance(e, CurrentSource)  # checked in __init__
+                responses.append(v(e.neg) - v(e.pos))
         empty = np.zeros((len(applied), 0))
         if states is not None:
             conducting, g_d = states.conducting, states.diode_conductance

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..circuits import CCCS, CCVS, VCCS, VCVS, Circuit, Gyrator, ShockleyDiode
 from ..circuits.elements import THERMAL_VOLTAGE
-from ..circuits.netlist.writer import spice_diode_model
+from ..circuits.netlist.writer import ControlledConductance, spice_diode_model
 
 #: ngspice's default gmin (S) across every junction
 GMIN = 1e-12
@@ -109,12 +109,13 @@ def adjoint_circuit(circuit: Circuit) -> Circuit:
     return adj
 
 
-def linear_sweep_netlist(
+def linear_sweep_circuit(
     circuit: Circuit, outputs: list[tuple[str, str]], *, adjoint: bool = False
-) -> tuple[str, list[str], list[str]]:
+) -> tuple[Circuit, list[ControlledConductance], list[str], list[str]]:
     """The linearized circuit (or its adjoint) with sweepable diode conductances.
 
-    Returns ``(netlist text, conductance sources, drive sources)``: setting
+    Returns ``(circuit, controlled conductances, conductance sources, drive
+    sources)``, for ``NgspiceSimulator(circuit, conductances=...)``: setting
     ``conductance sources[k]`` to ``g_d`` of diode ``k`` and ``drive
     sources[j]`` to the current injected into output ``j`` gives the
     linearized circuit's response at those values. A linearized diode is a
@@ -124,7 +125,7 @@ def linear_sweep_netlist(
     c = adjoint_circuit(circuit) if adjoint else circuit.copy()
     for s in c.sources:
         c.elements[s.name] = s.replace(dc=0.0)
-    lines, g_sources = [], []
+    controlled, g_sources = [], []
     for d in circuit.diodes:
         c.remove(d.name)
         model = spice_diode_model(d.model)
@@ -135,14 +136,9 @@ def linear_sweep_netlist(
                            trainable=False)
         g_node = f"{d.name}_lin_g"
         g_sources.append(c.add_voltage_source(f"v{d.name}_lin_g", g_node, "0", 0.0).name)
-        lines.append(f"b{d.name}_lin {junction} {d.cathode} "
-                     f"i=v({junction},{d.cathode})*v({g_node})")
+        controlled.append(ControlledConductance(f"b{d.name}_lin", junction, d.cathode, g_node))
     drives = []
     for k, (p, n) in enumerate(outputs):
         # dc current flows through the source from n to p: it is injected into p
         drives.append(c.add_current_source(f"ilin_drive{k}", n, p, 0.0).name)
-    text = c.to_spice().rstrip()
-    head, end = text.rsplit("\n", 1)
-    if end.strip().lower() != ".end":
-        raise ValueError("unexpected netlist ending")  # pragma: no cover - writer invariant
-    return head + "\n" + "\n".join(lines) + "\n.end\n", g_sources, drives
+    return c, controlled, g_sources, drives

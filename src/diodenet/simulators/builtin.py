@@ -19,6 +19,7 @@ from torch import Tensor
 from ..circuits import Circuit, ShockleyDiode
 from ..kernels.extract import CircuitKernel, extract_kernel
 from ..kernels.kernel import Equilibrium, Kernel
+from ..solvers.reuse import CachedSolver
 
 #: (element index, diode name, BV, nVt)
 BreakdownLimits = list[tuple[int, str, float, float]]
@@ -98,8 +99,8 @@ class BuiltinSimulator:
         any circuit the netlist reader accepts (ideal, PWL or Shockley diodes,
         sources, controlled sources, transformers, gyrators).
     method, tol:
-        passed to ``Kernel.solve`` (``tol`` in amperes); the default is
-        ``exact_method``.
+        passed to ``Kernel.solve`` (``tol`` relative to the circuit's current
+        scale, see ``Kernel.residual_scale``); the default is ``exact_method``.
     """
 
     backend = "builtin"
@@ -124,6 +125,8 @@ class BuiltinSimulator:
             [s.dc for s in circuit.sources], dtype=dtype, device=self.kernel.device
         )
         self._breakdown = breakdown_limits(circuit, self.kernel)
+        # one factorisation/state for every batch solved on this circuit
+        self._solver = CachedSolver(exact_method(self.kernel, self.method), tol=self.tol)
 
     def input_matrix(
         self, values: np.ndarray | Tensor | None = None, names: Sequence[str] | None = None
@@ -150,17 +153,33 @@ class BuiltinSimulator:
         return u
 
     def solve(self, u: Tensor) -> Equilibrium:
-        return self.kernel.solve(u, method=exact_method(self.kernel, self.method), tol=self.tol)
+        return self._solver.solve(self.kernel, u)
 
     def check_breakdown(self, eq: Equilibrium) -> None:
         """Raise ``ValueError`` when a junction reaches breakdown (see ``check_breakdown``)."""
         check_breakdown(self._breakdown, eq.z)
 
     def operating_points(
-        self, values: np.ndarray | Tensor | None = None, names: Sequence[str] | None = None
+        self,
+        u: np.ndarray | Tensor | None = None,
+        sources: Sequence[str] | None = None,
+        *,
+        values: np.ndarray | Tensor | None = None,
+        names: Sequence[str] | None = None,
     ) -> OperatingPoints:
-        """Operating points, one per row of ``values`` (columns: ``names``)."""
-        u = self.input_matrix(values, names)
+        """Operating points, one per row of ``u`` (batch, len(sources)).
+
+        ``sources`` name the columns (default: every independent source, in
+        netlist order); the other sources keep their netlist values.
+        ``u=None``: one operating point at the netlist's values. The same
+        call as ``NgspiceSimulator.operating_points``. ``values``/``names``
+        are the former names of ``u``/``sources`` and still work.
+        """
+        if values is not None or names is not None:
+            if u is not None or sources is not None:
+                raise TypeError("give u/sources or their old names values/names, not both")
+            u, sources = values, names
+        u = self.input_matrix(u, sources)
         eq = self.solve(u)
         self.check_breakdown(eq)
         v = self.kernel.node_voltages(eq.z, u)

@@ -17,13 +17,14 @@ One solver per file, all behind ``EquilibriumSolver`` (init / compute / transpos
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .active_set import ActiveSet
-from .base import EquilibriumSolver
+from .base import EquilibriumSolver, SolverState
 from .forward_backward import ForwardBackward
 from .newton import Newton
 from .peaceman_rachford import PeacemanRachford
+from .reuse import CachedSolver
 
 if TYPE_CHECKING:
     from ..kernels.kernel import Kernel
@@ -49,7 +50,7 @@ def resolve_method(method: str, kernel: Kernel) -> str:
     return "active_set"
 
 
-def get_solver(method: str, kernel: Kernel, **options: object) -> EquilibriumSolver:
+def get_solver(method: str, kernel: Kernel, **options: Any) -> EquilibriumSolver:
     """The solver for ``method`` (one of ``METHODS``) configured with ``options``.
 
     ``options`` are the solver's keyword arguments (``tol``, ``max_iter`` and
@@ -60,7 +61,7 @@ def get_solver(method: str, kernel: Kernel, **options: object) -> EquilibriumSol
     if method == "auto" and name == "active_set":
         options.setdefault("exact", False)
     try:
-        solver = _SOLVERS[name](**options)  # type: ignore[arg-type]
+        solver = _SOLVERS[name](**options)
     except TypeError as exc:
         raise ValueError(f"solver {name!r} does not take these options: {exc}") from None
     return solver
@@ -69,10 +70,12 @@ def get_solver(method: str, kernel: Kernel, **options: object) -> EquilibriumSol
 __all__ = [
     "METHODS",
     "ActiveSet",
+    "CachedSolver",
     "EquilibriumSolver",
     "ForwardBackward",
     "Newton",
     "PeacemanRachford",
+    "SolverState",
     "get_solver",
     "resolve_method",
 ]

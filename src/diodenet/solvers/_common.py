@@ -9,8 +9,6 @@ from each element's port, and ``σ_α = (I + αF)⁻¹`` is the element's resolv
 from __future__ import annotations
 
 import math
-import weakref
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -40,11 +38,6 @@ class Spectrum:
     symmetric: bool
 
 
-_SPECTRA: weakref.WeakKeyDictionary[Any, tuple[tuple[int, int], Spectrum]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
 def _power_norm(apply: Any, n: int, like: Tensor, iterations: int = 60) -> float:
     """Largest eigenvalue of a symmetric PSD operator by power iteration (deterministic start)."""
     gen = torch.Generator(device="cpu").manual_seed(0)
@@ -62,10 +55,10 @@ def _power_norm(apply: Any, n: int, like: Tensor, iterations: int = 60) -> float
 
 def spectrum(kernel: Kernel) -> Spectrum:
     """``Spectrum`` of ``kernel.H``, cached per kernel while ``H`` is unchanged."""
-    key = (kernel.H.data_ptr(), kernel.H._version)
-    hit = _SPECTRA.get(kernel)
-    if hit is not None and hit[0] == key:
-        return hit[1]
+    return kernel._cached("spectrum", lambda: _spectrum(kernel))
+
+
+def _spectrum(kernel: Kernel) -> Spectrum:
     H = kernel.H
     n = kernel.n
     if n == 0:
@@ -80,15 +73,14 @@ def spectrum(kernel: Kernel) -> Spectrum:
         if not symmetric:
             norm = 1.01 * math.sqrt(_power_norm(lambda v: H.T @ (H @ v), n, H))
         spec = Spectrum(float(kernel.margin), sym_max, norm, symmetric)
-    _SPECTRA[kernel] = (key, spec)
     return spec
 
 
-def positive_step(value: object, name: str) -> float | None:
+def positive_step(value: float | str | None, name: str) -> float | None:
     """Validate a user-given step ``alpha`` (ohms); ``None`` means automatic."""
     if value is None:
         return None
-    alpha = float(value)  # type: ignore[arg-type]
+    alpha = float(value)
     if not (math.isfinite(alpha) and alpha > 0):
         raise ValueError(f"{name} must be a finite step > 0 (ohms), got {value!r}")
     return alpha
@@ -122,69 +114,19 @@ class Segments:
     natural: Tensor  # max_k |z_k - σ_α(x_k)| / α (batch,): Kernel.residual when α is natural
 
 
-def element_groups(kernel: Kernel) -> list[tuple[Any, Tensor]]:
-    """Equal elements grouped: ``[(element, column indices)]``.
-
-    Element methods are elementwise, so one call on ``x[:, columns]`` serves a
-    whole group; a circuit with one diode model costs one call, not n.
-    """
-    groups: dict[Any, list[int]] = {}
-    for k, e in enumerate(kernel.elements):
-        groups.setdefault(e, []).append(k)
-    return [
-        (e, torch.tensor(cols, dtype=torch.long, device=kernel.device))
-        for e, cols in groups.items()
-    ]
-
-
-def apply_grouped(groups: list[tuple[Any, Tensor]], method: str, x: Tensor, *args: Any) -> Tensor:
-    """``element.method(x[:, cols], *args)`` for every group, assembled column-wise."""
-    if len(groups) == 1:
-        return getattr(groups[0][0], method)(x, *args)
-    out = torch.empty_like(x)
-    for e, cols in groups:
-        sub = [a[:, cols] if isinstance(a, Tensor) and a.shape == x.shape else a for a in args]
-        out[:, cols] = getattr(e, method)(x[:, cols], *sub)
-    return out
-
-
-def resolvent(kernel: Kernel) -> Callable[[Tensor, float], Tensor]:
-    """``σ_α`` as one function, decided once per solve (hot loops call it every iteration).
-
-    Equals ``kernel.apply_resolvent``; ReLU directly for all-ideal kernels, and
-    one call per group of equal elements otherwise (``element_groups``).
-    """
-    from ..activations import Ideal
-
-    if all(type(e) is Ideal for e in kernel.elements):
-        return lambda x, alpha: torch.clamp_min(x, 0.0)
-    groups = element_groups(kernel)
-    return lambda x, alpha: apply_grouped(groups, "resolvent", x, alpha)
-
-
-def resolvent_derivative(kernel: Kernel) -> Callable[[Tensor, float], Tensor]:
-    """``σ'_α`` as one function (see ``resolvent``)."""
-    from ..activations import Ideal
-
-    if all(type(e) is Ideal for e in kernel.elements):
-        return lambda x, alpha: (x > 0).to(x.dtype)
-    groups = element_groups(kernel)
-    return lambda x, alpha: apply_grouped(groups, "resolvent_derivative", x, alpha)
-
-
 def pieces(kernel: Kernel, z: Tensor, q: Tensor, alpha: float) -> tuple[Tensor, Tensor]:
     """The slopes ``σ'_α(x)`` and the natural residual of ``Segments``, and nothing else."""
     x = z - alpha * torch.addmm(q, z, kernel.H.T)
-    sigma = resolvent(kernel)(x, alpha)
+    sigma = kernel.apply_resolvent(x, alpha)
     natural = (z - sigma).abs().amax(dim=1) / alpha if z.shape[1] else z.new_zeros(z.shape[0])
-    return resolvent_derivative(kernel)(x, alpha), natural
+    return kernel.apply_resolvent_derivative(x, alpha), natural
 
 
 def segments(kernel: Kernel, z: Tensor, q: Tensor, alpha: float) -> Segments:
     """Linearise the resolvents at ``x = z - α(Hz + q)`` (see ``Segments``)."""
     x = z - alpha * (z @ kernel.H.T + q)
-    d = resolvent_derivative(kernel)(x, alpha)
-    sigma = resolvent(kernel)(x, alpha)
+    d = kernel.apply_resolvent_derivative(x, alpha)
+    sigma = kernel.apply_resolvent(x, alpha)
     c = sigma - d * x
     natural = (z - sigma).abs().amax(dim=1) / alpha if z.shape[1] else z.new_zeros(z.shape[0])
     free = d > 0

@@ -45,7 +45,7 @@ from ._common import (
     solve_reduced,
     spectrum,
 )
-from .base import EquilibriumSolver
+from .base import EquilibriumSolver, SolverState
 from .peaceman_rachford import (
     PRState,
     StepAdapter,
@@ -103,6 +103,7 @@ class ActiveSet(EquilibriumSolver):
         self,
         *,
         tol: float = 1e-10,
+        atol: float = 0.0,
         max_iter: int | None = None,
         alpha: float | None = None,
         warm_start: int | None = None,
@@ -111,7 +112,7 @@ class ActiveSet(EquilibriumSolver):
         patience: int = 3,
         exact: bool = True,
     ) -> None:
-        super().__init__(tol=tol, max_iter=max_iter)
+        super().__init__(tol=tol, atol=atol, max_iter=max_iter)
         self.alpha = positive_step(alpha, "alpha")
         self.exact = bool(exact)
         if warm_start is None:
@@ -129,7 +130,7 @@ class ActiveSet(EquilibriumSolver):
             self.name = "active_set(exact=False)"
         self.max_iter = positive_int(50 if max_iter is None else max_iter, "max_iter")
 
-    def init(self, kernel: Kernel) -> ActiveSetState:
+    def _init(self, kernel: Kernel) -> ActiveSetState:
         alpha = self.alpha if self.alpha is not None else kernel.natural_step()
         spec = spectrum(kernel)
         return ActiveSetState(
@@ -185,7 +186,7 @@ class ActiveSet(EquilibriumSolver):
                 pr = new_pr
                 blocks = pr_blocks(pr, kernel, q, z, block)
             res = natural if cheap_residual else kernel.residual(z, u)
-            met = bool((res <= self.tol).all())
+            met = bool((res <= self.threshold(kernel, z, q)).all())
             if not self.exact:
                 if met:
                     return z, it, True
@@ -199,9 +200,10 @@ class ActiveSet(EquilibriumSolver):
                 break
         return z, it, False
 
-    def compute(
-        self, state: ActiveSetState, kernel: Kernel, u: Tensor, z0: Tensor | None = None
+    def _compute(
+        self, solver_state: SolverState, kernel: Kernel, u: Tensor, z0: Tensor | None
     ) -> tuple[Tensor, int]:
+        state: ActiveSetState = solver_state.data
         q = kernel.rhs(u)
         batch = u.shape[0]
         z = check_z0(kernel, z0, batch)
@@ -226,9 +228,10 @@ class ActiveSet(EquilibriumSolver):
             za, qa, ua = z[act], q[act], u[act]
             z_new = self.newton_step(state, kernel, za, qa)
             res_new = kernel.residual(z_new, ua)
-            finished = res_new <= 1e-3 * self.tol
+            limit = self.threshold(kernel, z_new, qa)
+            finished = res_new <= 1e-3 * limit
             if not self.exact:
-                finished |= res_new <= self.tol
+                finished |= res_new <= limit
             if exact_pieces:
                 # same pieces at the new point: the piecewise-affine solve was exact
                 before = segments(kernel, za, qa, state.alpha).slope
@@ -245,22 +248,23 @@ class ActiveSet(EquilibriumSolver):
             stalled = act[stall[act] >= self.patience]
             if stalled.numel() > 0:
                 # cycling or stagnation: move on with PR, which converges for m > 0
+                q_stalled = q[stalled]
+
+                def stalled_threshold(z: Tensor, qs: Tensor = q_stalled) -> Tensor:
+                    return self.threshold(kernel, z, qs)
+
                 zs, _, used = pr_iterate(
-                    state.pr, kernel, u[stalled], q[stalled], best_z[stalled],
-                    max_iter=self.fallback, check_every=self.fallback, tol=self.tol,
+                    state.pr, kernel, u[stalled], q_stalled, best_z[stalled],
+                    max_iter=self.fallback, check_every=self.fallback,
+                    threshold=stalled_threshold,
                 )
                 iterations += used
                 z[stalled] = zs
                 stall[stalled] = 0
         return best_z, iterations
 
-    def transpose(
-        self,
-        state: ActiveSetState,
-        kernel: Kernel,
-        z: Tensor,
-        v: Tensor,
-        u: Tensor | None = None,
+    def _transpose(
+        self, state: ActiveSetState, kernel: Kernel, z: Tensor, v: Tensor, u: Tensor | None
     ) -> Tensor:
         """``(∂z/∂q)ᵀ v = -(H_FFᵀ + G)⁻¹ v_F`` on the free set, 0 on the clamped one.
 

@@ -21,10 +21,9 @@ from ._common import (
     equilibrium_transpose,
     positive_int,
     positive_step,
-    resolvent,
     spectrum,
 )
-from .base import EquilibriumSolver
+from .base import EquilibriumSolver, SolverState
 
 if TYPE_CHECKING:
     from ..kernels.kernel import Kernel
@@ -63,30 +62,32 @@ class ForwardBackward(EquilibriumSolver):
         self,
         *,
         tol: float = 1e-10,
+        atol: float = 0.0,
         max_iter: int | None = None,
         alpha: float | None = None,
         check_every: int = 10,
     ) -> None:
-        super().__init__(tol=tol, max_iter=max_iter)
+        super().__init__(tol=tol, atol=atol, max_iter=max_iter)
         self.alpha = positive_step(alpha, "alpha")
         self.check_every = positive_int(check_every, "check_every")
         self.max_iter = positive_int(20000 if max_iter is None else max_iter, "max_iter")
 
-    def init(self, kernel: Kernel) -> FBState:
+    def _init(self, kernel: Kernel) -> FBState:
         alpha = fb_step(kernel, self.alpha)
         eye = torch.eye(kernel.n, dtype=kernel.dtype, device=kernel.device)
         return FBState(alpha=alpha, W=eye - alpha * kernel.H)
 
-    def compute(
-        self, state: FBState, kernel: Kernel, u: Tensor, z0: Tensor | None = None
+    def _compute(
+        self, solver_state: SolverState, kernel: Kernel, u: Tensor, z0: Tensor | None
     ) -> tuple[Tensor, int]:
+        state: FBState = solver_state.data
         q = kernel.rhs(u)
         z = check_z0(kernel, z0, u.shape[0])
         if z is None:
             z = torch.zeros_like(q)
         bias = -state.alpha * q
         WT = state.W.T
-        sigma = resolvent(kernel)
+        sigma = kernel.resolvent_function()
         best_z = z
         best_res = torch.full((u.shape[0],), float("inf"), dtype=q.dtype, device=q.device)
         it = 0
@@ -99,12 +100,12 @@ class ForwardBackward(EquilibriumSolver):
             better = res < best_res
             best_z = torch.where(better[:, None], z, best_z)
             best_res = torch.minimum(res, best_res)
-            if bool((best_res <= self.tol).all()):
+            if bool((best_res <= self.threshold(kernel, best_z, q)).all()):
                 break
         return best_z, it
 
-    def transpose(
-        self, state: FBState, kernel: Kernel, z: Tensor, v: Tensor, u: Tensor | None = None
+    def _transpose(
+        self, state: FBState, kernel: Kernel, z: Tensor, v: Tensor, u: Tensor | None
     ) -> Tensor:
         """``(∂z/∂q)ᵀ v`` (see ``_common.equilibrium_transpose``)."""
         return equilibrium_transpose(kernel, z, v, u, kernel.natural_step())

@@ -21,15 +21,14 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from ..kernels.kernel import apply_grouped
 from ._common import (
-    apply_grouped,
     check_z0,
-    element_groups,
     positive_int,
     solve_reduced,
     spectrum,
 )
-from .base import EquilibriumSolver
+from .base import EquilibriumSolver, SolverState
 
 if TYPE_CHECKING:
     from ..kernels.kernel import Kernel
@@ -53,13 +52,13 @@ def require_smooth(kernel: Kernel, method: str) -> None:
 
 def element_values(kernel: Kernel, z: Tensor) -> tuple[Tensor, Tensor]:
     """``F(z)`` and ``F'(z)`` (batch, n), one call per group of equal elements."""
-    groups = element_groups(kernel)
+    groups = kernel.element_groups()
     return apply_grouped(groups, "value", z), apply_grouped(groups, "derivative", z)
 
 
 def limit(kernel: Kernel, z_new: Tensor, z_old: Tensor) -> Tensor:
     """Each element's Newton step limiting (``Nonlinearity.limit``)."""
-    return apply_grouped(element_groups(kernel), "limit", z_new, z_old)
+    return apply_grouped(kernel.element_groups(), "limit", z_new, z_old)
 
 
 class Newton(EquilibriumSolver):
@@ -67,19 +66,20 @@ class Newton(EquilibriumSolver):
 
     Options: ``backtrack`` (halvings per step, default 8). ``max_iter``
     defaults to 200. Starts from ``z0`` or from ``z = 0`` (every junction
-    unbiased). Convergence is tested every step on ``‖G(z)‖_∞ <= tol``.
+    unbiased). Convergence is tested every step on ``‖G(z)‖_∞ <= threshold``.
     """
 
     name = "newton"
 
     def __init__(
-        self, *, tol: float = 1e-10, max_iter: int | None = None, backtrack: int = 8
+        self, *, tol: float = 1e-10, atol: float = 0.0, max_iter: int | None = None,
+        backtrack: int = 8,
     ) -> None:
-        super().__init__(tol=tol, max_iter=max_iter)
+        super().__init__(tol=tol, atol=atol, max_iter=max_iter)
         self.backtrack = positive_int(backtrack, "backtrack")
         self.max_iter = positive_int(200 if max_iter is None else max_iter, "max_iter")
 
-    def init(self, kernel: Kernel) -> NewtonState:
+    def _init(self, kernel: Kernel) -> NewtonState:
         require_smooth(kernel, "newton")
         return NewtonState(symmetric=spectrum(kernel).symmetric)
 
@@ -87,10 +87,11 @@ class Newton(EquilibriumSolver):
         F, dF = element_values(kernel, z)
         return z @ kernel.H.T + q + F, dF
 
-    def compute(
-        self, state: NewtonState, kernel: Kernel, u: Tensor, z0: Tensor | None = None
+    def _compute(
+        self, solver_state: SolverState, kernel: Kernel, u: Tensor, z0: Tensor | None
     ) -> tuple[Tensor, int]:
         require_smooth(kernel, "newton")
+        state: NewtonState = solver_state.data
         q = kernel.rhs(u)
         batch, n = q.shape
         z = check_z0(kernel, z0, batch)
@@ -101,7 +102,7 @@ class Newton(EquilibriumSolver):
         everyone = torch.ones(batch, n, dtype=torch.bool, device=q.device)
         it = 0
         while it < self.max_iter:
-            done = G.abs().amax(dim=1) <= self.tol
+            done = G.abs().amax(dim=1) <= self.threshold(kernel, z, q)
             if bool(done.all()):
                 break
             it += 1
@@ -136,8 +137,8 @@ class Newton(EquilibriumSolver):
             z, G, dF, merit = z_try, G_try, dF_try, merit_try
         return z, it
 
-    def transpose(
-        self, state: NewtonState, kernel: Kernel, z: Tensor, v: Tensor, u: Tensor | None = None
+    def _transpose(
+        self, state: NewtonState, kernel: Kernel, z: Tensor, v: Tensor, u: Tensor | None
     ) -> Tensor:
         """``(∂z/∂q)ᵀ v = -(H + diag F'(z))⁻ᵀ v`` at an equilibrium ``z``."""
         if z.shape != v.shape or z.ndim != 2 or z.shape[1] != kernel.n:

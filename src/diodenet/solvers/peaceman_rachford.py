@@ -22,7 +22,7 @@ iteration is stationary when ``z0`` is the equilibrium.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -35,10 +35,9 @@ from ._common import (
     pieces,
     positive_int,
     positive_step,
-    resolvent,
     spectrum,
 )
-from .base import EquilibriumSolver
+from .base import EquilibriumSolver, SolverState
 
 if TYPE_CHECKING:
     from ..kernels.kernel import Kernel
@@ -76,7 +75,7 @@ def pr_blocks(state: PRState, kernel: Kernel, q: Tensor, z: Tensor, block: int) 
     # 2x - s = (2V - I)s - 2αVq: one fused product per iteration; and
     # s + 2(y - x) = 2y - (2x - s), so x itself is never formed
     bias = -2.0 * alpha * (q @ state.VT)
-    sigma = resolvent(kernel)
+    sigma = kernel.resolvent_function()
     while True:
         for _ in range(block):
             r = torch.addmm(bias, s, state.RT)
@@ -166,10 +165,10 @@ def pr_iterate(
     *,
     max_iter: int,
     check_every: int,
-    tol: float,
+    threshold: Callable[[Tensor], Tensor],
     adapt: bool = False,
 ) -> tuple[Tensor, Tensor, int]:
-    """Run PR from ``z`` until every sample's residual is ``<= tol`` or ``max_iter``.
+    """Run PR from ``z`` until every sample's residual is ``<= threshold(z)`` or ``max_iter``.
 
     ``adapt``: re-pick the step once the free sets settle (``StepAdapter``).
     Returns the best iterate per sample, its residual (A) and the iterations used.
@@ -182,7 +181,7 @@ def pr_iterate(
     cheap = not any(e.smooth for e in kernel.elements)
     adapter = StepAdapter(kernel, adapt)
     blocks = pr_blocks(state, kernel, q, z, check_every)
-    while it < max_iter and not bool((best_res <= tol).all()):
+    while it < max_iter and not bool((best_res <= threshold(best_z)).all()):
         if max_iter - it < check_every:
             blocks = pr_blocks(state, kernel, q, best_z, max_iter - it)
         y = next(blocks)
@@ -215,37 +214,39 @@ class PeacemanRachford(EquilibriumSolver):
         self,
         *,
         tol: float = 1e-10,
+        atol: float = 0.0,
         max_iter: int | None = None,
         alpha: float | None = None,
         check_every: int = 5,
         adapt: bool | None = None,
     ) -> None:
-        super().__init__(tol=tol, max_iter=max_iter)
+        super().__init__(tol=tol, atol=atol, max_iter=max_iter)
         self.alpha = positive_step(alpha, "alpha")
         # a step the user chose is kept
         self.adapt = self.alpha is None if adapt is None else bool(adapt)
         self.check_every = positive_int(check_every, "check_every")
         self.max_iter = positive_int(5000 if max_iter is None else max_iter, "max_iter")
 
-    def init(self, kernel: Kernel) -> PRState:
+    def _init(self, kernel: Kernel) -> PRState:
         return pr_state(kernel, pr_step(kernel, self.alpha))
 
-    def compute(
-        self, state: PRState, kernel: Kernel, u: Tensor, z0: Tensor | None = None
+    def _compute(
+        self, solver_state: SolverState, kernel: Kernel, u: Tensor, z0: Tensor | None
     ) -> tuple[Tensor, int]:
+        state: PRState = solver_state.data
         q = kernel.rhs(u)
         z = check_z0(kernel, z0, u.shape[0])
         if z is None:
             z = torch.zeros_like(q)
         z, _, it = pr_iterate(
             state, kernel, u, q, z,
-            max_iter=self.max_iter, check_every=self.check_every, tol=self.tol,
-            adapt=self.adapt,
+            max_iter=self.max_iter, check_every=self.check_every,
+            threshold=lambda z: self.threshold(kernel, z, q), adapt=self.adapt,
         )
         return z, it
 
-    def transpose(
-        self, state: PRState, kernel: Kernel, z: Tensor, v: Tensor, u: Tensor | None = None
+    def _transpose(
+        self, state: PRState, kernel: Kernel, z: Tensor, v: Tensor, u: Tensor | None
     ) -> Tensor:
         """``(∂z/∂q)ᵀ v`` (see ``_common.equilibrium_transpose``)."""
         return equilibrium_transpose(kernel, z, v, u, kernel.natural_step())

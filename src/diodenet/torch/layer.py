@@ -1,59 +1,103 @@
-"""PyTorch modules: a monDEQ layer that is a resistor–diode circuit.
+"""``MonDEQLayer``: a ReLU monDEQ that is a resistor–diode circuit.
 
-``MonDEQLayer`` holds a Winston–Kolter parametrisation (all in kernel units,
-``α = 1``)::
+The Winston–Kolter parametrisation, in kernel units (step ``α = 1``)::
 
-    H = m I + AᵀA + S - Sᵀ        (monotone with margin ≥ m by construction)
-    0 ∈ H z + N₊(z) - (U x + c)   ⇔   z = ReLU((I - H) z + U x + c)
+    W = (1 - m) I - AᵀA + S - Sᵀ        I - W = H = m I + AᵀA - S + Sᵀ ⪰ m I
+    z = ReLU(W z + U x + c)     ⇔   0 ∈ H z + N₊(z) - (U x + c)
     y = W_out z + d
 
-The forward pass solves the kernel equation exactly (active set); the
-backward pass differentiates the equilibrium implicitly. At the solution the
-free set ``F = {z > 0}`` satisfies ``H_FF z_F = (Ux + c)_F`` and ``z_N = 0``,
-so with ``λ`` solving ``H_FFᵀ λ_F = ∂L/∂z_F`` (``λ_N = 0``)::
+the same convention as ``Kernel.from_winston_kolter`` and the monDEQ
+reference: one ``(A, S)`` gives one model everywhere in diodenet.
 
-    ∂L/∂H = -λ zᵀ,     ∂L/∂(Ux + c) = λ
+Forward: the equilibrium by ``solver`` (``_free_set``): ``"pr"``
+(Peaceman–Rachford to ``tol``), ``"active_set"`` (exact: PR until the free
+sets settle, then active-set steps) or ``"auto"`` (the same, stopping at
+``tol``). Backward: implicit differentiation on the free set
+``F = {z > 0}`` only. With ``λ_F = H_FF⁻ᵀ (∂L/∂z)_F`` and ``λ_N = 0``::
 
-Only ideal diodes (ReLU) are supported here. ``to_kernel()`` and
-``to_circuit()`` hand the trained layer to the rest of diodenet, e.g. to run
-it in ngspice.
+    ∂L/∂H = -λ zᵀ,      ∂L/∂(U x + c) = λ
+
+reusing the LU factors of ``H_FF`` that the forward's last active-set step
+made (two triangular solves per sample); after ``"pr"`` the free set is
+factored once in the backward.
+
+``tol`` is relative: the natural residual ``max_k |z_k - ReLU(z_k - w_k)|``
+(``w = Hz - Ux - c``) is at most ``tol · max(1, ‖Ux + c‖_∞)``; by default
+``1000 ε`` of the dtype for ``"active_set"`` (round-off) and ``√ε`` for
+``"pr"``/``"auto"``. A miss raises ``ConvergenceError`` with the residual.
+After each call ``layer.stats`` holds the solver's ``iterations``,
+``residual`` (relative, worst sample) and ``method``.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
 import torch
 from torch import Tensor, nn
 
-from ..kernels.kernel import Kernel
+from ..kernels.kernel import ConvergenceError, Equilibrium, Kernel
+from ._free_set import FreeSetLU, solve
+
+if TYPE_CHECKING:
+    from ..circuits import Circuit
+
+SOLVERS = ("auto", "pr", "active_set")
+
+
+@dataclass
+class SolverStats:
+    """What the last forward's equilibrium solve did."""
+
+    method: str
+    iterations: int
+    residual: float
 
 
 class _Equilibrium(torch.autograd.Function):
     """``z`` solving ``0 ∈ H z + N₊(z) - q`` (batch), differentiable in ``H`` and ``q``."""
 
     @staticmethod
-    def forward(ctx, H: Tensor, q: Tensor, tol: float) -> Tensor:
-        m = q.shape[1]
-        kernel = Kernel(H.detach(), torch.eye(m, dtype=H.dtype, device=H.device),
-                        torch.zeros(0, m, dtype=H.dtype, device=H.device),
-                        torch.zeros(0, m, dtype=H.dtype, device=H.device),
-                        dtype=H.dtype, device=H.device, monotone_tol=1e-8)
-        z = kernel.solve(-q.detach(), method="active_set", tol=tol).z
-        ctx.save_for_backward(H, z)
-        return z
+    def forward(ctx, H: Tensor, q: Tensor, layer: MonDEQLayer) -> Tensor:
+        Hd, qd = H.detach(), q.detach()
+        sol = solve(Hd, qd, method=layer.solver, tol=layer.tolerance(q.dtype),
+                    max_iter=layer.max_iter, alpha=layer.alpha)
+        worst = float(sol.residual.max()) if sol.residual.numel() else 0.0
+        layer.stats = SolverStats(sol.method, sol.iterations, worst)
+        if not worst <= layer.tolerance(q.dtype):
+            eq = Equilibrium(z=sol.z, y=sol.z, iterations=sol.iterations, residual=sol.residual,
+                             converged=sol.residual <= layer.tolerance(q.dtype),
+                             method=sol.method)
+            raise ConvergenceError(
+                f"MonDEQLayer ({sol.method}) did not converge: relative residual {worst:.3e} > "
+                f"tol {layer.tolerance(q.dtype):.1e} after {sol.iterations} iterations",
+                eq,
+            )
+        ctx.lu = sol.lu
+        ctx.save_for_backward(Hd, sol.z)
+        return sol.z
 
     @staticmethod
     def backward(ctx, grad_z: Tensor) -> tuple[Tensor, Tensor, None]:
         H, z = ctx.saved_tensors
-        free = (z > 0).to(H.dtype)  # (batch, n)
-        # (J Hᵀ J + (I - J)) λ = J g: H_FFᵀ on the free set, identity elsewhere
-        A = free[:, :, None] * H.T[None] * free[:, None, :] + torch.diag_embed(1 - free)
-        lam = torch.linalg.solve(A, (free * grad_z).unsqueeze(-1)).squeeze(-1)
-        grad_H = -(lam.T @ z)
-        return grad_H, lam, None
+        lu: FreeSetLU | None = ctx.lu
+        free = z > 0
+        if lu is None or not bool((lu.free == free).all()):
+            lu = FreeSetLU.factor(H, free)
+        lam = lu.solve(grad_z.masked_fill(~free, 0.0), adjoint=True)
+        return -(lam.T @ z), lam, None
+
+
+@torch.compiler.disable
+def _equilibrium(H: Tensor, q: Tensor, layer: MonDEQLayer) -> Tensor:
+    # data-dependent loops and host syncs: the solver runs eagerly under torch.compile
+    return _Equilibrium.apply(H, q, layer)
 
 
 class MonDEQLayer(nn.Module):
-    """A ReLU monDEQ ``z = ReLU((I - H) z + U x + c)``, ``y = W_out z + d``.
+    """A ReLU monDEQ ``z = ReLU(W z + U x + c)``, ``y = W_out z + d`` (see the module docstring).
 
     Parameters
     ----------
@@ -61,8 +105,16 @@ class MonDEQLayer(nn.Module):
         sizes of ``x``, ``z`` and ``y``.
     margin:
         the monotonicity margin ``m > 0`` (kernel units).
+    solver:
+        ``"auto"``, ``"pr"`` or ``"active_set"`` (the forward's method).
     tol:
-        the equilibrium solver's tolerance.
+        relative residual bound (default: set by the dtype and solver).
+    max_iter:
+        PR iterations (``"pr"``) or active-set steps (others).
+    alpha:
+        the Peaceman–Rachford step (kernel units; the reference's default 1).
+    dtype, device:
+        of the parameters (default: torch's default dtype, the CPU).
     """
 
     def __init__(
@@ -72,54 +124,99 @@ class MonDEQLayer(nn.Module):
         out_features: int,
         *,
         margin: float = 0.5,
-        tol: float = 1e-11,
-        dtype: torch.dtype = torch.float64,
+        solver: str = "auto",
+        tol: float | None = None,
+        max_iter: int | None = None,
+        alpha: float = 1.0,
+        dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
         if not margin > 0:
             raise ValueError(f"margin must be > 0, got {margin}")
-        kw = {"dtype": dtype, "device": device}
-        self.margin = float(margin)
-        self.tol = tol
+        if solver not in SOLVERS:
+            raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
+        if tol is not None and not (math.isfinite(tol) and tol > 0):
+            raise ValueError(f"tol must be > 0, got {tol}")
+        if not (math.isfinite(alpha) and alpha > 0):
+            raise ValueError(f"alpha must be a finite step > 0, got {alpha}")
+        dtype = dtype or torch.get_default_dtype()
+        self.margin, self.solver, self.tol, self.alpha = float(margin), solver, tol, float(alpha)
+        self.max_iter = int(max_iter) if max_iter is not None else (
+            2000 if solver == "pr" else 50)
+        g = generator
         scale = hidden ** -0.5
-        self.A = nn.Parameter(torch.randn(hidden, hidden, generator=generator, **kw) * scale * 0.5)
-        self.S = nn.Parameter(torch.randn(hidden, hidden, generator=generator, **kw) * scale * 0.1)
-        self.U = nn.Parameter(torch.randn(hidden, in_features, generator=generator, **kw)
-                              * in_features ** -0.5)
-        self.c = nn.Parameter(torch.zeros(hidden, **kw))
-        self.W_out = nn.Parameter(torch.randn(out_features, hidden, generator=generator, **kw)
-                                  * scale)
-        self.d = nn.Parameter(torch.zeros(out_features, **kw))
+
+        def rand(*shape: int) -> Tensor:
+            return torch.randn(*shape, generator=g, dtype=dtype).to(device)
+
+        self.A = nn.Parameter(rand(hidden, hidden) * scale * 0.5)
+        self.S = nn.Parameter(rand(hidden, hidden) * scale * 0.1)
+        self.U = nn.Parameter(rand(hidden, in_features) * in_features ** -0.5)
+        self.c = nn.Parameter(torch.zeros(hidden, dtype=dtype, device=device))
+        self.W_out = nn.Parameter(rand(out_features, hidden) * scale)
+        self.d = nn.Parameter(torch.zeros(out_features, dtype=dtype, device=device))
+        self.stats: SolverStats | None = None
+
+    def tolerance(self, dtype: torch.dtype) -> float:
+        """The relative residual bound used for ``dtype``."""
+        if self.tol is not None:
+            return self.tol
+        eps = torch.finfo(dtype).eps
+        return 1e3 * eps if self.solver == "active_set" else math.sqrt(eps)
 
     def H(self) -> Tensor:
+        """``I - W = mI + AᵀA - S + Sᵀ``."""
         n = self.A.shape[0]
         eye = torch.eye(n, dtype=self.A.dtype, device=self.A.device)
-        return self.margin * eye + self.A.T @ self.A + self.S - self.S.T
+        return self.margin * eye + self.A.T @ self.A - self.S + self.S.T
+
+    def W(self) -> Tensor:
+        """``W = (1 - m)I - AᵀA + S - Sᵀ`` (the monDEQ's recurrent weight)."""
+        n = self.A.shape[0]
+        return torch.eye(n, dtype=self.A.dtype, device=self.A.device) - self.H()
 
     def equilibrium(self, x: Tensor) -> Tensor:
-        """The hidden state ``z`` (batch, hidden)."""
-        if not torch.isfinite(x).all():
+        """The hidden state ``z``: (batch, hidden), or (hidden,) for an unbatched ``x``."""
+        x = torch.as_tensor(x, device=self.U.device)
+        if not x.is_floating_point():
+            x = x.to(self.U.dtype)
+        single = x.ndim == 1
+        if single:
+            x = x.unsqueeze(0)
+        if x.ndim != 2 or x.shape[1] != self.U.shape[1]:
+            raise ValueError(f"expected input (batch, {self.U.shape[1]}), got {tuple(x.shape)}")
+        if not bool(torch.isfinite(x).all()):
             raise ValueError("input contains NaN or inf")
-        q = x @ self.U.T + self.c
-        return _Equilibrium.apply(self.H(), q, self.tol)
+        q = x.to(self.U.dtype) @ self.U.T + self.c
+        z = _equilibrium(self.H(), q, self)
+        return z.squeeze(0) if single else z
 
     def forward(self, x: Tensor) -> Tensor:
         return self.equilibrium(x) @ self.W_out.T + self.d
 
     def to_kernel(self) -> Kernel:
-        """The kernel ``0 ∈ Hz + N₊(z) + Bu + b``, ``y = -Cz - Du - d`` of this layer."""
+        """The kernel ``0 ∈ Hz + N₊(z) + Bu + b``, ``y = -Cz - Du - d`` of this layer
+        (same dtype and device as the parameters)."""
         with torch.no_grad():
             m = self.U.shape[1]
+            dev = self.U.device
             return Kernel(self.H(), -self.U, -self.W_out,
-                          torch.zeros(self.W_out.shape[0], m, dtype=self.U.dtype),
-                          b=-self.c, d=-self.d, dtype=self.U.dtype)
+                          torch.zeros(self.W_out.shape[0], m, dtype=self.U.dtype, device=dev),
+                          b=-self.c, d=-self.d, dtype=self.U.dtype, device=dev,
+                          monotone_tol=1e-6 if self.U.dtype == torch.float32 else 1e-10)
 
-    def to_circuit(self, **kwargs: object):
+    def to_circuit(self, **kwargs: Any) -> Circuit:
         """A resistor/transformer/gyrator/diode circuit realising this layer
         (``diodenet.kernels.realize``); its inputs are ``vu1..``, outputs ``y1..``.
         Kernel units are taken as siemens (α = 1 Ω)."""
         from ..kernels.realize import realize
 
-        return realize(self.to_kernel(), **kwargs)  # type: ignore[arg-type]
+        return realize(self.to_kernel().to("cpu", torch.float64), **kwargs)
+
+    def extra_repr(self) -> str:
+        tol = self.tolerance(self.A.dtype)
+        return (f"in_features={self.U.shape[1]}, hidden={self.A.shape[0]}, "
+                f"out_features={self.W_out.shape[0]}, margin={self.margin:g}, "
+                f"solver={self.solver!r}, tol={tol:.1e}, dtype={self.A.dtype}")

@@ -115,7 +115,7 @@ def read_idx_mnist(directory: str | Path) -> tuple[np.ndarray, np.ndarray, np.nd
     directory = Path(directory)
     if not directory.is_dir():
         raise _error(f"{directory}: not a directory (--data-dir expects the MNIST IDX files)")
-    arrays = {}
+    arrays: dict[str, tuple[Path, np.ndarray]] = {}
     for role, stem, rank in IDX_FILES:
         path = _find(directory, stem)
         a = read_idx(path, rank)
@@ -124,7 +124,7 @@ def read_idx_mnist(directory: str | Path) -> tuple[np.ndarray, np.ndarray, np.nd
         if rank == 1 and a.size and int(a.max()) > 9:
             raise _error(f"{path}: label {int(a.max())} is not a digit 0-9")
         arrays[role] = (path, a)
-    out = []
+    out: list[np.ndarray] = []
     for split in ("train", "test"):
         (pi, images), (pl, labels) = arrays[f"{split} images"], arrays[f"{split} labels"]
         if len(images) != len(labels):

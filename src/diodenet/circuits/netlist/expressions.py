@@ -267,7 +267,9 @@ class _Parser:
     def primary(self) -> float:
         kind = self.peek()
         if kind == "num":
-            return float(self.take("num"))  # type: ignore[arg-type]
+            value = self.take("num")
+            assert isinstance(value, float)  # the lexer stores numbers as floats
+            return value
         if kind in ("(", "{", "'"):
             close = {"(": ")", "{": "}", "'": "'"}[kind]
             self.take(kind)

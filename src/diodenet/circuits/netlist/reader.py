@@ -352,8 +352,8 @@ class _Reader:
             raise card.error(f"diode model {name!r} is not defined (.model {name} D(...))")
         if model_name in self.models:
             return model_name, self.models[model_name]
-        model = parse_model_card(model_card, params if local else self.global_params,
-                                 self.value, self.warn)
+        model: DiodeModel = parse_model_card(
+            model_card, params if local else self.global_params, self.value, self.warn)
         if not local and name in self.exact:
             note, exact = self.exact[name]
             if spice_diode_model(exact) == model:
@@ -408,10 +408,11 @@ class _Reader:
         nodes = [self.node(w, path, ports) for w in node_words]
         if sub_name in RESERVED and sub.parent is self.top and shape(sub) == RESERVED[sub_name]:
             try:
+                p1, p2, s1, s2 = nodes  # RESERVED shapes have four ports
                 if sub_name == TRANSFORMER_SUBCKT:
-                    element: Element = Transformer(flat, *nodes, n=inner["n"])
+                    element: Element = Transformer(flat, p1, p2, s1, s2, n=inner["n"])
                 else:
-                    element = Gyrator(flat, *nodes, g=inner["g"])
+                    element = Gyrator(flat, p1, p2, s1, s2, g=inner["g"])
             except ValueError as exc:
                 raise card.error(str(exc)) from None
             self.add(card, element)
@@ -453,7 +454,7 @@ def parse_netlist(
         element = reader.circuit[name]
         if not hasattr(element, "trainable"):
             raise note.error(f"{name!r} has no trainable flag")
-        element.trainable = trainable  # type: ignore[attr-defined]
+        element.trainable = trainable
     if check_topology:
         problems = reader.circuit.topology_problems()
         if problems:

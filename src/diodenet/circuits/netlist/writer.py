@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import MISSING, fields
+from collections.abc import Callable, Sequence
+from dataclasses import MISSING, dataclass, fields
+from functools import partial
 
 from ..circuit import Circuit
 from ..elements import (
@@ -38,6 +40,7 @@ from ..elements import (
     Transformer,
     VoltageSource,
 )
+from .names import SpiceNames, title_line
 
 TRANSFORMER_SUBCKT = "diodenet_transformer"
 GYRATOR_SUBCKT = "diodenet_gyrator"
@@ -71,7 +74,20 @@ PWL_MATCH_CURRENT = 1e-3
 #: older constants).
 NGSPICE_THERMAL_VOLTAGE = 1.38064852e-23 * 300.15 / 1.6021766208e-19
 
+@dataclass(frozen=True)
+class ControlledConductance:
+    """A conductance between ``n1`` and ``n2`` of ``V(control)`` siemens, written as
+    the behavioural current source ``NAME n1 n2 i=v(n1,n2)*v(control)``."""
+
+    name: str
+    n1: str
+    n2: str
+    control: str
+
+
 _SAFE_NAME = re.compile(r"[a-z0-9_][a-z0-9_.:#!%&@/|<>\[\]\-]*")
+#: node names may also hold parentheses (KiCad's "Net-(D1-Pad2)")
+_SAFE_NODE = re.compile(r"[a-z0-9_(][a-z0-9_.:#!%&@/|<>()\[\]\-]*")
 _OPTION_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 
 
@@ -147,64 +163,68 @@ def default_trainable(element: Element) -> bool:
     return False
 
 
-def _check_name(what: str, name: str) -> str:
-    if not _SAFE_NAME.fullmatch(name) or name.endswith(":"):
+def _check_name(what: str, name: str, pattern: re.Pattern[str] = _SAFE_NAME) -> str:
+    if not pattern.fullmatch(name) or name.endswith(":"):
         raise ValueError(f"{what} {name!r} cannot be written to a SPICE netlist")
     return name
 
 
-def element_card(e: Element) -> str:
-    """The SPICE card of one element."""
-    _check_name("element name", e.name)
-    nodes = " ".join(_check_name("node name", n) for n in e.nodes)
+def element_card(e: Element, names: SpiceNames | None = None) -> str:
+    """The SPICE card of one element; with ``names``, every element, node and model
+    name is written as ``names`` registers it (the ngspice route's aliases)."""
+    model: Callable[[str], str]
+    control: Callable[[str], str]
+    if names is None:
+        name = _check_name("element name", e.name)
+        nodes = " ".join(_check_name("node name", n, _SAFE_NODE) for n in e.nodes)
+        model = partial(_check_name, "diode model name")
+        control = partial(_check_name, "control")
+    else:
+        name = names.add_element(e.name)
+        nodes = " ".join(names.add_node(n) for n in e.nodes)
+        model, control = names.add_model, names.add_element
     if isinstance(e, Resistor):
-        return f"{e.name} {nodes} {_num(e.resistance)}"  # type: ignore[arg-type]
+        assert e.resistance is not None  # a Resistor always holds its resistance
+        return f"{name} {nodes} {_num(e.resistance)}"
     if isinstance(e, Diode):
-        return f"{e.name} {nodes} {_check_name('diode model name', e.model_name or '')}"
+        return f"{name} {nodes} {model(e.model_name or '')}"
     if isinstance(e, VoltageSource | CurrentSource):
-        return f"{e.name} {nodes} dc {_num(e.dc)}"
+        return f"{name} {nodes} dc {_num(e.dc)}"
     if isinstance(e, VCVS | CCCS):
-        ctrl = f" {_check_name('control', e.control)}" if isinstance(e, CCCS) else ""
-        return f"{e.name} {nodes}{ctrl} {_num(e.gain)}"
+        ctrl = f" {control(e.control)}" if isinstance(e, CCCS) else ""
+        return f"{name} {nodes}{ctrl} {_num(e.gain)}"
     if isinstance(e, VCCS):
-        return f"{e.name} {nodes} {_num(e.gm)}"
+        return f"{name} {nodes} {_num(e.gm)}"
     if isinstance(e, CCVS):
-        return f"{e.name} {nodes} {_check_name('control', e.control)} {_num(e.rm)}"
+        return f"{name} {nodes} {control(e.control)} {_num(e.rm)}"
     if isinstance(e, Transformer):
-        return f"{e.name} {nodes} {TRANSFORMER_SUBCKT} params: n={_num(e.n)}"
+        return f"{name} {nodes} {TRANSFORMER_SUBCKT} params: n={_num(e.n)}"
     if isinstance(e, Gyrator):
-        return f"{e.name} {nodes} {GYRATOR_SUBCKT} params: g={_num(e.g)}"
+        return f"{name} {nodes} {GYRATOR_SUBCKT} params: g={_num(e.g)}"
     raise ValueError(f"cannot write element {e.name!r} of type {type(e).__name__}")
 
 
-def write_netlist(circuit: Circuit) -> str:
-    """The ngspice netlist of ``circuit`` (see the module docstring).
+def _option_cards(circuit: Circuit) -> list[str]:
+    if not circuit.options:
+        return []
+    opts = []
+    for key, value in circuit.options.items():
+        if not _OPTION_NAME.fullmatch(str(key)):
+            raise ValueError(f"option name {key!r} is not an identifier")
+        opts.append(f"{key}={_num(value)}")
+    return [".options " + " ".join(opts)]
 
-    Preconditions (ValueError otherwise): the title is one line; option names
-    are identifiers with finite values; diodes sharing a ``model_name`` share
-    the model; names are SPICE-safe.
-    """
-    title = circuit.title
-    if "\n" in title or "\r" in title:
-        raise ValueError(f"the title must be one line, got {title!r}")
-    out = [title, "* written by diodenet; *@diodenet comments keep exact models and flags"]
-    if circuit.options:
-        opts = []
-        for key, value in circuit.options.items():
-            if not _OPTION_NAME.fullmatch(str(key)):
-                raise ValueError(f"option name {key!r} is not an identifier")
-            opts.append(f"{key}={_num(value)}")
-        out.append(".options " + " ".join(opts))
-    elements = list(circuit)
-    if any(isinstance(e, Transformer) for e in elements):
-        out.append(TRANSFORMER_TEXT)
-    if any(isinstance(e, Gyrator) for e in elements):
-        out.append(GYRATOR_TEXT)
+
+def _model_cards(
+    elements: list[Element], names: SpiceNames | None, notes: bool
+) -> list[str]:
+    out: list[str] = []
     models: dict[str, DiodeModel] = {}
     for d in elements:
         if not isinstance(d, Diode):
             continue
-        name = _check_name("diode model name", d.model_name or "")
+        name = _check_name("diode model name", d.model_name or "") if names is None \
+            else str(d.model_name or "").lower()
         if name in models:
             if models[name] != d.model:
                 raise ValueError(
@@ -213,10 +233,41 @@ def write_netlist(circuit: Circuit) -> str:
                 )
             continue
         models[name] = d.model
-        note = model_note(name, d.model)
+        note = model_note(name, d.model) if notes else None
         if note:
             out.append(note)
-        out.append(model_card(name, spice_diode_model(d.model)))
+        written = name if names is None else names.add_model(name)
+        out.append(model_card(written, spice_diode_model(d.model)))
+    return out
+
+
+def _subckt_texts(elements: list[Element]) -> list[str]:
+    out = []
+    if any(isinstance(e, Transformer) for e in elements):
+        out.append(TRANSFORMER_TEXT)
+    if any(isinstance(e, Gyrator) for e in elements):
+        out.append(GYRATOR_TEXT)
+    return out
+
+
+def write_netlist(circuit: Circuit) -> str:
+    """The ngspice netlist of ``circuit`` (see the module docstring).
+
+    Preconditions (ValueError otherwise): the title is one line; option names
+    are identifiers with finite values; diodes sharing a ``model_name`` share
+    the model; names are SPICE-safe. A title that would make ngspice read the
+    file as a command script (``*ng_script...``) is written after ``diodenet: ``.
+    """
+    title = circuit.title
+    if "\n" in title or "\r" in title:
+        raise ValueError(f"the title must be one line, got {title!r}")
+    if title.lstrip().lower().startswith("*ng_script"):
+        title = f"diodenet: {title.lstrip()[1:]}"
+    out = [title, "* written by diodenet; *@diodenet comments keep exact models and flags"]
+    out += _option_cards(circuit)
+    elements = list(circuit)
+    out += _subckt_texts(elements)
+    out += _model_cards(elements, None, notes=True)
     for e in elements:
         out.append(element_card(e))
         trainable = bool(getattr(e, "trainable", False))
@@ -224,3 +275,34 @@ def write_netlist(circuit: Circuit) -> str:
             out.append(f"*@diodenet {'trainable' if trainable else 'fixed'} {e.name}")
     out.append(".end")
     return "\n".join(out) + "\n"
+
+
+def ngspice_netlist(
+    circuit: Circuit, conductances: Sequence[ControlledConductance] = ()
+) -> tuple[list[str], SpiceNames]:
+    """The lines diodenet gives ngspice for ``circuit``, and the names it used.
+
+    Unlike ``write_netlist`` (a file for people and for ``ngspice -b``), this
+    is what ngspice itself receives on every route: the first line is the
+    fixed comment ``* diodenet: <title>``, and every name outside the safe
+    alphabet is an alias (``names.SpiceNames``), so no text from a netlist or
+    a circuit reaches ngspice except the numbers and the names it allows.
+    ``conductances`` adds behavioural current sources ``i = V(n1, n2)·V(control)``
+    (a conductance set by a node voltage; the linearized circuit's diodes).
+    Ends with ``.end``.
+    """
+    names = SpiceNames()
+    out = [title_line(circuit.title)]
+    out += _option_cards(circuit)
+    elements = list(circuit)
+    out += _subckt_texts(elements)
+    out += _model_cards(elements, names, notes=False)
+    out += [element_card(e, names) for e in elements]
+    for c in conductances:
+        name = names.add_element(c.name)
+        if not name.startswith("b"):
+            raise ValueError(f"a controlled conductance's name starts with 'b', got {c.name!r}")
+        n1, n2, ctrl = (names.add_node(n) for n in (c.n1, c.n2, c.control))
+        out.append(f"{name} {n1} {n2} i=v({n1},{n2})*v({ctrl})")
+    out.append(".end")
+    return out, names

@@ -21,6 +21,17 @@ Hygiene (design notes, section 6):
   binding calls it every ``RESET_CONTROL_EVERY`` commands. The pool still
   recycles its workers against whatever else grows.
 
+Isolation: ngspice runs the init scripts ``spinit`` (from ``$SPICE_SCRIPTS``
+or its install) and ``.spiceinit`` (from the working directory, else from the
+home directory in the password database, not ``$HOME``) when it starts, and
+either may hold any command. ``ngSpice_Init`` therefore runs in a private,
+empty directory (mode 0700) that holds only our own two empty-of-commands
+files, with ``SPICE_SCRIPTS`` and ``HOME`` pointing there: ngspice finds our
+``.spiceinit`` in its working directory and never looks for the user's
+(measured with strace on ngspice 39: the only files it opens are those two).
+Afterwards every command is checked (``check_command``) and every netlist
+(``check_netlist_lines``) before ngspice sees it.
+
 Errors ngspice prints become :class:`NgspiceError` (rejected input) or
 :class:`NgspiceConvergenceError` (the analysis did not converge), carrying
 ngspice's own message lines.
@@ -28,12 +39,16 @@ ngspice's own message lines.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
+import re
+import shutil
+import tempfile
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +59,21 @@ SETUP_HINT = (
     "or set NGSPICE_LIBRARY_PATH to a libngspice.so"
 )
 
+
+#: The commands the binding sends: analyses, ``alter``, and housekeeping.
+ALLOWED_COMMANDS = frozenset({
+    "op", "dc", "ac", "tf", "sens", "alter", "altermod", "destroy", "remcirc", "listing",
+    "set", "unset", "echo", "reset", "quit", "show", "showmod", "print", "display",
+    "version", "rusage",
+})
+#: Characters ngspice's command line reads as redirection, substitution, quoting,
+#: history or a command separator.
+_COMMAND_SYNTAX = re.compile(r"[<>|&;`$\\!\"'~\x00-\x1f\x7f]")
+#: Cards that make ngspice read files or run commands.
+_NETLIST_COMMANDS = (".control", ".endc", ".exec", ".include", ".inc", ".lib", ".shell",
+                     ".system", ".osdi", ".pre_osdi", "shell", "system")
+#: What our private init files say (ngspice reads them as scripts).
+_INIT_TEXT = "* diodenet: no start-up commands\n"
 
 #: Free ngspice's per-command control memory after this many commands.
 RESET_CONTROL_EVERY = 64
@@ -137,6 +167,63 @@ _SendInitData = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ct
 _BGThreadRunning = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_bool, ctypes.c_int, ctypes.c_void_p)
 
 
+def check_command(cmd: str) -> None:
+    """ValueError unless ``cmd`` is one allowed command word with plain arguments
+    (``ALLOWED_COMMANDS``; none of ``< > | & ; ` $ \\ ! " ' ~`` or control characters)."""
+    word = cmd.split(None, 1)[0].lower() if cmd.strip() else ""
+    if word not in ALLOWED_COMMANDS or _COMMAND_SYNTAX.search(cmd):
+        raise ValueError(f"refused to send ngspice the command {cmd[:80]!r}")
+
+
+def check_netlist_lines(lines: Sequence[str]) -> None:
+    """ValueError unless ``lines`` are a netlist (not a script): the first line is
+    not ``*ng_script``, no line holds a control character, and no card reads a
+    file or runs a command."""
+    if not lines:
+        raise ValueError("an empty netlist")
+    for k, line in enumerate(lines):
+        if any(ord(ch) < 32 and ch != "\t" for ch in line) or "\x7f" in line:
+            raise ValueError(f"netlist line {k + 1} holds a control character")
+        low = line.strip().lower()
+        if k == 0:
+            if low.startswith("*ng_"):
+                raise ValueError("refused a netlist whose first line starts a script")
+            continue
+        words = low.split(None, 1)
+        if words and words[0] in _NETLIST_COMMANDS:
+            raise ValueError(f"refused the netlist card {line[:40]!r}")
+
+
+@contextlib.contextmanager
+def _private_start() -> Iterator[None]:
+    """Run the block in a fresh private directory that holds only our own
+    ``spinit`` and ``.spiceinit``, with ``SPICE_SCRIPTS`` and ``HOME`` pointing
+    there; restore the working directory and environment afterwards.
+
+    Changing directory is process-wide; the block is ``ngSpice_Init`` only,
+    under the module's instance lock.
+    """
+    tmp = tempfile.mkdtemp(prefix="diodenet-ngspice-")
+    saved = {k: os.environ.get(k) for k in ("SPICE_SCRIPTS", "HOME")}
+    cwd = os.getcwd()
+    try:
+        for name in ("spinit", ".spiceinit"):
+            with open(os.path.join(tmp, name), "w") as fh:
+                fh.write(_INIT_TEXT)
+        os.environ["SPICE_SCRIPTS"] = tmp
+        os.environ["HOME"] = tmp
+        os.chdir(tmp)
+        yield
+    finally:
+        os.chdir(cwd)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def find_library() -> str:
     """Path (or soname) of libngspice: ``$NGSPICE_LIBRARY_PATH``, then
     ``ctypes.util.find_library("ngspice")``, then ``libngspice.so.0``.
@@ -194,7 +281,8 @@ class Ngspice:
             _SendInitData(0),
             _BGThreadRunning(self._on_bg),
         )
-        rc = self._lib.ngSpice_Init(*self._cb, None)
+        with _private_start():
+            rc = self._lib.ngSpice_Init(*self._cb, None)
         if rc != 0:
             raise NgspiceError(f"ngSpice_Init returned {rc}", list(self.history))
         # No .spiceinit surprises in the output; keep numeric output precise.
@@ -252,11 +340,13 @@ class Ngspice:
         """Run one ngspice command synchronously; return the lines it printed.
 
         With ``check``, lines ngspice wrote to stderr that read as errors raise
-        :class:`NgspiceError` (or :class:`NgspiceConvergenceError`).
+        :class:`NgspiceError` (or :class:`NgspiceConvergenceError`). Only
+        ``ALLOWED_COMMANDS`` with plain arguments are sent (``check_command``).
         """
+        check_command(cmd)
         with self._lock:
             self._check_alive()
-            self._capture = captured = []
+            self._capture = captured = list[str]()
             try:
                 rc = self._lib.ngSpice_Command(cmd.encode())
                 self._commands += 1
@@ -277,7 +367,9 @@ class Ngspice:
 
     def load(self, lines: Sequence[str]) -> list[str]:
         """Load a netlist (title line first, ``.end`` last) after ``remcirc``-ing the
-        current circuit. Raises :class:`NgspiceError` when ngspice rejects it."""
+        current circuit. Raises :class:`NgspiceError` when ngspice rejects it, and
+        ValueError for lines that are not a netlist (``check_netlist_lines``)."""
+        check_netlist_lines(lines)
         with self._lock:
             self._check_alive()
             self.remove_circuit()
@@ -285,7 +377,7 @@ class Ngspice:
             for k, line in enumerate(lines):
                 arr[k] = line.encode()
             arr[len(lines)] = None
-            self._capture = captured = []
+            self._capture = captured = list[str]()
             try:
                 rc = self._lib.ngSpice_Circ(arr)
             finally:

@@ -1,9 +1,12 @@
-"""Netlist text edits the ngspice backend needs.
+"""The netlists the ngspice backend gives ngspice.
 
-A netlist (SPICE text, as ``Circuit.to_spice()`` writes it or a user gives it)
-is split into a :class:`NetlistSpec`: title, element and model cards (analysis,
-output and ``.control`` cards removed), and a merged ``.options`` dictionary.
-From it the backend writes two kinds of netlist:
+A :class:`NetlistSpec` holds what ``circuits.netlist.writer.ngspice_netlist``
+writes for a parsed ``Circuit`` (netlist text is read by diodenet's safe
+reader first: no text a user wrote reaches ngspice, only the names and
+numbers of the circuit, with unsafe names aliased), split into element and
+model cards and a merged ``.options`` dictionary, plus the name map
+(``names``) that turns ngspice's names back into the circuit's. From it the
+backend writes two kinds of netlist:
 
 * the **base** netlist: the circuit itself, with ``ac 0`` on every independent
   source (so ``alter @v1[acmag]=...`` can drive it in ``.ac``) and, for each
@@ -19,13 +22,20 @@ From it the backend writes two kinds of netlist:
   counter values the table returns u_k exactly, so point k is the operating
   point for input vector k.
 
-Names starting with ``dnx_`` (nodes) or ``?dnx_`` (elements) are reserved.
+Names starting with ``dnx`` (nodes) or ``?dnx`` (elements) are the backend's
+own; a circuit's names of that form are aliased.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ...circuits.netlist.names import SpiceNames, safe_title, title_line
+from ...circuits.netlist.writer import ControlledConductance, ngspice_netlist
 
 #: Tight tolerances by default (design notes, section 6): ~1e-10 V between solve paths.
 DEFAULT_OPTIONS: dict[str, str | None] = {"reltol": "1e-6", "abstol": "1e-15", "vntol": "1e-9"}
@@ -42,6 +52,10 @@ _DROP_CARDS = (
     ".op", ".dc", ".ac", ".tran", ".tf", ".sens", ".noise", ".disto", ".pz", ".print",
     ".plot", ".probe", ".save", ".four", ".meas", ".measure", ".end", ".backanno", ".width",
 )
+
+
+_OPTION_KEY = re.compile(r"[a-z_][a-z0-9_]{0,31}")
+_OPTION_VALUE = re.compile(r"[a-z0-9_.+\-]{1,40}")
 
 
 def _format(value: float) -> str:
@@ -64,7 +78,8 @@ class NetlistSpec:
     ``cards``: logical lines (continuations joined), no title, options or analyses.
     ``options``: merged ``.options`` (defaults, then the netlist's, then the caller's).
     ``resistances``: resistor values (ohms) that replace the netlist's, by name.
-    ``ports``: node pairs that get a zero-valued injection current source.
+    ``ports``: node pairs (ngspice names) that get a zero-valued injection current
+    source. ``names`` maps the circuit's names to ngspice's and back.
     """
 
     title: str
@@ -73,19 +88,50 @@ class NetlistSpec:
     resistances: tuple[tuple[str, float], ...] = ()
     ports: tuple[tuple[str, str], ...] = ()
     top_level: tuple[str, ...] = field(default=(), compare=False)
+    names: SpiceNames = field(default_factory=SpiceNames, compare=False)
 
     # ------------------------------------------------------------------ parse
+    @classmethod
+    def from_circuit(
+        cls,
+        circuit: Any,
+        options: dict[str, object] | None = None,
+        ports: Sequence[tuple[str, str]] = (),
+        conductances: Sequence[ControlledConductance] = (),
+    ) -> NetlistSpec:
+        """The spec of a ``Circuit`` (``ports`` and ``options`` as the circuit names
+        them; ``conductances``: see ``ngspice_netlist``)."""
+        lines, names = ngspice_netlist(circuit, conductances)
+        nodes = {*circuit.nodes, "0"}
+        for pair in ports:
+            missing = [n for n in pair if str(n).lower() not in nodes]
+            if missing:
+                raise ValueError(f"port {tuple(pair)}: no node {missing[0]!r} in the circuit")
+        spice_ports = tuple((names.node(a), names.node(b)) for a, b in ports)
+        spec = cls._split("\n".join(lines), options, spice_ports)
+        return replace(spec, title=safe_title(circuit.title), names=names)
+
     @classmethod
     def parse(
         cls,
         text: str,
         options: dict[str, object] | None = None,
+        ports: Sequence[tuple[str, str]] = (),
+    ) -> NetlistSpec:
+        """The spec of SPICE netlist text, read by diodenet's safe reader first
+        (``circuits.netlist.parse_netlist``: ``NetlistError`` for anything it refuses)."""
+        from ...circuits.netlist import parse_netlist
+
+        return cls.from_circuit(parse_netlist(text), options, ports)
+
+    @classmethod
+    def _split(
+        cls,
+        text: str,
+        options: dict[str, object] | None = None,
         ports: tuple[tuple[str, str], ...] = (),
     ) -> NetlistSpec:
-        """Parse SPICE text. The first line is the title (SPICE's rule).
-
-        Raises ValueError for an empty netlist or an unterminated ``.subckt``/``.control``.
-        """
+        """Split netlist text that ``ngspice_netlist`` wrote (never a user's text)."""
         raw = text.replace("\r\n", "\n").split("\n")
         if not raw or not "".join(raw).strip():
             raise ValueError("empty netlist: expected a title line and element cards")
@@ -132,28 +178,35 @@ class NetlistSpec:
         if depth != 0:
             raise ValueError("netlist has .subckt without matching .ends")
         for key, value in (options or {}).items():
-            merged[str(key).lower()] = None if value is None else str(value)
+            key = str(key).lower()
+            text_value = None if value is None else str(value).lower()
+            if not _OPTION_KEY.fullmatch(key) or not (
+                    text_value is None or _OPTION_VALUE.fullmatch(text_value)):
+                raise ValueError(f"ngspice option {key}={value!r}: names are identifiers, "
+                                 "values numbers or words")
+            merged[key] = text_value
         return cls(title, tuple(cards), tuple(merged.items()), (), tuple(ports), tuple(top))
 
     # ------------------------------------------------------------------ edits
     def with_resistances(self, values: dict[str, float]) -> NetlistSpec:
         """A copy in which the named resistors take new resistances (ohms, > 0)."""
         current = dict(self.resistances)
-        for name, r in values.items():
-            name = name.lower()
+        for user, r in values.items():
+            name = self.names.element(user)
             if name not in self.top_level or not name.startswith("r"):
-                raise ValueError(f"no resistor named {name!r} at the netlist's top level")
+                raise ValueError(f"no resistor named {user!r} at the netlist's top level")
             r = float(r)
             if not r > 0 or r == float("inf"):
-                raise ValueError(f"{name}: resistance must be positive and finite, got {r}")
+                raise ValueError(f"{user}: resistance must be positive and finite, got {r}")
             current[name] = r
         return replace(self, resistances=tuple(sorted(current.items())))
 
     def check_sources(self, sources: list[str]) -> list[str]:
-        """Lower-cased source names; ValueError unless each is a top-level V or I source."""
+        """The ngspice names of the circuit's sources ``sources``; ValueError unless
+        each is a top-level V or I source."""
         out = []
         for s in sources:
-            name = str(s).strip().lower()
+            name = self.names.element(str(s).strip().lower())
             if name[:1] not in ("v", "i") or name not in self.top_level:
                 raise ValueError(
                     f"{s!r} is not an independent voltage or current source of this netlist"
@@ -218,7 +271,7 @@ class NetlistSpec:
 
     def base_lines(self) -> list[str]:
         """The base netlist (title ... ``.end``): the circuit plus port sources."""
-        lines = [self.title, *self._element_cards(None)]
+        lines = [title_line(self.title), *self._element_cards(None)]
         for n1, n2 in self.ports:
             lines.append(f"{self.port_name(n1, n2)} {n2} {n1} dc 0 ac 0")
         lines += [self._options_card(), ".end"]
@@ -235,7 +288,7 @@ class NetlistSpec:
         tables = {}
         for j, s in enumerate(sources):
             tables[s] = ",".join(f"{k},{_format(row[j])}" for k, row in enumerate(inputs))
-        lines = [self.title, *self._element_cards(tables)]
+        lines = [title_line(self.title), *self._element_cards(tables)]
         lines.append(f"v{RESERVED}idx {RESERVED}idx 0 dc 0")
         lines += [self._options_card(SWEEP_TIGHTENING), ".end"]
         return lines

@@ -28,6 +28,14 @@ from .engine import Task, run_task, worker_initializer
 Result = tuple[dict, int]
 
 
+def _all_done(out: list[Result | None]) -> list[Result]:
+    """The results in task order; a task without one is an error, never a gap."""
+    missing = [k for k, r in enumerate(out) if r is None]
+    if missing:
+        raise NgspiceWorkerError(f"no result for task(s) {missing}")
+    return [r for r in out if r is not None]
+
+
 class NgspiceWorkerError(NgspiceError):
     """A worker process died or its executor failed; the batch is lost, the pool is not."""
 
@@ -112,7 +120,7 @@ class NgspicePool:
                 out[k] = fut.result()
                 self._rows_done += _rows(tasks[k])
                 on_done(_rows(tasks[k]))
-            return out  # type: ignore[return-value]
+            return _all_done(out)
         except BrokenProcessPool as exc:
             self._shutdown(terminate=True)
             raise NgspiceWorkerError(
@@ -180,7 +188,7 @@ class ExecutorRunner:
             for fut in futures:
                 fut.cancel()
             raise
-        return out  # type: ignore[return-value]
+        return _all_done(out)
 
     def close(self) -> None:
         pass

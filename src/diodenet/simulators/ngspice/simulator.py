@@ -17,7 +17,8 @@ reads negative).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,8 +26,9 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from ...circuits.netlist.writer import ControlledConductance
 from .engine import Task
-from .netlist_edit import NetlistSpec
+from .netlist_edit import RESERVED, NetlistSpec
 from .pool import ExecutorRunner, InProcessRunner, NgspicePool
 
 METHODS = ("sweep", "op")
@@ -105,8 +107,12 @@ class NgspiceSimulator:
     Parameters
     ----------
     circuit:
-        A :class:`diodenet.circuits.Circuit` (written with ``circuit.to_spice()``)
-        or SPICE netlist text (title line first). Analysis cards in it are ignored.
+        A :class:`diodenet.circuits.Circuit`, or SPICE netlist text (title line
+        first), which diodenet's safe reader parses into one (a ``NetlistError``
+        for anything it refuses; analysis cards are ignored). ngspice receives
+        what ``ngspice_netlist`` writes for the circuit, never the text itself;
+        names ngspice could misread are aliased there and every result carries
+        the circuit's own names.
     options:
         ``.options`` overriding the defaults ``reltol=1e-6 abstol=1e-15 vntol=1e-9``
         and the netlist's own.
@@ -130,6 +136,9 @@ class NgspiceSimulator:
         Show a tqdm progress bar for batches (per call overridable).
     recycle_after:
         Rows per worker before the pool replaces its workers (memory hygiene).
+    conductances:
+        Extra conductances set by node voltages (``ControlledConductance``), for
+        the linearized circuits of the ngspice hardware.
 
     Worker processes start with ``forkserver``, so a script that uses
     ``workers > 1`` needs the ``if __name__ == "__main__":`` guard. A simulator
@@ -143,12 +152,13 @@ class NgspiceSimulator:
         *,
         options: dict[str, object] | None = None,
         workers: int = 1,
-        executor: Executor | None = None,
+        executor: Executor | NgspicePool | None = None,
         chunk_size: int = 1000,
         method: str = "sweep",
         ports: Sequence[str | tuple[str, str]] = (),
         progress: bool = False,
         recycle_after: int = 200_000,
+        conductances: Sequence[ControlledConductance] = (),
     ) -> None:
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -157,18 +167,20 @@ class NgspiceSimulator:
         if executor is not None and workers != 1:
             raise ValueError("give either workers or executor, not both")
         if isinstance(circuit, str):
-            text, preferred_nodes, preferred_branches = circuit, [], []
-        elif hasattr(circuit, "to_spice"):
-            text = circuit.to_spice()
-            preferred_nodes = list(circuit.nodes)
-            preferred_branches = [e.name for e in circuit if e.name[:1] in ("v", "e", "h")]
-        else:
-            raise ValueError("circuit must be a Circuit (with to_spice()) or netlist text")
+            # netlist text is data: diodenet's reader parses it, then the writer
+            # writes what ngspice receives (never the text itself)
+            from ...circuits.netlist import parse_netlist
+
+            circuit = parse_netlist(circuit)
+        if not hasattr(circuit, "elements") or not hasattr(circuit, "nodes"):
+            raise ValueError("circuit must be a Circuit or netlist text")
+        preferred_nodes = list(circuit.nodes)
+        preferred_branches = [e.name for e in circuit if e.name[:1] in ("v", "e", "h")]
         port_pairs = tuple(
             (p.lower(), "0") if isinstance(p, str) else (str(p[0]).lower(), str(p[1]).lower())
             for p in ports
         )
-        self.spec = NetlistSpec.parse(text, options, port_pairs)
+        self.spec = NetlistSpec.from_circuit(circuit, options, port_pairs, conductances)
         self._preferred_nodes = preferred_nodes
         self._preferred_branches = preferred_branches
         self.chunk_size = chunk_size
@@ -225,9 +237,13 @@ class NgspiceSimulator:
     def port(self, n1: str, n2: str = "0") -> str:
         """Element name to use in ``drive`` for the port ``(n1, n2)`` given at
         construction: a current source injecting into ``n1`` (out of ``n2``)."""
-        pair = (n1.lower(), n2.lower())
+        names = self.spec.names
+        pair = (names.node(n1), names.node(n2))
         if pair not in self.spec.ports:
-            raise ValueError(f"port {pair} was not requested; ports are {list(self.spec.ports)}")
+            requested = [(names.user_node(a), names.user_node(b)) for a, b in self.spec.ports]
+            raise ValueError(
+                f"port {(n1.lower(), n2.lower())} was not requested; ports are {requested}"
+            )
         return NetlistSpec.port_name(*pair)
 
     # ------------------------------------------------------------ analyses
@@ -262,14 +278,18 @@ class NgspiceSimulator:
         if not parts:
             return cls([], np.zeros((n, 0)), [], np.zeros((n, 0)))
         keys = [k for k in parts[0] if not k.startswith("__")]
-        nodes = _ordered([k for k in keys if "#" not in k], self._preferred_nodes)
-        branches = _ordered(
-            [k.split("#")[0] for k in keys if k.endswith("#branch")], self._preferred_branches
-        )
-        volts = np.concatenate([np.column_stack([p[k] for k in nodes]) for p in parts]) \
-            if nodes else np.zeros((n, 0))
+        names = self.spec.names
+        spice_nodes = [k for k in keys if "#" not in k]
+        spice_branches = [k.split("#")[0] for k in keys if k.endswith("#branch")]
+        user_node = {names.user_node(k): k for k in spice_nodes}
+        user_branch = {names.user_element(k): k for k in spice_branches}
+        nodes = _ordered(list(user_node), self._preferred_nodes)
+        branches = _ordered(list(user_branch), self._preferred_branches)
+        volts = np.concatenate(
+            [np.column_stack([p[user_node[k]] for k in nodes]) for p in parts]
+        ) if nodes else np.zeros((n, 0))
         amps = np.concatenate(
-            [np.column_stack([p[f"{b}#branch"] for b in branches]) for p in parts]
+            [np.column_stack([p[f"{user_branch[b]}#branch"] for b in branches]) for p in parts]
         ) if branches else np.zeros((n, 0))
         out = cls(nodes, volts, branches, amps)
         if cls is SmallSignal:
@@ -279,29 +299,37 @@ class NgspiceSimulator:
     @property
     def source_names(self) -> list[str]:
         """The netlist's top-level independent sources, in netlist order."""
-        return [n for n in self.spec.top_level if n[:1] in ("v", "i")]
+        names = self.spec.names
+        return [names.user_element(n) for n in self.spec.top_level if n[:1] in ("v", "i")]
 
     def operating_points(
         self,
-        inputs: Any = None,
+        u: Any = None,
         sources: Sequence[str] | None = None,
         *,
         progress: bool | None = None,
+        inputs: Any = None,
     ) -> OperatingPoints:
         """DC operating points for a batch.
 
-        ``inputs``: (batch, len(sources)) source values (volts for V sources,
+        ``u``: (batch, len(sources)) source values (volts for V sources,
         amperes for I sources), in the order of ``sources`` (default: every
         independent source, :attr:`source_names`); other sources keep their
-        netlist values. ``inputs=None``: one operating point at the netlist's values.
+        netlist values. ``u=None``: one operating point at the netlist's values.
+        The same call as ``BuiltinSimulator.operating_points``; ``inputs`` is
+        the former name of ``u`` and still works.
         Raises NgspiceConvergenceError naming the failing sample, NgspiceError
         when ngspice rejects the netlist, NgspiceWorkerError when a worker dies.
         """
-        if inputs is None:
-            inputs, sources = np.zeros((1, 0)), []
+        if inputs is not None:
+            if u is not None:
+                raise TypeError("give u or its old name inputs, not both")
+            u = inputs
+        if u is None:
+            u, sources = np.zeros((1, 0)), []
         elif sources is None:
             sources = self.source_names
-        u, names = self._prepare(inputs, sources)
+        u, names = self._prepare(u, sources)
         if len(u) == 0:
             raise ValueError("inputs is empty: need at least one row")
         tasks = [
@@ -314,7 +342,7 @@ class NgspiceSimulator:
         self,
         inputs: Any,
         sources: Sequence[str],
-        drive: dict[str, float | np.ndarray],
+        drive: Mapping[str, float | np.ndarray],
         *,
         frequency: float = 1.0,
         progress: bool | None = None,
@@ -334,6 +362,10 @@ class NgspiceSimulator:
         amps = []
         for name, a in drive.items():
             key = name.lower()
+            if not key.startswith(f"i{RESERVED}port_"):
+                key = self.spec.names.element(key)
+                if key[:1] not in ("v", "i"):
+                    raise ValueError(f"cannot drive {name!r}: not a source or requested port")
             if key not in self.spec.top_level and not any(
                 key == NetlistSpec.port_name(*p) for p in self.spec.ports
             ):
@@ -368,9 +400,41 @@ class NgspiceSimulator:
         u, names = self._prepare(inputs_row, sources)
         if len(u) != 1:
             raise ValueError("sensitivity takes one input vector")
-        out = output.strip().lower()
-        if "(" not in out:
-            out = f"v({out})"
+        out = self._sensitivity_output(output)
         task = Task("sens", self.spec, names, u, output=out)
         (res, _pid), = self._runner.run([task], lambda _n: None)
-        return {k: float(v[0]) for k, v in res.items()}
+        return {self._sensitivity_key(k): float(v[0]) for k, v in res.items()}
+
+    def _sensitivity_output(self, output: str) -> str:
+        """``v(node)``, ``v(n1,n2)`` or ``i(vsource)`` with the circuit's names,
+        in ngspice's names; anything else is a ValueError (it becomes a command)."""
+        text = output.strip().lower()
+        if "(" not in text:
+            text = f"v({text})"
+        m = re.fullmatch(r"([vi])\(\s*([^,()\s]+)\s*(?:,\s*([^,()\s]+)\s*)?\)", text)
+        if not m:
+            raise ValueError(f"sensitivity output must be v(node), v(n1,n2) or i(vsource), "
+                             f"got {output!r}")
+        kind, a, b = m.groups()
+        names = self.spec.names
+        if kind == "i":
+            if b is not None or names.element(a) not in self.spec.top_level \
+                    or not a.startswith("v"):
+                raise ValueError(f"i(...) takes one top-level voltage source, got {output!r}")
+            return f"i({names.element(a)})"
+        nodes = {*self._preferred_nodes, "0"}
+        for node in (a, b):
+            if node is not None and node not in nodes:
+                raise ValueError(f"sensitivity output {output!r}: no node {node!r}")
+        inner = names.node(a) if b is None else f"{names.node(a)},{names.node(b)}"
+        return f"v({inner})"
+
+    def _sensitivity_key(self, key: str) -> str:
+        # ngspice names sensitivities by element (``r1``), with ``_m`` (multiplier)
+        # or ``:xx`` suffixes for some parameters
+        names = self.spec.names
+        for sep in (":", "_m"):
+            head, found, tail = key.partition(sep)
+            if found and names.user_element(head) != head:
+                return names.user_element(head) + found + tail
+        return names.user_element(key)

@@ -1,0 +1,132 @@
+"""``CircuitLayer``: hardware-linearization gradients against finite differences
+(gradcheck), ngspice against the built-in simulator, composition with torch
+layers and optimisers, and the exported netlist against the layer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from diodenet.circuits import Circuit
+from diodenet.linearization import BuiltinHardware, NgspiceHardware
+from diodenet.torch import CircuitLayer
+from diodenet.training import build_network, load_dataset
+
+TIGHT = {"reltol": 1e-9, "vntol": 1e-12, "abstol": 1e-18}
+
+
+@pytest.mark.parametrize("diode", ["ideal", "shockley"])
+def test_gradcheck_conductances_and_inputs(diode):
+    net = build_network(2, 2, 2, diode=diode, scale=2.0, seed=1)
+    layer = CircuitLayer(net, dtype=torch.float64)
+    x = torch.randn(3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0),
+                    requires_grad=True)
+
+    def f(theta, x):
+        return torch.func.functional_call(layer, {"theta": theta}, (x,))
+
+    theta = layer.theta.detach().clone().requires_grad_()
+    assert torch.autograd.gradcheck(f, (theta, x), eps=1e-6, atol=1e-6, rtol=1e-4,
+                                    fast_mode=True)
+
+
+def test_ngspice_gradient_equals_builtin(ngspice_available):
+    net = build_network(2, 2, 3, diode="shockley", scale=2.0, seed=1)
+    x = torch.randn(5, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    grads = []
+    with NgspiceHardware(net.circuit, net.inputs, net.outputs, options=TIGHT) as hw:
+        for layer in (CircuitLayer(net, dtype=torch.float64),
+                      CircuitLayer(hw, dtype=torch.float64)):
+            u = layer.encode(x) if layer.network is not None else net.encode(x.numpy())
+            u = torch.as_tensor(u).clone().requires_grad_()
+            y = layer(u) if layer.network is None else layer(x)
+            (y ** 2).sum().backward()
+            grads.append(layer.theta.grad)
+            assert "hardware=" + layer.hardware.name in repr(layer)
+    rel = (grads[0] - grads[1]).abs().max() / grads[0].abs().max()
+    assert rel <= 1e-4
+
+
+def test_circuit_layer_in_sequential_with_torch_optimiser():
+    torch.manual_seed(0)
+    data = load_dataset("moons", n_samples=120)
+    x = torch.as_tensor(data.x_train, dtype=torch.float32)
+    y = torch.as_tensor(data.y_train)
+    head = CircuitLayer(build_network(3, 2, 6, scale=1.0, seed=0))
+    model = nn.Sequential(nn.Linear(2, 3), head)
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    losses = []
+    for _ in range(8):
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert model[0].weight.grad is not None and bool(model[0].weight.grad.abs().sum() > 0)
+    assert losses[-1] < 0.8 * losses[0]
+    g = head.conductances()
+    assert bool((g >= head.g_min).all() and (g <= head.g_max).all())
+    assert model(x[0]).shape == (2,)  # unbatched
+
+
+def test_conductances_stay_in_range_under_huge_steps():
+    layer = CircuitLayer(build_network(2, 2, 2, seed=0))
+    opt = torch.optim.SGD(layer.parameters(), lr=1e6)
+    layer(torch.ones(4, 2)).sum().backward()
+    opt.step()
+    g = layer.conductances()
+    assert bool(torch.isfinite(g).all() and (g >= 1e-6).all() and (g <= 1e-3).all())
+
+
+def test_plain_circuit_and_bad_input():
+    c = Circuit("divider")
+    c.add_voltage_source("v1", "in", "0", 0.0)
+    c.add_resistor("r1", "in", "out", conductance=1e-4, trainable=True)
+    c.add_resistor("r2", "out", "0", conductance=3e-4, trainable=True)
+    layer = CircuitLayer(c, ["v1"], ["out"], dtype=torch.float64)
+    u = torch.tensor([[2.0]], dtype=torch.float64, requires_grad=True)
+    y = layer(u)
+    torch.testing.assert_close(y, torch.tensor([[0.5]], dtype=torch.float64))  # 2 V · 1/4
+    y.sum().backward()
+    # y = u g1/(g1+g2): dy/dg1 = u g2/(g1+g2)², dy/du = g1/(g1+g2)
+    g1, g2 = layer.conductances().detach()
+    s = torch.sigmoid(layer.theta.detach())
+    dg_dtheta = layer.conductances().detach() * np.log(layer.g_max / layer.g_min) * s * (1 - s)
+    dg = layer.theta.grad / dg_dtheta
+    torch.testing.assert_close(dg[0], 2.0 * g2 / (g1 + g2) ** 2, rtol=1e-7, atol=0.0)
+    torch.testing.assert_close(u.grad, (g1 / (g1 + g2)).reshape(1, 1), rtol=1e-9, atol=0.0)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        layer(torch.tensor([[float("nan")]]))
+    with pytest.raises(ValueError, match="outside"):
+        CircuitLayer(c, ["v1"], ["out"], g_min=2e-4)
+
+
+def test_trained_layer_netlist_predicts_the_same(ngspice_available):
+    torch.manual_seed(0)
+    data = load_dataset("moons", n_samples=240, seed=0)
+    net = build_network(2, 2, 8, scale=5.0, seed=0)
+    layer = CircuitLayer(net)
+    x = torch.as_tensor(data.x_train, dtype=torch.float32)
+    y = torch.as_tensor(data.y_train)
+    opt = torch.optim.Adam(layer.parameters(), lr=0.1)
+    for _ in range(15):
+        opt.zero_grad()
+        nn.functional.cross_entropy(layer(x), y).backward()
+        opt.step()
+    with torch.no_grad():
+        pred = layer(torch.as_tensor(data.x_test, dtype=torch.float32)).argmax(1).numpy()
+    assert (pred == data.y_test).mean() > 0.75  # it learned something
+    circuit = Circuit.from_spice(layer.to_spice())
+    u = net.encode(data.x_test)
+    builtin = BuiltinHardware(circuit, net.inputs, net.outputs).settle(u).outputs.argmax(1)
+    np.testing.assert_array_equal(builtin, pred)
+    deployed = layer.deploy("ngspice")
+    try:
+        with torch.no_grad():
+            spice = deployed(torch.as_tensor(data.x_test)).argmax(1).numpy()
+    finally:
+        deployed.close()
+    assert deployed.hardware.name == "ngspice"
+    assert (spice == pred).mean() >= 0.99
