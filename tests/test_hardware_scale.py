@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from diodenet import D1N4148, Circuit
-from diodenet.linearization import BuiltinHardware, NgspiceHardware, hardware_gradient, mse_loss
+from diodenet.linearization import BuiltinHardware, NgspiceHardware, hardware_gradient, sse_loss
 from diodenet.linearization.hardware import output_port
 from diodenet.training.architectures import build_network
 from diodenet.training.losses import make_loss
@@ -107,10 +107,10 @@ def test_gradient_at_784_inputs_matches_ngspice_on_a_sample(ngspice_available):
     u = net.encode(rng.normal(size=(4, 784)))
     t = rng.uniform(-0.5, 0.5, (4, 2))
     ours = hardware_gradient(BuiltinHardware(net.circuit, net.inputs, net.outputs), u,
-                             mse_loss(t))
+                             sse_loss(t))
     with NgspiceHardware(net.circuit, net.inputs, net.outputs,
                          options={"reltol": 1e-9, "vntol": 1e-12, "abstol": 1e-18}) as hw:
-        theirs = hardware_gradient(hw, u, mse_loss(t))
+        theirs = hardware_gradient(hw, u, sse_loss(t))
     np.testing.assert_allclose(ours.outputs, theirs.outputs, atol=1e-6)
     sample = rng.choice(len(ours.dL_dg), 200, replace=False)
     scale = np.abs(theirs.dL_dg).max()

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -82,10 +83,14 @@ class _Block:
         return sp.csr_matrix((data, self.cols, self.indptr), shape=self.shape)
 
 
-def as_torch(m: np.ndarray | sp.spmatrix, dtype: torch.dtype, device: torch.device) -> Tensor:
+def _csr_of(m: Any) -> sp.csr_matrix:
+    return m.tocsr()
+
+
+def as_torch(m: Any, dtype: torch.dtype, device: torch.device) -> Tensor:
     """A dense tensor, or a sparse CSR tensor for a scipy sparse matrix."""
     if sp.issparse(m):
-        c = sp.csr_matrix(m)
+        c = _csr_of(m)
         with warnings.catch_warnings():  # "sparse CSR support is in beta": matmul is all we use
             warnings.simplefilter("ignore", UserWarning)
             return torch.sparse_csr_tensor(
@@ -149,7 +154,7 @@ class StampedMNA:
         term = np.full((len(resistors), 2), n_nodes, dtype=np.int64)
         for k, name in enumerate(resistors):
             r = circuit.element(name, Resistor)
-            for j, node in enumerate((r.n1, r.n2)):  # type: ignore[union-attr]
+            for j, node in enumerate((r.n1, r.n2)):
                 if node != GROUND:
                     term[k, j] = mna.node_index[node]
         self.terminals = term

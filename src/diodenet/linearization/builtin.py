@@ -74,13 +74,21 @@ class NodeMeasurement(Measurement):
             v = self._lazy[key] = v()
         return v
 
-    @property  # type: ignore[override]
+    @property
     def branch_voltages(self) -> np.ndarray:
         return self._get("branch_voltages")
 
-    @property  # type: ignore[override]
+    @branch_voltages.setter
+    def branch_voltages(self, value: np.ndarray) -> None:
+        self._lazy["branch_voltages"] = value
+
+    @property
     def input_responses(self) -> np.ndarray:
         return self._get("input_responses")
+
+    @input_responses.setter
+    def input_responses(self, value: np.ndarray) -> None:
+        self._lazy["input_responses"] = value
 
 
 class BuiltinHardware(Hardware):
@@ -300,17 +308,20 @@ class BuiltinHardware(Hardware):
         self._Xz, self._x0 = Xz, x0
         self._Ru_rows, self._rows = Ru_rows, torch.as_tensor(rows, device=self.device)
         # dense blocks: their transposes are views; sparse ones are stored transposed too
-        for key, name in (("fD", "_GfD"), ("Df", "_GDf"), ("DD", "_GDD")):
-            blk = blocks[key]
-            setattr(self, name, t(blk))
-            setattr(self, name + "_T", t(blk.T.tocsr()) if sp.issparse(blk) else t(blk).T)
+        def pair(blk: np.ndarray | sp.csr_matrix) -> tuple[Tensor, Tensor]:
+            dense = t(blk)
+            return dense, (t(blk.T.tocsr()) if sp.issparse(blk) else dense.T)
+
+        self._GfD, self._GfD_T = pair(blocks["fD"])
+        self._GDf, self._GDf_T = pair(blocks["Df"])
+        self._GDD, self._GDD_T = pair(blocks["DD"])
 
     @property
     def circuit(self) -> Circuit:  # type: ignore[override]
         """The network with the conductances currently programmed."""
         if self._stale:
             for name, value in zip(self.trainable, self._g):
-                self._circuit.elements[name].resistance = 1.0 / float(value)  # type: ignore[union-attr]
+                self._circuit.element(name, Resistor).resistance = 1.0 / float(value)
             self._stale = False
         return self._circuit
 
@@ -437,7 +448,7 @@ class BuiltinHardware(Hardware):
             if kind == "vd":
                 r_br[:, a] += val
             elif kind == "vf":
-                r_fbr[a] = r_fbr.get(a, 0.0) + val  # type: ignore[assignment]
+                r_fbr[a] = r_fbr[a] + val if a in r_fbr else val
             else:
                 r_nodes[:, a] -= val
                 r_nodes[:, b] += val
