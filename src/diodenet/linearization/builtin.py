@@ -51,6 +51,7 @@ from ..simulators.builtin import breakdown_limits, check_breakdown, exact_method
 from ..solvers._common import solve_reduced
 from ..solvers.reuse import CachedSolver
 from .hardware import Drive, Hardware, Measurement, check_drive
+from .power import source_power
 
 
 class NodeMeasurement(Measurement):
@@ -60,19 +61,30 @@ class NodeMeasurement(Measurement):
     def __init__(self, *, inputs: np.ndarray, outputs: np.ndarray, conducting: np.ndarray,
                  diode_conductance: np.ndarray, node_voltages: Tensor,
                  branch: Callable[[], np.ndarray], responses: Callable[[], np.ndarray],
+                 power: Callable[[], np.ndarray] | None = None,
                  linearized: bool = False, adjoint: bool = False) -> None:
         self.inputs, self.outputs = inputs, outputs
         self.conducting, self.diode_conductance = conducting, diode_conductance
         self.linearized, self.adjoint = linearized, adjoint
+        self.branch_currents = None
         self.node_voltages = node_voltages
-        self._lazy: dict[str, Callable[[], np.ndarray] | np.ndarray] = {
-            "branch_voltages": branch, "input_responses": responses}
+        self._lazy: dict[str, Callable[[], np.ndarray] | np.ndarray | None] = {
+            "branch_voltages": branch, "input_responses": responses, "power": power}
 
     def _get(self, key: str) -> np.ndarray:
         v = self._lazy[key]
         if callable(v):
             v = self._lazy[key] = v()
+        assert v is not None
         return v
+
+    @property
+    def power(self) -> np.ndarray | None:  # type: ignore[override]
+        return None if self._lazy["power"] is None else self._get("power")
+
+    @power.setter
+    def power(self, value: np.ndarray | None) -> None:
+        self._lazy["power"] = value
 
     @property
     def branch_voltages(self) -> np.ndarray:
@@ -192,6 +204,14 @@ class BuiltinHardware(Hardware):
             hit = np.flatnonzero(st.driven_branch == br)
             self._input_kind.append(("vd", int(hit[0]), -1) if len(hit) else
                                     ("vf", int(st.pos_f[br]), -1))
+        # where each voltage source's current is read: a driven row or a free unknown
+        self._vsource_at: dict[str, tuple[str, int]] = {}
+        for e in c.sources:
+            if isinstance(e, CurrentSource):
+                continue
+            br = mna.branch_index[e.name]
+            hit = np.flatnonzero(st.driven_branch == br)
+            self._vsource_at[e.name] = ("d", int(hit[0])) if len(hit) else ("f", int(st.pos_f[br]))
         self._sign = t(st.sign)
         self._free_node_cols = torch.as_tensor(st.free_nodes, device=self.device)
         self._free_node_pos = torch.as_tensor(st.pos_f[st.free_nodes], device=self.device)
@@ -401,11 +421,25 @@ class BuiltinHardware(Hardware):
             r = rmul(z, self._Sz_D) + rmul(u, self._Su_D) + self._s0_D
             return self._sign * (r - rmul(xf, self._GDf) - rmul(vD, self._GDD))
 
+        def power() -> np.ndarray:
+            jd = j_driven(xf)
+            index, nn = self._st.mna.node_index, self._st.n_nodes
+
+            def node_voltage(n: str) -> np.ndarray:
+                return V[:, nn if n == GROUND else index[n]].cpu().numpy()
+
+            def current(name: str) -> np.ndarray:
+                kind, i = self._vsource_at[name]
+                return (jd[:, i] if kind == "d" else xf[:, i]).cpu().numpy()
+
+            return source_power(self._circuit, node_voltage, current, self.inputs,
+                                u.cpu().numpy())
+
         return NodeMeasurement(
             inputs=u.cpu().numpy(), outputs=eq.y.detach().cpu().numpy(),
             conducting=conducting.cpu().numpy(), diode_conductance=gd.cpu().numpy(),
             node_voltages=V, branch=self._branch(V),
-            responses=self._responses(V, free, j_driven),
+            responses=self._responses(V, free, j_driven), power=power,
         )
 
     def _free_set(self, measurement: Measurement) -> tuple[Tensor, Tensor]:
@@ -513,7 +547,8 @@ class BuiltinHardware(Hardware):
         free) node blocks, as matrix products where they are dense enough
         (every input feeds every hidden neuron), by gathering otherwise.
         """
-        if not (isinstance(forward, NodeMeasurement) and isinstance(adjoint, NodeMeasurement)):
+        if not (isinstance(forward, NodeMeasurement) and isinstance(adjoint, NodeMeasurement)) \
+                or forward.branch_currents is not None:
             return super().conductance_gradient(forward, adjoint)
         V, W = forward.node_voltages, adjoint.node_voltages
         ta, tb = self._terminals[:, 0], self._terminals[:, 1]

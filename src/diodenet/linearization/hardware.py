@@ -52,6 +52,12 @@ class Measurement:
     adjoint settle's responses are ``∂L/∂u``. ``conducting`` (batch, n)
     and ``diode_conductance`` (batch, n, S): each diode's state and its
     small-signal conductance (``inf``/``0`` for an ideal diode on/off).
+
+    Optional, where the backend measures them: ``power`` (batch,) the static
+    power (W) the sources deliver at a forward operating point
+    (``linearization.power``); ``branch_currents`` (batch, k) the current (A)
+    through each trainable device, for hardware whose devices are not at the
+    conductances the trainer programmed (``devices.InstanceHardware``).
     """
 
     inputs: np.ndarray
@@ -62,6 +68,8 @@ class Measurement:
     diode_conductance: np.ndarray
     linearized: bool = False
     adjoint: bool = False
+    power: np.ndarray | None = None
+    branch_currents: np.ndarray | None = None
 
     @property
     def batch(self) -> int:
@@ -99,8 +107,21 @@ class Hardware(ABC):
     def conductance_gradient(self, forward: Measurement, adjoint: Measurement) -> np.ndarray:
         """``∂L/∂g_k = -Σ_samples v_k · v̂_k`` (Tellegen) from a forward settle and
         the adjoint settle driven by ``∂L/∂y``; a backend may compute it without
-        forming the (batch, k) branch voltages."""
-        return -(forward.branch_voltages * adjoint.branch_voltages).sum(axis=0)
+        forming the (batch, k) branch voltages. Where the forward measurement
+        reports device currents (devices not at their programmed values),
+        ``v_k`` is ``i_k / g_k`` with the programmed ``g_k``."""
+        v = forward.branch_voltages if forward.branch_currents is None \
+            else forward.branch_currents / self.conductances()
+        return -(v * adjoint.branch_voltages).sum(axis=0)
+
+    def settle_injected(self, inputs: np.ndarray, currents: np.ndarray) -> Measurement:
+        """Operating points for ``inputs`` with currents (batch, len(outputs))
+        in amperes injected into the output ports (equilibrium propagation's
+        nudged phase). Optional: a backend without it raises ``NotImplementedError``."""
+        raise NotImplementedError(
+            f"the {self.name} hardware cannot inject currents into its outputs; "
+            "wrap it as devices.InstanceHardware (DeviceSpec() is the nominal circuit)"
+        )
 
     def conductances(self) -> np.ndarray:
         """Conductances (S) of the trainable resistors, in ``trainable`` order."""

@@ -70,6 +70,8 @@ class RunConfig:
     g_max: float = 1e-3
     levels: int | None = None
     test_fraction: float = 0.25
+    gradient: str = "hl"
+    beta: float = 0.01
 
     def resolved(self) -> RunConfig:
         """A copy with the defaults that depend on the dataset filled in."""
@@ -111,8 +113,17 @@ def build(cfg: RunConfig, data: Dataset) -> Network:
     )
 
 
-def make_hardware(kind: str, net: Network, *, workers: int = 1) -> Hardware:
-    """The named hardware (``linearization.make_hardware``) for ``net``'s circuit."""
+def make_hardware(kind: str, net: Network, *, workers: int = 1,
+                  gradient: str = "hl") -> Hardware:
+    """The named hardware (``linearization.make_hardware``) for ``net``'s circuit;
+    ``gradient="eqprop"`` needs output-current injection, so it runs the
+    nominal circuit as an ideal ``devices.InstanceHardware`` (the same numbers)."""
+    if gradient == "eqprop":
+        from ..devices import DeviceSpec, InstanceHardware
+
+        options: dict[str, Any] = {"workers": workers} if kind == "ngspice" else {}
+        return InstanceHardware(net.circuit, net.inputs, net.outputs, DeviceSpec(),
+                                backend=kind, **options)
     return linearization.make_hardware(kind, net.circuit, net.inputs, net.outputs,
                                        workers=workers)
 
@@ -195,7 +206,7 @@ def run_training(
     out.mkdir(parents=True, exist_ok=True)
     if not resume:
         atomic_write_text(out / CONFIG, json.dumps(asdict(cfg), indent=2) + "\n")
-    with make_hardware(cfg.hardware, net, workers=workers) as hw:
+    with make_hardware(cfg.hardware, net, workers=workers, gradient=cfg.gradient) as hw:
         trainer = Trainer(hw, net.encode, data.n_classes, data.x_train, data.y_train, tc,
                           test=(data.x_test, data.y_test), out_dir=out, on_batch=on_batch,
                           progress=progress, metrics_extra={"features": data.features})
@@ -209,7 +220,7 @@ def run_training(
         "epochs": result.epochs, "seconds": result.seconds,
         "netlist": paths.get("netlist"),
         "split": {"train": len(data.y_train), "test": len(data.y_test)},
-        "settles": result.settles, "peak_rss_mb": peak_rss_mb(),
+        "settles": result.settles, "peak_rss_mb": peak_rss_mb(), "power_w": result.power_w,
         "plots": {k: v for k, v in paths.items() if k != "netlist"},
         "config": asdict(cfg),
     }
