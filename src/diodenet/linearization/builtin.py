@@ -58,18 +58,31 @@ class NodeMeasurement(Measurement):
     """A ``Measurement`` that keeps the node voltages and reads
     ``branch_voltages`` and ``input_responses`` from them on first use."""
 
-    def __init__(self, *, inputs: np.ndarray, outputs: np.ndarray, conducting: np.ndarray,
-                 diode_conductance: np.ndarray, node_voltages: Tensor,
-                 branch: Callable[[], np.ndarray], responses: Callable[[], np.ndarray],
-                 power: Callable[[], np.ndarray] | None = None,
-                 linearized: bool = False, adjoint: bool = False) -> None:
+    def __init__(
+        self,
+        inputs: np.ndarray,
+        outputs: np.ndarray,
+        branch_voltages: np.ndarray | Callable[[], np.ndarray],
+        input_responses: np.ndarray | Callable[[], np.ndarray],
+        conducting: np.ndarray,
+        diode_conductance: np.ndarray,
+        linearized: bool = False,
+        adjoint: bool = False,
+        power: np.ndarray | Callable[[], np.ndarray] | None = None,
+        branch_currents: np.ndarray | None = None,
+        *,
+        node_voltages: Tensor | None = None,
+    ) -> None:
+        # the dataclass fields (so dataclasses.replace works: a replaced
+        # measurement drops node_voltages and is read field by field)
         self.inputs, self.outputs = inputs, outputs
         self.conducting, self.diode_conductance = conducting, diode_conductance
         self.linearized, self.adjoint = linearized, adjoint
-        self.branch_currents = None
+        self.branch_currents = branch_currents
         self.node_voltages = node_voltages
         self._lazy: dict[str, Callable[[], np.ndarray] | np.ndarray | None] = {
-            "branch_voltages": branch, "input_responses": responses, "power": power}
+            "branch_voltages": branch_voltages, "input_responses": input_responses,
+            "power": power}
 
     def _get(self, key: str) -> np.ndarray:
         v = self._lazy[key]
@@ -79,7 +92,7 @@ class NodeMeasurement(Measurement):
         return v
 
     @property
-    def power(self) -> np.ndarray | None:  # type: ignore[override]
+    def power(self) -> np.ndarray | None:
         return None if self._lazy["power"] is None else self._get("power")
 
     @power.setter
@@ -438,8 +451,8 @@ class BuiltinHardware(Hardware):
         return NodeMeasurement(
             inputs=u.cpu().numpy(), outputs=eq.y.detach().cpu().numpy(),
             conducting=conducting.cpu().numpy(), diode_conductance=gd.cpu().numpy(),
-            node_voltages=V, branch=self._branch(V),
-            responses=self._responses(V, free, j_driven), power=power,
+            node_voltages=V, branch_voltages=self._branch(V),
+            input_responses=self._responses(V, free, j_driven), power=power,
         )
 
     def _free_set(self, measurement: Measurement) -> tuple[Tensor, Tensor]:
@@ -534,7 +547,8 @@ class BuiltinHardware(Hardware):
         return NodeMeasurement(
             inputs=applied, outputs=outputs, conducting=measurement.conducting,
             diode_conductance=measurement.diode_conductance, node_voltages=V,
-            branch=self._branch(V), responses=self._responses(V, lambda: x_f, j_driven),
+            branch_voltages=self._branch(V),
+            input_responses=self._responses(V, lambda: x_f, j_driven),
             linearized=True, adjoint=adjoint,
         )
 
@@ -548,6 +562,7 @@ class BuiltinHardware(Hardware):
         (every input feeds every hidden neuron), by gathering otherwise.
         """
         if not (isinstance(forward, NodeMeasurement) and isinstance(adjoint, NodeMeasurement)) \
+                or forward.node_voltages is None or adjoint.node_voltages is None \
                 or forward.branch_currents is not None:
             return super().conductance_gradient(forward, adjoint)
         V, W = forward.node_voltages, adjoint.node_voltages
