@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -170,6 +170,42 @@ class Network:
 
 SIGNS = ("+", "-")
 BIASES = ("rails", "current")
+
+
+@overload
+def build_network(
+    n_features: int, n_outputs: int, hidden: int,
+    *,
+    recurrent: str | Sequence[str] = ...,
+    sparsity: float = ...,
+    diode: str | DiodeModel | Sequence[str | DiodeModel] = ...,
+    g_range: ConductanceRange | None = ...,
+    scale: float = ...,
+    seed: int = ...,
+    activation: str | Sequence[str] = ...,
+    clamp: float = ...,
+    sign: str | Sequence[str] = ...,
+    bias: str | Sequence[str] = ...,
+    gain: float = ...,
+) -> Network: ...
+
+
+@overload
+def build_network(
+    n_features: int, n_outputs: int, hidden: Sequence[int],
+    *,
+    recurrent: str | Sequence[str] = ...,
+    sparsity: float = ...,
+    diode: str | DiodeModel | Sequence[str | DiodeModel] = ...,
+    g_range: ConductanceRange | None = ...,
+    scale: float = ...,
+    seed: int = ...,
+    activation: str | Sequence[str] = ...,
+    clamp: float = ...,
+    sign: str | Sequence[str] = ...,
+    bias: str | Sequence[str] = ...,
+    gain: float = ...,
+) -> Network | CascadeNetwork: ...
 
 
 def build_network(

@@ -141,7 +141,7 @@ def build(cfg: RunConfig, data: Dataset) -> Network | CascadeNetwork:
     tc = cfg.train_config()
     sizes = hidden_layers(cfg.hidden)
     return build_network(
-        data.n_features, data.n_classes, sizes if len(sizes) > 1 else sizes[0],
+        data.n_features, data.n_classes, sizes,  # a one-entry list is the single stage
         recurrent=_per_stage(cfg.recurrent), sparsity=cfg.sparsity,
         diode=_per_stage(cfg.diode), g_range=tc.g_range, scale=cfg.scale,
         activation=_per_stage(cfg.activation), sign=_per_stage(cfg.sign),
