@@ -79,13 +79,13 @@ def _read(text: str) -> None:
     assert peak < 50_000_000, peak  # a few KB of text never costs more
 
 
-@settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1000, suppress_health_check=[HealthCheck.too_slow])
 @given(netlists)
 def test_reader_fuzz_grammar(text: str) -> None:
     _read(text)
 
 
-@settings(max_examples=1000, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=800, suppress_health_check=[HealthCheck.too_slow])
 @given(mutants)
 def test_reader_fuzz_mutations(text: str) -> None:
     _read(text)
