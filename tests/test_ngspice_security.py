@@ -252,7 +252,7 @@ def odd_circuits(draw: st.DrawFn) -> Circuit:
     return c
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(odd_circuits())
 def test_nothing_but_safe_names_reaches_ngspice(c: Circuit) -> None:
     lines, spice = ngspice_netlist(c)
@@ -274,7 +274,7 @@ def test_nothing_but_safe_names_reaches_ngspice(c: Circuit) -> None:
         check_command(f"sens v({spice.node(n)})")
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(odd_text)
 def test_titles_never_start_a_script(title: str) -> None:
     line = title_line(title)
