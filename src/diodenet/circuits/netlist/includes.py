@@ -15,6 +15,19 @@ from pathlib import Path
 from .lexer import Resolver, is_windows_path
 
 MAX_INCLUDE_BYTES = 50_000_000
+MAX_FILE_BYTES = 50_000_000
+
+
+def read_text(path: Path) -> str:
+    """A netlist file's text: UTF-8, else Latin-1 (LTspice and QSPICE write ``µ``
+    as the single byte 0xB5)."""
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise ValueError(f"{path}: larger than {MAX_FILE_BYTES} bytes")
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
 
 
 def folder_resolver(
@@ -38,10 +51,6 @@ def folder_resolver(
             return None
         if target.stat().st_size > MAX_INCLUDE_BYTES:
             raise ValueError(f"larger than {MAX_INCLUDE_BYTES} bytes")
-        data = target.read_bytes()
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError:
-            return data.decode("latin-1")
+        return read_text(target)
 
     return resolve
