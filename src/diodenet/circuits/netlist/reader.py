@@ -65,6 +65,10 @@ from .writer import (
     spice_diode_model,
 )
 
+#: Notes shown per card and per netlist; the rest are summarised in one note.
+NOTES_PER_CARD = 5
+MAX_NOTES = 100
+
 IGNORED_CARDS = {
     ".op", ".dc", ".tran", ".ac", ".tf", ".sens", ".noise", ".pz", ".disto", ".four",
     ".save", ".print", ".plot", ".probe", ".meas", ".measure", ".nodeset", ".ic", ".width",
@@ -85,6 +89,9 @@ class _Reader:
         self.model_cards: dict[str, Card] = {}
         self.exact: dict[str, tuple[Card, DiodeModel]] = {}
         self.top: Block | None = None
+        self.instances = 0
+        self.notes_per_card: dict[tuple[int, str], int] = {}
+        self.shown = self.hidden = self.hidden_from = 0
         self.temp = 27.0  # circuit temperature (C): .temp, .options temp=
         self.tnom = 27.0  # default nominal temperature (C): .options tnom=
         self.extra: list[Element] = []  # elements a card adds besides its own
@@ -103,7 +110,23 @@ class _Reader:
             raise card.error(f"{what}: {exc}") from None
 
     def warn(self, card: Card, message: str) -> None:
-        warnings.warn(NetlistWarning(card.line, card.where + message), stacklevel=4)
+        # at most NOTES_PER_CARD notes per card and MAX_NOTES per netlist; the rest
+        # are counted and summarised in one (a card may drop 100,000 parameters)
+        key = (card.line, card.where)
+        count = self.notes_per_card[key] = self.notes_per_card.get(key, 0) + 1
+        if count <= NOTES_PER_CARD and self.shown < MAX_NOTES:
+            self.shown += 1
+            warnings.warn(NetlistWarning(card.line, card.where + message), stacklevel=4)
+        else:
+            self.hidden += 1
+            self.hidden_from = self.hidden_from or card.line
+
+    def summarise_notes(self) -> None:
+        """One note for the notes ``warn`` did not show (at the first card with any)."""
+        if self.hidden:
+            warnings.warn(NetlistWarning(self.hidden_from, f"{self.hidden} more notes not "
+                                         f"shown (from line {self.hidden_from} on)"),
+                          stacklevel=3)
 
     # ------------------------------------------------------------- top level
     def read(self, top: Block) -> None:
@@ -284,7 +307,11 @@ class _Reader:
             raise card.error(f"{name}: subcircuit {sub_name!r} instantiates itself "
                              "(or nests too deep)")
         if not stack and flat_size(sub, (sub_name,), {}) + len(self.circuit) > MAX_ELEMENTS:
-            raise card.error(f"{name}: flattening would make more than {MAX_ELEMENTS} elements")
+            raise card.error(f"{name}: flattening would make more than {MAX_ELEMENTS} elements "
+                             "and subcircuit instances")
+        self.instances += 1
+        if self.instances + len(self.circuit) > MAX_ELEMENTS:
+            raise card.error(f"more than {MAX_ELEMENTS} elements and subcircuit instances")
         overrides: dict[str, float] = {}
         declared = {k for k, _ in sub.defaults}
         for w in args[cut:]:
@@ -354,6 +381,7 @@ def parse_netlist(
     model_names = {model_name_of(c) for c in top.cards if c.first == ".model"}
     reader.exact, flags = read_notes(deck.notes, model_names)
     reader.read(top)
+    reader.summarise_notes()
     for note, name, trainable in flags:
         if name not in reader.circuit:
             raise note.error(f"*@diodenet {'trainable' if trainable else 'fixed'}: "
