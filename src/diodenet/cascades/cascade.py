@@ -30,7 +30,7 @@ import numpy as np
 
 from ..circuits import Circuit, Element, VoltageSource
 from ..linearization import Hardware, hardware_gradient
-from ..linearization.gradient import Loss, loss_gradient, programmed_branch_voltages
+from ..linearization.gradient import Loss, loss_gradient
 from ..linearization.hardware import Drive, output_port
 
 
@@ -95,8 +95,7 @@ class Cascade:
             hw, m = self.stages[s], ms[s]
             drive: Drive = {output_port(j): g_y[:, j] for j in range(g_y.shape[1])}
             adj = hw.settle_linearized(m, drive, adjoint=True)
-            # i_k/g_k on a physical instance (devices.InstanceHardware), else v_k
-            grads[s] = -(programmed_branch_voltages(hw, m) * adj.branch_voltages).sum(axis=0)
+            grads[s] = hw.conductance_gradient(m, adj)  # i_k/g_k on a physical instance
             g_u = adj.input_responses
             if s > 0:
                 g_y = g_u * self.gains[s - 1]
