@@ -300,7 +300,8 @@ def main() -> None:
           f"target residual {TARGET:g} A, load {os.getloadavg()[0]:.1f}")
     # compile (or load) the numba loops outside the timings
     warm = circuit_kernel(20)
-    warm.solve(torch.zeros(2, warm.m, dtype=warm.dtype), "auto")
+    for method in ("pgs", "active_set"):
+        warm.solve(torch.zeros(2, warm.m, dtype=warm.dtype), method)
     print("| kernel | method | seconds | iterations | residual (A) |\n|---|---|---:|---:|---:|")
     rows: list[dict[str, object]] = []
     for n in sizes:

@@ -77,8 +77,8 @@ def test_auto_is_the_fast_hybrid_and_active_set_is_exact() -> None:
     assert float(eq.residual.max()) <= 1e-12  # exact, not merely within tol
     # the default (auto) is the hybrid: it stops at tol, and agrees to what tol allows
     fast = k.solve(u, tol=1e-10)
-    # a reciprocal network: Gauss–Seidel, with the exact finish for samples it leaves short
-    assert fast.method in ("pgs", "pgs+active_set")
+    # a dense kernel: PR's matrix products, with the exact finish for samples left short
+    assert fast.method in ("pr", "pr+active_set")
     assert float(fast.residual.max()) <= 1e-10
     assert float((fast.z - eq.z).abs().max()) <= 1e-9 * float(eq.z.abs().max())
 
