@@ -158,3 +158,14 @@ def test_next_batch_starts_from_the_last_answer_and_stays_exact(n: int) -> None:
     other = inputs(16, 4, 99)
     assert torch.allclose(k.solve(other, solver=solver, state=state).z,
                           k.solve(other, "active_set").z, atol=1e-12)
+
+
+def test_state_refused_after_the_elements_change() -> None:
+    from diodenet.activations import PiecewiseLinear
+
+    k = kernel(resistor_H(5, 13), 2, 13)
+    solver = get_solver("active_set", k)
+    state = solver.init(k)
+    k.elements[2] = PiecewiseLinear(0.6, 0.0)  # a diode swapped for another model in place
+    with pytest.raises(ValueError, match="does not match the kernel"):
+        k.solve(inputs(2, 2, 13), solver=solver, state=state)

@@ -67,14 +67,16 @@ def factor_cost(layout: Layout, k: int) -> float:
 
 
 def sweep_cost(layout: Layout) -> float:
-    """Seconds for one projected Gauss–Seidel sweep of one sample (measured, one core)."""
-    return 1e-6 + 3.2e-9 * layout.data.size
+    """Seconds for one projected Gauss–Seidel sweep of one sample (measured, one core:
+    1.3-2.7 ns per stored entry of ``H``, the more the larger ``H``)."""
+    return 2e-7 + 2e-9 * layout.data.size
 
 
 def pr_iteration_cost(n: int) -> float:
     """Seconds for one batched Peaceman–Rachford iteration of one sample: a dense
-    product at BLAS-3 speed (~35 GFLOP/s measured on one core) plus elementwise work."""
-    return 2.0 * n * n / 3.5e10 + 5e-9 * n
+    product (~20 GFLOP/s measured on one core, with the elementwise work and the
+    periodic residual checks) plus a fixed share of the batch's overhead."""
+    return 4e-7 + 2.0 * n * n / 2e10
 
 
 def gauss_seidel_pays(layout: Layout) -> bool:
