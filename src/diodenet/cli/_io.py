@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 from pathlib import Path
 
+import click
 import numpy as np
 
 from .main import UserError
@@ -53,17 +55,105 @@ def read_csv_matrix(path: str | Path, what: str = "inputs") -> tuple[list[str], 
     return names, np.array(values, dtype=np.float64)
 
 
-def load_circuit(path: str | Path, includes: tuple[str, ...] = ()):
-    """Read a netlist; any netlist error becomes one line naming the file and line."""
-    from ..circuits import Circuit
+_META = "diodenet.netlist_options"
 
-    try:
-        return Circuit.read(path, includes=includes)
-    except OSError as exc:
-        raise UserError(f"{path}: {exc.strerror or exc}") from exc
-    except ValueError as exc:
-        raise UserError(f"{path}: {exc}") from exc
+
+def netlist_options(command):
+    """Add ``--include``, ``--include-dir`` and ``--quiet`` to a command that reads a
+    netlist; ``load_circuit`` then uses them."""
+    import functools
+
+    @click.option("--quiet", "-q", is_flag=True,
+                  help="Do not print the netlist's notes (what was skipped or ignored).")
+    @click.option("--include-dir", "include_dir", type=click.Path(file_okay=False),
+                  help="A folder whose files the netlist may .include/.lib (relative names "
+                       "only, resolved from the netlist's folder; nothing outside DIR).")
+    @click.option("--include", "includes", multiple=True, type=click.Path(dir_okay=False),
+                  help="A file the netlist may .include/.lib (repeatable).")
+    @functools.wraps(command)
+    def wrapper(*args, includes=(), include_dir=None, quiet=False, **kwargs):
+        click.get_current_context().meta[_META] = (tuple(includes), include_dir, quiet)
+        return command(*args, **kwargs)
+
+    return wrapper
+
+
+def load_circuit(path: str | Path, includes: tuple[str, ...] = (),
+                 include_dir: str | None = None, quiet: bool | None = None):
+    """Read a netlist; any netlist error becomes one line naming the file and line.
+
+    Notes (``NetlistWarning``) are printed to stderr as ``FILE:LINE: note: ...``
+    unless ``--quiet``. The ``netlist_options`` of the running command apply.
+    """
+    import warnings
+
+    from ..circuits.netlist import NetlistWarning, read_netlist
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and _META in ctx.meta:
+        extra, folder, silent = ctx.meta[_META]
+        includes = tuple(includes) + extra
+        include_dir = include_dir or folder
+        quiet = silent if quiet is None else quiet
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NetlistWarning)
+        try:
+            circuit = read_netlist(path, includes=includes, include_dir=include_dir)
+        except OSError as exc:
+            raise UserError(f"{exc.filename or path}: {exc.strerror or exc}") from exc
+        except ValueError as exc:
+            raise UserError(f"{path}: {exc}") from exc
+    if not quiet:
+        for w in caught:
+            if isinstance(w.message, NetlistWarning):
+                click.echo(f"{path}:{w.message.line}: note: {w.message.problem}", err=True)
+    return circuit
 
 
 def split_names(text: str) -> list[str]:
     return [t.strip().lower() for t in text.split(",") if t.strip()]
+
+
+def check_positive(**values: float | None) -> None:
+    """A one-line ``UserError`` for the first given option that is not > 0
+    (``None``: not given, the default applies). Names are the options'
+    (``batch_size`` is ``--batch-size``)."""
+    for name, value in values.items():
+        if value is None:
+            continue
+        if not (math.isfinite(value) and value > 0):
+            raise UserError(f"--{name.replace('_', '-')} must be > 0, got {value!r}")
+
+
+def _first_non_finite(data: object, where: str) -> str | None:
+    if isinstance(data, float | np.floating):
+        return None if math.isfinite(data) else where
+    if isinstance(data, np.ndarray):
+        bad = np.argwhere(~np.isfinite(np.asarray(data, dtype=float)))
+        return f"{where}[{', '.join(map(str, bad[0]))}]" if len(bad) else None
+    if isinstance(data, dict):
+        items = data.items()
+    elif isinstance(data, list | tuple):
+        items = enumerate(data)  # type: ignore[assignment]
+    else:
+        return None
+    for key, value in items:
+        found = _first_non_finite(value, f"{where}[{key!r}]" if where else repr(key))
+        if found:
+            return found
+    return None
+
+
+def require_finite(data: object, what: str = "the result") -> None:
+    """A one-line ``UserError`` when ``data`` (numbers, arrays, nested dicts and
+    lists) holds NaN or infinity: an answer that is not finite is no answer."""
+    where = _first_non_finite(data, "")
+    if where is not None:
+        raise UserError(f"{what} is not finite at {where} (NaN or infinity): the solve "
+                        "failed numerically; check the circuit's values and scale")
+
+
+def dump_json(data: object) -> str:
+    """Strict JSON (never ``NaN``/``Infinity``, which JSON does not have)."""
+    require_finite(data)
+    return json.dumps(data, allow_nan=False)

@@ -53,6 +53,9 @@ def demo(out_dir: str, epochs: int, finetune_epochs: int, workers: int, seed: in
     JSON: {"builtin_test_accuracy", "ngspice_test_accuracy_before_finetune",
            "ngspice_test_accuracy", "netlist", "plots", ...}
     """
+    from ._io import check_positive
+
+    check_positive(epochs=epochs, workers=workers)
     from ..linearization import BuiltinHardware
     from ..training.session import (
         RunConfig,

@@ -12,10 +12,17 @@ ngspice allows in ``{expr}`` and ``'expr'``:
 * ``+ - * /``, ``^`` and ``**`` (power, binding tighter than unary minus:
   ``-2^2 = -4``, and left-associative as in ngspice 39: ``2^3^2 = 64``),
   parentheses, braces and quotes;
-* names of parameters, and the functions in ``FUNCTIONS``.
+* comparisons ``== != < > <= >=`` and ``&& || !`` (1 for true, 0 for false)
+  and the conditional ``c ? a : b`` (lowest precedence), as ngspice reads them;
+* names of parameters, the functions in ``FUNCTIONS`` and user functions
+  (``.func name(x, y) = expr``, passed as ``functions``).
 
-Every intermediate result must be finite; anything else (an unknown name, a
-division by zero, ``sqrt(-1)``, an overflow) raises ``ExpressionError``.
+Every intermediate result must be finite, and a non-zero number must not
+round to 0; anything else (an unknown name, a division by zero, ``sqrt(-1)``,
+an overflow, an underflow such as ``1e-400`` or ``{1e-200*1e-200}``) raises
+``ExpressionError``. (Tiny values that are floats, such as 1e-310, read
+exactly; an element refuses those it cannot use, e.g. a resistance whose
+conductance overflows.)
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, DecimalException
 
 __all__ = [
     "FUNCTIONS",
@@ -34,6 +41,9 @@ __all__ = [
 ]
 
 MAX_EXPRESSION_LENGTH = 10_000
+#: The smallest non-zero float magnitude (a subnormal); a non-zero number or
+#: product that rounds to 0 below it is refused as an underflow.
+MIN_FLOAT = 5e-324
 MAX_DEPTH = 100
 
 # Decimal exponents of the SI scale suffixes; scaling in Decimal keeps the
@@ -85,26 +95,28 @@ def _scale_number(mantissa: str, suffix: str, text: str, mil: bool = True) -> fl
     if s.startswith("e") or s.startswith("d"):
         # "1e" or "1.5d3": a broken exponent, not a unit
         raise ExpressionError(f"malformed number {_short(text)}")
-    if s.startswith("meg"):
-        exponent: Decimal = Decimal(6)
-    elif s.startswith("mil") and mil:
-        value = Decimal(mantissa) * Decimal("25.4e-6")
-        return _finite_float(value, text)
-    elif s[:1] in _SCALE:
-        exponent = Decimal(_SCALE[s[0]])
-    else:
-        exponent = Decimal(0)
     try:
-        value = Decimal(mantissa).scaleb(exponent)
-    except InvalidOperation:
-        raise ExpressionError(f"malformed number {_short(text)}") from None
-    return _finite_float(value, text)
+        m = Decimal(mantissa)
+        if s.startswith("meg"):
+            value = m.scaleb(6)
+        elif s.startswith("mil") and mil:
+            value = m * Decimal("25.4e-6")
+        else:
+            value = m.scaleb(_SCALE.get(s[:1], 0))
+    except DecimalException:
+        # decimal.Overflow (1e999999k) and InvalidOperation alike: never a traceback
+        raise ExpressionError(f"number {_short(text)} is out of the floating-point range") \
+            from None
+    return _finite_float(value, text, nonzero=m != 0)
 
 
-def _finite_float(value: Decimal, text: str) -> float:
+def _finite_float(value: Decimal, text: str, nonzero: bool = False) -> float:
     x = float(value)
     if not math.isfinite(x):
         raise ExpressionError(f"number {_short(text)} is out of the floating-point range")
+    if nonzero and x == 0:
+        raise ExpressionError(f"number {_short(text)} underflows to 0 (non-zero values start "
+                              f"at {MIN_FLOAT:.3g} in magnitude)")
     return x
 
 
@@ -130,7 +142,13 @@ def parse_number(text: str) -> float:
 
 # ----------------------------------------------------------------- tokenizer
 
-_OPS = ("**", "+", "-", "*", "/", "^", "(", ")", ",", "{", "}", "=")
+_OPS = ("**", "==", "!=", "<=", ">=", "&&", "||", "+", "-", "*", "/", "^", "(", ")", ",",
+        "{", "}", "=", "<", ">", "!", "?", ":")
+_COMPARE = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+            ">": lambda a, b: a > b, "<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b}
+#: a user function body and its argument names
+UserFunction = tuple[tuple[str, ...], str]
+MAX_CALL_DEPTH = 50
 
 
 def _tokenize(text: str) -> list[tuple[str, object]]:
@@ -179,7 +197,10 @@ def _tokenize(text: str) -> list[tuple[str, object]]:
 class _Parser:
     """Recursive descent over the tokens, evaluating as it goes."""
 
-    def __init__(self, text: str, names: Mapping[str, float]) -> None:
+    def __init__(self, text: str, names: Mapping[str, float],
+                 functions: Mapping[str, UserFunction] | None = None, calls: int = 0) -> None:
+        self.functions = functions or {}
+        self.calls = calls
         self.text = text
         self.tokens = _tokenize(text)
         self.pos = 0
@@ -198,13 +219,58 @@ class _Parser:
         self.pos += 1
         return v
 
-    def check(self, x: float, what: str) -> float:
+    def check(self, x: float, what: str, *operands: float) -> float:
+        """``x``, unless it is not finite or underflows (0 from non-zero ``operands``)."""
         if not math.isfinite(x):
             raise ExpressionError(f"{what} is not finite in {_short(self.text)}")
+        if x == 0 and operands and all(operands):
+            raise ExpressionError(f"{what} underflows to 0 in {_short(self.text)}")
         return x
 
     # grammar
     def expression(self) -> float:
+        """``c ? a : b`` over ``||``, ``&&``, comparisons and sums."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ExpressionError(
+                f"expression nested deeper than {MAX_DEPTH} in {_short(self.text)}"
+            )
+        try:
+            value = self.logic_or()
+            if self.peek() == "?":
+                self.take("?")
+                yes = self.expression()
+                self.take(":")
+                no = self.expression()
+                value = yes if value != 0 else no
+            return value
+        finally:
+            self.depth -= 1
+
+    def logic_or(self) -> float:
+        value = self.logic_and()
+        while self.peek() == "||":
+            self.take("||")
+            rhs = self.logic_and()
+            value = 1.0 if (value != 0 or rhs != 0) else 0.0
+        return value
+
+    def logic_and(self) -> float:
+        value = self.comparison()
+        while self.peek() == "&&":
+            self.take("&&")
+            rhs = self.comparison()
+            value = 1.0 if (value != 0 and rhs != 0) else 0.0
+        return value
+
+    def comparison(self) -> float:
+        value = self.sum()
+        while self.peek() in _COMPARE:
+            op = str(self.take(self.peek()))
+            value = 1.0 if _COMPARE[op](value, self.sum()) else 0.0
+        return value
+
+    def sum(self) -> float:
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise ExpressionError(
@@ -226,14 +292,17 @@ class _Parser:
             op = self.take(self.peek())
             rhs = self.unary()
             if op == "*":
-                value = self.check(value * rhs, "a product")
+                value = self.check(value * rhs, "a product", value, rhs)
             else:
                 if rhs == 0:
                     raise ExpressionError(f"division by zero in {_short(self.text)}")
-                value = self.check(value / rhs, "a quotient")
+                value = self.check(value / rhs, "a quotient", value, rhs)
         return value
 
     def unary(self) -> float:
+        if self.peek() == "!":
+            self.take("!")
+            return 0.0 if self.unary() != 0 else 1.0
         if self.peek() in ("+", "-"):
             op = self.take(self.peek())
             self.depth += 1
@@ -256,12 +325,12 @@ class _Parser:
                 sign = -sign if self.take(self.peek()) == "-" else sign
             exponent = sign * self.primary()
             try:
-                value = math.pow(value, exponent)
+                base, value = value, math.pow(value, exponent)
             except (OverflowError, ValueError, ZeroDivisionError):
                 raise ExpressionError(
                     f"{value!r}^{exponent!r} has no finite real value in {_short(self.text)}"
                 ) from None
-            value = self.check(value, "a power")
+            value = self.check(value, "a power", base)
         return value
 
     def primary(self) -> float:
@@ -287,6 +356,8 @@ class _Parser:
         raise ExpressionError(f"expected a value but found {found} in {_short(self.text)}")
 
     def call(self, name: str) -> float:
+        if name in self.functions:
+            return self.user_call(name)
         if name not in FUNCTIONS:
             raise ExpressionError(f"unknown function {name!r} in {_short(self.text)}")
         f, nargs = FUNCTIONS[name]
@@ -305,27 +376,70 @@ class _Parser:
             raise ExpressionError(f"{name}({shown}) has no finite real value") from None
         return self.check(value, f"{name}()")
 
+    def user_call(self, name: str) -> float:
+        args_names, body = self.functions[name]
+        self.take("(")
+        args: list[float] = []
+        if self.peek() != ")":
+            args.append(self.expression())
+            while self.peek() == ",":
+                self.take(",")
+                args.append(self.expression())
+        self.take(")")
+        if len(args) != len(args_names):
+            raise ExpressionError(f"{name}() takes {len(args_names)} argument(s), got {len(args)}")
+        if self.calls >= MAX_CALL_DEPTH:
+            raise ExpressionError(f"{name}(): user functions nested deeper than {MAX_CALL_DEPTH}")
+        scope = {**self.names, **dict(zip(args_names, args))}
+        inner = _Parser(body, scope, self.functions, self.calls + 1)
+        value = inner.expression()
+        if inner.peek() != "end":
+            raise ExpressionError(f"unexpected {inner.tokens[inner.pos][1]!r} in .func {name}")
+        return self.check(value, f"{name}()")
 
-def evaluate(text: str, names: Mapping[str, float] | None = None) -> float:
+
+def evaluate(text: str, names: Mapping[str, float] | None = None,
+             functions: Mapping[str, UserFunction] | None = None) -> float:
     """The value of one expression (with or without its ``{}``/``''`` quoting).
 
-    ``names`` maps lower-case parameter names to values.
+    ``names`` maps lower-case parameter names to values; ``functions`` the user
+    functions (``parse_function``).
     """
-    p = _Parser(text, names or {})
+    p = _Parser(text, names or {}, functions)
     value = p.expression()
     if p.peek() != "end":
         raise ExpressionError(f"unexpected {p.tokens[p.pos][1]!r} in {_short(text)}")
     return value
 
 
-def parse_assignments(text: str, names: Mapping[str, float] | None = None) -> dict[str, float]:
+def parse_function(text: str) -> tuple[str, UserFunction]:
+    """``name(a, b) = expr`` or ``name(a, b) {expr}`` (a ``.func`` card's text after
+    ``.func``): ``(name, (argument names, body))``. The body's tokens are checked
+    here, its grammar and names when it is called."""
+    m = re.fullmatch(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*\(([^()]*)\)\s*=?\s*(.+?)\s*", text)
+    if not m:
+        raise ExpressionError(f"expected '.func name(args) = expression', got {_short(text)}")
+    name, raw_args, body = m.group(1).lower(), m.group(2), m.group(3)
+    args = tuple(a.strip().lower() for a in raw_args.split(",")) if raw_args.strip() else ()
+    if any(not _NAME.fullmatch(a) for a in args) or len(set(args)) != len(args):
+        raise ExpressionError(f".func {name}: arguments must be distinct names, got {raw_args!r}")
+    if name in FUNCTIONS:
+        raise ExpressionError(f".func {name}: {name!r} is a built-in function")
+    kinds = [k for k, _ in _tokenize(body)]
+    if kinds.count("(") != kinds.count(")") or kinds.count("{") != kinds.count("}"):
+        raise ExpressionError(f".func {name}: unbalanced brackets in {_short(body)}")
+    return name, (args, body)
+
+
+def parse_assignments(text: str, names: Mapping[str, float] | None = None,
+                      functions: Mapping[str, UserFunction] | None = None) -> dict[str, float]:
     """``name = expr name = expr ...`` as in ``.param``; later ones may use earlier ones.
 
     Returns the new values only, in order. ``names`` are the parameters in scope.
     """
     scope = dict(names or {})
     out: dict[str, float] = {}
-    p = _Parser(text, scope)
+    p = _Parser(text, scope, functions)
     if p.peek() == "end":
         raise ExpressionError("no assignment (expected name=value)")
     while p.peek() != "end":
