@@ -169,3 +169,12 @@ def test_state_refused_after_the_elements_change() -> None:
     k.elements[2] = PiecewiseLinear(0.6, 0.0)  # a diode swapped for another model in place
     with pytest.raises(ValueError, match="does not match the kernel"):
         k.solve(inputs(2, 2, 13), solver=solver, state=state)
+
+
+def test_kernel_without_elements_solves_twice_with_one_state() -> None:
+    k = Kernel(torch.zeros(0, 0, dtype=DT), torch.zeros(0, 2, dtype=DT),
+               torch.zeros(1, 0, dtype=DT), torch.ones(1, 2, dtype=DT))
+    cache = CachedSolver("active_set")
+    for _ in range(2):
+        eq = cache.solve(k, inputs(3, 2, 0))
+        assert eq.z.shape == (3, 0) and eq.all_converged
