@@ -82,7 +82,8 @@ def recall(memory: dict, q: Tensor) -> Tensor | None:
     Training solves the same inputs again after a small change of the kernel
     (re-programmed conductances, a nudged output): the conducting sets then
     mostly stay, and the exact step from the last answer is usually final.
-    The answer is checked exactly as from any other start.
+    The answer is checked exactly as from any other start. Used on M-matrices
+    only (resistor networks), where the steps end from any start.
     """
     last = memory.get("q")
     if last is None or last.shape != q.shape or last.device != q.device or q.shape[1] == 0:
@@ -322,7 +323,9 @@ class ActiveSet(EquilibriumSolver):
         q = kernel.rhs(u)
         batch = u.shape[0]
         z = check_z0(kernel, z0, batch)
-        recalled = recall(memory, q) if z is None else None
+        # from any start the steps end on an M-matrix; elsewhere (gyrators, ports with a
+        # zero margin) a recalled start can cycle, so only resistor networks recall
+        recalled = recall(memory, q) if z is None and is_m_matrix(kernel) else None
         iterations = 0
         start = ""
         done = torch.zeros(batch, dtype=torch.bool, device=q.device)
