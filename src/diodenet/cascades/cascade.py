@@ -388,7 +388,11 @@ class Cascade(Hardware):
         L, g_y = loss_gradient(loss, m.outputs)
         drive: Drive = {output_port(j): g_y[:, j] for j in range(g_y.shape[1])}
         adj = self.settle_linearized(m, drive, adjoint=True, backward=backward)
-        dL_dg = -(m.branch_voltages * adj.branch_voltages).sum(axis=0)
+        if adj.stages:  # stage by stage: each stage's own Tellegen sum
+            dL_dg = np.concatenate([hw.conductance_gradient(f, a) for hw, f, a
+                                    in zip(self.stages, m.stages, adj.stages)])
+        else:
+            dL_dg = self.conductance_gradient(m, adj)
         assert m.buffer_values is not None and adj.buffer_values is not None
         assert m.last_outputs is not None
         dL_da = np.concatenate([(m.buffer_values * adj.buffer_values).sum(axis=0),
