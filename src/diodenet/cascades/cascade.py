@@ -267,6 +267,10 @@ class Cascade(Hardware):
             )
         return self._join(u, ms)
 
+    def __call__(self, inputs: np.ndarray) -> np.ndarray:
+        """The outputs (V) for ``inputs``: ``settle(inputs).outputs``."""
+        return self.settle(inputs).outputs
+
     def _join(self, u: np.ndarray, ms: list[Measurement]) -> CascadeMeasurement:
         first = ms[0]
         controls = np.column_stack(
