@@ -53,9 +53,11 @@ _LAZY: dict[str, str] = {
     "RunConfig": "diodenet.training",
     "TrainConfig": "diodenet.training",
     "run_training": "diodenet.training",
+    "CircuitClassifier": "diodenet.estimators",
 }
 
 if TYPE_CHECKING:
+    from .estimators import CircuitClassifier
     from .kernels import ConvergenceError, Equilibrium, Kernel, extract_kernel, realize
     from .linearization import (
         BuiltinHardware,
@@ -90,6 +92,7 @@ __all__ = [
     "BuiltinHardware",
     "BuiltinSimulator",
     "Circuit",
+    "CircuitClassifier",
     "CircuitError",
     "ConvergenceError",
     "Equilibrium",

