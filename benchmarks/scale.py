@@ -346,7 +346,7 @@ def ngspice_row(full: bool) -> None:
 def drn_solve() -> None:
     """A 1568-1024-10 network (the peer's DRN-1H size) solves in the hardware."""
     torch.set_num_threads(1)
-    net = build_network(784 * 2, 10, 1024, scale=10.0, seed=0)
+    net = build_network(784, 10, 1024, scale=10.0, seed=0)  # 1568 input sources
     t = time.perf_counter()
     hw = BuiltinHardware(net.circuit, net.inputs, net.outputs)
     build = time.perf_counter() - t
@@ -362,6 +362,7 @@ def main() -> None:
                     help="hidden 512 too, 10 epochs per peer row, and the 1568-1024-10 solve")
     ap.add_argument("--one", nargs=2, type=int, metavar=("INPUTS", "HIDDEN"),
                     help=argparse.SUPPRESS)
+    ap.add_argument("--only", default="", help=argparse.SUPPRESS)
     ap.add_argument("--skip", default="",
                     help="comma-separated sections to skip: sizes,peer,ngspice")
     args = ap.parse_args()
@@ -379,7 +380,7 @@ def main() -> None:
         peer_table(args.full)
     if "ngspice" not in skip:
         ngspice_row(args.full)
-    if args.full:
+    if args.full or "drn" in args.only.split(","):
         drn_solve()
 
 
