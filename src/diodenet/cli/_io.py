@@ -11,7 +11,7 @@ import click
 import numpy as np
 
 from .._files import describe, read_text_file
-from .main import UserError
+from .errors import UserError
 
 #: Largest CSV the commands read (bytes).
 MAX_CSV_BYTES = 1_000_000_000
