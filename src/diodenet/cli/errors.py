@@ -1,0 +1,28 @@
+"""The command line's error type: one ``error: ...`` line, exit code 2, no traceback."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import click
+
+
+class UserError(click.ClickException):
+    """A clear one-line error for the user (exit code 2)."""
+
+    exit_code = 2
+
+    def format_message(self) -> str:
+        return self.message
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the library's input errors into one-line CLI errors."""
+    try:
+        yield
+    except click.ClickException:
+        raise
+    except (ValueError, OSError, RuntimeError) as exc:
+        raise UserError(str(exc)) from exc
