@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.diodenet-installed
-EXTRAS := dev,dask,docs
+EXTRAS := dev,dask,docs,bench
 
 .PHONY: setup ngspice venv demo test lint typecheck docs check bench clean
 

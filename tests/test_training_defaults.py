@@ -10,7 +10,7 @@ import dataclasses
 import click
 
 from diodenet.cli.train_cmd import train
-from diodenet.linearization import HARDWARES
+from diodenet.linearization import ESTIMATORS, HARDWARES
 from diodenet.training import RunConfig, TrainConfig
 from diodenet.training.architectures import ACTIVATIONS, DIODES, RECURRENT
 from diodenet.training.losses import LOSSES
@@ -70,5 +70,5 @@ def test_choice_options_offer_what_the_code_accepts():
     assert choices == {
         "hardware": HARDWARES, "optimizer": OPTIMIZERS, "param": PARAMS,
         "schedule": SCHEDULES, "loss": LOSSES, "recurrent": RECURRENT, "diode": DIODES,
-        "activation": ACTIVATIONS,
+        "activation": ACTIVATIONS, "gradient": ESTIMATORS,
     }

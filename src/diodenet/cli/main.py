@@ -50,5 +50,6 @@ from . import activations_cmd as _activations_cmd  # noqa: E402, F401
 from . import demo as _demo  # noqa: E402, F401
 from . import gradient_cmd as _gradient_cmd  # noqa: E402, F401
 from . import netlist_cmd as _netlist_cmd  # noqa: E402, F401
+from . import robustness_cmd as _robustness_cmd  # noqa: E402, F401
 from . import simulate_cmd as _simulate_cmd  # noqa: E402, F401
 from . import train_cmd as _train_cmd  # noqa: E402, F401

@@ -72,6 +72,13 @@ from .main import UserError, cli, user_errors
               help="Volts per standardised feature unit; bias rails at ±scale.")
 @click.option("--test-fraction", type=float, default=0.25, show_default=True,
               help="Part of the data held out as the (stratified, seeded) test split.")
+@click.option("--gradient", type=click.Choice(["hl", "eqprop", "fd", "model"]), default="hl",
+              show_default=True,
+              help="Gradient estimator: hl (hardware linearization, exact), eqprop "
+                   "(equilibrium propagation, nudged settles), fd (finite differences, "
+                   "small circuits only), model (the nominal circuit's gradient).")
+@click.option("--beta", type=float, default=0.01, show_default=True,
+              help="eqprop nudge, relative (largest nudge current = beta x mean g x max|y|).")
 @click.option("--workers", type=int, default=1, show_default=True,
               help="ngspice worker processes.")
 @click.option("--progress/--no-progress", default=None,
@@ -81,7 +88,7 @@ def train(dataset, data_dir, features, csv_path, label_column, hardware, hidden,
           out_dir, resume_dir, lr,
           batch_size, seed, loss, temperature, optimizer, param, schedule, patience,
           val_fraction, momentum, g_min, g_max, levels, recurrent, sparsity, diode, activation,
-          scale, test_fraction, workers, progress, as_json) -> None:
+          scale, test_fraction, gradient, beta, workers, progress, as_json) -> None:
     """Train a resistor-diode classifier in the loop: every forward pass and
     gradient is measured on the hardware (built-in simulator or ngspice).
 
@@ -108,8 +115,7 @@ def train(dataset, data_dir, features, csv_path, label_column, hardware, hidden,
         batch_size=batch_size, lr=lr,
         optimizer=optimizer, param=param, loss=loss, temperature=temperature,
         schedule=schedule, patience=patience, val_fraction=val_fraction, momentum=momentum,
-        seed=seed,
-        g_min=g_min, g_max=g_max, levels=levels,
+        seed=seed, g_min=g_min, g_max=g_max, levels=levels, gradient=gradient, beta=beta,
     )
     with user_errors():
         cfg.resolved().train_config()  # fail on bad ranges before any work
@@ -126,7 +132,7 @@ def train(dataset, data_dir, features, csv_path, label_column, hardware, hidden,
     if as_json:
         keys = ("hardware", "dataset", "features", "n_features", "test_accuracy",
                 "train_accuracy", "epochs", "seconds", "netlist", "mlp_test_accuracy", "split",
-                "settles", "peak_rss_mb")
+                "settles", "peak_rss_mb", "power_w")
         click.echo(json.dumps({k: summary[k] for k in keys}))
         return
     s = summary
@@ -136,6 +142,8 @@ def train(dataset, data_dir, features, csv_path, label_column, hardware, hidden,
                f"({s['n_features']} inputs)")
     click.echo(f"epochs: {s['epochs']}  time: {s['seconds']:.1f} s  settles: {s['settles']}  "
                f"peak RSS: {s['peak_rss_mb']:.0f} MiB")
+    if s.get("power_w") is not None:
+        click.echo(f"static power: {1e3 * s['power_w']:.3f} mW per inference (test set mean)")
     click.echo(f"train accuracy: {100 * s['train_accuracy']:.1f}%")
     click.echo(f"test accuracy:  {100 * s['test_accuracy']:.1f}%")
     if mlp is not None:

@@ -31,6 +31,7 @@ from ..kernels.mna import build_mna, junction_node
 from ..simulators.builtin import breakdown_limits, check_breakdown, exact_method
 from ..solvers.reuse import CachedSolver
 from .hardware import Drive, Hardware, Measurement, check_drive
+from .power import source_power
 
 
 class BuiltinHardware(Hardware):
@@ -164,10 +165,13 @@ class BuiltinHardware(Hardware):
                 responses.append(self._node(V, src_i.neg) - self._node(V, src_i.pos))
         np_ = lambda t: t.detach().cpu().numpy()  # noqa: E731
         stacked = torch.stack(responses, 1) if responses else u[:, :0]
+        power = source_power(
+            self.circuit, lambda n: np_(self._node(V, n)),
+            lambda s: np_(src[:, self.kernel.source_names.index(s)]), self.inputs, np_(u))
         return Measurement(
             inputs=np_(u), outputs=np_(eq.y), branch_voltages=np_(V @ self._kernel_branch_sel.T),
             input_responses=np_(stacked),
-            conducting=np_(conducting), diode_conductance=np_(gd),
+            conducting=np_(conducting), diode_conductance=np_(gd), power=power,
         )
 
     def _node(self, V: torch.Tensor, name: str) -> torch.Tensor:

@@ -14,6 +14,16 @@ Then, by Tellegen's theorem (design notes §3)::
 
 which is what ``Measurement.input_responses`` holds.
 
+On hardware whose devices are not at the programmed conductances (a
+physical instance: ``g_actual,k = g_k · f_k``), the measurement carries each
+device's current ``i_k = g_actual,k v_k`` and the gradient with respect to
+the *programmed* ``g_k`` follows without knowing ``f_k``::
+
+    ∂L/∂g_k = f_k · ∂L/∂g_actual,k = -(i_k / g_k) · v̂_k
+
+(``programmed_branch_voltages``), which equals finite differences of the
+programmed values through the instance.
+
 and, on request, the Jacobian ``∂y/∂u`` from one linearized settle per input
 (drive input ``i`` with 1, read the outputs).
 """
@@ -87,6 +97,15 @@ def loss_gradient(loss: Loss, y: np.ndarray) -> tuple[float, np.ndarray]:
     return float(value.detach()), g.numpy()
 
 
+def programmed_branch_voltages(hw: Hardware, m: Measurement) -> np.ndarray:
+    """``i_k / g_k`` (batch, k): each device's current over its *programmed*
+    conductance; the branch voltages themselves when the hardware reports no
+    currents (its devices are at the programmed values)."""
+    if m.branch_currents is None:
+        return m.branch_voltages
+    return m.branch_currents / hw.conductances()
+
+
 def adjoint_gradient(
     hw: Hardware, measurement: Measurement, g_y: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -100,7 +119,7 @@ def adjoint_gradient(
     """
     drive: Drive = {output_port(j): g_y[:, j] for j in range(g_y.shape[1])}
     adj = hw.settle_linearized(measurement, drive, adjoint=True)
-    dL_dg = -(measurement.branch_voltages * adj.branch_voltages).sum(axis=0)
+    dL_dg = -(programmed_branch_voltages(hw, measurement) * adj.branch_voltages).sum(axis=0)
     return dL_dg, adj.input_responses
 
 

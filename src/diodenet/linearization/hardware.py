@@ -52,6 +52,12 @@ class Measurement:
     adjoint settle's responses are ``∂L/∂u``. ``conducting`` (batch, n)
     and ``diode_conductance`` (batch, n, S): each diode's state and its
     small-signal conductance (``inf``/``0`` for an ideal diode on/off).
+
+    Optional, where the backend measures them: ``power`` (batch,) the static
+    power (W) the sources deliver at a forward operating point
+    (``linearization.power``); ``branch_currents`` (batch, k) the current (A)
+    through each trainable device, for hardware whose devices are not at the
+    conductances the trainer programmed (``devices.InstanceHardware``).
     """
 
     inputs: np.ndarray
@@ -62,6 +68,8 @@ class Measurement:
     diode_conductance: np.ndarray
     linearized: bool = False
     adjoint: bool = False
+    power: np.ndarray | None = None
+    branch_currents: np.ndarray | None = None
 
     @property
     def batch(self) -> int:
@@ -95,6 +103,15 @@ class Hardware(ABC):
         self, measurement: Measurement, drive: Drive, *, adjoint: bool = False
     ) -> Measurement:
         """The linearized circuit around ``measurement``'s operating points."""
+
+    def settle_injected(self, inputs: np.ndarray, currents: np.ndarray) -> Measurement:
+        """Operating points for ``inputs`` with currents (batch, len(outputs))
+        in amperes injected into the output ports (equilibrium propagation's
+        nudged phase). Optional: a backend without it raises ``NotImplementedError``."""
+        raise NotImplementedError(
+            f"the {self.name} hardware cannot inject currents into its outputs; "
+            "wrap it as devices.InstanceHardware (DeviceSpec() is the nominal circuit)"
+        )
 
     def conductances(self) -> np.ndarray:
         """Conductances (S) of the trainable resistors, in ``trainable`` order."""

@@ -42,6 +42,7 @@ from ..circuits.elements import THERMAL_VOLTAGE
 from ..circuits.outputs import OutputSpec, parse_output
 from .hardware import Drive, Hardware, Measurement, check_drive
 from .ngspice_linear import GMIN, linear_sweep_circuit, small_signal_conductances
+from .power import source_power
 
 if TYPE_CHECKING:  # the ngspice package is imported when a hardware is made
     from ..simulators.ngspice import NgspicePool, OperatingPoints
@@ -170,11 +171,13 @@ class NgspiceHardware(Hardware):
             conducting = forward >= np.array([_knee_voltage(d) for d in diodes])
             g_d = small_signal_conductances(self.circuit, forward, self._gmin) \
                 if diodes else empty
+        power = None if states is not None else source_power(
+            self.circuit, v, res.current, self.inputs, applied)
         return Measurement(
             inputs=applied, outputs=outputs, branch_voltages=branch,
             input_responses=np.column_stack(responses) if responses else empty,
             conducting=conducting, diode_conductance=g_d,
-            linearized=states is not None, adjoint=adjoint,
+            linearized=states is not None, adjoint=adjoint, power=power,
         )
 
     def settle(self, inputs: np.ndarray) -> Measurement:

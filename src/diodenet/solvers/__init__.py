@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from .active_set import ActiveSet
 from .base import EquilibriumSolver, SolverState
 from .forward_backward import ForwardBackward
+from .gauss_seidel import ProjectedGaussSeidel
 from .newton import Newton
 from .peaceman_rachford import PeacemanRachford
 from .reuse import CachedSolver
@@ -29,11 +30,12 @@ from .reuse import CachedSolver
 if TYPE_CHECKING:
     from ..kernels.kernel import Kernel
 
-METHODS = ("auto", "pr", "fb", "active_set", "newton")
+METHODS = ("auto", "pr", "fb", "pgs", "active_set", "newton")
 
 _SOLVERS: dict[str, type[EquilibriumSolver]] = {
     "pr": PeacemanRachford,
     "fb": ForwardBackward,
+    "pgs": ProjectedGaussSeidel,
     "active_set": ActiveSet,
     "newton": Newton,
 }
@@ -75,6 +77,7 @@ __all__ = [
     "ForwardBackward",
     "Newton",
     "PeacemanRachford",
+    "ProjectedGaussSeidel",
     "SolverState",
     "get_solver",
     "resolve_method",

@@ -116,7 +116,7 @@ class Segments:
 
 def pieces(kernel: Kernel, z: Tensor, q: Tensor, alpha: float) -> tuple[Tensor, Tensor]:
     """The slopes ``σ'_α(x)`` and the natural residual of ``Segments``, and nothing else."""
-    x = z - alpha * torch.addmm(q, z, kernel.H.T)
+    x = z - alpha * (kernel.apply_H(z) + q)
     sigma = kernel.apply_resolvent(x, alpha)
     natural = (z - sigma).abs().amax(dim=1) / alpha if z.shape[1] else z.new_zeros(z.shape[0])
     return kernel.apply_resolvent_derivative(x, alpha), natural
@@ -124,7 +124,7 @@ def pieces(kernel: Kernel, z: Tensor, q: Tensor, alpha: float) -> tuple[Tensor, 
 
 def segments(kernel: Kernel, z: Tensor, q: Tensor, alpha: float) -> Segments:
     """Linearise the resolvents at ``x = z - α(Hz + q)`` (see ``Segments``)."""
-    x = z - alpha * (z @ kernel.H.T + q)
+    x = z - alpha * (kernel.apply_H(z) + q)
     d = kernel.apply_resolvent_derivative(x, alpha)
     sigma = kernel.apply_resolvent(x, alpha)
     c = sigma - d * x

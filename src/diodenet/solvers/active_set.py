@@ -18,9 +18,13 @@ steps; for general monotone ``H`` (gyrators) active-set steps can cycle, so a
 sample whose residual does not decrease is moved on by ``fallback``
 Peaceman–Rachford iterations from its best point, then Newton resumes.
 
-A Peaceman–Rachford warm start (cheap matrix products, run until the pieces
-stop changing) first brings most samples to their final active set, so
-usually one factorisation per sample finishes the job.
+A warm start first brings most samples to their final active set, so usually
+one factorisation per sample finishes the job: projected Gauss–Seidel
+(``gauss_seidel``; O(nnz) sweeps, for symmetric ``H`` and PWL elements on the
+CPU) or else Peaceman–Rachford (matrix products, run until the pieces stop
+changing). On the CPU each sample's free block is gathered once and factored
+by LAPACK (dense) or SuperLU (sparse), whichever the cost model of
+``_factor`` prefers; elsewhere (GPU) a batched, padded factorisation runs.
 
 The same steps apply to smooth elements (``d`` in (0, 1), the tangent of the
 resolvent), so the method also serves kernels that mix diodes kinds; for
@@ -43,9 +47,10 @@ from ._common import (
     positive_step,
     segments,
     solve_reduced,
-    spectrum,
 )
+from ._factor import Layout, factor_cost, layout_of, solve_free_sets, sweep_cost
 from .base import EquilibriumSolver, SolverState
+from .gauss_seidel import PGSState, is_symmetric, pgs_state, run_pgs
 from .peaceman_rachford import (
     PRState,
     StepAdapter,
@@ -59,11 +64,28 @@ if TYPE_CHECKING:
     from ..kernels.kernel import Kernel
 
 
+def is_m_matrix(kernel: Kernel) -> bool:
+    """``H`` symmetric with no positive off-diagonal entry (cached): a resistor network."""
+
+    def compute() -> bool:
+        off = kernel.H - torch.diag(kernel.H.diagonal())
+        return is_symmetric(kernel) and bool((off <= 0).all())
+
+    return kernel._cached("m_matrix", compute)
+
+
 @dataclass
 class ActiveSetState:
     alpha: float  # classification step (ohms)
     symmetric: bool
-    pr: PRState
+    pgs: PGSState | None  # the Gauss–Seidel warm start, where it applies
+    layout: Layout | None  # H for per-sample CPU factorisations (None off the CPU)
+    pr_data: PRState | None = None  # made on first use (it costs an n×n inverse)
+
+    def pr(self, kernel: Kernel) -> PRState:
+        if self.pr_data is None:
+            self.pr_data = pr_state(kernel, pr_step(kernel))
+        return self.pr_data
 
 
 def newton_cost(kernel: Kernel, free: Tensor) -> float:
@@ -132,18 +154,66 @@ class ActiveSet(EquilibriumSolver):
 
     def _init(self, kernel: Kernel) -> ActiveSetState:
         alpha = self.alpha if self.alpha is not None else kernel.natural_step()
-        spec = spectrum(kernel)
-        return ActiveSetState(
-            alpha=alpha, symmetric=spec.symmetric, pr=pr_state(kernel, pr_step(kernel))
-        )
+        symmetric = is_symmetric(kernel)
+        on_cpu = kernel.device.type == "cpu"
+        pgs = None
+        if on_cpu and symmetric and kernel.piecewise_linear and kernel.n:
+            try:
+                pgs = pgs_state(kernel, self.name)
+            except ValueError:  # an element PGS cannot take, or a zero diagonal
+                pgs = None
+        layout = layout_of(kernel) if on_cpu and kernel.n else None
+        return ActiveSetState(alpha=alpha, symmetric=symmetric, pgs=pgs, layout=layout)
 
-    def newton_step(self, state: ActiveSetState, kernel: Kernel, z: Tensor, q: Tensor) -> Tensor:
-        """One active-set step from ``z`` (batch, n): the equilibrium on ``z``'s pieces."""
+    def newton_step(
+        self, state: ActiveSetState, kernel: Kernel, z: Tensor, q: Tensor,
+        memory: dict | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """One active-set step from ``z`` (batch, n): the equilibrium on ``z``'s pieces,
+        and the pieces' slopes it used. ``memory`` counts the sparse factorisations."""
         seg = segments(kernel, z, q, state.alpha)
         # H_FN z_N: the clamped elements act as fixed sources on the free ones
-        rhs = seg.source - q - seg.clamp @ kernel.H.T
-        z_free = solve_reduced(kernel.H, seg.free, seg.g, rhs, symmetric=state.symmetric)
-        return torch.where(seg.free, z_free, seg.clamp)
+        rhs = seg.source - q
+        if not kernel.all_ideal:
+            rhs = rhs - kernel.apply_H(seg.clamp)
+        if state.layout is not None:
+            x, sparse_used = solve_free_sets(
+                state.layout, seg.free.numpy(), seg.g.to(torch.float64).numpy(),
+                rhs.to(torch.float64).numpy(),
+            )
+            if memory is not None:
+                memory["sparse_factorisations"] = (
+                    memory.get("sparse_factorisations", 0) + sparse_used
+                )
+            z_free = torch.from_numpy(x).to(dtype=z.dtype)
+        else:
+            z_free = solve_reduced(kernel.H, seg.free, seg.g, rhs, symmetric=state.symmetric)
+        return torch.where(seg.free, z_free, seg.clamp), seg.slope
+
+    def _gauss_seidel_start(
+        self, state: ActiveSetState, kernel: Kernel, q: Tensor, z: Tensor | None
+    ) -> tuple[Tensor, int, Tensor]:
+        """Projected Gauss–Seidel within a budget: ``(z, sweeps, met)`` where ``met``
+        flags the samples that reached the caller's tolerance.
+
+        The budget is what the exact finish would cost (one factorisation of a
+        block of about n/2, ``_factor.factor_cost``) in sweeps (``sweep_cost``):
+        the exact mode spends at most that to land on the final pieces (to a
+        residual of 1e-9 of the circuit's scale); ``exact=False`` spends up to
+        twice that on reaching ``tol`` itself (the ski-rental rule), and the
+        samples still short of it get the exact finish.
+        """
+        layout = state.layout
+        assert state.pgs is not None and layout is not None
+        budget = factor_cost(layout, max(kernel.n // 2, 1)) / sweep_cost(layout)
+        if self.exact:
+            tol, atol, cap = min(self.tol, 1e-9), self.atol, budget
+        else:
+            tol, atol, cap = self.tol, self.atol, 2.0 * budget
+        cap = int(max(10, min(cap, self.warm_start)))
+        z, sweeps, res = run_pgs(state.pgs, kernel, q, z, tol=tol, atol=atol, max_sweeps=cap)
+        met = res.to(q.dtype) <= self.threshold(kernel, z, q)
+        return z, int(sweeps.max()) if sweeps.numel() else 0, met
 
     def _warm_start(
         self, state: ActiveSetState, kernel: Kernel, u: Tensor, q: Tensor, z: Tensor
@@ -172,7 +242,7 @@ class ActiveSet(EquilibriumSolver):
             state.alpha == kernel.natural_step()
         )
         adapter = StepAdapter(kernel, True)
-        pr = state.pr
+        pr = state.pr(kernel)
         blocks = pr_blocks(pr, kernel, q, z, block)
         while True:
             z = next(blocks)
@@ -208,34 +278,71 @@ class ActiveSet(EquilibriumSolver):
         batch = u.shape[0]
         z = check_z0(kernel, z0, batch)
         iterations = 0
+        start = ""
+        done = torch.zeros(batch, dtype=torch.bool, device=q.device)
+        if self.warm_start > 0 and (z0 is None or not self.exact):
+            if state.pgs is not None:
+                z, iterations, met = self._gauss_seidel_start(state, kernel, q, z)
+                start = "pgs"
+                if not self.exact:
+                    done = met
+            else:
+                z, iterations, converged = self._warm_start(
+                    state, kernel, u, q, torch.zeros_like(q) if z is None else z
+                )
+                start = "pr"
+                if converged:
+                    solver_state.memory["method"] = "pr" if not self.exact else self.name
+                    return z, iterations
         if z is None:
             z = torch.zeros_like(q)
-        if self.warm_start > 0 and (z0 is None or not self.exact):
-            z, iterations, converged = self._warm_start(state, kernel, u, q, z)
-            if converged:
-                return z, iterations
+        z, steps, used = self._newton(state, kernel, u, q, z, done, solver_state.memory)
+        if self.exact:
+            solver_state.memory["method"] = self.name
+        else:
+            solver_state.memory["method"] = "+".join(
+                ([start] if start else []) + (["active_set"] if steps else [])
+            ) or self.name
+        return z, iterations + used
+
+    def _newton(
+        self, state: ActiveSetState, kernel: Kernel, u: Tensor, q: Tensor, z: Tensor,
+        done: Tensor, memory: dict,
+    ) -> tuple[Tensor, int, int]:
+        """Active-set steps on the samples not ``done``: ``(z, steps, iterations)``."""
+        batch = u.shape[0]
         exact_pieces = kernel.piecewise_linear
+        # at the natural step, the natural residual of set-valued elements is Kernel.residual
+        cheap_residual = not any(e.smooth for e in kernel.elements) and (
+            state.alpha == kernel.natural_step()
+        )
         best_z = z.clone()
-        best_res = kernel.residual(z, u)
-        done = torch.zeros(batch, dtype=torch.bool, device=q.device)
+        best_res = torch.zeros(batch, dtype=q.dtype, device=q.device)
+        todo = torch.nonzero(~done).squeeze(1)
+        if todo.numel():
+            best_res[todo] = kernel.residual(z[todo], u[todo])
         # consecutive Newton steps without a new best residual, per sample
         stall = torch.zeros(batch, dtype=torch.int64, device=q.device)
+        steps = iterations = 0
+        # on an M-matrix (a resistor network) the steps end in finitely many, at most
+        # n, though the residual may rise on the way: no stall rescue is needed
+        patience = max(self.patience, kernel.n + 1) if is_m_matrix(kernel) else self.patience
         for _ in range(self.max_iter):
             act = torch.nonzero(~done).squeeze(1)
             if act.numel() == 0:
                 break
+            steps += 1
             iterations += 1
             za, qa, ua = z[act], q[act], u[act]
-            z_new = self.newton_step(state, kernel, za, qa)
-            res_new = kernel.residual(z_new, ua)
+            z_new, before = self.newton_step(state, kernel, za, qa, memory)
+            after, natural = pieces(kernel, z_new, qa, state.alpha)
+            res_new = natural if cheap_residual else kernel.residual(z_new, ua)
             limit = self.threshold(kernel, z_new, qa)
             finished = res_new <= 1e-3 * limit
             if not self.exact:
                 finished |= res_new <= limit
             if exact_pieces:
                 # same pieces at the new point: the piecewise-affine solve was exact
-                before = segments(kernel, za, qa, state.alpha).slope
-                after = segments(kernel, z_new, qa, state.alpha).slope
                 finished |= (before == after).all(dim=1)
             improved = (res_new < best_res[act]) | finished
             best_z[act] = torch.where(improved[:, None], z_new, best_z[act])
@@ -245,7 +352,7 @@ class ActiveSet(EquilibriumSolver):
             # the residual of active-set steps need not fall monotonically, so
             # only a run of `patience` steps without a new best counts as a stall
             stall[act] = torch.where(improved, 0, stall[act] + 1)
-            stalled = act[stall[act] >= self.patience]
+            stalled = act[stall[act] >= patience]
             if stalled.numel() > 0:
                 # cycling or stagnation: move on with PR, which converges for m > 0
                 q_stalled = q[stalled]
@@ -254,14 +361,14 @@ class ActiveSet(EquilibriumSolver):
                     return self.threshold(kernel, z, qs)
 
                 zs, _, used = pr_iterate(
-                    state.pr, kernel, u[stalled], q_stalled, best_z[stalled],
+                    state.pr(kernel), kernel, u[stalled], q_stalled, best_z[stalled],
                     max_iter=self.fallback, check_every=self.fallback,
                     threshold=stalled_threshold,
                 )
                 iterations += used
                 z[stalled] = zs
                 stall[stalled] = 0
-        return best_z, iterations
+        return best_z, steps, iterations
 
     def _transpose(
         self, state: ActiveSetState, kernel: Kernel, z: Tensor, v: Tensor, u: Tensor | None

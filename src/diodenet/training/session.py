@@ -81,6 +81,8 @@ class RunConfig:
     g_max: float = _TRAIN.g_max
     levels: int | None = _TRAIN.levels
     test_fraction: float = 0.25
+    gradient: str = "hl"
+    beta: float = 0.01
 
     def resolved(self) -> RunConfig:
         """A copy with the defaults that depend on the dataset filled in."""
@@ -121,6 +123,21 @@ def build(cfg: RunConfig, data: Dataset) -> Network:
         activation=cfg.activation,
         seed=cfg.seed,
     )
+
+
+def training_hardware(kind: str, net: Network, *, workers: int = 1,
+                      gradient: str = "hl") -> Hardware:
+    """The hardware a training run measures on: ``linearization.make_hardware``
+    for ``net``'s circuit, except that ``gradient="eqprop"`` needs output-current
+    injection, so it runs the nominal circuit as an ideal
+    ``devices.InstanceHardware`` (the same numbers)."""
+    if gradient == "eqprop":
+        from ..devices import DeviceSpec, InstanceHardware
+
+        options: dict[str, Any] = {"workers": workers} if kind == "ngspice" else {}
+        return InstanceHardware(net.circuit, net.inputs, net.outputs, DeviceSpec(),
+                                backend=kind, **options)
+    return make_hardware(kind, net.circuit, net.inputs, net.outputs, workers=workers)
 
 
 def predictor(hw: Hardware, net: Network) -> Callable[[np.ndarray], np.ndarray]:
@@ -210,8 +227,7 @@ def run_training(
     out.mkdir(parents=True, exist_ok=True)
     if not resume:
         atomic_write_text(out / CONFIG, json.dumps(asdict(cfg), indent=2) + "\n")
-    with make_hardware(cfg.hardware, net.circuit, net.inputs, net.outputs,
-                       workers=workers) as hw:
+    with training_hardware(cfg.hardware, net, workers=workers, gradient=cfg.gradient) as hw:
         trainer = Trainer(hw, net.encode, data.n_classes, data.x_train, data.y_train, tc,
                           test=(data.x_test, data.y_test), out_dir=out, on_batch=on_batch,
                           progress=progress, metrics_extra={"features": data.features})
@@ -226,7 +242,7 @@ def run_training(
         "epochs": result.epochs, "seconds": result.seconds,
         "netlist": paths.get("netlist"),
         "split": {"train": len(data.y_train), "test": len(data.y_test)},
-        "settles": result.settles, "peak_rss_mb": peak_rss_mb(),
+        "settles": result.settles, "peak_rss_mb": peak_rss_mb(), "power_w": result.power_w,
         "plots": {k: v for k, v in paths.items() if k != "netlist"},
         "conductances": conductances,
         "config": asdict(cfg),

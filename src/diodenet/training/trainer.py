@@ -1,7 +1,9 @@
 """Training in the loop over the ``Hardware`` interface.
 
-The trainer only ever calls ``hardware_gradient`` (one forward and one
-adjoint settle per sample), ``hw.settle`` (evaluation), ``hw.conductances``
+The trainer only ever calls its gradient estimator (``hl``, the default:
+``hardware_gradient``, one forward and one adjoint settle per sample; or
+``eqprop``, ``fd``, ``model``: ``linearization.estimators``), ``hw.settle``
+(evaluation, which also reports static power), ``hw.conductances``
 and ``hw.set_conductances``; it never looks inside the hardware, so the same
 loop drives the built-in simulator, ngspice, or a physical board.
 
@@ -32,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from ..linearization import Hardware, hardware_gradient
+from ..linearization import ESTIMATORS, Hardware, make_estimator
 from .architectures import ConductanceRange
 from .checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from .losses import LOSSES, make_loss
@@ -79,6 +81,8 @@ class TrainConfig:
     g_min: float = 1e-6
     g_max: float = 1e-3
     levels: int | None = None
+    gradient: str = "hl"
+    beta: float = 0.01
 
     def validate(self) -> TrainConfig:
         if self.epochs < 1 or self.batch_size < 1:
@@ -88,7 +92,8 @@ class TrainConfig:
         for value, known, what in ((self.optimizer, OPTIMIZERS, "optimizer"),
                                    (self.param, PARAMS, "parametrisation"),
                                    (self.loss, LOSSES, "loss"),
-                                   (self.schedule, SCHEDULES, "schedule")):
+                                   (self.schedule, SCHEDULES, "schedule"),
+                                   (self.gradient, ESTIMATORS, "gradient estimator")):
             if value not in known:
                 raise ValueError(f"unknown {what} {value!r}; known: {', '.join(known)}")
         if not 0.0 <= self.val_fraction < 1.0:
@@ -162,6 +167,7 @@ class TrainResult:
     epochs: int
     seconds: float
     settles: int
+    power_w: float | None = None
 
 
 class Trainer:
@@ -208,6 +214,9 @@ class Trainer:
         self.on_batch = on_batch
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.extra_state = extra_state or {}
+        self.estimator = make_estimator(config.gradient, beta=config.beta)
+        #: mean static power (W) per inference of the last ``evaluate``
+        self.last_power: float | None = None
         self.metrics_extra = metrics_extra or {}
 
     # ------------------------------------------------------- parametrisation
@@ -246,10 +255,11 @@ class Trainer:
         state.theta = self._project(state.theta)
 
     def gradient(self, theta: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-        """``(L, ∂L/∂θ)`` of the mean loss on ``(x, y)``, measured on the hardware."""
+        """``(L, ∂L/∂θ)`` of the mean loss on ``(x, y)``, by the configured
+        gradient estimator (``hl``: measured on the hardware)."""
         g = self.program(theta)
         loss = make_loss(self.config.loss, y, self.config.temperature, self.n_classes)
-        grad = hardware_gradient(self.hw, self.encode(x), loss)
+        grad = self.estimator(self.hw, self.encode(x), loss)
         scale = g if self.config.param == "log" else self.g_range.g_max
         return grad.loss, grad.dL_dg * scale
 
@@ -257,9 +267,10 @@ class Trainer:
         """``(mean loss, accuracy)`` with the conductances currently programmed."""
         if len(y) == 0:
             return float("nan"), float("nan")
-        outs = [self.hw.settle(self.encode(x[i:i + batch])).outputs
-                for i in range(0, len(y), batch)]
-        out = np.concatenate(outs)
+        ms = [self.hw.settle(self.encode(x[i:i + batch])) for i in range(0, len(y), batch)]
+        out = np.concatenate([m.outputs for m in ms])
+        powers = [m.power for m in ms if m.power is not None]
+        self.last_power = float(np.concatenate(powers).mean()) if powers else None
         import torch
 
         L = make_loss(self.config.loss, y, self.config.temperature, self.n_classes)
@@ -339,6 +350,7 @@ class Trainer:
                 val_loss, val_acc = self.evaluate(self.x_val, self.y_val)
                 test_loss, test_acc = (self.evaluate(*self.test) if self.test is not None
                                        else (float("nan"), float("nan")))
+                power = self.last_power
                 monitored = val_loss if len(self.y_val) else train_loss
                 improved = (not math.isfinite(state.best_value)
                             or monitored < state.best_value - 1e-6 * abs(state.best_value))
@@ -357,6 +369,7 @@ class Trainer:
                     "test_loss": test_loss if self.test is not None else None,
                     "test_accuracy": test_acc if self.test is not None else None,
                     "settles": self.hw.settles - s0,
+                    "power_w": power,
                     "seconds": time.perf_counter() - t0,
                     "peak_rss_mb": peak_rss_mb(),
                     **self.metrics_extra,
@@ -375,4 +388,5 @@ class Trainer:
         _, train_acc = self.evaluate(self.x_train, self.y_train)
         test_acc = self.evaluate(*self.test)[1] if self.test is not None else float("nan")
         return TrainResult(state.history, g, train_acc, test_acc, state.epoch,
-                           time.perf_counter() - t_start, self.hw.settles - settles_start)
+                           time.perf_counter() - t_start, self.hw.settles - settles_start,
+                           self.last_power)
