@@ -4,7 +4,7 @@ For moons and digits, two networks are trained in the loop on the built-in
 hardware with the same defaults as ``diodenet train`` (same seed, same
 initial conductances, same minibatches), one with ideal diodes (activation
 ReLU) and one with the 1N4148-like Shockley model ``D1N4148`` (activation:
-the smooth, right-shifted "diode ReLU" of design notes §5, a forward drop
+the smooth, right-shifted "diode ReLU", a forward drop
 of ≈0.3–0.6 V at the µA–mA currents of 1 µS–1 mS resistors and 10 V signals).
 
 Printed per dataset: test accuracy of each, the seconds per epoch (a

@@ -1,4 +1,4 @@
-"""Gradient benchmark (issue 5): hardware linearization against the alternatives.
+"""Gradient benchmark: hardware linearization against the alternatives.
 
 One fixed, seeded resistor–diode circuit (25 nodes, 100 trainable resistors,
 8 1N4148 Shockley diodes, 4 voltage inputs, 2 voltage outputs), one batch, the
@@ -187,8 +187,8 @@ def sens_gradient(hw: NgspiceHardware, u: np.ndarray, g_y: np.ndarray) -> tuple[
 
 
 def sens_crosscheck() -> str:
-    """``.sens`` against HL on the network design §6 and the simulator's
-    docstring measured it on (``examples.random_diode_network(0)``: 20 nodes,
+    """``.sens`` against HL on the network the simulator's
+    docstring measured it on (``testing.random_diode_network(0)``: 20 nodes,
     30 R, 10 1N4148s), output ``v(n13)``, one sample."""
     from diodenet.linearization import output_port
     from diodenet.testing import random_diode_network, random_inputs

@@ -9,7 +9,7 @@ capacitance/noise parameters such as ``eg``, ``xti``, ``vj``, ``fc``, ``kf``,
 ``af``). Dropped with a ``NetlistWarning``: parameters that do change the DC
 curve but that diodenet does not model (``ikf``, ``isr``, ...), and
 LTspice-only parameters that ngspice rejects (``iave``, ``vpk``, ``mfg``,
-``type``, ``ron``, ``vfwd``, ...; design notes, section 6). Anything else is
+``type``, ``ron``, ``vfwd``, ...). Anything else is
 a ``NetlistError``.
 """
 
