@@ -145,9 +145,10 @@ def test_forward_and_reverse_diode_both_methods(ngspice_available: None, method:
     np.testing.assert_allclose(ours.voltages, theirs.voltages[:, cols], rtol=0, atol=VOLTS)
 
 
-def test_breakdown_is_refused_not_ignored(ngspice_available: None) -> None:
-    """A diode with BV = 5 V: reverse biased well short of BV the built-in simulator
-    equals ngspice; driven into breakdown (ngspice clamps V(b) near -5 V) it raises
+def test_breakdown_solved_by_the_nodal_route(ngspice_available: None) -> None:
+    """A diode with BV = 5 V: reverse biased well short of BV the kernel route
+    equals ngspice; driven into breakdown (ngspice clamps V(b) near -5 V) the
+    builtin switches to the nodal route, which models breakdown as ngspice does,
     instead of returning the no-breakdown answer (-10 V)."""
     c = Circuit("breakdown")
     c.add_voltage_source("v1", "a", "0", -10.0)
@@ -161,5 +162,10 @@ def test_breakdown_is_refused_not_ignored(ngspice_available: None) -> None:
     cols = [theirs_safe.nodes.index(node) for node in ours.nodes]
     np.testing.assert_allclose(ours.voltages, theirs_safe.voltages[:, cols], rtol=0, atol=VOLTS)
     assert -5.2 < theirs_bd.voltage("b")[0] < -4.9  # ngspice does model breakdown
-    with pytest.raises(ValueError, match=r"d1: reverse voltage 10 V.*BV=5"):
-        BuiltinSimulator(c).operating_points(np.array([[-10.0]]), ["v1"])
+    assert ours.route == "kernel"
+    bd = BuiltinSimulator(c).operating_points(np.array([[-10.0], [-7.0]]), ["v1"])
+    assert bd.route == "nodal"
+    with NgspiceSimulator(c, options=TIGHT) as sim:
+        theirs = sim.operating_points(np.array([[-10.0], [-7.0]]), ["v1"])
+    cols = [theirs.nodes.index(node) for node in bd.nodes]
+    np.testing.assert_allclose(bd.voltages, theirs.voltages[:, cols], rtol=0, atol=VOLTS)

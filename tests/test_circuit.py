@@ -25,8 +25,10 @@ def test_topology_problems_found():
     c = Circuit()
     c.add_voltage_source("V1", "in", "0", 1.0)
     c.add_resistor("R1", "in", "dangling", resistance=1e3)
+    assert c.topology_problems() == []  # SPICE solves it: V(dangling) = V(in)
+    c.add_current_source("I1", "in", "nowhere", 1e-3)
     msgs = [p.message for p in c.topology_problems()]
-    assert any("only one connection" in m for m in msgs)
+    assert any("only one connection: the current source has nowhere to go" in m for m in msgs)
     c2 = Circuit()
     c2.add_voltage_source("V1", "in", "0", 1.0)
     c2.add_resistor("R1", "in", "0", resistance=1e3)

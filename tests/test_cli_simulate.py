@@ -100,7 +100,8 @@ def test_simulate_json_defaults(files: dict[str, Path]) -> None:
     r = invoke("simulate", files["shockley.cir"], "--json")
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
-    assert set(data) == {"backend", "operating_points"} and data["backend"] == "builtin"
+    assert set(data) == {"backend", "route", "operating_points"} and data["backend"] == "builtin"
+    assert data["route"] == "kernel"
     (op,) = data["operating_points"]
     assert set(op) == {"in", "b", "out"}  # lower case, no ground
     assert op["in"] == 1.0 and op["b"] == 0.5

@@ -41,7 +41,8 @@ def test_notes_for_ignored_cards() -> None:
     r = run(str(NETLISTS / "basic.cir"), "--json")
     assert r.exit_code == 0
     assert json.loads(r.stdout)["notes"] == [
-        "line 24: .op ignored (diodenet reads the circuit; simulators add their own analyses)"
+        f"{NETLISTS / 'basic.cir'}:24: note: .op ignored (diodenet reads the circuit; "
+        "simulators add their own analyses)"
     ]
 
 
@@ -66,13 +67,14 @@ def test_bad_file_one_line_error_with_line_number(tmp_path: Path) -> None:
     assert "Traceback" not in r.output
 
 
-def test_control_block_refused(tmp_path: Path) -> None:
+def test_control_block_skipped_with_one_note(tmp_path: Path) -> None:
     bad = tmp_path / "evil.cir"
     bad.write_text("title\nv1 a 0 1\nr1 a 0 1k\n.control\nshell rm -rf ~\n.endc\n.end\n")
-    r = run(str(bad), "--json")
-    assert r.exit_code == 2
-    assert r.stderr.startswith(f"error: {bad}: line 4: '.control' refused")
-    assert len(r.stderr.strip().splitlines()) == 1
+    r = run(str(bad))
+    assert r.exit_code == 0
+    assert r.stderr == (f"{bad}:4: note: .control block (lines 4-6) skipped: diodenet never "
+                        "runs ngspice commands\n")
+    assert run(str(bad), "--quiet").stderr == ""
 
 
 def test_missing_file() -> None:

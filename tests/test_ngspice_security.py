@@ -122,8 +122,20 @@ def test_text_is_read_by_the_safe_reader(ngspice_available: None, tmp_path: Path
     secret.write_text("r9 a 0 1k\n")
     with pytest.raises(NetlistError, match="include files must be passed explicitly"):
         NgspiceSimulator(f"t\nv1 a 0 1\n.include {secret}\n.end\n")
-    with pytest.raises(NetlistError, match="refused"):
-        NgspiceSimulator("*ng_script\nv1 a 0 1\nr1 a 0 1k\n.control\nshell touch x\n.endc\n")
+    # a .control block is skipped with a note: its text never reaches ngspice
+    import os
+
+    here = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        with pytest.warns(UserWarning, match=".control block"):
+            sim = NgspiceSimulator(
+                "*ng_script\nv1 a 0 1\nr1 a 0 1k\n.control\nshell touch x\n.endc\n")
+        with sim:
+            assert sim.operating_points().voltage("a") == pytest.approx([1.0])
+        assert not (tmp_path / "x").exists()
+    finally:
+        os.chdir(here)
     with pytest.raises(NetlistError):
         batch_operating_point("t\nv1 a 0 1\nr1 a 0 1k\nshell touch x\n.end\n")
 

@@ -13,6 +13,7 @@ from .elements import (
     Element,
     Gyrator,
     IdealDiode,
+    Inductor,
     PWLDiode,
     Resistor,
     ShockleyDiode,
@@ -22,6 +23,6 @@ from .elements import (
 
 __all__ = [
     "CCCS", "CCVS", "D1N4148", "GROUND", "THERMAL_VOLTAGE", "VCCS", "VCVS", "Circuit",
-    "CircuitError", "CurrentSource", "Diode", "Element", "Gyrator", "IdealDiode", "PWLDiode",
-    "Resistor", "ShockleyDiode", "Transformer", "VoltageSource",
+    "CircuitError", "CurrentSource", "Diode", "Element", "Gyrator", "IdealDiode", "Inductor",
+    "PWLDiode", "Resistor", "ShockleyDiode", "Transformer", "VoltageSource",
 ]

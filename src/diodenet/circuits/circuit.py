@@ -21,6 +21,7 @@ from .elements import (
     Element,
     Gyrator,
     IdealDiode,
+    PWLDiode,
     Resistor,
     Transformer,
     VoltageSource,
@@ -224,7 +225,9 @@ class Circuit:
     def topology_problems(self) -> list[TopologyProblem]:
         """Structural problems SPICE would also reject.
 
-        * a node with a single connection (a dangling terminal);
+        * a node with a single connection where that leaves no solution: a
+          current source's terminal, or an ideal/PWL diode's (a resistor's or a
+          Shockley diode's dangling terminal is fine: it carries no current);
         * a subnetwork with no DC path to ground (a floating node). DC paths
           run through resistors, diodes, voltage sources, the output of E and
           H elements and a transformer's secondary (the winding its SPICE
@@ -233,16 +236,27 @@ class Circuit:
         """
         problems: list[TopologyProblem] = []
         count: Counter[str] = Counter()
-        first_user: dict[str, str] = {}
+        first_user: dict[str, Element] = {}
         for e in self.elements.values():
             for n in e.nodes:
                 count[n] += 1
-                first_user.setdefault(n, e.name)
+                first_user.setdefault(n, e)
         for n, k in count.items():
-            if n != GROUND and k == 1:
-                problems.append(
-                    TopologyProblem(first_user[n], f"node {n!r} has only one connection")
-                )
+            if n == GROUND or k != 1:
+                continue
+            e = first_user[n]
+            # SPICE solves a terminal that only a resistor, a Shockley junction
+            # or a voltage-defined branch reaches (no current: its voltage
+            # follows); a current forced into it, or an ideal/PWL diode's
+            # undetermined reverse voltage, has no solution
+            if isinstance(e, CurrentSource | CCCS | VCCS) and n in e.nodes[:2]:
+                problems.append(TopologyProblem(
+                    e.name, f"node {n!r} has only one connection: the current source "
+                    "has nowhere to go"))
+            elif isinstance(e, Diode) and isinstance(e.model, IdealDiode | PWLDiode):
+                problems.append(TopologyProblem(
+                    e.name, f"node {n!r} has only one connection: the {e.model.kind} "
+                    "diode's voltage is undetermined there"))
         # connected components over DC paths
         dc = UnionFind[str]()
         find = dc.find

@@ -36,6 +36,13 @@ from typing import TYPE_CHECKING, ClassVar, Self
 BOLTZMANN = 1.38064852e-23
 ELEMENTARY_CHARGE = 1.6021766208e-19
 THERMAL_VOLTAGE = BOLTZMANN * 300.15 / ELEMENTARY_CHARGE
+#: 0 degrees Celsius in kelvin (ngspice's CONSTCtoK).
+KELVIN = 273.15
+
+
+def thermal_voltage(temp: float = 27.0) -> float:
+    """kT/q (volts) at ``temp`` degrees Celsius, with ngspice 39's constants."""
+    return BOLTZMANN * (temp + KELVIN) / ELEMENTARY_CHARGE
 
 
 def _check_name(name: str, letter: str, kind: str) -> str:
@@ -104,12 +111,20 @@ class PWLDiode:
 
 @dataclass(frozen=True)
 class ShockleyDiode:
-    """Shockley diode, SPICE level 1 DC parameters.
+    """Shockley diode, SPICE level 1 DC parameters (ngspice's ``D`` model).
 
     ``i = is_ * (exp(v_j / (n * vt)) - 1)`` across the junction, with the
-    junction in series with ``rs`` ohms. ``bv``/``ibv`` (reverse breakdown,
-    optional) follow SPICE. Capacitance parameters (``cjo``, ``m``, ``tt``) are
-    kept for netlist fidelity; they do not affect DC or the linearization.
+    junction in series with ``rs`` ohms and ``vt = kT/q`` at ``temp`` degrees
+    Celsius. ``bv``/``ibv``/``nbv`` (reverse breakdown, optional) follow SPICE
+    (``nbv=None``: the emission coefficient ``n``, as in ngspice).
+    The high-injection knee ``ikf`` (``ikr`` reverse; 0: none) divides the
+    current by ``1 + sqrt(i/ikf)``; the recombination current
+    ``isr * (exp(v_j / (nr vt)) - 1) * ((1 - v_j/vj)^2 + 0.005)^(m/2)`` adds to
+    it (see ``diodenet.circuits.junction`` for the full DC law ngspice uses).
+    Every value is the effective one at ``temp`` for this instance: the
+    netlist reader applies temperature scaling, AREA and M before building it.
+    Capacitance parameters (``cjo``, ``tt``) are kept for netlist fidelity;
+    they do not affect DC or the linearization.
     """
 
     is_: float = 1e-14
@@ -120,6 +135,13 @@ class ShockleyDiode:
     cjo: float = 0.0
     m: float = 0.5
     tt: float = 0.0
+    ikf: float = 0.0
+    ikr: float = 0.0
+    isr: float = 0.0
+    nr: float = 1.0
+    vj: float = 1.0
+    nbv: float | None = None
+    temp: float = 27.0
     kind: ClassVar[str] = "shockley"
 
     def __post_init__(self) -> None:
@@ -131,11 +153,27 @@ class ShockleyDiode:
             raise ValueError(f"series resistance Rs must be >= 0, got {self.rs}")
         if self.bv is not None and _finite(self.bv, "breakdown voltage BV") <= 0:
             raise ValueError(f"breakdown voltage BV must be > 0, got {self.bv}")
+        for name, value in (("IKF", self.ikf), ("IKR", self.ikr), ("ISR", self.isr)):
+            if _finite(value, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
+        for name, value in (("NR", self.nr), ("VJ", self.vj), ("NBV", self.nbv or 1.0)):
+            if _finite(value, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {value}")
+        if _finite(self.temp, "temperature") <= -KELVIN:
+            raise ValueError(f"temperature must be above -273.15 C, got {self.temp}")
 
     @property
     def nvt(self) -> float:
         """Emission coefficient times thermal voltage, ``n*kT/q`` (volts)."""
-        return self.n * THERMAL_VOLTAGE
+        if self.temp == 27.0:
+            return self.n * THERMAL_VOLTAGE
+        return self.n * thermal_voltage(self.temp)
+
+    @property
+    def plain(self) -> bool:
+        """Only ``is_``, ``n``, ``rs`` (and ``bv``) shape its DC curve: no knee or
+        recombination current, which the kernel route's Shockley relation lacks."""
+        return self.ikf == 0 and self.ikr == 0 and self.isr == 0
 
 
 DiodeModel = IdealDiode | PWLDiode | ShockleyDiode
@@ -265,6 +303,24 @@ class VoltageSource(Element):
     def __post_init__(self) -> None:
         self._normalise()
         self.dc = _finite(self.dc, f"{self.name} dc value")
+
+
+@dataclass(eq=True)
+class Inductor(VoltageSource):
+    """Inductor: a short at DC, i.e. a 0 V source whose current is its branch
+    current (from ``pos`` through it to ``neg``, as SPICE reports ``i(l1)``).
+    ``inductance`` (henries) is kept for the netlist only."""
+
+    inductance: float = 1e-9
+    letter: ClassVar[str] = "l"
+    kind: ClassVar[str] = "inductor"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.dc != 0.0:
+            raise ValueError(f"{self.name}: an inductor is a short at DC (dc must be 0)")
+        if _finite(self.inductance, f"{self.name} inductance") <= 0:
+            raise ValueError(f"{self.name}: inductance must be > 0, got {self.inductance}")
 
 
 @dataclass(eq=True)
@@ -423,5 +479,6 @@ class Gyrator(Element):
 
 
 ELEMENT_TYPES: tuple[type[Element], ...] = (
-    Resistor, Diode, VoltageSource, CurrentSource, VCVS, CCCS, VCCS, CCVS, Transformer, Gyrator,
+    Resistor, Diode, VoltageSource, Inductor, CurrentSource, VCVS, CCCS, VCCS, CCVS,
+    Transformer, Gyrator,
 )

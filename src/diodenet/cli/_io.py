@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
 import numpy as np
 
 from ..utils.tables import read_csv_table
@@ -22,16 +23,59 @@ def read_csv_matrix(path: str | Path, what: str = "inputs") -> tuple[list[str], 
     return table.lowered, np.array(values, dtype=np.float64)
 
 
-def load_circuit(path: str | Path, includes: tuple[str, ...] = ()):
-    """Read a netlist; any netlist error becomes one line naming the file and line."""
-    from ..circuits import Circuit
+_META = "diodenet.netlist_options"
 
-    try:
-        return Circuit.read(path, includes=includes)
-    except OSError as exc:
-        raise UserError(f"{path}: {exc.strerror or exc}") from exc
-    except ValueError as exc:
-        raise UserError(f"{path}: {exc}") from exc
+
+def netlist_options(command):
+    """Add ``--include``, ``--include-dir`` and ``--quiet`` to a command that reads a
+    netlist; ``load_circuit`` then uses them."""
+    import functools
+
+    @click.option("--quiet", "-q", is_flag=True,
+                  help="Do not print the netlist's notes (what was skipped or ignored).")
+    @click.option("--include-dir", "include_dir", type=click.Path(file_okay=False),
+                  help="A folder whose files the netlist may .include/.lib (relative names "
+                       "only, resolved from the netlist's folder; nothing outside DIR).")
+    @click.option("--include", "includes", multiple=True, type=click.Path(dir_okay=False),
+                  help="A file the netlist may .include/.lib (repeatable).")
+    @functools.wraps(command)
+    def wrapper(*args, includes=(), include_dir=None, quiet=False, **kwargs):
+        click.get_current_context().meta[_META] = (tuple(includes), include_dir, quiet)
+        return command(*args, **kwargs)
+
+    return wrapper
+
+
+def load_circuit(path: str | Path, includes: tuple[str, ...] = (),
+                 include_dir: str | None = None, quiet: bool | None = None):
+    """Read a netlist; any netlist error becomes one line naming the file and line.
+
+    Notes (``NetlistWarning``) are printed to stderr as ``FILE:LINE: note: ...``
+    unless ``--quiet``. The ``netlist_options`` of the running command apply.
+    """
+    import warnings
+
+    from ..circuits.netlist import NetlistWarning, read_netlist
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and _META in ctx.meta:
+        extra, folder, silent = ctx.meta[_META]
+        includes = tuple(includes) + extra
+        include_dir = include_dir or folder
+        quiet = silent if quiet is None else quiet
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NetlistWarning)
+        try:
+            circuit = read_netlist(path, includes=includes, include_dir=include_dir)
+        except OSError as exc:
+            raise UserError(f"{exc.filename or path}: {exc.strerror or exc}") from exc
+        except ValueError as exc:
+            raise UserError(f"{path}: {exc}") from exc
+    if not quiet:
+        for w in caught:
+            if isinstance(w.message, NetlistWarning):
+                click.echo(f"{path}:{w.message.line}: note: {w.message.problem}", err=True)
+    return circuit
 
 
 def split_names(text: str) -> list[str]:

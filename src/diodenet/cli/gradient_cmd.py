@@ -7,7 +7,7 @@ import json
 import click
 import numpy as np
 
-from ._io import load_circuit, read_csv_matrix, split_names
+from ._io import load_circuit, netlist_options, read_csv_matrix, split_names
 from .main import UserError, cli, user_errors
 
 _backend = click.option(
@@ -28,6 +28,7 @@ _inputs = click.option(
               help="CSV whose header names the output nodes; one target row per sample (V).")
 @_backend
 @click.option("--workers", type=int, default=1, show_default=True, help="ngspice workers.")
+@netlist_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def gradient(netlist: str, inputs_csv: str, outputs: str, targets_csv: str, backend: str,
              workers: int, as_json: bool) -> None:
@@ -82,6 +83,7 @@ def gradient(netlist: str, inputs_csv: str, outputs: str, targets_csv: str, back
 @_outputs
 @_backend
 @click.option("--workers", type=int, default=1, show_default=True, help="ngspice workers.")
+@netlist_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def linearize(netlist: str, inputs_csv: str, outputs: str, backend: str, workers: int,
               as_json: bool) -> None:

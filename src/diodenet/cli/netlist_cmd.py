@@ -32,17 +32,23 @@ def netlist() -> None:
     help="A file that the netlist's .include/.lib cards may read (repeatable). "
     "Includes of any other file are refused.",
 )
-def check(file: Path, as_json: bool, includes: tuple[Path, ...]) -> None:
+@click.option("--include-dir", "include_dir", type=click.Path(file_okay=False),
+              help="A folder whose files the netlist may include (relative names only).")
+@click.option("--quiet", "-q", is_flag=True, help="Do not print notes.")
+def check(file: Path, as_json: bool, includes: tuple[Path, ...], include_dir: str | None,
+          quiet: bool) -> None:
     """Validate FILE, an ngspice netlist, and summarise it.
 
     The netlist is treated as data, never as code. Checked:
 
     \b
-    - cards: R D V I E F G H elements, X instances of .subckt (flattened),
-      .model (type D), .param expressions, .options, .global, .end;
-    - refused: .control/.endc blocks and shell escapes, .include/.lib of a
-      file not given with --include, elements diodenet does not model
-      (C, L, Q, M, B, ...), unknown cards, cards after .end;
+    - cards: R C L K D V I E F G H elements, X instances of .subckt
+      (flattened), .model (type D), .param expressions, .options, .temp,
+      .global, .end; at DC capacitors are open and inductors shorts;
+    - skipped with a note: .control blocks, analysis cards, text after .end;
+    - refused: shell escapes, .include/.lib of a file not given with
+      --include or inside --include-dir, out-of-scope elements (Q, M, J, B,
+      S, W, A, T, O, ...), unknown cards;
     - duplicate element names, non-positive resistances, malformed
       numbers and expressions (e.g. 10kOhm, {a*3} are fine);
     - topology: a node with only one connection, a subnetwork with no DC
@@ -58,12 +64,13 @@ def check(file: Path, as_json: bool, includes: tuple[Path, ...]) -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", NetlistWarning)
         try:
-            circuit = read_netlist(file, includes=includes)
+            circuit = read_netlist(file, includes=includes, include_dir=include_dir)
         except OSError as exc:
             raise _NetlistCheckError(f"{exc.filename or file}: {exc.strerror or exc}") from exc
         except ValueError as exc:
             raise _NetlistCheckError(f"{file}: {exc}") from exc
-    notes = [str(w.message) for w in caught if issubclass(w.category, NetlistWarning)]
+    notes = [f"{file}:{w.message.line}: note: {w.message.problem}" for w in caught
+             if isinstance(w.message, NetlistWarning)]
     summary = circuit.summary()
     if as_json:
         click.echo(json.dumps({"file": str(file), **summary, "notes": notes}))
@@ -77,5 +84,5 @@ def check(file: Path, as_json: bool, includes: tuple[Path, ...]) -> None:
     for kind, count in by_kind.items():
         click.echo(f"    {kind + ':':<16}{count}")
     click.echo(f"  trainable: {summary['trainable']}")
-    for note in notes:
-        click.echo(f"note: {note}", err=True)
+    for note in notes if not quiet else []:
+        click.echo(note, err=True)

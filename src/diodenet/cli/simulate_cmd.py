@@ -7,7 +7,7 @@ import json
 import click
 import numpy as np
 
-from ._io import load_circuit, read_csv_matrix, split_names
+from ._io import load_circuit, netlist_options, read_csv_matrix, split_names
 from .main import UserError, cli, user_errors
 
 
@@ -16,6 +16,7 @@ def _run_backend(backend: str, circuit, names, values, workers: int):
         from ..simulators.builtin import BuiltinSimulator
 
         return BuiltinSimulator(circuit).operating_points(values, names)
+
     from ..simulators.ngspice import NgspiceSimulator
 
     # a progress bar (stderr) for long batches: ngspice runs ~5-20k points/s
@@ -46,20 +47,21 @@ def _circuit_voltages(circuit, ops) -> tuple[list[str], np.ndarray]:
               show_default=True, help="builtin: our exact kernel solver; ngspice: device level.")
 @click.option("--workers", type=int, default=1, show_default=True,
               help="ngspice worker processes.")
-@click.option("--include", "includes", multiple=True, type=click.Path(dir_okay=False),
-              help="A file the netlist may .include (repeatable).")
+@netlist_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def simulate(netlist: str, inputs_csv: str | None, backend: str, workers: int,
-             includes: tuple[str, ...], as_json: bool) -> None:
+             as_json: bool) -> None:
     """DC operating point(s) of NETLIST: every node voltage, in volts.
 
     \b
     Example:
       diodenet simulate net.cir --inputs inputs.csv --json
-    JSON: {"backend": ..., "operating_points": [{"<node>": volts, ...}, ...]}
-    (node names lower-case, ground left out).
+    JSON: {"backend": ..., "route": ..., "operating_points": [{"<node>": volts, ...}, ...]}
+    (node names lower-case, ground left out). The builtin's route is "kernel"
+    (the exact kernel solver) or "nodal" (Newton on the full MNA, for diodes
+    with IKF/ISR/IKR, breakdown, or circuits without a kernel).
     """
-    circuit = load_circuit(netlist, includes)
+    circuit = load_circuit(netlist)
     names, values = (None, None)
     if inputs_csv:
         names, values = read_csv_matrix(inputs_csv)
@@ -68,9 +70,11 @@ def simulate(netlist: str, inputs_csv: str | None, backend: str, workers: int,
     nodes, voltages = _circuit_voltages(circuit, ops)
     if as_json:
         points = [{n: float(v) for n, v in zip(nodes, row)} for row in voltages]
-        click.echo(json.dumps({"backend": backend, "operating_points": points}))
+        route = getattr(ops, "route", None)
+        click.echo(json.dumps({"backend": backend, "route": route, "operating_points": points}))
         return
-    click.echo(f"backend: {backend}   ({len(voltages)} operating point(s), volts)")
+    route = f" ({ops.route} route)" if getattr(ops, "route", None) else ""
+    click.echo(f"backend: {backend}{route}   ({len(voltages)} operating point(s), volts)")
     width = max((len(n) for n in nodes), default=4)
     for i, row in enumerate(voltages):
         if len(voltages) > 1:
@@ -83,23 +87,28 @@ def simulate(netlist: str, inputs_csv: str | None, backend: str, workers: int,
 @click.argument("netlist", type=click.Path(dir_okay=False))
 @click.option("--inputs", "inputs_csv", type=click.Path(dir_okay=False),
               help="CSV of source values, as for `simulate`.")
-@click.option("--include", "includes", multiple=True, type=click.Path(dir_okay=False))
+@netlist_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def check(netlist: str, inputs_csv: str | None, includes: tuple[str, ...], as_json: bool) -> None:
-    """Run NETLIST on both backends and report the largest node-voltage difference.
+def compare(netlist: str, inputs_csv: str | None, as_json: bool) -> None:
+    """Compare the builtin simulator with ngspice running NETLIST itself.
 
-    The built-in simulator uses the exact diode models of the netlist; ngspice
-    uses its device models (ideal and PWL diodes become near-ideal Shockley
-    models), so a difference of a few millivolts is expected with ideal diodes
-    and ~1e-9 V with Shockley diodes.
+    ngspice runs the user's own cards (includes inlined, .control blocks and
+    analysis cards removed, the title replaced by a comment; nothing else
+    rewritten), so any parameter diodenet modelled differently shows up. The
+    largest node-voltage difference is reported. Ideal and PWL diodes (which
+    ngspice does not have) differ by millivolts; Shockley circuits by ~1e-9 V.
+    `diodenet check` is the old name of this command.
     """
-    circuit = load_circuit(netlist, includes)
+    circuit = load_circuit(netlist)
     names, values = (None, None)
     if inputs_csv:
         names, values = read_csv_matrix(inputs_csv)
     with user_errors():
+        from ..circuits.netlist.deck import user_file_simulator
+
         a = _run_backend("builtin", circuit, names, values, 1)
-        b = _run_backend("ngspice", circuit, names, values, 1)
+        with user_file_simulator(netlist, circuit, **_deck_options()) as sim:
+            b = sim.operating_points(values, names)
     nodes, va = _circuit_voltages(circuit, a)
     nodes_b, vb = _circuit_voltages(circuit, b)
     if nodes_b != nodes:
@@ -125,16 +134,27 @@ def check(netlist: str, inputs_csv: str | None, includes: tuple[str, ...], as_js
         )
 
 
+def _deck_options() -> dict:
+    from ._io import _META
+
+    includes, include_dir, _ = click.get_current_context().meta.get(_META, ((), None, False))
+    return {"includes": includes, "include_dir": include_dir}
+
+
+cli.add_command(compare, "check")
+cli.commands["check"] = click.Command("check", callback=compare.callback, params=compare.params,
+                                      help=compare.help, hidden=True)
+
+
 @cli.command()
 @click.argument("netlist", type=click.Path(dir_okay=False))
 @click.option("--inputs", "inputs", required=True,
               help="Comma-separated source names forming u, e.g. v1,v2.")
 @click.option("--outputs", "outputs", required=True,
               help="Comma-separated node names forming y, e.g. n3,n4.")
-@click.option("--include", "includes", multiple=True, type=click.Path(dir_okay=False))
+@netlist_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def kernel(netlist: str, inputs: str, outputs: str, includes: tuple[str, ...],
-           as_json: bool) -> None:
+def kernel(netlist: str, inputs: str, outputs: str, as_json: bool) -> None:
     """The equilibrium-network kernel of NETLIST: 0 ∈ Hz + F(z) + Bu + b, y = -Cz - Du - d.
 
     z holds each diode junction's reverse voltage (V); H is in siemens, B in
@@ -143,7 +163,7 @@ def kernel(netlist: str, inputs: str, outputs: str, includes: tuple[str, ...],
     """
     from ..kernels.extract import extract_kernel
 
-    circuit = load_circuit(netlist, includes)
+    circuit = load_circuit(netlist)
     with user_errors():
         K = extract_kernel(circuit, split_names(inputs), split_names(outputs))
     data = {

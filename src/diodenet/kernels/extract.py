@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from ..activations import Ideal, Nonlinearity, Shockley
-from ..circuits import Circuit, ShockleyDiode
+from ..circuits import Circuit, ShockleyDiode, VoltageSource
 from ..circuits.outputs import OutputSpec, parse_output
 from .kernel import Kernel
 from .mna import MNASystem, build_mna, voltage_defined_loops
@@ -144,7 +144,7 @@ def extract_kernel(
         out_rows.append(row)
     O = np.array(out_rows).reshape(len(out_rows), X.shape[1])
 
-    vsources = [e.name for e in circuit.sources if e.kind == "voltage source"]
+    vsources = [e.name for e in circuit.sources if isinstance(e, VoltageSource)]
     JX = X[[mna.branch_index[name] for name in vsources]] if vsources else np.zeros((0, X.shape[1]))
 
     def split(M: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

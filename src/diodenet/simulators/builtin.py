@@ -1,10 +1,17 @@
-"""The built-in DC simulator: operating points through the circuit's kernel.
+"""The built-in DC simulator: operating points through the circuit's kernel,
+or by nodal Newton when the kernel route cannot solve the circuit.
 
-Route: ``extract_kernel`` with every independent source as an input (so any
-of them can be overridden per sample), solve the kernel equation with the
-exact active-set method (ideal/PWL diodes) or Newton (Shockley diodes), then
-rebuild every node voltage from ``(z, u)``. A circuit without diodes is a
+Kernel route: ``extract_kernel`` with every independent source as an input
+(so any of them can be overridden per sample), solve the kernel equation with
+the exact active-set method (ideal/PWL diodes) or Newton (Shockley diodes),
+then rebuild every node voltage from ``(z, u)``. A circuit without diodes is a
 single linear solve. Pure torch: batched, float64 by default, any device.
+
+Nodal route (``simulators.nodal``): damped Newton on the full MNA with
+ngspice's complete level-1 junction law, for Shockley circuits the kernel
+route does not model (``IKF``/``ISR``/``IKR``, a junction in breakdown) or
+cannot reduce (a singular reduced network). ``OperatingPoints.route`` says
+which route ran.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from ..circuits import Circuit, ShockleyDiode
 from ..kernels.extract import CircuitKernel, extract_kernel
 from ..kernels.kernel import Equilibrium, Kernel
 from ..solvers.reuse import CachedSolver
+from .nodal import NodalError, NodalNewton
 
 #: (element index, diode name, BV, nVt)
 BreakdownLimits = list[tuple[int, str, float, float]]
@@ -82,6 +90,7 @@ class OperatingPoints:
     sources: list[str]
     source_currents: np.ndarray
     backend: str
+    route: str = "kernel"
 
     def as_dicts(self) -> list[dict[str, float]]:
         """One ``{node: volts}`` per sample (the CLI's JSON)."""
@@ -113,20 +122,44 @@ class BuiltinSimulator:
         tol: float = 1e-12,
         dtype: torch.dtype = torch.float64,
         device: torch.device | str | None = None,
+        route: str | None = None,
     ) -> None:
+        if route not in (None, "kernel", "nodal"):
+            raise ValueError(f"route must be 'kernel', 'nodal' or None, got {route!r}")
         self.circuit = circuit
         self.method = method
         self.tol = tol
         self.source_names = [s.name for s in circuit.sources]
-        self.kernel: CircuitKernel = extract_kernel(
-            circuit, self.source_names, dtype=dtype, device=device
-        )
-        self.defaults = torch.tensor(
-            [s.dc for s in circuit.sources], dtype=dtype, device=self.kernel.device
-        )
-        self._breakdown = breakdown_limits(circuit, self.kernel)
+        self.nodal: NodalNewton | None = None
+        self.fallback_reason = ""
+        self.kernel: CircuitKernel | None = None
+        shockley = all(isinstance(d.model, ShockleyDiode) for d in circuit.diodes)
+        unmodelled = [d.name for d in circuit.diodes
+                      if isinstance(d.model, ShockleyDiode) and not d.model.plain]
+        if route == "nodal" or (route is None and unmodelled):
+            self.fallback_reason = (f"{unmodelled[0]}: IKF/IKR/ISR are outside the kernel's "
+                                    "Shockley relation" if unmodelled else "asked for")
+            self.nodal = NodalNewton(circuit)
+        else:
+            try:
+                self.kernel = extract_kernel(circuit, self.source_names, dtype=dtype,
+                                             device=device)
+            except ValueError as exc:
+                if route == "kernel" or not shockley:
+                    raise
+                self.fallback_reason = str(exc)
+                try:
+                    self.nodal = NodalNewton(circuit)
+                except NodalError:
+                    raise exc from None
+        dev = self.kernel.device if self.kernel is not None else device
+        self.defaults = torch.tensor([s.dc for s in circuit.sources], dtype=dtype, device=dev)
+        self.dtype = dtype
+        self._breakdown = breakdown_limits(circuit, self.kernel) if self.kernel is not None else []
+        self.route = "kernel" if self.kernel is not None else "nodal"
         # one factorisation/state for every batch solved on this circuit
-        self._solver = CachedSolver(exact_method(self.kernel, self.method), tol=self.tol)
+        self._solver = (CachedSolver(exact_method(self.kernel, self.method), tol=self.tol)
+                        if self.kernel is not None else None)
 
     def input_matrix(
         self, values: np.ndarray | Tensor | None = None, names: Sequence[str] | None = None
@@ -134,7 +167,7 @@ class BuiltinSimulator:
         """All source values per sample: the netlist's, with ``names`` overridden."""
         if values is None:
             return self.defaults.reshape(1, -1)
-        values_t = torch.as_tensor(values, dtype=self.kernel.dtype, device=self.kernel.device)
+        values_t = torch.as_tensor(values, dtype=self.dtype, device=self.defaults.device)
         if values_t.ndim == 1:
             values_t = values_t.reshape(1, -1)
         names = list(self.source_names) if names is None else [n.lower() for n in names]
@@ -153,6 +186,8 @@ class BuiltinSimulator:
         return u
 
     def solve(self, u: Tensor) -> Equilibrium:
+        if self.kernel is None or self._solver is None:
+            raise ValueError(f"no kernel for this circuit ({self.fallback_reason})")
         return self._solver.solve(self.kernel, u)
 
     def check_breakdown(self, eq: Equilibrium) -> None:
@@ -180,14 +215,43 @@ class BuiltinSimulator:
                 raise TypeError("give u/sources or their old names values/names, not both")
             u, sources = values, names
         u = self.input_matrix(u, sources)
-        eq = self.solve(u)
-        self.check_breakdown(eq)
-        v = self.kernel.node_voltages(eq.z, u)
-        j = self.kernel.source_currents(eq.z, u)
+        if self.kernel is not None:
+            try:
+                eq = self.solve(u)
+                self.check_breakdown(eq)
+            except ValueError as exc:
+                if not all(isinstance(d.model, ShockleyDiode) for d in self.circuit.diodes):
+                    raise
+                self.fallback_reason = str(exc).split(", which")[0]
+                self.nodal = NodalNewton(self.circuit)
+            else:
+                v = self.kernel.node_voltages(eq.z, u)
+                j = self.kernel.source_currents(eq.z, u)
+                return OperatingPoints(
+                    nodes=list(self.kernel.node_names),
+                    voltages=v.detach().cpu().numpy(),
+                    sources=list(self.kernel.source_names),
+                    source_currents=j.detach().cpu().numpy(),
+                    backend=self.backend,
+                    route="kernel",
+                )
+        assert self.nodal is not None
+        rows = u.detach().cpu().numpy()
+        volts, amps = [], []
+        for row in rows:
+            try:
+                vv, ii = self.nodal.solve(dict(zip(self.source_names, row.tolist())))
+            except NodalError as exc:
+                raise ValueError(f"nodal route: {exc}"
+                                 + (f" (kernel route: {self.fallback_reason})"
+                                    if self.fallback_reason else "")) from None
+            volts.append(vv)
+            amps.append(ii)
         return OperatingPoints(
-            nodes=list(self.kernel.node_names),
-            voltages=v.detach().cpu().numpy(),
-            sources=list(self.kernel.source_names),
-            source_currents=j.detach().cpu().numpy(),
+            nodes=list(self.nodal.node_names),
+            voltages=np.array(volts).reshape(len(rows), len(self.nodal.node_names)),
+            sources=list(self.nodal.sources),
+            source_currents=np.array(amps).reshape(len(rows), len(self.nodal.sources)),
             backend=self.backend,
+            route="nodal",
         )

@@ -22,6 +22,25 @@ class NetlistError(ValueError):
 
 
 class NetlistWarning(UserWarning):
-    """Something in a netlist that diodenet accepted but dropped or ignored
-    (an analysis card, an LTspice-only model parameter, a capacitance-only
-    parameter). The message starts with ``line N:``."""
+    """Something in a netlist that diodenet accepted but that has no effect on
+    the DC answer (an analysis card, a ``.control`` block, an ``ac``
+    specification, a capacitor left open). ``str()`` reads ``"line N: note"``;
+    ``line`` and ``problem`` hold the two parts (the CLI prints
+    ``FILE:N: note: ...``)."""
+
+    def __init__(self, line: int | str, problem: str | None = None) -> None:
+        if problem is None:  # NetlistWarning("line 7: text"), the older form
+            text = str(line)
+            head, sep, rest = text.partition(": ")
+            number = head[len("line "):] if head.startswith("line ") else ""
+            line, problem = (int(number), rest) if sep and number.isdigit() else (0, text)
+        self.line = int(line)
+        self.problem = str(problem)
+        super().__init__(f"line {self.line}: {self.problem}")
+
+
+def note(line: int, problem: str) -> None:
+    """Emit a ``NetlistWarning`` (collected by the CLI, shown as one line)."""
+    import warnings
+
+    warnings.warn(NetlistWarning(line, problem), stacklevel=3)

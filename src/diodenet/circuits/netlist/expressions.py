@@ -12,7 +12,10 @@ ngspice allows in ``{expr}`` and ``'expr'``:
 * ``+ - * /``, ``^`` and ``**`` (power, binding tighter than unary minus:
   ``-2^2 = -4``, and left-associative as in ngspice 39: ``2^3^2 = 64``),
   parentheses, braces and quotes;
-* names of parameters, and the functions in ``FUNCTIONS``.
+* comparisons ``== != < > <= >=`` and ``&& || !`` (1 for true, 0 for false)
+  and the conditional ``c ? a : b`` (lowest precedence), as ngspice reads them;
+* names of parameters, the functions in ``FUNCTIONS`` and user functions
+  (``.func name(x, y) = expr``, passed as ``functions``).
 
 Every intermediate result must be finite; anything else (an unknown name, a
 division by zero, ``sqrt(-1)``, an overflow) raises ``ExpressionError``.
@@ -130,7 +133,13 @@ def parse_number(text: str) -> float:
 
 # ----------------------------------------------------------------- tokenizer
 
-_OPS = ("**", "+", "-", "*", "/", "^", "(", ")", ",", "{", "}", "=")
+_OPS = ("**", "==", "!=", "<=", ">=", "&&", "||", "+", "-", "*", "/", "^", "(", ")", ",",
+        "{", "}", "=", "<", ">", "!", "?", ":")
+_COMPARE = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+            ">": lambda a, b: a > b, "<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b}
+#: a user function body and its argument names
+UserFunction = tuple[tuple[str, ...], str]
+MAX_CALL_DEPTH = 50
 
 
 def _tokenize(text: str) -> list[tuple[str, object]]:
@@ -179,7 +188,10 @@ def _tokenize(text: str) -> list[tuple[str, object]]:
 class _Parser:
     """Recursive descent over the tokens, evaluating as it goes."""
 
-    def __init__(self, text: str, names: Mapping[str, float]) -> None:
+    def __init__(self, text: str, names: Mapping[str, float],
+                 functions: Mapping[str, UserFunction] | None = None, calls: int = 0) -> None:
+        self.functions = functions or {}
+        self.calls = calls
         self.text = text
         self.tokens = _tokenize(text)
         self.pos = 0
@@ -205,6 +217,48 @@ class _Parser:
 
     # grammar
     def expression(self) -> float:
+        """``c ? a : b`` over ``||``, ``&&``, comparisons and sums."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ExpressionError(
+                f"expression nested deeper than {MAX_DEPTH} in {_short(self.text)}"
+            )
+        try:
+            value = self.logic_or()
+            if self.peek() == "?":
+                self.take("?")
+                yes = self.expression()
+                self.take(":")
+                no = self.expression()
+                value = yes if value != 0 else no
+            return value
+        finally:
+            self.depth -= 1
+
+    def logic_or(self) -> float:
+        value = self.logic_and()
+        while self.peek() == "||":
+            self.take("||")
+            rhs = self.logic_and()
+            value = 1.0 if (value != 0 or rhs != 0) else 0.0
+        return value
+
+    def logic_and(self) -> float:
+        value = self.comparison()
+        while self.peek() == "&&":
+            self.take("&&")
+            rhs = self.comparison()
+            value = 1.0 if (value != 0 and rhs != 0) else 0.0
+        return value
+
+    def comparison(self) -> float:
+        value = self.sum()
+        while self.peek() in _COMPARE:
+            op = str(self.take(self.peek()))
+            value = 1.0 if _COMPARE[op](value, self.sum()) else 0.0
+        return value
+
+    def sum(self) -> float:
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise ExpressionError(
@@ -234,6 +288,9 @@ class _Parser:
         return value
 
     def unary(self) -> float:
+        if self.peek() == "!":
+            self.take("!")
+            return 0.0 if self.unary() != 0 else 1.0
         if self.peek() in ("+", "-"):
             op = self.take(self.peek())
             self.depth += 1
@@ -287,6 +344,8 @@ class _Parser:
         raise ExpressionError(f"expected a value but found {found} in {_short(self.text)}")
 
     def call(self, name: str) -> float:
+        if name in self.functions:
+            return self.user_call(name)
         if name not in FUNCTIONS:
             raise ExpressionError(f"unknown function {name!r} in {_short(self.text)}")
         f, nargs = FUNCTIONS[name]
@@ -305,27 +364,70 @@ class _Parser:
             raise ExpressionError(f"{name}({shown}) has no finite real value") from None
         return self.check(value, f"{name}()")
 
+    def user_call(self, name: str) -> float:
+        args_names, body = self.functions[name]
+        self.take("(")
+        args: list[float] = []
+        if self.peek() != ")":
+            args.append(self.expression())
+            while self.peek() == ",":
+                self.take(",")
+                args.append(self.expression())
+        self.take(")")
+        if len(args) != len(args_names):
+            raise ExpressionError(f"{name}() takes {len(args_names)} argument(s), got {len(args)}")
+        if self.calls >= MAX_CALL_DEPTH:
+            raise ExpressionError(f"{name}(): user functions nested deeper than {MAX_CALL_DEPTH}")
+        scope = {**self.names, **dict(zip(args_names, args))}
+        inner = _Parser(body, scope, self.functions, self.calls + 1)
+        value = inner.expression()
+        if inner.peek() != "end":
+            raise ExpressionError(f"unexpected {inner.tokens[inner.pos][1]!r} in .func {name}")
+        return self.check(value, f"{name}()")
 
-def evaluate(text: str, names: Mapping[str, float] | None = None) -> float:
+
+def evaluate(text: str, names: Mapping[str, float] | None = None,
+             functions: Mapping[str, UserFunction] | None = None) -> float:
     """The value of one expression (with or without its ``{}``/``''`` quoting).
 
-    ``names`` maps lower-case parameter names to values.
+    ``names`` maps lower-case parameter names to values; ``functions`` the user
+    functions (``parse_function``).
     """
-    p = _Parser(text, names or {})
+    p = _Parser(text, names or {}, functions)
     value = p.expression()
     if p.peek() != "end":
         raise ExpressionError(f"unexpected {p.tokens[p.pos][1]!r} in {_short(text)}")
     return value
 
 
-def parse_assignments(text: str, names: Mapping[str, float] | None = None) -> dict[str, float]:
+def parse_function(text: str) -> tuple[str, UserFunction]:
+    """``name(a, b) = expr`` or ``name(a, b) {expr}`` (a ``.func`` card's text after
+    ``.func``): ``(name, (argument names, body))``. The body's tokens are checked
+    here, its grammar and names when it is called."""
+    m = re.fullmatch(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*\(([^()]*)\)\s*=?\s*(.+?)\s*", text)
+    if not m:
+        raise ExpressionError(f"expected '.func name(args) = expression', got {_short(text)}")
+    name, raw_args, body = m.group(1).lower(), m.group(2), m.group(3)
+    args = tuple(a.strip().lower() for a in raw_args.split(",")) if raw_args.strip() else ()
+    if any(not _NAME.fullmatch(a) for a in args) or len(set(args)) != len(args):
+        raise ExpressionError(f".func {name}: arguments must be distinct names, got {raw_args!r}")
+    if name in FUNCTIONS:
+        raise ExpressionError(f".func {name}: {name!r} is a built-in function")
+    kinds = [k for k, _ in _tokenize(body)]
+    if kinds.count("(") != kinds.count(")") or kinds.count("{") != kinds.count("}"):
+        raise ExpressionError(f".func {name}: unbalanced brackets in {_short(body)}")
+    return name, (args, body)
+
+
+def parse_assignments(text: str, names: Mapping[str, float] | None = None,
+                      functions: Mapping[str, UserFunction] | None = None) -> dict[str, float]:
     """``name = expr name = expr ...`` as in ``.param``; later ones may use earlier ones.
 
     Returns the new values only, in order. ``names`` are the parameters in scope.
     """
     scope = dict(names or {})
     out: dict[str, float] = {}
-    p = _Parser(text, scope)
+    p = _Parser(text, scope, functions)
     if p.peek() == "end":
         raise ExpressionError("no assignment (expected name=value)")
     while p.peek() != "end":

@@ -3,8 +3,11 @@
 SPICE's line rules, as ngspice applies them:
 
 * the first line of a netlist is its title, whatever it holds;
-* ``*`` starts a comment line; ``;`` (anywhere) and ``$`` (after white space)
-  start an inline comment;
+* ``*`` starts a comment line; ``;`` (anywhere), ``$`` and ``//`` (at the
+  start or after white space) start an inline comment;
+* ``µ`` (LTspice's micro) reads as ``u``;
+* ``.control`` ... ``.endc`` blocks are skipped with one note: diodenet
+  never runs ngspice commands, and the block never reaches ngspice;
 * a line starting with ``+`` continues the card before it (comment and blank
   lines may come between); a card's line number is its first physical line;
 * ``*@diodenet ...`` comment lines carry diodenet's own data (exact diode
@@ -12,22 +15,24 @@ SPICE's line rules, as ngspice applies them:
 
 ``.include``/``.inc``/``.lib`` cards are replaced here by the cards of the
 named file, but only a file the caller passed explicitly: anything else is
-refused. A netlist is data, so ``.control`` blocks and shell escapes are
-refused wherever they appear (ngspice runs a ``.control`` block even after
-``.end``).
+refused. A netlist is data: shell escapes and ``.exec`` are refused
+wherever they appear.
 """
 
 from __future__ import annotations
 
+import ntpath
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from .errors import NetlistError
+from .errors import NetlistError, note
 
 MAX_INCLUDE_DEPTH = 10
-#: Cards that would make ngspice run commands: always refused.
-_COMMAND_CARDS = {".control", ".endc", ".exec", "shell", "system", ".shell", ".system"}
+#: Cards that would make ngspice run commands outside a ``.control`` block: refused.
+_COMMAND_CARDS = {".exec", "shell", "system", ".shell", ".system"}
+#: LTspice writes micro as U+00B5 (or U+03BC).
+_MICRO = str.maketrans({"\u00b5": "u", "\u03bc": "u"})
 
 
 @dataclass
@@ -65,7 +70,7 @@ def _strip_inline_comment(s: str) -> str:
     if cut >= 0:
         s = s[:cut]
     for i, ch in enumerate(s):
-        if ch == "$" and (i == 0 or s[i - 1].isspace()):
+        if (ch == "$" or s.startswith("//", i)) and (i == 0 or s[i - 1].isspace()):
             return s[:i]
     return s
 
@@ -79,16 +84,30 @@ def _physical_cards(text: str, first_line: int, title: bool) -> tuple[str, list[
         start = 1
     cards: list[Card] = []
     notes: list[Card] = []
+    control: int | None = None  # first line of the .control block being skipped
     for index in range(start, len(lines)):
         number = first_line + index
         s = lines[index].rstrip("\r").strip()
         if not s:
             continue
+        first = s.split(None, 1)[0].lower()
+        if control is not None:
+            if first == ".endc":
+                note(control, f".control block (lines {control}-{number}) skipped: "
+                     "diodenet never runs ngspice commands")
+                control = None
+            continue
+        if first == ".control":
+            control = number
+            continue
+        if first == ".endc":
+            note(number, ".endc without .control ignored")
+            continue
         if s.startswith("*"):
             if s.lower().startswith("*@diodenet"):
                 notes.append(Card(number, s[len("*@diodenet"):].strip()))
             continue
-        s = _strip_inline_comment(s).strip()
+        s = _strip_inline_comment(s).strip().translate(_MICRO)
         if not s:
             continue
         if "`" in s:
@@ -101,13 +120,27 @@ def _physical_cards(text: str, first_line: int, title: bool) -> tuple[str, list[
             cards[-1].text += " " + s[1:].strip()
             continue
         cards.append(Card(number, s))
+    if control is not None:
+        note(control, f".control block (line {control} to the end, no .endc) skipped: "
+             "diodenet never runs ngspice commands")
     for card in cards:
         if card.first in _COMMAND_CARDS:
             raise card.error(
                 f"{card.first!r} refused: a netlist is data, and diodenet never runs "
-                "ngspice control blocks or shell commands"
+                "shell commands"
             )
     return title_text, cards, notes
+
+
+#: Finds an include file the caller allowed (``--include-dir``): its text, or
+#: ``None`` when it does not exist; raises ``ValueError`` saying why a name is
+#: not allowed.
+Resolver = Callable[[str], "str | None"]
+
+
+def is_windows_path(name: str) -> bool:
+    """``C:\\...`` or a path with backslashes (LTspice and QSPICE write these)."""
+    return "\\" in name or (len(name) > 2 and name[1] == ":" and name[0].isalpha())
 
 
 def _lookup_include(name: str, includes: Mapping[str, str]) -> str | None:
@@ -117,6 +150,12 @@ def _lookup_include(name: str, includes: Mapping[str, str]) -> str | None:
     for key, value in includes.items():
         if os.path.normpath(key) == wanted:
             return value
+    if is_windows_path(name):
+        # a Windows path matches a file passed with --include by its file name
+        base = ntpath.basename(name).lower()
+        for key, value in includes.items():
+            if os.path.basename(key).lower() == base:
+                return value
     return None
 
 
@@ -157,10 +196,13 @@ def _lib_section(cards: list[Card], section: str, origin: Card, name: str) -> li
     return out
 
 
-def lex(text: str, includes: Mapping[str, str] | None = None) -> Deck:
+def lex(
+    text: str, includes: Mapping[str, str] | None = None, resolver: Resolver | None = None
+) -> Deck:
     """The cards of a netlist, with ``.include``/``.lib`` of the given files expanded.
 
-    ``includes`` maps the file names as written in the netlist to their text.
+    ``includes`` maps the file names as written in the netlist to their text;
+    ``resolver`` finds the other allowed ones (see ``Resolver``).
     """
     if not isinstance(text, str):
         raise TypeError(f"netlist text must be a str, got {type(text).__name__}")
@@ -168,22 +210,35 @@ def lex(text: str, includes: Mapping[str, str] | None = None) -> Deck:
         raise NetlistError(1, "empty netlist")
     title, cards, notes = _physical_cards(text, 1, title=True)
     deck = Deck(title=title, notes=notes)
-    deck.cards = _expand(cards, includes or {}, depth=0, stack=())
+    deck.cards = _expand(cards, includes or {}, depth=0, stack=(), resolver=resolver)
     return deck
 
 
 def _expand(
-    cards: list[Card], includes: Mapping[str, str], depth: int, stack: tuple[str, ...]
+    cards: list[Card], includes: Mapping[str, str], depth: int, stack: tuple[str, ...],
+    resolver: Resolver | None = None,
 ) -> list[Card]:
     out: list[Card] = []
     for card in cards:
         if card.first in (".include", ".inc", ".lib"):
             name, section = _include_target(card)
             body = _lookup_include(name, includes)
+            if body is None and is_windows_path(name):
+                base = ntpath.basename(name)
+                raise card.error(
+                    f"{card.first} {name!r} refused: a Windows path; pass the file itself "
+                    f"with --include {base} (or includes=[...] in the API)"
+                )
+            if body is None and resolver is not None:
+                try:
+                    body = resolver(name)
+                except ValueError as exc:
+                    raise card.error(f"{card.first} {name!r} refused: {exc}") from None
             if body is None:
                 raise card.error(
                     f"{card.first} {name!r} refused: include files must be passed explicitly "
-                    "(read_netlist(path, includes=[...]) or --include FILE)"
+                    "(--include FILE, or --include-dir DIR for the files inside DIR; "
+                    "read_netlist(path, includes=[...], include_dir=DIR) in the API)"
                 )
             if name in stack or depth >= MAX_INCLUDE_DEPTH:
                 raise card.error(f"{card.first} {name!r} includes itself (or nests too deep)")
@@ -193,7 +248,7 @@ def _expand(
                     inner = _lib_section(inner, section, card, name)
                 elif card.first == ".lib" and any(c.first == ".endl" for c in inner):
                     raise card.error(f".lib {name!r} has sections: name one (.lib FILE SECTION)")
-                expanded = _expand(inner, includes, depth + 1, (*stack, name))
+                expanded = _expand(inner, includes, depth + 1, (*stack, name), resolver)
             except NetlistError as exc:
                 if exc.line == card.line and exc.problem.startswith(card.where):
                     raise  # already about this card

@@ -1,39 +1,61 @@
-"""``.model NAME D(...)`` cards to ``ShockleyDiode``.
+"""``.model NAME D(...)`` cards: ngspice's level-1 diode at its DC operating point.
 
-Parameters read: ``Is`` (alias ``Js``), ``N``, ``Rs``, ``BV``, ``IBV``,
-``Cjo`` (aliases ``Cj0``, ``Cj``), ``M`` (alias ``Mj``), ``tt`` and
-``level=1``. ngspice's defaults are the dataclass defaults.
+``parse_model_card`` evaluates a card's parameters; ``diode_instance`` turns
+them into the ``ShockleyDiode`` of one instance at its temperature, the way
+ngspice's temperature update does it:
 
-Dropped silently: parameters with no DC effect at 27 C (temperature and
-capacitance/noise parameters such as ``eg``, ``xti``, ``vj``, ``fc``, ``kf``,
-``af``). Dropped with a ``NetlistWarning``: parameters that do change the DC
-curve but that diodenet does not model (``ikf``, ``isr``, ...), and
-LTspice-only parameters that ngspice rejects (``iave``, ``vpk``, ``mfg``,
-``type``, ``ron``, ``vfwd``, ...). Anything else is
-a ``NetlistError``.
+* ``T`` = the instance's ``temp`` or the circuit's (``.temp``, ``.options
+  temp=``) plus ``dtemp``; ``Tnom`` = the model's ``tnom`` or ``.options tnom=``
+  (27 C by default);
+* ``Is(T) = M·AREA·Is·exp((T/Tnom - 1)·EG/(N·Vt) + XTI/N·ln(T/Tnom))``, and the
+  same for ``Isr`` with ``NR``; ``Ikf``/``Ikr`` scale with ``M·AREA``, ``Rs`` by
+  ``1/(M·AREA)`` and ``(1 + TRS1·dT + TRS2·dT²)``, ``Ibv`` by ``M``;
+  ``BV(T) = BV - TCV·dT`` (``TLEV=1``: ``BV·(1 - TCV·dT)``); the junction
+  potential ``VJ`` and grading ``M`` (which shape the recombination current)
+  follow ngspice's ``TLEVC`` rules and limits (``VJ <= 1/FC``, ``M <= 0.9``).
+
+Parameters with no DC effect (capacitance, transit time, noise, sidewall
+capacitance, safe-operating-area limits) are read and left out silently.
+Parameters that would change the DC answer and that diodenet does not model
+(tunnelling currents, a sidewall current with a perimeter, level 3 geometry,
+the LTspice piecewise-linear ``Roff``/``Vrev``/``Ilimit`` family) are refused
+naming the parameter. LTspice's ``Ron``/``Vfwd`` alone give a ``PWLDiode``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
-from ..elements import ShockleyDiode
+from ..elements import KELVIN, DiodeModel, PWLDiode, ShockleyDiode, thermal_voltage
 from .lexer import Card, split_words
 
-_FIELDS = {
-    "is": "is_", "js": "is_", "n": "n", "rs": "rs", "bv": "bv", "ibv": "ibv",
-    "cjo": "cjo", "cj0": "cjo", "cj": "cjo", "m": "m", "mj": "m", "tt": "tt",
-}
+_ALIASES = {"js": "is", "ik": "ikf", "pb": "vj", "mj": "m", "cj0": "cjo", "cj": "cjo",
+            "tref": "tnom", "tbv1": "tcv", "trs1": "trs"}
+_DC = {"is", "n", "rs", "bv", "ibv", "nbv", "ikf", "ikr", "isr", "nr", "tnom", "xti", "eg",
+       "vj", "m", "fc", "tcv", "tlev", "tlevc", "tpb", "trs", "trs2", "tm1", "tm2", "cjo",
+       "tt", "level", "jsw", "ns"}
 _NO_DC_EFFECT = {
-    "eg", "xti", "vj", "pb", "php", "fc", "fcs", "kf", "af", "cjp", "cjsw", "mjsw", "vjsw",
-    "cta", "ctp", "tcv", "tbv1", "tbv2", "trs", "trs1", "trs2", "tm1", "tm2", "ttt1", "ttt2",
-    "tlev", "tlevc", "xtitun", "keg", "lm", "lp", "wm", "wp", "xom", "xoi", "xm", "xp",
-    "tpb", "tphp", "cond", "dskip", "nbv", "nbvl", "ibvl",
+    "kf", "af", "cjp", "cjsw", "mjsw", "vjsw", "php", "fcs", "cta", "ctp", "tphp", "ttt1",
+    "ttt2", "tbv2", "bv_max", "id_max", "fv_max", "pd_max", "te_max", "rth0", "cth0",
+    "dskip", "lm", "lp", "wm", "wp", "xom", "xoi", "xm", "xp", "nbvl", "ibvl", "tcvl",
+    # LTspice datasheet fields: no electrical effect
+    "iave", "vpk", "mfg", "type", "pwr", "peak", "ipk", "vp",
 }
-_DC_UNMODELLED = {"ikf", "ik", "ikr", "isr", "nr", "jsw", "ns", "tnom", "tref", "area", "gap1",
-                  "gap2", "bv_max", "rsw"}
-_LTSPICE_ONLY = {"iave", "vpk", "mfg", "type", "ron", "roff", "vfwd", "vrev", "rrev", "ilimit",
-                 "revilimit", "epsilon", "revepsilon", "peak", "ipk", "pwr", "vp"}
+_REFUSED = {
+    "jtun": "tunnelling current", "jtunsw": "tunnelling current", "ntun": "tunnelling current",
+    "xtitun": "tunnelling current", "keg": "tunnelling current",
+    "roff": "LTspice piecewise-linear diode", "vrev": "LTspice piecewise-linear diode",
+    "rrev": "LTspice piecewise-linear diode", "ilimit": "LTspice piecewise-linear diode",
+    "revilimit": "LTspice piecewise-linear diode", "epsilon": "LTspice piecewise-linear diode",
+    "revepsilon": "LTspice piecewise-linear diode", "gap1": "band-gap temperature fit",
+    "gap2": "band-gap temperature fit",
+}
+_LTSPICE_PWL = {"ron", "vfwd"}
+_CIDER = {"numd", "nbjt", "numos"}
+
+#: ngspice 39's constants (CONSTboltz, CHARGE, REFTEMP)
+_K, _Q, _REFTEMP = 1.38064852e-23, 1.6021766208e-19, 300.15
 
 ValueFn = Callable[[Card, str, dict[str, float], str], float]
 WarnFn = Callable[[Card, str], None]
@@ -41,39 +63,106 @@ WarnFn = Callable[[Card, str], None]
 
 def parse_model_card(
     card: Card, params: dict[str, float], value: ValueFn, warn: WarnFn
-) -> ShockleyDiode:
-    """The diode model of a ``.model`` card; ``value`` evaluates a word in ``params``."""
+) -> dict[str, float]:
+    """The evaluated DC parameters (lower-case canonical names) of a ``.model``
+    card of type D; ``value`` evaluates a word in ``params``."""
     words = split_words(card, parens=True)
     if len(words) < 3:
         raise card.error(".model needs a name and a type, e.g. '.model d1 D(Is=1e-14)'")
     name, kind = words[1].lower(), words[2].lower()
+    if kind in _CIDER:
+        raise card.error(f"model {name!r}: CIDER numerical device {kind!r} is out of scope "
+                         "(diodenet reads D models)")
     if kind != "d":
         raise card.error(f"model {name!r}: type {kind!r} is not modelled (diodenet reads D only)")
     values: dict[str, float] = {}
-    for w in words[3:]:
+    for k, w in enumerate(words[3:]):
         key, sep, raw = w.partition("=")
-        key = key.lower()
+        key = _ALIASES.get(key.lower(), key.lower())
+        if not sep and k > 0 and "=" in words[2 + k] and w[:1].isdigit():
+            # "M=0,2" (a decimal comma): ngspice reads M=0 and skips the stray "2"
+            warn(card, f"model {name!r}: stray value {w!r} after {words[2 + k]!r} ignored, "
+                 "as ngspice does (a decimal comma?)")
+            continue
         if not sep or not raw:
             raise card.error(f"model {name!r}: expected key=value, got {w!r}")
-        if key in _LTSPICE_ONLY:
-            warn(card, f"model {name!r}: LTspice-only parameter {key!r} dropped "
-                 "(ngspice rejects it)")
-            continue
         if key in _NO_DC_EFFECT:
             continue
-        if key in _DC_UNMODELLED:
-            warn(card, f"model {name!r}: parameter {key!r} dropped; diodenet does not model "
-                 "it, so DC results may differ from ngspice")
-            continue
-        x = value(card, raw, params, f"model {name!r} {key}")
-        if key == "level":
-            if x != 1.0:
-                raise card.error(f"model {name!r}: only level=1 diodes are modelled")
-            continue
-        if key not in _FIELDS:
+        if key in _REFUSED:
+            raise card.error(f"model {name!r}: parameter {key!r} ({_REFUSED[key]}) is not "
+                             "modelled, and it changes the DC answer")
+        if key not in _DC and key not in _LTSPICE_PWL:
             raise card.error(f"model {name!r}: unknown diode model parameter {key!r}")
-        values[_FIELDS[key]] = x
-    try:
-        return ShockleyDiode(**values)
-    except ValueError as exc:
-        raise card.error(f"model {name!r}: {exc}") from None
+        values[key] = value(card, raw, params, f"model {name!r} {key}")
+    if values.get("level", 1.0) != 1.0:
+        raise card.error(f"model {name!r}: only level=1 diodes are modelled")
+    if _LTSPICE_PWL & values.keys():
+        others = sorted(values.keys() - _LTSPICE_PWL - {"level"})
+        if others:
+            raise card.error(f"model {name!r}: LTspice Ron/Vfwd mixed with {others[0]!r}")
+        warn(card, f"model {name!r}: LTspice Ron/Vfwd diode read as the piecewise-linear "
+             "diode (ngspice ignores these parameters)")
+    return values
+
+
+def _pbfact(t: float) -> float:
+    """ngspice's junction-potential temperature term at ``t`` kelvin."""
+    egfet = 1.16 - (7.02e-4 * t * t) / (t + 1108)
+    arg = -egfet / (2 * _K * t) + 1.1150877 / (_K * (_REFTEMP + _REFTEMP))
+    return -2 * (_K * t / _Q) * (1.5 * math.log(t / _REFTEMP) + _Q * arg)
+
+
+def diode_instance(
+    values: dict[str, float], temp: float, tnom: float, area: float = 1.0, mult: float = 1.0
+) -> DiodeModel:
+    """The DC model of one instance at ``temp`` C (``tnom``: the circuit's default
+    nominal temperature, overridden by the model's ``tnom``). Raises ``ValueError``
+    naming a parameter whose effect diodenet does not model."""
+    if _LTSPICE_PWL & values.keys():
+        if area != 1.0 or mult != 1.0:
+            raise ValueError("area or m on an LTspice Ron/Vfwd diode is not modelled")
+        return PWLDiode(vf=values.get("vfwd", 0.0), ron=values.get("ron", 0.0))
+    get = values.get
+    tnom = get("tnom", tnom)
+    t, t0 = temp + KELVIN, tnom + KELVIN
+    dt = t - t0
+    vt = thermal_voltage(temp)
+    scale = area * mult
+    n, nr, eg, xti = get("n", 1.0), get("nr", 1.0), get("eg", 1.11), get("xti", 3.0)
+    if dt != 0 and get("tlev", 0.0) not in (0.0, 1.0):
+        raise ValueError("tlev other than 0 or 1 is not modelled")
+    if get("jsw", 0.0) > 0:
+        raise ValueError("jsw (sidewall current) with a perimeter is not modelled")
+
+    def saturation(i0: float, emission: float) -> float:
+        if i0 == 0 or dt == 0:
+            return scale * i0
+        return scale * i0 * math.exp((t / t0 - 1) * eg / (emission * vt)
+                                     + xti / emission * math.log(t / t0))
+
+    vj, fc, m = get("vj", 1.0), get("fc", 0.5), get("m", 0.5)
+    if dt != 0:
+        if get("tlevc", 0.0) == 0.0:
+            pbo = (vj - _pbfact(t0)) / (t0 / _REFTEMP)
+            vj = _pbfact(t) + (t / _REFTEMP) * pbo
+        elif get("tlevc") == 1.0:
+            vj = vj - get("tpb", 0.0) * (t - _REFTEMP)
+        else:
+            raise ValueError("tlevc other than 0 or 1 is not modelled")
+        m = m * (1 + get("tm1", 0.0) * dt + get("tm2", 0.0) * dt * dt)
+    if get("isr", 0.0) > 0:  # VJ and M shape only the recombination current at DC
+        m = min(m, 0.9)
+        if fc * vj > 1.0:
+            vj = 1.0 / fc
+    bv = get("bv")
+    if bv is not None and dt != 0:
+        bv = bv - get("tcv", 0.0) * dt if get("tlev", 0.0) == 0 else bv * (1 - get("tcv", 0.0) * dt)
+    rs = get("rs", 0.0)
+    if rs:
+        rs = rs * (1 + get("trs", 0.0) * dt + get("trs2", 0.0) * dt * dt) / scale
+    return ShockleyDiode(
+        is_=saturation(get("is", 1e-14), n), n=n, rs=rs, bv=bv, ibv=mult * get("ibv", 1e-3),
+        cjo=get("cjo", 0.0), m=m, tt=get("tt", 0.0), ikf=scale * get("ikf", 0.0),
+        ikr=scale * get("ikr", 0.0), isr=saturation(get("isr", 0.0), nr), nr=nr, vj=vj,
+        nbv=get("nbv"), temp=temp,
+    )

@@ -1,57 +1,55 @@
 """ngspice netlist to ``Circuit``: data only, every refusal a ``NetlistError``.
 
-What is read (cards are case-insensitive):
+What is read (cards are case-insensitive), with DC semantics:
 
-* elements R, D, V, I (DC values; an ``ac`` part is dropped), E, F, G, H, and
-  X instances of ``.subckt`` definitions, which are flattened the way ngspice
-  does it: element ``r1`` of instance ``x1`` becomes ``r.x1.r1``, its internal
-  node ``n`` becomes ``x1.n`` (``.global`` nodes and ground stay as they are);
-  a diode model defined inside a subcircuit becomes ``x1:name``;
+* elements R, C (open), L (a short), K (no effect), D, V, I (``sources``), E,
+  F, G, H (``cards``), and X instances of ``.subckt`` definitions, which are
+  flattened the way ngspice does it: element ``r1`` of instance ``x1``
+  becomes ``r.x1.r1``, its internal node ``n`` becomes ``x1.n`` (``.global``
+  nodes and ground stay as they are); a diode model defined inside a
+  subcircuit becomes ``x1:name``;
 * instances of the writer's reserved subcircuits ``diodenet_transformer`` and
   ``diodenet_gyrator`` become ``Transformer``/``Gyrator`` elements when the
   definition is exactly the writer's; otherwise they are flattened;
-* ``.model NAME D(...)``, ``.param`` (expressions: see ``expressions``),
-  ``.options`` (numeric values), ``.title``, ``.global``, ``.end``;
-* ``.temp 27`` (the only temperature diodenet models) is accepted.
+* ``.model NAME D(...)`` (``models``), ``.param``/``.global_param``
+  (expressions: see ``expressions``; ``temper`` is the circuit temperature),
+  ``.options`` (numeric values; ``temp``/``tnom`` set the temperatures, Xyce's
+  ``.options device`` is read the same way), ``.temp``, ``.title``,
+  ``.global``, ``.end`` (anything after it is skipped with a note).
 
-Accepted and ignored, with a ``NetlistWarning``: the analysis and output
-cards ``.op .dc .tran .ac .tf .sens .noise .pz .disto .four .save .print
-.plot .probe .meas .measure .nodeset .ic .width``. They cannot change the
-circuit, and the simulators add their own analyses.
+Skipped with one note each (``NetlistWarning``): ``.control`` blocks (in the
+lexer) and the analysis and output cards in ``IGNORED_CARDS``. They cannot
+change the circuit, and the simulators add their own analyses.
 
-Refused: ``.control``/``.endc``/``.exec`` and shell escapes, includes of files
-not passed explicitly, cards after ``.end`` (ngspice would still run them),
-elements diodenet does not model (L, C, Q, M, B, ...), every other card,
-duplicate names, non-positive resistances, topology problems
-(``Circuit.topology_problems``) and malformed numbers or expressions.
+Refused: shell escapes, includes of files not allowed explicitly, out-of-scope
+elements (Q, M, J, B, S, W, A, T, O, ...), every other card, duplicate names,
+non-positive resistances, topology problems (``Circuit.topology_problems``)
+and malformed numbers or expressions.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
 from ..circuit import Circuit
-from ..elements import (
-    CCCS,
-    CCVS,
-    VCCS,
-    VCVS,
-    CurrentSource,
-    Diode,
-    DiodeModel,
-    Element,
-    Gyrator,
-    Resistor,
-    Transformer,
-    VoltageSource,
+from ..elements import DiodeModel, Element, Gyrator, Transformer
+from .cards import element_card
+from .errors import NetlistWarning
+from .expressions import (
+    ExpressionError,
+    UserFunction,
+    evaluate,
+    parse_assignments,
+    parse_function,
+    parse_number,
 )
-from .errors import NetlistError, NetlistWarning
-from .expressions import ExpressionError, evaluate, parse_assignments, parse_number
-from .lexer import Card, lex, split_words
-from .models import parse_model_card
+from .includes import folder_resolver
+from .lexer import Card, Resolver, lex, split_words
+from .models import diode_instance, parse_model_card
 from .notes import read_notes
 from .subckt import (
     MAX_ELEMENTS,
@@ -73,17 +71,29 @@ MAX_FILE_BYTES = 50_000_000
 IGNORED_CARDS = {
     ".op", ".dc", ".tran", ".ac", ".tf", ".sens", ".noise", ".pz", ".disto", ".four",
     ".save", ".print", ".plot", ".probe", ".meas", ".measure", ".nodeset", ".ic", ".width",
+    ".backanno", ".step", ".csparam", ".net", ".wave", ".sp", ".lin",
 }
-_TRANSIENT = {"sin", "pulse", "pwl", "exp", "sffm", "am", "trnoise", "trrandom", "distof1",
-              "distof2", "portnum", "z0"}
-UNMODELLED_ELEMENTS = {
-    "a": "XSPICE code models (A)", "b": "behavioural sources (B)", "c": "capacitors (C)",
-    "j": "JFETs (J)", "k": "coupled inductors (K)", "l": "inductors (L)", "m": "MOSFETs (M)",
-    "n": "OSDI/Verilog-A devices (N)", "o": "lossy lines (O)", "p": "coupled lines (P)",
-    "q": "bipolar transistors (Q)", "s": "switches (S)", "t": "transmission lines (T)",
-    "u": "uniform RC lines (U)", "w": "current switches (W)", "y": "lossy lines (Y)",
-    "z": "MESFETs (Z)",
-}
+_OPTION_CARDS = (".options", ".option", ".opt")
+#: Xyce's option packages (``.options device temp=50``): the words are package names
+_XYCE_PACKAGES = {"device", "nonlin", "nonlin-tran", "timeint", "linsol", "output", "parser"}
+
+
+_SCALES = ("f", "p", "n", "u", "m", "k", "g", "t", "meg", "mil")
+_UNITS = ("", "f", "v", "a", "s", "h", "hz", "ohm")
+
+
+def _reads_as_number(name: str) -> bool:
+    """A model name ngspice takes for a value: ``1e34``, ``17n``, ``20.5pF``,
+    ``17e12Meg`` (but not ``1n4148``, ``17nB``, ``74ls04``), or one that does not
+    start with a letter, a digit or ``_`` (``^274ls``)."""
+    if not (name[:1].isalnum() or name[:1] == "_"):
+        return True
+    m = re.match(r"(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?", name)
+    if not m:
+        return False
+    rest = name[m.end():]
+    return rest in _UNITS or any(rest.startswith(sc) and rest[len(sc):] in _UNITS
+                                 for sc in _SCALES)
 
 
 def _model_name(card: Card) -> str:
@@ -99,16 +109,20 @@ class _Reader:
         self.lines: dict[str, Card] = {}
         self.global_nodes: set[str] = set()
         self.global_params: dict[str, float] = {}
-        self.models: dict[str, DiodeModel] = {}
+        self.models: dict[str, dict[str, float] | DiodeModel] = {}
         self.model_cards: dict[str, Card] = {}
         self.exact: dict[str, tuple[Card, DiodeModel]] = {}
         self.top: Block | None = None
+        self.temp = 27.0  # circuit temperature (C): .temp, .options temp=
+        self.tnom = 27.0  # default nominal temperature (C): .options tnom=
+        self.extra: list[Element] = []  # elements a card adds besides its own
+        self.functions: dict[str, UserFunction] = {}  # .func definitions
 
     # ------------------------------------------------------------- values
     def value(self, card: Card, word: str, params: dict[str, float], what: str) -> float:
         try:
             if word[:1] in "{'":
-                return evaluate(word, params)
+                return evaluate(word, params, self.functions)
             if word.lower() in params:
                 # ngspice reads a bare name as a model name, never as a parameter
                 raise ExpressionError(f"{word!r} is a parameter: write {{{word}}} to use it")
@@ -117,38 +131,47 @@ class _Reader:
             raise card.error(f"{what}: {exc}") from None
 
     def warn(self, card: Card, message: str) -> None:
-        warnings.warn(NetlistWarning(f"line {card.line}: {card.where}{message}"), stacklevel=4)
+        warnings.warn(NetlistWarning(card.line, card.where + message), stacklevel=4)
 
     # ------------------------------------------------------------- top level
     def read(self, top: Block) -> None:
         self.top = top
         for card in top.cards:
-            if card.first == ".global":
-                self.global_nodes.update(w.lower() for w in card.text.split()[1:])
-        self.expand(top, {}, "", {}, ())
-        for card in top.cards:
             first = card.first
-            if first in (".options", ".option", ".opt"):
+            if first == ".global":
+                self.global_nodes.update(w.lower() for w in card.text.split()[1:])
+            elif first in _OPTION_CARDS:
                 self.options(card)
+            elif first == ".temp":
+                words = card.text.split()
+                if len(words) != 2:
+                    raise card.error(".temp takes one temperature (C); "
+                                     "diodenet solves one operating point")
+                self.temp = self.value(card, words[1], {}, ".temp")
             elif first == ".title":
                 parts = card.text.split(None, 1)
                 self.circuit.title = parts[1] if len(parts) > 1 else ""
-            elif first == ".temp":
-                words = card.text.split()
-                if len(words) != 2 or self.value(card, words[1], {}, ".temp") != 27.0:
-                    raise card.error(".temp other than 27 refused: diodenet models 27 C only")
+        self.expand(top, {"temper": self.temp}, "", {}, ())
 
     def options(self, card: Card) -> None:
         for w in split_words(card)[1:]:
             if "=" not in w:
-                self.warn(card, f"option {w!r} without a value dropped (numeric options only)")
+                if w.lower() in _XYCE_PACKAGES:
+                    continue
+                self.warn(card, f"option {w!r} without a value ignored (numeric options only)")
                 continue
             key, raw = w.split("=", 1)
             key = key.lower()
             if raw.replace("_", "").isalpha():
-                self.warn(card, f"option {key}={raw} dropped (numeric options only)")
+                self.warn(card, f"option {key}={raw} ignored (numeric options only)")
                 continue
-            self.circuit.options[key] = self.value(card, raw, self.global_params, f"option {key}")
+            x = self.value(card, raw, {}, f"option {key}")
+            if key == "temp":
+                self.temp = x
+            elif key == "tnom":
+                self.tnom = x
+            else:
+                self.circuit.options[key] = x
 
     # -------------------------------------------------------------- blocks
     def expand(
@@ -158,12 +181,20 @@ class _Reader:
         params = dict(params)
         models: dict[str, Card] = {}
         for card in block.cards:
-            if card.first == ".param":
+            if card.first in (".param", ".global_param"):
                 parts = card.text.split(None, 1)
                 try:
-                    params.update(parse_assignments(parts[1] if len(parts) > 1 else "", params))
+                    params.update(parse_assignments(parts[1] if len(parts) > 1 else "", params,
+                                                    self.functions))
                 except ExpressionError as exc:
-                    raise card.error(f".param: {exc}") from None
+                    raise card.error(f"{card.first}: {exc}") from None
+            elif card.first == ".func":
+                try:
+                    name, function = parse_function(card.text.split(None, 1)[1]
+                                                    if " " in card.text.strip() else "")
+                except ExpressionError as exc:
+                    raise card.error(str(exc)) from None
+                self.functions[name] = function
             elif card.first == ".model":
                 name = _model_name(card)
                 if name in models:
@@ -177,14 +208,23 @@ class _Reader:
             first = card.first
             if first.startswith("."):
                 self.dot_card(card, top=not path)
+            elif first.startswith("x"):
+                self.instance(card, split_words(card), f"x.{path}.{first}" if path else first,
+                              params, path, ports, block, stack)
             else:
-                self.element(card, params, path, ports, models, block, stack)
+                element = element_card(self, card, params, path,
+                                       lambda w: self.node(w, path, ports), models, block)
+                if element is not None:
+                    self.add(card, element)
+                for extra in self.extra:
+                    self.add(card, extra)
+                self.extra = []
 
     def dot_card(self, card: Card, top: bool) -> None:
         first = card.first
-        if first in (".param", ".model"):
+        if first in (".param", ".global_param", ".model", ".func"):
             return
-        if first in (".global", ".options", ".option", ".opt", ".title", ".temp"):
+        if first in (".global", *_OPTION_CARDS, ".title", ".temp"):
             if not top:
                 raise card.error(f"{first} is not allowed inside .subckt")
             return
@@ -192,8 +232,6 @@ class _Reader:
             self.warn(card, f"{first} ignored (diodenet reads the circuit; simulators add "
                       "their own analyses)")
             return
-        if first == ".func":
-            raise card.error(".func (user-defined functions) is not supported")
         if first == ".end":
             raise card.error(".end inside .subckt")
         raise card.error(f"unknown card {first!r}")
@@ -220,129 +258,15 @@ class _Reader:
         self.circuit.add(element)
         self.lines[element.name] = card
 
-    def element(
-        self, card: Card, params: dict[str, float], path: str, ports: dict[str, str],
-        models: dict[str, Card], block: Block, stack: tuple[str, ...],
-    ) -> None:
-        words = split_words(card)
-        name = words[0].lower()
-        letter = name[0]
-        if letter in UNMODELLED_ELEMENTS:
-            raise card.error(
-                f"element {name!r}: {UNMODELLED_ELEMENTS[letter]} are not modelled by diodenet "
-                "(it reads R, D, V, I, E, F, G, H and X)"
-            )
-        if letter not in "rdviefghx" or not letter.isalpha():
-            raise card.error(f"unknown element {name!r}")
-        flat = name if not path else f"{letter}.{path}.{name}"
-        if letter == "x":
-            self.instance(card, words, flat, params, path, ports, block, stack)
-            return
-
-        def nodes(k: int) -> list[str]:
-            if len(words) < 1 + k:
-                raise card.error(f"{name}: expected {k} nodes")
-            return [self.node(w, path, ports) for w in words[1:1 + k]]
-
-        def val(word: str, what: str) -> float:
-            return self.value(card, word, params, f"{name} {what}")
-
-        def exactly(n: int, form: str) -> None:
-            if len(words) != n:
-                raise card.error(f"{name}: expected '{form}', got {card.text!r}")
-
-        try:
-            element: Element
-            if letter == "r":
-                n1, n2 = nodes(2)
-                rest = words[3:]
-                if not rest:
-                    raise card.error(f"{name}: resistor without a value")
-                for extra in rest[1:]:
-                    key = extra.split("=", 1)[0].lower()
-                    if key in ("tc1", "tc2", "tce"):
-                        self.warn(card, f"{name}: {key} dropped (no effect at 27 C)")
-                    else:
-                        raise card.error(f"{name}: unsupported resistor parameter {extra!r}")
-                element = Resistor(flat, n1, n2, resistance=val(rest[0], "resistance"))
-            elif letter == "d":
-                anode, cathode = nodes(2)
-                if len(words) < 4:
-                    raise card.error(f"{name}: diode without a model name")
-                for extra in words[4:]:
-                    key, _, raw = extra.partition("=")
-                    key = key.lower()
-                    if key == "off" or key == "ic":
-                        continue  # initial-guess hints only
-                    if key in ("area", "m") or not raw:
-                        if val(raw or extra, key) != 1.0:
-                            raise card.error(f"{name}: area or multiplier other than 1 "
-                                             "is not modelled")
-                        continue
-                    raise card.error(f"{name}: unsupported diode parameter {extra!r}")
-                model_name, model = self.diode_model(card, words[3].lower(), params, path,
-                                                     models, block)
-                element = Diode(flat, anode, cathode, model, model_name)
-            elif letter in "vi":
-                pos, neg = nodes(2)
-                dc = self.source_value(card, name, words[3:], params)
-                cls = VoltageSource if letter == "v" else CurrentSource
-                element = cls(flat, pos, neg, dc)
-            elif letter in "eg":
-                exactly(6, f"{name} n+ n- nc+ nc- {'gain' if letter == 'e' else 'gm'}")
-                pos, neg, cp, cn = nodes(4)
-                gain = val(words[5], "gain")
-                element = (VCVS if letter == "e" else VCCS)(flat, pos, neg, cp, cn, gain)
-            else:  # f, h
-                exactly(5, f"{name} n+ n- vcontrol {'gain' if letter == 'f' else 'rm'}")
-                pos, neg = nodes(2)
-                ctrl = words[3].lower()
-                if not ctrl.startswith("v"):
-                    raise card.error(f"{name}: controlling element {ctrl!r} is not a V source")
-                ctrl = ctrl if not path else f"v.{path}.{ctrl}"
-                gain = val(words[4], "gain")
-                element = (CCCS if letter == "f" else CCVS)(flat, pos, neg, ctrl, gain)
-        except NetlistError:
-            raise
-        except ValueError as exc:
-            raise card.error(str(exc)) from None
-        self.add(card, element)
-
-    def source_value(
-        self, card: Card, name: str, rest: list[str], params: dict[str, float]
-    ) -> float:
-        dc = 0.0
-        i = 0
-        if i < len(rest) and rest[i].lower() == "dc":
-            i += 1
-            if i >= len(rest):
-                raise card.error(f"{name}: 'dc' without a value")
-        if i < len(rest) and rest[i].lower().split("(")[0] in _TRANSIENT:
-            raise card.error(f"{name}: only DC sources are modelled; cannot read "
-                             f"{' '.join(rest[i:])!r}")
-        if i < len(rest) and rest[i].lower() != "ac":
-            dc = self.value(card, rest[i], params, f"{name} dc value")
-            i += 1
-        if i < len(rest) and rest[i].lower() == "ac":
-            self.warn(card, f"{name}: ac specification dropped (DC only)")
-            i += 1
-            for _ in range(2):  # magnitude and phase, if numbers
-                if i < len(rest):
-                    try:
-                        parse_number(rest[i])
-                    except ExpressionError:
-                        break
-                    i += 1
-        if i < len(rest):
-            raise card.error(
-                f"{name}: only DC sources are modelled; cannot read {' '.join(rest[i:])!r}"
-            )
-        return dc
-
     def diode_model(
         self, card: Card, name: str, params: dict[str, float], path: str,
-        models: dict[str, Card], block: Block,
-    ) -> tuple[str, DiodeModel]:
+        models: dict[str, Card], block: object,
+    ) -> tuple[str, dict[str, float] | DiodeModel]:
+        """``(model name, evaluated parameters)`` of a diode's model, or an exact
+        (ideal, PWL) model from a ``*@diodenet model`` note."""
+        if _reads_as_number(name):
+            raise card.error(f"diode model name {name!r} reads as a number (ngspice refuses "
+                             "it too): rename the model")
         local = bool(path) and name in models
         if local:
             model_card, model_name = models[name], f"{path}:{name}"
@@ -352,17 +276,21 @@ class _Reader:
             raise card.error(f"diode model {name!r} is not defined (.model {name} D(...))")
         if model_name in self.models:
             return model_name, self.models[model_name]
-        model: DiodeModel = parse_model_card(
+        values: dict[str, float] | DiodeModel = parse_model_card(
             model_card, params if local else self.global_params, self.value, self.warn)
         if not local and name in self.exact:
             note, exact = self.exact[name]
-            if spice_diode_model(exact) == model:
-                model = exact
+            try:
+                as_written = diode_instance(values, 27.0, 27.0)  # type: ignore[arg-type]
+            except ValueError:
+                as_written = None
+            if spice_diode_model(exact) == as_written and self.temp == 27.0:
+                values = exact
             else:
                 self.warn(note, f"*@diodenet model {name} ignored: the .model card on line "
                           f"{model_card.line} was edited, so it is used as written")
-        self.models[model_name] = model
-        return model_name, model
+        self.models[model_name] = values
+        return model_name, values
 
     def instance(
         self, card: Card, words: list[str], flat: str, params: dict[str, float], path: str,
@@ -420,26 +348,33 @@ class _Reader:
         new_path = f"{path}.{name}" if path else name
         self.expand(sub, inner, new_path, dict(zip(sub.ports, nodes)), (*stack, sub_name))
 
-    # -------------------------------------------------------------- notes
 
 
 def parse_netlist(
-    text: str, includes: dict[str, str] | None = None, *, check_topology: bool = True
+    text: str, includes: dict[str, str] | None = None, *, check_topology: bool = True,
+    include_dir: str | os.PathLike[str] | None = None, resolver: Resolver | None = None,
 ) -> Circuit:
     """Read an ngspice netlist (see the module docstring for what is accepted).
 
     ``includes`` maps the file names that ``.include``/``.lib`` cards may name
-    to their text; any other include is refused. With ``check_topology`` (the
-    default) the first ``Circuit.topology_problems()`` entry is raised with the
-    line of the element it names.
+    to their text; ``include_dir`` allows the files inside that folder too
+    (relative names only, resolved in it; no escape by ``..`` or a symbolic
+    link); any other include is refused. With ``check_topology`` (the default)
+    the first ``Circuit.topology_problems()`` entry is raised with the line of
+    the element it names.
     """
-    deck = lex(text, includes)
+    if resolver is None and include_dir is not None:
+        resolver = folder_resolver(include_dir, include_dir)
+    deck = lex(text, includes, resolver)
     for i, card in enumerate(deck.cards):
         if card.first == ".end":
             if i + 1 < len(deck.cards):
                 after = deck.cards[i + 1]
-                raise after.error(f"card after .end refused (ngspice would still read it): "
-                                  f"{after.text[:40]!r}")
+                last = deck.cards[-1]
+                lines = f"lines {after.line}-{last.line}" if last.line != after.line \
+                    else f"line {after.line}"
+                warnings.warn(NetlistWarning(after.line, f"text after .end ({lines}) skipped"),
+                              stacklevel=2)
             deck.cards = deck.cards[:i]
             break
     top = structure(deck.cards)
@@ -463,25 +398,39 @@ def parse_netlist(
     return reader.circuit
 
 
+def read_text(path: Path) -> str:
+    """A netlist file's text: UTF-8, else Latin-1 (LTspice and QSPICE write ``µ``
+    as the single byte 0xB5)."""
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise ValueError(f"{path}: larger than {MAX_FILE_BYTES} bytes")
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
 def read_netlist(
     path: str | os.PathLike[str],
     includes: Iterable[str | os.PathLike[str]] = (),
     *,
     check_topology: bool = True,
+    include_dir: str | os.PathLike[str] | None = None,
 ) -> Circuit:
     """Read a netlist file. ``includes``: the files its ``.include``/``.lib`` cards
-    may name (matched by the path as written, relative to the netlist's folder)."""
+    may name (matched by the path as written, relative to the netlist's folder).
+    ``include_dir``: a folder whose files it may include too (names relative to
+    the netlist's folder, resolving inside ``include_dir``)."""
     path = Path(path)
-    if path.stat().st_size > MAX_FILE_BYTES:
-        raise ValueError(f"{path}: larger than {MAX_FILE_BYTES} bytes")
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = read_text(path)
     base = path.resolve().parent
     table: dict[str, str] = {}
     for inc in includes:
         p = Path(inc)
-        body = p.read_text(encoding="utf-8", errors="replace")
+        body = read_text(p)
         resolved = p.resolve()
         table[str(p)] = body
         table[str(resolved)] = body
         table[os.path.normpath(os.path.relpath(resolved, base))] = body
-    return parse_netlist(text, table, check_topology=check_topology)
+    resolver = folder_resolver(include_dir, base) if include_dir is not None else None
+    return parse_netlist(text, table, check_topology=check_topology, resolver=resolver)

@@ -34,6 +34,7 @@ from ..elements import (
     Element,
     Gyrator,
     IdealDiode,
+    Inductor,
     PWLDiode,
     Resistor,
     ShockleyDiode,
@@ -143,6 +144,13 @@ def model_card(name: str, model: ShockleyDiode) -> str:
         parts.append(f"M={_num(model.m)}")
     if model.tt != default.tt:
         parts.append(f"tt={_num(model.tt)}")
+    for key, field_name in (("Ikf", "ikf"), ("Ikr", "ikr"), ("Isr", "isr"), ("Nr", "nr"),
+                            ("Vj", "vj"), ("Nbv", "nbv")):
+        if getattr(model, field_name) not in (getattr(default, field_name), None):
+            parts.append(f"{key}={_num(getattr(model, field_name))}")
+    if model.temp != default.temp:
+        # the values are already those at `temp`: measured there, nothing rescales
+        parts.append(f"tnom={_num(model.temp)}")
     return f".model {name} D({' '.join(parts)})"
 
 
@@ -187,7 +195,12 @@ def element_card(e: Element, names: SpiceNames | None = None) -> str:
         assert e.resistance is not None  # a Resistor always holds its resistance
         return f"{name} {nodes} {_num(e.resistance)}"
     if isinstance(e, Diode):
-        return f"{name} {nodes} {model(e.model_name or '')}"
+        card = f"{name} {nodes} {model(e.model_name or '')}"
+        if isinstance(e.model, ShockleyDiode) and e.model.temp != 27.0:
+            card += f" temp={_num(e.model.temp)}"
+        return card
+    if isinstance(e, Inductor):
+        return f"{name} {nodes} {_num(e.inductance)}"
     if isinstance(e, VoltageSource | CurrentSource):
         return f"{name} {nodes} dc {_num(e.dc)}"
     if isinstance(e, VCVS | CCCS):

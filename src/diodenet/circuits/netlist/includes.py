@@ -1,0 +1,47 @@
+"""``--include-dir DIR``: the include files a netlist may read from one folder.
+
+A netlist is data, so an include is read only when the user allowed it: a file
+passed by name (``--include``), or a file inside a folder passed with
+``--include-dir``. Inside that folder, a name must be relative (no absolute or
+Windows path), is resolved against the netlist's folder, and must still lie
+inside the folder once ``..`` and symbolic links are resolved.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .lexer import Resolver, is_windows_path
+
+MAX_INCLUDE_BYTES = 50_000_000
+
+
+def folder_resolver(
+    include_dir: str | os.PathLike[str], base: str | os.PathLike[str]
+) -> Resolver:
+    """A ``Resolver`` allowing the files inside ``include_dir``; relative names
+    are taken from ``base`` (the netlist's folder)."""
+    root = Path(os.path.realpath(include_dir))
+    if not root.is_dir():
+        raise ValueError(f"--include-dir {include_dir}: not a folder")
+    base_path = Path(base)
+
+    def resolve(name: str) -> str | None:
+        if os.path.isabs(name) or is_windows_path(name) or name.startswith("~"):
+            raise ValueError("an absolute path; --include-dir allows relative names only "
+                             "(pass the file with --include)")
+        target = Path(os.path.realpath(base_path / name))
+        if target != root and root not in target.parents:
+            raise ValueError(f"it resolves to {target}, outside the include folder {root}")
+        if not target.is_file():
+            return None
+        if target.stat().st_size > MAX_INCLUDE_BYTES:
+            raise ValueError(f"larger than {MAX_INCLUDE_BYTES} bytes")
+        data = target.read_bytes()
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return data.decode("latin-1")
+
+    return resolve

@@ -1,0 +1,240 @@
+"""The built-in simulator's second route: damped Newton on the full MNA.
+
+The kernel route (``builtin``) needs every junction to be a port of a linear
+network and a plain Shockley (or ideal/PWL) relation. Circuits outside that
+(diodes with ``IKF``/``ISR``/``IKR``, a junction in breakdown, parallel
+Shockley diodes that close loops of voltage sources, circuits whose reduced
+network is singular although the full one is not) are solved here, the way
+SPICE solves them: unknowns ``x = [node voltages; branch currents]``, KCL and
+branch equations ``f(x) = 0`` with every junction's ngspice law
+(``circuits.junction``, ``gmin`` in parallel), and Newton steps
+``J dx = -f`` damped so that no junction voltage rises by more than SPICE's
+``pnjlim`` allows. If plain Newton stalls, gmin stepping (1e-3 S down to the
+circuit's gmin) and then source stepping are tried.
+
+Convergence: ``|dx| <= vntol + reltol·|x|`` for the voltages and the KCL
+residual below ``abstol + reltol·(largest current in the circuit)``, with
+``reltol = 1e-10``, ``vntol = 1e-12`` V, ``abstol = 1e-16`` A by default. A
+failure raises ``ValueError`` with the residual.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..circuits import (
+    CCCS,
+    CCVS,
+    VCCS,
+    VCVS,
+    Circuit,
+    CurrentSource,
+    Diode,
+    Resistor,
+    ShockleyDiode,
+    VoltageSource,
+)
+from ..circuits.elements import thermal_voltage
+from ..circuits.junction import breakdown_voltage, junction_current
+
+MAX_ITERATIONS = 300
+
+
+class NodalError(ValueError):
+    """The nodal route cannot solve this circuit (the message says why)."""
+
+
+class NodalNewton:
+    """Operating points of ``circuit`` by Newton on its full MNA (see the module)."""
+
+    def __init__(self, circuit: Circuit, *, reltol: float = 1e-10, vntol: float = 1e-12,
+                 abstol: float = 1e-16) -> None:
+        self.circuit = circuit
+        self.reltol, self.vntol, self.abstol = reltol, vntol, abstol
+        self.gmin = float(circuit.options.get("gmin", 1e-12))
+        nodes = list(circuit.nodes)
+        self.node_names = list(nodes)
+        self.diodes: list[tuple[Diode, ShockleyDiode, float | None]] = []
+        for e in circuit:
+            if isinstance(e, Diode):
+                if not isinstance(e.model, ShockleyDiode):
+                    raise NodalError(f"{e.name}: the nodal route models Shockley diodes only "
+                                     f"(this one is {e.model.kind})")
+                self.diodes.append((e, e.model, breakdown_voltage(e.model)))
+                if e.model.rs > 0:
+                    nodes.append(f"{e.name}#junction")
+            elif not isinstance(e, Resistor | VoltageSource | CurrentSource | VCVS | VCCS
+                                | CCCS | CCVS):
+                raise NodalError(f"{e.name}: the nodal route does not model a {e.kind}")
+        self.index = {n: k for k, n in enumerate(nodes)}
+        self.branches = [e.name for e in circuit if isinstance(e, VoltageSource | VCVS | CCVS)]
+        self.sources = [e.name for e in circuit if isinstance(e, VoltageSource)]
+        self.n_nodes = len(nodes)
+        self.size = self.n_nodes + len(self.branches)
+        self.branch = {b: self.n_nodes + k for k, b in enumerate(self.branches)}
+        for e in circuit:
+            if isinstance(e, CCCS | CCVS) and e.control not in self.branch:
+                raise NodalError(f"{e.name}: controlling source {e.control!r} not found")
+
+    def _node(self, name: str) -> int:
+        return -1 if name == "0" else self.index[name]
+
+    def _system(
+        self, x: np.ndarray, values: dict[str, float], gshunt: float, scale: float
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        """``f(x)``, ``J(x)`` and the largest element current (for tolerances)."""
+        f = np.zeros(self.size)
+        J = np.zeros((self.size, self.size))
+        biggest = 0.0
+        self._roundoff = 0.0  # the KCL residual that rounding alone leaves
+
+        def v(node: int) -> float:
+            return 0.0 if node < 0 else x[node]
+
+        def add(row: int, col: int, value: float) -> None:
+            if row >= 0 and col >= 0:
+                J[row, col] += value
+
+        def inject(row: int, value: float) -> None:
+            if row >= 0:
+                f[row] += value
+
+        def conductance(a: int, b: int, g: float) -> None:
+            i = g * (v(a) - v(b))
+            self._roundoff = max(self._roundoff, g * max(abs(v(a)), abs(v(b))))
+            inject(a, i)
+            inject(b, -i)
+            add(a, a, g)
+            add(a, b, -g)
+            add(b, a, -g)
+            add(b, b, g)
+
+        for k in range(self.n_nodes):  # gmin stepping: a shunt on every node
+            if gshunt:
+                f[k] += gshunt * x[k]
+                J[k, k] += gshunt
+        for e in self.circuit:
+            if isinstance(e, Resistor):
+                a, b = self._node(e.n1), self._node(e.n2)
+                conductance(a, b, e.g)
+                biggest = max(biggest, abs(e.g * (v(a) - v(b))))
+            elif isinstance(e, CurrentSource):
+                value = scale * values.get(e.name, e.dc)
+                inject(self._node(e.pos), value)
+                inject(self._node(e.neg), -value)
+                biggest = max(biggest, abs(value))
+            elif isinstance(e, VCCS):
+                a, b = self._node(e.pos), self._node(e.neg)
+                c, d_ = self._node(e.cpos), self._node(e.cneg)
+                i = e.gm * (v(c) - v(d_))
+                inject(a, i)
+                inject(b, -i)
+                for row, sign in ((a, 1.0), (b, -1.0)):
+                    add(row, c, sign * e.gm)
+                    add(row, d_, -sign * e.gm)
+            elif isinstance(e, CCCS):
+                a, b = self._node(e.pos), self._node(e.neg)
+                k = self.branch[e.control]
+                inject(a, e.gain * x[k])
+                inject(b, -e.gain * x[k])
+                add(a, k, e.gain)
+                add(b, k, -e.gain)
+            elif isinstance(e, VoltageSource | VCVS | CCVS):
+                a, b = self._node(e.pos), self._node(e.neg)
+                k = self.branch[e.name]
+                inject(a, x[k])
+                inject(b, -x[k])
+                add(a, k, 1.0)
+                add(b, k, -1.0)
+                f[k] = v(a) - v(b)
+                add(k, a, 1.0)
+                add(k, b, -1.0)
+                biggest = max(biggest, abs(x[k]))
+                if isinstance(e, VCVS):
+                    c, d_ = self._node(e.cpos), self._node(e.cneg)
+                    f[k] -= e.gain * (v(c) - v(d_))
+                    add(k, c, -e.gain)
+                    add(k, d_, e.gain)
+                elif isinstance(e, CCVS):
+                    f[k] -= e.rm * x[self.branch[e.control]]
+                    J[k, self.branch[e.control]] -= e.rm
+                else:
+                    f[k] -= scale * values.get(e.name, e.dc)
+        for d, model, bv in self.diodes:
+            a, c = self._node(d.anode), self._node(d.cathode)
+            j = self.index[f"{d.name}#junction"] if model.rs > 0 else a
+            if model.rs > 0:
+                conductance(a, j, 1.0 / model.rs)
+            i, g = junction_current(model, v(j) - v(c), self.gmin, bv)
+            inject(j, i)
+            inject(c, -i)
+            add(j, j, g)
+            add(j, c, -g)
+            add(c, j, -g)
+            add(c, c, g)
+            biggest = max(biggest, abs(i))
+        return f, J, biggest
+
+    def _limit(self, x: np.ndarray, dx: np.ndarray) -> float:
+        """The step fraction that keeps every junction within SPICE's pnjlim."""
+        alpha = 1.0
+        for d, model, _ in self.diodes:
+            a, c = self._node(d.anode), self._node(d.cathode)
+            j = self.index[f"{d.name}#junction"] if model.rs > 0 else a
+            old = (x[j] if j >= 0 else 0.0) - (x[c] if c >= 0 else 0.0)
+            step = (dx[j] if j >= 0 else 0.0) - (dx[c] if c >= 0 else 0.0)
+            vte = model.n * thermal_voltage(model.temp)
+            vcrit = vte * math.log(vte / (math.sqrt(2) * model.is_))
+            new = old + step
+            if new > vcrit and abs(step) > 2 * vte:
+                limited = old + vte * math.log1p(step / vte) if old > 0 and step > 0 \
+                    else vte * math.log(max(new / vte, 1.0)) if old <= 0 else new
+                if step != 0 and limited - old < step:
+                    alpha = min(alpha, max((limited - old) / step, 1e-6))
+        return alpha
+
+    def _newton(self, x: np.ndarray, values: dict[str, float], gshunt: float,
+                scale: float) -> tuple[np.ndarray, bool, float]:
+        residual = math.inf
+        for _ in range(MAX_ITERATIONS):
+            f, J, biggest = self._system(x, values, gshunt, scale)
+            try:
+                dx = np.linalg.solve(J, -f)
+            except np.linalg.LinAlgError:
+                raise NodalError("the circuit's MNA is singular (a floating node, a loop of "
+                                 "voltage sources, or a current source with nowhere to go)"
+                                 ) from None
+            if not np.all(np.isfinite(dx)):
+                raise NodalError("the circuit's MNA is singular (non-finite Newton step)")
+            x = x + self._limit(x, dx) * dx
+            kcl = np.abs(f[: self.n_nodes]).max(initial=0.0)
+            residual = kcl
+            small = np.all(np.abs(dx[: self.n_nodes])
+                           <= self.vntol + self.reltol * np.abs(x[: self.n_nodes]))
+            floor = 64 * np.finfo(float).eps * self._roundoff
+            if small and kcl <= self.abstol + self.reltol * biggest * 10 + floor:
+                return x, True, residual
+        return x, False, residual
+
+    def solve(self, values: dict[str, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(node voltages, voltage-source currents)`` for source values ``values``
+        (by name; the netlist's elsewhere)."""
+        values = values or {}
+        x0 = np.zeros(self.size)
+        x, ok, residual = self._newton(x0, values, 0.0, 1.0)
+        if not ok:  # gmin stepping
+            x = x0
+            for gshunt in [10.0 ** -k for k in range(3, 13)] + [0.0]:
+                x, ok, residual = self._newton(x, values, gshunt, 1.0)
+            if not ok:  # source stepping
+                x = x0
+                for scale in np.linspace(0.05, 1.0, 20):
+                    x, ok, residual = self._newton(x, values, 0.0, float(scale))
+        if not ok:
+            raise NodalError(f"Newton did not converge (KCL residual {residual:.3g} A after "
+                             "gmin and source stepping)")
+        v = x[: len(self.node_names)]
+        i = np.array([x[self.branch[s]] for s in self.sources])
+        return v, i
