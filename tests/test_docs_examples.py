@@ -55,6 +55,14 @@ def test_the_pages_have_the_blocks_this_test_expects():
     assert len(readme.splitlines()) <= 150
 
 
+def test_readme_links_point_at_files_that_exist():
+    links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", (ROOT / "README.md").read_text())
+    local = [link for link in links if "://" not in link]
+    assert local, "the README links to the docs"
+    missing = [link for link in local if not (ROOT / link).exists()]
+    assert not missing, missing
+
+
 @pytest.mark.parametrize("name", PAGES)
 def test_every_block_runs(name, tmp_path, monkeypatch, ngspice_available):
     monkeypatch.chdir(tmp_path)

@@ -50,12 +50,16 @@ _LAZY: dict[str, str] = {
     "make_hardware": "diodenet.linearization",
     "sse_loss": "diodenet.linearization",
     "get_solver": "diodenet.solvers",
+    "Cascade": "diodenet.cascades",
+    "CircuitLayer": "diodenet.torch",
+    "MonDEQLayer": "diodenet.torch",
     "RunConfig": "diodenet.training",
     "TrainConfig": "diodenet.training",
     "run_training": "diodenet.training",
 }
 
 if TYPE_CHECKING:
+    from .cascades import Cascade
     from .kernels import ConvergenceError, Equilibrium, Kernel, extract_kernel, realize
     from .linearization import (
         BuiltinHardware,
@@ -69,6 +73,7 @@ if TYPE_CHECKING:
     )
     from .simulators import BuiltinSimulator, NgspiceSimulator
     from .solvers import get_solver
+    from .torch import CircuitLayer, MonDEQLayer
     from .training import RunConfig, TrainConfig, run_training
 
 
@@ -89,8 +94,10 @@ __all__ = [
     "D1N4148",
     "BuiltinHardware",
     "BuiltinSimulator",
+    "Cascade",
     "Circuit",
     "CircuitError",
+    "CircuitLayer",
     "ConvergenceError",
     "Equilibrium",
     "Gradient",
@@ -98,6 +105,7 @@ __all__ = [
     "IdealDiode",
     "Kernel",
     "Measurement",
+    "MonDEQLayer",
     "NgspiceHardware",
     "NgspiceSimulator",
     "PWLDiode",
