@@ -49,7 +49,11 @@ def test_ideal_instance_is_the_nominal_circuit_bit_for_bit(k: int, model: object
                       "conducting", "diode_conductance"):
             assert np.array_equal(getattr(a, field), getattr(b, field)), field
         ga, gb = hardware_gradient(nominal, u, sse_loss(t)), hardware_gradient(inst, u, sse_loss(t))
-        assert np.array_equal(ga.dL_dg, gb.dL_dg) and np.array_equal(ga.dL_du, gb.dL_du)
+        # the builtin hardware sums Σ v·v̂ from node-voltage products, the instance
+        # from its branch voltages: the same gradient to round-off
+        np.testing.assert_allclose(ga.dL_dg, gb.dL_dg, rtol=1e-12,
+                                   atol=1e-12 * np.abs(ga.dL_dg).max())
+        assert np.array_equal(ga.dL_du, gb.dL_du)
         jitter = np.random.default_rng(step).normal(0, 0.2, len(ga.dL_dg))
         g = nominal.conductances() * np.exp(jitter)
         nominal.set_conductances(g)

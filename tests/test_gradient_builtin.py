@@ -143,24 +143,78 @@ def test_gradient_matches_implicit_function_autograd(seed: int):
     assert np.abs(grad.dL_dg - ref_vec).max() <= 1e-10 * np.abs(ref_vec).max()
 
 
-@pytest.mark.parametrize("seed, model, extras", [CASES[1], CASES[5]])
-def test_low_rank_linearized_solve_equals_dense_solve(seed: int, model: object, extras: bool):
-    """The Woodbury route (one factorisation of the all-open MNA) and a dense
-    factorisation per sample give the same linearized circuit."""
+def dense_switched(c: Circuit, inputs: list[str], outputs: list, m, drive: dict,
+                   adjoint: bool) -> np.ndarray:
+    """Reference: the switched circuit's full MNA, one dense solve per sample.
+
+    Every diode port row is rewritten for the sample's state: a short
+    ``V(c) - V(a) = 0``, an open ``j = 0``, a conductance ``g_d (V(c) - V(a)) - j = 0``.
+    Returns the solution vectors (batch, N) and the MNA's index maps."""
+    from diodenet.kernels.extract import parse_output
+    from diodenet.kernels.mna import build_mna, junction_node
+
+    mna = build_mna(c, inputs, force_admittance=True)
+    N = mna.size
+    idx = lambda n: None if n == "0" else mna.node_index[n]  # noqa: E731
+    xs = []
+    for s in range(m.batch):
+        G = mna.G.copy()
+        for k, (d, row) in enumerate(zip(mna.diodes, mna.port_rows)):
+            a = junction_node(d) if junction_node(d) in mna.node_index else d.anode
+            ia, ic = idx(a), idx(d.cathode)
+            gd, on = m.diode_conductance[s, k], m.conducting[s, k]
+            G[row, :] = 0.0
+            ca, cb = (1.0, 0.0) if (on and not np.isfinite(gd)) else (
+                (gd, -1.0) if np.isfinite(gd) else (0.0, 1.0))
+            if ic is not None:
+                G[row, ic] = ca
+            if ia is not None:
+                G[row, ia] = -ca
+            G[row, row] = cb
+        rhs = np.zeros(N)
+        for key, val in drive.items():
+            v = float(np.broadcast_to(val, (m.batch,))[s])
+            if isinstance(key, tuple):
+                p, n = parse_output(outputs[key[1]])
+                for node, sg in ((p, 1.0), (n, -1.0)):
+                    if idx(node) is not None:
+                        rhs[idx(node)] += sg * v
+            elif c[key].kind == "voltage source":
+                rhs[mna.branch_index[key]] += v
+            else:
+                e = c[key]
+                for node, sg in ((e.pos, -1.0), (e.neg, 1.0)):
+                    if idx(node) is not None:
+                        rhs[idx(node)] += sg * v
+        xs.append(np.linalg.solve(G.T if adjoint else G, rhs))
+    return np.array(xs), mna
+
+
+@pytest.mark.parametrize("seed, model, extras", [CASES[1], CASES[3], CASES[5]])
+def test_linearized_solve_equals_dense_switched_mna(seed: int, model: object, extras: bool):
+    """The rank-n correction of the reduced MNA gives what a dense
+    factorisation of each sample's switched full MNA gives."""
     from diodenet.linearization.hardware import output_port
 
     c = random_rtgd(seed, model, extras)
-    hw = BuiltinHardware(c, ["v1", "v2", "i1"], ["n3", ("n4", "n0")])
-    assert hw._lu is not None
+    inputs, outputs = ["v1", "v2", "i1"], ["n3", ("n4", "n0")]
+    hw = BuiltinHardware(c, inputs, outputs)
     rng = np.random.default_rng(seed)
     u = np.column_stack([rng.uniform(-2, 2, 7), rng.uniform(-2, 2, 7), rng.uniform(-1e-3, 1e-3, 7)])
     m = hw.settle(u)
     drives = [{output_port(0): rng.normal(size=7), output_port(1): rng.normal(size=7)},
               {"v2": np.ones(7)}, {"i1": np.ones(7)}]
-    fast = [hw.settle_linearized(m, d, adjoint=adj) for d in drives for adj in (False, True)]
-    hw._lu = None  # force the dense route
-    dense = [hw.settle_linearized(m, d, adjoint=adj) for d in drives for adj in (False, True)]
-    for f, d in zip(fast, dense):
-        scale = max(np.abs(d.branch_voltages).max(), 1e-30)
-        assert np.abs(f.branch_voltages - d.branch_voltages).max() <= 1e-10 * scale
-        np.testing.assert_allclose(f.input_responses, d.input_responses, rtol=1e-9, atol=1e-15)
+    for d in drives:
+        for adj in (False, True):
+            f = hw.settle_linearized(m, d, adjoint=adj)
+            x, mna = dense_switched(c, inputs, outputs, m, d, adj)
+            V = lambda n, x=x, mna=mna: 0.0 if n == "0" else x[:, mna.node_index[n]]  # noqa: E731
+            bv = np.column_stack([V(c[r].n1) - V(c[r].n2) for r in hw.trainable])
+            scale = max(np.abs(bv).max(), 1e-30)
+            assert np.abs(f.branch_voltages - bv).max() <= 1e-10 * scale
+            resp = np.column_stack([x[:, mna.branch_index["v1"]], x[:, mna.branch_index["v2"]],
+                                    V(c["i1"].neg) - V(c["i1"].pos)])
+            np.testing.assert_allclose(f.input_responses, resp, rtol=1e-9,
+                                       atol=1e-12 * np.abs(resp).max())
+            out = np.column_stack([V("n3"), V("n4") - V("n0")])
+            np.testing.assert_allclose(f.outputs, out, rtol=1e-9, atol=1e-12 * np.abs(out).max())

@@ -29,6 +29,8 @@ from diodenet.circuits.netlist import NetlistError, spice_diode_model
 # Every finite float, tiny (subnormal) and huge ones included.
 anyfloat = st.floats(allow_nan=False, allow_infinity=False)
 positive = st.floats(min_value=0.0, exclude_min=True, allow_infinity=False)
+#: a resistance whose conductance 1/R is a float too (1/5.6e-309 < 1.8e308)
+resistances = st.floats(min_value=5.6e-309, allow_infinity=False)
 nonneg = st.floats(min_value=0.0, allow_infinity=False)
 nonzero = anyfloat.filter(lambda x: x != 0.0)
 node_names = st.from_regex(r"[a-z][a-z0-9_.\-]{0,5}", fullmatch=True).filter(
@@ -69,7 +71,7 @@ def circuits(draw: st.DrawFn) -> Circuit:
         two = (draw(pick), draw(pick))
         four = (*two, draw(pick), draw(pick))
         if kind == "r":
-            e = Resistor(name, *two, resistance=draw(positive), trainable=trainable)
+            e = Resistor(name, *two, resistance=draw(resistances), trainable=trainable)
         elif kind == "d":
             choice = draw(st.integers(-1, len(shared_models) - 1))
             if choice >= 0:  # diodes sharing a model name share the model
@@ -117,7 +119,7 @@ def test_round_trip_keeps_flags_models_title_options() -> None:
     c.options = {"reltol": 1e-9, "abstol": 1e-18}
     c.add_voltage_source("v1", "in", "0", 1.5, trainable=True)
     c.add_resistor("r1", "in", "a", conductance=3e-3)
-    c.add_resistor("r2", "a", "0", resistance=5e-324, trainable=False)
+    c.add_resistor("r2", "a", "0", resistance=5.6e-309, trainable=False)
     c.add_diode("d1", "a", "0", IdealDiode())
     c.add_diode("d2", "a", "0", PWLDiode(vf=0.3, ron=0.0), model_name="Dpwl")
     c.add_diode("d3", "a", "0", PWLDiode(vf=-1.0, ron=2.0))

@@ -246,6 +246,9 @@ class Resistor(Element):
         r = _finite(self.resistance, f"{self.name} resistance")
         if r <= 0:
             raise ValueError(f"{self.name}: resistance must be > 0, got {r}")
+        if not math.isfinite(1.0 / r):
+            raise ValueError(f"{self.name}: resistance {r!r} ohm is too small: its conductance "
+                             "1/R overflows a float")
         self.resistance = r
         self.trainable = bool(self.trainable)
 

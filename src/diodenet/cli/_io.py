@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import math
+from collections.abc import Iterable
 from pathlib import Path
 
 import click
@@ -80,3 +83,49 @@ def load_circuit(path: str | Path, includes: tuple[str, ...] = (),
 
 def split_names(text: str) -> list[str]:
     return [t.strip().lower() for t in text.split(",") if t.strip()]
+
+
+def check_positive(**values: float | None) -> None:
+    """A one-line ``UserError`` for the first given option that is not > 0
+    (``None``: not given, the default applies). Names are the options'
+    (``batch_size`` is ``--batch-size``)."""
+    for name, value in values.items():
+        if value is None:
+            continue
+        if not (math.isfinite(value) and value > 0):
+            raise UserError(f"--{name.replace('_', '-')} must be > 0, got {value!r}")
+
+
+def _first_non_finite(data: object, where: str) -> str | None:
+    if isinstance(data, float | np.floating):
+        return None if math.isfinite(data) else where
+    if isinstance(data, np.ndarray):
+        bad = np.argwhere(~np.isfinite(np.asarray(data, dtype=float)))
+        return f"{where}[{', '.join(map(str, bad[0]))}]" if len(bad) else None
+    items: Iterable[tuple[object, object]]
+    if isinstance(data, dict):
+        items = data.items()
+    elif isinstance(data, list | tuple):
+        items = enumerate(data)
+    else:
+        return None
+    for key, value in items:
+        found = _first_non_finite(value, f"{where}[{key!r}]" if where else repr(key))
+        if found:
+            return found
+    return None
+
+
+def require_finite(data: object, what: str = "the result") -> None:
+    """A one-line ``UserError`` when ``data`` (numbers, arrays, nested dicts and
+    lists) holds NaN or infinity: an answer that is not finite is no answer."""
+    where = _first_non_finite(data, "")
+    if where is not None:
+        raise UserError(f"{what} is not finite at {where} (NaN or infinity): the solve "
+                        "failed numerically; check the circuit's values and scale")
+
+
+def dump_json(data: object) -> str:
+    """Strict JSON (never ``NaN``/``Infinity``, which JSON does not have)."""
+    require_finite(data)
+    return json.dumps(data, allow_nan=False)

@@ -56,6 +56,9 @@ def demo(out_dir: str, epochs: int, finetune_epochs: int, workers: int, seed: in
     from ..linearization import make_hardware
     from ..training.session import RunConfig, build, load_data, run_training
     from ..utils.threads import limit_threads
+    from ._io import check_positive
+
+    check_positive(epochs=epochs, workers=workers)
 
     limit_threads()
     out = Path(out_dir)
@@ -69,7 +72,7 @@ def demo(out_dir: str, epochs: int, finetune_epochs: int, workers: int, seed: in
         say(f"[1/5] training on moons ({len(data.y_train)} train / {len(data.y_test)} test), "
             f"{cfg.hidden} diode neurons, {len(net.circuit.trainable_resistors)} resistors, "
             "hardware: builtin (ideal diodes) ...")
-        trained = run_training(cfg, out / "builtin", progress=progress,
+        trained = run_training(cfg, out / "builtin", progress=progress, overwrite=True,
                                title="moons, builtin hardware (ideal diodes)")
         paths = {"netlist": trained["netlist"], **trained["plots"]}
         say(f"      builtin test accuracy {100 * trained['test_accuracy']:.1f}% "
@@ -94,7 +97,7 @@ def demo(out_dir: str, epochs: int, finetune_epochs: int, workers: int, seed: in
             ft_cfg = replace(cfg, hardware="ngspice", diode="shockley", epochs=finetune_epochs,
                              lr=0.01, schedule="constant")
             tuned = run_training(ft_cfg, out / "ngspice", workers=workers, progress=progress,
-                                 title="moons, ngspice hardware (1N4148)",
+                                 overwrite=True, title="moons, ngspice hardware (1N4148)",
                                  initial_conductances=trained["conductances"])
             after = tuned["test_accuracy"]
             ng_paths = {"netlist": tuned["netlist"], **tuned["plots"]}

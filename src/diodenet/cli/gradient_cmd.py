@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 import numpy as np
 
-from ._io import load_circuit, netlist_options, read_csv_matrix, split_names
+from ._io import (
+    check_positive,
+    dump_json,
+    load_circuit,
+    netlist_options,
+    read_csv_matrix,
+    require_finite,
+    split_names,
+)
 from .main import UserError, cli, user_errors
 
 _backend = click.option(
@@ -44,6 +50,7 @@ def gradient(netlist: str, inputs_csv: str, outputs: str, targets_csv: str, back
     """
     from ..linearization import hardware_gradient, make_hardware, sse_loss
 
+    check_positive(workers=workers)
     circuit = load_circuit(netlist)
     in_names, u = read_csv_matrix(inputs_csv, "inputs")
     out_names = split_names(outputs)
@@ -64,8 +71,9 @@ def gradient(netlist: str, inputs_csv: str, outputs: str, targets_csv: str, back
         "dL_dg": {name: float(v) for name, v in zip(hw.trainable, g.dL_dg)},
         "dL_du": g.dL_du.tolist(), "inputs": in_names, "settles": g.settles,
     }
+    require_finite(data)
     if as_json:
-        click.echo(json.dumps(data))
+        click.echo(dump_json(data))
         return
     click.echo(f"backend: {hw.name}   samples: {len(u)}   settles: {g.settles}   "
                f"loss: {g.loss:.9g} V²")
@@ -98,6 +106,7 @@ def linearize(netlist: str, inputs_csv: str, outputs: str, backend: str, workers
     """
     from ..linearization import hardware_gradient, make_hardware, sse_loss
 
+    check_positive(workers=workers)
     circuit = load_circuit(netlist)
     in_names, u = read_csv_matrix(inputs_csv, "inputs")
     out_names = split_names(outputs)
@@ -111,8 +120,9 @@ def linearize(netlist: str, inputs_csv: str, outputs: str, backend: str, workers
     assert g.jacobian is not None
     data = {"backend": hw.name, "inputs": in_names, "outputs": out_names,
             "jacobian": g.jacobian.tolist()}
+    require_finite(data)
     if as_json:
-        click.echo(json.dumps(data))
+        click.echo(dump_json(data))
         return
     click.echo(f"backend: {hw.name}   Jacobian dy/du (V/V or V/A), rows {out_names}, "
                f"columns {in_names}")

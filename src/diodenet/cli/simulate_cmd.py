@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 import numpy as np
 
-from ._io import load_circuit, netlist_options, read_csv_matrix, split_names
+from ._io import (
+    check_positive,
+    dump_json,
+    load_circuit,
+    netlist_options,
+    read_csv_matrix,
+    require_finite,
+    split_names,
+)
 from .main import UserError, cli, user_errors
 
 
@@ -61,6 +67,7 @@ def simulate(netlist: str, inputs_csv: str | None, backend: str, workers: int,
     (the exact kernel solver) or "nodal" (Newton on the full MNA, for diodes
     with IKF/ISR/IKR, breakdown, or circuits without a kernel).
     """
+    check_positive(workers=workers)
     circuit = load_circuit(netlist)
     names, values = (None, None)
     if inputs_csv:
@@ -68,10 +75,11 @@ def simulate(netlist: str, inputs_csv: str | None, backend: str, workers: int,
     with user_errors():
         ops = _run_backend(backend, circuit, names, values, workers)
     nodes, voltages = _circuit_voltages(circuit, ops)
+    require_finite({"V": dict(zip(nodes, voltages.T))}, f"the {backend} solution")
     if as_json:
         points = [{n: float(v) for n, v in zip(nodes, row)} for row in voltages]
         route = getattr(ops, "route", None)
-        click.echo(json.dumps({"backend": backend, "route": route, "operating_points": points}))
+        click.echo(dump_json({"backend": backend, "route": route, "operating_points": points}))
         return
     route = f" ({ops.route} route)" if getattr(ops, "route", None) else ""
     click.echo(f"backend: {backend}{route}   ({len(voltages)} operating point(s), volts)")
@@ -111,6 +119,8 @@ def compare(netlist: str, inputs_csv: str | None, as_json: bool) -> None:
             b = sim.operating_points(values, names)
     nodes, va = _circuit_voltages(circuit, a)
     nodes_b, vb = _circuit_voltages(circuit, b)
+    require_finite({"V": dict(zip(nodes, va.T))}, "the builtin solution")
+    require_finite({"V": dict(zip(nodes_b, vb.T))}, "the ngspice solution")
     if nodes_b != nodes:
         raise UserError(f"the backends report different nodes: {nodes} vs {nodes_b}")
     if not nodes:
@@ -125,7 +135,7 @@ def compare(netlist: str, inputs_csv: str | None, as_json: bool) -> None:
         "samples": int(diff.shape[0]),
     }
     if as_json:
-        click.echo(json.dumps(result))
+        click.echo(dump_json(result))
     else:
         click.echo(
             f"largest |builtin - ngspice| = {result['max_abs_difference_volts']:.3e} V "
@@ -173,8 +183,9 @@ def kernel(netlist: str, inputs: str, outputs: str, as_json: bool) -> None:
         "margin": K.margin if np.isfinite(K.margin) else None,
         "elements": K.element_names, "inputs": K.input_names, "outputs": K.output_names,
     }
+    require_finite({k: data[k] for k in ("H", "B", "C", "D", "b", "d")}, "the kernel")
     if as_json:
-        click.echo(json.dumps(data))
+        click.echo(dump_json(data))
         return
     np.set_printoptions(precision=6, suppress=False, linewidth=100)
     click.echo(f"kernel of {netlist}: n={K.n} diodes ({', '.join(K.element_names or [])}), "

@@ -7,6 +7,7 @@ import json
 import click
 
 from ..utils.threads import limit_threads
+from ._io import check_positive
 from .main import UserError, cli, user_errors
 
 
@@ -35,6 +36,8 @@ from .main import UserError, cli, user_errors
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None,
               help="Continue the run in this directory from its last checkpoint "
                    "(its config.json wins over the other options).")
+@click.option("--overwrite", is_flag=True,
+              help="Replace the run already in --out (its config, checkpoint and metrics).")
 @click.option("--lr", type=float, default=0.05, show_default=True,
               help="Learning rate (per unit of log-conductance for --param log).")
 @click.option("--batch-size", type=int, default=None,
@@ -85,7 +88,7 @@ from .main import UserError, cli, user_errors
               help="Progress bar on stderr (default: when stderr is a terminal).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def train(dataset, data_dir, features, csv_path, label_column, hardware, hidden, epochs,
-          out_dir, resume_dir, lr,
+          out_dir, resume_dir, overwrite, lr,
           batch_size, seed, loss, temperature, optimizer, param, schedule, patience,
           val_fraction, momentum, g_min, g_max, levels, recurrent, sparsity, diode, activation,
           scale, test_fraction, gradient, beta, workers, progress, as_json) -> None:
@@ -106,6 +109,10 @@ def train(dataset, data_dir, features, csv_path, label_column, hardware, hidden,
         raise UserError("give --dataset or --csv, not both")
     if data_dir and (dataset or "").strip().lower() != "mnist":
         raise UserError("--data-dir holds MNIST IDX files: use it with --dataset mnist")
+    if overwrite and resume_dir:
+        raise UserError("give --resume or --overwrite, not both")
+    check_positive(epochs=epochs, hidden=hidden, batch_size=batch_size,
+                   temperature=temperature, scale=scale, workers=workers)
     limit_threads()
     cfg = RunConfig(
         dataset=None if csv_path else (dataset or "moons"), csv=csv_path,
@@ -120,7 +127,9 @@ def train(dataset, data_dir, features, csv_path, label_column, hardware, hidden,
     with user_errors():
         cfg.resolved().train_config()  # fail on bad ranges before any work
         summary = run_training(cfg, resume_dir or out_dir, resume=resume_dir is not None,
-                               workers=workers, progress=progress)
+                               workers=workers, progress=progress, overwrite=overwrite)
+        if "note" in summary:
+            click.echo(f"note: {summary['note']}", err=True)
         run = summary["config"]
         mlp = None
         if run["dataset"] in ("digits", "mnist") or summary["split"]["train"] <= 2000:

@@ -119,13 +119,14 @@ def extract_kernel(
             "voltage (or a source's) instead of leaving it to the network"
         )
     mna: MNASystem = build_mna(circuit, inputs)
+    G, S_z, S_u, measure = (np.asarray(a) for a in (mna.G, mna.S_z, mna.S_u, mna.measure))
     if check:
-        _check_invertible(mna.G)
-    rhs = np.concatenate([mna.S_z, mna.S_u, mna.s0[:, None]], axis=1)
-    X = np.linalg.solve(mna.G, rhs) if mna.size else np.zeros((0, rhs.shape[1]))
+        _check_invertible(G)
+    rhs = np.concatenate([S_z, S_u, mna.s0[:, None]], axis=1)
+    X = np.linalg.solve(G, rhs) if mna.size else np.zeros((0, rhs.shape[1]))
     n = len(mna.diodes)
     m = len(mna.inputs)
-    P = mna.measure @ X
+    P = measure @ X
     P[:, -1] += mna.measure_offset
     node_names = list(circuit.nodes)
     node_rows = [mna.node_index[name] for name in node_names]

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..circuits import (
     CCCS,
@@ -48,11 +49,15 @@ from ..utils.unionfind import UnionFind
 
 @dataclass
 class MNASystem:
-    """``G x = S_z z + S_u u + s0`` and where each quantity sits in ``x``."""
+    """``G x = S_z z + S_u u + s0`` and where each quantity sits in ``x``.
 
-    G: np.ndarray
-    S_z: np.ndarray
-    S_u: np.ndarray
+    ``G``, ``S_z``, ``S_u`` and ``measure`` are dense arrays, or scipy CSR
+    matrices when built with ``sparse=True``; ``s0`` is always dense.
+    """
+
+    G: np.ndarray | sp.csr_matrix
+    S_z: np.ndarray | sp.csr_matrix
+    S_u: np.ndarray | sp.csr_matrix
     s0: np.ndarray
     node_index: dict[str, int]
     branch_index: dict[str, int]
@@ -62,7 +67,7 @@ class MNASystem:
     #: "impedance" (current-driven port, z = diode current)
     port_forms: list[str]
     #: w = Hz + Bu + b is read as ``w_k = measure[k] @ x + measure_offset[k]``
-    measure: np.ndarray
+    measure: np.ndarray | sp.csr_matrix
     measure_offset: np.ndarray
     inputs: list[str]
     #: extra resistors the diode models put in series with their junctions
@@ -79,7 +84,8 @@ def junction_node(diode: Diode) -> str:
 
 
 def build_mna(
-    circuit: Circuit, inputs: Sequence[str], *, force_admittance: bool = False
+    circuit: Circuit, inputs: Sequence[str], *, force_admittance: bool = False,
+    sparse: bool = False, skip: Sequence[str] = (),
 ) -> MNASystem:
     """Assemble the MNA system of ``circuit`` with diodes as ports.
 
@@ -87,7 +93,9 @@ def build_mna(
     other sources contribute to ``s0``. Diodes are voltage-driven ports
     except those closing a loop of diodes (current-driven), unless
     ``force_admittance`` (used for linearized circuits, whose port rows are
-    rewritten per diode state).
+    rewritten per diode state). ``sparse=True`` returns CSR matrices (the
+    stamps are collected as triplets either way); the resistors named in
+    ``skip`` are left out of ``G`` (a caller that re-stamps them itself).
     """
     inputs = [s.strip().lower() for s in inputs]
     for s in inputs:
@@ -133,17 +141,24 @@ def build_mna(
             port_rows.append(-1)
 
     size = n_nodes + len(branch_index)
-    G = np.zeros((size, size))
-    S_z = np.zeros((size, len(diodes)))
-    S_u = np.zeros((size, len(inputs)))
+    # triplets: duplicates add up when the matrices are assembled
+    g_rows: list[int] = []
+    g_cols: list[int] = []
+    g_vals: list[float] = []
+    z_trip: list[tuple[int, int, float]] = []
+    u_trip: list[tuple[int, int, float]] = []
+    m_trip: list[tuple[int, int, float]] = []
     s0 = np.zeros(size)
+    skipped = {name.strip().lower() for name in skip}
 
     def idx(node: str) -> int | None:
         return None if node == GROUND else node_index[node]
 
     def add(row: int | None, col: int | None, value: float) -> None:
         if row is not None and col is not None:
-            G[row, col] += value
+            g_rows.append(row)
+            g_cols.append(col)
+            g_vals.append(value)
 
     def conductance(a: str, b: str, g: float) -> None:
         ia, ib = idx(a), idx(b)
@@ -169,13 +184,14 @@ def build_mna(
 
     for e in circuit:
         if isinstance(e, Resistor):
-            conductance(e.n1, e.n2, e.g)
+            if e.name not in skipped:
+                conductance(e.n1, e.n2, e.g)
         elif isinstance(e, VoltageSource):
             k = branch_index[e.name]
             branch_kcl(e.pos, e.neg, k)
             branch_voltage(k, e.pos, e.neg)
             if e.name in inputs:
-                S_u[k, inputs.index(e.name)] = 1.0
+                u_trip.append((k, inputs.index(e.name), 1.0))
             else:
                 s0[k] = e.dc
         elif isinstance(e, CurrentSource):
@@ -184,7 +200,7 @@ def build_mna(
                 if i is None:
                     continue
                 if e.name in inputs:
-                    S_u[i, inputs.index(e.name)] += sign
+                    u_trip.append((i, inputs.index(e.name), sign))
                 else:
                     s0[i] += sign * e.dc
         elif isinstance(e, VCVS):
@@ -219,7 +235,6 @@ def build_mna(
 
     for _, a, b, r in internal:
         conductance(a, b, 1.0 / r)
-    measure = np.zeros((len(diodes), size))
     measure_offset = np.zeros(len(diodes))
     for k, d in enumerate(diodes):
         a = junction_anode[d.name]
@@ -230,18 +245,34 @@ def build_mna(
             row = port_rows[k]
             branch_kcl(d.cathode, a, row)
             branch_voltage(row, d.cathode, a)
-            S_z[row, k] = 1.0
+            z_trip.append((row, k, 1.0))
             s0[row] = -vf
-            measure[k, row] = -1.0
+            m_trip.append((k, row, -1.0))
         else:
             # current z_k flows from the anode through the diode to the cathode;
             # w_k = -(junction forward voltage) = V(c) - V(a) + vf
             for node, sign in ((a, -1.0), (d.cathode, 1.0)):
                 i = idx(node)
                 if i is not None:
-                    S_z[i, k] += sign
-                    measure[k, i] += sign
+                    z_trip.append((i, k, sign))
+                    m_trip.append((k, i, sign))
             measure_offset[k] = vf
+
+    def assemble(rows: Sequence[int], cols: Sequence[int], vals: Sequence[float],
+                 shape: tuple[int, int]) -> np.ndarray | sp.csr_matrix:
+        m = sp.csr_matrix((np.asarray(vals, dtype=float), (np.asarray(rows, dtype=np.int64),
+                           np.asarray(cols, dtype=np.int64))), shape=shape)
+        m.sum_duplicates()
+        return m if sparse else m.toarray()
+
+    def from_trip(trip: list[tuple[int, int, float]], shape: tuple[int, int]):
+        r, c, v = zip(*trip) if trip else ((), (), ())
+        return assemble(r, c, v, shape)
+
+    G = assemble(g_rows, g_cols, g_vals, (size, size))
+    S_z = from_trip(z_trip, (size, len(diodes)))
+    S_u = from_trip(u_trip, (size, len(inputs)))
+    measure = from_trip(m_trip, (len(diodes), size))
     return MNASystem(
         G=G, S_z=S_z, S_u=S_u, s0=s0, node_index=node_index, branch_index=branch_index,
         port_rows=port_rows, diodes=diodes, port_forms=port_forms, measure=measure,

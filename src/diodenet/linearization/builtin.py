@@ -1,37 +1,119 @@
 """The built-in simulator as hardware.
 
-``settle`` solves the circuit's kernel exactly (active set for ideal/PWL
-diodes, Newton for Shockley diodes) and rebuilds every node voltage.
-``settle_linearized`` assembles the MNA matrix of the *switched* circuit for
-each sample: a conducting ideal/PWL junction becomes a short, a blocking one
-an open, a Shockley junction its small-signal conductance
-``g_d = F'(z) = (I_s/nV_T) e^{-z/nV_T}``. Every independent source is zeroed
-(its MNA row keeps only the drive). ``adjoint=True`` solves the transposed
-system, which is the MNA of the adjoint network (reciprocal elements are
-symmetric stamps; gyrators and controlled sources transpose).
+The circuit's MNA is built once (``kernels.stamped.StampedMNA``: grounded
+sources eliminated, the trainable resistors re-stampable); ``set_conductances``
+re-stamps the values, refactors the small free block ``G_ff`` and re-derives
+the kernel ``(H, B, C, D)``.
+
+``settle`` solves the kernel exactly (active set for ideal/PWL diodes, Newton
+for Shockley diodes) and reads node voltages from ``(z, u)``.
+``settle_linearized`` is the *switched* circuit: a conducting ideal/PWL
+junction becomes a short (``ẑ_k = 0``), a blocking one an open (``ŵ_k = 0``),
+a Shockley junction its small-signal conductance ``g_d = F'(z)``; every
+independent source is zeroed. With ``G`` the MNA whose ports carry ``z`` and
+``P`` the port read-out (``w = P x``, ``H = P G⁻¹ S_z``), the switched
+circuit's inverse is a rank-``n`` correction of ``G⁻¹``::
+
+    G_s⁻¹ = G⁻¹ - G⁻¹ S_z S P G⁻¹,    S = embed((H_FF + diag(g_F))⁻¹)
+
+over each sample's free set ``F`` (the elements with ``ŵ = -g ẑ``), so a
+sample costs one ``|F|×|F|`` solve. ``adjoint=True`` applies ``G_s⁻ᵀ``, the
+MNA of the adjoint network (reciprocal elements are symmetric stamps;
+gyrators and controlled sources transpose).
 
 Knee rule: a junction whose reverse voltage is at most ``state_tol`` volts
 counts as *conducting* (a short). At an exact knee (zero voltage and zero
 current) this picks the one-sided derivative of the monDEQ convention
 ``ReLU'(0) = 0`` for the reverse voltage ``z``.
+
+Tolerances are relative to the circuit's own current scale
+(``Kernel.residual_scale``), so multiplying every conductance by a constant
+changes no decision.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
+import scipy.sparse as sp
 import torch
+from torch import Tensor
 
 from ..activations import Shockley
-from ..circuits import Circuit, CurrentSource, Resistor
+from ..circuits import GROUND, Circuit, CurrentSource, Resistor, ShockleyDiode
 from ..circuits.outputs import OutputSpec, parse_output
-from ..kernels.extract import CircuitKernel, extract_kernel
-from ..kernels.mna import build_mna, junction_node
+from ..kernels.extract import diode_nonlinearity
+from ..kernels.kernel import Kernel
+from ..kernels.mna import voltage_defined_loops
+from ..kernels.stamped import StampedMNA, as_torch, rmul
 from ..simulators.builtin import breakdown_limits, check_breakdown, exact_method
+from ..solvers._common import solve_reduced
 from ..solvers.reuse import CachedSolver
 from .hardware import Drive, Hardware, Measurement, check_drive
 from .power import source_power
+
+
+class NodeMeasurement(Measurement):
+    """A ``Measurement`` that keeps the node voltages and reads
+    ``branch_voltages`` and ``input_responses`` from them on first use."""
+
+    def __init__(
+        self,
+        inputs: np.ndarray,
+        outputs: np.ndarray,
+        branch_voltages: np.ndarray | Callable[[], np.ndarray],
+        input_responses: np.ndarray | Callable[[], np.ndarray],
+        conducting: np.ndarray,
+        diode_conductance: np.ndarray,
+        linearized: bool = False,
+        adjoint: bool = False,
+        power: np.ndarray | Callable[[], np.ndarray] | None = None,
+        branch_currents: np.ndarray | None = None,
+        *,
+        node_voltages: Tensor | None = None,
+    ) -> None:
+        # the dataclass fields (so dataclasses.replace works: a replaced
+        # measurement drops node_voltages and is read field by field)
+        self.inputs, self.outputs = inputs, outputs
+        self.conducting, self.diode_conductance = conducting, diode_conductance
+        self.linearized, self.adjoint = linearized, adjoint
+        self.branch_currents = branch_currents
+        self.node_voltages = node_voltages
+        self._lazy: dict[str, Callable[[], np.ndarray] | np.ndarray | None] = {
+            "branch_voltages": branch_voltages, "input_responses": input_responses,
+            "power": power}
+
+    def _get(self, key: str) -> np.ndarray:
+        v = self._lazy[key]
+        if callable(v):
+            v = self._lazy[key] = v()
+        assert v is not None
+        return v
+
+    @property
+    def power(self) -> np.ndarray | None:
+        return None if self._lazy["power"] is None else self._get("power")
+
+    @power.setter
+    def power(self, value: np.ndarray | None) -> None:
+        self._lazy["power"] = value
+
+    @property
+    def branch_voltages(self) -> np.ndarray:
+        return self._get("branch_voltages")
+
+    @branch_voltages.setter
+    def branch_voltages(self, value: np.ndarray) -> None:
+        self._lazy["branch_voltages"] = value
+
+    @property
+    def input_responses(self) -> np.ndarray:
+        return self._get("input_responses")
+
+    @input_responses.setter
+    def input_responses(self, value: np.ndarray) -> None:
+        self._lazy["input_responses"] = value
 
 
 class BuiltinHardware(Hardware):
@@ -67,243 +149,461 @@ class BuiltinHardware(Hardware):
         dtype: torch.dtype = torch.float64,
         device: torch.device | str | None = None,
     ) -> None:
-        self.circuit = circuit.copy()
+        self._circuit = circuit.copy()
+        self._stale = False  # conductances programmed but not yet written into the circuit
         self.inputs = [s.strip().lower() for s in inputs]
         self.outputs = [parse_output(o) for o in outputs]
-        self.trainable = [r.name for r in self.circuit.trainable_resistors]
+        trainable = self._circuit.trainable_resistors
+        self.trainable = [r.name for r in trainable]
+        self._g = np.array([r.g for r in trainable], dtype=float)
         self.method, self.tol, self.state_tol = method, tol, state_tol
         self.dtype = dtype
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.settles = 0
-        self._rebuild()
+        c = self._circuit.validate()
+        loops = voltage_defined_loops(c)
+        if loops:
+            raise ValueError(
+                "this circuit has no kernel of the form 0 ∈ Hz + F(z) + Bu: "
+                f"{', '.join(loops)} close(s) a loop with voltage-defined elements alone "
+                "(voltage sources, E/H sources, transformer secondaries), which fixes a diode's "
+                "voltage (or a source's) instead of leaving it to the network"
+            )
+        self._st = st = StampedMNA(c, self.inputs, self.trainable)
+        mna = st.mna
+        for d, form in zip(mna.diodes, mna.port_forms):
+            if form == "impedance" and isinstance(d.model, ShockleyDiode):
+                raise ValueError(
+                    f"{d.name}: a Shockley diode that closes a loop of diodes and voltage "
+                    "sources has no admittance-form kernel; give it a series resistance Rs > 0"
+                )
+        self._impedance = torch.tensor([f == "impedance" for f in mna.port_forms],
+                                       dtype=torch.bool, device=self.device)
+        self._elements = [diode_nonlinearity(d.model) for d in mna.diodes]
+        self._shockley = [k for k, e in enumerate(self._elements) if isinstance(e, Shockley)]
+        t = self._t
+        nn = st.n_nodes
 
-    # ------------------------------------------------------------ program
-    def _rebuild(self, check: bool = True) -> None:
-        c = self.circuit
-        self.kernel: CircuitKernel = extract_kernel(
-            c, self.inputs, self.outputs, dtype=self.dtype, device=self.device, check=check
-        )
-        self._breakdown = breakdown_limits(c, self.kernel)
-        if all(f == "admittance" for f in self.kernel.port_forms):
-            mna = self.kernel.mna  # the same system: no need to assemble it twice
-        else:
-            mna = build_mna(c, self.inputs, force_admittance=True)
-        self._mna = mna
-        t = lambda a: torch.as_tensor(a, dtype=self.dtype, device=self.device)  # noqa: E731
-        self._G = t(mna.G)
-        N = mna.size
+        def column(node: str) -> int:
+            if node == GROUND:
+                return nn
+            if node not in mna.node_index or "#" in node:
+                raise ValueError(f"output node {node!r} is not a node of the circuit")
+            return mna.node_index[node]
 
-        def node_row(name: str) -> np.ndarray:
-            row = np.zeros(N)
-            if name != "0":
-                row[mna.node_index[name]] = 1.0
-            return row
-
-        self._out_sel = t(np.array([node_row(p) - node_row(n) for p, n in self.outputs])
-                          .reshape(len(self.outputs), N))
-        res = [c.element(name, Resistor) for name in self.trainable]
-        self._branch_sel = t(np.array([node_row(r.n1) - node_row(r.n2) for r in res])
-                             .reshape(len(res), N))
-        # kernel node voltages -> trainable branch voltages
-        kn = {n: i for i, n in enumerate(self.kernel.node_names)}
-
-        def kernel_row(name: str) -> np.ndarray:
-            row = np.zeros(len(kn))
-            if name != "0":
-                row[kn[name]] = 1.0
-            return row
-
-        self._kernel_branch_sel = t(
-            np.array([kernel_row(r.n1) - kernel_row(r.n2) for r in res])
-            .reshape(len(res), len(kn))
-        )
-        # diode port rows and junction terminals in the linearization MNA
-        self._ports = []
-        for d, row in zip(mna.diodes, mna.port_rows):
-            a = junction_node(d) if junction_node(d) in mna.node_index else d.anode
-            ia = mna.node_index.get(a) if a != "0" else None
-            ic = mna.node_index.get(d.cathode) if d.cathode != "0" else None
-            self._ports.append((row, ia, ic))
-        self._input_kind = []
+        self._out_cols = np.array([[column(p), column(n)] for p, n in self.outputs],
+                                  dtype=np.int64).reshape(-1, 2)
+        # output read-out as rows over free unknowns and driven nodes (small, sparse)
+        rows_f, rows_d = [], []
+        for j, cols in enumerate(self._out_cols):
+            for col, sign in zip(cols, (1.0, -1.0)):
+                if col == nn:
+                    continue
+                if st.pos_f[col] >= 0:
+                    rows_f.append((j, st.pos_f[col], sign))
+                else:
+                    rows_d.append((j, st.pos_d[col], sign))
+        p = len(self.outputs)
+        self._O_f = _csr(rows_f, (p, len(st.free)))
+        self._O_D = _csr(rows_d, (p, len(st.driven)))
+        # how each input enters: ("vd", driven row) | ("vf", free row) | ("i", pos col, neg col)
+        self._input_kind: list[tuple[str, int, int]] = []
         for name in self.inputs:
             e = c[name]
             if isinstance(e, CurrentSource):
-                ip = mna.node_index.get(e.pos) if e.pos != "0" else None
-                i_n = mna.node_index.get(e.neg) if e.neg != "0" else None
-                self._input_kind.append(("i", ip, i_n))
-            else:
-                self._input_kind.append(("v", mna.branch_index[name], None))
-        self._factor_open()
+                self._input_kind.append(("i", column(e.pos), column(e.neg)))
+                continue
+            br = mna.branch_index[name]
+            hit = np.flatnonzero(st.driven_branch == br)
+            self._input_kind.append(("vd", int(hit[0]), -1) if len(hit) else
+                                    ("vf", int(st.pos_f[br]), -1))
+        # where each voltage source's current is read: a driven row or a free unknown
+        self._vsource_at: dict[str, tuple[str, int]] = {}
+        for e in c.sources:
+            if isinstance(e, CurrentSource):
+                continue
+            br = mna.branch_index[e.name]
+            hit = np.flatnonzero(st.driven_branch == br)
+            self._vsource_at[e.name] = ("d", int(hit[0])) if len(hit) else ("f", int(st.pos_f[br]))
+        self._sign = t(st.sign)
+        self._free_node_cols = torch.as_tensor(st.free_nodes, device=self.device)
+        self._free_node_pos = torch.as_tensor(st.pos_f[st.free_nodes], device=self.device)
+        self._driven_cols = torch.as_tensor(st.driven, device=self.device)
+        self._terminals = torch.as_tensor(st.terminals, device=self.device)
+        self._Sz_f, self._Sz_D = as_torch(st.Sz_f, self.dtype, self.device), as_torch(
+            st.Sz_D, self.dtype, self.device)
+        self._SzT_f, self._SzT_D = (as_torch(st.Sz_f.T.tocsr(), self.dtype, self.device),
+                                    as_torch(st.Sz_D.T.tocsr(), self.dtype, self.device))
+        self._Su_D, self._s0_D = as_torch(st.Su_D, self.dtype, self.device), t(st.s0_D)
+        self._meas_f = as_torch(st.measure_f, self.dtype, self.device)
+        self._meas_D = as_torch(st.measure_D, self.dtype, self.device)
+        self._measT_f = as_torch(st.measure_f.T.tocsr(), self.dtype, self.device)
+        self._measT_D = as_torch(st.measure_D.T.tocsr(), self.dtype, self.device)
+        self._fixed_parts()
+        self._program(self._g, check=True)
+        self._solver = CachedSolver(exact_method(self.kernel, self.method), tol=self.tol)
+        self._breakdown = breakdown_limits(c, self.kernel)  # type: ignore[arg-type]
+
+    def _t(self, a: np.ndarray | sp.spmatrix) -> Tensor:
+        return as_torch(a, self.dtype, self.device)
+
+    # ------------------------------------------------------------ program
+    def _fixed_parts(self) -> None:
+        """What does not depend on the conductances, computed once."""
+        st, mna = self._st, self._st.mna
+        t = self._t
+        # each driven node is s·(one input) or s·(a constant): v_D = s ⊙ u[:, col] + v0_D
+        Su_Db = st.Su_Db.tocsr()
+        col = np.full(len(st.driven), -1, dtype=np.int64)
+        rows = np.repeat(np.arange(Su_Db.shape[0]), np.diff(Su_Db.indptr))
+        col[rows] = Su_Db.indices
+        self._Vu_D = sp.csr_matrix(Su_Db.multiply(st.sign[:, None]))  # (D, m)
+        self._D_input = torch.as_tensor(col, device=self.device)
+        self._D_input_sign = t(np.where(col >= 0, st.sign, 0.0))
+        self._v0D = t(st.sign * st.s0_Db)
+        self._Sz_f_dense = st.Sz_f.toarray()
+        self._Su_f_dense = st.Su_f.toarray()
+        mD = st.measure_D
+        O_D = self._O_D
+        v0 = st.sign * st.s0_Db
+        self._B_fixed = t((mD @ self._Vu_D).toarray())
+        self._b_fixed = t(mD @ v0 + mna.measure_offset)
+        self._D_fixed = t((O_D @ self._Vu_D).toarray())
+        self._d_fixed = t(O_D @ v0)
+        self._Of = t(self._O_f.toarray())
+
+    def _free_solution(self, z: Tensor, u: Tensor) -> Tensor:
+        """``x_f = Xz z + G⁻¹ (Ru u) + x0`` (batch, F): every free unknown."""
+        x = z @ self._Xz.T + self._x0
+        if self._rows.numel() and u.shape[1]:
+            r = u.new_zeros((u.shape[0], self._Xz.shape[0]))
+            r[:, self._rows] = u @ self._Ru_rows.T
+            x = x + torch.linalg.lu_solve(self._lu, self._piv, r.T).T
+        return x
+
+    def _driven_voltages(self, u: Tensor) -> Tensor:
+        """``v_D`` (batch, D): each driven node's source value, signed."""
+        cols = self._D_input.clamp_min(0)
+        return u[:, cols] * self._D_input_sign + self._v0D if u.shape[1] else \
+            self._v0D.expand(u.shape[0], -1).clone()
+
+    def _program(self, g: np.ndarray, check: bool = False) -> None:
+        """Re-stamp ``g``, factor ``G_ff`` and derive the kernel (see the module docstring)."""
+        st, mna = self._st, self._st.mna
+        t = self._t
+        blocks = st.restamp(g)
+        Gff = blocks["ff"].toarray() if sp.issparse(blocks["ff"]) else blocks["ff"]
+        if check and Gff.size and Gff.shape[0] <= 3000:
+            sv = np.linalg.svd(Gff, compute_uv=False)
+            if sv[-1] <= 1e-13 * sv[0]:
+                raise ValueError(
+                    "this circuit has no kernel of the form 0 ∈ Hz + F(z) + Bu: its linear part "
+                    "is singular with the diodes as ports (a floating node, a cut-set of current "
+                    "sources or diodes, or a degenerate controlled source)"
+                )
+        GfD = blocks["fD"]
+        # the free rows' drives: S_z (diodes), Ru = S_u - G_fD Vu_D (inputs), r0 (constants)
+        GfD_Vu = (self._Vu_D.T @ GfD.T).T if self._Vu_D.nnz else 0.0
+        Ru = np.asarray(self._Su_f_dense - GfD_Vu)
+        rows = np.flatnonzero(np.any(Ru != 0.0, axis=1))  # e.g. the hidden nodes only
+        r0 = st.s0_f - GfD @ (st.sign * st.s0_Db)
+        lu, piv, info = torch.linalg.lu_factor_ex(t(Gff))
+        if int(info) != 0:
+            raise ValueError("the circuit's linear part became singular at these conductances")
+        n = len(mna.diodes)
+        # G⁻¹ on the n + 1 drive columns; the m input columns stay factored:
+        # X_u = G⁻¹ Ru is never formed (F × m), B = (P G⁻¹)[:, rows] Ru[rows] is
+        Xz0 = torch.linalg.lu_solve(lu, piv, t(np.hstack([self._Sz_f_dense, r0[:, None]])))
+        if not bool(torch.isfinite(Xz0).all()):
+            raise ValueError("the circuit's linear part is singular at these conductances")
+        Xz, x0 = Xz0[:, :n], Xz0[:, n]
+        readout = torch.cat([self._meas_f.to_dense() if self._meas_f.layout != torch.strided
+                             else self._meas_f, self._Of], 0)  # (n + p, F)
+        QO = torch.linalg.lu_solve(lu, piv, readout.T.contiguous(), adjoint=True).T  # P G⁻¹; O G⁻¹
+        Ru_rows = t(Ru[rows])
+        QO_u = QO[:, torch.as_tensor(rows, device=self.device)] @ Ru_rows  # (n + p, m)
+        mf = self._meas_f
+        # w = P x: H = P_f Xz, B = P_f G⁻¹ Ru + P_D Vu_D, b = P_f x0 + P_D v0_D + offset
+        H = rmul(Xz.T, mf).T
+        B = QO_u[:n] + self._B_fixed
+        b = rmul(x0[None], mf)[0] + self._b_fixed
+        C = -(self._Of @ Xz)
+        D = -(QO_u[n:] + self._D_fixed)
+        d = -(self._Of @ x0 + self._d_fixed)
+        self.kernel = Kernel(
+            H, B, C, D, self._elements, b=b, d=d, dtype=self.dtype, device=self.device,
+            input_names=self.inputs,
+            output_names=["-".join(o).removesuffix("-0") for o in self.outputs],
+            element_names=[dd.name for dd in mna.diodes],
+            monotone_tol=1e-10 if check else float("inf"),
+        )
+        self._lu, self._piv = lu, piv
+        self._Xz, self._x0 = Xz, x0
+        self._Ru_rows, self._rows = Ru_rows, torch.as_tensor(rows, device=self.device)
+        # dense blocks: their transposes are views; sparse ones are stored transposed too
+        def pair(blk: np.ndarray | sp.csr_matrix) -> tuple[Tensor, Tensor]:
+            dense = t(blk)
+            return dense, (t(blk.T.tocsr()) if sp.issparse(blk) else dense.T)
+
+        self._GfD, self._GfD_T = pair(blocks["fD"])
+        self._GDf, self._GDf_T = pair(blocks["Df"])
+        self._GDD, self._GDD_T = pair(blocks["DD"])
+
+    @property
+    def circuit(self) -> Circuit:  # type: ignore[override]
+        """The network with the conductances currently programmed."""
+        if self._stale:
+            for name, value in zip(self.trainable, self._g):
+                self._circuit.element(name, Resistor).resistance = 1.0 / float(value)
+            self._stale = False
+        return self._circuit
+
+    def conductances(self) -> np.ndarray:
+        return self._g.copy()
+
+    def set_conductances(self, g: np.ndarray) -> None:
+        """Program new conductances (S), in ``trainable`` order: only the values
+        are re-stamped (the circuit object is brought up to date when read)."""
+        g = self._checked_conductances(g)
+        self._program(g)
+        self._g, self._stale = g.copy(), True
 
     def _reprogram(self, g: np.ndarray) -> None:
-        self._rebuild(check=False)
+        self._program(np.asarray(g, dtype=float))
+
+    # ------------------------------------------------------------ helpers
+    def _node_matrix(self, free_nodes: Tensor, driven: Tensor) -> Tensor:
+        """All node voltages (batch, n_nodes + 1), ground last (0 V)."""
+        V = free_nodes.new_zeros((free_nodes.shape[0], self._st.n_nodes + 1))
+        V[:, self._free_node_cols] = free_nodes
+        V[:, self._driven_cols] = driven
+        return V
+
+    def _branch(self, V: Tensor) -> Callable[[], np.ndarray]:
+        ta, tb = self._terminals[:, 0], self._terminals[:, 1]
+        return lambda: (V[:, ta] - V[:, tb]).cpu().numpy()
+
+    def _responses(self, V: Tensor, free: Callable[[], Tensor],
+                   j_driven: Callable[[Tensor], Tensor]) -> Callable[[], np.ndarray]:
+        """Input responses: source currents (voltage inputs), ``V(neg) - V(pos)`` (current)."""
+        def compute() -> np.ndarray:
+            if not self._input_kind:
+                return np.zeros((V.shape[0], 0))
+            cols = []
+            xf = jd = None
+            for kind, a, b in self._input_kind:
+                if kind == "i":
+                    cols.append(V[:, b] - V[:, a])
+                elif kind == "vf":
+                    xf = free() if xf is None else xf
+                    cols.append(xf[:, a])
+                else:
+                    if jd is None:
+                        xf = free() if xf is None else xf
+                        jd = j_driven(xf)
+                    cols.append(jd[:, a])
+            return torch.stack(cols, 1).cpu().numpy()
+
+        return compute
 
     # ------------------------------------------------------------ settle
     def settle(self, inputs: np.ndarray) -> Measurement:
-        u = self.kernel.check_inputs(inputs)
-        if getattr(self, "_solver", None) is None:
-            # one solver state per programmed kernel, re-initialised when conductances change
-            self._solver = CachedSolver(exact_method(self.kernel, self.method), tol=self.tol)
-        eq = self._solver.solve(self.kernel, u)
-        check_breakdown(self._breakdown, eq.z)
+        k = self.kernel
+        u = k.check_inputs(inputs)
+        # one solver state per programmed kernel, re-initialised when conductances change
+        eq = self._solver.solve(k, u)
+        z = eq.z
+        check_breakdown(self._breakdown, z)
         self.settles += u.shape[0]
-        V = self.kernel.node_voltages(eq.z, u)
-        reverse = self._junction_reverse_voltage(eq.z, u)
+        vD = self._driven_voltages(u)
+        xf = self._free_solution(z, u)
+        V = self._node_matrix(xf[:, self._free_node_pos], vD)
+        reverse = torch.where(self._impedance, z @ k.H.T + k.rhs(u), z) \
+            if bool(self._impedance.any()) else z
         conducting = reverse <= self.state_tol
         gd = torch.where(conducting, torch.inf, 0.0).to(self.dtype)
-        for k, e in enumerate(self.kernel.elements):
-            if isinstance(e, Shockley):
-                gd[:, k] = e.derivative(eq.z[:, k])
-                conducting[:, k] = reverse[:, k] < 0
-        src = self.kernel.source_currents(eq.z, u)
-        responses = []
-        for name, (kind, _, _) in zip(self.inputs, self._input_kind):
-            if kind == "v":
-                responses.append(src[:, self.kernel.source_names.index(name)])
-            else:
-                src_i = self.circuit.element(name, CurrentSource)
-                responses.append(self._node(V, src_i.neg) - self._node(V, src_i.pos))
-        np_ = lambda t: t.detach().cpu().numpy()  # noqa: E731
-        stacked = torch.stack(responses, 1) if responses else u[:, :0]
-        power = source_power(
-            self.circuit, lambda n: np_(self._node(V, n)),
-            lambda s: np_(src[:, self.kernel.source_names.index(s)]), self.inputs, np_(u))
-        return Measurement(
-            inputs=np_(u), outputs=np_(eq.y), branch_voltages=np_(V @ self._kernel_branch_sel.T),
-            input_responses=np_(stacked),
-            conducting=np_(conducting), diode_conductance=np_(gd), power=power,
+        for j in self._shockley:
+            gd[:, j] = self._elements[j].derivative(z[:, j])
+            conducting[:, j] = reverse[:, j] < 0
+
+        def free() -> Tensor:
+            return xf
+
+        def j_driven(xf: Tensor) -> Tensor:
+            # KCL at each driven node: j = s ⊙ (S_z z + S_u u + s0 - G_Df x_f - G_DD v_D)
+            r = rmul(z, self._Sz_D) + rmul(u, self._Su_D) + self._s0_D
+            return self._sign * (r - rmul(xf, self._GDf) - rmul(vD, self._GDD))
+
+        def power() -> np.ndarray:
+            jd = j_driven(xf)
+            index, nn = self._st.mna.node_index, self._st.n_nodes
+
+            def node_voltage(n: str) -> np.ndarray:
+                return V[:, nn if n == GROUND else index[n]].cpu().numpy()
+
+            def current(name: str) -> np.ndarray:
+                kind, i = self._vsource_at[name]
+                return (jd[:, i] if kind == "d" else xf[:, i]).cpu().numpy()
+
+            return source_power(self._circuit, node_voltage, current, self.inputs,
+                                u.cpu().numpy())
+
+        return NodeMeasurement(
+            inputs=u.cpu().numpy(), outputs=eq.y.detach().cpu().numpy(),
+            conducting=conducting.cpu().numpy(), diode_conductance=gd.cpu().numpy(),
+            node_voltages=V, branch_voltages=self._branch(V),
+            input_responses=self._responses(V, free, j_driven), power=power,
         )
 
-    def _node(self, V: torch.Tensor, name: str) -> torch.Tensor:
-        if name == "0":
-            return torch.zeros(V.shape[0], dtype=V.dtype, device=V.device)
-        return V[:, self.kernel.node_names.index(name)]
+    def _free_set(self, measurement: Measurement) -> tuple[Tensor, Tensor]:
+        """Per sample: which elements are free in the switched kernel and their ``g``.
 
-    def _junction_reverse_voltage(self, z: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        """Each junction's reverse voltage (V): ``z`` itself for voltage-driven
-        ports, ``w = Hz + Bu + b`` for current-driven ones."""
-        forms = getattr(self.kernel, "port_forms", ["admittance"] * self.kernel.n)
-        if all(f == "admittance" for f in forms):
-            return z.clone()
-        w = z @ self.kernel.H.T + self.kernel.rhs(u)
-        imp = torch.tensor([f == "impedance" for f in forms], device=z.device)
-        return torch.where(imp, w, z)
-
-    def _port_coefficients(self, measurement: Measurement) -> tuple[torch.Tensor, torch.Tensor]:
-        """Each port row of the linearized MNA is ``a (V(c) - V(a)) + b j = 0``:
-        a short ``(1, 0)``, an open ``(0, 1)``, a conductance ``g_d``: ``(g_d, -1)``.
-        Returns ``a``, ``b`` of shape (batch, n_diodes)."""
+        Admittance port: a short (conducting, ``g_d = ∞``) clamps ``ẑ = 0``;
+        otherwise ``ŵ = -g_d ẑ``. Impedance port (``z`` = current): a short is
+        free with ``ŵ = 0``, an open clamps the current ``ẑ = 0``."""
         conducting = torch.as_tensor(measurement.conducting, device=self.device)
         gd = torch.as_tensor(measurement.diode_conductance, dtype=self.dtype, device=self.device)
         finite = torch.isfinite(gd)
-        short = conducting & ~finite
-        zero = torch.zeros_like(gd)
-        a = torch.where(short, 1.0, torch.where(finite, gd, zero))
-        b = torch.where(short, 0.0, torch.where(finite, -1.0, 1.0)).to(self.dtype)
-        return a.to(self.dtype), b
-
-    def _factor_open(self) -> None:
-        """Factor the MNA with every diode *open* once; a linearized circuit is
-        a rank-``n_diodes`` change of it (only the port rows differ), so each
-        sample costs triangular solves and an ``n × n`` system (Woodbury)
-        instead of a dense ``N × N`` factorisation."""
-        self._lu = None
-        rows = [row for row, _, _ in self._ports]
-        if not rows:
-            return
-        N = self._G.shape[0]
-        G_open = self._G.clone()
-        G_open[rows, :] = 0.0
-        G_open[rows, rows] = 1.0
-        P = torch.zeros(len(rows), N, dtype=self.dtype, device=self.device)  # V(c) - V(a)
-        for k, (_, ia, ic) in enumerate(self._ports):
-            if ic is not None:
-                P[k, ic] = 1.0
-            if ia is not None:
-                P[k, ia] = -1.0
-        lu, piv, info = torch.linalg.lu_factor_ex(G_open)
-        if int(info) != 0:
-            return  # a node held only by diodes: keep the dense route
-        E = torch.zeros(N, len(rows), dtype=self.dtype, device=self.device)
-        E[rows, range(len(rows))] = 1.0
-        GiE = torch.linalg.lu_solve(lu, piv, E)
-        if not torch.isfinite(GiE).all() or float(GiE.abs().max()) > 1e12:
-            return  # ill-conditioned base: keep the dense route
-        self._lu, self._piv, self._P, self._rows, self._GiE = lu, piv, P, rows, GiE
-        self._PGE, self._RGE = P @ GiE, GiE[rows]
-
-    def _solve_linearized(
-        self, a: torch.Tensor, b: torch.Tensor, rhs: torch.Tensor, adjoint: bool
-    ) -> torch.Tensor:
-        """``x`` with ``G_s x = rhs`` (or ``G_sᵀ x = rhs``) for every sample's
-        linearized MNA ``G_s = G_open + E D_s``, ``D_s = diag(a) P + diag(b - 1) R``."""
-        batch, N = rhs.shape
-        if self._lu is None:  # dense route: one factorisation per sample
-            G = self._G.expand(batch, N, N).clone()
-            for k, (row, ia, ic) in enumerate(self._ports):
-                G[:, row, :] = 0.0
-                if ic is not None:
-                    G[:, row, ic] = a[:, k]
-                if ia is not None:
-                    G[:, row, ia] = -a[:, k]
-                G[:, row, row] = b[:, k]
-            return torch.linalg.solve(G.transpose(1, 2) if adjoint else G, rhs)
-        bm1 = b - 1.0
-        # K_s = D_s G⁻¹ E (batch, n, n), from the precomputed P G⁻¹E and R G⁻¹E
-        K = a[:, :, None] * self._PGE + bm1[:, :, None] * self._RGE
-        eye = torch.eye(K.shape[1], dtype=self.dtype, device=self.device)
-        if not adjoint:
-            y0 = torch.linalg.lu_solve(self._lu, self._piv, rhs.T).T
-            Dy = a * (y0 @ self._P.T) + bm1 * y0[:, self._rows]
-            w = torch.linalg.solve(eye + K, Dy.unsqueeze(-1)).squeeze(-1)
-            return y0 - w @ self._GiE.T
-        y0 = torch.linalg.lu_solve(self._lu, self._piv, rhs.T, adjoint=True).T
-        v = torch.linalg.solve((eye + K).transpose(1, 2), y0[:, self._rows].unsqueeze(-1))
-        v = v.squeeze(-1)
-        Dtv = (a * v) @ self._P
-        Dtv[:, self._rows] += bm1 * v
-        return y0 - torch.linalg.lu_solve(self._lu, self._piv, Dtv.T, adjoint=True).T
+        admittance_free = ~(conducting & ~finite)
+        free = torch.where(self._impedance, conducting, admittance_free)
+        g = torch.where(finite & ~self._impedance, gd, torch.zeros_like(gd))
+        return free, g
 
     def settle_linearized(
         self, measurement: Measurement, drive: Drive, *, adjoint: bool = False
     ) -> Measurement:
         batch = measurement.batch
         check_drive(drive, self.inputs, len(self.outputs), batch)
-        N = self._G.shape[0]
-        a_coef, b_coef = self._port_coefficients(measurement)
-        rhs = torch.zeros(batch, N, dtype=self.dtype, device=self.device)
+        st = self._st
+        nn = st.n_nodes
+        # the drive as a right-hand side over every node (+ ground) and driven source
+        r_nodes = torch.zeros(batch, nn + 1, dtype=self.dtype, device=self.device)
+        r_br = torch.zeros(batch, len(st.driven), dtype=self.dtype, device=self.device)
+        r_fbr: dict[int, Tensor] = {}
         applied = np.zeros((batch, len(self.inputs)))
         for key, value in drive.items():
             val = torch.as_tensor(np.broadcast_to(value, (batch,)).copy(), dtype=self.dtype,
                                   device=self.device)
             if isinstance(key, tuple):
-                rhs += val[:, None] * self._out_sel[int(key[1])]
+                pcol, ncol = self._out_cols[int(key[1])]
+                r_nodes[:, pcol] += val
+                r_nodes[:, ncol] -= val
                 continue
             j = self.inputs.index(key)
             applied[:, j] = val.cpu().numpy()
             kind, a, b = self._input_kind[j]
-            if kind == "v":
-                rhs[:, a] += val
+            if kind == "vd":
+                r_br[:, a] += val
+            elif kind == "vf":
+                r_fbr[a] = r_fbr[a] + val if a in r_fbr else val
             else:
-                if a is not None:
-                    rhs[:, a] -= val
-                if b is not None:
-                    rhs[:, b] += val
-        x = self._solve_linearized(a_coef, b_coef, rhs, adjoint)
+                r_nodes[:, a] -= val
+                r_nodes[:, b] += val
+        node_pos = torch.as_tensor(st.pos_f[:nn], device=self.device)
+        r_f = torch.zeros(batch, len(st.free), dtype=self.dtype, device=self.device)
+        fn = self._free_node_cols
+        r_f[:, node_pos[fn]] = r_nodes[:, fn]
+        for a, val in r_fbr.items():
+            r_f[:, a] += val
+        r_D = r_nodes[:, self._driven_cols]
+        free, g = self._free_set(measurement)
+        H = self.kernel.H
+        s = self._sign
+        y_D = s * r_br  # driven nodes: the (small-signal) source values
+        lu, piv = self._lu, self._piv
+
+        def G_solve(rhs: Tensor, transpose: bool) -> Tensor:
+            if rhs.shape[1] == 0:
+                return rhs
+            return torch.linalg.lu_solve(lu, piv, rhs.T, adjoint=transpose).T
+
+        if not adjoint:
+            y_f = G_solve(r_f - rmul(y_D, self._GfD), False)
+            rw = rmul(y_f, self._meas_f) + rmul(y_D, self._meas_D)
+            zhat = -solve_reduced(H, free, g, rw)
+            x_f = y_f + zhat @ self._Xz.T
+            x_D = y_D
+
+            def j_driven(xf: Tensor) -> Tensor:
+                r = r_D + rmul(zhat, self._Sz_D)
+                return s * (r - rmul(xf, self._GDf) - rmul(x_D, self._GDD))
+        else:
+            y_f = G_solve(r_f - rmul(y_D, self._GDf_T), True)
+            t = rmul(y_f, self._SzT_f) + rmul(y_D, self._SzT_D)
+            shat = solve_reduced(H.T.contiguous(), free, g, t)
+            y2_f = G_solve(rmul(shat, self._measT_f), True)
+            x_f = y_f - y2_f
+            x_D = y_D
+
+            def j_driven(xf: Tensor) -> Tensor:
+                # the transposed KCL rows: j = s ⊙ (r_D + P_Dᵀ... ) of both solves
+                first = r_D - rmul(y_f, self._GfD_T) - rmul(y_D, self._GDD_T)
+                second = rmul(shat, self._measT_D) - rmul(y2_f, self._GfD_T)
+                return s * (first - second)
+
         self.settles += batch
-        responses = []
-        for kind, a, b in self._input_kind:
-            if kind == "v":
-                responses.append(x[:, a])
-            else:
-                va = x[:, a] if a is not None else x.new_zeros(batch)
-                vb = x[:, b] if b is not None else x.new_zeros(batch)
-                responses.append(vb - va)
-        np_ = lambda t: t.detach().cpu().numpy()  # noqa: E731
-        return Measurement(
-            inputs=applied, outputs=np_(x @ self._out_sel.T),
-            branch_voltages=np_(x @ self._branch_sel.T),
-            input_responses=np_(torch.stack(responses, 1)) if responses else np.zeros((batch, 0)),
-            conducting=measurement.conducting, diode_conductance=measurement.diode_conductance,
+        V = self._node_matrix(x_f[:, self._free_node_pos], x_D)
+        outputs = (V[:, self._out_cols[:, 0]] - V[:, self._out_cols[:, 1]]).cpu().numpy()
+        return NodeMeasurement(
+            inputs=applied, outputs=outputs, conducting=measurement.conducting,
+            diode_conductance=measurement.diode_conductance, node_voltages=V,
+            branch_voltages=self._branch(V),
+            input_responses=self._responses(V, lambda: x_f, j_driven),
             linearized=True, adjoint=adjoint,
         )
+
+    # ------------------------------------------------------------ gradient
+    def conductance_gradient(self, forward: Measurement, adjoint: Measurement) -> np.ndarray:
+        """``∂L/∂g_k = -Σ_s (V_a - V_b)(V̂_a - V̂_b)`` from the node voltages.
+
+        Expanded as ``-(d_a + d_b - M_ab - M_ba)`` with ``d = Σ_s V ⊙ V̂`` and
+        ``M = Vᵀ V̂``; ``M`` is formed only on the (driven, free) and (free,
+        free) node blocks, as matrix products where they are dense enough
+        (every input feeds every hidden neuron), by gathering otherwise.
+        """
+        if not (isinstance(forward, NodeMeasurement) and isinstance(adjoint, NodeMeasurement)) \
+                or forward.node_voltages is None or adjoint.node_voltages is None \
+                or forward.branch_currents is not None:
+            return super().conductance_gradient(forward, adjoint)
+        V, W = forward.node_voltages, adjoint.node_voltages
+        ta, tb = self._terminals[:, 0], self._terminals[:, 1]
+        d = (V * W).sum(0)
+        cross = _cross_terms(V, W, ta, tb, self._free_node_cols, self._st.n_nodes)
+        return (-(d[ta] + d[tb]) + cross).cpu().numpy()
+
+
+def _cross_terms(V: Tensor, W: Tensor, ta: Tensor, tb: Tensor, free_cols: Tensor,
+                 n_nodes: int) -> Tensor:
+    """``Σ_s V_a Ŵ_b + V_b Ŵ_a`` per resistor ``(a, b)``."""
+    is_free = torch.zeros(n_nodes + 1, dtype=torch.bool, device=V.device)
+    is_free[free_cols] = True
+    out = torch.zeros(ta.shape[0], dtype=V.dtype, device=V.device)
+    # blocks of node columns: free ones, the others (driven nodes and ground)
+    groups = {True: free_cols, False: torch.nonzero(~is_free).squeeze(1)}
+    pos = torch.full((n_nodes + 1,), -1, dtype=torch.int64, device=V.device)
+    for cols in groups.values():
+        pos[cols] = torch.arange(cols.numel(), device=V.device)
+    fa, fb = is_free[ta], is_free[tb]
+    for ga in (True, False):
+        for gb in (True, False):
+            sel = torch.nonzero((fa == ga) & (fb == gb)).squeeze(1)
+            if sel.numel() == 0:
+                continue
+            a, b = ta[sel], tb[sel]
+            ca, cb = groups[ga], groups[gb]
+            if ca.numel() * cb.numel() <= 8 * sel.numel() + 4096:
+                Mab = V[:, ca].T @ W[:, cb]  # (|A|, |B|)
+                Mba = W[:, ca].T @ V[:, cb]  # Σ_s Ŵ_a V_b
+                pa, pb = pos[a], pos[b]
+                out[sel] = Mab[pa, pb] + Mba[pa, pb]
+            else:
+                for lo in range(0, sel.numel(), 1 << 16):
+                    aa, bb = a[lo:lo + (1 << 16)], b[lo:lo + (1 << 16)]
+                    out[sel[lo:lo + (1 << 16)]] = (V[:, aa] * W[:, bb] + V[:, bb] * W[:, aa]).sum(0)
+    return out
+
+
+def _csr(triplets: list[tuple[int, int, float]], shape: tuple[int, int]) -> sp.csr_matrix:
+    r, c, v = zip(*triplets) if triplets else ((), (), ())
+    return sp.csr_matrix((np.asarray(v, float), (np.asarray(r, int), np.asarray(c, int))),
+                         shape=shape)

@@ -119,7 +119,7 @@ def adjoint_gradient(
     """
     drive: Drive = {output_port(j): g_y[:, j] for j in range(g_y.shape[1])}
     adj = hw.settle_linearized(measurement, drive, adjoint=True)
-    dL_dg = -(programmed_branch_voltages(hw, measurement) * adj.branch_voltages).sum(axis=0)
+    dL_dg = hw.conductance_gradient(measurement, adj)
     return dL_dg, adj.input_responses
 
 

@@ -104,6 +104,16 @@ class Hardware(ABC):
     ) -> Measurement:
         """The linearized circuit around ``measurement``'s operating points."""
 
+    def conductance_gradient(self, forward: Measurement, adjoint: Measurement) -> np.ndarray:
+        """``∂L/∂g_k = -Σ_samples v_k · v̂_k`` (Tellegen) from a forward settle and
+        the adjoint settle driven by ``∂L/∂y``; a backend may compute it without
+        forming the (batch, k) branch voltages. Where the forward measurement
+        reports device currents (devices not at their programmed values),
+        ``v_k`` is ``i_k / g_k`` with the programmed ``g_k``."""
+        v = forward.branch_voltages if forward.branch_currents is None \
+            else forward.branch_currents / self.conductances()
+        return -(v * adjoint.branch_voltages).sum(axis=0)
+
     def settle_injected(self, inputs: np.ndarray, currents: np.ndarray) -> Measurement:
         """Operating points for ``inputs`` with currents (batch, len(outputs))
         in amperes injected into the output ports (equilibrium propagation's
@@ -124,16 +134,21 @@ class Hardware(ABC):
         trainable resistor. The backend's ``_reprogram`` hook then updates
         whatever it derived from the circuit.
         """
-        g = np.asarray(g, dtype=float).reshape(-1)
-        if g.shape != (len(self.trainable),):
-            raise ValueError(f"expected {len(self.trainable)} conductances, got {g.shape}")
-        if not np.all(np.isfinite(g)) or np.any(g <= 0):
-            raise ValueError("conductances must be finite and > 0 (S)")
+        g = self._checked_conductances(g)
         for name, value in zip(self.trainable, g):
             r = self.circuit.elements[name]
             assert isinstance(r, Resistor)
             r.resistance = 1.0 / float(value)  # validated above; same topology
         self._reprogram(g)
+
+    def _checked_conductances(self, g: np.ndarray) -> np.ndarray:
+        """``g`` as a float vector, one finite positive value per trainable resistor."""
+        g = np.asarray(g, dtype=float).reshape(-1)
+        if g.shape != (len(self.trainable),):
+            raise ValueError(f"expected {len(self.trainable)} conductances, got {g.shape}")
+        if not np.all(np.isfinite(g)) or np.any(g <= 0):
+            raise ValueError("conductances must be finite and > 0 (S)")
+        return g
 
     @abstractmethod
     def _reprogram(self, g: np.ndarray) -> None:

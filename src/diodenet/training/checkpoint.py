@@ -5,14 +5,22 @@ back bit-exactly). ``atomic_write_text`` writes to a temporary file in the
 same directory, flushes and ``fsync``s it, then ``os.replace``s it over the
 target (atomic on POSIX filesystems) and ``fsync``s the directory so the
 rename itself is durable. On any failure the temporary file is removed and
-the old file is untouched.
+the old file is untouched. A process killed inside the write leaves its
+temporary ``.NAME.*.tmp`` behind: ``clean_stale_temporaries`` removes them
+when the next run starts in that directory.
+
+``load_checkpoint`` checks the file's shape, so a damaged checkpoint is one
+``CheckpointError`` line naming the file and what is wrong, never a
+``KeyError``/``TypeError`` later.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -60,15 +68,100 @@ def save_checkpoint(directory: str | Path, state: dict[str, Any]) -> Path:
     return path
 
 
-def load_checkpoint(directory: str | Path) -> dict[str, Any]:
-    """Read ``directory/checkpoint.json``; ``CheckpointError`` if missing or corrupt."""
-    path = Path(directory) / CHECKPOINT
+#: what ``atomic_write_text`` names its temporary files (``tempfile.mkstemp``)
+_TEMPORARY = re.compile(r"\..+\.[A-Za-z0-9_]{6,}\.tmp")
+
+
+def clean_stale_temporaries(directory: str | Path) -> list[Path]:
+    """Remove the ``.NAME.XXXXXXXX.tmp`` files that writes killed mid-way left in
+    ``directory``; returns what was removed. Call it only where no other
+    process is writing into ``directory``."""
+    removed: list[Path] = []
+    directory = Path(directory)
+    if not directory.is_dir():
+        return removed
+    for p in directory.iterdir():
+        if _TEMPORARY.fullmatch(p.name) and p.is_file() and not p.is_symlink():
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+                removed.append(p)
+    return removed
+
+
+def read_json_object(path: str | Path, what: str) -> dict[str, Any]:
+    """A JSON object from ``path``; ``CheckpointError`` naming the file otherwise."""
+    path = Path(path)
     try:
-        state = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise CheckpointError(f"{path}: no checkpoint to resume from") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path}: unreadable checkpoint ({exc})") from exc
-    if state.get("format") != FORMAT_VERSION:
-        raise CheckpointError(f"{path}: unknown checkpoint format {state.get('format')!r}")
+        raise CheckpointError(f"{path}: no {what} to resume from") from None
+    except UnicodeDecodeError:
+        raise CheckpointError(f"{path}: damaged {what} (not UTF-8 text)") from None
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path}: damaged {what} (not JSON: {exc.msg} at line "
+                              f"{exc.lineno}, column {exc.colno})") from None
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read the {what}: "
+                              f"{exc.strerror or exc}") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: damaged {what}: expected a JSON object, "
+                              f"got {type(data).__name__}")
+    return data
+
+
+def _is_number(x: object) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def _is_int(x: object) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _finite_vector(x: object) -> bool:
+    return isinstance(x, list) and all(_is_number(v) and math.isfinite(v) for v in x)
+
+
+#: the fields of a checkpoint's ``state`` and what each must be
+_STATE_FIELDS: dict[str, tuple[str, Any]] = {
+    "epoch": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "theta": ("a list of finite numbers", _finite_vector),
+    "opt": ("an object", lambda v: isinstance(v, dict)),
+    "best_theta": ("a list of finite numbers", _finite_vector),
+    "best_value": ("a number", lambda v: _is_number(v) or v is None),
+    "best_epoch": ("an integer", _is_int),
+    "wait": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "stopped": ("true or false", lambda v: isinstance(v, bool)),
+    "history": ("a list of objects", lambda v: isinstance(v, list)
+                and all(isinstance(m, dict) for m in v)),
+}
+
+
+def load_checkpoint(directory: str | Path) -> dict[str, Any]:
+    """Read ``directory/checkpoint.json``; ``CheckpointError`` (one line naming the
+    file and what is wrong) if it is missing, not a JSON object, or of another
+    format."""
+    path = Path(directory) / CHECKPOINT
+    data = read_json_object(path, "checkpoint")
+    if data.get("format") != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: unknown checkpoint format {data.get('format')!r} "
+                              f"(expected {FORMAT_VERSION})")
+    return data
+
+
+def check_train_state(data: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """``data["state"]`` if it is shaped like the trainer's state (its fields and
+    their types; ``theta`` and ``best_theta`` finite and of equal length);
+    ``CheckpointError`` naming ``path`` and the field otherwise."""
+    state = data.get("state")
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: damaged checkpoint: 'state' must be an object, "
+                              f"got {'nothing' if state is None else type(state).__name__}")
+    for key, (kind, ok) in _STATE_FIELDS.items():
+        if key not in state:
+            raise CheckpointError(f"{path}: damaged checkpoint: 'state' has no {key!r}")
+        if not ok(state[key]):
+            raise CheckpointError(f"{path}: damaged checkpoint: state {key!r} must be {kind}")
+    if len(state["theta"]) != len(state["best_theta"]):
+        raise CheckpointError(f"{path}: damaged checkpoint: theta and best_theta differ "
+                              "in length")
     return state

@@ -11,6 +11,7 @@ and the figures (``curves.png``, ``conductances.png``, ``regions.png`` for
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -20,9 +21,17 @@ import numpy as np
 
 from ..linearization import HARDWARES, Hardware, make_hardware
 from .architectures import Network, build_network
-from .checkpoint import atomic_write_text
+from .checkpoint import (
+    CHECKPOINT,
+    CheckpointError,
+    atomic_write_text,
+    check_train_state,
+    clean_stale_temporaries,
+    load_checkpoint,
+    read_json_object,
+)
 from .datasets import Dataset, load_csv, load_dataset
-from .trainer import TrainConfig, Trainer, TrainResult, peak_rss_mb
+from .trainer import METRICS, TrainConfig, Trainer, TrainResult, peak_rss_mb
 
 CONFIG = "config.json"
 NETLIST = "model.cir"
@@ -89,11 +98,17 @@ class RunConfig:
         if self.hardware not in HARDWARES:
             raise ValueError(f"unknown hardware {self.hardware!r}; known: {', '.join(HARDWARES)}")
         hidden, epochs, batch = DATASET_DEFAULTS.get((self.dataset or "").lower(), (16, 20, 32))
+        if not (isinstance(self.scale, int | float) and math.isfinite(self.scale)
+                and self.scale > 0):
+            raise ValueError(f"scale must be a voltage > 0, got {self.scale!r}")
         d = asdict(self)
-        d["hidden"] = self.hidden or hidden
-        d["epochs"] = self.epochs or epochs
-        d["batch_size"] = self.batch_size or batch
-        d["temperature"] = self.temperature or 0.05 * self.scale
+        # None means "the default"; any value given (0 included) is kept and validated
+        for key, default in (("hidden", hidden), ("epochs", epochs), ("batch_size", batch),
+                             ("temperature", 0.05 * self.scale)):
+            if d[key] is None:
+                d[key] = default
+        if isinstance(d["hidden"], int) and d["hidden"] < 1:
+            raise ValueError(f"hidden must be >= 1 neuron, got {d['hidden']}")
         return RunConfig(**d)
 
     def train_config(self) -> TrainConfig:
@@ -200,24 +215,41 @@ def run_training(
     progress: bool | None = None,
     on_batch: Callable[[int, int], None] | None = None,
     plots: bool = True,
+    overwrite: bool = False,
     title: str = "",
     initial_conductances: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """Train as ``cfg`` says, writing everything to ``out_dir``; with
     ``resume`` continue from ``out_dir``'s checkpoint (``cfg`` is then read
-    from ``out_dir/config.json``). Returns the summary ``diodenet train --json``
-    prints, plus ``conductances`` (siemens, by resistor name) and ``config``.
+    from ``out_dir/config.json``; with a config but no checkpoint yet, the
+    run starts from epoch 0 and the summary's ``note`` says so). Returns the
+    summary ``diodenet train --json`` prints, plus ``conductances`` (siemens,
+    by resistor name) and ``config``.
+
+    A new run refuses a directory that already holds one (``config.json``,
+    ``checkpoint.json`` or ``metrics.jsonl``) unless ``overwrite``, which
+    deletes those files first. Stale temporary files of killed writes are
+    removed on every start; the epoch-0 state is checkpointed before training.
 
     ``initial_conductances`` (siemens, by resistor name) start training from
     given values instead of the seeded initialisation (fine-tuning a trained
     circuit); ``title`` heads the figures.
     """
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: exists and is not a directory")
+    note = None
     if resume:
-        try:
-            cfg = RunConfig.from_json(json.loads((out / CONFIG).read_text()))
-        except FileNotFoundError:
-            raise ValueError(f"{out}: no {CONFIG} to resume from") from None
+        cfg = _saved_config(out)
+    elif _holds_run(out):
+        if not overwrite:
+            raise ValueError(
+                f"{out} already holds a training run ({', '.join(_holds_run(out))}): "
+                f"continue it with --resume {out}, or replace it with --overwrite"
+            )
+        for name in (CHECKPOINT, METRICS, NETLIST, CONFIG):
+            (out / name).unlink(missing_ok=True)
+    clean_stale_temporaries(out)
     cfg = cfg.resolved()
     tc = cfg.train_config()
     data = load_data(cfg)
@@ -227,11 +259,21 @@ def run_training(
     out.mkdir(parents=True, exist_ok=True)
     if not resume:
         atomic_write_text(out / CONFIG, json.dumps(asdict(cfg), indent=2) + "\n")
+    if resume and not (out / CHECKPOINT).exists():
+        # killed before its first checkpoint: nothing to continue but the config
+        note = (f"{out} has {CONFIG} but no {CHECKPOINT} yet (the run stopped before its "
+                "first checkpoint): starting from epoch 0 with its config")
+        resume = False
     with training_hardware(cfg.hardware, net, workers=workers, gradient=cfg.gradient) as hw:
         trainer = Trainer(hw, net.encode, data.n_classes, data.x_train, data.y_train, tc,
                           test=(data.x_test, data.y_test), out_dir=out, on_batch=on_batch,
                           progress=progress, metrics_extra={"features": data.features})
-        state = trainer.resume_state() if resume else None
+        if resume:
+            _check_checkpoint(out, trainer)
+            state = trainer.resume_state()
+        else:
+            state = trainer.initial_state()
+            trainer.checkpoint(state)  # epoch 0: a run killed from here on resumes
         result = trainer.run(state)
         paths = write_outputs(out, net, hw, data, result, cfg, title, figures=plots)
         conductances = dict(zip(hw.trainable, result.conductances.tolist()))
@@ -247,4 +289,65 @@ def run_training(
         "conductances": conductances,
         "config": asdict(cfg),
     }
+    if note:
+        summary["note"] = note
     return summary
+
+
+def _holds_run(out: Path) -> list[str]:
+    """The run files ``out`` holds (empty: no run there)."""
+    return [n for n in (CONFIG, CHECKPOINT, METRICS) if (out / n).exists()]
+
+
+def _saved_config(out: Path) -> RunConfig:
+    """``out/config.json`` as a ``RunConfig``; one-line ``CheckpointError`` otherwise."""
+    if not out.is_dir():
+        raise CheckpointError(f"{out}: no such run directory (no {CONFIG} to resume from)")
+    path = out / CONFIG
+    d = read_json_object(path, "run config")
+    kinds = {f.name: f.type for f in fields(RunConfig)}
+    for key, value in d.items():
+        kind = str(kinds.get(key, ""))
+        parts = {p.strip() for p in kind.split("|")}
+        if not parts <= {"str", "int", "float", "bool", "None"}:
+            continue  # a richer field: RunConfig itself checks it
+        ok = (value is None and "None" in parts) or (
+            ("str" in parts and isinstance(value, str))
+            or ("bool" in parts and isinstance(value, bool))
+            or ("int" in parts and isinstance(value, int) and not isinstance(value, bool))
+            or ("float" in parts and isinstance(value, int | float)
+                and not isinstance(value, bool)))
+        if key in kinds and not ok:
+            raise CheckpointError(f"{path}: damaged run config: {key!r} is {value!r}, "
+                                  f"expected {kind.replace(' | ', ' or ')}")
+    try:
+        cfg = RunConfig.from_json(d)
+        cfg.resolved().train_config()
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: damaged run config: {exc}") from None
+    return cfg
+
+
+def _check_checkpoint(out: Path, trainer: Trainer) -> None:
+    """The checkpoint belongs to this network and its parameters are in range."""
+    path = out / CHECKPOINT
+    data = load_checkpoint(out)
+    state = check_train_state(data, path)
+    theta = np.asarray(state["theta"], dtype=float)
+    names = data.get("trainable")
+    if names is not None and list(names) != list(trainer.hw.trainable):
+        raise CheckpointError(f"{path}: the checkpoint's trainable resistors are not this "
+                              f"run's network ({len(names)} vs {len(trainer.hw.trainable)})")
+    if theta.shape != (len(trainer.hw.trainable),):
+        raise CheckpointError(f"{path}: theta has {theta.size} values, the network has "
+                              f"{len(trainer.hw.trainable)} trainable resistors")
+    lo, hi = trainer.g_range.g_min, trainer.g_range.g_max
+    with np.errstate(all="ignore"):  # the raw value, before the trainer clips it
+        g = np.exp(theta) if trainer.config.param == "log" else theta * hi
+    bad = ~(np.isfinite(g) & (g >= lo * (1 - 1e-9)) & (g <= hi * (1 + 1e-9)))
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise CheckpointError(
+            f"{path}: theta[{k}] = {float(theta[k])!r} gives conductance "
+            f"{float(g[k])!r} S, outside the run's range [{lo!r}, {hi!r}] S"
+        )

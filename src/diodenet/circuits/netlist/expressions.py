@@ -17,8 +17,12 @@ ngspice allows in ``{expr}`` and ``'expr'``:
 * names of parameters, the functions in ``FUNCTIONS`` and user functions
   (``.func name(x, y) = expr``, passed as ``functions``).
 
-Every intermediate result must be finite; anything else (an unknown name, a
-division by zero, ``sqrt(-1)``, an overflow) raises ``ExpressionError``.
+Every intermediate result must be finite, and a non-zero number must not
+round to 0; anything else (an unknown name, a division by zero, ``sqrt(-1)``,
+an overflow, an underflow such as ``1e-400`` or ``{1e-200*1e-200}``) raises
+``ExpressionError``. (Tiny values that are floats, such as 1e-310, read
+exactly; an element refuses those it cannot use, e.g. a resistance whose
+conductance overflows.)
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, DecimalException
 
 __all__ = [
     "FUNCTIONS",
@@ -37,6 +41,9 @@ __all__ = [
 ]
 
 MAX_EXPRESSION_LENGTH = 10_000
+#: The smallest non-zero float magnitude (a subnormal); a non-zero number or
+#: product that rounds to 0 below it is refused as an underflow.
+MIN_FLOAT = 5e-324
 MAX_DEPTH = 100
 
 # Decimal exponents of the SI scale suffixes; scaling in Decimal keeps the
@@ -88,26 +95,28 @@ def _scale_number(mantissa: str, suffix: str, text: str, mil: bool = True) -> fl
     if s.startswith("e") or s.startswith("d"):
         # "1e" or "1.5d3": a broken exponent, not a unit
         raise ExpressionError(f"malformed number {_short(text)}")
-    if s.startswith("meg"):
-        exponent: Decimal = Decimal(6)
-    elif s.startswith("mil") and mil:
-        value = Decimal(mantissa) * Decimal("25.4e-6")
-        return _finite_float(value, text)
-    elif s[:1] in _SCALE:
-        exponent = Decimal(_SCALE[s[0]])
-    else:
-        exponent = Decimal(0)
     try:
-        value = Decimal(mantissa).scaleb(exponent)
-    except InvalidOperation:
-        raise ExpressionError(f"malformed number {_short(text)}") from None
-    return _finite_float(value, text)
+        m = Decimal(mantissa)
+        if s.startswith("meg"):
+            value = m.scaleb(6)
+        elif s.startswith("mil") and mil:
+            value = m * Decimal("25.4e-6")
+        else:
+            value = m.scaleb(_SCALE.get(s[:1], 0))
+    except DecimalException:
+        # decimal.Overflow (1e999999k) and InvalidOperation alike: never a traceback
+        raise ExpressionError(f"number {_short(text)} is out of the floating-point range") \
+            from None
+    return _finite_float(value, text, nonzero=m != 0)
 
 
-def _finite_float(value: Decimal, text: str) -> float:
+def _finite_float(value: Decimal, text: str, nonzero: bool = False) -> float:
     x = float(value)
     if not math.isfinite(x):
         raise ExpressionError(f"number {_short(text)} is out of the floating-point range")
+    if nonzero and x == 0:
+        raise ExpressionError(f"number {_short(text)} underflows to 0 (non-zero values start "
+                              f"at {MIN_FLOAT:.3g} in magnitude)")
     return x
 
 
@@ -210,9 +219,12 @@ class _Parser:
         self.pos += 1
         return v
 
-    def check(self, x: float, what: str) -> float:
+    def check(self, x: float, what: str, *operands: float) -> float:
+        """``x``, unless it is not finite or underflows (0 from non-zero ``operands``)."""
         if not math.isfinite(x):
             raise ExpressionError(f"{what} is not finite in {_short(self.text)}")
+        if x == 0 and operands and all(operands):
+            raise ExpressionError(f"{what} underflows to 0 in {_short(self.text)}")
         return x
 
     # grammar
@@ -280,11 +292,11 @@ class _Parser:
             op = self.take(self.peek())
             rhs = self.unary()
             if op == "*":
-                value = self.check(value * rhs, "a product")
+                value = self.check(value * rhs, "a product", value, rhs)
             else:
                 if rhs == 0:
                     raise ExpressionError(f"division by zero in {_short(self.text)}")
-                value = self.check(value / rhs, "a quotient")
+                value = self.check(value / rhs, "a quotient", value, rhs)
         return value
 
     def unary(self) -> float:
@@ -313,12 +325,12 @@ class _Parser:
                 sign = -sign if self.take(self.peek()) == "-" else sign
             exponent = sign * self.primary()
             try:
-                value = math.pow(value, exponent)
+                base, value = value, math.pow(value, exponent)
             except (OverflowError, ValueError, ZeroDivisionError):
                 raise ExpressionError(
                     f"{value!r}^{exponent!r} has no finite real value in {_short(self.text)}"
                 ) from None
-            value = self.check(value, "a power")
+            value = self.check(value, "a power", base)
         return value
 
     def primary(self) -> float:

@@ -27,6 +27,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ...circuits.netlist.writer import ControlledConductance
+from .binding import NgspiceError
 from .engine import Task
 from .netlist_edit import RESERVED, NetlistSpec
 from .pool import ExecutorRunner, InProcessRunner, NgspicePool
@@ -291,6 +292,12 @@ class NgspiceSimulator:
         amps = np.concatenate(
             [np.column_stack([p[f"{user_branch[b]}#branch"] for b in branches]) for p in parts]
         ) if branches else np.zeros((n, 0))
+        for what, values, labels in (("V", volts, nodes), ("I", amps, branches)):
+            bad = np.argwhere(~np.isfinite(values))
+            if len(bad):
+                k, j = bad[0]
+                raise NgspiceError(f"ngspice returned a non-finite {what}({labels[j]}) "
+                                   f"= {values[k, j]!r}", sample=int(k))
         out = cls(nodes, volts, branches, amps)
         if cls is SmallSignal:
             out.max_imag = np.concatenate([p["__max_imag__"] for p in parts])

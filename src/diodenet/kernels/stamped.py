@@ -1,0 +1,195 @@
+"""A circuit's MNA built once and re-stamped: what re-programming hardware needs.
+
+``build_mna`` gives ``G x = S_z z + S_u u + s0``. Two facts make it cheap to
+keep around at MNIST size:
+
+* **grounded voltage sources are eliminated.** A source from node ``a`` to
+  ground fixes ``V(a) = s·value`` (``s = ±1`` by its orientation); its KCL row
+  only yields its current. Ordering the unknowns as free ``f`` (every other
+  node, branch current and diode port), driven nodes ``D`` and their source
+  branches ``Db``::
+
+      G = [[G_ff, G_fD, 0], [G_Df, G_DD, diag(s)], [0, diag(s), 0]]
+
+  so ``x_f = G_ff⁻¹ (r_f - G_fD v_D)``, ``v_D = s ⊙ r_Db`` and the source
+  currents ``j = s ⊙ (r_D - G_Df x_f - G_DD v_D)``; the transposed system
+  (the adjoint network) has the same blocks transposed. In a layered network
+  every input is such a source, so ``G_ff`` is only hidden + output nodes +
+  diode ports;
+* **conductances are re-stamped, not re-assembled.** ``G = G_fixed + A diag(g)
+  Aᵀ`` with ``A`` the trainable resistors' incidence. The positions each
+  resistor touches in every block are found once; re-programming is one
+  sparse product per block, ``values = base + M g``.
+
+The blocks are dense where they are dense (``G_ff``, ``G_fD``: a hidden node
+sees every input) and sparse otherwise; nothing of size (resistors × MNA)
+exists: a branch voltage is read by indexing the two terminals' voltages.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import Tensor
+
+from ..circuits import CCCS, CCVS, GROUND, Circuit, Resistor, VoltageSource
+from .mna import MNASystem, build_mna
+
+#: a block with more entries than this is kept sparse unless at least this dense
+DENSE_ENTRIES = 1 << 20
+DENSE_FILL = 0.05
+
+
+class _Block:
+    """One block ``G[rows][:, cols]`` as ``base + M g``, its pattern fixed once.
+
+    ``fixed`` holds (row, col, value) triplets in block coordinates, ``res``
+    (row, col, coefficient, resistor) ones. ``values(g)`` is a dense array
+    or a CSR matrix (see ``dense``).
+    """
+
+    def __init__(self, fixed: tuple[np.ndarray, np.ndarray, np.ndarray],
+                 res: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+                 shape: tuple[int, int], k: int) -> None:
+        fr, fc, fv = fixed
+        rr, rc, rv, rk = res
+        self.shape = shape
+        keys = np.concatenate([fr * shape[1] + fc, rr * shape[1] + rc]).astype(np.int64)
+        uniq, inv = np.unique(keys, return_inverse=True)  # sorted: row-major = CSR order
+        nf = len(fr)
+        self.base = np.bincount(inv[:nf], weights=fv, minlength=len(uniq))
+        self.M = sp.csr_matrix((rv, (inv[nf:], rk)), shape=(len(uniq), k))
+        self.rows, self.cols = uniq // shape[1], uniq % shape[1]
+        self.flat = uniq
+        entries = shape[0] * shape[1]
+        self.dense = entries <= DENSE_ENTRIES or len(uniq) >= DENSE_FILL * entries
+        self.indptr = np.searchsorted(self.rows, np.arange(shape[0] + 1)).astype(np.int64)
+
+    @property
+    def nnz(self) -> int:
+        return len(self.flat)
+
+    def values(self, g: np.ndarray) -> np.ndarray | sp.csr_matrix:
+        data = self.base + self.M @ g if self.M.shape[1] else self.base.copy()
+        if self.dense:
+            out = np.zeros(self.shape)
+            out.flat[self.flat] = data
+            return out
+        return sp.csr_matrix((data, self.cols, self.indptr), shape=self.shape)
+
+
+def _csr_of(m: Any) -> sp.csr_matrix:
+    return m.tocsr()
+
+
+def as_torch(m: Any, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """A dense tensor, or a sparse CSR tensor for a scipy sparse matrix."""
+    if sp.issparse(m):
+        c = _csr_of(m)
+        with warnings.catch_warnings():  # "sparse CSR support is in beta": matmul is all we use
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.sparse_csr_tensor(
+                torch.as_tensor(c.indptr, dtype=torch.int64),
+                torch.as_tensor(c.indices, dtype=torch.int64),
+                torch.as_tensor(c.data, dtype=dtype), size=c.shape, device=device)
+    return torch.as_tensor(np.asarray(m), dtype=dtype, device=device)
+
+
+def rmul(x: Tensor, m: Tensor) -> Tensor:
+    """``x @ mᵀ`` for a dense or sparse ``m`` (rows of ``x`` are samples)."""
+    if m.layout == torch.strided:
+        return x @ m.T
+    if m.shape[0] == 0 or m.shape[1] == 0 or m._nnz() == 0:
+        return x.new_zeros((x.shape[0], m.shape[0]))
+    return (m @ x.T).T
+
+
+class StampedMNA:
+    """``build_mna`` of ``circuit`` with grounded sources eliminated and the
+    resistors ``resistors`` re-stampable (see the module docstring).
+
+    Attributes set once: ``mna`` (the sparse system without those resistors),
+    ``free``, ``driven`` (node indices), ``driven_branch``, ``sign``,
+    ``terminals`` ((k, 2) node-voltage columns of each resistor; ground is
+    column ``n_nodes``). ``restamp(g)`` returns the blocks for conductances
+    ``g`` (S).
+    """
+
+    def __init__(self, circuit: Circuit, inputs: Sequence[str], resistors: Sequence[str],
+                 *, force_admittance: bool = False) -> None:
+        mna: MNASystem = build_mna(circuit, inputs, force_admittance=force_admittance,
+                                   sparse=True, skip=resistors)
+        self.mna = mna
+        N = mna.size
+        self.n_nodes = n_nodes = len(mna.node_index)
+        controls = {e.control for e in circuit if isinstance(e, CCCS | CCVS)}
+        driven: dict[int, tuple[int, float]] = {}
+        for e in circuit:
+            if not isinstance(e, VoltageSource) or e.name in controls:
+                continue
+            if (e.pos == GROUND) == (e.neg == GROUND):
+                continue  # floating (or shorted): stays a branch of the free system
+            node = e.neg if e.pos == GROUND else e.pos
+            i = mna.node_index[node]
+            if i not in driven:  # a second source on the node is a loop: stays free
+                driven[i] = (mna.branch_index[e.name], 1.0 if e.pos == node else -1.0)
+        self.driven = np.array(sorted(driven), dtype=np.int64)
+        self.driven_branch = np.array([driven[i][0] for i in self.driven], dtype=np.int64)
+        self.sign = np.array([driven[i][1] for i in self.driven])
+        taken = np.zeros(N, dtype=bool)
+        taken[self.driven] = taken[self.driven_branch] = True
+        self.free = np.flatnonzero(~taken)
+        pos_f = np.full(N, -1, dtype=np.int64)
+        pos_f[self.free] = np.arange(len(self.free))
+        pos_d = np.full(N, -1, dtype=np.int64)
+        pos_d[self.driven] = np.arange(len(self.driven))
+        self.pos_f, self.pos_d = pos_f, pos_d
+        self.free_nodes = np.flatnonzero(pos_f[:n_nodes] >= 0)  # node indices that are free
+        # trainable resistors: terminals and the four stamps each
+        term = np.full((len(resistors), 2), n_nodes, dtype=np.int64)
+        for k, name in enumerate(resistors):
+            r = circuit.element(name, Resistor)
+            for j, node in enumerate((r.n1, r.n2)):
+                if node != GROUND:
+                    term[k, j] = mna.node_index[node]
+        self.terminals = term
+        self.k = k_res = len(resistors)
+        ra, rb = term[:, 0], term[:, 1]
+        rr = np.concatenate([ra, rb, ra, rb])
+        rc = np.concatenate([ra, rb, rb, ra])
+        rv = np.concatenate([np.ones(k_res), np.ones(k_res), -np.ones(k_res), -np.ones(k_res)])
+        rk = np.tile(np.arange(k_res), 4)
+        keep = (rr < n_nodes) & (rc < n_nodes)  # ground rows/columns do not exist
+        rr, rc, rv, rk = rr[keep], rc[keep], rv[keep], rk[keep]
+        G = mna.G.tocoo()  # type: ignore[union-attr]
+        fr, fc, fv = G.row.astype(np.int64), G.col.astype(np.int64), G.data
+
+        def block(rows_pos: np.ndarray, cols_pos: np.ndarray, shape: tuple[int, int]) -> _Block:
+            fm = (rows_pos[fr] >= 0) & (cols_pos[fc] >= 0)
+            rm = (rows_pos[rr] >= 0) & (cols_pos[rc] >= 0)
+            return _Block((rows_pos[fr[fm]], cols_pos[fc[fm]], fv[fm]),
+                          (rows_pos[rr[rm]], cols_pos[rc[rm]], rv[rm], rk[rm]), shape, k_res)
+
+        F, D = len(self.free), len(self.driven)
+        self.blocks = {
+            "ff": block(pos_f, pos_f, (F, F)), "fD": block(pos_f, pos_d, (F, D)),
+            "Df": block(pos_d, pos_f, (D, F)), "DD": block(pos_d, pos_d, (D, D)),
+        }
+        # the source side, fixed: rows split the same way
+        Sz, Su = mna.S_z.tocsr(), mna.S_u.tocsr()  # type: ignore[union-attr]
+        self.Sz_f, self.Sz_D = Sz[self.free], Sz[self.driven]
+        self.Su_f, self.Su_D, self.Su_Db = Su[self.free], Su[self.driven], Su[self.driven_branch]
+        self.s0_f, self.s0_D, self.s0_Db = (mna.s0[self.free], mna.s0[self.driven],
+                                            mna.s0[self.driven_branch])
+        meas = mna.measure.tocsc()  # type: ignore[union-attr]
+        self.measure_f, self.measure_D = meas[:, self.free].tocsr(), meas[:, self.driven].tocsr()
+
+    def restamp(self, g: np.ndarray) -> dict[str, np.ndarray | sp.csr_matrix]:
+        """The blocks ``ff``, ``fD``, ``Df``, ``DD`` of ``G`` at conductances ``g`` (S)."""
+        g = np.asarray(g, dtype=float)
+        return {name: b.values(g) for name, b in self.blocks.items()}

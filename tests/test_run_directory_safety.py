@@ -1,0 +1,188 @@
+"""A training run's directory is never lost: an existing run is not replaced
+unless asked, writes killed mid-way leave no litter, a run killed before its
+first epoch resumes, and damaged files are one line naming the file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from diodenet.cli.main import cli
+from diodenet.training import checkpoint as ckpt
+from diodenet.training.session import RunConfig, run_training
+
+torch.set_num_threads(1)
+
+TINY = ["--dataset", "xor", "--hidden", "3", "--epochs", "2", "--batch-size", "100",
+        "--seed", "1", "--json"]
+
+
+class Crash(Exception):
+    pass
+
+
+def _train(*args: str):
+    return CliRunner().invoke(cli, ["train", *args])
+
+
+def _one_line(res, *fragments: str) -> str:
+    assert res.exit_code == 2, (res.output, res.stderr)
+    lines = [x for x in res.output.splitlines() if x.strip()]
+    assert len(lines) == 1 and "Traceback" not in res.output, lines
+    for f in fragments:
+        assert f in lines[0], lines[0]
+    return lines[0]
+
+
+def _snapshot(d: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(d.iterdir())}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("run")
+    res = _train(*TINY, "--out", str(out))
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def test_an_existing_run_is_not_replaced(run_dir: Path, tmp_path: Path) -> None:
+    before = _snapshot(run_dir)
+    res = _train("--dataset", "xor", "--epochs", "1", "--out", str(run_dir))
+    _one_line(res, f"{run_dir} already holds a training run", f"--resume {run_dir}",
+              "--overwrite")
+    assert _snapshot(run_dir) == before  # nothing changed, nothing added
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for name, data in before.items():
+        (copy / name).write_bytes(data)
+    res = _train(*TINY[:-5], "--epochs", "1", "--out", str(copy), "--overwrite", "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["epochs"] == 1
+    rows = (copy / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(r)["epoch"] for r in rows] == [1]
+    _one_line(_train("--resume", str(copy), "--overwrite"), "--resume or --overwrite")
+
+
+def test_stale_temporaries_are_removed_on_the_next_start(run_dir: Path, tmp_path: Path) -> None:
+    d = tmp_path / "r"
+    d.mkdir()
+    for name, data in _snapshot(run_dir).items():
+        (d / name).write_bytes(data)
+    litter = [".checkpoint.json.k2j4_x9q.tmp", ".model.cir.abcdef12.tmp", ".config.json.zzzzzz.tmp"]
+    for name in litter:
+        (d / name).write_text("partial")
+    (d / "keep.tmp").write_text("mine")
+    (d / ".notes").write_text("mine")
+    res = _train("--resume", str(d), "--json")
+    assert res.exit_code == 0, res.output
+    names = {p.name for p in d.iterdir()}
+    assert not names & set(litter) and {"keep.tmp", ".notes"} <= names
+    assert ckpt.clean_stale_temporaries(tmp_path / "missing") == []
+
+
+def test_a_run_killed_before_its_first_epoch_resumes(tmp_path: Path) -> None:
+    cfg = {"dataset": "xor", "hidden": 3, "epochs": 2, "batch_size": 100, "seed": 1}
+
+    def crash(epoch: int, batch: int) -> None:
+        raise Crash
+
+    with pytest.raises(Crash):
+        run_training(RunConfig(**cfg), tmp_path / "a", on_batch=crash, plots=False,
+                     progress=False)
+    state = ckpt.load_checkpoint(tmp_path / "a")["state"]
+    assert state["epoch"] == 0 and state["history"] == []  # the epoch-0 checkpoint
+    resumed = run_training(RunConfig(), tmp_path / "a", resume=True, plots=False, progress=False)
+    fresh = run_training(RunConfig(**cfg), tmp_path / "b", plots=False, progress=False)
+    assert resumed["test_accuracy"] == fresh["test_accuracy"] and resumed["epochs"] == 2
+    # killed between config.json and the first checkpoint: resume starts over, saying so
+    (tmp_path / "a" / "checkpoint.json").unlink()
+    (tmp_path / "a" / "metrics.jsonl").unlink()
+    res = _train("--resume", str(tmp_path / "a"), "--json")
+    assert res.exit_code == 0, res.stderr
+    assert "no checkpoint.json yet" in res.stderr and "starting from epoch 0" in res.stderr
+    assert json.loads(res.stdout)["test_accuracy"] == fresh["test_accuracy"]
+
+
+@pytest.mark.parametrize(("file", "text", "problem"), [
+    ("checkpoint.json", '{"format": 1}', "'state' must be an object, got nothing"),
+    ("checkpoint.json", '{"format": 1, "state": null}', "'state' must be an object"),
+    ("checkpoint.json", "[1, 2]", "expected a JSON object, got list"),
+    ("checkpoint.json", '{"format": 7, "state": {}}', "unknown checkpoint format 7"),
+    ("checkpoint.json", '{"format": 1, "state": {"epoch": 1}}', "'state' has no 'theta'"),
+    ("checkpoint.json", "\udcff", "not UTF-8"),
+    ("checkpoint.json", "{trunc", "not JSON"),
+    ("config.json", "[]", "damaged run config: expected a JSON object, got list"),
+    ("config.json", '{"hidden": "x"}', "damaged run config: 'hidden' is 'x'"),
+    ("config.json", '{"epochs": 0}', "damaged run config: epochs and batch_size must be >= 1"),
+])
+def test_damaged_files_on_resume_are_one_line(run_dir: Path, tmp_path: Path, file: str,
+                                              text: str, problem: str) -> None:
+    for name, data in _snapshot(run_dir).items():
+        (tmp_path / name).write_bytes(data)
+    if text == "\udcff":
+        (tmp_path / file).write_bytes(b'{"format": 1, \xff}')
+    else:
+        (tmp_path / file).write_text(text)
+    before = _snapshot(tmp_path)
+    _one_line(_train("--resume", str(tmp_path)), f"{tmp_path / file}: ", problem)
+    assert _snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize(("theta", "problem"), [
+    (1e308, "theta[0] = 1e+308 gives conductance inf S, outside the run's range"),
+    (-1e308, "gives conductance 0.0 S, outside"),
+    (0.0, "theta[0] = 0.0 gives conductance 1.0 S, outside the run's range [1e-06, 0.001] S"),
+])
+def test_out_of_range_parameters_in_a_checkpoint(run_dir: Path, tmp_path: Path, theta: float,
+                                                 problem: str) -> None:
+    for name, data in _snapshot(run_dir).items():
+        (tmp_path / name).write_bytes(data)
+    d = json.loads((tmp_path / "checkpoint.json").read_text())
+    d["state"]["theta"][0] = theta
+    (tmp_path / "checkpoint.json").write_text(json.dumps(d))
+    _one_line(_train("--resume", str(tmp_path)), "checkpoint.json: ", problem)
+    d["state"]["theta"] = d["state"]["theta"][:-1]
+    d["state"]["best_theta"] = d["state"]["best_theta"][:-1]
+    (tmp_path / "checkpoint.json").write_text(json.dumps(d))
+    _one_line(_train("--resume", str(tmp_path)), "checkpoint.json: ", "values, the network has")
+
+
+@pytest.mark.parametrize(("option", "value"), [
+    ("--epochs", "0"), ("--hidden", "0"), ("--batch-size", "0"), ("--temperature", "0"),
+    ("--scale", "0"), ("--workers", "0"), ("--workers", "-1"), ("--epochs", "-3"),
+    ("--temperature", "nan"),
+])
+def test_train_refuses_non_positive_options(tmp_path: Path, option: str, value: str) -> None:
+    out = tmp_path / "out"
+    _one_line(_train("--dataset", "xor", option, value, "--out", str(out)),
+              f"{option} must be > 0, got")
+    assert not out.exists()
+
+
+def test_gradient_and_simulate_refuse_bad_workers(tmp_path: Path) -> None:
+    net = tmp_path / "n.cir"
+    net.write_text("t\nv1 a 0 1\nr1 a 0 1k\n.end\n")
+    (tmp_path / "u.csv").write_text("v1\n1\n")
+    (tmp_path / "t.csv").write_text("a\n1\n")
+    for args in (["simulate", str(net)],
+                 ["gradient", str(net), "--inputs", str(tmp_path / "u.csv"), "--outputs", "a",
+                  "--targets", str(tmp_path / "t.csv")],
+                 ["linearize", str(net), "--inputs", str(tmp_path / "u.csv"), "--outputs", "a"]):
+        for w in ("0", "-1"):
+            res = CliRunner().invoke(cli, [*args, "--workers", w])
+            assert res.exit_code == 2 and res.output == f"Error: --workers must be > 0, got {w}\n"
+
+
+def test_library_refuses_zero_instead_of_the_default() -> None:
+    for key, value, problem in (("epochs", 0, "epochs and batch_size must be >= 1"),
+                                ("batch_size", 0, "epochs and batch_size must be >= 1"),
+                                ("hidden", 0, "hidden must be >= 1"),
+                                ("temperature", 0.0, "temperature must be a voltage > 0"),
+                                ("scale", 0.0, "scale must be a voltage > 0")):
+        with pytest.raises(ValueError, match=problem):
+            RunConfig(**{"dataset": "xor", key: value}).resolved().train_config()
