@@ -17,7 +17,7 @@ from diodenet.training.losses import LOSSES
 from diodenet.training.trainer import OPTIMIZERS, PARAMS, SCHEDULES
 
 #: options that say how to run, not what to train (not saved in config.json)
-RUN_OPTIONS = {"out_dir", "resume_dir", "workers", "progress", "as_json"}
+RUN_OPTIONS = {"out_dir", "resume_dir", "overwrite", "workers", "progress", "as_json"}
 #: option name -> RunConfig field, where they differ
 FIELD = {"csv_path": "csv"}
 #: RunConfig fields whose default depends on the dataset or the scale (None in both)
