@@ -90,8 +90,8 @@ def check_positive(**values: float | None) -> None:
     (``None``: not given, the default applies). Names are the options'
     (``batch_size`` is ``--batch-size``)."""
     for name, value in values.items():
-        if value is None:
-            continue
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            continue  # not given (None), or a richer option checked where it is parsed
         if not (math.isfinite(value) and value > 0):
             raise UserError(f"--{name.replace('_', '-')} must be > 0, got {value!r}")
 

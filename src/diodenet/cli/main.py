@@ -17,7 +17,22 @@ from .errors import UserError, user_errors
 __all__ = ["UserError", "cli", "main", "user_errors"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Group(click.Group):
+    """A file argument click refuses (a directory, an unreadable file) is one
+    ``Error: ...`` line with exit code 2, like every other input error, instead
+    of click's usage block."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except click.BadParameter as exc:
+            if not isinstance(getattr(exc.param, "type", None), click.Path):
+                raise
+            raise UserError(exc.format_message()) from None
+
+
+@click.group(cls=_Group,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="diodenet")
 def cli() -> None:
     """diodenet: neural networks that are resistor-diode circuits.

@@ -107,6 +107,10 @@ class BuiltinSimulator:
     circuit:
         any circuit the netlist reader accepts (ideal, PWL or Shockley diodes,
         sources, controlled sources, transformers, gyrators).
+    route:
+        ``"kernel"`` or ``"nodal"`` to force a route; ``None`` (default): the
+        kernel route, and the nodal route when the kernel route cannot solve
+        the circuit (``OperatingPoints.route`` says which ran).
     method, tol:
         passed to ``Kernel.solve`` (``tol`` relative to the circuit's current
         scale, see ``Kernel.residual_scale``); the default is ``exact_method``.
@@ -127,13 +131,13 @@ class BuiltinSimulator:
         if route not in (None, "kernel", "nodal"):
             raise ValueError(f"route must be 'kernel', 'nodal' or None, got {route!r}")
         self.circuit = circuit
+        self._route = route
         self.method = method
         self.tol = tol
         self.source_names = [s.name for s in circuit.sources]
         self.nodal: NodalNewton | None = None
         self.fallback_reason = ""
         self.kernel: CircuitKernel | None = None
-        shockley = all(isinstance(d.model, ShockleyDiode) for d in circuit.diodes)
         unmodelled = [d.name for d in circuit.diodes
                       if isinstance(d.model, ShockleyDiode) and not d.model.plain]
         if route == "nodal" or (route is None and unmodelled):
@@ -144,8 +148,8 @@ class BuiltinSimulator:
             try:
                 self.kernel = extract_kernel(circuit, self.source_names, dtype=dtype,
                                              device=device)
-            except ValueError as exc:
-                if route == "kernel" or not shockley:
+            except (ValueError, np.linalg.LinAlgError) as exc:
+                if route == "kernel":
                     raise
                 self.fallback_reason = str(exc)
                 try:
@@ -219,8 +223,8 @@ class BuiltinSimulator:
             try:
                 eq = self.solve(u)
                 self.check_breakdown(eq)
-            except ValueError as exc:
-                if not all(isinstance(d.model, ShockleyDiode) for d in self.circuit.diodes):
+            except (ValueError, RuntimeError, np.linalg.LinAlgError) as exc:
+                if self._route == "kernel":
                     raise
                 self.fallback_reason = str(exc).split(", which")[0]
                 self.nodal = NodalNewton(self.circuit)

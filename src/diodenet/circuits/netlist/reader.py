@@ -35,6 +35,7 @@ import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
+from ..._files import read_file_bytes
 from ..circuit import Circuit
 from ..elements import DiodeModel, Element, Gyrator, Transformer
 from .cards import element_card
@@ -67,6 +68,9 @@ from .writer import (
 )
 
 MAX_FILE_BYTES = 50_000_000
+#: Notes shown per card and per netlist; the rest are summarised in one note.
+NOTES_PER_CARD = 5
+MAX_NOTES = 100
 
 IGNORED_CARDS = {
     ".op", ".dc", ".tran", ".ac", ".tf", ".sens", ".noise", ".pz", ".disto", ".four",
@@ -113,6 +117,9 @@ class _Reader:
         self.model_cards: dict[str, Card] = {}
         self.exact: dict[str, tuple[Card, DiodeModel]] = {}
         self.top: Block | None = None
+        self.instances = 0
+        self.notes_per_card: dict[tuple[int, str], int] = {}
+        self.shown = self.hidden = self.hidden_from = 0
         self.temp = 27.0  # circuit temperature (C): .temp, .options temp=
         self.tnom = 27.0  # default nominal temperature (C): .options tnom=
         self.extra: list[Element] = []  # elements a card adds besides its own
@@ -131,7 +138,23 @@ class _Reader:
             raise card.error(f"{what}: {exc}") from None
 
     def warn(self, card: Card, message: str) -> None:
-        warnings.warn(NetlistWarning(card.line, card.where + message), stacklevel=4)
+        # at most NOTES_PER_CARD notes per card and MAX_NOTES per netlist; the rest
+        # are counted and summarised in one (a card may drop 100,000 parameters)
+        key = (card.line, card.where)
+        count = self.notes_per_card[key] = self.notes_per_card.get(key, 0) + 1
+        if count <= NOTES_PER_CARD and self.shown < MAX_NOTES:
+            self.shown += 1
+            warnings.warn(NetlistWarning(card.line, card.where + message), stacklevel=4)
+        else:
+            self.hidden += 1
+            self.hidden_from = self.hidden_from or card.line
+
+    def summarise_notes(self) -> None:
+        """One note for the notes ``warn`` did not show (at the first card with any)."""
+        if self.hidden:
+            warnings.warn(NetlistWarning(self.hidden_from, f"{self.hidden} more notes not "
+                                         f"shown (from line {self.hidden_from} on)"),
+                          stacklevel=3)
 
     # ------------------------------------------------------------- top level
     def read(self, top: Block) -> None:
@@ -313,7 +336,11 @@ class _Reader:
             raise card.error(f"{name}: subcircuit {sub_name!r} instantiates itself "
                              "(or nests too deep)")
         if not stack and flat_size(sub, (sub_name,), {}) + len(self.circuit) > MAX_ELEMENTS:
-            raise card.error(f"{name}: flattening would make more than {MAX_ELEMENTS} elements")
+            raise card.error(f"{name}: flattening would make more than {MAX_ELEMENTS} elements "
+                             "and subcircuit instances")
+        self.instances += 1
+        if self.instances + len(self.circuit) > MAX_ELEMENTS:
+            raise card.error(f"more than {MAX_ELEMENTS} elements and subcircuit instances")
         overrides: dict[str, float] = {}
         declared = {k for k, _ in sub.defaults}
         for w in args[cut:]:
@@ -383,6 +410,7 @@ def parse_netlist(
     model_names = {_model_name(c) for c in top.cards if c.first == ".model"}
     reader.exact, flags = read_notes(deck.notes, model_names)
     reader.read(top)
+    reader.summarise_notes()
     for note, name, trainable in flags:
         if name not in reader.circuit:
             raise note.error(f"*@diodenet {'trainable' if trainable else 'fixed'}: "
@@ -402,9 +430,9 @@ def parse_netlist(
 def read_text(path: Path) -> str:
     """A netlist file's text: UTF-8, else Latin-1 (LTspice and QSPICE write ``µ``
     as the single byte 0xB5)."""
-    if path.stat().st_size > MAX_FILE_BYTES:
-        raise ValueError(f"{path}: larger than {MAX_FILE_BYTES} bytes")
-    data = path.read_bytes()
+    # a regular file only (a FIFO would block, /dev/zero never end), size-bounded;
+    # the OSError names the file it is about (the netlist or an include)
+    data = read_file_bytes(path, max_bytes=MAX_FILE_BYTES)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

@@ -94,8 +94,9 @@ def instance_split(words: list[str]) -> tuple[int, str]:
 def flat_size(block: Block, stack: tuple[str, ...], memo: dict[str, int]) -> int:
     """How many elements flattening ``block`` makes, found without expanding it.
 
+    Instances count as one each, so element-free nesting is capped too.
     Capped just above ``MAX_ELEMENTS`` so nested instances cannot blow up
-    (10 levels of 10 instances would be 10^10 elements).
+    (10 levels of 10 instances would be 10^10 instances).
     """
     total = 0
     for card in block.cards:
@@ -109,7 +110,7 @@ def flat_size(block: Block, stack: tuple[str, ...], memo: dict[str, int]) -> int
             else:
                 if target not in memo:
                     memo[target] = flat_size(sub, (*stack, target), memo)
-                total += memo[target]
+                total += 1 + memo[target]  # the instance itself counts too
         else:
             total += 1
         if total > MAX_ELEMENTS:

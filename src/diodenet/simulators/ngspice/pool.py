@@ -10,6 +10,9 @@ Failure handling:
 * an ngspice error in a worker comes back as the same :class:`NgspiceError`;
 * a worker that dies (killed, segfault) raises :class:`NgspiceWorkerError`; the
   pool is rebuilt, so the next call works with fresh workers;
+* a batch in which no chunk finishes for ``chunk_timeout`` seconds (a worker
+  stopped or hung: a chunk of 1000 operating points takes well under a second)
+  raises :class:`NgspiceWorkerError` too, after killing the workers;
 * Ctrl-C (or any other exception while waiting) terminates the workers before
   it propagates, so no orphan or zombie processes remain. Workers ignore SIGINT
   themselves; the parent ends them.
@@ -19,13 +22,23 @@ from __future__ import annotations
 
 import multiprocessing as mp
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    as_completed,
+    wait,
+)
 from concurrent.futures.process import BrokenProcessPool
 
 from .binding import NgspiceError
 from .engine import Task, run_task, worker_initializer
 
 Result = tuple[dict, int]
+
+#: Seconds a batch may go without any chunk finishing before the pool gives up.
+DEFAULT_CHUNK_TIMEOUT = 600.0
 
 
 def _all_done(out: list[Result | None]) -> list[Result]:
@@ -71,16 +84,22 @@ class NgspicePool:
     The pool is recycled (all workers replaced) once it has solved
     ``recycle_after * workers`` rows, against ngspice's slow memory growth.
     Workers start with ``forkserver`` (never ``fork``: a forked copy of a loaded
-    libngspice is not safe to use).
+    libngspice is not safe to use). ``chunk_timeout`` (seconds): when no chunk
+    of a batch finishes for that long, the workers are killed and the batch
+    raises :class:`NgspiceWorkerError` (the pool restarts on the next call).
     """
 
     def __init__(
-        self, workers: int, *, recycle_after: int = 200_000, start_method: str | None = None
+        self, workers: int, *, recycle_after: int = 200_000, start_method: str | None = None,
+        chunk_timeout: float = DEFAULT_CHUNK_TIMEOUT,
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         if recycle_after < 1:
             raise ValueError(f"recycle_after must be >= 1, got {recycle_after}")
+        if not chunk_timeout > 0:
+            raise ValueError(f"chunk_timeout must be > 0 seconds, got {chunk_timeout}")
+        self.chunk_timeout = float(chunk_timeout)
         self.workers = workers
         self.recycle_after = recycle_after
         methods = mp.get_all_start_methods()
@@ -115,11 +134,22 @@ class NgspicePool:
             for k, task in enumerate(tasks):
                 futures[ex.submit(run_task, task)] = k
             out: list[Result | None] = [None] * len(tasks)
-            for fut in as_completed(futures):
-                k = futures[fut]
-                out[k] = fut.result()
-                self._rows_done += _rows(tasks[k])
-                on_done(_rows(tasks[k]))
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, timeout=self.chunk_timeout,
+                                     return_when=FIRST_COMPLETED)
+                if not done:
+                    self._shutdown(terminate=True, kill=True)
+                    raise NgspiceWorkerError(
+                        f"no ngspice chunk finished for {self.chunk_timeout:g} s (a worker "
+                        "is stopped or hung); the workers were killed and the pool will "
+                        "restart, retry the batch"
+                    )
+                for fut in done:
+                    k = futures[fut]
+                    out[k] = fut.result()
+                    self._rows_done += _rows(tasks[k])
+                    on_done(_rows(tasks[k]))
             return _all_done(out)
         except BrokenProcessPool as exc:
             self._shutdown(terminate=True)
@@ -136,7 +166,7 @@ class NgspicePool:
             self._shutdown(terminate=True)
             raise
 
-    def _shutdown(self, *, terminate: bool) -> None:
+    def _shutdown(self, *, terminate: bool, kill: bool = False) -> None:
         ex, self._executor = self._executor, None
         if ex is None:
             return
@@ -144,7 +174,8 @@ class NgspicePool:
         if terminate:
             for p in procs:
                 if p.is_alive():
-                    p.terminate()
+                    # SIGKILL for a stopped worker, which would never act on SIGTERM
+                    p.kill() if kill else p.terminate()
         ex.shutdown(wait=True, cancel_futures=True)
         for p in procs:
             p.join(timeout=5)

@@ -30,7 +30,7 @@ from ...circuits.netlist.writer import ControlledConductance
 from .binding import NgspiceError
 from .engine import Task
 from .netlist_edit import RESERVED, NetlistSpec
-from .pool import ExecutorRunner, InProcessRunner, NgspicePool
+from .pool import DEFAULT_CHUNK_TIMEOUT, ExecutorRunner, InProcessRunner, NgspicePool
 
 METHODS = ("sweep", "op")
 
@@ -137,6 +137,10 @@ class NgspiceSimulator:
         Show a tqdm progress bar for batches (per call overridable).
     recycle_after:
         Rows per worker before the pool replaces its workers (memory hygiene).
+    chunk_timeout:
+        Seconds a pool's batch may go without a chunk finishing before the
+        workers are killed and ``NgspiceWorkerError`` is raised (a stopped or
+        hung worker); ``workers > 1`` only.
     conductances:
         Extra conductances set by node voltages (``ControlledConductance``), for
         the linearized circuits of the ngspice hardware.
@@ -160,6 +164,7 @@ class NgspiceSimulator:
         progress: bool = False,
         recycle_after: int = 200_000,
         conductances: Sequence[ControlledConductance] = (),
+        chunk_timeout: float = DEFAULT_CHUNK_TIMEOUT,
     ) -> None:
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -195,7 +200,8 @@ class NgspiceSimulator:
         elif workers == 1:
             self._runner = InProcessRunner()
         else:
-            self._runner = NgspicePool(workers, recycle_after=recycle_after)
+            self._runner = NgspicePool(workers, recycle_after=recycle_after,
+                                       chunk_timeout=chunk_timeout)
 
     @classmethod
     def from_netlist(cls, text: str, **kwargs: Any) -> NgspiceSimulator:

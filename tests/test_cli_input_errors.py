@@ -1,0 +1,75 @@
+"""Input mistakes in the CLI are one line that names the file and says what is
+wrong (exit code 2), never a traceback or click's usage block."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from diodenet.cli.main import cli
+
+NET = "t\nv1 a 0 1\nr1 a 0 1k\n.end\n"
+
+
+def _one_line(args: list[str], expected: str) -> None:
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 2, res.output
+    assert res.output == f"Error: {expected}\n", res.output
+
+
+@pytest.fixture()
+def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "net.cir").write_text(NET)
+    return tmp_path
+
+
+def test_missing_include_is_named(files: Path) -> None:
+    _one_line(["simulate", "net.cir", "--include", "nope.inc"],
+              "nope.inc: No such file or directory")
+
+
+def test_a_directory_is_one_line(files: Path) -> None:
+    (files / "d").mkdir()
+    _one_line(["simulate", "d"], "Invalid value for 'NETLIST': File 'd' is a directory.")
+    _one_line(["simulate", "net.cir", "--inputs", "d"],
+              "Invalid value for '--inputs': File 'd' is a directory.")
+    _one_line(["train", "--csv", "d"], "Invalid value for '--csv': File 'd' is a directory.")
+
+
+@pytest.mark.parametrize(("data", "offset", "byte"), [
+    (b"v1\n\xff\n", 3, "ff"), ("v1\n1\n".encode("utf-16"), 0, "ff"),
+])
+def test_csv_that_is_not_utf8(files: Path, data: bytes, offset: int, byte: str) -> None:
+    (files / "in.csv").write_bytes(data)
+    _one_line(["simulate", "net.cir", "--inputs", "in.csv"],
+              f"inputs CSV in.csv: not utf-8 text (byte 0x{byte} at offset {offset}); "
+              "save it as UTF-8")
+    (files / "t.csv").write_bytes(data)
+    _one_line(["gradient", "net.cir", "--inputs", "t.csv", "--outputs", "a", "--targets",
+               "t.csv"],
+              f"inputs CSV t.csv: not utf-8 text (byte 0x{byte} at offset {offset}); "
+              "save it as UTF-8")
+    _one_line(["train", "--csv", "in.csv", "--out", "o"],
+              f"in.csv: not utf-8 text (byte 0x{byte} at offset {offset}); save it as UTF-8")
+    assert not (files / "o").exists()
+
+
+def test_features_too_large_for_training(files: Path) -> None:
+    (files / "big.csv").write_text("a,label\n1,0\n-1e300,1\n2,0\n3,1\n")
+    _one_line(["train", "--csv", "big.csv", "--out", "o"],
+              "big.csv: line 3, column 'a': '-1e300' is too large to standardise "
+              "(|x| must be at most 1e+150)")
+    assert not (files / "o").exists()
+
+
+def test_unknown_output_and_input_on_ngspice(ngspice_available: None, files: Path) -> None:
+    (files / "u.csv").write_text("v1\n1\n")
+    (files / "x.csv").write_text("nosuch\n1\n")
+    for backend in ("builtin", "ngspice"):
+        _one_line(["linearize", "net.cir", "--inputs", "u.csv", "--outputs", "nosuch",
+                   "--backend", backend], "output node 'nosuch' is not a node of the circuit")
+        _one_line(["linearize", "net.cir", "--inputs", "x.csv", "--outputs", "a",
+                   "--backend", backend], "input 'nosuch' is not an element of the circuit")

@@ -1,0 +1,105 @@
+"""The builtin's nodal route (Newton on the full MNA, exact states for ideal and
+PWL diodes) against the kernel route on circuits both can solve, and on the
+circuits only it can: ideal-diode loops, current sources with nowhere to go."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from diodenet.circuits import Circuit, IdealDiode, PWLDiode, ShockleyDiode
+from diodenet.circuits.netlist import NetlistWarning, parse_netlist
+from diodenet.simulators.builtin import BuiltinSimulator
+from diodenet.simulators.ngspice.examples import random_diode_network, random_inputs
+
+
+def network(seed: int, model: object | None) -> Circuit:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NetlistWarning)
+        c = parse_netlist(random_diode_network(seed, nodes=8, resistors=12, diodes=5, sources=2))
+    if model is not None:
+        for d in c.diodes:
+            c.elements[d.name] = d.replace(model=model, model_name=None)
+    return c
+
+
+@pytest.mark.parametrize("model", [None, IdealDiode(), PWLDiode(vf=0.6, ron=50.0)],
+                         ids=["shockley", "ideal", "pwl"])
+@pytest.mark.parametrize("seed", [0, 2, 4, 5])
+def test_nodal_route_equals_kernel_route(seed: int, model: object | None) -> None:
+    c = network(seed, model)
+    u = random_inputs(6, sources=2, seed=seed)
+    kernel = BuiltinSimulator(c, route="kernel").operating_points(u, ["v0", "v1"])
+    nodal = BuiltinSimulator(c, route="nodal").operating_points(u, ["v0", "v1"])
+    assert kernel.route == "kernel" and nodal.route == "nodal"
+    cols = [nodal.nodes.index(n) for n in kernel.nodes]
+    # exact for ideal/PWL; for Shockley the nodal route adds what ngspice adds
+    # (gmin across each junction, the cubic reverse tail): ~1e-8 V here
+    volts, amps = (1e-7, 1e-10) if model is None else (1e-9, 1e-12)
+    np.testing.assert_allclose(nodal.voltages[:, cols], kernel.voltages, rtol=0, atol=volts)
+    np.testing.assert_allclose(nodal.source_currents, kernel.source_currents, rtol=0,
+                               atol=amps)
+
+
+def test_loop_of_ideal_diodes() -> None:
+    """in -1k- a, a->b->c->a ideal diodes, b -1k- ground: every diode conducts
+    around the loop, so V(a) = V(b) = V(c) = 0.5 V exactly."""
+    c = Circuit()
+    c.add_voltage_source("v1", "in", "0", 1.0)
+    c.add_resistor("r1", "in", "a", resistance=1e3)
+    c.add_diode("d1", "a", "b")
+    c.add_diode("d2", "b", "c")
+    c.add_diode("d3", "c", "a")
+    c.add_resistor("r2", "b", "0", resistance=1e3)
+    op = BuiltinSimulator(c).operating_points()
+    assert op.route == "nodal"
+    np.testing.assert_allclose(op.voltages[0], [1.0, 0.5, 0.5, 0.5], rtol=0, atol=1e-12)
+
+
+def test_ideal_diode_forced_by_a_source_is_refused() -> None:
+    c = Circuit()
+    c.add_voltage_source("v1", "a", "0", 0.6)
+    c.add_diode("d1", "a", "0")
+    with pytest.raises(ValueError, match="forward-biased by voltage sources alone"):
+        BuiltinSimulator(c).operating_points()
+
+
+def test_current_source_with_nowhere_to_go_is_named() -> None:
+    c = Circuit()
+    c.add_current_source("i1", "0", "a", 1e-3)
+    c.add_diode("d1", "0", "a")
+    with pytest.raises(ValueError, match=r"d1 blocking.*current source with nowhere to go"):
+        BuiltinSimulator(c).operating_points()
+
+
+def test_parallel_shockley_diodes_closing_source_loops() -> None:
+    """Two diodes straight across a source: no kernel (they close loops of voltage
+    sources); the nodal route gives each one the Shockley current of 0.6 V."""
+    c = Circuit()
+    c.add_voltage_source("v1", "a", "0", 0.6)
+    c.add_diode("d1", "a", "0", ShockleyDiode())
+    c.add_diode("d2", "a", "0", ShockleyDiode())
+    c.add_resistor("r1", "a", "0", resistance=1e3)
+    op = BuiltinSimulator(c).operating_points()
+    assert op.route == "nodal"
+    vt = 1.38064852e-23 * 300.15 / 1.6021766208e-19
+    i_d = 1e-14 * np.expm1(0.6 / vt) + 1e-12 * 0.6  # with ngspice's gmin
+    np.testing.assert_allclose(-op.source_currents[0][0], 2 * i_d + 0.6e-3, rtol=1e-9)
+
+
+@pytest.mark.parametrize("seed", [1, 3])
+def test_ideal_networks_the_kernel_solver_fails_on(seed: int) -> None:
+    """Where the kernel's active set meets a singular system (loops of ideal
+    diodes), the nodal route answers, and its answer is the limit of PWL
+    diodes with ron -> 0 solved by the kernel route: the gap shrinks with ron."""
+    u = random_inputs(6, sources=2, seed=seed)
+    ours = BuiltinSimulator(network(seed, IdealDiode())).operating_points(u, ["v0", "v1"])
+    assert ours.route == "nodal"
+    gaps = []
+    for ron in (1e-2, 1e-4):
+        pwl = BuiltinSimulator(network(seed, PWLDiode(vf=0.0, ron=ron)), route="kernel")
+        near = pwl.operating_points(u, ["v0", "v1"])
+        gaps.append(np.abs(near.voltages - ours.voltages).max())
+    assert gaps[1] < 1e-5 and gaps[1] < gaps[0] / 50, gaps

@@ -1,0 +1,179 @@
+"""Inputs built to exhaust time or memory are refused quickly with one line; a
+stopped ngspice worker cannot hang a batch."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import stat
+import threading
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from diodenet.circuits.netlist import (
+    NetlistError,
+    NetlistWarning,
+    lexer,
+    parse_netlist,
+    read_netlist,
+    reader,
+)
+from diodenet.circuits.netlist.lexer import MAX_CARD_CHARS, MAX_CARDS
+from diodenet.circuits.netlist.subckt import MAX_ELEMENTS
+from diodenet.cli.main import cli
+from diodenet.simulators.ngspice import NgspiceSimulator, NgspiceWorkerError
+from diodenet.simulators.ngspice.examples import random_diode_network, random_inputs
+
+
+def _nested_empty_subcircuits(levels: int = 10, fanout: int = 10) -> str:
+    """``levels`` nested subcircuits, each instantiating the next ``fanout`` times,
+    none holding an element: 10**10 instances in about 1.3 KB."""
+    lines = ["instance bomb"]
+    for k in range(levels):
+        lines.append(f".subckt s{k} a")
+        if k + 1 < levels:
+            lines += [f"x{j} a s{k + 1}" for j in range(fanout)]
+        lines.append(f".ends s{k}")
+    lines += ["x0 n s0", "v1 n 0 1", "r1 n 0 1k", ".end"]
+    return "\n".join(lines) + "\n"
+
+
+def test_element_free_subcircuit_nesting_is_refused() -> None:
+    text = _nested_empty_subcircuits()
+    assert len(text) < 1500
+    with pytest.raises(NetlistError, match=f"more than {MAX_ELEMENTS} elements and subcircuit "
+                                           "instances"):
+        parse_netlist(text)
+    # a few instances are fine: 3 levels of 3 = 13 instances, no element
+    parse_netlist(_nested_empty_subcircuits(3, 3))
+
+
+def test_many_top_level_instances_are_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reader, "MAX_ELEMENTS", 1000)  # the same check, at a smaller cap
+    text = "t\n.subckt e a\n.ends\n" + "".join(f"x{k} n e\n" for k in range(1001)) + \
+        "v1 n 0 1\nr1 n 0 1k\n.end\n"
+    with pytest.raises(NetlistError, match="line 1004: more than 1000 elements and subcircuit "
+                                           "instances"):
+        parse_netlist(text)
+
+
+def test_include_fan_out_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """10 small files, each including the next 8 times: 8**9 cards if expanded."""
+    includes = {f"f{k}.inc": f".include f{k + 1}.inc\n" * 8 for k in range(9)}
+    includes["f9.inc"] = "r9 a 0 1k\n"
+    with pytest.raises(NetlistError, match=f"more than {MAX_CARDS} cards after expanding"):
+        parse_netlist("t\n.include f0.inc\nv1 a 0 1\n.end\n", includes)
+    monkeypatch.setattr(lexer, "MAX_CARDS", 1000)
+    includes = {f"f{k}.inc": f".include f{k + 1}.inc\n" * 2 for k in range(5)}
+    includes["f5.inc"] = "r9 a 0 1k\n"  # 2**5 = 32 cards of r9: under the cap
+    text = "t\n.include f0.inc\nv1 a 0 1\n.end\n"
+    with pytest.raises(NetlistError, match="duplicate element name 'r9'"):
+        parse_netlist(text, includes)  # expanded (and then refused for what it holds)
+    includes = {f"f{k}.inc": f".include f{k + 1}.inc\n" * 3 for k in range(6)}
+    includes["f6.inc"] = "r9 a 0 1k\n"  # 3**6 = 729 cards, each copied 6 times: over
+    with pytest.raises(NetlistError, match="more than 1000 cards after expanding"):
+        parse_netlist(text, includes)
+
+
+def test_long_param_chains_are_linear() -> None:
+    """30,000 chained .param cards (the old reader copied the scope per card)."""
+    n = 30_000
+    text = "t\n.param p0=1\n" + "".join(f".param p{k}={{p{k - 1}+1}}\n" for k in range(1, n)) \
+        + f"v1 a 0 {{p{n - 1}}}\nr1 a 0 1k\n.end\n"
+    c = parse_netlist(text)
+    assert c["v1"].dc == float(n)
+
+
+def test_one_summarised_note_for_many_dropped_parameters() -> None:
+    n = 100_000
+    text = "t\nv1 a 0 1\nr1 a 0 1k\n.options " + " ".join(["keepopen"] * n) + "\n.end\n"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NetlistWarning)
+        parse_netlist(text)
+    notes = [str(w.message) for w in caught if issubclass(w.category, NetlistWarning)]
+    assert len(notes) == 6
+    assert notes[-1] == f"line 4: {n - 5} more notes not shown (from line 4 on)"
+    assert all(m.startswith("line 4: option 'keepopen' without a value") for m in notes[:5])
+
+
+def test_long_lines_are_refused() -> None:
+    with pytest.raises(NetlistError, match=f"line 2: line longer than {MAX_CARD_CHARS}"):
+        parse_netlist("t\nr1 a 0 1k " + "x" * MAX_CARD_CHARS + "\n.end\n")
+    cont = "\n".join("+ " + "y" * 100_000 for _ in range(12))
+    with pytest.raises(NetlistError, match=f"line 2: card longer than {MAX_CARD_CHARS}"):
+        parse_netlist(f"t\nr1 a 0 1k\n{cont}\n.end\n")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dir", "dev"])
+def test_inputs_that_are_not_regular_files_are_refused(tmp_path: Path, kind: str) -> None:
+    net = tmp_path / "n.cir"
+    net.write_text("t\nv1 a 0 1\nr1 a 0 1k\n.end\n")
+    if kind == "fifo":
+        odd = tmp_path / "in.csv"
+        os.mkfifo(odd)
+        assert stat.S_ISFIFO(odd.stat().st_mode)
+        what = "not a regular file (a FIFO)"
+    elif kind == "dir":
+        odd = tmp_path / "d"
+        odd.mkdir()
+        what = "not a regular file (a directory)"
+    else:
+        odd = Path("/dev/zero")
+        what = "not a regular file (a device)"
+    runner = CliRunner()
+    for args, prefix in (
+        (["simulate", str(net), "--inputs", str(odd)], f"inputs CSV {odd}"),
+        (["train", "--csv", str(odd), "--out", str(tmp_path / "o")], f"{odd}"),
+        (["simulate", str(net), "--include", str(odd)], f"{odd}"),
+    ):
+        res = runner.invoke(cli, args)
+        assert res.exit_code == 2, res.output
+        line = res.output.strip()
+        assert "\n" not in line and line.startswith("Error: "), res.output
+        if kind != "dir" or args[0] != "train":  # click refuses a directory for --csv itself
+            assert f"{prefix}: {what}" in line or "is a directory" in line, line
+    with pytest.raises(OSError, match="not a regular file"):
+        read_netlist(odd)
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_stopped_worker_times_out_and_the_pool_recovers(ngspice_available: None) -> None:
+    net = random_diode_network(0)
+    u = random_inputs(4000)
+    sources = ["v0", "v1", "v2", "v3"]
+    with NgspiceSimulator(net, workers=2, method="op", chunk_size=200,
+                          chunk_timeout=3.0) as sim:
+        first = sim.operating_points(u[:8], sources)  # workers up
+        victims = sim.pool.worker_pids()
+        assert len(victims) == 2
+        caught: list[BaseException] = []
+
+        def batch() -> None:
+            try:
+                sim.operating_points(u, sources)
+            except BaseException as exc:  # handed to the test thread
+                caught.append(exc)
+
+        os.kill(victims[0], signal.SIGSTOP)
+        try:
+            t = threading.Thread(target=batch)
+            t.start()
+            t.join(timeout=120)
+            assert not t.is_alive()
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(victims[0], signal.SIGCONT)
+        assert len(caught) == 1 and isinstance(caught[0], NgspiceWorkerError), caught
+        assert "no ngspice chunk finished for 3 s" in str(caught[0])
+        time.sleep(0.1)
+        with pytest.raises(ProcessLookupError):
+            os.kill(victims[0], 0)  # killed, not left stopped
+        again = sim.operating_points(u[:8], sources)  # fresh workers
+        assert victims[0] not in sim.pool.worker_pids()
+    np.testing.assert_allclose(again.voltages, first.voltages, atol=1e-9)
