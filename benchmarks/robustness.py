@@ -5,8 +5,9 @@ linearization, ``diodenet train``'s defaults). For each resistor tolerance
 (log-normal σ) and read noise off/on, its conductances are deployed to
 seeded physical instances (``devices.InstanceHardware``) and the test
 accuracy measured: (a) offline, as deployed, on ``--instances`` instances;
-then on the first ``--in-situ-instances`` of them, fine-tuned in situ for
-``--in-situ-epochs`` epochs (on ``--samples`` training samples) with (b) hl,
+then, at the tolerances ``--in-situ-tolerances``, on the first
+``--in-situ-instances`` of them, fine-tuned in situ for ``--in-situ-epochs``
+epochs (on ``--samples`` training samples, default all) with (b) hl,
 (c) eqprop, (d) model (the nominal twin's gradient). Printed: mean ± spread
 (standard deviation over instances) of each, side by side, and the drop from
 the nominal accuracy; a figure of accuracy against tolerance is written to
@@ -48,7 +49,9 @@ def main() -> None:
     ap.add_argument("--instances", type=int, default=10)
     ap.add_argument("--in-situ-instances", type=int, default=2)
     ap.add_argument("--in-situ-epochs", type=int, default=1)
-    ap.add_argument("--samples", type=int, default=512, help="training samples used in situ")
+    ap.add_argument("--in-situ-tolerances", default="0.1,0.2",
+                    help="tolerances at which to fine-tune in situ ('all': every one)")
+    ap.add_argument("--samples", type=int, default=None, help="training samples used in situ")
     ap.add_argument("--estimators", default="hl,eqprop,model")
     ap.add_argument("--noise", type=float, default=0.01, help="read noise when on (V rms)")
     ap.add_argument("--adc-bits", type=int, default=10)
@@ -62,6 +65,8 @@ def main() -> None:
     scale = cfg.scale
     estimators = [e for e in args.estimators.split(",") if e]
     tolerances = [float(t) for t in args.tolerances.split(",")]
+    in_situ_at = tolerances if args.in_situ_tolerances == "all" else \
+        [float(t) for t in args.in_situ_tolerances.split(",")]
     quiet = None
     base = robustness(cfg, DeviceSpec(), instances=1, epochs=0, log=quiet)
     g = base["conductances"]
@@ -69,8 +74,10 @@ def main() -> None:
     print(f"dataset {base['dataset']}: nominal test accuracy {100 * nominal:.2f}% "
           f"(trained in {base['seconds']:.0f} s); static power {base['power_w']:.3g} W per "
           f"inference = {base['power_w'] * 1e-6:.3g} J at a 1 µs settle")
-    print(f"offline on {args.instances} instances; in situ on {args.in_situ_instances}, "
-          f"{args.in_situ_epochs} epoch(s) on {args.samples} samples; accuracy % mean ± std")
+    print(f"offline on {args.instances} instances; in situ at tolerance "
+          f"{', '.join(f'{100 * t:g}%' for t in in_situ_at)} on {args.in_situ_instances}, "
+          f"{args.in_situ_epochs} epoch(s) on {args.samples or 'all'} training samples; "
+          "test accuracy % mean ± std over instances")
     head = ["tolerance", "read noise", "offline", *[f"in situ {e}" for e in estimators],
             "offline drop", "hl drop"]
     print("| " + " | ".join(head) + " |")
@@ -83,9 +90,11 @@ def main() -> None:
             t0 = time.perf_counter()
             off = robustness(cfg, spec, instances=args.instances, epochs=0, log=quiet,
                              nominal_conductances=g)
-            ins = robustness(cfg, spec, instances=args.in_situ_instances,
-                             epochs=args.in_situ_epochs, estimators=estimators, log=quiet,
-                             nominal_conductances=g, samples=args.samples, lr=args.lr)
+            ins = {"in_situ": {e: [] for e in estimators}}
+            if any(abs(tol - t) < 1e-12 for t in in_situ_at):
+                ins = robustness(cfg, spec, instances=args.in_situ_instances,
+                                 epochs=args.in_situ_epochs, estimators=estimators, log=quiet,
+                                 nominal_conductances=g, samples=args.samples, lr=args.lr)
             row = {"tolerance": tol, "noise": noise, "offline": off["offline"],
                    "in_situ": ins["in_situ"], "power_w": off["power_w"],
                    "seconds": time.perf_counter() - t0}
@@ -116,12 +125,13 @@ def plot(rows: list[dict], nominal: float, estimators: list[str], path: str,
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     for ax, noise in zip(axes, (False, True)):
         sel = [r for r in rows if r["noise"] == noise]
-        tol = [100 * r["tolerance"] for r in sel]
-        series = [("offline", [r["offline"] for r in sel])]
-        series += [(f"in situ {e}", [r["in_situ"][e] for r in sel]) for e in estimators]
-        for label, vals in series:
-            mean = [100 * np.mean(v) for v in vals]
-            sd = [100 * np.std(v) for v in vals]
+        series = [("offline", [(r["tolerance"], r["offline"]) for r in sel])]
+        series += [(f"in situ {e}", [(r["tolerance"], r["in_situ"][e]) for r in sel
+                                     if r["in_situ"][e]]) for e in estimators]
+        for label, pts in series:
+            tol = [100 * t for t, _ in pts]
+            mean = [100 * np.mean(v) for _, v in pts]
+            sd = [100 * np.std(v) for _, v in pts]
             ax.errorbar(tol, mean, yerr=sd, marker="o", capsize=3, label=label)
         ax.axhline(100 * nominal, color="k", ls="--", lw=1, label="nominal")
         ax.set_xlabel("resistor tolerance σ (%)")

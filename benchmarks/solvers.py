@@ -13,7 +13,10 @@ Rows per kernel (batch 256, fp64, one thread, CPU time, setup included):
   tolerances calibrated (untimed) to the loosest that reaches 1e-8 A on
   every sample;
 * the floor: SuperLU of each sample's final free block ``H_FF``, given the
-  answer (what any exact method must at least do), and the baseline below.
+  answer (what any exact method must at least do), and the baseline below;
+* the exact method with its state reused, for a new batch (nothing recalled)
+  and for the same batch with its inputs nudged by 1 % (the last answers
+  recalled, as when training re-solves a batch after a small change).
 
 Kernels: the random circuits below, and (unless ``--no-trained``) the dense
 kernels of the digits network after one epoch of training, with 32 and with
@@ -56,7 +59,7 @@ import time
 import numpy as np
 import torch
 
-from diodenet.kernels import Kernel
+from diodenet.kernels import Equilibrium, Kernel
 from diodenet.solvers import get_solver
 
 TARGET = 1e-8  # amperes
@@ -198,9 +201,11 @@ def kernel_rows(name: str, k: Kernel, u: torch.Tensor, repeat: int, baseline_cap
                 qp: bool) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
 
-    def add(method: str, t: float, iterations: object, z: torch.Tensor) -> None:
+    def add(method: str, t: float, iterations: object, z: torch.Tensor,
+            inputs: torch.Tensor | None = None) -> None:
+        res = float(k.residual(z, u if inputs is None else inputs).max())
         rows.append(dict(kernel=name, method=method, seconds=t, iterations=iterations,
-                         residual=float(k.residual(z, u).max())))
+                         residual=res))
         print(_format(rows[-1]), flush=True)
 
     tol_b = baseline_pr(k, u, 0.0, baseline_cap, calibrate=True)[2]
@@ -219,8 +224,16 @@ def kernel_rows(name: str, k: Kernel, u: torch.Tensor, repeat: int, baseline_cap
     solver = get_solver("active_set", k)
     state = solver.init(k)
     k.solve(u, solver=solver, state=state)
-    t, eq = best_time(lambda: k.solve(u, solver=solver, state=state), repeat)
+
+    def new_batch() -> Equilibrium:
+        state.memory.clear()  # a batch unlike the last one: nothing recalled
+        return k.solve(u, solver=solver, state=state)
+
+    t, eq = best_time(new_batch, repeat)
     add("active_set (exact, state reused)", t, eq.iterations, eq.z)
+    nudged = 1.01 * u
+    t, eq = best_time(lambda: k.solve(nudged, solver=solver, state=state), repeat)
+    add("active_set (exact, reused, inputs nudged 1 %)", t, eq.iterations, eq.z, nudged)
     t, z = best_time(lambda: floor_lu(k, u, exact), repeat)
     add("floor: SuperLU of final free sets", t, "-", z)
     if qp:
@@ -299,8 +312,9 @@ def main() -> None:
           f"{platform.processor() or platform.machine()}, batch {batch}, float64, "
           f"target residual {TARGET:g} A, load {os.getloadavg()[0]:.1f}")
     # compile (or load) the numba loops outside the timings
-    warm = circuit_kernel(20)
-    warm.solve(torch.zeros(2, warm.m, dtype=warm.dtype), "auto")
+    warm = circuit_kernel(600)  # big and sparse enough for every compiled route
+    for method in ("pgs", "active_set"):
+        warm.solve(torch.zeros(2, warm.m, dtype=warm.dtype), method)
     print("| kernel | method | seconds | iterations | residual (A) |\n|---|---|---:|---:|---:|")
     rows: list[dict[str, object]] = []
     for n in sizes:

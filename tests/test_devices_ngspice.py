@@ -58,7 +58,8 @@ def test_ngspice_instance_gradient_equals_ngspice_finite_differences(ngspice_ava
         scale = np.abs(fd).max()
         assert np.abs(hl - fd).max() <= 1e-4 * scale
         model = make_estimator("model")(hw, u, loss).dL_dg
-        assert np.abs(model - fd).max() > 0.02 * scale  # the nominal twin is wrong here
+        # the nominal twin is wrong here: measured 10 % of the largest component
+        assert np.abs(model - fd).max() > 0.05 * scale
     # the builtin hardware runs the same instance: equal to the diode models' accuracy
     b = hardware_gradient(InstanceHardware(c, INPUTS, OUTPUTS, SPEC, seed=2), u, loss).dL_dg
     assert np.abs(b - hl).max() <= 1e-3 * scale

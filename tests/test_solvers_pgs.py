@@ -160,3 +160,24 @@ def test_pgs_transpose_equals_active_set_transpose() -> None:
     z = k.solve(u, solver=a, state=sa).z
     v = inputs(4, 10, 1)
     assert torch.allclose(a.transpose(sa, k, z, v, u), p.transpose(sp, k, z, v, u))
+
+
+def test_auto_picks_by_density_and_symmetry_and_says_so() -> None:
+    # sparse reciprocal: Gauss–Seidel sweeps; dense: PR; gyrators: PR (PGS does not apply)
+    n = 300
+    g = torch.Generator().manual_seed(2)
+    rows = torch.randint(0, n, (2 * n,), generator=g)
+    cols = torch.randint(0, n, (2 * n,), generator=g)
+    G = torch.zeros(n, n, dtype=DT)
+    G[rows, cols] = 1e-3 * (0.1 + torch.rand(2 * n, generator=g, dtype=DT))
+    G = torch.triu(G, 1)
+    G = G + G.T
+    sparse = kernel(torch.diag(G.sum(1) + 1e-4) - G, 4, 2)
+    u = inputs(8, 4, 2)
+    cases = ((sparse, "pgs"), (kernel(resistor_H(60, 2), 4, 2), "pr"),
+             (kernel(monotone_H(60, 2, skew=1.0), 4, 2), "pr"))
+    for k, first in cases:
+        eq = k.solve(u, "auto", tol=1e-9)
+        assert eq.method.split("+")[0] == first
+        exact = k.solve(u, "active_set")
+        assert float((eq.z - exact.z).abs().max()) <= 1e-6 * float(exact.z.abs().max())

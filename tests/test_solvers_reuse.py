@@ -139,3 +139,42 @@ def test_gyrator_kernel_state_reuse_and_transpose() -> None:
     z = k.solve(u, solver=solver, state=state).z
     w = solver.transpose(state, k, z, torch.ones_like(z), u)
     assert w.shape == z.shape and bool(torch.isfinite(w).all())
+
+
+@pytest.mark.parametrize("n", [30, 120])
+def test_next_batch_starts_from_the_last_answer_and_stays_exact(n: int) -> None:
+    k = kernel(resistor_H(n, 12), 4, 12)
+    u = inputs(16, 4, 12)
+    solver = get_solver("active_set", k)
+    state = solver.init(k)
+    first = k.solve(u, solver=solver, state=state)
+    # the same inputs nudged by 1 % (as after a small re-programming): one exact step
+    nudged = 1.01 * u
+    again = k.solve(nudged, solver=solver, state=state)
+    fresh = k.solve(nudged, "active_set")
+    assert again.iterations <= 2 < first.iterations
+    assert float((again.z - fresh.z).abs().max()) <= 1e-12 * float(fresh.z.abs().max())
+    # unrelated inputs are not recalled: the answer is still the fresh one
+    other = inputs(16, 4, 99)
+    assert torch.allclose(k.solve(other, solver=solver, state=state).z,
+                          k.solve(other, "active_set").z, atol=1e-12)
+
+
+def test_state_refused_after_the_elements_change() -> None:
+    from diodenet.activations import PiecewiseLinear
+
+    k = kernel(resistor_H(5, 13), 2, 13)
+    solver = get_solver("active_set", k)
+    state = solver.init(k)
+    k.elements[2] = PiecewiseLinear(0.6, 0.0)  # a diode swapped for another model in place
+    with pytest.raises(ValueError, match="does not match the kernel"):
+        k.solve(inputs(2, 2, 13), solver=solver, state=state)
+
+
+def test_kernel_without_elements_solves_twice_with_one_state() -> None:
+    k = Kernel(torch.zeros(0, 0, dtype=DT), torch.zeros(0, 2, dtype=DT),
+               torch.zeros(1, 0, dtype=DT), torch.ones(1, 2, dtype=DT))
+    cache = CachedSolver("active_set")
+    for _ in range(2):
+        eq = cache.solve(k, inputs(3, 2, 0))
+        assert eq.z.shape == (3, 0) and eq.all_converged

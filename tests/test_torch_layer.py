@@ -36,7 +36,7 @@ def test_convention_is_winston_kolter():
     x = torch.randn(4, 3, dtype=torch.float64)
     z = layer.equilibrium(x).detach()
     fixed = torch.relu(z @ W.T + x @ layer.U.detach().T + layer.c.detach())
-    torch.testing.assert_close(z, fixed, rtol=0, atol=1e-12)
+    torch.testing.assert_close(z, fixed, rtol=0, atol=10 * layer.tolerance(torch.float64))
 
 
 @pytest.mark.parametrize("solver", ["auto", "pr", "active_set"])
@@ -50,7 +50,7 @@ def test_gradcheck_through_the_equilibrium(solver):
 
 
 def test_gradcheck_layer_parameters():
-    layer = _layer(2, 2, 5, 2, dtype=torch.float64)
+    layer = _layer(2, 2, 5, 2, dtype=torch.float64, tol=1e-13)
     x = torch.randn(3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     params = dict(layer.named_parameters())
 
@@ -104,7 +104,8 @@ def test_torch_compile_returns(tmp_path):
         compiled = torch.compile(layer, backend="eager")
         out = compiled(x)
         out.sum().backward()
-        assert torch.allclose(out, eager, atol=1e-5), (out, eager)
+        tol = layer.tolerance(torch.float32)  # both solves stop within it
+        assert torch.allclose(out, eager, rtol=0, atol=20 * tol), (out, eager)
         assert layer.A.grad is not None
         print("ok")
     """)
@@ -115,7 +116,7 @@ def test_torch_compile_returns(tmp_path):
 
 def test_layer_equals_its_circuit():
     g = torch.Generator().manual_seed(1)
-    layer = MonDEQLayer(2, 5, 2, generator=g, dtype=torch.float64)
+    layer = MonDEQLayer(2, 5, 2, generator=g, dtype=torch.float64, solver="active_set")
     x = torch.randn(6, 2, dtype=torch.float64, generator=g)
     y = layer(x).detach()
     c = layer.to_circuit()

@@ -56,10 +56,12 @@ _LAZY: dict[str, str] = {
     "RunConfig": "diodenet.training",
     "TrainConfig": "diodenet.training",
     "run_training": "diodenet.training",
+    "CircuitClassifier": "diodenet.estimators",
 }
 
 if TYPE_CHECKING:
     from .cascades import Cascade
+    from .estimators import CircuitClassifier
     from .kernels import ConvergenceError, Equilibrium, Kernel, extract_kernel, realize
     from .linearization import (
         BuiltinHardware,
@@ -96,6 +98,7 @@ __all__ = [
     "BuiltinSimulator",
     "Cascade",
     "Circuit",
+    "CircuitClassifier",
     "CircuitError",
     "CircuitLayer",
     "ConvergenceError",

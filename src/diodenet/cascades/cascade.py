@@ -95,7 +95,7 @@ class Cascade:
             hw, m = self.stages[s], ms[s]
             drive: Drive = {output_port(j): g_y[:, j] for j in range(g_y.shape[1])}
             adj = hw.settle_linearized(m, drive, adjoint=True)
-            grads[s] = -(m.branch_voltages * adj.branch_voltages).sum(axis=0)
+            grads[s] = hw.conductance_gradient(m, adj)  # i_k/g_k on a physical instance
             g_u = adj.input_responses
             if s > 0:
                 g_y = g_u * self.gains[s - 1]

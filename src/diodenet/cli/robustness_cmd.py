@@ -36,7 +36,7 @@ def _frac_option(name: str, what: str, help: str):
 @click.option("--in-situ-epochs", type=int, default=2, show_default=True,
               help="Fine-tuning epochs on each instance, per estimator (0: deploy only).")
 @click.option("--lr", type=float, default=None,
-              help="In-situ learning rate (default: half the nominal one, 0.025).")
+              help="In-situ learning rate (default: a fifth of the nominal one, 0.01).")
 @click.option("--instances", type=int, default=5, show_default=True,
               help="Seeded physical instances (seeds --first-seed, --first-seed+1, ...).")
 @click.option("--first-seed", type=int, default=0, show_default=True)

@@ -202,6 +202,16 @@ class InstanceHardware(Hardware):
         self.settles += m.batch
         return self._report(m, True)
 
+    def conductance_gradient(self, forward: Measurement, adjoint: Measurement) -> np.ndarray:
+        """``-Σ (i_k/g_k) v̂_k`` from the reported currents; an exact readout of
+        devices at their programmed values asks the backend (its own route)."""
+        fp, ap = getattr(forward, "physical", None), getattr(adjoint, "physical", None)
+        if forward.branch_currents is None and self.spec.ideal_readout \
+                and fp is not None and ap is not None:
+            return self._backend(bool(getattr(forward, "nudged", False))) \
+                .conductance_gradient(fp, ap)
+        return super().conductance_gradient(forward, adjoint)
+
     def settle_linearized(
         self, measurement: Measurement, drive: Drive, *, adjoint: bool = False
     ) -> InstanceMeasurement:

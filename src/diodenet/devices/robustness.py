@@ -9,7 +9,10 @@
 3. fine-tunes on each instance, from the deployed conductances, with each
    gradient estimator for ``epochs`` epochs, every settle on the instance, and
    measures again (``in_situ[estimator]``). Each estimator gets the same
-   instance (same seed: same devices, same sequence of write errors).
+   instance (same seed: same devices, same sequence of write errors). The
+   deployed state (epoch 0) is a candidate of the early stopping: when no
+   epoch lowered the training loss *measured on the instance*, the deployed
+   conductances are written back (only training data decide).
 
 Accuracies are fractions; power in watts (mean over the test set and the
 instances); energy per inference is ``power × settle_time``.
@@ -60,7 +63,7 @@ def robustness(
 
     ``hardware``: what settles each instance (``"builtin"``/``"ngspice"``);
     the nominal training always runs on the builtin simulator. ``lr``: the
-    in-situ learning rate (default ``cfg.lr / 2``); ``epochs``: in-situ
+    in-situ learning rate (default ``cfg.lr / 5``); ``epochs``: in-situ
     epochs per instance and estimator (0: deploy only). ``nominal_conductances``
     skips step 1 (a network trained already, e.g. for a tolerance sweep).
     ``samples``: fine-tune on a seeded subset of this many training samples
@@ -94,7 +97,7 @@ def robustness(
     deployed.set_conductances(dict(zip(nominal_hw.trainable, g_trained)))
     say(f"robustness: nominal test accuracy {nominal_acc:.4f}; deploying to {instances} "
         f"instances on the {hardware} hardware")
-    fine = replace(tc, epochs=max(epochs, 1), lr=lr if lr is not None else tc.lr / 2,
+    fine = replace(tc, epochs=max(epochs, 1), lr=lr if lr is not None else tc.lr / 5,
                    schedule="constant", patience=0)
 
     def instance_hw(seed: int) -> InstanceHardware:
@@ -123,9 +126,14 @@ def robustness(
             with instance_hw(seed) as hw:
                 tr = Trainer(hw, net.encode, data.n_classes, x_fit, y_fit,
                              replace(fine, gradient=name), test=test, progress=progress)
+                deployed_loss = tr.evaluate(x_fit, y_fit)[0]
                 result = tr.run()
-            in_situ[name].append(result.test_accuracy)
-            say(f"  instance {seed}: in situ {name} {result.test_accuracy:.4f} "
+                accuracy = result.test_accuracy
+                if min(h["train_loss"] for h in result.history) >= deployed_loss:
+                    tr.program(tr._to_theta(g_trained))  # no epoch helped: keep the deployed
+                    accuracy = tr.evaluate(*test)[1]
+            in_situ[name].append(accuracy)
+            say(f"  instance {seed}: in situ {name} {accuracy:.4f} "
                 f"({result.seconds:.1f} s)")
     power = float(np.mean(powers)) if powers else float("nan")
     return {

@@ -275,8 +275,9 @@ class Kernel:
 
     def fingerprint(self) -> tuple[Any, ...]:
         """A cheap identity of what solver states depend on: the size, dtype,
-        device, elements and a checksum of ``H`` (two random projections and
-        the entrywise 1-norm, O(n²), cached while ``H`` is untouched)."""
+        device, the elements (hashed on every call, so an edited element list
+        counts) and a checksum of ``H`` (two random projections and the
+        entrywise 1-norm, O(n²), cached while ``H`` is untouched)."""
 
         def compute() -> tuple[Any, ...]:
             n = self.n
@@ -284,9 +285,9 @@ class Kernel:
             r = torch.rand(2, n, generator=gen, dtype=torch.float64)
             H = self.H.detach().to("cpu", torch.float64)
             checks = (float(r[0] @ (H @ r[1])), float(H.abs().sum()), float(H.diagonal().sum()))
-            return (n, str(self.dtype), str(self.device), hash(tuple(self.elements)), checks)
+            return (n, str(self.dtype), str(self.device), checks)
 
-        return self._cached("fingerprint", compute)
+        return (*self._cached("fingerprint", compute), hash(tuple(self.elements)))
 
     def density(self) -> float:
         """Fraction of nonzero entries of ``H`` (cached)."""

@@ -13,7 +13,6 @@ from .gradient import (
     adjoint_gradient,
     hardware_gradient,
     loss_gradient,
-    programmed_branch_voltages,
     sse_loss,
 )
 from .hardware import Drive, Hardware, Measurement, output_port
@@ -37,7 +36,6 @@ __all__ = [
     "make_estimator",
     "make_hardware",
     "output_port",
-    "programmed_branch_voltages",
     "source_power",
     "sse_loss",
 ]

@@ -21,7 +21,7 @@ the *programmed* ``g_k`` follows without knowing ``f_k``::
 
     ∂L/∂g_k = f_k · ∂L/∂g_actual,k = -(i_k / g_k) · v̂_k
 
-(``programmed_branch_voltages``), which equals finite differences of the
+(``Hardware.conductance_gradient``), which equals finite differences of the
 programmed values through the instance.
 
 and, on request, the Jacobian ``∂y/∂u`` from one linearized settle per input
@@ -95,15 +95,6 @@ def loss_gradient(loss: Loss, y: np.ndarray) -> tuple[float, np.ndarray]:
         raise ValueError("the loss must return a scalar (sum over samples)")
     (g,) = torch.autograd.grad(value, yt)
     return float(value.detach()), g.numpy()
-
-
-def programmed_branch_voltages(hw: Hardware, m: Measurement) -> np.ndarray:
-    """``i_k / g_k`` (batch, k): each device's current over its *programmed*
-    conductance; the branch voltages themselves when the hardware reports no
-    currents (its devices are at the programmed values)."""
-    if m.branch_currents is None:
-        return m.branch_voltages
-    return m.branch_currents / hw.conductances()
 
 
 def adjoint_gradient(

@@ -4,15 +4,23 @@ One solver per file, all behind ``EquilibriumSolver`` (init / compute / transpos
 
 * ``'fb'``: forward–backward splitting, the monDEQ iteration (``forward_backward``);
 * ``'pr'``: Peaceman–Rachford splitting (``peaceman_rachford``);
+* ``'pgs'``: projected Gauss–Seidel, exact coordinate descent for reciprocal
+  networks with ideal/PWL diodes (``gauss_seidel``);
 * ``'active_set'``: primal–dual active set / semismooth Newton, exact for
   piecewise-linear elements (``active_set``);
 * ``'newton'``: damped, junction-limited Newton for smooth elements (``newton``);
-* ``'auto'``: ``newton`` when every element is smooth, otherwise (piecewise-linear
-  or mixed elements) the active set as a fast hybrid that stops at ``tol``
-  (``ActiveSet(exact=False)``): Peaceman–Rachford, handing over to the exact
-  steps once PR has spent what they are estimated to cost. Ask for
-  ``'active_set'`` for the exact answer (residual at round-off), which the
-  built-in simulator and hardware use.
+* ``'auto'``: ``newton`` when every element is smooth; otherwise the active set
+  as a hybrid that stops at ``tol`` (``ActiveSet(exact=False)``), whose cost
+  model (``_factor``, measured on one core) picks the iteration by size,
+  density and symmetry (Gauss–Seidel sweeps on sparse reciprocal kernels, PR's
+  matrix products on dense or non-reciprocal ones) and hands the samples still
+  short of ``tol`` to the exact steps once the iteration has spent what those
+  are estimated to cost. ``Equilibrium.method`` says what ran (``'pgs'``,
+  ``'pr'``, ``'pgs+active_set'``, ...). Ask for ``'active_set'`` for the exact
+  answer (residual at round-off), which the built-in simulator and hardware use.
+
+``CachedSolver`` keeps one solver state for callers that solve a kernel again
+and again (``reuse``).
 """
 
 from __future__ import annotations

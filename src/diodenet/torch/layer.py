@@ -11,15 +11,17 @@ reference: one ``(A, S)`` gives one model everywhere in diodenet.
 
 Forward: the equilibrium by ``solver`` (``_free_set``): ``"pr"``
 (Peaceman–Rachford to ``tol``), ``"active_set"`` (exact: PR until the free
-sets settle, then active-set steps) or ``"auto"`` (the same, stopping at
-``tol``). Backward: implicit differentiation on the free set
-``F = {z > 0}`` only. With ``λ_F = H_FF⁻ᵀ (∂L/∂z)_F`` and ``λ_N = 0``::
+sets settle, then active-set steps on the free set) or ``"auto"`` (PR to
+``tol``, finishing with active-set steps if PR is slow). Backward: implicit
+differentiation on the free set ``F = {z > 0}`` only. With
+``λ_F = H_FF⁻ᵀ (∂L/∂z)_F`` and ``λ_N = 0``::
 
     ∂L/∂H = -λ zᵀ,      ∂L/∂(U x + c) = λ
 
-reusing the LU factors of ``H_FF`` that the forward's last active-set step
-made (two triangular solves per sample); after ``"pr"`` the free set is
-factored once in the backward.
+``λ`` reuses what the forward factored: the LU factors of ``H_FF`` from its
+last active-set step (two triangular solves per sample), or else
+``V = (I + αH)⁻¹`` from its PR iterations, for PR on the adjoint restricted to
+``F`` (``_free_set.adjoint_pr``), to the same relative tolerance.
 
 ``tol`` is relative: the natural residual ``max_k |z_k - ReLU(z_k - w_k)|``
 (``w = Hz - Ux - c``) is at most ``tol · max(1, ‖Ux + c‖_∞)``; by default
@@ -39,7 +41,7 @@ import torch
 from torch import Tensor, nn
 
 from ..kernels.kernel import ConvergenceError, Equilibrium, Kernel
-from ._free_set import FreeSetLU, solve
+from ._free_set import FreeSetLU, adjoint_pr, solve
 
 if TYPE_CHECKING:
     from ..circuits import Circuit
@@ -54,6 +56,7 @@ class SolverStats:
     method: str
     iterations: int
     residual: float
+    backward: str | None = None  # how the last backward solved the adjoint
 
 
 class _Equilibrium(torch.autograd.Function):
@@ -62,8 +65,10 @@ class _Equilibrium(torch.autograd.Function):
     @staticmethod
     def forward(ctx, H: Tensor, q: Tensor, layer: MonDEQLayer) -> Tensor:
         Hd, qd = H.detach(), q.detach()
+        # last call's count, less one: the first check drifts down to what is needed
+        hint = layer.stats.iterations - 1 if layer.stats is not None else None
         sol = solve(Hd, qd, method=layer.solver, tol=layer.tolerance(q.dtype),
-                    max_iter=layer.max_iter, alpha=layer.alpha)
+                    max_iter=layer.max_iter, alpha=layer.alpha, first_check=hint)
         worst = float(sol.residual.max()) if sol.residual.numel() else 0.0
         layer.stats = SolverStats(sol.method, sol.iterations, worst)
         if not worst <= layer.tolerance(q.dtype):
@@ -75,18 +80,31 @@ class _Equilibrium(torch.autograd.Function):
                 f"tol {layer.tolerance(q.dtype):.1e} after {sol.iterations} iterations",
                 eq,
             )
-        ctx.lu = sol.lu
-        ctx.save_for_backward(Hd, sol.z)
+        ctx.lu, ctx.layer, ctx.tol = sol.lu, layer, layer.tolerance(q.dtype)
+        ctx.save_for_backward(Hd, sol.z, sol.V)
         return sol.z
 
     @staticmethod
     def backward(ctx, grad_z: Tensor) -> tuple[Tensor, Tensor, None]:
-        H, z = ctx.saved_tensors
+        H, z, V = ctx.saved_tensors
+        layer: MonDEQLayer = ctx.layer
         lu: FreeSetLU | None = ctx.lu
         free = z > 0
-        if lu is None or not bool((lu.free == free).all()):
-            lu = FreeSetLU.factor(H, free)
-        lam = lu.solve(grad_z.masked_fill(~free, 0.0), adjoint=True)
+        if lu is not None and bool((lu.free == free).all()):
+            lam = lu.solve(grad_z.masked_fill(~free, 0.0), adjoint=True)
+            used = "lu"
+        else:
+            lam, it, worst = adjoint_pr(H, V, free, grad_z, alpha=layer.alpha, tol=ctx.tol,
+                                        max_iter=layer.max_iter_adjoint,
+                                        first_check=(layer._adjoint_iterations or 1) - 1)
+            layer._adjoint_iterations = it
+            if not worst <= ctx.tol:
+                raise ConvergenceError(
+                    f"MonDEQLayer backward did not converge: relative residual {worst:.3e} "
+                    f"> tol {ctx.tol:.1e} after {it} iterations", None)  # type: ignore[arg-type]
+            used = f"pr ({it} iterations)"
+        if layer.stats is not None:
+            layer.stats.backward = used
         return -(lam.T @ z), lam, None
 
 
@@ -145,6 +163,7 @@ class MonDEQLayer(nn.Module):
         self.margin, self.solver, self.tol, self.alpha = float(margin), solver, tol, float(alpha)
         self.max_iter = int(max_iter) if max_iter is not None else (
             2000 if solver == "pr" else 50)
+        self.max_iter_adjoint = max(self.max_iter, 2000)
         g = generator
         scale = hidden ** -0.5
 
@@ -158,6 +177,7 @@ class MonDEQLayer(nn.Module):
         self.W_out = nn.Parameter(rand(out_features, hidden) * scale)
         self.d = nn.Parameter(torch.zeros(out_features, dtype=dtype, device=device))
         self.stats: SolverStats | None = None
+        self._adjoint_iterations: int | None = None
 
     def tolerance(self, dtype: torch.dtype) -> float:
         """The relative residual bound used for ``dtype``."""

@@ -17,6 +17,12 @@ After every step ``θ`` is projected back into ``[g_min, g_max]``; the
 hardware is programmed with ``quantize(g(θ))`` (straight-through when
 quantised). ``set_conductances`` runs once per minibatch.
 
+The step is ``torch.optim`` (``Adam`` with β = (0.9, 0.999), ε = 1e-8, or
+``SGD`` with ``momentum``) on ``θ`` as a float64 tensor, and the per-epoch
+rate is ``torch.optim.lr_scheduler`` (``cosine``: ``CosineAnnealingLR`` down
+to ``0.05·lr`` over the run; ``step``: ``StepLR`` halving every third of the
+run; ``constant``). Checkpoints hold both ``state_dict``s.
+
 Determinism: the minibatch order of epoch ``e`` is a permutation drawn from
 ``numpy.random.default_rng([seed, e])``, so a run resumed from the checkpoint
 of epoch ``e`` repeats exactly what an uninterrupted run does.
@@ -33,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from ..linearization import ESTIMATORS, Hardware, make_estimator
 from .architectures import ConductanceRange
@@ -121,6 +128,49 @@ def learning_rate(config: TrainConfig, epoch: int) -> float:
     return config.lr
 
 
+def make_optimizer(config: TrainConfig, theta: torch.Tensor) -> torch.optim.Optimizer:
+    """The ``torch.optim`` optimiser ``config.optimizer`` names, over ``theta``."""
+    if config.optimizer == "adam":
+        return torch.optim.Adam([theta], lr=config.lr, betas=(0.9, 0.999), eps=1e-8)
+    return torch.optim.SGD([theta], lr=config.lr, momentum=config.momentum)
+
+
+def make_scheduler(
+    config: TrainConfig, optimizer: torch.optim.Optimizer
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """The per-epoch schedule ``learning_rate`` describes, as a torch scheduler."""
+    sched = torch.optim.lr_scheduler
+    E = config.epochs
+    if config.schedule == "cosine":
+        return sched.CosineAnnealingLR(optimizer, T_max=E, eta_min=0.05 * config.lr)
+    if config.schedule == "step":
+        return sched.StepLR(optimizer, step_size=max(1, E // 3), gamma=0.5)
+    return sched.ConstantLR(optimizer, factor=1.0, total_iters=0)
+
+
+def state_to_json(obj: Any) -> Any:
+    """A ``state_dict`` as JSON-able data (tensors as tagged lists, exact floats)."""
+    if isinstance(obj, torch.Tensor):
+        return {"__tensor__": obj.detach().cpu().tolist(), "dtype": str(obj.dtype)}
+    if isinstance(obj, dict):
+        return {"__dict__": [[state_to_json(k), state_to_json(v)] for k, v in obj.items()]}
+    if isinstance(obj, list | tuple):
+        return [state_to_json(v) for v in obj]
+    return obj
+
+
+def state_from_json(obj: Any) -> Any:
+    """Inverse of ``state_to_json``."""
+    if isinstance(obj, dict) and "__tensor__" in obj:
+        dtype = getattr(torch, obj["dtype"].removeprefix("torch."))
+        return torch.tensor(obj["__tensor__"], dtype=dtype)
+    if isinstance(obj, dict) and "__dict__" in obj:
+        return {state_from_json(k): state_from_json(v) for k, v in obj["__dict__"]}
+    if isinstance(obj, list):
+        return [state_from_json(v) for v in obj]
+    return obj
+
+
 def batch_order(seed: int, epoch: int, n: int) -> np.ndarray:
     """The minibatch order of ``epoch``: a function of ``(seed, epoch)`` only."""
     return np.random.default_rng([int(seed), int(epoch)]).permutation(n)
@@ -132,18 +182,19 @@ class TrainState:
 
     epoch: int
     theta: np.ndarray
-    opt: dict[str, Any]
+    opt: dict[str, Any]  # the torch optimiser's state_dict ({} before the first step)
     best_theta: np.ndarray
     best_value: float
     best_epoch: int
     wait: int
     stopped: bool
     history: list[dict[str, Any]] = field(default_factory=list)
+    scheduler: dict[str, Any] = field(default_factory=dict)  # the scheduler's state_dict
 
     def to_json(self) -> dict[str, Any]:
-        opt = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in self.opt.items()}
         return {
-            "epoch": self.epoch, "theta": self.theta.tolist(), "opt": opt,
+            "epoch": self.epoch, "theta": self.theta.tolist(), "opt": state_to_json(self.opt),
+            "scheduler": state_to_json(self.scheduler),
             "best_theta": self.best_theta.tolist(), "best_value": self.best_value,
             "best_epoch": self.best_epoch, "wait": self.wait, "stopped": self.stopped,
             "history": self.history,
@@ -151,10 +202,10 @@ class TrainState:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> TrainState:
-        opt = {k: (np.array(v) if isinstance(v, list) else v) for k, v in d["opt"].items()}
         return cls(
-            d["epoch"], np.array(d["theta"]), opt, np.array(d["best_theta"]),
-            float(d["best_value"]), d["best_epoch"], d["wait"], d["stopped"], d["history"],
+            d["epoch"], np.array(d["theta"]), state_from_json(d["opt"]),
+            np.array(d["best_theta"]), float(d["best_value"]), d["best_epoch"], d["wait"],
+            d["stopped"], d["history"], state_from_json(d.get("scheduler", {})),
         )
 
 
@@ -238,21 +289,26 @@ class Trainer:
         return g
 
     # ---------------------------------------------------------------- steps
-    def _step(self, state: TrainState, grad_theta: np.ndarray, lr: float) -> None:
-        c, opt = self.config, state.opt
-        if c.optimizer == "adam":
-            b1, b2, eps = 0.9, 0.999, 1e-8
-            opt["t"] += 1
-            opt["m"] = b1 * opt["m"] + (1 - b1) * grad_theta
-            opt["v"] = b2 * opt["v"] + (1 - b2) * grad_theta**2
-            mhat = opt["m"] / (1 - b1 ** opt["t"])
-            vhat = opt["v"] / (1 - b2 ** opt["t"])
-            state.theta = state.theta - lr * mhat / (np.sqrt(vhat) + eps)
-        else:
-            opt["t"] += 1
-            opt["m"] = c.momentum * opt["m"] + grad_theta
-            state.theta = state.theta - lr * opt["m"]
-        state.theta = self._project(state.theta)
+    def _optimizers(
+        self, state: TrainState
+    ) -> tuple[torch.Tensor, torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+        """``θ`` as a tensor, its optimiser and schedule, restored from ``state``."""
+        theta = torch.tensor(state.theta, dtype=torch.float64)
+        opt = make_optimizer(self.config, theta)
+        if state.opt:
+            opt.load_state_dict(state.opt)
+        sched = make_scheduler(self.config, opt)
+        if state.scheduler:
+            sched.load_state_dict(state.scheduler)
+        return theta, opt, sched
+
+    def _step(self, state: TrainState, theta: torch.Tensor, opt: torch.optim.Optimizer,
+              grad_theta: np.ndarray) -> None:
+        theta.grad = torch.as_tensor(grad_theta, dtype=torch.float64)
+        opt.step()
+        with torch.no_grad():
+            theta.copy_(torch.as_tensor(self._project(theta.numpy())))
+        state.theta = theta.numpy().copy()
 
     def gradient(self, theta: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         """``(L, ∂L/∂θ)`` of the mean loss on ``(x, y)``, by the configured
@@ -280,9 +336,7 @@ class Trainer:
     # ------------------------------------------------------------ the loop
     def initial_state(self) -> TrainState:
         theta = self._to_theta(self.hw.conductances())
-        z = np.zeros_like(theta)
-        return TrainState(0, theta, {"t": 0, "m": z.copy(), "v": z.copy()}, theta.copy(),
-                          math.inf, -1, 0, False)
+        return TrainState(0, theta, {}, theta.copy(), math.inf, -1, 0, False)
 
     def checkpoint(self, state: TrainState) -> None:
         if self.out_dir is None:
@@ -327,11 +381,13 @@ class Trainer:
         settles_start = self.hw.settles
         bar = tqdm(total=(c.epochs - state.epoch) * n_batches, disable=not self.progress,
                    file=sys.stderr, unit="batch", leave=False)
+        theta, opt, sched = self._optimizers(state)
+        self.last_state = state
         try:
             while state.epoch < c.epochs and not state.stopped:
                 e = state.epoch
                 t0, s0 = time.perf_counter(), self.hw.settles
-                lr = learning_rate(c, e)
+                lr = float(opt.param_groups[0]["lr"])
                 order = batch_order(c.seed, e, n)
                 losses = []
                 for b in range(n_batches):
@@ -339,7 +395,7 @@ class Trainer:
                     loss, g_theta = self.gradient(state.theta, self.x_fit[idx], self.y_fit[idx])
                     if not np.all(np.isfinite(g_theta)):
                         raise RuntimeError(f"non-finite gradient in epoch {e + 1}, batch {b}")
-                    self._step(state, g_theta, lr)
+                    self._step(state, theta, opt, g_theta)
                     losses.append(loss * len(idx))
                     bar.update(1)
                     bar.set_postfix(epoch=e + 1, loss=f"{loss:.4f}")
@@ -376,6 +432,8 @@ class Trainer:
                 }
                 state.history.append(metrics)
                 state.epoch = e + 1
+                sched.step()
+                state.opt, state.scheduler = opt.state_dict(), sched.state_dict()
                 if self.out_dir is not None:
                     with open(self.out_dir / METRICS, "a") as fh:
                         fh.write(json.dumps(metrics) + "\n")

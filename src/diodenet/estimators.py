@@ -1,0 +1,220 @@
+"""scikit-learn estimators whose model is a trained resistor–diode circuit.
+
+``CircuitClassifier`` builds a ``training.build_network`` circuit (differential
+inputs, ``hidden`` diode neurons, one differential output pair per class) and
+trains its conductances in the loop (``training.Trainer``: hardware
+linearization on the built-in simulator or ngspice). ``predict`` settles the
+circuit and takes the largest output voltage; ``predict_proba`` is
+``softmax(y / temperature)``, the distribution the cross-entropy loss trains.
+
+Features should be standardised (e.g. ``StandardScaler`` first in a
+``Pipeline``): the input sources apply ``scale`` volts per feature unit.
+
+``sklearn.utils.estimator_checks.check_estimator`` passes in full; the test
+suite runs it on a small configuration (``hidden=4, epochs=4``) to stay fast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .linearization import HARDWARES, Hardware, make_hardware
+from .training.architectures import ConductanceRange, build_network
+from .training.trainer import TrainConfig, Trainer, TrainState
+
+
+class CircuitClassifier(ClassifierMixin, BaseEstimator):
+    """A classifier that is a resistor–diode circuit trained by hardware linearization.
+
+    Parameters
+    ----------
+    hidden:
+        diode neurons (hidden nodes).
+    hardware:
+        ``"builtin"`` (diodenet's exact solver) or ``"ngspice"`` (device level);
+        the one that ran is ``hardware_name_`` after ``fit``.
+    epochs, batch_size, lr, optimizer, param, schedule, momentum:
+        training (``training.TrainConfig``): ``optimizer`` ``"adam"``/``"sgd"``,
+        ``param`` ``"log"``/``"linear"`` conductance parametrisation,
+        ``schedule`` ``"cosine"``/``"step"``/``"constant"``.
+    loss:
+        ``"ce"`` (cross-entropy of ``softmax(y/T)``) or ``"mse"``.
+    temperature:
+        ``T`` in volts (default ``0.05 × scale``).
+    recurrent, sparsity, diode, activation, scale:
+        the circuit (``training.build_network``); ``scale`` in volts per feature unit.
+    g_min, g_max, levels:
+        conductance range (S) and optional quantisation levels.
+    random_state:
+        seed of the initial conductances and the minibatch order.
+    """
+
+    def __init__(
+        self,
+        hidden: int = 16,
+        *,
+        hardware: str = "builtin",
+        epochs: int = 20,
+        batch_size: int = 32,
+        lr: float = 0.05,
+        optimizer: str = "adam",
+        param: str = "log",
+        loss: str = "ce",
+        temperature: float | None = None,
+        schedule: str = "cosine",
+        momentum: float = 0.9,
+        recurrent: str = "none",
+        sparsity: float = 0.2,
+        diode: str = "ideal",
+        activation: str = "relu",
+        scale: float = 10.0,
+        g_min: float = 1e-6,
+        g_max: float = 1e-3,
+        levels: int | None = None,
+        random_state: int = 0,
+    ) -> None:
+        self.hidden = hidden
+        self.hardware = hardware
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.param = param
+        self.loss = loss
+        self.temperature = temperature
+        self.schedule = schedule
+        self.momentum = momentum
+        self.recurrent = recurrent
+        self.sparsity = sparsity
+        self.diode = diode
+        self.activation = activation
+        self.scale = scale
+        self.g_min = g_min
+        self.g_max = g_max
+        self.levels = levels
+        self.random_state = random_state
+
+    # ---------------------------------------------------------------- helpers
+    def _config(self, epochs: int, schedule: str) -> TrainConfig:
+        T = self.temperature if self.temperature is not None else 0.05 * self.scale
+        return TrainConfig(
+            epochs=epochs, batch_size=self.batch_size, lr=self.lr, optimizer=self.optimizer,
+            param=self.param, loss=self.loss, temperature=T, schedule=schedule,
+            momentum=self.momentum, seed=int(self.random_state), g_min=self.g_min,
+            g_max=self.g_max, levels=self.levels,
+        ).validate()
+
+    def _hw(self) -> Hardware:
+        hw = self.__dict__.get("_hardware")
+        if hw is None:
+            net = self.network_
+            hw = make_hardware(self.hardware_name_, net.circuit, net.inputs, net.outputs)
+            hw.set_conductances(self.conductances_)
+            self.__dict__["_hardware"] = hw
+        return hw
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the hardware (ngspice: a shared library) is rebuilt after unpickling
+        state = dict(self.__dict__)
+        state.pop("_hardware", None)
+        return state
+
+    def _start(self, X: np.ndarray, y: np.ndarray, classes: np.ndarray | None) -> None:
+        if self.hardware not in HARDWARES:
+            raise ValueError(f"unknown hardware {self.hardware!r}; known: {', '.join(HARDWARES)}")
+        self._encoder = LabelEncoder().fit(y if classes is None else classes)
+        self.classes_ = self._encoder.classes_
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs at least 2 classes to train, got 1 class "
+                f"({self.classes_[0]!r})"
+            )
+        g_range = ConductanceRange(self.g_min, self.g_max, self.levels)
+        self.network_ = build_network(
+            X.shape[1], len(self.classes_), int(self.hidden), recurrent=self.recurrent,
+            sparsity=self.sparsity, diode=self.diode, g_range=g_range, scale=self.scale,
+            activation=self.activation, seed=int(self.random_state),
+        )
+        self.hardware_name_ = self.hardware
+        self.__dict__.pop("_hardware", None)
+        self.conductances_ = np.asarray(self.network_.circuit.conductances(
+            [r.name for r in self.network_.circuit.trainable_resistors]))
+        self._state: TrainState | None = None
+        self.n_iter_ = 0
+
+    def _train(self, X: np.ndarray, y: np.ndarray, config: TrainConfig) -> None:
+        hw = self._hw()
+        trainer = Trainer(hw, self.network_.encode, len(self.classes_), X,
+                          self._encoder.transform(y), config, progress=False)
+        state = self._state
+        if state is not None:
+            # keep the optimiser's moments across partial_fit calls; a fresh epoch count
+            state = TrainState(0, state.theta, state.opt, state.theta.copy(), float("inf"),
+                               -1, 0, False)
+        result = trainer.run(state)
+        self.conductances_ = np.asarray(result.conductances)
+        self._state = trainer.last_state
+        self.n_iter_ += result.epochs
+        self.train_history_ = result.history
+
+    # ---------------------------------------------------------------- the API
+    def fit(self, X: Any, y: Any) -> CircuitClassifier:
+        """Train a new circuit on ``(X, y)`` for ``epochs`` epochs."""
+        X, y = validate_data(self, X, y, dtype=np.float64)
+        check_classification_targets(y)
+        self._start(X, y, None)
+        self._train(X, y, self._config(int(self.epochs), self.schedule))
+        return self
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> CircuitClassifier:
+        """One epoch on ``(X, y)`` at the constant rate ``lr``, continuing the
+        circuit (and the optimiser's state) of earlier calls. ``classes`` (all
+        labels) is required on the first call."""
+        first = not hasattr(self, "classes_")
+        X, y = validate_data(self, X, y, dtype=np.float64, reset=first)
+        check_classification_targets(y)
+        if first:
+            if classes is None:
+                raise ValueError("classes must be given on the first call to partial_fit")
+            self._start(X, y, np.asarray(classes))
+        elif not np.isin(y, self.classes_).all():
+            raise ValueError(f"y holds labels not in classes_ {list(self.classes_)}")
+        self._train(X, y, self._config(1, "constant"))
+        return self
+
+    def output_voltages(self, X: Any) -> np.ndarray:
+        """The circuit's output voltages (n_samples, n_classes), V."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        hw = self._hw()
+        outs = [hw.settle(self.network_.encode(X[i:i + 1024])).outputs
+                for i in range(0, len(X), 1024)]
+        return np.concatenate(outs) if outs else np.zeros((0, len(self.classes_)))
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """``softmax(y / temperature)`` of the output voltages."""
+        v = self.output_voltages(X)
+        T = self.temperature if self.temperature is not None else 0.05 * self.scale
+        logits = v / T
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The class of the largest output voltage."""
+        v = self.output_voltages(X)
+        return self.classes_[v.argmax(axis=1)]
+
+    def to_spice(self) -> str:
+        """The trained circuit as a SPICE netlist."""
+        check_is_fitted(self)
+        c = self.network_.circuit.copy()
+        c.set_conductances(dict(zip([r.name for r in c.trainable_resistors],
+                                    np.asarray(self.conductances_).tolist())))
+        return c.to_spice()

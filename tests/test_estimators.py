@@ -1,0 +1,57 @@
+"""CircuitClassifier: scikit-learn's own estimator checks, and the estimator in
+a pipeline against the circuit it exports."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import check_estimator
+
+from diodenet import CircuitClassifier
+from diodenet.circuits import Circuit
+from diodenet.linearization import BuiltinHardware
+from diodenet.training import load_dataset
+
+#: checks scikit-learn itself skips here, with its reason
+SKLEARN_SKIPS = {"check_array_api_input"}  # needs SCIPY_ARRAY_API=1 and an array-API library
+
+
+def test_check_estimator_passes():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = check_estimator(CircuitClassifier(hidden=4, epochs=3, lr=0.1), on_fail=None)
+    failed = [(r["check_name"], str(r["exception"])[:200]) for r in results
+              if r["status"] == "failed"]
+    skipped = {r["check_name"] for r in results if r["status"] == "skipped"}
+    assert not failed
+    assert skipped <= SKLEARN_SKIPS
+    assert len(results) > 40
+
+
+def test_pipeline_partial_fit_and_export():
+    data = load_dataset("moons", n_samples=200, seed=0)
+    model = make_pipeline(StandardScaler(), CircuitClassifier(hidden=6, epochs=8))
+    model.fit(data.x_train, data.y_train)
+    assert model.score(data.x_test, data.y_test) > 0.7  # chance: 0.5
+    clf = model[-1]
+    assert clf.hardware_name_ == "builtin" and clf.n_iter_ == 8
+    proba = model.predict_proba(data.x_test)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(clf.classes_[proba.argmax(1)], model.predict(data.x_test))
+    # the exported netlist, simulated afresh, predicts the same classes
+    xs = model[0].transform(data.x_test)
+    net = clf.network_
+    circuit = Circuit.from_spice(clf.to_spice())
+    out = BuiltinHardware(circuit, net.inputs, net.outputs).settle(net.encode(xs)).outputs
+    np.testing.assert_array_equal(clf.classes_[out.argmax(1)], clf.predict(xs))
+    # partial_fit continues: labels beyond the first batch's need `classes`
+    inc = CircuitClassifier(hidden=6)
+    xs_train = model[0].transform(data.x_train)
+    first = None
+    for _ in range(4):
+        inc.partial_fit(xs_train, data.y_train, classes=[0, 1])
+        first = first if first is not None else inc.score(xs, data.y_test)
+    assert inc.n_iter_ == 4 and inc.score(xs, data.y_test) >= first - 0.02
