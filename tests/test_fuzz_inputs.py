@@ -79,19 +79,19 @@ def _read(text: str) -> None:
     assert peak < 50_000_000, peak  # a few KB of text never costs more
 
 
-@settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(netlists)
 def test_reader_fuzz_grammar(text: str) -> None:
     _read(text)
 
 
-@settings(max_examples=1000, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutants)
 def test_reader_fuzz_mutations(text: str) -> None:
     _read(text)
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(max_size=200))
 def test_reader_fuzz_any_text(text: str) -> None:
     _read(text)
@@ -105,7 +105,8 @@ csv_bytes = st.one_of(csv_texts.map(str.encode), st.binary(max_size=64),
                       csv_texts.map(lambda t: t.encode("utf-16")))
 
 
-@settings(max_examples=500, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=500, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=csv_bytes)
 def test_csv_fuzz(tmp_path: Path, data: bytes) -> None:
     p = tmp_path / "in.csv"

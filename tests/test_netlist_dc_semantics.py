@@ -277,3 +277,23 @@ def test_xyce_spellings() -> None:
 def test_micro_sign_reads_as_micro() -> None:
     c = read("t\nv1 a 0 1\nr1 a 0 1\u00b5\nl1 a b 5\u03bcH\nr2 b 0 1\n")
     assert c["r1"].resistance == pytest.approx(1e-6)
+
+
+def test_ltspice_piecewise_linear_diode() -> None:
+    """LTspice's Ron/Roff/Vfwd/Vrev/Rrev diode, by its closed form: i = v/Roff
+    between -Vrev and Vfwd, slope 1/Ron above Vfwd and 1/Rrev below -Vrev."""
+    text = ("t\nv1 a 0 1\nr1 a b 1\nd1 b 0 pw\n"
+            ".model pw D(Ron=2 Roff=1k Vfwd=0.5 Vrev=3 Rrev=4)\n")
+    sim = BuiltinSimulator(read(text))
+
+    def diode_current(v: float) -> float:
+        if v > 0.5:
+            return 0.5 / 1e3 + (v - 0.5) / 2
+        if v < -3:
+            return -3 / 1e3 + (v + 3) / 4
+        return v / 1e3
+
+    for vin in (-10.0, -2.0, 0.3, 5.0):
+        op = sim.operating_points(np.array([[vin]]), ["v1"])
+        vb = op.voltages[0][op.nodes.index("b")]
+        assert (vin - vb) / 1.0 == pytest.approx(diode_current(vb), rel=1e-9, abs=1e-12)

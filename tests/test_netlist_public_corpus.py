@@ -41,7 +41,7 @@ REFUSED = {
     "ng_diode_soa_simple/diode-soa-simple.cir": "self-heating",
     "ng_diotran/diotran.cir": "CIDER numerical device",
     "ng_fourbitadder/fourbitadder.cir": "bipolar transistors (Q) are out of scope",
-    "ng_simple_diode/simple-diode.cir": "'roff'",
+    "ng_simple_diode/simple-diode.cir": "'ilimit'",
     "ng_model_name_check/model-name-check.cir": "'1e34' reads as a number",
     "qspice_floating/qsch_floating_net.net": "a Windows path; pass the file itself",
     "yalrf_circuit4/circuit4.cir": "bipolar transistors (Q) are out of scope",

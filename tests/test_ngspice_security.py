@@ -28,7 +28,11 @@ from diodenet.circuits.netlist import NetlistError
 from diodenet.circuits.netlist.names import SAFE_NAME, SpiceNames, title_line
 from diodenet.circuits.netlist.writer import ngspice_netlist
 from diodenet.cli.main import cli
-from diodenet.simulators.ngspice import NgspiceSimulator, batch_operating_point
+from diodenet.simulators.ngspice import (
+    NgspiceConvergenceError,
+    NgspiceSimulator,
+    batch_operating_point,
+)
 from diodenet.simulators.ngspice.binding import check_command, check_netlist_lines
 
 #: Passes the reader, and on the old path made ngspice read the netlist as a
@@ -248,7 +252,7 @@ def odd_circuits(draw: st.DrawFn) -> Circuit:
     return c
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(odd_circuits())
 def test_nothing_but_safe_names_reaches_ngspice(c: Circuit) -> None:
     lines, spice = ngspice_netlist(c)
@@ -270,7 +274,7 @@ def test_nothing_but_safe_names_reaches_ngspice(c: Circuit) -> None:
         check_command(f"sens v({spice.node(n)})")
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(odd_text)
 def test_titles_never_start_a_script(title: str) -> None:
     line = title_line(title)
@@ -297,3 +301,14 @@ def test_aliases_are_stable_and_distinct() -> None:
     assert m.add_node("dnxa_0") not in (a, b, "dnxa_0")  # a user name in our namespace
     assert m.add_element("vdnx_idx") != "vdnx_idx" and m.add_element("v1") == "v1"
     assert m.user_text(f"singular matrix at node {a}") == "singular matrix at node /out"
+
+
+def test_ngspice_errors_carry_the_users_names(ngspice_available: None) -> None:
+    """A diode forced to 50 V by an ideal source cannot converge; ngspice's message
+    names the diode and its model, which reach the user as written."""
+    forced = "forced\nv/1 /a 0 dc 0\nr1 /a 0 1k\nd/x /a 0 m:od\n.model m:od d(is=1e-14)\n.end\n"
+    with NgspiceSimulator(forced, method="op") as sim, \
+            pytest.raises(NgspiceConvergenceError) as err:
+        sim.operating_points(np.array([[50.0]]), ["v/1"])
+    assert "trouble with m:od-instance d/x" in str(err.value), str(err.value)
+    assert "dnxa_" not in str(err.value) and err.value.sample == 0

@@ -103,3 +103,25 @@ def test_ideal_networks_the_kernel_solver_fails_on(seed: int) -> None:
         near = pwl.operating_points(u, ["v0", "v1"])
         gaps.append(np.abs(near.voltages - ours.voltages).max())
     assert gaps[1] < 1e-5 and gaps[1] < gaps[0] / 50, gaps
+
+
+def test_kernel_consumers_refuse_what_the_kernel_cannot_model(tmp_path) -> None:
+    """A diode with IKF: simulate answers by the nodal route, while the kernel,
+    gradient and linearize commands on the builtin hardware (which need the
+    kernel) refuse in one line instead of dropping IKF."""
+    from click.testing import CliRunner
+
+    from diodenet.cli.main import cli
+
+    path = tmp_path / "knee.cir"
+    path.write_text("t\nv1 a 0 5\nr1 a b 100\nd1 b 0 dd\n.model dd D(Is=1e-14 ikf=1m)\n")
+    (tmp_path / "u.csv").write_text("v1\n5\n")
+    run = CliRunner().invoke
+    assert run(cli, ["simulate", str(path)]).exit_code == 0
+    for args in (["kernel", str(path), "--inputs", "v1", "--outputs", "b"],
+                 ["linearize", str(path), "--inputs", str(tmp_path / "u.csv"), "--outputs", "b"]):
+        r = run(cli, args)
+        assert r.exit_code == 2, r.output
+        assert "d1: IKF/IKR/ISR are outside the kernel" in r.stderr or \
+            "IKF/IKR/ISR are outside the kernel" in r.stderr, r.output
+        assert len(r.stderr.strip().splitlines()) == 1

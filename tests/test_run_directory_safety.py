@@ -45,8 +45,8 @@ def _snapshot(d: Path) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("run")
-    res = _train(*TINY, "--out", str(out))
-    assert res.exit_code == 0, res.output
+    run_training(RunConfig(dataset="xor", hidden=3, epochs=2, batch_size=100, seed=1), out,
+                 progress=False, plots=False)
     return out
 
 

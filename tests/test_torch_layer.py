@@ -139,3 +139,38 @@ def test_layer_trains():
         loss.backward()
         opt.step()
     assert float(loss.detach()) < 0.5 * first
+
+
+def test_trained_layer_netlist_predicts_the_same(ngspice_available):
+    import numpy as np
+
+    from diodenet.circuits import Circuit
+    from diodenet.simulators.builtin import BuiltinSimulator
+    from diodenet.simulators.ngspice import NgspiceSimulator
+    from diodenet.training import load_dataset
+
+    data = load_dataset("iris", seed=0)
+    layer = _layer(6, 4, 6, 3, dtype=torch.float64, solver="active_set", margin=0.5)
+    x = torch.as_tensor(data.x_train)
+    y = torch.as_tensor(data.y_train)
+    opt = torch.optim.Adam(layer.parameters(), lr=0.05)
+    for _ in range(60):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(layer(x), y).backward()
+        opt.step()
+    xs = np.concatenate([data.x_test, data.x_train])
+    with torch.no_grad():
+        pred = layer(torch.as_tensor(xs)).argmax(1).numpy()
+    assert (pred[: len(data.y_test)] == data.y_test).mean() > 0.85
+    circuit = Circuit.from_spice(layer.to_circuit().to_spice())
+    names = [f"vu{i + 1}" for i in range(4)]
+
+    def classes(points):
+        cols = [points.nodes.index(f"y{j + 1}") for j in range(3)]
+        return points.voltages[:, cols].argmax(1)
+
+    builtin = classes(BuiltinSimulator(circuit).operating_points(xs, names))
+    np.testing.assert_array_equal(builtin, pred)
+    with NgspiceSimulator(circuit) as sim:
+        spice = classes(sim.operating_points(xs, names))
+    assert (spice == pred).mean() >= 0.99

@@ -10,8 +10,11 @@ circuit and takes the largest output voltage; ``predict_proba`` is
 Features should be standardised (e.g. ``StandardScaler`` first in a
 ``Pipeline``): the input sources apply ``scale`` volts per feature unit.
 
-``sklearn.utils.estimator_checks.check_estimator`` passes in full; the test
-suite runs it on a small configuration (``hidden=4, epochs=4``) to stay fast.
+``sklearn.utils.estimator_checks.check_estimator`` passes (scikit-learn 1.9:
+54 of 55 checks; ``check_array_api_input`` is skipped by scikit-learn itself
+unless ``SCIPY_ARRAY_API=1``: the estimator converts input to NumPy float64 and
+makes no array-API claim). The test suite runs it on a small configuration
+(``hidden=4, epochs=3, lr=0.1``) to stay fast.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The command line's error type: one ``error: ...`` line, exit code 2, no traceback."""
+"""The CLI's one-line errors (in their own module, so helpers such as ``_io`` can
+raise them without importing the command group)."""
 
 from __future__ import annotations
 

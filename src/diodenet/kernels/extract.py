@@ -36,9 +36,17 @@ from .kernel import Kernel
 from .mna import MNASystem, build_mna, voltage_defined_loops
 
 
-def diode_nonlinearity(model: object) -> Nonlinearity:
-    """The kernel relation of a diode model's junction (reverse-voltage variable)."""
+def diode_nonlinearity(model: object, name: str = "a diode") -> Nonlinearity:
+    """The kernel relation of a diode model's junction (reverse-voltage variable).
+
+    A Shockley model with a knee (``ikf``, ``ikr``) or a recombination current
+    (``isr``) has no kernel relation: ``ValueError`` rather than a silently
+    different diode (the builtin simulator's nodal route and ngspice model them).
+    """
     if isinstance(model, ShockleyDiode):
+        if not model.plain:
+            raise ValueError(f"{name}: IKF/IKR/ISR are outside the kernel's Shockley relation "
+                             "(the builtin simulate command and the ngspice backend model them)")
         return Shockley(is_=model.is_, nvt=model.nvt)
     return Ideal()  # ideal and PWL junctions (a PWL drop is an offset of the port)
 
@@ -161,7 +169,7 @@ def extract_kernel(
             )
     kernel = CircuitKernel(
         Pz, Pu, -Oz, -Ou,
-        [diode_nonlinearity(d.model) for d in mna.diodes],
+        [diode_nonlinearity(d.model, d.name) for d in mna.diodes],
         b=p0, d=-o0, dtype=dtype, device=device,
         input_names=mna.inputs,
         output_names=["-".join(parse_output(s)).removesuffix("-0") for s in outputs],

@@ -27,12 +27,13 @@ from ..elements import (
     Diode,
     Element,
     Inductor,
+    PWLDiode,
     Resistor,
     VoltageSource,
 )
 from .errors import NetlistError
 from .lexer import Card, split_words
-from .models import diode_instance
+from .models import diode_instance, ltspice_parts
 from .sources import read_source
 
 if TYPE_CHECKING:
@@ -192,6 +193,16 @@ def _diode(
         plain = (area, mult, device_temp) == (1.0, 1.0, 27.0) and reader.tnom == 27.0
         if not plain:
             model_name = f"{model_name}.{flat}"
+        if isinstance(model, PWLDiode):  # LTspice's piecewise-linear diode
+            try:
+                roff, reverse = ltspice_parts(values)
+            except ValueError as exc:
+                raise card.error(f"{name}: model {model_name!r}: {exc}") from None
+            if roff is not None:
+                reader.extra.append(Resistor(f"r{flat}.roff", anode, cathode, resistance=roff))
+            if reverse is not None:
+                reader.extra.append(Diode(f"{flat}.rev", cathode, anode, reverse,
+                                          f"{model_name}.rev"))
     else:
         if (area, mult, device_temp) != (1.0, 1.0, reader.temp):
             raise card.error(f"{name}: area, m or temp on a diodenet exact model")

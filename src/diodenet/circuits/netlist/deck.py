@@ -21,10 +21,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .errors import NetlistWarning
-from .includes import folder_resolver
+from .includes import folder_resolver, read_text
 from .lexer import Card, Deck, lex, split_words
 from .names import SpiceNames
-from .reader import IGNORED_CARDS, read_netlist, read_text
+from .reader import IGNORED_CARDS, read_netlist
 from .subckt import instance_split
 
 _NODES = {"r": 2, "c": 2, "l": 2, "d": 2, "v": 2, "i": 2, "e": 4, "g": 4, "f": 2, "h": 2}

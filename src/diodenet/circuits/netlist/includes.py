@@ -12,9 +12,22 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..._files import read_file_bytes
 from .lexer import Resolver, is_windows_path
 
-MAX_INCLUDE_BYTES = 50_000_000
+MAX_FILE_BYTES = 50_000_000
+
+
+def read_text(path: Path) -> str:
+    """A netlist file's text: UTF-8, else Latin-1 (LTspice and QSPICE write ``µ``
+    as the single byte 0xB5)."""
+    # a regular file only (a FIFO would block, /dev/zero never end), size-bounded;
+    # the OSError names the file it is about (the netlist or an include)
+    data = read_file_bytes(path, max_bytes=MAX_FILE_BYTES)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
 
 
 def folder_resolver(
@@ -36,12 +49,6 @@ def folder_resolver(
             raise ValueError(f"it resolves to {target}, outside the include folder {root}")
         if not target.is_file():
             return None
-        if target.stat().st_size > MAX_INCLUDE_BYTES:
-            raise ValueError(f"larger than {MAX_INCLUDE_BYTES} bytes")
-        data = target.read_bytes()
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError:
-            return data.decode("latin-1")
+        return read_text(target)
 
     return resolve

@@ -18,13 +18,16 @@ Parameters with no DC effect (capacitance, transit time, noise, sidewall
 capacitance, safe-operating-area limits) are read and left out silently.
 Parameters that would change the DC answer and that diodenet does not model
 (tunnelling currents, a sidewall current with a perimeter, level 3 geometry,
-the LTspice piecewise-linear ``Roff``/``Vrev``/``Ilimit`` family) are refused
-naming the parameter. LTspice's ``Ron``/``Vfwd`` alone give a ``PWLDiode``.
+LTspice's current limits ``Ilimit``/``Epsilon``) are refused naming the
+parameter. LTspice's piecewise-linear diode (``Ron Roff Vfwd Vrev Rrev``) is
+a ``PWLDiode`` (``vf=Vfwd``), a resistor ``Roff`` in parallel and a reverse
+``PWLDiode`` (``vf=Vrev``) from cathode to anode (``ltspice_parts``).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 
 from ..elements import KELVIN, DiodeModel, PWLDiode, ShockleyDiode, thermal_voltage
@@ -45,13 +48,12 @@ _NO_DC_EFFECT = {
 _REFUSED = {
     "jtun": "tunnelling current", "jtunsw": "tunnelling current", "ntun": "tunnelling current",
     "xtitun": "tunnelling current", "keg": "tunnelling current",
-    "roff": "LTspice piecewise-linear diode", "vrev": "LTspice piecewise-linear diode",
-    "rrev": "LTspice piecewise-linear diode", "ilimit": "LTspice piecewise-linear diode",
+    "ilimit": "LTspice piecewise-linear diode",
     "revilimit": "LTspice piecewise-linear diode", "epsilon": "LTspice piecewise-linear diode",
     "revepsilon": "LTspice piecewise-linear diode", "gap1": "band-gap temperature fit",
     "gap2": "band-gap temperature fit",
 }
-_LTSPICE_PWL = {"ron", "vfwd"}
+_LTSPICE_PWL = {"ron", "vfwd", "roff", "vrev", "rrev"}
 _CIDER = {"numd", "nbjt", "numos"}
 
 #: ngspice 39's constants (CONSTboltz, CHARGE, REFTEMP)
@@ -100,9 +102,40 @@ def parse_model_card(
         others = sorted(values.keys() - _LTSPICE_PWL - {"level"})
         if others:
             raise card.error(f"model {name!r}: LTspice Ron/Vfwd mixed with {others[0]!r}")
-        warn(card, f"model {name!r}: LTspice Ron/Vfwd diode read as the piecewise-linear "
-             "diode (ngspice ignores these parameters)")
+        warn(card, f"model {name!r}: LTspice piecewise-linear diode (Ron/Roff/Vfwd/Vrev/"
+             "Rrev) read as PWL diodes and a resistor (ngspice ignores these parameters)")
     return values
+
+
+def forward_ron(values: dict[str, float]) -> float:
+    """The forward PWL diode's ``ron`` in LTspice's piecewise-linear diode: with
+    ``Roff`` in parallel the conducting slope is ``1/Ron`` (``1/r = 1/Ron - 1/Roff``)."""
+    ron, roff = values.get("ron", 0.0), values.get("roff", math.inf)
+    if ron <= 0:
+        return 0.0
+    if roff <= ron:
+        raise ValueError(f"Roff ({roff:g}) must exceed Ron ({ron:g})")
+    return 1.0 / (1.0 / ron - 1.0 / roff)
+
+
+def ltspice_parts(values: dict[str, float]) -> tuple[float | None, PWLDiode | None]:
+    """The other parts of LTspice's piecewise-linear diode: the ``Roff`` leakage
+    resistor (``None``: none) and the reverse-breakdown diode from cathode to
+    anode, ``PWL(vf=Vrev, ron=r)`` with ``1/r = 1/Rrev - 1/Roff`` (``Rrev``
+    defaults to ``Ron``; ``None``: no ``Vrev``)."""
+    roff = values.get("roff")
+    if roff is not None and roff <= 0:
+        raise ValueError(f"Roff must be > 0, got {roff}")
+    reverse = None
+    if "vrev" in values:
+        rrev = values.get("rrev", values.get("ron", 0.0))
+        r = 0.0
+        if rrev > 0:
+            if roff is not None and roff <= rrev:
+                raise ValueError(f"Roff ({roff:g}) must exceed Rrev ({rrev:g})")
+            r = 1.0 / (1.0 / rrev - (1.0 / roff if roff else 0.0))
+        reverse = PWLDiode(vf=values["vrev"], ron=r)
+    return roff, reverse
 
 
 def _pbfact(t: float) -> float:
@@ -121,7 +154,7 @@ def diode_instance(
     if _LTSPICE_PWL & values.keys():
         if area != 1.0 or mult != 1.0:
             raise ValueError("area or m on an LTspice Ron/Vfwd diode is not modelled")
-        return PWLDiode(vf=values.get("vfwd", 0.0), ron=values.get("ron", 0.0))
+        return PWLDiode(vf=values.get("vfwd", 0.0), ron=forward_ron(values))
     get = values.get
     tnom = get("tnom", tnom)
     t, t0 = temp + KELVIN, tnom + KELVIN
@@ -166,3 +199,28 @@ def diode_instance(
         ikr=scale * get("ikr", 0.0), isr=saturation(get("isr", 0.0), nr), nr=nr, vj=vj,
         nbv=get("nbv"), temp=temp,
     )
+
+
+_SCALES = ("f", "p", "n", "u", "m", "k", "g", "t", "meg", "mil")
+_UNITS = ("", "f", "v", "a", "s", "h", "hz", "ohm")
+
+
+def reads_as_number(name: str) -> bool:
+    """A model name ngspice takes for a value: ``1e34``, ``17n``, ``20.5pF``,
+    ``17e12Meg`` (but not ``1n4148``, ``17nB``, ``74ls04``), or one that does not
+    start with a letter, a digit or ``_`` (``^274ls``)."""
+    if not (name[:1].isalnum() or name[:1] == "_"):
+        return True
+    m = re.match(r"(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?", name)
+    if not m:
+        return False
+    rest = name[m.end():]
+    return rest in _UNITS or any(rest.startswith(sc) and rest[len(sc):] in _UNITS
+                                 for sc in _SCALES)
+
+
+def model_name_of(card: Card) -> str:
+    words = split_words(card, parens=True)
+    if len(words) < 2:
+        raise card.error(".model needs a name")
+    return words[1].lower()

@@ -30,12 +30,10 @@ and malformed numbers or expressions.
 from __future__ import annotations
 
 import os
-import re
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..._files import read_file_bytes
 from ..circuit import Circuit
 from ..elements import DiodeModel, Element, Gyrator, Transformer
 from .cards import element_card
@@ -48,9 +46,9 @@ from .expressions import (
     parse_function,
     parse_number,
 )
-from .includes import folder_resolver
+from .includes import folder_resolver, read_text
 from .lexer import Card, Resolver, lex, split_words
-from .models import diode_instance, parse_model_card
+from .models import diode_instance, model_name_of, parse_model_card, reads_as_number
 from .notes import read_notes
 from .subckt import (
     MAX_ELEMENTS,
@@ -67,7 +65,6 @@ from .writer import (
     spice_diode_model,
 )
 
-MAX_FILE_BYTES = 50_000_000
 #: Notes shown per card and per netlist; the rest are summarised in one note.
 NOTES_PER_CARD = 5
 MAX_NOTES = 100
@@ -80,31 +77,6 @@ IGNORED_CARDS = {
 _OPTION_CARDS = (".options", ".option", ".opt")
 #: Xyce's option packages (``.options device temp=50``): the words are package names
 _XYCE_PACKAGES = {"device", "nonlin", "nonlin-tran", "timeint", "linsol", "output", "parser"}
-
-
-_SCALES = ("f", "p", "n", "u", "m", "k", "g", "t", "meg", "mil")
-_UNITS = ("", "f", "v", "a", "s", "h", "hz", "ohm")
-
-
-def _reads_as_number(name: str) -> bool:
-    """A model name ngspice takes for a value: ``1e34``, ``17n``, ``20.5pF``,
-    ``17e12Meg`` (but not ``1n4148``, ``17nB``, ``74ls04``), or one that does not
-    start with a letter, a digit or ``_`` (``^274ls``)."""
-    if not (name[:1].isalnum() or name[:1] == "_"):
-        return True
-    m = re.match(r"(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?", name)
-    if not m:
-        return False
-    rest = name[m.end():]
-    return rest in _UNITS or any(rest.startswith(sc) and rest[len(sc):] in _UNITS
-                                 for sc in _SCALES)
-
-
-def _model_name(card: Card) -> str:
-    words = split_words(card, parens=True)
-    if len(words) < 2:
-        raise card.error(".model needs a name")
-    return words[1].lower()
 
 
 class _Reader:
@@ -219,7 +191,7 @@ class _Reader:
                     raise card.error(str(exc)) from None
                 self.functions[name] = function
             elif card.first == ".model":
-                name = _model_name(card)
+                name = model_name_of(card)
                 if name in models:
                     raise card.error(f"duplicate model name {name!r}")
                 models[name] = card
@@ -287,7 +259,7 @@ class _Reader:
     ) -> tuple[str, dict[str, float] | DiodeModel]:
         """``(model name, evaluated parameters)`` of a diode's model, or an exact
         (ideal, PWL) model from a ``*@diodenet model`` note."""
-        if _reads_as_number(name):
+        if reads_as_number(name):
             raise card.error(f"diode model name {name!r} reads as a number (ngspice refuses "
                              "it too): rename the model")
         local = bool(path) and name in models
@@ -407,7 +379,7 @@ def parse_netlist(
             break
     top = structure(deck.cards)
     reader = _Reader(deck.title)
-    model_names = {_model_name(c) for c in top.cards if c.first == ".model"}
+    model_names = {model_name_of(c) for c in top.cards if c.first == ".model"}
     reader.exact, flags = read_notes(deck.notes, model_names)
     reader.read(top)
     reader.summarise_notes()
@@ -425,18 +397,6 @@ def parse_netlist(
             p = problems[0]
             raise reader.lines[p.element].error(f"{p.element}: {p.message}")
     return reader.circuit
-
-
-def read_text(path: Path) -> str:
-    """A netlist file's text: UTF-8, else Latin-1 (LTspice and QSPICE write ``µ``
-    as the single byte 0xB5)."""
-    # a regular file only (a FIFO would block, /dev/zero never end), size-bounded;
-    # the OSError names the file it is about (the netlist or an include)
-    data = read_file_bytes(path, max_bytes=MAX_FILE_BYTES)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
 
 
 def read_netlist(

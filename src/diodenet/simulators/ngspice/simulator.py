@@ -278,8 +278,20 @@ class NgspiceSimulator:
     def _run(self, tasks: list[Task], total: int, progress: bool | None) -> list[dict]:
         show = self.progress if progress is None else progress
         with tqdm(total=total, disable=not show, unit="op", desc="ngspice") as bar:
-            results = self._runner.run(tasks, bar.update)
+            results = self._run_tasks(tasks, bar.update)
         return [r for r, _pid in results]
+
+    def _run_tasks(self, tasks: list[Task], on_done: Any) -> list[Any]:
+        """The runner's results; an ``NgspiceError`` comes back with the circuit's
+        names in place of the aliases ngspice saw (``trouble with ddnxa_2``)."""
+        try:
+            return self._runner.run(tasks, on_done)
+        except NgspiceError as exc:
+            names = self.spec.names
+            if not names.aliases:
+                raise
+            raise type(exc)(names.user_text(exc.base_message),
+                            [names.user_text(ln) for ln in exc.lines], exc.sample) from exc
 
     def _assemble(self, parts: list[dict], n: int, cls: type = OperatingPoints) -> Any:
         if not parts:
@@ -415,7 +427,7 @@ class NgspiceSimulator:
             raise ValueError("sensitivity takes one input vector")
         out = self._sensitivity_output(output)
         task = Task("sens", self.spec, names, u, output=out)
-        (res, _pid), = self._runner.run([task], lambda _n: None)
+        (res, _pid), = self._run_tasks([task], lambda _n: None)
         return {self._sensitivity_key(k): float(v[0]) for k, v in res.items()}
 
     def _sensitivity_output(self, output: str) -> str:
