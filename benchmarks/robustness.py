@@ -29,10 +29,18 @@ from pathlib import Path
 
 import numpy as np
 
-from diodenet.cli.train_cmd import limit_threads
 from diodenet.devices import DeviceSpec
 from diodenet.devices.robustness import robustness
 from diodenet.training.session import RunConfig
+
+
+def limit_threads() -> None:
+    """One BLAS/torch thread (the benchmark's circuits are small; 2 shared cores)."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(1)
+    threadpool_limits(1)
 
 
 def stats(values: list[float]) -> str:

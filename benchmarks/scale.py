@@ -16,7 +16,8 @@
    (Adam on log-conductance), same epochs; time per epoch of the training
    steps and test accuracy, on digits 64-32-10, 64-128-10 and MNIST-5k
    784-128-10.
-3. **ngspice** at 784 inputs × 128 hidden: the same split per sample.
+3. **ngspice** at 784 inputs × 128 hidden: the same split per sample (a
+   batch of 16 by default, 64 with ``--full``).
 
 Run on one thread: ``OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/scale.py``
 (a few minutes); ``--full`` for 512 hidden, more epochs and the 1568-1024-10
@@ -73,11 +74,11 @@ def mlp_step_seconds(n_in: int, hidden: int, repeats: int = 20) -> float:
     return _best(step, repeats)
 
 
-def hardware_split(hw, net, repeats: int = 3) -> dict[str, float]:
+def hardware_split(hw, net, repeats: int = 3, batch: int = BATCH) -> dict[str, float]:
     """Seconds per batch: reprogram, forward settle, adjoint settle, gradient."""
     rng = np.random.default_rng(0)
-    u = net.encode(rng.normal(size=(BATCH, net.n_features)))
-    y = rng.integers(0, 10, BATCH)
+    u = net.encode(rng.normal(size=(batch, net.n_features)))
+    y = rng.integers(0, 10, batch)
     loss = make_loss("ce", y, TEMPERATURE, 10)
     g0 = hw.conductances()
     out: dict[str, list[float]] = {k: [] for k in ("reprogram", "forward", "adjoint", "gradient")}
@@ -319,30 +320,33 @@ def peer_table(full: bool) -> None:
               f"{100 * acc_ours:10.1f}% {100 * acc_peer:7.1f}% {np.mean(peer.sweeps):11.1f}")
 
 
-def ngspice_row() -> None:
+def ngspice_row(full: bool) -> None:
     from diodenet.linearization import NgspiceHardware
 
     torch.set_num_threads(1)
+    batch = BATCH if full else 16
     net = build_network(784, 10, 128, scale=10.0, seed=0)
-    print("\n3. ngspice hardware at 784 inputs x 128 hidden, ms per sample (batch 64)")
+    print(f"\n3. ngspice hardware at 784 inputs x 128 hidden, ms per sample (batch {batch}, "
+          "one worker)")
     t = time.perf_counter()
     with NgspiceHardware(net.circuit, net.inputs, net.outputs) as hw:
         build = time.perf_counter() - t
-        split = hardware_split(hw, net, repeats=1)
-    ours = hardware_split(BuiltinHardware(net.circuit, net.inputs, net.outputs), net)
-    ms = lambda s: 1e3 * s / BATCH  # noqa: E731
-    print(f"{'':>8} {'reprog':>8} {'forward':>8} {'adjoint':>8} {'grad':>8} {'total':>8}")
+        split = hardware_split(hw, net, repeats=1, batch=batch)
+    ours = hardware_split(BuiltinHardware(net.circuit, net.inputs, net.outputs), net,
+                          batch=batch)
+    ms = lambda s: 1e3 * s / batch  # noqa: E731
+    print(f"{'':>8} {'reprog':>9} {'forward':>9} {'adjoint':>9} {'grad':>9} {'total':>9}")
     for name, sp in (("ngspice", split), ("builtin", ours)):
         total = sum(sp.values())
-        print(f"{name:>8} " + " ".join(f"{ms(v):8.3f}" for v in sp.values()) + f" {ms(total):8.3f}")
-    print(f"   ngspice load {build:.1f} s; one MNIST-5k epoch (3750 samples) ≈ "
-          f"{3750 * sum(split.values()) / BATCH:.0f} s of steps")
+        print(f"{name:>8} " + " ".join(f"{ms(v):9.2f}" for v in sp.values()) + f" {ms(total):9.2f}")
+    print(f"   ngspice load {build:.1f} s; one MNIST-5k epoch (3750 samples, batch {batch}) ≈ "
+          f"{3750 * sum(split.values()) / batch / 60:.0f} min of steps")
 
 
 def drn_solve() -> None:
     """A 1568-1024-10 network (the peer's DRN-1H size) solves in the hardware."""
     torch.set_num_threads(1)
-    net = build_network(784 * 2, 10, 1024, scale=10.0, seed=0)
+    net = build_network(784, 10, 1024, scale=10.0, seed=0)  # 1568 input sources
     t = time.perf_counter()
     hw = BuiltinHardware(net.circuit, net.inputs, net.outputs)
     build = time.perf_counter() - t
@@ -358,6 +362,7 @@ def main() -> None:
                     help="hidden 512 too, 10 epochs per peer row, and the 1568-1024-10 solve")
     ap.add_argument("--one", nargs=2, type=int, metavar=("INPUTS", "HIDDEN"),
                     help=argparse.SUPPRESS)
+    ap.add_argument("--only", default="", help=argparse.SUPPRESS)
     ap.add_argument("--skip", default="",
                     help="comma-separated sections to skip: sizes,peer,ngspice")
     args = ap.parse_args()
@@ -374,8 +379,8 @@ def main() -> None:
     if "peer" not in skip:
         peer_table(args.full)
     if "ngspice" not in skip:
-        ngspice_row()
-    if args.full:
+        ngspice_row(args.full)
+    if args.full or "drn" in args.only.split(","):
         drn_solve()
 
 

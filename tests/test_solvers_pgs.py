@@ -92,12 +92,12 @@ def test_numpy_fallback_gives_the_compiled_answer() -> None:
 @pytest.mark.parametrize("symmetric", [True, False])
 def test_free_set_factorisations_equal_the_padded_batched_solve(sparse: bool,
                                                                 symmetric: bool) -> None:
-    n = 600 if sparse else 40
+    n = 400 if sparse else 40
     if symmetric:
         H = resistor_H(n, 3)
         if sparse:  # keep ~3 neighbours per node so the sparse route is the one taken
             g = torch.Generator().manual_seed(3)
-            keep = torch.rand(n, n, generator=g) < 1.5 / n
+            keep = torch.rand(n, n, generator=g) < 0.75 / n
             keep = keep | keep.T | torch.eye(n, dtype=torch.bool)
             off = torch.where(keep, H, 0.0) - torch.diag(H.diagonal())
             H = torch.diag(-off.sum(1) + 1e-4) + off
@@ -119,17 +119,17 @@ def test_free_set_factorisations_equal_the_padded_batched_solve(sparse: bool,
 
 
 def test_exact_solve_uses_the_sparse_route_and_stays_exact() -> None:
-    n = 800
+    n = 600
     g = torch.Generator().manual_seed(11)
     G = torch.zeros(n, n, dtype=DT)
-    rows = torch.randint(0, n, (3 * n,), generator=g)
-    cols = torch.randint(0, n, (3 * n,), generator=g)
-    G[rows, cols] = 1e-3 * (0.1 + torch.rand(3 * n, generator=g, dtype=DT))
+    rows = torch.randint(0, n, (3 * n // 2,), generator=g)
+    cols = torch.randint(0, n, (3 * n // 2,), generator=g)
+    G[rows, cols] = 1e-3 * (0.1 + torch.rand(3 * n // 2, generator=g, dtype=DT))
     G = torch.triu(G, 1)
     G = G + G.T
     H = torch.diag(G.sum(1) + 1e-5) - G
     k = kernel(H, 6, 11)
-    u = inputs(8, 6, 11)
+    u = inputs(4, 6, 11)
     solver = get_solver("active_set", k)
     state = solver.init(k)
     eq = k.solve(u, solver=solver, state=state)
@@ -137,8 +137,9 @@ def test_exact_solve_uses_the_sparse_route_and_stays_exact() -> None:
     assert k.density() < 0.01
     scale = k.residual_scale(eq.z, k.rhs(u))
     assert bool((eq.residual <= 1e-12 * scale).all())
-    pr = k.solve(u, "pr", tol=1e-12)
-    assert float((eq.z - pr.z).abs().max()) <= 1e-8 * float(eq.z.abs().max())
+    # an independent method on the same kernel: coordinate descent to a tight tolerance
+    pgs = k.solve(u, "pgs", tol=1e-13, max_iter=200000)
+    assert float((eq.z - pgs.z).abs().max()) <= 1e-8 * float(eq.z.abs().max())
 
 
 def test_pgs_answer_is_a_stationary_point_of_the_coordinate_map() -> None:

@@ -85,6 +85,7 @@ class NgspiceHardware(Hardware):
         self.outputs = [parse_output(o) for o in outputs]
         self.trainable = [r.name for r in self.circuit.trainable_resistors]
         self.settles = 0
+        self._terminals: list[tuple[str, str]] | None = None
         self.reciprocal = all(isinstance(e, RECIPROCAL) for e in self.circuit)
         for name in self.inputs:
             if name not in self.circuit:
@@ -145,14 +146,27 @@ class NgspiceHardware(Hardware):
         """A ``Measurement`` from ngspice's results. A forward settle derives each
         diode's state and ``g_d`` from its voltage; a linearized one (``states``
         given) carries those of the operating point it was linearized at."""
+        # every node's column once (a list lookup per resistor terminal is
+        # quadratic at 200k resistors); ground is the appended zero column
+        column = {n: j for j, n in enumerate(res.nodes)}
+        V = np.concatenate([res.voltages, np.zeros((len(applied), 1))], axis=1)
+        ground = V.shape[1] - 1
+
+        def col(node: str) -> int:
+            node = node.lower()
+            return ground if node in ("0", "gnd") else column[node]
+
         def v(node: str) -> np.ndarray:
-            return res.voltage(node)
+            return V[:, col(node)]
 
         outputs = np.column_stack([v(p) - v(n) for p, n in self.outputs]) \
             if self.outputs else np.zeros((len(applied), 0))
-        branch = np.column_stack(
-            [v(r.n1) - v(r.n2) for r in (self.circuit.element(n, Resistor) for n in self.trainable)]
-        ) if self.trainable else np.zeros((len(applied), 0))
+        if self._terminals is None:
+            self._terminals = [(r.n1, r.n2) for r in
+                               (self.circuit.element(n, Resistor) for n in self.trainable)]
+        ta = np.array([col(a) for a, _ in self._terminals], dtype=np.int64)
+        tb = np.array([col(b) for _, b in self._terminals], dtype=np.int64)
+        branch = V[:, ta] - V[:, tb]
         responses = []
         for name in self.inputs:
             e = self.circuit[name]

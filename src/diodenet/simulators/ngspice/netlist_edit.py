@@ -28,6 +28,7 @@ own; a circuit's names of that form are aliased.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Sequence
@@ -188,12 +189,19 @@ class NetlistSpec:
         return cls(title, tuple(cards), tuple(merged.items()), (), tuple(ports), tuple(top))
 
     # ------------------------------------------------------------------ edits
+    @functools.cached_property
+    def _top_level_set(self) -> frozenset[str]:
+        # membership per resistor: a tuple scan made re-programming 200k
+        # resistors quadratic
+        return frozenset(self.top_level)
+
     def with_resistances(self, values: dict[str, float]) -> NetlistSpec:
         """A copy in which the named resistors take new resistances (ohms, > 0)."""
         current = dict(self.resistances)
+        top = self._top_level_set
         for user, r in values.items():
             name = self.names.element(user)
-            if name not in self.top_level or not name.startswith("r"):
+            if name not in top or not name.startswith("r"):
                 raise ValueError(f"no resistor named {user!r} at the netlist's top level")
             r = float(r)
             if not r > 0 or r == float("inf"):
@@ -207,7 +215,7 @@ class NetlistSpec:
         out = []
         for s in sources:
             name = self.names.element(str(s).strip().lower())
-            if name[:1] not in ("v", "i") or name not in self.top_level:
+            if name[:1] not in ("v", "i") or name not in self._top_level_set:
                 raise ValueError(
                     f"{s!r} is not an independent voltage or current source of this netlist"
                 )
