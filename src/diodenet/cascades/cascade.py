@@ -4,7 +4,7 @@ A single resistor–diode network is reciprocal, so its ``W`` is symmetric.
 Stages joined by *unilateral* buffers are not: stage ``s`` drives the inputs
 of stage ``s+1`` through voltage buffers of gain ``a_s`` (VCVS), which do not
 load it. The composite weight matrix is block lower-triangular, a deep
-feedforward ReLU network when each stage is one layer (design notes, §4)::
+feedforward ReLU network when each stage is one layer::
 
     u_1 = x,    y_s = stage_s(u_s),    u_{s+1} = a_s · y_s,    y = y_S
 
