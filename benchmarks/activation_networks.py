@@ -4,7 +4,7 @@ For moons and digits, two networks are trained in the loop on the built-in
 hardware with the same defaults as ``diodenet train`` (same seed, same
 initial conductances, same minibatches), one with ideal diodes (activation
 ReLU) and one with the 1N4148-like Shockley model ``D1N4148`` (activation:
-the smooth, right-shifted "diode ReLU" of design notes §5, a forward drop
+the smooth, right-shifted "diode ReLU", a forward drop
 of ≈0.3–0.6 V at the µA–mA currents of 1 µS–1 mS resistors and 10 V signals).
 
 Printed per dataset: test accuracy of each, the seconds per epoch (a
@@ -22,9 +22,9 @@ import tempfile
 
 import numpy as np
 
-from diodenet.cli.train_cmd import limit_threads
 from diodenet.linearization import BuiltinHardware
 from diodenet.training.session import RunConfig, build, load_data, run_training
+from diodenet.utils import limit_threads
 
 
 def trained(dataset: str, diode: str) -> tuple[dict, RunConfig]:

@@ -27,7 +27,13 @@ import numpy as np
 
 import diodenet.cli.main  # noqa: F401 - registers the commands before train_cmd is used
 from diodenet.cli.train_cmd import limit_threads
-from diodenet.training.session import RunConfig, build, load_data, make_hardware, run_training
+from diodenet.training.session import (
+    RunConfig,
+    build,
+    load_data,
+    run_training,
+    training_hardware,
+)
 from diodenet.training.trainer import Trainer
 
 BASE = {"digits": 32, "mnist": 64}
@@ -73,7 +79,7 @@ def ngspice_epoch(dataset: str, hidden: list[int], samples: int) -> float:
     cfg = cfg.resolved()
     data = load_data(cfg)
     net = build(cfg, data)
-    with make_hardware("ngspice", net) as hw:
+    with training_hardware("ngspice", net) as hw:
         x, y = data.x_train[:samples], data.y_train[:samples]
         trainer = Trainer(hw, net.encode, data.n_classes, x, y, cfg.train_config(),
                           progress=False)

@@ -1,4 +1,4 @@
-"""Gradient benchmark (issue 5): hardware linearization against the alternatives.
+"""Gradient benchmark: hardware linearization against the alternatives.
 
 One fixed, seeded resistor–diode circuit (25 nodes, 100 trainable resistors,
 8 1N4148 Shockley diodes, 4 voltage inputs, 2 voltage outputs), one batch, the
@@ -187,11 +187,11 @@ def sens_gradient(hw: NgspiceHardware, u: np.ndarray, g_y: np.ndarray) -> tuple[
 
 
 def sens_crosscheck() -> str:
-    """``.sens`` against HL on the network design §6 and the simulator's
-    docstring measured it on (``examples.random_diode_network(0)``: 20 nodes,
+    """``.sens`` against HL on the network the simulator's
+    docstring measured it on (``testing.random_diode_network(0)``: 20 nodes,
     30 R, 10 1N4148s), output ``v(n13)``, one sample."""
     from diodenet.linearization import output_port
-    from diodenet.simulators.ngspice.examples import random_diode_network, random_inputs
+    from diodenet.testing import random_diode_network, random_inputs
 
     c = Circuit.from_spice(random_diode_network(0))
     ins = ["v0", "v1", "v2", "v3"]
@@ -264,7 +264,7 @@ def main() -> None:
     if args.batch < 2:
         raise SystemExit("--batch must be >= 2")
 
-    from diodenet.cli.train_cmd import limit_threads
+    from diodenet.utils import limit_threads
 
     limit_threads()
     c = benchmark_circuit(0)

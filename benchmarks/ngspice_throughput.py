@@ -27,8 +27,8 @@ import time
 import numpy as np
 
 from diodenet.simulators.ngspice import NgspiceSimulator, batch_operating_point, get_ngspice
-from diodenet.simulators.ngspice.examples import random_diode_network, random_inputs
 from diodenet.simulators.ngspice.netlist_edit import NetlistSpec
+from diodenet.testing import random_diode_network, random_inputs
 
 SOURCES = ["v0", "v1", "v2", "v3"]
 

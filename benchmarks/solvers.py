@@ -249,13 +249,13 @@ def kernel_rows(name: str, k: Kernel, u: torch.Tensor, repeat: int, baseline_cap
 
 def trained_kernel(hidden: int, batch: int) -> tuple[Kernel, torch.Tensor]:
     """The digits network's kernel after one epoch of training (builtin hardware)."""
-    from diodenet.training.session import RunConfig, build, load_data, make_hardware
+    from diodenet.training.session import RunConfig, build, load_data, training_hardware
     from diodenet.training.trainer import Trainer
 
     cfg = RunConfig(dataset="digits", hidden=hidden, epochs=1).resolved()
     data = load_data(cfg)
     net = build(cfg, data)
-    with make_hardware("builtin", net) as hw:
+    with training_hardware("builtin", net) as hw:
         Trainer(hw, net.encode, data.n_classes, data.x_train, data.y_train,
                 cfg.train_config(), progress=False).run()
         k = hw.kernel

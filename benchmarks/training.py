@@ -18,8 +18,8 @@ from __future__ import annotations
 import argparse
 import tempfile
 
-from diodenet.cli.train_cmd import limit_threads
 from diodenet.training.session import RunConfig, load_data, mlp_yardstick, run_training
+from diodenet.utils import limit_threads
 
 
 def row(dataset: str, hardware: str, workers: int) -> dict:

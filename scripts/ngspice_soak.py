@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from diodenet.simulators.ngspice import NgspiceSimulator
-from diodenet.simulators.ngspice.examples import random_diode_network
+from diodenet.testing import random_diode_network
 
 SOURCES = ["v0", "v1", "v2", "v3"]
 

@@ -67,7 +67,7 @@ def test_activation_gradients(port: OnePort, r: float) -> None:
 
 
 def test_diode_relu_closed_form_derivative() -> None:
-    """σ'(x) = 1/(R + nV_T/(σ + Is)) (design §5)."""
+    """σ'(x) = 1/(R + nV_T/(σ + Is)) (the diode ReLU's closed form)."""
     r, is_, nvt = 1e3, 1e-14, 0.02585
     x = torch.linspace(-2, 5, 701, dtype=torch.float64, requires_grad=True)
     sigma = diode_relu_current(x, r, is_, nvt)

@@ -1,6 +1,6 @@
 """Closed-form activations against independent computations.
 
-* the design §5 numbers of the diode ReLU;
+* worked numbers of the diode ReLU (R = 1 kΩ, Is = 1e-14 A, nV_T = 25.85 mV);
 * each closed form against a numerical resolvent (the table interpolation,
   or guarded Newton on the element's I–V function) to 1e-10 V;
 * Moreau's identity σ_Y + σ_Z = x to 1e-12 V, also with σ_Z computed as
@@ -87,7 +87,7 @@ def test_pwl_closed_forms_equal_table_resolvent(port: OnePort, r: float) -> None
 
 
 def test_design_table_shapes() -> None:
-    """Design §5's table, written out in the test: ReLU, shifted ReLU, scaled ReLU, clip."""
+    """The activation table, written out in the test: ReLU, shifted ReLU, scaled ReLU, clip."""
     r = 1e3
     torch.testing.assert_close(IdealDiodePort().activation(X, r), torch.relu(X))
     torch.testing.assert_close(PWLDiodePort(vf=0.7).activation(X, r), torch.relu(X - 0.7))

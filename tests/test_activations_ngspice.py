@@ -140,7 +140,8 @@ def test_diode_relu_matches_ngspice(ngspice_available: None, tmp_path: Path, lab
 
 @pytest.mark.ngspice
 def test_design_example_vs_ngspice(ngspice_available: None, tmp_path: Path) -> None:
-    """Design §5's example (R = 1 kΩ, Is = 1e-14 A, nV_T = 25.85 mV) at 0.7 V and 2 V."""
+    """The diode ReLU's worked example (R = 1 kΩ, Is = 1e-14 A, nV_T = 25.85 mV),
+    at 0.7 V and 2 V."""
     nvt = 0.02585
     n = nvt / NGSPICE_VT  # emission coefficient that gives nV_T = 25.85 mV in ngspice
     x, _, i = dc_sweep(tmp_path, "d1 n 0 dm", f".model dm D(IS=1e-14 N={n!r})", 0.7, 2.0, 1.3)

@@ -1,7 +1,7 @@
 """The built-in simulator against ngspice's ``.op`` on random resistor–Shockley
-diode circuits (issue 3): ngspice is the independent, device-level truth.
+diode circuits: ngspice is the independent, device-level truth.
 
-With design §6's tight options (reltol 1e-9, vntol 1e-12, abstol 1e-18) the
+With tight options (reltol 1e-9, vntol 1e-12, abstol 1e-18) the
 two agree to ~2e-9 V on these circuits (measured). The remaining gap is
 ngspice's own convergence tolerance, not its gmin: with ``gmin=1e-30`` the gap
 is the same size, while gmin alone (1e-12 S across each junction, which our
@@ -21,7 +21,7 @@ from diodenet.simulators.builtin import BuiltinSimulator
 from diodenet.simulators.ngspice import NgspiceSimulator
 
 TIGHT = {"reltol": 1e-9, "vntol": 1e-12, "abstol": 1e-18}
-#: 1N4148-like junction (design §6), with or without its 0.568 Ω series resistance
+#: 1N4148-like junction, with or without its 0.568 Ω series resistance
 JUNCTION = {"is_": 2.52e-9, "n": 1.752}
 VOLTS = 1e-6
 

@@ -20,8 +20,8 @@ from diodenet.simulators.ngspice import (
     NgspiceWorkerError,
 )
 from diodenet.simulators.ngspice.engine import Task
-from diodenet.simulators.ngspice.examples import random_diode_network, random_inputs
 from diodenet.simulators.ngspice.netlist_edit import NetlistSpec
+from diodenet.testing import random_diode_network, random_inputs
 
 # A diode (Is = 1e-14 A, no series resistance) forced by an ideal source: at 50 V
 # there is no operating point ngspice can reach (gmin and source stepping fail).

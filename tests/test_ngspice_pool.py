@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from diodenet.simulators.ngspice import NgspicePool, NgspiceSimulator
-from diodenet.simulators.ngspice.examples import random_diode_network, random_inputs
+from diodenet.testing import random_diode_network, random_inputs
 
 SOURCES = ["v0", "v1", "v2", "v3"]
 
@@ -60,7 +60,7 @@ CHILD = textwrap.dedent(
     """
     import sys
     from diodenet.simulators.ngspice import NgspiceSimulator
-    from diodenet.simulators.ngspice.examples import random_diode_network, random_inputs
+    from diodenet.testing import random_diode_network, random_inputs
 
     if __name__ == "__main__":
         src = ["v0", "v1", "v2", "v3"]

@@ -10,7 +10,7 @@ import pytest
 from scipy.optimize import brentq
 
 from diodenet.simulators.ngspice import NgspiceSimulator, batch_operating_point
-from diodenet.simulators.ngspice.examples import random_diode_network, random_inputs
+from diodenet.testing import random_diode_network, random_inputs
 
 SOURCES = ["v0", "v1", "v2", "v3"]
 VT = 1.38064852e-23 * 300.15 / 1.6021766208e-19  # ngspice 39's kT/q at 27 C

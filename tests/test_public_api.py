@@ -31,7 +31,8 @@ def _divider() -> diodenet.Circuit:
 
 
 def test_every_public_name_resolves_to_the_object_its_package_defines():
-    from diodenet import kernels, linearization, simulators, solvers, training
+    from diodenet import cascades, kernels, linearization, simulators, solvers, training
+    from diodenet import torch as dn_torch
 
     for name in diodenet.__all__:
         assert getattr(diodenet, name) is not None, name
@@ -45,6 +46,12 @@ def test_every_public_name_resolves_to_the_object_its_package_defines():
     assert diodenet.NgspiceSimulator is simulators.NgspiceSimulator
     assert diodenet.get_solver is solvers.get_solver
     assert diodenet.run_training is training.run_training
+    assert diodenet.Cascade is cascades.Cascade
+    assert diodenet.MonDEQLayer is dn_torch.MonDEQLayer
+    assert diodenet.CircuitLayer is dn_torch.CircuitLayer
+    from diodenet.estimators import CircuitClassifier
+
+    assert diodenet.CircuitClassifier is CircuitClassifier
     with pytest.raises(AttributeError):
         diodenet.no_such_name  # noqa: B018
 

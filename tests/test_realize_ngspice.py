@@ -1,4 +1,4 @@
-"""A realised kernel, run in ngspice, is the monDEQ it was built from (issue 3).
+"""A realised kernel, run in ngspice, is the monDEQ it was built from.
 
 ``realize(K)`` builds ideal-diode circuits; ngspice runs them with the writer's
 near-ideal stand-in diode (``IDEAL_STANDIN``: Is = 1e-14 A, N = 0.02, so

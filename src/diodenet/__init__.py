@@ -50,6 +50,9 @@ _LAZY: dict[str, str] = {
     "make_hardware": "diodenet.linearization",
     "sse_loss": "diodenet.linearization",
     "get_solver": "diodenet.solvers",
+    "Cascade": "diodenet.cascades",
+    "CircuitLayer": "diodenet.torch",
+    "MonDEQLayer": "diodenet.torch",
     "RunConfig": "diodenet.training",
     "TrainConfig": "diodenet.training",
     "run_training": "diodenet.training",
@@ -57,6 +60,7 @@ _LAZY: dict[str, str] = {
 }
 
 if TYPE_CHECKING:
+    from .cascades import Cascade
     from .estimators import CircuitClassifier
     from .kernels import ConvergenceError, Equilibrium, Kernel, extract_kernel, realize
     from .linearization import (
@@ -71,6 +75,7 @@ if TYPE_CHECKING:
     )
     from .simulators import BuiltinSimulator, NgspiceSimulator
     from .solvers import get_solver
+    from .torch import CircuitLayer, MonDEQLayer
     from .training import RunConfig, TrainConfig, run_training
 
 
@@ -91,9 +96,11 @@ __all__ = [
     "D1N4148",
     "BuiltinHardware",
     "BuiltinSimulator",
+    "Cascade",
     "Circuit",
     "CircuitClassifier",
     "CircuitError",
+    "CircuitLayer",
     "ConvergenceError",
     "Equilibrium",
     "Gradient",
@@ -101,6 +108,7 @@ __all__ = [
     "IdealDiode",
     "Kernel",
     "Measurement",
+    "MonDEQLayer",
     "NgspiceHardware",
     "NgspiceSimulator",
     "PWLDiode",

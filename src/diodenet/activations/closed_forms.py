@@ -1,4 +1,4 @@
-"""Closed-form activations of diode one-ports (design notes §5).
+"""Closed-form activations of diode one-ports.
 
 Every element here is a :class:`~diodenet.activations.oneport.OnePort`:
 applied voltage ``x`` (V) behind a series resistor ``r`` (Ω). Both resolvents
@@ -19,7 +19,7 @@ are written out independently, in volts (``σ_Y``: element voltage;
 * Shockley diode ``Is (e^{v_j/nVt} - 1)`` with series ``rs``:
   ``σ_Z = r i`` with ``i = diode_relu_current(x, r + rs)``, ``σ_Y = v_j + rs i``.
 
-The design table's "activation" is ``σ_Z`` for the diodes and the Zener,
+The usual "activation" of each element is ``σ_Z`` for the diodes and the Zener,
 and ``σ_Y`` (the clamped node voltage) for the clamp; ``activation()``
 returns that one.
 

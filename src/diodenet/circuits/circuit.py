@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from ..utils.unionfind import UnionFind
 from .elements import (
     CCCS,
     CCVS,
@@ -264,28 +265,18 @@ class Circuit:
                 problems.append(TopologyProblem(
                     e.name, f"node {n!r} has only one connection: the {e.model.kind} "
                     "diode's voltage is undetermined there"))
-        # union-find over DC paths
-        parent: dict[str, str] = {}
-
-        def find(a: str) -> str:
-            parent.setdefault(a, a)
-            while parent[a] != a:
-                parent[a] = parent[parent[a]]
-                a = parent[a]
-            return a
-
-        def union(a: str, b: str) -> None:
-            parent[find(a)] = find(b)
-
+        # connected components over DC paths
+        dc = UnionFind[str]()
+        find = dc.find
         for e in self.elements.values():
             for n in e.nodes:
                 find(n)
             if isinstance(e, Resistor | Diode | VoltageSource):
-                union(*e.nodes[:2])
+                dc.join(*e.nodes[:2])
             elif isinstance(e, VCVS | CCVS):
-                union(e.pos, e.neg)
+                dc.join(e.pos, e.neg)
             elif isinstance(e, Transformer):
-                union(e.s1, e.s2)
+                dc.join(e.s1, e.s2)
         ground_root = find(GROUND)
         reported: set[str] = set()
         for e in self.elements.values():

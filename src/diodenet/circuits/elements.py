@@ -178,7 +178,7 @@ class ShockleyDiode:
 
 DiodeModel = IdealDiode | PWLDiode | ShockleyDiode
 
-#: A 1N4148-like small-signal diode that ngspice accepts (design notes, section 6).
+#: A 1N4148-like small-signal diode that ngspice accepts.
 D1N4148 = ShockleyDiode(is_=2.52e-9, n=1.752, rs=0.568, cjo=4e-12, m=0.4, tt=20e-9)
 
 
@@ -435,9 +435,9 @@ class Transformer(Element):
 
     Written to SPICE as a subcircuit: an E element across the *secondary*
     (``v2 = v1 / n``) in series with a 0 V source that senses ``i2``, and an F
-    element on the primary that draws ``i1 = -i2 / n`` (design notes, section
-    1). The secondary is therefore voltage-defined (a DC path for SPICE) and
-    the primary is a current-defined port.
+    element on the primary that draws ``i1 = -i2 / n``. The secondary is
+    therefore voltage-defined (a DC path for SPICE) and the primary is a
+    current-defined port.
     """
 
     name: str

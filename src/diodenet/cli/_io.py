@@ -2,61 +2,28 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import math
+from collections.abc import Iterable
 from pathlib import Path
 
 import click
 import numpy as np
 
-from .._files import describe, read_text_file
+from ..utils.tables import read_csv_table
 from .errors import UserError
-
-#: Largest CSV the commands read (bytes).
-MAX_CSV_BYTES = 1_000_000_000
 
 
 def read_csv_matrix(path: str | Path, what: str = "inputs") -> tuple[list[str], np.ndarray]:
     """A numeric CSV with a header row: ``(lower-case column names, values)``.
 
-    Raises ``UserError`` naming the file, line and column of any problem.
+    The rules are ``diodenet.utils.read_csv_table``'s; raises ``UserError``
+    naming the file, line and column of any problem.
     """
-    path = Path(path)
-    try:  # a regular UTF-8 file (a byte-order mark is fine), never a FIFO or device
-        text = read_text_file(path, max_bytes=MAX_CSV_BYTES, encoding="utf-8-sig")
-    except OSError as exc:
-        raise UserError(f"{what} CSV {describe(exc, path)}") from None
-    rows = [r for r in csv.reader(text.splitlines())]
-    rows_numbered = [(i + 1, r) for i, r in enumerate(rows) if any(c.strip() for c in r)]
-    if not rows_numbered:
-        raise UserError(f"{what} CSV {path}: the file is empty (expected a header row)")
-    _, header = rows_numbered[0]
-    names = [h.strip().lower() for h in header]
-    if any(not n for n in names) or len(set(names)) != len(names):
-        raise UserError(f"{what} CSV {path}: line 1: header needs unique, non-empty names")
-    values = []
-    for line, row in rows_numbered[1:]:
-        if len(row) != len(names):
-            raise UserError(
-                f"{what} CSV {path}: line {line}: {len(row)} values, header has {len(names)}"
-            )
-        parsed = []
-        for name, cell in zip(names, row):
-            try:
-                x = float(cell)
-            except ValueError:
-                raise UserError(
-                    f"{what} CSV {path}: line {line}, column {name!r}: {cell.strip()!r} "
-                    "is not a number"
-                ) from None
-            if not math.isfinite(x):
-                raise UserError(f"{what} CSV {path}: line {line}, column {name!r}: not finite")
-            parsed.append(x)
-        values.append(parsed)
-    if not values:
-        raise UserError(f"{what} CSV {path}: no data rows after the header")
-    return names, np.array(values, dtype=np.float64)
+    table = read_csv_table(path, f"{what} CSV {path}", UserError)
+    values = [[table.number(line, name, cell) for name, cell in zip(table.header, row)]
+              for line, row in table.rows]
+    return table.lowered, np.array(values, dtype=np.float64)
 
 
 _META = "diodenet.netlist_options"
@@ -135,10 +102,11 @@ def _first_non_finite(data: object, where: str) -> str | None:
     if isinstance(data, np.ndarray):
         bad = np.argwhere(~np.isfinite(np.asarray(data, dtype=float)))
         return f"{where}[{', '.join(map(str, bad[0]))}]" if len(bad) else None
+    items: Iterable[tuple[object, object]]
     if isinstance(data, dict):
         items = data.items()
     elif isinstance(data, list | tuple):
-        items = enumerate(data)  # type: ignore[assignment]
+        items = enumerate(data)
     else:
         return None
     for key, value in items:

@@ -53,19 +53,12 @@ def demo(out_dir: str, epochs: int, finetune_epochs: int, workers: int, seed: in
     JSON: {"builtin_test_accuracy", "ngspice_test_accuracy_before_finetune",
            "ngspice_test_accuracy", "netlist", "plots", ...}
     """
+    from ..linearization import make_hardware
+    from ..training.session import RunConfig, build_single, load_data, run_training
+    from ..utils.threads import limit_threads
     from ._io import check_positive
 
     check_positive(epochs=epochs, workers=workers)
-    from ..linearization import BuiltinHardware
-    from ..training.session import (
-        RunConfig,
-        build_single,
-        load_data,
-        make_hardware,
-        write_outputs,
-    )
-    from ..training.trainer import Trainer
-    from .train_cmd import limit_threads
 
     limit_threads()
     out = Path(out_dir)
@@ -79,48 +72,42 @@ def demo(out_dir: str, epochs: int, finetune_epochs: int, workers: int, seed: in
         say(f"[1/5] training on moons ({len(data.y_train)} train / {len(data.y_test)} test), "
             f"{cfg.hidden} diode neurons, {len(net.circuit.trainable_resistors)} resistors, "
             "hardware: builtin (ideal diodes) ...")
-        hw = BuiltinHardware(net.circuit, net.inputs, net.outputs)
-        trainer = Trainer(hw, net.encode, data.n_classes, data.x_train, data.y_train,
-                          cfg.train_config(), test=(data.x_test, data.y_test),
-                          out_dir=out / "builtin", progress=progress)
-        result = trainer.run()
-        (out / "builtin" / "config.json").write_text(json.dumps(vars(cfg), indent=2) + "\n")
-        # (2) the trained circuit as a netlist (ideal diodes) and the figures
-        paths = write_outputs(out / "builtin", net, hw, data, result, cfg,
-                              title="moons, builtin hardware (ideal diodes)")
-        say(f"      builtin test accuracy {100 * result.test_accuracy:.1f}% "
-            f"({result.seconds:.1f} s); netlist {paths['netlist']}")
-        # (3) real diodes, re-simulated in ngspice
+        trained = run_training(cfg, out / "builtin", progress=progress, overwrite=True,
+                               title="moons, builtin hardware (ideal diodes)")
+        paths = {"netlist": trained["netlist"], **trained["plots"]}
+        say(f"      builtin test accuracy {100 * trained['test_accuracy']:.1f}% "
+            f"({trained['seconds']:.1f} s); netlist {paths['netlist']}")
+        # (2) the trained circuit with real diodes, (3) re-simulated in ngspice
         real = net.with_diodes("shockley")
-        real.circuit.set_conductances(dict(zip(hw.trainable, result.conductances)))
+        real.circuit.set_conductances(trained["conductances"])
         real_netlist = out / "model_1n4148.cir"
         real.circuit.title = "diodenet moons classifier with 1N4148 diodes"
         real.circuit.write(real_netlist)
         say("[2/5] exported; [3/5] swapping ideal diodes for D1N4148 and re-simulating "
             "in ngspice ...")
-        ft_cfg = replace(cfg.train_config(), epochs=max(1, finetune_epochs), lr=0.01,
-                         schedule="constant")
-        with make_hardware("ngspice", real, workers=workers) as ng:
+        with make_hardware("ngspice", real.circuit, real.inputs, real.outputs,
+                           workers=workers) as ng:
             before = _accuracy(ng, real, data.x_test, data.y_test)
-            say(f"      ngspice test accuracy with 1N4148 diodes, before fine-tuning: "
-                f"{100 * before:.1f}%")
-            # (4) fine-tune with ngspice in the loop
-            say(f"[4/5] fine-tuning {ft_cfg.epochs} epoch(s) with ngspice as the hardware ...")
-            ft = Trainer(ng, real.encode, data.n_classes, data.x_train, data.y_train, ft_cfg,
-                         test=(data.x_test, data.y_test), out_dir=out / "ngspice",
-                         progress=progress)
-            ft_result = ft.run() if finetune_epochs > 0 else None
-            after = ft_result.test_accuracy if ft_result is not None else before
+        say(f"      ngspice test accuracy with 1N4148 diodes, before fine-tuning: "
+            f"{100 * before:.1f}%")
+        # (4) fine-tune with ngspice in the loop, from the trained conductances
+        after, ng_paths = before, {}
+        if finetune_epochs > 0:
+            say(f"[4/5] fine-tuning {finetune_epochs} epoch(s) with ngspice as the hardware ...")
+            ft_cfg = replace(cfg, hardware="ngspice", diode="shockley", epochs=finetune_epochs,
+                             lr=0.01, schedule="constant")
+            tuned = run_training(ft_cfg, out / "ngspice", workers=workers, progress=progress,
+                                 overwrite=True, title="moons, ngspice hardware (1N4148)",
+                                 initial_conductances=trained["conductances"])
+            after = tuned["test_accuracy"]
+            ng_paths = {"netlist": tuned["netlist"], **tuned["plots"]}
             say(f"      ngspice test accuracy after fine-tuning: {100 * after:.1f}%")
-            # (5) figures of the fine-tuned device-level circuit
-            say("[5/5] writing figures ...")
-            ng_paths = (write_outputs(out / "ngspice", real, ng, data, ft_result, cfg,
-                                      title="moons, ngspice hardware (1N4148)")
-                        if ft_result is not None else {})
+        # (5) the figures were written by each run
+        say("[5/5] figures written")
     plots = {f"builtin_{k}": v for k, v in paths.items() if k != "netlist"}
     plots.update({f"ngspice_{k}": v for k, v in ng_paths.items() if k != "netlist"})
     figures = {
-        "builtin_test_accuracy": result.test_accuracy,
+        "builtin_test_accuracy": trained["test_accuracy"],
         "ngspice_test_accuracy_before_finetune": before,
         "ngspice_test_accuracy": after,
         "netlist": paths["netlist"],
@@ -133,7 +120,7 @@ def demo(out_dir: str, epochs: int, finetune_epochs: int, workers: int, seed: in
         click.echo(json.dumps(figures))
         return
     click.echo("")
-    click.echo(f"built-in hardware (ideal diodes):     {100 * result.test_accuracy:.1f}% test")
+    click.echo(f"built-in hardware (ideal diodes):     {100 * trained['test_accuracy']:.1f}% test")
     click.echo(f"ngspice, 1N4148, before fine-tuning: {100 * before:.1f}% test")
     click.echo(f"ngspice, 1N4148, after fine-tuning:  {100 * after:.1f}% test")
     click.echo(f"netlists: {paths['netlist']} (ideal), {real_netlist} (1N4148), "

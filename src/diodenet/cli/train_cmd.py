@@ -6,22 +6,9 @@ import json
 
 import click
 
+from ..utils.threads import limit_threads
 from ._io import check_positive
 from .main import UserError, cli, user_errors
-
-
-def limit_threads() -> None:
-    """One BLAS/torch thread: the circuits are small, and on a shared 2-core
-    machine extra threads spin against each other (measured 10× slower)."""
-    import torch
-
-    torch.set_num_threads(1)
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)
-    except ImportError:  # threadpoolctl comes with scikit-learn; harmless if absent
-        pass
 
 
 @cli.command()
@@ -70,12 +57,16 @@ def limit_threads() -> None:
               help="Early stopping after this many epochs without improvement (0: off).")
 @click.option("--val-fraction", type=float, default=0.0, show_default=True,
               help="Part of the train split held out to monitor (0: monitor train loss).")
+@click.option("--momentum", type=float, default=0.9, show_default=True,
+              help="Momentum of --optimizer sgd.")
 @click.option("--g-min", type=float, default=1e-6, show_default=True, help="Siemens.")
 @click.option("--g-max", type=float, default=1e-3, show_default=True, help="Siemens.")
 @click.option("--levels", type=int, default=None, help="Quantise to this many log-spaced levels.")
 @click.option("--recurrent", default="none", show_default=True,
               help="none, dense or sparse: resistors between hidden nodes (comma list: "
                    "one per stage).")
+@click.option("--sparsity", type=float, default=0.2, show_default=True,
+              help="With --recurrent sparse: the fraction of hidden pairs joined.")
 @click.option("--diode", default="ideal", show_default=True,
               help="ideal, pwl or shockley (the 1N4148-like D1N4148 model); comma list: "
                    "one per stage.")
@@ -97,6 +88,8 @@ def limit_threads() -> None:
               help="Largest buffer gain magnitude (V/V) with --train-gains.")
 @click.option("--scale", type=float, default=10.0, show_default=True,
               help="Volts per standardised feature unit; bias rails at ±scale.")
+@click.option("--test-fraction", type=float, default=0.25, show_default=True,
+              help="Part of the data held out as the (stratified, seeded) test split.")
 @click.option("--gradient", type=click.Choice(["hl", "eqprop", "fd", "model"]), default="hl",
               show_default=True,
               help="Gradient estimator: hl (hardware linearization, exact), eqprop "
@@ -112,9 +105,9 @@ def limit_threads() -> None:
 def train(dataset, data_dir, features, csv_path, label_column, hardware, hidden, epochs,
           out_dir, resume_dir, overwrite, lr,
           batch_size, seed, loss, temperature, optimizer, param, schedule, patience,
-          val_fraction, g_min, g_max, levels, recurrent, diode, activation, sign, bias,
-          train_gains, gain_min, gain_max, scale, gradient, beta, workers, progress,
-          as_json) -> None:
+          val_fraction, momentum, g_min, g_max, levels, recurrent, sparsity, diode, activation,
+          sign, bias, train_gains, gain_min, gain_max, scale, test_fraction, gradient, beta,
+          workers, progress, as_json) -> None:
     """Train a resistor-diode classifier in the loop: every forward pass and
     gradient is measured on the hardware (built-in simulator or ngspice).
 
@@ -150,13 +143,14 @@ def train(dataset, data_dir, features, csv_path, label_column, hardware, hidden,
         dataset=None if csv_path else (dataset or "moons"), csv=csv_path,
         label_column=label_column, data_dir=data_dir, features=features, hardware=hardware,
         hidden=None if layers is None else (layers[0] if len(layers) == 1 else layers),
-        recurrent=recurrent, diode=diode, activation=activation, sign=sign, bias=bias,
+        recurrent=recurrent, sparsity=sparsity, test_fraction=test_fraction,
+        diode=diode, activation=activation, sign=sign, bias=bias,
         train_gains=train_gains, gain_min=gain_min, gain_max=gain_max, scale=scale,
         epochs=epochs,
         batch_size=batch_size, lr=lr,
         optimizer=optimizer, param=param, loss=loss, temperature=temperature,
-        schedule=schedule, patience=patience, val_fraction=val_fraction, seed=seed,
-        g_min=g_min, g_max=g_max, levels=levels, gradient=gradient, beta=beta,
+        schedule=schedule, patience=patience, val_fraction=val_fraction, momentum=momentum,
+        seed=seed, g_min=g_min, g_max=g_max, levels=levels, gradient=gradient, beta=beta,
     )
     with user_errors():
         cfg.resolved().train_config()  # fail on bad ranges before any work

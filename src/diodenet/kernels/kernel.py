@@ -20,7 +20,7 @@ For every step ``α > 0`` the kernel equation is the fixed point of
     z = σ_α((I - αH) z - α(B u + b))
 
 which for ideal diodes is the ReLU monDEQ ``z = ReLU(W z + U x + b')`` with
-``W = I - αH`` (design notes, §1).
+``W = I - αH``.
 """
 
 from __future__ import annotations

@@ -44,6 +44,7 @@ from ..circuits import (
     Transformer,
     VoltageSource,
 )
+from ..utils.unionfind import UnionFind
 
 
 @dataclass
@@ -292,26 +293,6 @@ def _series_free(d: Diode) -> bool:
     )
 
 
-class _UnionFind:
-    def __init__(self) -> None:
-        self.parent: dict[str, str] = {}
-
-    def find(self, a: str) -> str:
-        self.parent.setdefault(a, a)
-        while self.parent[a] != a:
-            self.parent[a] = self.parent[self.parent[a]]
-            a = self.parent[a]
-        return a
-
-    def join(self, a: str, b: str) -> bool:
-        """Connect ``a`` and ``b``; False if they already were (a loop closes)."""
-        ra, rb = self.find(a), self.find(b)
-        if ra == rb:
-            return False
-        self.parent[ra] = rb
-        return True
-
-
 def _loop_closers(circuit: Circuit, with_diodes: bool) -> tuple[list[str], list[str]]:
     """Union-find over voltage-defined branches (sources, E, H, transformer
     secondaries), then over bare diode junctions.
@@ -321,7 +302,7 @@ def _loop_closers(circuit: Circuit, with_diodes: bool) -> tuple[list[str], list[
     and the diodes that close a loop through at least one other diode (these
     become current-driven ports; a clamp, two diodes with a bias source, is
     one)."""
-    everything, sources_only = _UnionFind(), _UnionFind()
+    everything, sources_only = UnionFind[str](), UnionFind[str]()
     fatal, impedance = [], []
     for e in circuit:
         if isinstance(e, VoltageSource | VCVS | CCVS):

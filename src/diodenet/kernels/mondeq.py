@@ -32,7 +32,7 @@ class MonDEQ:
     """``z = σ(W z + U x + b)``, ``y = W_out z + D x + y0`` at step ``alpha``.
 
     Iterating it yields ``(W, U, b, W_out, D)``, the five matrices the
-    issue and the monDEQ literature name; ``y0`` and ``alpha`` ride along.
+    monDEQ literature names; ``y0`` and ``alpha`` ride along.
     """
 
     W: Tensor

@@ -166,7 +166,7 @@ class StampedMNA:
         rk = np.tile(np.arange(k_res), 4)
         keep = (rr < n_nodes) & (rc < n_nodes)  # ground rows/columns do not exist
         rr, rc, rv, rk = rr[keep], rc[keep], rv[keep], rk[keep]
-        G = mna.G.tocoo()  # type: ignore[union-attr]
+        G = sp.coo_matrix(mna.G)
         fr, fc, fv = G.row.astype(np.int64), G.col.astype(np.int64), G.data
 
         def block(rows_pos: np.ndarray, cols_pos: np.ndarray, shape: tuple[int, int]) -> _Block:
@@ -181,12 +181,12 @@ class StampedMNA:
             "Df": block(pos_d, pos_f, (D, F)), "DD": block(pos_d, pos_d, (D, D)),
         }
         # the source side, fixed: rows split the same way
-        Sz, Su = mna.S_z.tocsr(), mna.S_u.tocsr()  # type: ignore[union-attr]
+        Sz, Su = sp.csr_matrix(mna.S_z), sp.csr_matrix(mna.S_u)
         self.Sz_f, self.Sz_D = Sz[self.free], Sz[self.driven]
         self.Su_f, self.Su_D, self.Su_Db = Su[self.free], Su[self.driven], Su[self.driven_branch]
         self.s0_f, self.s0_D, self.s0_Db = (mna.s0[self.free], mna.s0[self.driven],
                                             mna.s0[self.driven_branch])
-        meas = mna.measure.tocsc()  # type: ignore[union-attr]
+        meas = sp.csc_matrix(mna.measure)
         self.measure_f, self.measure_D = meas[:, self.free].tocsr(), meas[:, self.driven].tocsr()
 
     def restamp(self, g: np.ndarray) -> dict[str, np.ndarray | sp.csr_matrix]:

@@ -248,7 +248,7 @@ class BuiltinHardware(Hardware):
         self._fixed_parts()
         self._program(self._g, check=True)
         self._solver = CachedSolver(exact_method(self.kernel, self.method), tol=self.tol)
-        self._breakdown = breakdown_limits(c, self.kernel)  # type: ignore[arg-type]
+        self._breakdown = breakdown_limits(c, self.kernel)
 
     def _t(self, a: np.ndarray | sp.spmatrix) -> Tensor:
         return as_torch(a, self.dtype, self.device)
@@ -356,6 +356,8 @@ class BuiltinHardware(Hardware):
         self._GDD, self._GDD_T = pair(blocks["DD"])
 
     @property
+    # read-only here (Hardware declares a plain attribute): the network changes only
+    # through set_conductances, so a property that syncs lazily is the honest type
     def circuit(self) -> Circuit:  # type: ignore[override]
         """The network with the conductances currently programmed."""
         if self._stale:

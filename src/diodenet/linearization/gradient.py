@@ -6,7 +6,7 @@
    adjoint of the linearized circuit, driven by currents ``g_y``; measure
    each branch voltage ``v̂_k`` and each input port's response.
 
-Then, by Tellegen's theorem (design notes §3)::
+Then, by Tellegen's theorem::
 
     ∂L/∂g_k = -Σ_samples v_k · v̂_k        (g_k: conductance, S)
     ∂L/∂u_i = ĵ_i                    (adjoint current through input voltage source i)

@@ -33,7 +33,7 @@ from .nodal import NodalError, NodalNewton
 BreakdownLimits = list[tuple[int, str, float, float]]
 
 
-def breakdown_limits(circuit: Circuit, kernel: CircuitKernel) -> BreakdownLimits:
+def breakdown_limits(circuit: Circuit, kernel: Kernel) -> BreakdownLimits:
     """``(element index, diode name, BV, nVt)`` for every diode with a breakdown voltage.
 
     Reverse breakdown (BV) is not in the kernel's Shockley relation. Rather

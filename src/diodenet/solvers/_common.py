@@ -1,6 +1,6 @@
 """Shared pieces of the equilibrium solvers: step sizes, segment linearisation, reduced solves.
 
-Notation (design notes §1-2): the kernel equation is ``0 ∈ H z + F(z) + q`` with
+Notation: the kernel equation is ``0 ∈ H z + F(z) + q`` with
 ``q = B u + b`` (amperes), ``w = H z + q`` is the current the linear network draws
 from each element's port, and ``σ_α = (I + αF)⁻¹`` is the element's resolvent
 (the activation) for a step ``α`` in ohms.

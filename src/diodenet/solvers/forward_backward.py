@@ -1,7 +1,7 @@
 """Forward–backward splitting: the monDEQ iteration ``z ← σ_α(z - α(Hz + q))``.
 
 For ideal diodes ``σ_α = ReLU`` and this is ``z ← ReLU(Wz + Ux + b)`` with
-``W = I - αH`` (design notes §1). The map is a contraction when
+``W = I - αH``. The map is a contraction when
 ``α < 2m/‖H‖²`` (``m`` = λ_min(sym H)); for symmetric ``H`` any
 ``α < 2/λ_max`` works and ``α = 2/(λ_min + λ_max)`` gives the best linear
 rate ``(κ - 1)/(κ + 1)``. Iteration counts grow like the condition number

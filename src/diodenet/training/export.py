@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .checkpoint import load_checkpoint
-from .session import CONFIG, RunConfig, build, load_data, make_hardware
+from .session import CONFIG, RunConfig, build, load_data, training_hardware
 
 
 @dataclass
@@ -43,7 +43,7 @@ def export_netlist(model_dir: str | Path, *, sample: int = 0) -> Export:
     if not 0 <= sample < len(data.y_test):
         raise ValueError(f"sample must be in [0, {len(data.y_test)}), got {sample}")
     net = build(cfg, data)
-    with make_hardware("builtin", net) as hw:
+    with training_hardware("builtin", net) as hw:
         if list(state.get("trainable", [])) != list(hw.trainable):
             raise ValueError(f"{out}: the checkpoint's resistors do not match config.json")
         hw.set_conductances(np.array(state["conductances"]))

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .. import linearization
-from ..linearization import HARDWARES, Hardware
+from ..linearization import HARDWARES, Hardware, make_hardware
 from .architectures import CascadeNetwork, Network, build_network
 from .checkpoint import (
     CHECKPOINT,
@@ -46,11 +45,22 @@ DATASET_DEFAULTS: dict[str, tuple[int, int, int]] = {
 }
 
 
+#: the trainer's own defaults: RunConfig's training settings start from these
+_TRAIN = TrainConfig()
+
+
 @dataclass
 class RunConfig:
     """A run: dataset (``dataset`` name or ``csv`` path), network and training
-    settings. ``hidden``/``epochs``/``batch_size`` ``None`` take ``DATASET_DEFAULTS``;
-    ``temperature`` ``None`` is ``0.05 × scale`` volts."""
+    settings; every ``diodenet train`` option is one of these fields, with the
+    same default (a test checks the two against each other).
+
+    The training settings are ``TrainConfig``'s fields, and their defaults are
+    ``TrainConfig``'s, except three that depend on the run:
+    ``hidden``/``epochs``/``batch_size`` ``None`` take ``DATASET_DEFAULTS``,
+    and ``temperature`` ``None`` is ``0.05 × scale`` volts (the output swing
+    grows with the input scale). ``train_config()`` is the ``TrainConfig``.
+    """
 
     dataset: str | None = "moons"
     csv: str | None = None
@@ -66,18 +76,19 @@ class RunConfig:
     scale: float = 10.0
     epochs: int | None = None
     batch_size: int | None = None
-    lr: float = 0.05
-    optimizer: str = "adam"
-    param: str = "log"
-    loss: str = "ce"
+    lr: float = _TRAIN.lr
+    optimizer: str = _TRAIN.optimizer
+    param: str = _TRAIN.param
+    loss: str = _TRAIN.loss
     temperature: float | None = None
-    schedule: str = "cosine"
-    patience: int = 0
-    val_fraction: float = 0.0
-    seed: int = 0
-    g_min: float = 1e-6
-    g_max: float = 1e-3
-    levels: int | None = None
+    schedule: str = _TRAIN.schedule
+    patience: int = _TRAIN.patience
+    val_fraction: float = _TRAIN.val_fraction
+    momentum: float = _TRAIN.momentum
+    seed: int = _TRAIN.seed
+    g_min: float = _TRAIN.g_min
+    g_max: float = _TRAIN.g_max
+    levels: int | None = _TRAIN.levels
     test_fraction: float = 0.25
     sign: str = "+"
     bias: str = "rails"
@@ -109,6 +120,7 @@ class RunConfig:
         return RunConfig(**d)
 
     def train_config(self) -> TrainConfig:
+        """The trainer's settings (validated); call it on a ``resolved()`` config."""
         names = {f.name for f in fields(TrainConfig)}
         return TrainConfig(**{k: v for k, v in asdict(self).items() if k in names}).validate()
 
@@ -158,12 +170,13 @@ def build_single(cfg: RunConfig, data: Dataset) -> Network:
     return net
 
 
-def make_hardware(kind: str, net: Network | CascadeNetwork, *, workers: int = 1,
-                  gradient: str = "hl") -> Hardware:
-    """The named hardware (``linearization.make_hardware``) for ``net``'s circuit;
-    a cascade's stages on that hardware (``CascadeNetwork.hardware``);
-    ``gradient="eqprop"`` needs output-current injection, so it runs the
-    nominal circuit as an ideal ``devices.InstanceHardware`` (the same numbers)."""
+def training_hardware(kind: str, net: Network | CascadeNetwork, *, workers: int = 1,
+                      gradient: str = "hl") -> Hardware:
+    """The hardware a training run measures on: ``linearization.make_hardware``
+    for ``net``'s circuit; a cascade's stages on that hardware
+    (``CascadeNetwork.hardware``); ``gradient="eqprop"`` needs output-current
+    injection, so it runs the nominal circuit as an ideal
+    ``devices.InstanceHardware`` (the same numbers)."""
     if isinstance(net, CascadeNetwork):
         if gradient != "hl":
             raise ValueError(f"a cascade is trained with --gradient hl, not {gradient!r}")
@@ -174,8 +187,7 @@ def make_hardware(kind: str, net: Network | CascadeNetwork, *, workers: int = 1,
         options: dict[str, Any] = {"workers": workers} if kind == "ngspice" else {}
         return InstanceHardware(net.circuit, net.inputs, net.outputs, DeviceSpec(),
                                 backend=kind, **options)
-    return linearization.make_hardware(kind, net.circuit, net.inputs, net.outputs,
-                                       workers=workers)
+    return make_hardware(kind, net.circuit, net.inputs, net.outputs, workers=workers)
 
 
 def predictor(hw: Hardware, net: Network | CascadeNetwork) -> Callable[[np.ndarray], np.ndarray]:
@@ -243,17 +255,24 @@ def run_training(
     on_batch: Callable[[int, int], None] | None = None,
     plots: bool = True,
     overwrite: bool = False,
+    title: str = "",
+    initial_conductances: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """Train as ``cfg`` says, writing everything to ``out_dir``; with
     ``resume`` continue from ``out_dir``'s checkpoint (``cfg`` is then read
     from ``out_dir/config.json``; with a config but no checkpoint yet, the
     run starts from epoch 0 and the summary's ``note`` says so). Returns the
-    summary ``diodenet train --json`` prints.
+    summary ``diodenet train --json`` prints, plus ``conductances`` (siemens,
+    by resistor name) and ``config``.
 
     A new run refuses a directory that already holds one (``config.json``,
     ``checkpoint.json`` or ``metrics.jsonl``) unless ``overwrite``, which
     deletes those files first. Stale temporary files of killed writes are
     removed on every start; the epoch-0 state is checkpointed before training.
+
+    ``initial_conductances`` (siemens, by resistor name) start training from
+    given values instead of the seeded initialisation (fine-tuning a trained
+    circuit); ``title`` heads the figures.
     """
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -274,6 +293,10 @@ def run_training(
     tc = cfg.train_config()
     data = load_data(cfg)
     net = build(cfg, data)
+    if initial_conductances is not None:
+        if isinstance(net, CascadeNetwork):
+            raise ValueError("initial conductances are for single-stage networks")
+        net.circuit.set_conductances(dict(initial_conductances))
     out.mkdir(parents=True, exist_ok=True)
     if not resume:
         atomic_write_text(out / CONFIG, json.dumps(asdict(cfg), indent=2) + "\n")
@@ -282,7 +305,7 @@ def run_training(
         note = (f"{out} has {CONFIG} but no {CHECKPOINT} yet (the run stopped before its "
                 "first checkpoint): starting from epoch 0 with its config")
         resume = False
-    with make_hardware(cfg.hardware, net, workers=workers, gradient=cfg.gradient) as hw:
+    with training_hardware(cfg.hardware, net, workers=workers, gradient=cfg.gradient) as hw:
         trainer = Trainer(hw, net.encode, data.n_classes, data.x_train, data.y_train, tc,
                           test=(data.x_test, data.y_test), out_dir=out, on_batch=on_batch,
                           progress=progress, metrics_extra={"features": data.features})
@@ -293,7 +316,8 @@ def run_training(
             state = trainer.initial_state()
             trainer.checkpoint(state)  # epoch 0: a run killed from here on resumes
         result = trainer.run(state)
-        paths = write_outputs(out, net, hw, data, result, cfg, figures=plots)
+        paths = write_outputs(out, net, hw, data, result, cfg, title, figures=plots)
+        conductances = dict(zip(hw.trainable, result.conductances.tolist()))
     summary: dict[str, Any] = {
         "hardware": cfg.hardware, "dataset": data.name, "features": data.features,
         "data_source": data.source, "n_features": data.n_features,
@@ -303,6 +327,7 @@ def run_training(
         "split": {"train": len(data.y_train), "test": len(data.y_test)},
         "settles": result.settles, "peak_rss_mb": peak_rss_mb(), "power_w": result.power_w,
         "plots": {k: v for k, v in paths.items() if k != "netlist"},
+        "conductances": conductances,
         "config": asdict(cfg),
     }
     if note:

@@ -62,10 +62,16 @@ def peak_rss_mb() -> float:
 
 @dataclass
 class TrainConfig:
-    """Hyper-parameters. ``temperature`` in volts (``None``: ``0.1 × scale``
-    of the network, set by the caller); ``patience`` in epochs (0: no early
-    stopping); ``val_fraction`` of the train split held out for early
-    stopping (0: monitor the training loss)."""
+    """Hyper-parameters of ``Trainer``, and the defaults ``RunConfig`` (what
+    ``diodenet train`` runs) starts from.
+
+    ``temperature`` in volts (default 0.1 V; ``RunConfig`` sets ``0.05 ×
+    scale``, 0.5 V at the default scale); ``patience`` in epochs (0: no
+    early stopping); ``val_fraction`` of the train split held out for early
+    stopping (0: monitor the training loss); ``momentum`` for SGD; ``g_min``/
+    ``g_max`` in siemens, ``levels`` log-spaced quantisation levels (``None``:
+    full precision).
+    """
 
     epochs: int = 30
     batch_size: int = 32

@@ -271,12 +271,13 @@ class _Reader:
             raise card.error(f"diode model {name!r} is not defined (.model {name} D(...))")
         if model_name in self.models:
             return model_name, self.models[model_name]
-        values: dict[str, float] | DiodeModel = parse_model_card(
+        card_values = parse_model_card(
             model_card, params if local else self.global_params, self.value, self.warn)
+        values: dict[str, float] | DiodeModel = card_values
         if not local and name in self.exact:
             note, exact = self.exact[name]
             try:
-                as_written = diode_instance(values, 27.0, 27.0)  # type: ignore[arg-type]
+                as_written = diode_instance(card_values, 27.0, 27.0)
             except ValueError:
                 as_written = None
             if spice_diode_model(exact) == as_written and self.temp == 27.0:

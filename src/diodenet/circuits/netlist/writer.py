@@ -46,7 +46,7 @@ from .names import SpiceNames, title_line
 TRANSFORMER_SUBCKT = "diodenet_transformer"
 GYRATOR_SUBCKT = "diodenet_gyrator"
 
-#: Ideal transformer, v1 = n*v2 and i2 = -n*i1 (design notes, section 1), in the
+#: Ideal transformer, v1 = n*v2 and i2 = -n*i1 in the
 #: project's convention (``elements.Transformer``): an E element drives the
 #: secondary with v1/n through a 0 V source that senses i2, so the secondary is
 #: the DC path; an F element makes the primary draw i1 = -i2/n.

@@ -7,7 +7,7 @@ Only the documented C API is used (ngspice manual, chapter "shared ngspice"):
 The library keeps global state, so there is **one instance per process**
 (:func:`get_ngspice`); run several processes for parallelism (see ``pool.py``).
 
-Hygiene (design notes, section 6):
+Hygiene:
 
 * analyses run synchronously (``op``, ``dc``, ``ac``, ``run``), never ``bg_run``,
   so the background-thread callback only records state;

@@ -38,7 +38,7 @@ from typing import Any
 from ...circuits.netlist.names import SpiceNames, safe_title, title_line
 from ...circuits.netlist.writer import ControlledConductance, ngspice_netlist
 
-#: Tight tolerances by default (design notes, section 6): ~1e-10 V between solve paths.
+#: Tight tolerances by default: ~1e-10 V between solve paths (the defaults leave ~1e-4 V).
 DEFAULT_OPTIONS: dict[str, str | None] = {"reltol": "1e-6", "abstol": "1e-15", "vntol": "1e-9"}
 
 #: A dc sweep warm-starts each point from the previous one, so Newton stops
