@@ -69,6 +69,11 @@ def test_choice_options_offer_what_the_code_accepts():
                if isinstance(o.type, click.Choice)}
     assert choices == {
         "hardware": HARDWARES, "optimizer": OPTIMIZERS, "param": PARAMS,
-        "schedule": SCHEDULES, "loss": LOSSES, "recurrent": RECURRENT, "diode": DIODES,
-        "activation": ACTIVATIONS, "gradient": ESTIMATORS,
+        "schedule": SCHEDULES, "loss": LOSSES, "gradient": ESTIMATORS,
     }
+    # per-stage options take comma lists: their help names every value the code accepts
+    options = _options()
+    for name, known in (("recurrent", RECURRENT), ("diode", DIODES),
+                        ("activation", ACTIVATIONS)):
+        for value in known:
+            assert value in (options[name].help or ""), (name, value)

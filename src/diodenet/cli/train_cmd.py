@@ -80,7 +80,7 @@ from .main import UserError, cli, user_errors
 @click.option("--bias", default="rails", show_default=True,
               help="rails (resistors to the ±scale rails) or current (a fixed current "
                    "source per neuron); comma list: one per stage.")
-@click.option("--train-gains", is_flag=True,
+@click.option("--train-gains", is_flag=True, default=False,
               help="Train the buffer gains between stages too (cascades only).")
 @click.option("--gain-min", type=float, default=0.1, show_default=True,
               help="Smallest buffer gain magnitude (V/V) with --train-gains.")
