@@ -6,6 +6,7 @@ import json
 import math
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import click
 import numpy as np
@@ -49,6 +50,31 @@ def netlist_options(command):
     return wrapper
 
 
+def read_circuit(path: str | Path, includes: tuple[str | Path, ...] = (),
+                 include_dir: str | None = None,
+                 error: type[UserError] = UserError) -> tuple[Any, list[str]]:
+    """Read a netlist and its notes, as one line each (``FILE:LINE: note: ...``).
+
+    An unreadable file or a netlist error raises ``error`` with one line naming
+    the file (and the line). Nothing is printed.
+    """
+    import warnings
+
+    from ..circuits.netlist import NetlistWarning, read_netlist
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NetlistWarning)
+        try:
+            circuit = read_netlist(path, includes=includes, include_dir=include_dir)
+        except OSError as exc:
+            raise error(f"{exc.filename or path}: {exc.strerror or exc}") from exc
+        except ValueError as exc:
+            raise error(f"{path}: {exc}") from exc
+    notes = [f"{path}:{w.message.line}: note: {w.message.problem}" for w in caught
+             if isinstance(w.message, NetlistWarning)]
+    return circuit, notes
+
+
 def load_circuit(path: str | Path, includes: tuple[str, ...] = (),
                  include_dir: str | None = None, quiet: bool | None = None):
     """Read a netlist; any netlist error becomes one line naming the file and line.
@@ -56,28 +82,16 @@ def load_circuit(path: str | Path, includes: tuple[str, ...] = (),
     Notes (``NetlistWarning``) are printed to stderr as ``FILE:LINE: note: ...``
     unless ``--quiet``. The ``netlist_options`` of the running command apply.
     """
-    import warnings
-
-    from ..circuits.netlist import NetlistWarning, read_netlist
-
     ctx = click.get_current_context(silent=True)
     if ctx is not None and _META in ctx.meta:
         extra, folder, silent = ctx.meta[_META]
         includes = tuple(includes) + extra
         include_dir = include_dir or folder
         quiet = silent if quiet is None else quiet
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", NetlistWarning)
-        try:
-            circuit = read_netlist(path, includes=includes, include_dir=include_dir)
-        except OSError as exc:
-            raise UserError(f"{exc.filename or path}: {exc.strerror or exc}") from exc
-        except ValueError as exc:
-            raise UserError(f"{path}: {exc}") from exc
+    circuit, notes = read_circuit(path, includes, include_dir)
     if not quiet:
-        for w in caught:
-            if isinstance(w.message, NetlistWarning):
-                click.echo(f"{path}:{w.message.line}: note: {w.message.problem}", err=True)
+        for note in notes:
+            click.echo(note, err=True)
     return circuit
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 from typing import IO, Any
 
 import click
 
+from ._io import read_circuit
 from .main import UserError, cli
 
 
@@ -59,18 +59,7 @@ def check(file: Path, as_json: bool, includes: tuple[Path, ...], include_dir: st
     trainable elements. On a problem: one line `error: FILE: line N:
     problem` and exit code 2.
     """
-    from ..circuits.netlist import NetlistWarning, read_netlist
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", NetlistWarning)
-        try:
-            circuit = read_netlist(file, includes=includes, include_dir=include_dir)
-        except OSError as exc:
-            raise _NetlistCheckError(f"{exc.filename or file}: {exc.strerror or exc}") from exc
-        except ValueError as exc:
-            raise _NetlistCheckError(f"{file}: {exc}") from exc
-    notes = [f"{file}:{w.message.line}: note: {w.message.problem}" for w in caught
-             if isinstance(w.message, NetlistWarning)]
+    circuit, notes = read_circuit(file, includes, include_dir, error=_NetlistCheckError)
     summary = circuit.summary()
     if as_json:
         click.echo(json.dumps({"file": str(file), **summary, "notes": notes}))
