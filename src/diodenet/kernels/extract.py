@@ -33,7 +33,7 @@ from ..activations import Ideal, Nonlinearity, Shockley
 from ..circuits import Circuit, ShockleyDiode, VoltageSource
 from ..circuits.outputs import OutputSpec, parse_output
 from .kernel import Kernel
-from .mna import MNASystem, build_mna, voltage_defined_loops
+from .mna import MNASystem, build_mna, refuse_voltage_defined_loops
 
 
 def diode_nonlinearity(model: object, name: str = "a diode") -> Nonlinearity:
@@ -118,14 +118,7 @@ def extract_kernel(
     """
     if check:
         circuit.validate()
-    loops = voltage_defined_loops(circuit) if check else []
-    if loops:
-        raise ValueError(
-            "this circuit has no kernel of the form 0 ∈ Hz + F(z) + Bu: "
-            f"{', '.join(loops)} close(s) a loop with voltage-defined elements alone "
-            "(voltage sources, E/H sources, transformer secondaries), which fixes a diode's "
-            "voltage (or a source's) instead of leaving it to the network"
-        )
+        refuse_voltage_defined_loops(circuit)
     mna: MNASystem = build_mna(circuit, inputs)
     G, S_z, S_u, measure = (np.asarray(a) for a in (mna.G, mna.S_z, mna.S_u, mna.measure))
     if check:

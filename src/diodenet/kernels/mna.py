@@ -337,3 +337,16 @@ def voltage_defined_loops(circuit: Circuit) -> list[str]:
     sources (E, H, transformer secondaries) alone, or a diode across such
     sources alone, whose voltage they fix."""
     return _loop_closers(circuit, with_diodes=True)[0]
+
+
+def refuse_voltage_defined_loops(circuit: Circuit) -> None:
+    """Raise ``ValueError`` naming the elements when ``voltage_defined_loops``
+    finds any: such a circuit has no kernel of the form 0 ∈ Hz + F(z) + Bu."""
+    loops = voltage_defined_loops(circuit)
+    if loops:
+        raise ValueError(
+            "this circuit has no kernel of the form 0 ∈ Hz + F(z) + Bu: "
+            f"{', '.join(loops)} close(s) a loop with voltage-defined elements alone "
+            "(voltage sources, E/H sources, transformer secondaries), which fixes a diode's "
+            "voltage (or a source's) instead of leaving it to the network"
+        )

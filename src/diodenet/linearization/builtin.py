@@ -45,7 +45,7 @@ from ..circuits import GROUND, Circuit, CurrentSource, Resistor, ShockleyDiode
 from ..circuits.outputs import OutputSpec, parse_output
 from ..kernels.extract import diode_nonlinearity
 from ..kernels.kernel import Kernel
-from ..kernels.mna import voltage_defined_loops
+from ..kernels.mna import refuse_voltage_defined_loops
 from ..kernels.stamped import StampedMNA, as_torch, rmul
 from ..simulators.builtin import breakdown_limits, check_breakdown, exact_method
 from ..solvers._common import solve_reduced
@@ -167,14 +167,7 @@ class BuiltinHardware(Hardware):
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.settles = 0
         c = self._circuit.validate()
-        loops = voltage_defined_loops(c)
-        if loops:
-            raise ValueError(
-                "this circuit has no kernel of the form 0 ∈ Hz + F(z) + Bu: "
-                f"{', '.join(loops)} close(s) a loop with voltage-defined elements alone "
-                "(voltage sources, E/H sources, transformer secondaries), which fixes a diode's "
-                "voltage (or a source's) instead of leaving it to the network"
-            )
+        refuse_voltage_defined_loops(c)
         self._st = st = StampedMNA(c, self.inputs, self.trainable)
         mna = st.mna
         for d, form in zip(mna.diodes, mna.port_forms):
