@@ -15,22 +15,29 @@ Failure handling:
   raises :class:`NgspiceWorkerError` too, after killing the workers;
 * Ctrl-C (or any other exception while waiting) terminates the workers before
   it propagates, so no orphan or zombie processes remain. Workers ignore SIGINT
-  themselves; the parent ends them.
+  themselves; the parent ends them. While the pool waits, Ctrl-C only sets a
+  flag that the wait loop reads: a ``KeyboardInterrupt`` raised at an arbitrary
+  point could land inside ``concurrent.futures.wait`` while it holds a future's
+  lock, and the executor's manager thread (and so the shutdown) would then
+  block on that lock forever.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
-from collections.abc import Callable, Sequence
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import (
     FIRST_COMPLETED,
     Executor,
     Future,
     ProcessPoolExecutor,
-    as_completed,
     wait,
 )
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 
 from .binding import NgspiceError
 from .engine import Task, run_task, worker_initializer
@@ -39,6 +46,48 @@ Result = tuple[dict, int]
 
 #: Seconds a batch may go without any chunk finishing before the pool gives up.
 DEFAULT_CHUNK_TIMEOUT = 600.0
+
+#: Seconds between checks for Ctrl-C while the pool waits for chunks.
+_POLL_S = 0.1
+
+
+@contextmanager
+def _sigint_as_flag() -> Iterator[threading.Event]:
+    """While inside, Ctrl-C sets the yielded event instead of raising.
+
+    Only Python's default handler is replaced, and only in the main thread (the
+    one place a handler can be installed); anywhere else the event never fires
+    and SIGINT behaves as before. The previous handler is always restored.
+    """
+    flag = threading.Event()
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield flag
+        return
+    signal.signal(signal.SIGINT, lambda signum, frame: flag.set())
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _as_completed(
+    futures: Iterable[Future], interrupted: threading.Event, stall_timeout: float | None = None
+) -> Iterator[Future]:
+    """Yield ``futures`` as they finish, like ``concurrent.futures.as_completed``,
+    but raise ``KeyboardInterrupt`` at a safe point once ``interrupted`` is set, and
+    ``TimeoutError`` when none finishes for ``stall_timeout`` seconds."""
+    pending = set(futures)
+    last_done = time.monotonic()
+    while pending:
+        done, pending = wait(pending, timeout=_POLL_S, return_when=FIRST_COMPLETED)
+        if interrupted.is_set():
+            raise KeyboardInterrupt
+        if done:
+            last_done = time.monotonic()
+        elif stall_timeout is not None and time.monotonic() - last_done > stall_timeout:
+            raise TimeoutError(f"no task finished for {stall_timeout:g} s")
+        yield from done
 
 
 def _all_done(out: list[Result | None]) -> list[Result]:
@@ -131,26 +180,23 @@ class NgspicePool:
         ex = self._ensure()
         futures: dict[Future, int] = {}
         try:
-            for k, task in enumerate(tasks):
-                futures[ex.submit(run_task, task)] = k
-            out: list[Result | None] = [None] * len(tasks)
-            pending = set(futures)
-            while pending:
-                done, pending = wait(pending, timeout=self.chunk_timeout,
-                                     return_when=FIRST_COMPLETED)
-                if not done:
-                    self._shutdown(terminate=True, kill=True)
-                    raise NgspiceWorkerError(
-                        f"no ngspice chunk finished for {self.chunk_timeout:g} s (a worker "
-                        "is stopped or hung); the workers were killed and the pool will "
-                        "restart, retry the batch"
-                    )
-                for fut in done:
+            with _sigint_as_flag() as interrupted:
+                for k, task in enumerate(tasks):
+                    futures[ex.submit(run_task, task)] = k
+                out: list[Result | None] = [None] * len(tasks)
+                for fut in _as_completed(futures, interrupted, self.chunk_timeout):
                     k = futures[fut]
                     out[k] = fut.result()
                     self._rows_done += _rows(tasks[k])
                     on_done(_rows(tasks[k]))
             return _all_done(out)
+        except TimeoutError as exc:
+            self._shutdown(terminate=True, kill=True)
+            raise NgspiceWorkerError(
+                f"no ngspice chunk finished for {self.chunk_timeout:g} s (a worker is "
+                "stopped or hung); the workers were killed and the pool will restart, "
+                "retry the batch"
+            ) from exc
         except BrokenProcessPool as exc:
             self._shutdown(terminate=True)
             raise NgspiceWorkerError(
@@ -204,17 +250,19 @@ class ExecutorRunner:
         futures = {self.executor.submit(run_task, t): k for k, t in enumerate(tasks)}
         out: list[Result | None] = [None] * len(tasks)
         try:
-            for fut in as_completed(futures):
-                k = futures[fut]
-                try:
-                    out[k] = fut.result()
-                except (NgspiceError, ValueError):
-                    raise
-                except Exception as exc:
-                    raise NgspiceWorkerError(
-                        f"the executor failed to run an ngspice task: {type(exc).__name__}: {exc}"
-                    ) from exc
-                on_done(_rows(tasks[k]))
+            with _sigint_as_flag() as interrupted:
+                for fut in _as_completed(futures, interrupted):
+                    k = futures[fut]
+                    try:
+                        out[k] = fut.result()
+                    except (NgspiceError, ValueError):
+                        raise
+                    except Exception as exc:
+                        raise NgspiceWorkerError(
+                            "the executor failed to run an ngspice task: "
+                            f"{type(exc).__name__}: {exc}"
+                        ) from exc
+                    on_done(_rows(tasks[k]))
         except BaseException:
             for fut in futures:
                 fut.cancel()
