@@ -43,7 +43,7 @@ from diodenet.linearization.hardware import output_port
 from diodenet.training.architectures import build_network
 from diodenet.training.datasets import load_dataset
 from diodenet.training.losses import make_loss
-from diodenet.training.trainer import TrainConfig, Trainer, learning_rate, peak_rss_mb
+from diodenet.training.trainer import TrainConfig, Trainer, batch_order, peak_rss_mb
 
 BATCH = 64
 TEMPERATURE = 0.5  # the trainer's default 0.05 × scale, scale 10 V
@@ -276,20 +276,23 @@ class PeerTrainer(Trainer):
 
 
 def train_epochs(trainer: Trainer, epochs: int) -> tuple[float, float]:
-    """(seconds per epoch of training steps, test accuracy after ``epochs``)."""
+    """(seconds per epoch of training steps, test accuracy after ``epochs``): the
+    trainer's own minibatch order, optimiser and schedule, without its evaluation
+    and checkpoints."""
     c = trainer.config
     state = trainer.initial_state()
+    theta, opt, sched = trainer._optimizers(state)
     n = len(trainer.y_fit)
     seconds = 0.0
     for e in range(epochs):
-        order = np.random.default_rng([c.seed, e]).permutation(n)
-        lr = learning_rate(c, e)
+        order = batch_order(c.seed, e, n)
         t = time.perf_counter()
         for b in range(0, n, c.batch_size):
             idx = order[b:b + c.batch_size]
             _, gt = trainer.gradient(state.theta, trainer.x_fit[idx], trainer.y_fit[idx])
-            trainer._step(state, gt, lr)
+            trainer._step(state, theta, opt, gt)
         seconds += time.perf_counter() - t
+        sched.step()
     trainer.program(state.theta)
     return seconds / epochs, trainer.evaluate(*trainer.test)[1]
 

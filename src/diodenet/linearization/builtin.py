@@ -49,6 +49,7 @@ from ..kernels.mna import refuse_voltage_defined_loops
 from ..kernels.stamped import StampedMNA, as_torch, rmul
 from ..simulators.builtin import breakdown_limits, check_breakdown, exact_method
 from ..solvers._common import solve_reduced
+from ..solvers.gauss_seidel import is_symmetric
 from ..solvers.reuse import CachedSolver
 from .hardware import Drive, Hardware, Measurement, check_drive
 from .power import source_power
@@ -509,6 +510,9 @@ class BuiltinHardware(Hardware):
         r_D = r_nodes[:, self._driven_cols]
         free, g = self._free_set(measurement)
         H = self.kernel.H
+        # a reciprocal network's switched blocks are symmetric positive definite:
+        # Cholesky, at half an LU's cost (solve_reduced falls back to LU if it fails)
+        symmetric = is_symmetric(self.kernel)
         s = self._sign
         y_D = s * r_br  # driven nodes: the (small-signal) source values
         lu, piv = self._lu, self._piv
@@ -521,7 +525,7 @@ class BuiltinHardware(Hardware):
         if not adjoint:
             y_f = G_solve(r_f - rmul(y_D, self._GfD), False)
             rw = rmul(y_f, self._meas_f) + rmul(y_D, self._meas_D)
-            zhat = -solve_reduced(H, free, g, rw)
+            zhat = -solve_reduced(H, free, g, rw, symmetric=symmetric)
             x_f = y_f + zhat @ self._Xz.T
             x_D = y_D
 
@@ -531,7 +535,7 @@ class BuiltinHardware(Hardware):
         else:
             y_f = G_solve(r_f - rmul(y_D, self._GDf_T), True)
             t = rmul(y_f, self._SzT_f) + rmul(y_D, self._SzT_D)
-            shat = solve_reduced(H.T.contiguous(), free, g, t)
+            shat = solve_reduced(H.T.contiguous(), free, g, t, symmetric=symmetric)
             y2_f = G_solve(rmul(shat, self._measT_f), True)
             x_f = y_f - y2_f
             x_D = y_D
