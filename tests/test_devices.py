@@ -384,6 +384,11 @@ def test_instance_power_is_the_physical_circuits():
     c = random_rtgd(4, MODELS[1])
     u, _ = _batch(4)
     hw = InstanceHardware(c, INPUTS, OUTPUTS, VARIED, seed=3)
+    # the trainer's view is the nominal one: what it programmed, not what the devices hold
+    nominal_g = np.array([r.g for r in c.trainable_resistors])
+    assert np.array_equal(hw.conductances(), nominal_g)
+    np.testing.assert_allclose(hw.actual_conductances(), nominal_g * hw.instance.factors,
+                               rtol=1e-15)
     p = hw.settle(u).power
     np.testing.assert_allclose(p, BuiltinHardware(hw.physical, INPUTS, OUTPUTS).settle(u).power,
                                rtol=1e-12)
