@@ -3,6 +3,7 @@ in-situ gradient against finite differences through the same instance."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 import torch
 
 from diodenet import Circuit, PWLDiode, ShockleyDiode
-from diodenet.circuits import IdealDiode
+from diodenet.circuits import IdealDiode, VoltageSource
 from diodenet.devices import (
     OPEN_CONDUCTANCE,
     DeviceSpec,
@@ -288,3 +289,125 @@ def test_cascade_deployed_to_instances_keeps_exact_gradients():
             hw.set_conductances(g0)
             fd = (vals[0] - vals[1]) / (2e-6 * g0[k])
             assert abs(grad[k] - fd) <= 1e-6 * np.abs(grad).max()
+
+
+def _many_devices(n: int) -> Circuit:
+    c = Circuit("many devices")
+    c.add_voltage_source("v1", "a", "0", 1.0)
+    for i in range(n):
+        c.add_resistor(f"r{i}", "a", "0", resistance=1e3)
+    return c
+
+
+def test_gaussian_tolerance_and_write_noise_follow_their_formulas():
+    """Gaussian and log-normal tolerance of one seed share the normal draws z:
+    f_gauss = max(1 + σz, 0.01) exactly where f_lognormal = exp(σz); a write
+    gives g·f·(1 + ε) with ε ~ N(0, write_noise²), fresh on every write."""
+    many = _many_devices(4000)
+    ln = Instance(many, DeviceSpec(tolerance=0.1), 5).factors
+    gauss = Instance(many, DeviceSpec(tolerance=0.1, distribution="gaussian"), 5).factors
+    z = np.log(ln) / 0.1
+    np.testing.assert_allclose(gauss, np.maximum(1 + 0.1 * z, 0.01), rtol=1e-12)
+    assert abs(gauss.std() - 0.1) < 0.005 and abs(gauss.mean() - 1) < 0.005
+    wide = Instance(many, DeviceSpec(tolerance=0.6, distribution="gaussian"), 5).factors
+    assert wide.min() == 0.01  # the floor keeps every device conducting
+    spec = DeviceSpec(tolerance=0.1, write_noise=0.02)
+    inst = Instance(many, spec, 5)
+    g = np.geomspace(1e-6, 1e-3, 4000)
+    eps = [inst.program(g) / (g * inst.factors) - 1 for _ in range(2)]
+    for e in eps:
+        assert abs(e.std() - 0.02) < 0.001 and abs(e.mean()) < 0.001
+    assert abs(np.corrcoef(eps[0], eps[1])[0, 1]) < 0.05  # independent writes
+    assert inst.writes == 2
+
+
+def test_diode_spread_draws_is_n_rs_and_vf_per_device():
+    """ln IS, N and RS relative, PWL vf: each spread with its σ over many
+    diodes; at a temperature, each drawn diode goes through the SPICE model."""
+    from diodenet.devices import shockley_at_temperature
+
+    base = ShockleyDiode(is_=1e-12, n=1.5, rs=5.0)
+    c = Circuit("diodes")
+    c.add_voltage_source("v1", "a", "0", 1.0)
+    c.add_resistor("r0", "a", "b", resistance=1e3)
+    for i in range(3000):
+        c.add_diode(f"d{i}", "b", "0", base)
+    spec = DeviceSpec(diode_is=0.5, diode_n=0.05, diode_rs=0.2)
+    models = list(Instance(c, spec, 2).diode_models.values())
+    log_is = np.log([m.is_ / base.is_ for m in models])
+    n = np.array([m.n / base.n - 1 for m in models])
+    rs = np.array([m.rs / base.rs - 1 for m in models])
+    for x, sigma in ((log_is, 0.5), (n, 0.05), (rs, 0.2)):
+        assert abs(x.std() - sigma) < 0.05 * sigma and abs(x.mean()) < 0.05 * sigma
+    hot = Instance(c, dataclasses.replace(spec, temperature=80.0), 2).diode_models
+    for name, m in list(Instance(c, spec, 2).diode_models.items())[:20]:
+        assert hot[name] == shockley_at_temperature(m, 80.0)
+    p = Circuit("pwl")
+    p.add_voltage_source("v1", "a", "0", 1.0)
+    p.add_resistor("r0", "a", "b", resistance=1e3)
+    for i in range(3000):
+        p.add_diode(f"d{i}", "b", "0", PWLDiode(vf=0.3, ron=10.0))
+    vf = np.array([m.vf for m in Instance(p, DeviceSpec(diode_vf=0.02), 2)
+                   .diode_models.values()])
+    assert abs(vf.std() - 0.02) < 0.001 and abs(vf.mean() - 0.3) < 0.001
+
+
+def test_read_noise_on_the_linearized_experiment_is_scaled_by_its_range():
+    """A linearized report is Q(a·x + n)/a, a per sample the auto-range: the
+    error times a is the read noise itself (σ = 1 mV here), reproducibly."""
+    c = random_rtgd(2, MODELS[0])
+    u, _ = _batch(2, 200)
+    drive = {("out", 0): np.linspace(1e-4, 2e-3, 200), ("out", 1): np.full(200, -1e-3)}
+    spec = DeviceSpec(read_noise=1e-3, full_scale=10.0)
+
+    def experiment() -> tuple[np.ndarray, np.ndarray]:
+        hw = InstanceHardware(c, INPUTS, OUTPUTS, spec, seed=6)
+        lin = hw.settle_linearized(hw.settle(u), drive, adjoint=True)
+        exact = lin.physical
+        resp = np.abs(exact.input_responses)
+        volts = np.where([isinstance(c[n], VoltageSource) for n in INPUTS],
+                         resp / spec.read_conductance, resp)
+        peak = np.max(np.hstack([np.abs(exact.outputs), np.abs(exact.branch_voltages),
+                                 volts]), axis=1)
+        a = (0.5 * spec.full_scale / peak)[:, None]
+        return (lin.outputs - exact.outputs) * a, (lin.branch_voltages - exact.branch_voltages) * a
+
+    (dy, dv), (dy2, dv2) = experiment(), experiment()
+    assert np.array_equal(dy, dy2) and np.array_equal(dv, dv2)
+    for err in (dy, dv):
+        assert abs(err.std() - 1e-3) < 1e-4 and abs(err.mean()) < 1e-4
+
+
+def test_instance_power_is_the_physical_circuits():
+    """The power an instance reports is its own netlist's (devices at their
+    actual values, wires included), not the nominal circuit's."""
+    c = random_rtgd(4, MODELS[1])
+    u, _ = _batch(4)
+    hw = InstanceHardware(c, INPUTS, OUTPUTS, VARIED, seed=3)
+    # the trainer's view is the nominal one: what it programmed, not what the devices hold
+    nominal_g = np.array([r.g for r in c.trainable_resistors])
+    assert np.array_equal(hw.conductances(), nominal_g)
+    np.testing.assert_allclose(hw.actual_conductances(), nominal_g * hw.instance.factors,
+                               rtol=1e-15)
+    p = hw.settle(u).power
+    np.testing.assert_allclose(p, BuiltinHardware(hw.physical, INPUTS, OUTPUTS).settle(u).power,
+                               rtol=1e-12)
+    assert np.abs(p / BuiltinHardware(c, INPUTS, OUTPUTS).settle(u).power - 1).max() > 0.01
+
+
+@pytest.mark.parametrize("k", [0, 1])
+def test_symmetric_eqprop_is_exact_on_piecewise_linear_networks(k: int):
+    """Ideal and PWL diodes: where the nudge changes no diode's state, each
+    device power is quadratic in β, so the symmetric estimate is hl itself
+    (measured 1e-13 at β = 0.01 and 0.1); one-sided stays O(β)."""
+    c = random_rtgd(10 + k, MODELS[k])
+    u, t = _batch(k)
+    loss = sse_loss(t)
+    hw = InstanceHardware(c, INPUTS, OUTPUTS, DeviceSpec(tolerance=0.1), seed=k)
+    hl = hardware_gradient(hw, u, loss).dL_dg
+    scale = np.abs(hl).max()
+    for beta in (0.01, 0.1):
+        sym = make_estimator("eqprop", beta=beta)(hw, u, loss).dL_dg
+        assert np.abs(sym - hl).max() <= 1e-10 * scale
+    one = make_estimator("eqprop", beta=0.1, nudge="one-sided")(hw, u, loss).dL_dg
+    assert np.abs(one - hl).max() > 1e-4 * scale

@@ -13,7 +13,8 @@ SMALL = ["--dataset", "xor", "--hidden", "4", "--epochs", "2", "--instances", "2
 
 def test_robustness_json_contract():
     r = CliRunner().invoke(cli, ["robustness", *SMALL, "--tolerance", "0.1",
-                                 "--in-situ-epochs", "1", "--hardware", "builtin", "--json"])
+                                 "--in-situ-epochs", "1", "--hardware", "builtin", "--nudge",
+                                 "one-sided", "--json"])
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)  # stdout is the JSON alone
     assert set(out) == {"nominal", "offline", "in_situ", "power_w"}
@@ -25,7 +26,8 @@ def test_robustness_json_contract():
 
 
 def test_robustness_without_variation_deploys_the_nominal_accuracy():
-    r = CliRunner().invoke(cli, ["robustness", *SMALL, "--tolerance", "0%",
+    # with the trainer's quantisation too: it happens before the write, on both
+    r = CliRunner().invoke(cli, ["robustness", *SMALL, "--tolerance", "0%", "--levels", "16",
                                  "--in-situ-epochs", "0", "--json"])
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)

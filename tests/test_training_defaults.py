@@ -10,7 +10,7 @@ import dataclasses
 import click
 
 from diodenet.cli.train_cmd import train
-from diodenet.linearization import ESTIMATORS, HARDWARES
+from diodenet.linearization import ESTIMATORS, HARDWARES, NUDGES
 from diodenet.training import RunConfig, TrainConfig
 from diodenet.training.architectures import ACTIVATIONS, DIODES, RECURRENT
 from diodenet.training.losses import LOSSES
@@ -69,7 +69,7 @@ def test_choice_options_offer_what_the_code_accepts():
                if isinstance(o.type, click.Choice)}
     assert choices == {
         "hardware": HARDWARES, "optimizer": OPTIMIZERS, "param": PARAMS,
-        "schedule": SCHEDULES, "loss": LOSSES, "gradient": ESTIMATORS,
+        "schedule": SCHEDULES, "loss": LOSSES, "gradient": ESTIMATORS, "nudge": NUDGES,
     }
     # per-stage options take comma lists: their help names every value the code accepts
     options = _options()

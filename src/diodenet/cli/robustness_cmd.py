@@ -49,6 +49,10 @@ def _frac_option(name: str, what: str, help: str):
               help="In-situ estimators, comma-separated: hl, eqprop, fd, model.")
 @click.option("--beta", type=float, default=0.01, show_default=True,
               help="eqprop nudge (relative).")
+@click.option("--nudge", type=click.Choice(["symmetric", "one-sided"]), default="symmetric",
+              show_default=True, help="eqprop nudges both ways or one way.")
+@click.option("--levels", type=int, default=None,
+              help="Quantisation levels of the programmed conductances (default: none).")
 @_frac_option("--tolerance", "tolerance",
               "Resistor tolerance σ per device, e.g. 0.1 or 10% (default 0).")
 @click.option("--distribution", type=click.Choice(["lognormal", "gaussian"]),
@@ -82,9 +86,10 @@ def _frac_option(name: str, what: str, help: str):
 @click.option("--json", "as_json", is_flag=True,
               help='Print {"nominal", "offline", "in_situ", "power_w"} as JSON.')
 def robustness(dataset, hidden, epochs, in_situ_epochs, lr, instances, first_seed, seed,
-               hardware, gradients, beta, tolerance, distribution, write_noise, stuck_open,
-               stuck_at_bound, g_bounds, diode_spread, wire_resistance, read_noise, adc_bits,
-               full_scale, temperature, diode, scale, settle_time, progress, as_json) -> None:
+               hardware, gradients, beta, nudge, levels, tolerance, distribution, write_noise,
+               stuck_open, stuck_at_bound, g_bounds, diode_spread, wire_resistance, read_noise,
+               adc_bits, full_scale, temperature, diode, scale, settle_time, progress,
+               as_json) -> None:
     """Train a classifier on the nominal circuit, deploy it to seeded physical
     instances (resistor tolerance, programming noise, stuck devices, diode
     spread, wires, read noise, ADC, temperature) and fine-tune in situ on each
@@ -127,7 +132,7 @@ def robustness(dataset, hidden, epochs, in_situ_epochs, lr, instances, first_see
             temperature=temperature,
         )
         cfg = RunConfig(dataset=dataset, hidden=hidden, epochs=epochs, seed=seed, diode=diode,
-                        scale=scale, beta=beta)
+                        scale=scale, beta=beta, nudge=nudge, levels=levels)
         cfg.resolved().train_config()
         result = run(cfg, spec, instances=instances, epochs=in_situ_epochs, estimators=names,
                      hardware=hardware, lr=lr, first_seed=first_seed, settle_time=settle_time,

@@ -97,6 +97,10 @@ from .main import UserError, cli, user_errors
                    "small circuits only), model (the nominal circuit's gradient).")
 @click.option("--beta", type=float, default=0.01, show_default=True,
               help="eqprop nudge, relative (largest nudge current = beta x mean g x max|y|).")
+@click.option("--nudge", type=click.Choice(["symmetric", "one-sided"]), default="symmetric",
+              show_default=True,
+              help="eqprop nudges both ways (+beta and -beta, error O(beta^2)) or one way "
+                   "against the free phase (O(beta)).")
 @click.option("--workers", type=int, default=1, show_default=True,
               help="ngspice worker processes.")
 @click.option("--progress/--no-progress", default=None,
@@ -107,7 +111,7 @@ def train(dataset, data_dir, features, csv_path, label_column, hardware, hidden,
           batch_size, seed, loss, temperature, optimizer, param, schedule, patience,
           val_fraction, momentum, g_min, g_max, levels, recurrent, sparsity, diode, activation,
           sign, bias, train_gains, gain_min, gain_max, scale, test_fraction, gradient, beta,
-          workers, progress, as_json) -> None:
+          nudge, workers, progress, as_json) -> None:
     """Train a resistor-diode classifier in the loop: every forward pass and
     gradient is measured on the hardware (built-in simulator or ngspice).
 
@@ -151,6 +155,7 @@ def train(dataset, data_dir, features, csv_path, label_column, hardware, hidden,
         optimizer=optimizer, param=param, loss=loss, temperature=temperature,
         schedule=schedule, patience=patience, val_fraction=val_fraction, momentum=momentum,
         seed=seed, g_min=g_min, g_max=g_max, levels=levels, gradient=gradient, beta=beta,
+        nudge=nudge,
     )
     with user_errors():
         cfg.resolved().train_config()  # fail on bad ranges before any work

@@ -6,7 +6,7 @@ import warnings
 from typing import Any
 
 from .builtin import BuiltinHardware
-from .estimators import ESTIMATORS, GradientEstimator, make_estimator
+from .estimators import ESTIMATORS, NUDGES, GradientEstimator, make_estimator
 from .factory import HARDWARES, make_hardware
 from .gradient import (
     Gradient,
@@ -22,6 +22,7 @@ from .power import energy_per_inference, source_power
 __all__ = [
     "ESTIMATORS",
     "HARDWARES",
+    "NUDGES",
     "BuiltinHardware",
     "Drive",
     "Gradient",

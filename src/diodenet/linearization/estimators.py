@@ -22,7 +22,8 @@ All share one call, ``estimator(hw, u, loss) -> Gradient``:
   programmed conductances) computed on a builtin digital twin, whatever
   ``hw`` really is: what training a model of the device gives.
 
-``make_estimator(name)`` builds one by name; ``ESTIMATORS`` lists them.
+``make_estimator(name)`` builds one by name; ``ESTIMATORS`` lists them, and
+``NUDGES`` the two ways eqprop nudges (``make_estimator(..., nudge=...)``).
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ from .gradient import Gradient, Loss, hardware_gradient, loss_gradient
 from .hardware import Hardware, Measurement
 
 ESTIMATORS = ("hl", "eqprop", "fd", "model")
+
+#: how ``eqprop`` nudges: both ways (``+β`` and ``-β``) or one way against the free phase
+NUDGES = ("symmetric", "one-sided")
 
 
 class GradientEstimator(ABC):
@@ -166,9 +170,14 @@ class ModelGradient(GradientEstimator):
 
 
 def make_estimator(name: str, *, beta: float = 0.01, symmetric: bool = True,
-                   step: float = 1e-5) -> GradientEstimator:
-    """The estimator called ``name`` (one of ``ESTIMATORS``)."""
+                   step: float = 1e-5, nudge: str | None = None) -> GradientEstimator:
+    """The estimator called ``name`` (one of ``ESTIMATORS``). ``nudge`` (one
+    of ``NUDGES``), when given, says how eqprop nudges in place of ``symmetric``."""
     key = str(name).strip().lower()
+    if nudge is not None:
+        if nudge not in NUDGES:
+            raise ValueError(f"unknown eqprop nudge {nudge!r}; known: {', '.join(NUDGES)}")
+        symmetric = nudge == "symmetric"
     if key == "hl":
         return HardwareLinearization()
     if key == "eqprop":

@@ -97,6 +97,7 @@ class RunConfig:
     gain_max: float = 10.0
     gradient: str = "hl"
     beta: float = 0.01
+    nudge: str = "symmetric"
 
     def resolved(self) -> RunConfig:
         """A copy with the defaults that depend on the dataset filled in."""

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..linearization import ESTIMATORS, Hardware, make_estimator
+from ..linearization import ESTIMATORS, NUDGES, Hardware, make_estimator
 from .architectures import ConductanceRange
 from .checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from .losses import LOSSES, make_loss
@@ -70,7 +70,8 @@ class TrainConfig:
     early stopping); ``val_fraction`` of the train split held out for early
     stopping (0: monitor the training loss); ``momentum`` for SGD; ``g_min``/
     ``g_max`` in siemens, ``levels`` log-spaced quantisation levels (``None``:
-    full precision).
+    full precision). ``gradient`` names the estimator (``ESTIMATORS``);
+    ``beta`` and ``nudge`` (``"symmetric"`` or ``"one-sided"``) set eqprop's.
     """
 
     epochs: int = 30
@@ -90,6 +91,7 @@ class TrainConfig:
     levels: int | None = None
     gradient: str = "hl"
     beta: float = 0.01
+    nudge: str = "symmetric"
     train_gains: bool = False
     gain_min: float = 0.1
     gain_max: float = 10.0
@@ -103,7 +105,8 @@ class TrainConfig:
                                    (self.param, PARAMS, "parametrisation"),
                                    (self.loss, LOSSES, "loss"),
                                    (self.schedule, SCHEDULES, "schedule"),
-                                   (self.gradient, ESTIMATORS, "gradient estimator")):
+                                   (self.gradient, ESTIMATORS, "gradient estimator"),
+                                   (self.nudge, NUDGES, "eqprop nudge")):
             if value not in known:
                 raise ValueError(f"unknown {what} {value!r}; known: {', '.join(known)}")
         if not 0.0 <= self.val_fraction < 1.0:
@@ -271,7 +274,8 @@ class Trainer:
         self.on_batch = on_batch
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.extra_state = extra_state or {}
-        self.estimator = make_estimator(config.gradient, beta=config.beta)
+        self.estimator = make_estimator(config.gradient, beta=config.beta,
+                                        nudge=config.nudge)
         #: mean static power (W) per inference of the last ``evaluate``
         self.last_power: float | None = None
         self.metrics_extra = metrics_extra or {}
