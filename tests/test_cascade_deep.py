@@ -292,6 +292,29 @@ def test_feedback_cascade_is_certified_settles_and_differentiates():
     assert abs((vals[0] - vals[1]) / (2e-6 * a0[k]) - g.dL_da[k]) <= 1e-5 * np.abs(g.dL_da).max()
 
 
+@pytest.mark.parametrize("diode", ["ideal", "shockley"])
+def test_stage_gain_bound_holds_at_every_operating_point(diode):
+    """The well-posedness certificate rests on |dy/du| <= M (the diodes-open
+    transfer) at every operating point: checked against central differences of
+    settled stages (recurrent resistors, clamp diodes, both neuron signs)."""
+    from diodenet.cascades.feedback import stage_gain_bound
+
+    for sign, activation in (("+", "clamp"), ("-", "relu")):
+        net = build_network(3, 2, 5, diode=diode, recurrent="dense", sign=sign,
+                            activation=activation, scale=2.0, seed=7)
+        M = stage_gain_bound(net.circuit, list(net.inputs), list(net.outputs))
+        hw = BuiltinHardware(net.circuit, net.inputs, net.outputs)
+        u = net.encode(np.random.default_rng(1).normal(size=(40, 3)) * 2)
+        h = 1e-6
+        J = np.empty((len(u), len(net.outputs), len(net.inputs)))
+        for i in range(len(net.inputs)):
+            du = np.zeros_like(u)
+            du[:, i] = h
+            J[:, :, i] = (hw.settle(u + du).outputs - hw.settle(u - du).outputs) / (2 * h)
+        assert np.all(np.abs(J) <= M + 1e-6 * M.max())
+        assert np.abs(J).max() >= 0.05 * M.max()  # a bound met by real, non-zero gains
+
+
 def test_ill_posed_feedback_is_refused_with_the_reason():
     with pytest.raises(IllPosedCascade, match=r"rho\(A\) = .* >= 1"):
         feedback_cascade(40.0)
