@@ -78,11 +78,14 @@ def test_from_mlp_equals_the_mlp_and_its_autograd(depth):
 
 def test_round_trip_and_refusals():
     m = random_mlp(3, seed=7)
-    back = to_mlp(from_mlp(m))
+    cascade = from_mlp(m)
+    back = cascade.to_mlp()  # the method, as users write it
     assert [type(layer) for layer in back] == [type(layer) for layer in m]
     for a, b in zip(m.parameters(), back.parameters()):
         # the circuit stores resistances: one reciprocal round trip per conductance
         torch.testing.assert_close(b, a, rtol=1e-15, atol=1e-16)
+    for a, b in zip(back.parameters(), to_mlp(cascade).parameters()):
+        assert torch.equal(a, b)  # the function and the method are one reader
     conv = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU())
     with pytest.raises(ValueError, match=r"layer 0 \(Conv2d\)"):
         from_mlp(conv)
@@ -91,7 +94,7 @@ def test_round_trip_and_refusals():
     # a trained builder cascade loads its hidden nodes with the readout: not an MLP
     net = build_network(2, 2, [3, 2], seed=0)
     with pytest.raises(ValueError, match="to_mlp"):
-        to_mlp(net.hardware("builtin"))
+        net.hardware("builtin").to_mlp()
 
 
 def mixed_cascade() -> tuple[CascadeNetwork, Cascade]:
@@ -151,6 +154,89 @@ def test_single_settle_equals_stage_by_stage_and_finite_differences():
     cascade.set_conductances(g0)
 
 
+def test_per_stage_options_build_what_they_say_and_behave_so():
+    """Each stage gets its own options, and each option does what it states:
+    checked on the circuits and, with ideal diodes, on the settled voltages
+    (clamp range, neuron sign, and KCL at every blocking neuron with its bias
+    current and recurrent resistors)."""
+    from diodenet.circuits import CurrentSource, IdealDiode, PWLDiode
+
+    scale, clamp = 2.0, 0.5
+    net = build_network(
+        2, 2, [4, 3, 3], diode=["ideal", "ideal", "pwl"],
+        activation=["clamp", "relu", "relu"], recurrent=["none", "dense", "none"],
+        sign=["+", "-", "+"], bias=["rails", "current", "rails"], scale=scale, seed=4,
+        g_range=ConductanceRange(1e-5, 1e-3),
+    )
+    assert isinstance(net, CascadeNetwork)
+    c0, c1, c2 = (n.circuit for n in net.stages)
+    models = [{type(d.model) for d in c.diodes} for c in (c0, c1, c2)]
+    assert models == [{IdealDiode}, {IdealDiode}, {PWLDiode}]
+    # stage 0: a neuron diode from ground and a clamp diode to the rail per neuron
+    assert sorted((d.anode, d.cathode) for d in c0.diodes if d.name.startswith("dc")) == \
+        [(f"h{k}", "bc") for k in range(4)]
+    assert c0["vbc"].dc == clamp * scale
+    # stage 1: diodes to ground (V <= 0), one current source per neuron and no
+    # bias rails into the neurons, every neuron pair joined
+    assert sorted((d.anode, d.cathode) for d in c1.diodes) == [(f"h{k}", "0") for k in range(3)]
+    assert len([e for e in c1 if isinstance(e, CurrentSource)]) == 3
+    assert not any(n in ("bp", "bn") for r in c1.resistors for n in r.nodes)
+    assert sorted(r.name for r in c1.resistors if r.name.startswith("rr")) == \
+        ["rr0_1", "rr0_2", "rr1_2"]
+    assert not any(r.name.startswith("rr") for c in (c0, c2) for r in c.resistors)
+    assert all((d.anode, d.cathode) == ("0", f"h{k}") for k, d in enumerate(c2.diodes))
+
+    cascade = net.hardware("builtin")
+    m = cascade.settle(net.encode(np.random.default_rng(5).normal(size=(200, 2)) * 3))
+    v0, v1 = m.stages[0].outputs, m.stages[1].outputs
+    # clamp: every neuron of stage 0 in [0, clamp·scale], both ends reached
+    assert v0.min() >= -1e-12 and v0.max() <= clamp * scale + 1e-12
+    assert (np.abs(v0) <= 1e-12).any() and (np.abs(v0 - clamp * scale) <= 1e-12).any()
+    # sign "-": every neuron of stage 1 at or below 0 V, some strictly below
+    assert v1.max() <= 1e-12 and (v1 < -1e-3).any()
+    # KCL at each blocking neuron of stage 1: resistors (inputs and recurrent)
+    # plus its bias current sum to zero
+    volts = {f"h{k}": v1[:, k] for k in range(3)}
+    for i, name in enumerate(net.stages[1].inputs):
+        volts[c1[name].pos] = m.stages[1].inputs[:, i]
+    for k in range(3):
+        node = f"h{k}"
+        inflow = sum(r.g * (volts[r.n1 if r.n2 == node else r.n2] - volts[node])
+                     for r in c1.resistors if node in r.nodes)
+        inflow = inflow + sum(e.dc for e in c1 if isinstance(e, CurrentSource) and e.neg == node)
+        blocking = v1[:, k] < -1e-9
+        assert blocking.any()
+        assert np.abs(inflow[blocking]).max() <= 1e-12 * np.abs(inflow).max() + 1e-15
+
+
+def test_cli_trains_a_cascade_with_per_stage_options_and_gain_range(tmp_path: Path):
+    out = tmp_path / "run"
+    res = CliRunner().invoke(cli, [
+        "train", "--dataset", "xor", "--hidden", "4,3", "--epochs", "2", "--batch-size", "100",
+        "--diode", "ideal,pwl", "--activation", "clamp,relu", "--sign", "+,-",
+        "--bias", "rails,current", "--recurrent", "none,dense", "--train-gains",
+        "--gain-min", "0.8", "--gain-max", "1.25", "--lr", "0.5", "--out", str(out),
+        "--json", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["hidden"] == [4, 3] and config["train_gains"] is True
+    from diodenet.training import checkpoint as ckpt
+
+    gains = np.abs(np.asarray(ckpt.load_checkpoint(out)["gains"]))
+    # trained within the stated range, like conductances within [g_min, g_max];
+    # a large step drives some to the end of the range, where they stop
+    assert gains.min() >= 0.8 - 1e-12 and gains.max() <= 1.25 + 1e-12
+    assert (np.isclose(gains, 0.8, rtol=0, atol=1e-12)
+            | np.isclose(gains, 1.25, rtol=0, atol=1e-12)).any()
+    cards = {line.split()[0]: line.split()[1:] for line in
+             (out / "model.cir").read_text().splitlines() if line[:1].isalpha()}
+    # one netlist: stage 0 clamped ideal diodes, stage 1 reversed PWL diodes with
+    # bias currents and recurrent resistors, E-element buffers between them
+    assert cards["dc0_s0"][:2] == ["s0_h0", "s0_bc"] and "rr0_1_s0" not in cards
+    assert cards["d0_s1"][:3] == ["s1_h0", "0", "dpwl_d0_s1"]
+    assert "ib2_s1" in cards and "rr1_2_s1" in cards and "ebuf1_7" in cards
+
+
 def test_builtin_and_ngspice_agree_on_a_three_stage_cascade():
     net = build_network(2, 2, [3, 3, 2], diode="shockley", scale=4.0, seed=6, gain=1.5)
     assert isinstance(net, CascadeNetwork)
@@ -204,6 +290,29 @@ def test_feedback_cascade_is_certified_settles_and_differentiates():
         c.set_gains(a)
         vals.append(float(0.5 * ((c.settle(u).outputs - t) ** 2).sum()))
     assert abs((vals[0] - vals[1]) / (2e-6 * a0[k]) - g.dL_da[k]) <= 1e-5 * np.abs(g.dL_da).max()
+
+
+@pytest.mark.parametrize("diode", ["ideal", "shockley"])
+def test_stage_gain_bound_holds_at_every_operating_point(diode):
+    """The well-posedness certificate rests on |dy/du| <= M (the diodes-open
+    transfer) at every operating point: checked against central differences of
+    settled stages (recurrent resistors, clamp diodes, both neuron signs)."""
+    from diodenet.cascades.feedback import stage_gain_bound
+
+    for sign, activation in (("+", "clamp"), ("-", "relu")):
+        net = build_network(3, 2, 5, diode=diode, recurrent="dense", sign=sign,
+                            activation=activation, scale=2.0, seed=7)
+        M = stage_gain_bound(net.circuit, list(net.inputs), list(net.outputs))
+        hw = BuiltinHardware(net.circuit, net.inputs, net.outputs)
+        u = net.encode(np.random.default_rng(1).normal(size=(40, 3)) * 2)
+        h = 1e-6
+        J = np.empty((len(u), len(net.outputs), len(net.inputs)))
+        for i in range(len(net.inputs)):
+            du = np.zeros_like(u)
+            du[:, i] = h
+            J[:, :, i] = (hw.settle(u + du).outputs - hw.settle(u - du).outputs) / (2 * h)
+        assert np.all(np.abs(J) <= M + 1e-6 * M.max())
+        assert np.abs(J).max() >= 0.05 * M.max()  # a bound met by real, non-zero gains
 
 
 def test_ill_posed_feedback_is_refused_with_the_reason():

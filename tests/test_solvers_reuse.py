@@ -178,3 +178,35 @@ def test_kernel_without_elements_solves_twice_with_one_state() -> None:
     for _ in range(2):
         eq = cache.solve(k, inputs(3, 2, 0))
         assert eq.z.shape == (3, 0) and eq.all_converged
+
+
+def test_builtin_hardware_and_simulator_factor_once_per_programmed_kernel() -> None:
+    """The callers that solve one kernel again and again keep one solver state:
+    one ``init`` for many batches, a new one only when the conductances change,
+    and the answer after a change is that of hardware built fresh for them."""
+    import numpy as np
+
+    from diodenet.linearization import BuiltinHardware
+    from diodenet.simulators.builtin import BuiltinSimulator
+    from diodenet.training.architectures import build_network
+
+    net = build_network(2, 2, 6, recurrent="dense", seed=3)
+    hw = BuiltinHardware(net.circuit, net.inputs, net.outputs)
+    rng = np.random.default_rng(0)
+    batches = [net.encode(rng.normal(size=(16, 2))) for _ in range(3)]
+    for u in batches:
+        hw.settle(u)
+    assert hw._solver.inits == 1
+    g = hw.conductances() * rng.uniform(0.5, 1.5, hw.conductances().shape)
+    hw.set_conductances(g)
+    after = hw.settle(batches[0]).outputs
+    assert hw._solver.inits == 2
+    fresh = BuiltinHardware(net.circuit, net.inputs, net.outputs)
+    fresh.set_conductances(g)
+    expect = fresh.settle(batches[0]).outputs
+    assert np.abs(after - expect).max() <= 1e-12 * np.abs(expect).max()
+
+    sim = BuiltinSimulator(net.circuit)
+    for u in batches:
+        sim.solve(sim.input_matrix(u, net.inputs))
+    assert sim._solver is not None and sim._solver.inits == 1

@@ -74,6 +74,38 @@ def test_solvers_agree_with_the_kernel_active_set(solver):
     assert f"solver='{solver}'" in repr(layer)
 
 
+def test_step_inverse_is_kept_for_the_same_H_and_renewed_when_it_changes():
+    """Calls on one ``H`` form ``(I + αH)⁻¹`` once; a parameter step forms it
+    again, so PR answers for the new ``H`` (the kernel's exact active set)."""
+    layer = _layer(4, 3, 12, 2, dtype=torch.float64, solver="pr", tol=1e-13, max_iter=20000)
+    g = torch.Generator().manual_seed(8)
+    xs = [torch.randn(8, 3, dtype=torch.float64, generator=g) for _ in range(3)]
+
+    def check(x: torch.Tensor) -> None:
+        exact = layer.to_kernel().solve(x, method="active_set", tol=1e-12)
+        torch.testing.assert_close(layer(x).detach(), exact.y, rtol=0, atol=1e-10)
+
+    with torch.no_grad():
+        for x in xs:
+            check(x)
+        assert layer.inverses == 1
+        layer.A.add_(0.3 * torch.randn(layer.A.shape, dtype=torch.float64, generator=g))
+        check(xs[0])
+        assert layer.inverses == 2
+        layer.alpha = 0.5  # another step: another inverse, the same equilibrium
+        check(xs[1])
+        assert layer.inverses == 3
+    # training: the backward of a call that reused the inverse is the same gradient
+    layer.zero_grad()
+    layer(xs[2]).square().sum().backward()
+    kept = [p.grad.clone() for p in layer.parameters()]
+    layer._inverse = None
+    layer.zero_grad()
+    layer(xs[2]).square().sum().backward()
+    for a, b in zip(kept, (p.grad for p in layer.parameters())):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+
+
 def test_float32_by_default_unbatched_and_errors():
     layer = _layer(4, 3, 8, 2)
     assert layer.A.dtype == torch.get_default_dtype() == torch.float32

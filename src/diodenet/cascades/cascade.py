@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -45,6 +46,9 @@ from ..linearization.gradient import Loss
 from ..linearization.hardware import Drive, check_drive
 from .buffers import Buffer, buffers_of
 from .whole import WholeCircuit, build_whole
+
+if TYPE_CHECKING:
+    import torch
 
 FORWARD = ("stages", "whole")
 BACKWARD = ("stages", "single")
@@ -405,6 +409,15 @@ class Cascade(Hardware):
             loss=L, dL_dg=self._split(dL_dg), dL_du=adj.input_responses, outputs=m.outputs,
             settles=self.settles - before, dL_da=dL_da,
         )
+
+    def to_mlp(self) -> torch.nn.Sequential:
+        """The equivalent ``nn.Sequential`` of ``Linear`` and ``ReLU`` layers
+        (float64) of a cascade of layer stages, such as ``from_mlp`` builds:
+        ``from_mlp(m).to_mlp()`` gives ``m`` back. Any other cascade is refused
+        with a ``ValueError`` saying why (see ``cascades.mlp.to_mlp``)."""
+        from .mlp import to_mlp
+
+        return to_mlp(self)
 
     def to_circuit(self, title: str = "cascade") -> tuple[Circuit, list[str], list]:
         """``(circuit, inputs, outputs)``: the whole cascade as one circuit (stage

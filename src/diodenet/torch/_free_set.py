@@ -106,9 +106,12 @@ def _pr_blocks(V: Tensor, q: Tensor, alpha: float, blocks):
 
 def solve(
     H: Tensor, q: Tensor, *, method: str, tol: float, max_iter: int, alpha: float,
-    check_every: int = 2, first_check: int | None = None,
+    check_every: int = 2, first_check: int | None = None, V: Tensor | None = None,
 ) -> Solution:
     """Solve the LCP for every row of ``q`` (see the module docstring).
+
+    ``V``: ``(I + αH)⁻¹`` if the caller kept it from an earlier call on the same
+    ``H`` and ``α`` (formed here otherwise).
 
     ``tol`` bounds the natural residual relative to ``max(1, ‖q‖_∞)`` per sample.
     ``pr``: PR to ``tol`` (at most ``max_iter`` iterations). ``active_set``: PR
@@ -120,7 +123,8 @@ def solve(
     n = H.shape[0]
     scale = q.abs().amax(dim=1).clamp_min(1.0)
     eye = torch.eye(n, dtype=H.dtype, device=H.device)
-    V = torch.linalg.inv(eye + alpha * H)
+    if V is None:
+        V = torch.linalg.inv(eye + alpha * H)
     z = torch.zeros_like(q)
     it = 0
     last_free = None

@@ -29,6 +29,11 @@ last active-set step (two triangular solves per sample), or else
 ``"pr"``/``"auto"``. A miss raises ``ConvergenceError`` with the residual.
 After each call ``layer.stats`` holds the solver's ``iterations``,
 ``residual`` (relative, worst sample) and ``method``.
+
+Reuse: ``(I + αH)⁻¹`` depends on ``H`` only, so the layer keeps it and every
+later call with the same ``H`` (evaluation, or several batches between two
+optimiser steps) skips the inversion; a changed parameter gives a new ``H``
+and a new inverse (``layer.inverses`` counts them).
 """
 
 from __future__ import annotations
@@ -68,7 +73,9 @@ class _Equilibrium(torch.autograd.Function):
         # last call's count, less one: the first check drifts down to what is needed
         hint = layer.stats.iterations - 1 if layer.stats is not None else None
         sol = solve(Hd, qd, method=layer.solver, tol=layer.tolerance(q.dtype),
-                    max_iter=layer.max_iter, alpha=layer.alpha, first_check=hint)
+                    max_iter=layer.max_iter, alpha=layer.alpha, first_check=hint,
+                    V=layer._kept_inverse(Hd))
+        layer._keep_inverse(Hd, sol.V)
         worst = float(sol.residual.max()) if sol.residual.numel() else 0.0
         layer.stats = SolverStats(sol.method, sol.iterations, worst)
         if not worst <= layer.tolerance(q.dtype):
@@ -178,6 +185,24 @@ class MonDEQLayer(nn.Module):
         self.d = nn.Parameter(torch.zeros(out_features, dtype=dtype, device=device))
         self.stats: SolverStats | None = None
         self._adjoint_iterations: int | None = None
+        #: how many times ``(I + αH)⁻¹`` was formed: once per distinct ``H``
+        #: (parameters and ``alpha``), kept for every later call on the same one
+        self.inverses = 0
+        self._inverse: tuple[Tensor, float, Tensor] | None = None
+
+    def _kept_inverse(self, H: Tensor) -> Tensor | None:
+        """The kept ``(I + αH)⁻¹`` if it was formed for this very ``H`` and ``α``."""
+        kept = self._inverse
+        if (kept is None or kept[1] != self.alpha or kept[0].shape != H.shape
+                or kept[0].dtype != H.dtype or kept[0].device != H.device
+                or not torch.equal(kept[0], H)):
+            return None
+        return kept[2]
+
+    def _keep_inverse(self, H: Tensor, V: Tensor) -> None:
+        if self._inverse is None or self._inverse[2] is not V:
+            self._inverse = (H.clone(), self.alpha, V)
+            self.inverses += 1
 
     def tolerance(self, dtype: torch.dtype) -> float:
         """The relative residual bound used for ``dtype``."""
