@@ -25,8 +25,6 @@ import time
 
 import numpy as np
 
-import diodenet.cli.main  # noqa: F401 - registers the commands before train_cmd is used
-from diodenet.cli.train_cmd import limit_threads
 from diodenet.training.session import (
     RunConfig,
     build,
@@ -35,6 +33,7 @@ from diodenet.training.session import (
     training_hardware,
 )
 from diodenet.training.trainer import Trainer
+from diodenet.utils import limit_threads
 
 BASE = {"digits": 32, "mnist": 64}
 

@@ -149,6 +149,14 @@ def test_simulate_ngspice_backend_same_numbers(ngspice_available: None,
 
 
 # --------------------------------------------------------------------- check
+def test_check_is_a_hidden_alias_of_compare() -> None:
+    """`compare` is the command; `check`, its old name, still runs it but is not listed."""
+    listed = CliRunner().invoke(cli, ["--help"]).stdout
+    assert "compare" in listed and "\n  check " not in listed
+    assert cli.commands["check"].hidden and not cli.commands["compare"].hidden
+    assert cli.commands["check"].callback is cli.commands["compare"].callback
+
+
 def test_check_reports_the_stand_in_drop(ngspice_available: None,
                                          files: dict[str, Path]) -> None:
     """Ideal diode: builtin says V(out) = 0; ngspice's stand-in drops a few mV there.

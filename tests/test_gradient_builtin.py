@@ -150,7 +150,7 @@ def dense_switched(c: Circuit, inputs: list[str], outputs: list, m, drive: dict,
     Every diode port row is rewritten for the sample's state: a short
     ``V(c) - V(a) = 0``, an open ``j = 0``, a conductance ``g_d (V(c) - V(a)) - j = 0``.
     Returns the solution vectors (batch, N) and the MNA's index maps."""
-    from diodenet.kernels.extract import parse_output
+    from diodenet.circuits.outputs import parse_output
     from diodenet.kernels.mna import build_mna, junction_node
 
     mna = build_mna(c, inputs, force_admittance=True)

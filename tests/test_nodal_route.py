@@ -12,7 +12,7 @@ import pytest
 from diodenet.circuits import Circuit, IdealDiode, PWLDiode, ShockleyDiode
 from diodenet.circuits.netlist import NetlistWarning, parse_netlist
 from diodenet.simulators.builtin import BuiltinSimulator
-from diodenet.simulators.ngspice.examples import random_diode_network, random_inputs
+from diodenet.testing import random_diode_network, random_inputs
 
 
 def network(seed: int, model: object | None) -> Circuit:

@@ -26,7 +26,7 @@ from diodenet.circuits.netlist.lexer import MAX_CARD_CHARS, MAX_CARDS
 from diodenet.circuits.netlist.subckt import MAX_ELEMENTS
 from diodenet.cli.main import cli
 from diodenet.simulators.ngspice import NgspicePool, NgspiceSimulator, NgspiceWorkerError
-from diodenet.simulators.ngspice.examples import random_diode_network, random_inputs
+from diodenet.testing import random_diode_network, random_inputs
 
 
 def _nested_empty_subcircuits(levels: int = 10, fanout: int = 10) -> str:

@@ -106,6 +106,28 @@ def test_step_inverse_is_kept_for_the_same_H_and_renewed_when_it_changes():
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("solver", ["pr", "active_set"])
+def test_backward_is_the_solvers_transpose(solver):
+    """The layer's backward (free-set LU or PR reusing the forward's factors) gives
+    the same adjoint as the equilibrium solvers' ``transpose`` on its kernel."""
+    from diodenet.solvers import get_solver
+
+    layer = _layer(4, 3, 12, 2, dtype=torch.float64, solver=solver, tol=1e-13, max_iter=20000)
+    gen = torch.Generator().manual_seed(7)
+    x = torch.randn(5, 3, dtype=torch.float64, generator=gen)
+    v = torch.randn(5, 12, dtype=torch.float64, generator=gen)
+    q = (x @ layer.U.T + layer.c).detach().requires_grad_()
+    z = _Equilibrium.apply(layer.H().detach(), q, layer)
+    (lam,) = torch.autograd.grad((z * v).sum(), q)
+    kernel = layer.to_kernel()  # its q is -(Ux + c): the sign flips
+    exact = get_solver("active_set", kernel)
+    state = exact.init(kernel)
+    z_exact = kernel.solve(x, solver=exact, state=state).z
+    torch.testing.assert_close(z.detach(), z_exact, rtol=0, atol=1e-9)
+    torch.testing.assert_close(lam, -exact.transpose(state, kernel, z_exact, v, x),
+                               rtol=1e-7, atol=1e-9)
+
+
 def test_float32_by_default_unbatched_and_errors():
     layer = _layer(4, 3, 8, 2)
     assert layer.A.dtype == torch.get_default_dtype() == torch.float32

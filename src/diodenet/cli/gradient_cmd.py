@@ -68,7 +68,7 @@ def gradient(netlist: str, inputs_csv: str, outputs: str, targets_csv: str, back
             hw.close()
     data = {
         "backend": hw.name, "loss": g.loss,
-        "dL_dg": {name: float(v) for name, v in zip(hw.trainable, g.dL_dg)},
+        "dL_dg": g.by_resistor(),
         "dL_du": g.dL_du.tolist(), "inputs": in_names, "settles": g.settles,
     }
     require_finite(data)

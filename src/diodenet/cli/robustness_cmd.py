@@ -107,7 +107,7 @@ def robustness(dataset, hidden, epochs, in_situ_epochs, lr, instances, first_see
     from ..devices.robustness import robustness as run
     from ..linearization import ESTIMATORS
     from ..training.session import RunConfig
-    from .train_cmd import limit_threads
+    from ..utils import limit_threads
 
     names = [g.strip().lower() for g in gradients.split(",") if g.strip()]
     unknown = [g for g in names if g not in ESTIMATORS]

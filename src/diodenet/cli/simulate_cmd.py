@@ -1,4 +1,4 @@
-"""``diodenet simulate``, ``diodenet check`` and ``diodenet kernel``."""
+"""``diodenet simulate``, ``diodenet compare`` (hidden alias ``check``) and ``diodenet kernel``."""
 
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..circuits import Circuit, VoltageSource
-from ..kernels.extract import OutputSpec, parse_output
+from ..circuits.outputs import OutputSpec, parse_output
 from ..linearization import BuiltinHardware, Hardware, Measurement, NgspiceHardware
 from ..linearization.hardware import Drive
 from .instance import Instance

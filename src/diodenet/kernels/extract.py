@@ -33,7 +33,7 @@ from ..activations import Ideal, Nonlinearity, Shockley
 from ..circuits import Circuit, ShockleyDiode, VoltageSource
 from ..circuits.outputs import OutputSpec, parse_output
 from .kernel import Kernel
-from .mna import MNASystem, build_mna, refuse_voltage_defined_loops
+from .mna import MNASystem, build_mna, refuse_singular_ports, refuse_voltage_defined_loops
 
 
 def diode_nonlinearity(model: object, name: str = "a diode") -> Nonlinearity:
@@ -80,18 +80,6 @@ class CircuitKernel(Kernel):
         return z @ self.Jz.T + u @ self.Ju.T + self.j0
 
 
-def _check_invertible(G: np.ndarray) -> None:
-    if G.size == 0:
-        return
-    s = np.linalg.svd(G, compute_uv=False)
-    if s[-1] <= 1e-13 * s[0]:
-        raise ValueError(
-            "this circuit has no kernel of the form 0 ∈ Hz + F(z) + Bu: its linear part is "
-            "singular with the diodes as ports (a floating node, a cut-set of current "
-            "sources or diodes, or a degenerate controlled source)"
-        )
-
-
 def extract_kernel(
     circuit: Circuit,
     inputs: Sequence[str],
@@ -122,7 +110,7 @@ def extract_kernel(
     mna: MNASystem = build_mna(circuit, inputs)
     G, S_z, S_u, measure = (np.asarray(a) for a in (mna.G, mna.S_z, mna.S_u, mna.measure))
     if check:
-        _check_invertible(G)
+        refuse_singular_ports(G)
     rhs = np.concatenate([S_z, S_u, mna.s0[:, None]], axis=1)
     X = np.linalg.solve(G, rhs) if mna.size else np.zeros((0, rhs.shape[1]))
     n = len(mna.diodes)

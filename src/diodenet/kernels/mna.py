@@ -350,3 +350,18 @@ def refuse_voltage_defined_loops(circuit: Circuit) -> None:
             "(voltage sources, E/H sources, transformer secondaries), which fixes a diode's "
             "voltage (or a source's) instead of leaving it to the network"
         )
+
+
+def refuse_singular_ports(G: np.ndarray) -> None:
+    """Raise ``ValueError`` when the MNA matrix ``G`` with the diodes as ports
+    is numerically singular (smallest singular value ≤ 1e-13 × the largest):
+    such a circuit has no kernel of the form 0 ∈ Hz + F(z) + Bu."""
+    if G.size == 0:
+        return
+    s = np.linalg.svd(G, compute_uv=False)
+    if s[-1] <= 1e-13 * s[0]:
+        raise ValueError(
+            "this circuit has no kernel of the form 0 ∈ Hz + F(z) + Bu: its linear part is "
+            "singular with the diodes as ports (a floating node, a cut-set of current "
+            "sources or diodes, or a degenerate controlled source)"
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..circuits import Circuit
-from ..kernels.extract import OutputSpec
+from ..circuits.outputs import OutputSpec
 from .builtin import BuiltinHardware
 from .hardware import Hardware
 from .ngspice import NgspiceHardware

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from ..circuits import Circuit
-from ..kernels.extract import OutputSpec
+from ..circuits.outputs import OutputSpec
 from ..linearization import Hardware, Measurement, adjoint_gradient, make_hardware
 from ..training.architectures import Network
 
