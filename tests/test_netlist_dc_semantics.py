@@ -94,6 +94,17 @@ r8 8 0 1k
 r9 9 0 1k
 .end
 """,
+    "ac-only sources": """t
+v1 1 0 AC 1
+v2 2 0 ac 1 90 dc 2
+v3 4 0 distof1 0.1 dc 1.5
+i1 0 3 AC 1m
+r1 1 3 2k
+r2 2 3 1k
+r3 3 0 1k
+r4 4 3 3k
+.end
+""",
     "capacitor open, inductor short": """t
 v1 1 0 5
 r1 1 2 1k
@@ -297,3 +308,16 @@ def test_ltspice_piecewise_linear_diode() -> None:
         op = sim.operating_points(np.array([[vin]]), ["v1"])
         vb = op.voltages[0][op.nodes.index("b")]
         assert (vin - vb) / 1.0 == pytest.approx(diode_current(vb), rel=1e-9, abs=1e-12)
+
+
+def test_ac_parts_are_ignored_with_a_note_and_ac_alone_is_zero() -> None:
+    """ngspice's .op takes a source written with only an AC part as 0 (V or A)."""
+    with pytest.warns(NetlistWarning) as record:
+        c = parse_netlist("t\nv1 1 0 AC 1\ni1 0 1 ac 2m 45\nr1 1 0 1k\n")
+    assert c["v1"].dc == 0.0 and c["i1"].dc == 0.0
+    assert [(w.message.line, w.message.problem) for w in record] == [  # type: ignore[union-attr]
+        (2, "v1: ac part ignored (DC operating point)"),
+        (2, "v1: no DC value given; 0 used, as ngspice does"),
+        (3, "i1: ac part ignored (DC operating point)"),
+        (3, "i1: no DC value given; 0 used, as ngspice does"),
+    ]
