@@ -152,6 +152,14 @@ d4 5 0 dt
 .model dt d(is={1e-16*temper})
 .end
 """,
+    "tbv1 and tbv2, which ngspice ignores": """t
+.temp 100
+v1 0 1 10
+r1 1 2 1k
+d1 2 0 dz
+.model dz d(bv=5 ibv=1u tbv1=0.01 tbv2=1e-4)
+.end
+""",
     "options temp": """t
 .options temp=50 tnom=20
 v1 1 0 2
@@ -321,3 +329,12 @@ def test_ac_parts_are_ignored_with_a_note_and_ac_alone_is_zero() -> None:
         (3, "i1: ac part ignored (DC operating point)"),
         (3, "i1: no DC value given; 0 used, as ngspice does"),
     ]
+
+
+def test_pspice_breakdown_coefficients_are_ignored_as_ngspice_ignores_them() -> None:
+    """TBV1/TBV2 are not ngspice's (it warns and drops them; its coefficient is
+    TCV): not read as TCV, and said so in a note."""
+    with pytest.warns(NetlistWarning, match=r"'tbv1' ignored, as ngspice does"):
+        c = parse_netlist("t\n.temp 100\nv1 0 1 10\nr1 1 2 1k\nd1 2 0 dz\n"
+                          ".model dz d(bv=5 tbv1=0.01)\n")
+    assert c["d1"].model.bv == 5.0  # type: ignore[union-attr]
