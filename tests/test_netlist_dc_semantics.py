@@ -230,6 +230,7 @@ r3 2 0 {!(1 == 1) ? 7k : 3k}
 """,
     "dialects": """t // ngspice comment style
 .param rr=1k
+.csparam rcs={rr*3}
 v1 in 0 1 $ inline
 r1 in out {rr} // another comment
 r2 out 0 {rr*2}
@@ -288,9 +289,14 @@ def test_rser_is_a_series_resistance() -> None:
 
 
 def test_xyce_spellings() -> None:
-    c = read("t\n.global_param g=2k\n.options device temp=27\nv1 a 0 1\nr1 a b {g}\n"
-             "r2 b 0 {g}\n")
+    """Xyce's .global_param and .options device temp= read as ngspice's .param and
+    .options temp= (the "options temp" case is checked against ngspice)."""
+    body = "v1 a 0 1\nr1 a b {g}\nd1 b 0 dd\n.model dd d(is=1e-14 n=1.1)\n"
+    c = read("t\n.global_param g=2k\n.options device temp=50 tnom=20\n" + body)
+    ng = read("t\n.param g=2k\n.options temp=50 tnom=20\n" + body)
     assert c["r1"].resistance == 2000.0
+    assert c["d1"].model == ng["d1"].model
+    assert c["d1"].model != read("t\n.param g=2k\n" + body)["d1"].model
 
 
 def test_micro_sign_reads_as_micro() -> None:
