@@ -160,6 +160,26 @@ d1 2 0 dz
 .model dz d(bv=5 ibv=1u tbv1=0.01 tbv2=1e-4)
 .end
 """,
+    "options gmin": """t
+.options gmin=1e-4
+v1 0 1 5
+r1 1 2 100k
+d1 2 0 dd
+v2 3 0 1
+r2 3 4 1k
+d2 4 0 dd
+.model dd d(is=1e-14)
+.end
+""",
+    "options rshunt": """t
+.options rshunt=1e4
+v1 1 0 2
+r1 1 2 1k
+d1 2 3 dd
+r2 3 0 10k
+.model dd d(is=1e-14 n=1.2)
+.end
+""",
     "options temp": """t
 .options temp=50 tnom=20
 v1 1 0 2
@@ -265,6 +285,11 @@ def test_routes_are_named() -> None:
     assert plain.route == "kernel"
     knee = BuiltinSimulator(read(CASES["ikf isr nr ikr"])).operating_points()
     assert knee.route == "nodal"
+    for case, reason in (("options gmin", ".options gmin=0.0001 is outside the kernel route"),
+                         ("options rshunt", ".options rshunt=10000 is outside the kernel")):
+        sim = BuiltinSimulator(read(CASES[case]))
+        assert sim.operating_points().route == "nodal"
+        assert sim.fallback_reason.startswith(reason), sim.fallback_reason
 
 
 def test_inductor_current_is_reported_like_a_zero_volt_source() -> None:
