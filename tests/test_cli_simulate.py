@@ -285,3 +285,28 @@ def test_kernel_json_without_diodes_is_strict_json(tmp_path: Path) -> None:
     data = json.loads(r.stdout, parse_constant=reject)
     assert data["margin"] is None and data["H"] == []
     np.testing.assert_allclose(data["D"], [[-0.5]], rtol=1e-12)
+
+
+@pytest.mark.parametrize("command", ["simulate", "compare"])
+def test_a_backend_missing_a_node_is_an_error(tmp_path: Path, monkeypatch,
+                                              command: str) -> None:
+    """A backend answer without one of the circuit's nodes is a one-line error
+    (exit 2), not an answer that silently leaves the node out."""
+    import diodenet.cli.simulate_cmd as simulate_cmd
+    from diodenet.simulators.builtin import BuiltinSimulator
+
+    path = tmp_path / "net.cir"
+    path.write_text("t\nv1 1 0 2\nr1 1 2 1k\nr2 2 0 1k\n.end\n")
+
+    def short_answer(backend, circuit, names, values, workers):
+        op = BuiltinSimulator(circuit).operating_points(values, names)
+        keep = [k for k, n in enumerate(op.nodes) if n != "2"]
+        op.nodes = [op.nodes[k] for k in keep]
+        op.voltages = op.voltages[:, keep]
+        return op
+
+    monkeypatch.setattr(simulate_cmd, "_run_backend", short_answer)
+    r = CliRunner().invoke(cli, [command, str(path)])
+    assert r.exit_code == 2, r.output
+    assert r.stderr == ("Error: the backend reported no voltage for 1 of the circuit's 2 "
+                        "nodes (first: '2')\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from diodenet.cli.main import cli
@@ -88,3 +89,43 @@ def test_help_says_what_is_checked() -> None:
     assert r.exit_code == 0
     for word in (".control", "--include", "DC", "duplicate", "exit code 2", "--json"):
         assert word in r.output
+
+
+IGNORED = [".tran 1n 1u", ".ac dec 10 1 1k", ".dc v1 0 1 0.1", ".op", ".print dc v(a)",
+           ".plot dc v(a)", ".probe v(a)", ".save all", ".meas tran vmax max v(a)",
+           ".four 1k v(a)", ".backanno"]
+
+
+@pytest.mark.parametrize("card", IGNORED)
+def test_analysis_and_output_cards_skipped_with_one_note(tmp_path: Path, card: str) -> None:
+    """Each analysis or output card: one note naming its line, and never in the
+    deck that `compare` gives ngspice."""
+    from diodenet.circuits.netlist.deck import ngspice_deck
+
+    path = tmp_path / "net.cir"
+    path.write_text(f"title\nv1 a 0 1\nr1 a 0 1k\n{card}\n.end\n")
+    r = run(str(path))
+    assert r.exit_code == 0, r.output
+    first = card.split()[0]
+    assert r.stderr == (f"{path}:4: note: {first} ignored (diodenet reads the circuit; "
+                        "simulators add their own analyses)\n")
+    assert run(str(path), "-q").stderr == ""
+    assert first not in ngspice_deck(path)
+
+
+def test_control_block_and_text_after_end_never_reach_ngspice(tmp_path: Path) -> None:
+    from diodenet.circuits.netlist.deck import ngspice_deck
+
+    path = tmp_path / "net.cir"
+    path.write_text("title\nv1 a 0 1\n.control\nrun\nwrite out.raw\n.endc\nr1 a 0 1k\n.end\n"
+                    "r9 a 0 1\nanything at all\n")
+    r = run(str(path), "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["elements"] == 2
+    assert r.stderr == ""  # --json puts the notes in the JSON
+    assert json.loads(r.stdout)["notes"] == [
+        f"{path}:3: note: .control block (lines 3-6) skipped: diodenet never runs ngspice "
+        "commands",
+        f"{path}:9: note: text after .end (lines 9-10) skipped",
+    ]
+    deck = ngspice_deck(path)
+    assert deck.splitlines()[1:] == ["v1 a 0 1", "r1 a 0 1k", ".end"]

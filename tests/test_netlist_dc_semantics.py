@@ -94,6 +94,17 @@ r8 8 0 1k
 r9 9 0 1k
 .end
 """,
+    "ac-only sources": """t
+v1 1 0 AC 1
+v2 2 0 ac 1 90 dc 2
+v3 4 0 distof1 0.1 dc 1.5
+i1 0 3 AC 1m
+r1 1 3 2k
+r2 2 3 1k
+r3 3 0 1k
+r4 4 3 3k
+.end
+""",
     "capacitor open, inductor short": """t
 v1 1 0 5
 r1 1 2 1k
@@ -139,6 +150,34 @@ r4 1 5 1k
 d4 5 0 dt
 .model dd d(is=1e-14 rs=1 xti=2 eg=1.2 n=1.3 isr=1e-10 tnom=30 bv=10 tcv=0.01 trs1=1m)
 .model dt d(is={1e-16*temper})
+.end
+""",
+    "tbv1 and tbv2, which ngspice ignores": """t
+.temp 100
+v1 0 1 10
+r1 1 2 1k
+d1 2 0 dz
+.model dz d(bv=5 ibv=1u tbv1=0.01 tbv2=1e-4)
+.end
+""",
+    "options gmin": """t
+.options gmin=1e-4
+v1 0 1 5
+r1 1 2 100k
+d1 2 0 dd
+v2 3 0 1
+r2 3 4 1k
+d2 4 0 dd
+.model dd d(is=1e-14)
+.end
+""",
+    "options rshunt": """t
+.options rshunt=1e4
+v1 1 0 2
+r1 1 2 1k
+d1 2 3 dd
+r2 3 0 10k
+.model dd d(is=1e-14 n=1.2)
 .end
 """,
     "options temp": """t
@@ -211,6 +250,7 @@ r3 2 0 {!(1 == 1) ? 7k : 3k}
 """,
     "dialects": """t // ngspice comment style
 .param rr=1k
+.csparam rcs={rr*3}
 v1 in 0 1 $ inline
 r1 in out {rr} // another comment
 r2 out 0 {rr*2}
@@ -245,6 +285,11 @@ def test_routes_are_named() -> None:
     assert plain.route == "kernel"
     knee = BuiltinSimulator(read(CASES["ikf isr nr ikr"])).operating_points()
     assert knee.route == "nodal"
+    for case, reason in (("options gmin", ".options gmin=0.0001 is outside the kernel route"),
+                         ("options rshunt", ".options rshunt=10000 is outside the kernel")):
+        sim = BuiltinSimulator(read(CASES[case]))
+        assert sim.operating_points().route == "nodal"
+        assert sim.fallback_reason.startswith(reason), sim.fallback_reason
 
 
 def test_inductor_current_is_reported_like_a_zero_volt_source() -> None:
@@ -269,9 +314,14 @@ def test_rser_is_a_series_resistance() -> None:
 
 
 def test_xyce_spellings() -> None:
-    c = read("t\n.global_param g=2k\n.options device temp=27\nv1 a 0 1\nr1 a b {g}\n"
-             "r2 b 0 {g}\n")
+    """Xyce's .global_param and .options device temp= read as ngspice's .param and
+    .options temp= (the "options temp" case is checked against ngspice)."""
+    body = "v1 a 0 1\nr1 a b {g}\nd1 b 0 dd\n.model dd d(is=1e-14 n=1.1)\n"
+    c = read("t\n.global_param g=2k\n.options device temp=50 tnom=20\n" + body)
+    ng = read("t\n.param g=2k\n.options temp=50 tnom=20\n" + body)
     assert c["r1"].resistance == 2000.0
+    assert c["d1"].model == ng["d1"].model
+    assert c["d1"].model != read("t\n.param g=2k\n" + body)["d1"].model
 
 
 def test_micro_sign_reads_as_micro() -> None:
@@ -297,3 +347,25 @@ def test_ltspice_piecewise_linear_diode() -> None:
         op = sim.operating_points(np.array([[vin]]), ["v1"])
         vb = op.voltages[0][op.nodes.index("b")]
         assert (vin - vb) / 1.0 == pytest.approx(diode_current(vb), rel=1e-9, abs=1e-12)
+
+
+def test_ac_parts_are_ignored_with_a_note_and_ac_alone_is_zero() -> None:
+    """ngspice's .op takes a source written with only an AC part as 0 (V or A)."""
+    with pytest.warns(NetlistWarning) as record:
+        c = parse_netlist("t\nv1 1 0 AC 1\ni1 0 1 ac 2m 45\nr1 1 0 1k\n")
+    assert c["v1"].dc == 0.0 and c["i1"].dc == 0.0
+    assert [(w.message.line, w.message.problem) for w in record] == [  # type: ignore[union-attr]
+        (2, "v1: ac part ignored (DC operating point)"),
+        (2, "v1: no DC value given; 0 used, as ngspice does"),
+        (3, "i1: ac part ignored (DC operating point)"),
+        (3, "i1: no DC value given; 0 used, as ngspice does"),
+    ]
+
+
+def test_pspice_breakdown_coefficients_are_ignored_as_ngspice_ignores_them() -> None:
+    """TBV1/TBV2 are not ngspice's (it warns and drops them; its coefficient is
+    TCV): not read as TCV, and said so in a note."""
+    with pytest.warns(NetlistWarning, match=r"'tbv1' ignored, as ngspice does"):
+        c = parse_netlist("t\n.temp 100\nv1 0 1 10\nr1 1 2 1k\nd1 2 0 dz\n"
+                          ".model dz d(bv=5 tbv1=0.01)\n")
+    assert c["d1"].model.bv == 5.0  # type: ignore[union-attr]

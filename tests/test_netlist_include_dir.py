@@ -75,6 +75,27 @@ def test_every_command_takes_include_dir_and_quiet(tree: Path, command: list[str
     assert quiet.exit_code == 0 and quiet.stderr == ""
 
 
+@pytest.mark.parametrize("command", [
+    ["simulate"], ["compare"], ["check"], ["netlist", "check"],
+    ["kernel", "--inputs", "v1", "--outputs", "b"],
+    ["gradient", "--inputs", "{u}", "--outputs", "b", "--targets", "{t}"],
+    ["linearize", "--inputs", "{u}", "--outputs", "b"],
+])
+def test_every_command_takes_include(tree: Path, command: list[str],
+                                     ngspice_available: None) -> None:
+    """The same file read with --include FILE instead of --include-dir, and
+    refused (one line, exit 2) without either."""
+    path = net(tree, "lib/d.lib")
+    (tree / "u.csv").write_text("v1\n1\n")
+    (tree / "t.csv").write_text("b\n0.1\n")
+    args = [a.format(u=tree / "u.csv", t=tree / "t.csv") for a in command]
+    r = CliRunner().invoke(cli, [*args, str(path), "--include", str(tree / "lib" / "d.lib")])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(cli, [*args, str(path)])
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.output
+    assert ": line 2: .include 'lib/d.lib' refused" in r.stderr, r.stderr
+
+
 def test_refusal_is_one_line_with_file_and_line(tree: Path) -> None:
     path = net(tree, "../secret.lib")
     r = CliRunner().invoke(cli, ["simulate", str(path), "--include-dir", str(tree)])
@@ -84,17 +105,18 @@ def test_refusal_is_one_line_with_file_and_line(tree: Path) -> None:
     assert "Traceback" not in r.output
 
 
-def test_compare_catches_an_unmodelled_parameter(tmp_path: Path, monkeypatch,
+@pytest.mark.parametrize("command", ["compare", "check"])
+def test_compare_catches_an_unmodelled_parameter(tmp_path: Path, monkeypatch, command: str,
                                                  ngspice_available: None) -> None:
-    """compare runs ngspice on the user's own cards: if the builtin dropped IKF
-    (here on purpose), the difference shows (millivolts), where a compare of
-    ngspice on diodenet's rewritten circuit would report ~0."""
+    """compare (and check, its old name) runs ngspice on the user's own cards: if
+    the builtin dropped IKF (here on purpose), the difference shows (millivolts),
+    where a compare of ngspice on diodenet's rewritten circuit would report ~0."""
     import diodenet.circuits.netlist.cards as cards
     from diodenet.circuits.netlist import models
 
     path = tmp_path / "knee.cir"
     path.write_text("t\nv1 a 0 5\nr1 a b 100\nd1 b 0 dd\n.model dd D(Is=1e-14 ikf=1m)\n")
-    honest = CliRunner().invoke(cli, ["compare", str(path), "--json"])
+    honest = CliRunner().invoke(cli, [command, str(path), "--json"])
     assert honest.exit_code == 0, honest.output
     assert '"max_abs_difference_volts": ' in honest.stdout
     import json
@@ -106,7 +128,7 @@ def test_compare_catches_an_unmodelled_parameter(tmp_path: Path, monkeypatch,
                                      *args, **kwargs)
 
     monkeypatch.setattr(cards, "diode_instance", drop_ikf)
-    r = CliRunner().invoke(cli, ["compare", str(path), "--json"])
+    r = CliRunner().invoke(cli, [command, str(path), "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["max_abs_difference_volts"] > 1e-2
 

@@ -41,6 +41,8 @@ CASES = [
     ("windows lib", OK + ".lib C:\\lt\\standard.dio\n", 4, "--include standard.dio"),
     ("rser on i", "t\ni1 a 0 1m Rser=1\nr1 a 0 1\n", 2, "Rser= is for voltage sources"),
     ("mosfet", OK + "m1 a a 0 0 nmos\n", 4, "MOSFETs (M) are out of scope"),
+    ("jfet", OK + "j1 a a 0 jmod\n", 4, "element 'j1': JFETs (J) are out of scope"),
+    ("mesfet", OK + "z1 a a 0 zmod\n", 4, "element 'z1': MESFETs (Z) are out of scope"),
     ("behavioural", OK + "b1 a 0 v={1}\n", 4, "behavioural sources (B) are out of scope"),
     ("unknown card", OK + ".foo 1 2\n", 4, "unknown card '.foo'"),
     ("func", "t\n.func f(x) {x}}\n" + OK.split("\n", 1)[1], 2, "unbalanced"),
@@ -86,6 +88,25 @@ def test_refused_with_line_number(text: str, line: int, fragment: str) -> None:
     assert exc.line == line, str(exc)
     assert fragment in exc.problem, str(exc)
     assert str(exc) == f"line {line}: {exc.problem}"
+
+
+@pytest.mark.parametrize("text, line, fragment", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_cli_refusal_is_one_line_naming_file_and_line(tmp_path, text: str, line: int,
+                                                      fragment: str) -> None:
+    """The same inputs as files on the command line: exit 2, nothing on stdout,
+    one line on stderr naming the file, the line and the reason, no traceback."""
+    from click.testing import CliRunner
+
+    from diodenet.cli.main import cli
+
+    path = tmp_path / "bad.cir"
+    path.write_text(text, encoding="utf-8")
+    r = CliRunner().invoke(cli, ["simulate", str(path), "-q"])
+    assert r.exit_code == 2, r.output
+    assert r.stdout == "" and "Traceback" not in r.output
+    (only,) = r.stderr.strip().splitlines()
+    assert only.startswith(f"Error: {path}: line {line}: "), only
+    assert fragment in only, only
 
 
 def test_well_formed_base_is_accepted() -> None:

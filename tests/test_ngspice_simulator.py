@@ -215,3 +215,22 @@ def test_current_source_input(ngspice_available: None, method: str) -> None:
         op = sim.operating_points(u, ["i1", "v1"])
     expect = (u[:, 0] + u[:, 1] / 1e3) / (1 / 1e3 + 1 / 3e3)
     np.testing.assert_allclose(op.voltage("a"), expect, atol=1e-12)
+
+
+def test_a_node_missing_from_the_results_is_an_error(ngspice_available: None) -> None:
+    """If ngspice's vectors lack one of the circuit's nodes (as numeric node
+    names once did), the answer is an error naming it, never a shorter answer."""
+    from diodenet.simulators.ngspice import NgspiceError
+
+    with NgspiceSimulator("t\nv1 in 0 1\nr1 in out 1k\nr2 out 0 1k\n.end\n") as sim:
+        run = sim._run
+
+        def drop_out(*args, **kwargs):
+            return [{k: v for k, v in part.items() if k != "out"}
+                    for part in run(*args, **kwargs)]
+
+        assert sim.operating_points().voltage("out") == pytest.approx([0.5])
+        sim._run = drop_out  # type: ignore[method-assign]
+        with pytest.raises(NgspiceError, match=r"no voltage for 1 of the circuit's 2 nodes "
+                                               r"\(first: 'out'\)"):
+            sim.operating_points()

@@ -58,6 +58,33 @@ def test_loop_of_ideal_diodes() -> None:
     np.testing.assert_allclose(op.voltages[0], [1.0, 0.5, 0.5, 0.5], rtol=0, atol=1e-12)
 
 
+def test_textbook_clippers_with_ideal_diodes() -> None:
+    """Anti-parallel ideal diodes across the output clamp it to 0 (no kernel: the
+    nodal route answers, and says so); with bias sources +2 V / -3 V in series the
+    output is the input clipped to [-3, 2] (closed form)."""
+    u = np.array([[5.0], [-5.0], [1.0], [0.0]])
+    c = Circuit()
+    c.add_voltage_source("vin", "in", "0", 0.0)
+    c.add_resistor("r1", "in", "out", resistance=1e3)
+    c.add_diode("d1", "out", "0")
+    c.add_diode("d2", "0", "out")
+    c.add_resistor("r2", "out", "0", resistance=1e3)
+    op = BuiltinSimulator(c).operating_points(u, ["vin"])
+    assert op.route == "nodal"
+    np.testing.assert_array_equal(op.voltages[:, op.nodes.index("out")], 0.0)
+    np.testing.assert_allclose(-op.source_currents[:, 0], u[:, 0] / 1e3, rtol=1e-12)
+    c = Circuit()
+    c.add_voltage_source("vin", "in", "0", 0.0)
+    c.add_voltage_source("vp", "p", "0", 2.0)
+    c.add_voltage_source("vn", "0", "n", 3.0)
+    c.add_resistor("r1", "in", "out", resistance=1e3)
+    c.add_diode("d1", "out", "p")
+    c.add_diode("d2", "n", "out")
+    op = BuiltinSimulator(c).operating_points(u, ["vin"])
+    np.testing.assert_allclose(op.voltages[:, op.nodes.index("out")],
+                               np.clip(u[:, 0], -3.0, 2.0), rtol=0, atol=1e-12)
+
+
 def test_ideal_diode_forced_by_a_source_is_refused() -> None:
     c = Circuit()
     c.add_voltage_source("v1", "a", "0", 0.6)

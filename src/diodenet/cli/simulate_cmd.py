@@ -36,10 +36,15 @@ def _circuit_voltages(circuit, ops) -> tuple[list[str], np.ndarray]:
 
     ngspice also reports nodes inside the subcircuits the writer uses for
     transformers and gyrators (e.g. ``xt.mid``); the built-in simulator does
-    not. Both backends must print the same nodes. ``+ 0.0`` turns -0.0
+    not. Both backends must print the same nodes, and a backend that leaves one of
+    the circuit's nodes out is an error, never a shorter answer. ``+ 0.0`` turns -0.0
     (from negating an exact zero) into 0.0 so it never prints as ``-0``.
     """
-    nodes = [n for n in circuit.nodes if n in ops.nodes]
+    missing = [n for n in circuit.nodes if n not in ops.nodes]
+    if missing:
+        raise UserError(f"the backend reported no voltage for {len(missing)} of the "
+                        f"circuit's {len(circuit.nodes)} nodes (first: {missing[0]!r})")
+    nodes = list(circuit.nodes)
     cols = [ops.nodes.index(n) for n in nodes]
     return nodes, np.asarray(ops.voltages)[:, cols] + 0.0
 

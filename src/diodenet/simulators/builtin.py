@@ -138,11 +138,19 @@ class BuiltinSimulator:
         self.nodal: NodalNewton | None = None
         self.fallback_reason = ""
         self.kernel: CircuitKernel | None = None
-        unmodelled = [d.name for d in circuit.diodes
+        unmodelled = [f"{d.name}: IKF/IKR/ISR are outside the kernel's Shockley relation"
+                      for d in circuit.diodes
                       if isinstance(d.model, ShockleyDiode) and not d.model.plain]
+        # ngspice's gmin across every junction (1e-12 S by default, below the kernel
+        # route's tolerance) and rshunt at every node: only the nodal route has them
+        gmin = circuit.options.get("gmin", 1e-12)
+        if gmin != 1e-12 and any(isinstance(d.model, ShockleyDiode) for d in circuit.diodes):
+            unmodelled.append(f".options gmin={gmin:g} is outside the kernel route")
+        if "rshunt" in circuit.options:
+            unmodelled.append(f".options rshunt={circuit.options['rshunt']:g} is outside "
+                              "the kernel route")
         if route == "nodal" or (route is None and unmodelled):
-            self.fallback_reason = (f"{unmodelled[0]}: IKF/IKR/ISR are outside the kernel's "
-                                    "Shockley relation" if unmodelled else "asked for")
+            self.fallback_reason = unmodelled[0] if unmodelled else "asked for"
             self.nodal = NodalNewton(circuit)
         else:
             try:

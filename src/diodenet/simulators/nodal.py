@@ -9,7 +9,8 @@ SPICE solves them: unknowns ``x = [node voltages; branch currents]``, KCL and
 branch equations ``f(x) = 0`` with every junction's ngspice law
 (``circuits.junction``, ``gmin`` in parallel), and Newton steps
 ``J dx = -f`` damped so that no junction voltage rises by more than SPICE's
-``pnjlim`` allows. If plain Newton stalls, gmin stepping (1e-3 S down to the
+``pnjlim`` allows (``.options rshunt``: a conductance from every node to
+ground, as ngspice adds it). If plain Newton stalls, gmin stepping (1e-3 S down to the
 circuit's gmin) and then source stepping are tried.
 
 Ideal and PWL diodes (which have no smooth law) are first replaced by
@@ -67,6 +68,9 @@ class NodalNewton:
         self._states: dict[tuple[bool, ...], NodalNewton] = {}
         self.reltol, self.vntol, self.abstol = reltol, vntol, abstol
         self.gmin = float(circuit.options.get("gmin", 1e-12))
+        # ngspice's .options rshunt: a resistor from every node to ground
+        rshunt = float(circuit.options.get("rshunt", 0.0))
+        self.gshunt = 1.0 / rshunt if rshunt > 0 else 0.0
         nodes = list(circuit.nodes)
         self.node_names = list(nodes)
         self.diodes: list[tuple[Diode, ShockleyDiode, float | None]] = []
@@ -128,7 +132,8 @@ class NodalNewton:
             add(b, a, -g)
             add(b, b, g)
 
-        for k in range(self.n_nodes):  # gmin stepping: a shunt on every node
+        gshunt += self.gshunt  # gmin stepping and rshunt: a shunt on every node
+        for k in range(self.n_nodes):
             if gshunt:
                 f[k] += gshunt * x[k]
                 J[k, k] += gshunt

@@ -34,13 +34,16 @@ from ..elements import KELVIN, DiodeModel, PWLDiode, ShockleyDiode, thermal_volt
 from .lexer import Card, split_words
 
 _ALIASES = {"js": "is", "ik": "ikf", "pb": "vj", "mj": "m", "cj0": "cjo", "cj": "cjo",
-            "tref": "tnom", "tbv1": "tcv", "trs1": "trs"}
+            "tref": "tnom", "trs1": "trs"}
+#: PSpice's breakdown temperature coefficients: ngspice 39 does not know them and
+#: ignores them (its own is TCV), so diodenet does too, with a note
+_NGSPICE_IGNORES = {"tbv1", "tbv2"}
 _DC = {"is", "n", "rs", "bv", "ibv", "nbv", "ikf", "ikr", "isr", "nr", "tnom", "xti", "eg",
        "vj", "m", "fc", "tcv", "tlev", "tlevc", "tpb", "trs", "trs2", "tm1", "tm2", "cjo",
        "tt", "level", "jsw", "ns"}
 _NO_DC_EFFECT = {
     "kf", "af", "cjp", "cjsw", "mjsw", "vjsw", "php", "fcs", "cta", "ctp", "tphp", "ttt1",
-    "ttt2", "tbv2", "bv_max", "id_max", "fv_max", "pd_max", "te_max", "rth0", "cth0",
+    "ttt2", "bv_max", "id_max", "fv_max", "pd_max", "te_max", "rth0", "cth0",
     "dskip", "lm", "lp", "wm", "wp", "xom", "xoi", "xm", "xp", "nbvl", "ibvl", "tcvl",
     # LTspice datasheet fields: no electrical effect
     "iave", "vpk", "mfg", "type", "pwr", "peak", "ipk", "vp",
@@ -89,6 +92,10 @@ def parse_model_card(
         if not sep or not raw:
             raise card.error(f"model {name!r}: expected key=value, got {w!r}")
         if key in _NO_DC_EFFECT:
+            continue
+        if key in _NGSPICE_IGNORES:
+            warn(card, f"model {name!r}: {key!r} ignored, as ngspice does (its breakdown "
+                 "temperature coefficient is TCV)")
             continue
         if key in _REFUSED:
             raise card.error(f"model {name!r}: parameter {key!r} ({_REFUSED[key]}) is not "

@@ -5,7 +5,8 @@ ngspice reads a source's words by keyword, and so does this module:
 * ``DC v`` / ``dc=v`` / ``dc(v)`` / a bare leading value (``5``, ``( 9 )``,
   ``0V``, ``{expr}``): the DC value;
 * ``AC mag [phase]``, ``DISTOF1/2 mag [phase]``: small-signal parts, ignored
-  at DC with a note;
+  at DC with a note (a source with no DC value and no transient function,
+  ``AC 1`` alone, is 0 V or 0 A at DC, as in ngspice);
 * ``SIN``/``SINE``, ``PULSE``, ``PWL``, ``EXP``, ``SFFM``, ``AM`` with their
   arguments (in parentheses or not): a transient function. With a DC value it
   is ignored at DC; without one, ngspice's operating point uses the
@@ -185,9 +186,8 @@ def read_source(
         note(f"{name}: {part} part ignored (DC operating point)")
     if dc is None:
         if function is None:
-            if words:
-                raise card.error(f"{name}: no value in {rest_text!r}")
-            note(f"{name}: no value given; 0 used, as ngspice does")
+            # only AC/DISTOF parts (``V1 in 0 AC 1``) or nothing: ngspice's .op uses 0
+            note(f"{name}: no DC value given; 0 used, as ngspice does")
             dc = 0.0
         else:
             kind, args = function

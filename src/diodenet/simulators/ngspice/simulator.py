@@ -302,6 +302,12 @@ class NgspiceSimulator:
         spice_branches = [k.split("#")[0] for k in keys if k.endswith("#branch")]
         user_node = {names.user_node(k): k for k in spice_nodes}
         user_branch = {names.user_element(k): k for k in spice_branches}
+        missing = [k for k in self._preferred_nodes if k not in user_node]
+        if missing:
+            # an answer without some of the circuit's nodes is no answer
+            raise NgspiceError(f"ngspice reported no voltage for {len(missing)} of the "
+                               f"circuit's {len(self._preferred_nodes)} nodes (first: "
+                               f"{missing[0]!r})")
         nodes = _ordered(list(user_node), self._preferred_nodes)
         branches = _ordered(list(user_branch), self._preferred_branches)
         volts = np.concatenate(
