@@ -19,11 +19,15 @@ class UserError(click.ClickException):
 
 
 @contextlib.contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn the library's input errors into one-line CLI errors."""
+def user_errors(source: str | None = None) -> Iterator[None]:
+    """Turn the library's input errors into one-line CLI errors; ``source`` (the
+    netlist the work is about) leads the line unless the message names it already."""
     try:
         yield
     except click.ClickException:
         raise
     except (ValueError, OSError, RuntimeError) as exc:
-        raise UserError(str(exc)) from exc
+        message = str(exc)
+        if source and not message.startswith(str(source)):
+            message = f"{source}: {message}"
+        raise UserError(message) from exc

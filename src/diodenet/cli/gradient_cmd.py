@@ -60,7 +60,7 @@ def gradient(netlist: str, inputs_csv: str, outputs: str, targets_csv: str, back
     t = t[:, [t_names.index(n) for n in out_names]]
     if len(t) != len(u):
         raise UserError(f"{len(u)} input rows but {len(t)} target rows")
-    with user_errors():
+    with user_errors(netlist):
         hw = make_hardware(backend, circuit, in_names, out_names, workers=workers)
         try:
             g = hardware_gradient(hw, u, sse_loss(t))
@@ -110,7 +110,7 @@ def linearize(netlist: str, inputs_csv: str, outputs: str, backend: str, workers
     circuit = load_circuit(netlist)
     in_names, u = read_csv_matrix(inputs_csv, "inputs")
     out_names = split_names(outputs)
-    with user_errors():
+    with user_errors(netlist):
         hw = make_hardware(backend, circuit, in_names, out_names, workers=workers)
         try:
             g = hardware_gradient(hw, u, sse_loss(np.zeros((len(u), len(out_names)))),

@@ -77,7 +77,7 @@ def simulate(netlist: str, inputs_csv: str | None, backend: str, workers: int,
     names, values = (None, None)
     if inputs_csv:
         names, values = read_csv_matrix(inputs_csv)
-    with user_errors():
+    with user_errors(netlist):
         ops = _run_backend(backend, circuit, names, values, workers)
     nodes, voltages = _circuit_voltages(circuit, ops)
     require_finite({"V": dict(zip(nodes, voltages.T))}, f"the {backend} solution")
@@ -116,7 +116,7 @@ def compare(netlist: str, inputs_csv: str | None, as_json: bool) -> None:
     names, values = (None, None)
     if inputs_csv:
         names, values = read_csv_matrix(inputs_csv)
-    with user_errors():
+    with user_errors(netlist):
         from ..circuits.netlist.deck import user_file_simulator
 
         a = _run_backend("builtin", circuit, names, values, 1)
@@ -179,7 +179,7 @@ def kernel(netlist: str, inputs: str, outputs: str, as_json: bool) -> None:
     from ..kernels.extract import extract_kernel
 
     circuit = load_circuit(netlist)
-    with user_errors():
+    with user_errors(netlist):
         K = extract_kernel(circuit, split_names(inputs), split_names(outputs))
     data = {
         "H": K.H.tolist(), "B": K.B.tolist(), "C": K.C.tolist(), "D": K.D.tolist(),

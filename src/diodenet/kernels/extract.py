@@ -33,7 +33,13 @@ from ..activations import Ideal, Nonlinearity, Shockley
 from ..circuits import Circuit, ShockleyDiode, VoltageSource
 from ..circuits.outputs import OutputSpec, parse_output
 from .kernel import Kernel
-from .mna import MNASystem, build_mna, refuse_singular_ports, refuse_voltage_defined_loops
+from .mna import (
+    MNASystem,
+    build_mna,
+    refuse_singular_ports,
+    refuse_unmodelled_options,
+    refuse_voltage_defined_loops,
+)
 
 
 def diode_nonlinearity(model: object, name: str = "a diode") -> Nonlinearity:
@@ -107,6 +113,7 @@ def extract_kernel(
     if check:
         circuit.validate()
         refuse_voltage_defined_loops(circuit)
+        refuse_unmodelled_options(circuit)
     mna: MNASystem = build_mna(circuit, inputs)
     G, S_z, S_u, measure = (np.asarray(a) for a in (mna.G, mna.S_z, mna.S_u, mna.measure))
     if check:

@@ -352,6 +352,34 @@ def refuse_voltage_defined_loops(circuit: Circuit) -> None:
         )
 
 
+def unmodelled_options(circuit: Circuit) -> list[str]:
+    """The ``.options`` that change ngspice's answer and that no kernel has.
+
+    ngspice puts ``gmin`` across every junction (1e-12 S by default, below the
+    kernel's tolerance; another value is not) and, with ``rshunt``, a resistor
+    from every node to ground. Only the built-in simulator's nodal route has them.
+    """
+    out = []
+    gmin = circuit.options.get("gmin", 1e-12)
+    if gmin != 1e-12 and any(isinstance(d.model, ShockleyDiode) for d in circuit.diodes):
+        out.append(f".options gmin={gmin:g} is outside the kernel route")
+    if "rshunt" in circuit.options:
+        out.append(f".options rshunt={circuit.options['rshunt']:g} is outside the kernel route")
+    return out
+
+
+def refuse_unmodelled_options(circuit: Circuit) -> None:
+    """Raise ``ValueError`` naming the first of ``unmodelled_options``: a kernel
+    built without them would answer for another circuit than ngspice's."""
+    reasons = unmodelled_options(circuit)
+    if reasons:
+        raise ValueError(
+            f"{reasons[0]}: a kernel (and so the built-in hardware's linearization) would "
+            "answer for the circuit without it; remove the option, or simulate the netlist "
+            "(the built-in simulator's nodal route models it)"
+        )
+
+
 def refuse_singular_ports(G: np.ndarray) -> None:
     """Raise ``ValueError`` when the MNA matrix ``G`` with the diodes as ports
     is numerically singular (smallest singular value ≤ 1e-13 × the largest):

@@ -45,7 +45,11 @@ from ..circuits import GROUND, Circuit, CurrentSource, Resistor, ShockleyDiode
 from ..circuits.outputs import OutputSpec, parse_output
 from ..kernels.extract import diode_nonlinearity
 from ..kernels.kernel import Kernel
-from ..kernels.mna import refuse_singular_ports, refuse_voltage_defined_loops
+from ..kernels.mna import (
+    refuse_singular_ports,
+    refuse_unmodelled_options,
+    refuse_voltage_defined_loops,
+)
 from ..kernels.stamped import StampedMNA, as_torch, rmul
 from ..simulators.builtin import breakdown_limits, check_breakdown, exact_method
 from ..solvers._common import solve_reduced
@@ -169,6 +173,7 @@ class BuiltinHardware(Hardware):
         self.settles = 0
         c = self._circuit.validate()
         refuse_voltage_defined_loops(c)
+        refuse_unmodelled_options(c)
         self._st = st = StampedMNA(c, self.inputs, self.trainable)
         mna = st.mna
         for d, form in zip(mna.diodes, mna.port_forms):

@@ -26,6 +26,7 @@ from torch import Tensor
 from ..circuits import Circuit, ShockleyDiode
 from ..kernels.extract import CircuitKernel, extract_kernel
 from ..kernels.kernel import Equilibrium, Kernel
+from ..kernels.mna import unmodelled_options
 from ..solvers.reuse import CachedSolver
 from .nodal import NodalError, NodalNewton
 
@@ -141,14 +142,7 @@ class BuiltinSimulator:
         unmodelled = [f"{d.name}: IKF/IKR/ISR are outside the kernel's Shockley relation"
                       for d in circuit.diodes
                       if isinstance(d.model, ShockleyDiode) and not d.model.plain]
-        # ngspice's gmin across every junction (1e-12 S by default, below the kernel
-        # route's tolerance) and rshunt at every node: only the nodal route has them
-        gmin = circuit.options.get("gmin", 1e-12)
-        if gmin != 1e-12 and any(isinstance(d.model, ShockleyDiode) for d in circuit.diodes):
-            unmodelled.append(f".options gmin={gmin:g} is outside the kernel route")
-        if "rshunt" in circuit.options:
-            unmodelled.append(f".options rshunt={circuit.options['rshunt']:g} is outside "
-                              "the kernel route")
+        unmodelled += unmodelled_options(circuit)
         if route == "nodal" or (route is None and unmodelled):
             self.fallback_reason = unmodelled[0] if unmodelled else "asked for"
             self.nodal = NodalNewton(circuit)
