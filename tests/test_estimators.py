@@ -1,5 +1,5 @@
-"""CircuitClassifier: scikit-learn's own estimator checks, and the estimator in
-a pipeline against the circuit it exports."""
+"""CircuitClassifier and CircuitRegressor: scikit-learn's own estimator checks,
+and the estimators (in a pipeline) against the circuits they export."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import check_estimator
 
-from diodenet import CircuitClassifier
+from diodenet import CircuitClassifier, CircuitRegressor
 from diodenet.circuits import Circuit
 from diodenet.linearization import BuiltinHardware
 from diodenet.training import load_dataset
@@ -55,3 +55,34 @@ def test_pipeline_partial_fit_and_export():
         inc.partial_fit(xs_train, data.y_train, classes=[0, 1])
         first = first if first is not None else inc.score(xs, data.y_test)
     assert inc.n_iter_ == 4 and inc.score(xs, data.y_test) >= first - 0.02
+
+
+def test_regressor_check_estimator_passes():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = check_estimator(CircuitRegressor(hidden=4, epochs=5, lr=0.1), on_fail=None)
+    failed = [(r["check_name"], str(r["exception"])[:200]) for r in results
+              if r["status"] == "failed"]
+    skipped = {r["check_name"] for r in results if r["status"] == "skipped"}
+    assert not failed
+    assert skipped <= SKLEARN_SKIPS
+    assert len(results) > 40
+
+
+def test_regressor_learns_and_its_netlist_predicts_the_same():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1.5, 1.5, size=(200, 2))
+    y = np.abs(X[:, 0]) - 0.5 * X[:, 1]  # a ReLU network's kind of function
+    reg = CircuitRegressor(hidden=16, epochs=15, lr=0.05).fit(X[:150], y[:150])
+    assert reg.score(X[150:], y[150:]) > 0.9  # predicting the mean scores 0
+    pred = reg.predict(X[150:])
+    assert pred.shape == (50,) and reg.n_iter_ == 15
+    # the exported netlist, simulated afresh, gives the same predictions
+    net = reg.network_
+    circuit = Circuit.from_spice(reg.to_spice())
+    v = BuiltinHardware(circuit, net.inputs, net.outputs).settle(net.encode(X[150:])).outputs
+    np.testing.assert_allclose(reg.mean_ + reg.std_ * v[:, 0] / (0.1 * reg.scale), pred,
+                               rtol=0, atol=1e-9 * np.abs(pred).max())
+    # two targets: one differential output pair each
+    two = CircuitRegressor(hidden=4, epochs=2).fit(X[:50], np.c_[y[:50], -y[:50]])
+    assert two.predict(X[:3]).shape == (3, 2)

@@ -49,9 +49,10 @@ def test_every_public_name_resolves_to_the_object_its_package_defines():
     assert diodenet.Cascade is cascades.Cascade
     assert diodenet.MonDEQLayer is dn_torch.MonDEQLayer
     assert diodenet.CircuitLayer is dn_torch.CircuitLayer
-    from diodenet.estimators import CircuitClassifier
+    from diodenet.estimators import CircuitClassifier, CircuitRegressor
 
     assert diodenet.CircuitClassifier is CircuitClassifier
+    assert diodenet.CircuitRegressor is CircuitRegressor
     with pytest.raises(AttributeError):
         diodenet.no_such_name  # noqa: B018
 

@@ -57,11 +57,12 @@ _LAZY: dict[str, str] = {
     "TrainConfig": "diodenet.training",
     "run_training": "diodenet.training",
     "CircuitClassifier": "diodenet.estimators",
+    "CircuitRegressor": "diodenet.estimators",
 }
 
 if TYPE_CHECKING:
     from .cascades import Cascade
-    from .estimators import CircuitClassifier
+    from .estimators import CircuitClassifier, CircuitRegressor
     from .kernels import ConvergenceError, Equilibrium, Kernel, extract_kernel, realize
     from .linearization import (
         BuiltinHardware,
@@ -101,6 +102,7 @@ __all__ = [
     "CircuitClassifier",
     "CircuitError",
     "CircuitLayer",
+    "CircuitRegressor",
     "ConvergenceError",
     "Equilibrium",
     "Gradient",

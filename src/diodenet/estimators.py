@@ -7,6 +7,10 @@ linearization on the built-in simulator or ngspice). ``predict`` settles the
 circuit and takes the largest output voltage; ``predict_proba`` is
 ``softmax(y / temperature)``, the distribution the cross-entropy loss trains.
 
+``CircuitRegressor`` trains the same kind of circuit, one differential output
+pair per target, as a ``torch.CircuitLayer`` on the squared error of the
+standardised targets.
+
 Features should be standardised (e.g. ``StandardScaler`` first in a
 ``Pipeline``): the input sources apply ``scale`` volts per feature unit.
 
@@ -22,7 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -213,6 +217,161 @@ class CircuitClassifier(ClassifierMixin, BaseEstimator):
         """The class of the largest output voltage."""
         v = self.output_voltages(X)
         return self.classes_[v.argmax(axis=1)]
+
+    def to_spice(self) -> str:
+        """The trained circuit as a SPICE netlist."""
+        check_is_fitted(self)
+        c = self.network_.circuit.copy()
+        c.set_conductances(dict(zip([r.name for r in c.trainable_resistors],
+                                    np.asarray(self.conductances_).tolist())))
+        return c.to_spice()
+
+
+class CircuitRegressor(RegressorMixin, BaseEstimator):
+    """A regressor that is a resistor–diode circuit trained by hardware linearization.
+
+    The circuit is a ``training.build_network`` network with one differential
+    output pair per target. It is trained as a ``torch.CircuitLayer`` with
+    ``torch.optim.Adam`` on the mean squared error of the standardised targets:
+    ``predict`` is ``mean_ + std_ · v / output_scale`` where ``v`` is the
+    circuit's output voltage. Features should be standardised first.
+
+    Parameters
+    ----------
+    hidden, hardware, recurrent, sparsity, diode, activation, scale, g_min, g_max:
+        as for ``CircuitClassifier``.
+    epochs, batch_size, lr:
+        Adam on the layer's conductance parameters, a fixed rate.
+    output_scale:
+        volts per standard deviation of a target (default ``0.1 × scale``).
+    random_state:
+        seed of the initial conductances and the minibatch order.
+    """
+
+    def __init__(
+        self,
+        hidden: int = 16,
+        *,
+        hardware: str = "builtin",
+        epochs: int = 20,
+        batch_size: int = 32,
+        lr: float = 0.05,
+        output_scale: float | None = None,
+        recurrent: str = "none",
+        sparsity: float = 0.2,
+        diode: str = "ideal",
+        activation: str = "relu",
+        scale: float = 10.0,
+        g_min: float = 1e-6,
+        g_max: float = 1e-3,
+        random_state: int = 0,
+    ) -> None:
+        self.hidden = hidden
+        self.hardware = hardware
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.output_scale = output_scale
+        self.recurrent = recurrent
+        self.sparsity = sparsity
+        self.diode = diode
+        self.activation = activation
+        self.scale = scale
+        self.g_min = g_min
+        self.g_max = g_max
+        self.random_state = random_state
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    def _volts(self) -> float:
+        return self.output_scale if self.output_scale is not None else 0.1 * self.scale
+
+    def _hw(self) -> Hardware:
+        hw = self.__dict__.get("_hardware")
+        if hw is None:
+            net = self.network_
+            hw = make_hardware(self.hardware_name_, net.circuit, net.inputs, net.outputs)
+            hw.set_conductances(self.conductances_)
+            self.__dict__["_hardware"] = hw
+        return hw
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_hardware", None)
+        return state
+
+    def fit(self, X: Any, y: Any) -> CircuitRegressor:
+        """Train a new circuit on ``(X, y)`` for ``epochs`` epochs."""
+        import torch
+
+        from .torch import CircuitLayer
+
+        X, y = validate_data(self, X, y, dtype=np.float64, multi_output=True, y_numeric=True)
+        if self.hardware not in HARDWARES:
+            raise ValueError(f"unknown hardware {self.hardware!r}; known: {', '.join(HARDWARES)}")
+        y2 = y.reshape(len(y), -1)
+        self._y_1d = y.ndim == 1
+        self.mean_ = y2.mean(axis=0)
+        std = y2.std(axis=0)
+        self.std_ = np.where(std > 0, std, 1.0)
+        g_range = ConductanceRange(self.g_min, self.g_max, None)
+        self.network_ = build_network(
+            X.shape[1], y2.shape[1], int(self.hidden), recurrent=self.recurrent,
+            sparsity=self.sparsity, diode=self.diode, g_range=g_range, scale=self.scale,
+            activation=self.activation, seed=int(self.random_state),
+        )
+        self.hardware_name_ = self.hardware
+        self.__dict__.pop("_hardware", None)
+        net = self.network_
+        layer = CircuitLayer(make_hardware(self.hardware, net.circuit, net.inputs, net.outputs),
+                             g_min=self.g_min, g_max=self.g_max, dtype=torch.float64)
+        try:
+            opt = torch.optim.Adam(layer.parameters(), lr=self.lr)
+            u = torch.as_tensor(net.encode(X))
+            t = torch.as_tensor((y2 - self.mean_) / self.std_)
+            volts = self._volts()
+            rng = np.random.default_rng(int(self.random_state))
+            bs = max(1, int(self.batch_size))
+            history = []
+            for _ in range(int(self.epochs)):
+                order = rng.permutation(len(X))
+                total = 0.0
+                for i in range(0, len(X), bs):
+                    idx = torch.as_tensor(order[i:i + bs])
+                    opt.zero_grad()
+                    loss = ((layer(u[idx]) / volts - t[idx]) ** 2).mean()
+                    loss.backward()
+                    opt.step()
+                    total += float(loss.detach()) * len(idx)
+                history.append(total / len(X))
+            self.conductances_ = layer.conductances().detach().numpy().copy()
+            # the layer's hardware serves predict, programmed with the final step's values
+            layer.hardware.set_conductances(self.conductances_)
+            self.__dict__["_hardware"] = layer.hardware
+        except BaseException:
+            layer.close()
+            raise
+        self.n_iter_ = int(self.epochs)
+        self.loss_curve_ = history
+        return self
+
+    def output_voltages(self, X: Any) -> np.ndarray:
+        """The circuit's output voltages (n_samples, n_targets), V."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        hw = self._hw()
+        outs = [hw.settle(self.network_.encode(X[i:i + 1024])).outputs
+                for i in range(0, len(X), 1024)]
+        return np.concatenate(outs) if outs else np.zeros((0, len(self.mean_)))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """``mean_ + std_ · v / output_scale`` of the output voltages ``v``."""
+        check_is_fitted(self)
+        pred = self.mean_ + self.std_ * self.output_voltages(X) / self._volts()
+        return pred[:, 0] if self._y_1d else pred
 
     def to_spice(self) -> str:
         """The trained circuit as a SPICE netlist."""
