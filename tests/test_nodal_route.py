@@ -4,6 +4,7 @@ circuits only it can: ideal-diode loops, current sources with nowhere to go."""
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
@@ -151,4 +152,41 @@ def test_kernel_consumers_refuse_what_the_kernel_cannot_model(tmp_path) -> None:
         assert r.exit_code == 2, r.output
         assert "d1: IKF/IKR/ISR are outside the kernel" in r.stderr or \
             "IKF/IKR/ISR are outside the kernel" in r.stderr, r.output
+        assert len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("option", ["rshunt=1e3", "gmin=1e-4"])
+def test_kernel_consumers_refuse_options_no_kernel_models(
+    tmp_path, option: str, ngspice_available: None
+) -> None:
+    """``.options rshunt``/``gmin`` put shunts into ngspice's circuit. simulate
+    answers as ngspice does (nodal route); the kernel, linearize and gradient
+    commands on the builtin hardware refuse in one line naming the netlist and
+    the option, where they used to answer for the circuit without the shunts."""
+    from click.testing import CliRunner
+
+    from diodenet.cli.main import cli
+    from diodenet.simulators.ngspice import NgspiceSimulator
+
+    path = tmp_path / "shunted.cir"
+    path.write_text("t\nv1 in 0 1\nr1 in a 1k\nd1 a 0 dm\nr2 a 0 100k\n"
+                    f".model dm D(IS=1e-14)\n.options {option}\n.end\n")
+    (tmp_path / "u.csv").write_text("v1\n1\n")
+    (tmp_path / "t.csv").write_text("a\n0\n")
+    run = CliRunner().invoke
+    r = run(cli, ["simulate", str(path), "--json"])
+    assert r.exit_code == 0, r.output
+    ours = json.loads(r.stdout)["operating_points"][0]["a"]
+    c = parse_netlist(path.read_text())
+    with NgspiceSimulator(c) as sim:
+        ops = sim.operating_points(np.array([[1.0]]), ["v1"])
+    assert ours == pytest.approx(ops.voltages[0, ops.nodes.index("a")], abs=1e-6)
+    name = option.split("=")[0]
+    for args in (["kernel", str(path), "--inputs", "v1", "--outputs", "a"],
+                 ["linearize", str(path), "--inputs", str(tmp_path / "u.csv"), "--outputs", "a"],
+                 ["gradient", str(path), "--inputs", str(tmp_path / "u.csv"), "--outputs", "a",
+                  "--targets", str(tmp_path / "t.csv")]):
+        r = run(cli, args)
+        assert r.exit_code == 2, r.output
+        assert r.stderr.startswith(f"Error: {path}: .options {name}="), r.stderr
         assert len(r.stderr.strip().splitlines()) == 1
