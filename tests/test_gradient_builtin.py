@@ -218,3 +218,30 @@ def test_linearized_solve_equals_dense_switched_mna(seed: int, model: object, ex
                                        atol=1e-12 * np.abs(resp).max())
             out = np.column_stack([V("n3"), V("n4") - V("n0")])
             np.testing.assert_allclose(f.outputs, out, rtol=1e-9, atol=1e-12 * np.abs(out).max())
+
+
+@pytest.mark.parametrize("seed, model, extras", CASES[:2] + CASES[4:5])
+def test_lazy_reads_answer_for_the_measured_conductances(seed, model, extras) -> None:
+    """∂L/∂u and the static power are read off a measurement only when asked for
+    (training never asks). Asked after the hardware was re-programmed, they still
+    answer for the circuit that was measured: the same numbers as a twin
+    hardware read at once, and ∂L/∂u equals central differences in u."""
+    rng = np.random.default_rng(seed)
+    u = rng.uniform(-2, 2, size=(5, 2))
+    loss = sse_loss(rng.uniform(-1, 1, size=(5, 3)))
+    c = random_rtgd(seed, model, extras)
+    hw = BuiltinHardware(c, ["V1", "V2"], ["n0", "n3", "n5"])
+    twin = BuiltinHardware(c, ["V1", "V2"], ["n0", "n3", "n5"])
+    late = hardware_gradient(hw, u, loss)
+    now = hardware_gradient(twin, u, loss)
+    du, power = now.dL_du.copy(), now.measurement.power.copy()
+    hw.set_conductances(hw.conductances() * rng.uniform(0.3, 3.0, len(hw.trainable)))
+    np.testing.assert_allclose(late.dL_du, du, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(late.measurement.power, power, rtol=1e-12)
+    h = 1e-6
+    for j in range(2):
+        e = np.zeros_like(u)
+        e[:, j] = h
+        fd = [float(loss(torch.as_tensor(twin.settle(u + s * e).outputs))) for s in (1, -1)]
+        # a sum over samples: Σ_s ∂L/∂u_sj against the whole column's difference
+        assert du[:, j].sum() == pytest.approx((fd[0] - fd[1]) / (2 * h), rel=1e-5, abs=1e-9)

@@ -430,10 +430,14 @@ class BuiltinHardware(Hardware):
         def free() -> Tensor:
             return xf
 
+        # the blocks of these conductances: a lazy read after a re-programming
+        # must still answer for the circuit that was measured
+        GDf, GDD = self._GDf, self._GDD
+
         def j_driven(xf: Tensor) -> Tensor:
             # KCL at each driven node: j = s ⊙ (S_z z + S_u u + s0 - G_Df x_f - G_DD v_D)
             r = rmul(z, self._Sz_D) + rmul(u, self._Su_D) + self._s0_D
-            return self._sign * (r - rmul(xf, self._GDf) - rmul(vD, self._GDD))
+            return self._sign * (r - rmul(xf, GDf) - rmul(vD, GDD))
 
         def power() -> np.ndarray:
             jd = j_driven(xf)
@@ -527,10 +531,11 @@ class BuiltinHardware(Hardware):
             zhat = -solve_reduced(H, free, g, rw, symmetric=symmetric)
             x_f = y_f + zhat @ self._Xz.T
             x_D = y_D
+            GDf, GDD = self._GDf, self._GDD  # these conductances' blocks (read lazily)
 
             def j_driven(xf: Tensor) -> Tensor:
                 r = r_D + rmul(zhat, self._Sz_D)
-                return s * (r - rmul(xf, self._GDf) - rmul(x_D, self._GDD))
+                return s * (r - rmul(xf, GDf) - rmul(x_D, GDD))
         else:
             y_f = G_solve(r_f - rmul(y_D, self._GDf_T), True)
             t = rmul(y_f, self._SzT_f) + rmul(y_D, self._SzT_D)
@@ -538,11 +543,12 @@ class BuiltinHardware(Hardware):
             y2_f = G_solve(rmul(shat, self._measT_f), True)
             x_f = y_f - y2_f
             x_D = y_D
+            GfD_T, GDD_T = self._GfD_T, self._GDD_T  # these conductances' (read lazily)
 
             def j_driven(xf: Tensor) -> Tensor:
                 # the transposed KCL rows: j = s ⊙ (r_D + P_Dᵀ... ) of both solves
-                first = r_D - rmul(y_f, self._GfD_T) - rmul(y_D, self._GDD_T)
-                second = rmul(shat, self._measT_D) - rmul(y2_f, self._GfD_T)
+                first = r_D - rmul(y_f, GfD_T) - rmul(y_D, GDD_T)
+                second = rmul(shat, self._measT_D) - rmul(y2_f, GfD_T)
                 return s * (first - second)
 
         self.settles += batch

@@ -55,13 +55,22 @@ class Gradient:
 
     loss: float
     dL_dg: np.ndarray
-    dL_du: np.ndarray
+    # ∂L/∂u, or how to read it: training never asks for it, and reading the input
+    # ports' responses off a large circuit costs as much as the gradient itself
+    _dL_du: np.ndarray | Callable[[], np.ndarray] = field(repr=False)
     outputs: np.ndarray
     measurement: Measurement
     settles: int
     jacobian: np.ndarray | None = None
     trainable: list[str] = field(default_factory=list)
     inputs: list[str] = field(default_factory=list)
+
+    @property
+    def dL_du(self) -> np.ndarray:
+        """``∂L/∂u`` (batch, m), read from the input ports on first access."""
+        if callable(self._dL_du):
+            self._dL_du = self._dL_du()
+        return self._dL_du
 
     def by_resistor(self) -> dict[str, float]:
         """``{resistor name: ∂L/∂g}``, in ``trainable`` order."""
@@ -99,19 +108,18 @@ def loss_gradient(loss: Loss, y: np.ndarray) -> tuple[float, np.ndarray]:
 
 def adjoint_gradient(
     hw: Hardware, measurement: Measurement, g_y: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(∂L/∂g, ∂L/∂u)`` from one adjoint settle around ``measurement``.
+) -> tuple[np.ndarray, Measurement]:
+    """``(∂L/∂g, the adjoint measurement)`` from one adjoint settle around ``measurement``.
 
     ``g_y`` (batch, p) is ``∂L/∂y``; it is injected as currents into the
     output ports of the adjoint linearized circuit, and with the adjoint branch
-    voltages ``v̂``: ``∂L/∂g_k = -Σ_samples v_k v̂_k`` (k,) and ``∂L/∂u`` (batch, m)
-    is the input ports' response. ``hw`` must still hold the conductances the
-    measurement was taken with.
+    voltages ``v̂``: ``∂L/∂g_k = -Σ_samples v_k v̂_k`` (k,); ``∂L/∂u`` (batch, m)
+    is the input ports' response, the measurement's ``input_responses``. ``hw``
+    must still hold the conductances the measurement was taken with.
     """
     drive: Drive = {output_port(j): g_y[:, j] for j in range(g_y.shape[1])}
     adj = hw.settle_linearized(measurement, drive, adjoint=True)
-    dL_dg = hw.conductance_gradient(measurement, adj)
-    return dL_dg, adj.input_responses
+    return hw.conductance_gradient(measurement, adj), adj
 
 
 def hardware_gradient(
@@ -123,7 +131,7 @@ def hardware_gradient(
     before = hw.settles
     m = hw.settle(np.asarray(inputs, dtype=np.float64))
     L, g_y = loss_gradient(loss, m.outputs)
-    dL_dg, dL_du = adjoint_gradient(hw, m, g_y)
+    dL_dg, adj = adjoint_gradient(hw, m, g_y)
     J = None
     if jacobian:
         J = np.zeros((m.batch, m.outputs.shape[1], len(hw.inputs)))
@@ -131,7 +139,7 @@ def hardware_gradient(
             lin = hw.settle_linearized(m, {name: np.ones(m.batch)})
             J[:, :, i] = lin.outputs
     return Gradient(
-        loss=L, dL_dg=dL_dg, dL_du=dL_du, outputs=m.outputs, measurement=m,
+        loss=L, dL_dg=dL_dg, _dL_du=lambda: adj.input_responses, outputs=m.outputs, measurement=m,
         settles=hw.settles - before, jacobian=J, trainable=list(hw.trainable),
         inputs=list(hw.inputs),
     )

@@ -52,14 +52,15 @@ class _Settle(torch.autograd.Function):
         m: Measurement = ctx.measurement
         # another forward may have re-programmed the circuit since this one
         layer._program(ctx.g)
-        dL_dg, dL_du = adjoint_gradient(
+        dL_dg, adjoint = adjoint_gradient(
             layer.hardware, m, grad_y.detach().cpu().to(torch.float64).numpy()
         )
         g_grad = u_grad = None
         if ctx.needs_input_grad[0]:
             g_grad = torch.as_tensor(dL_dg, dtype=layer.theta.dtype, device=layer.theta.device)
         if ctx.needs_input_grad[1]:
-            u_grad = torch.as_tensor(dL_du, dtype=grad_y.dtype, device=grad_y.device)
+            u_grad = torch.as_tensor(adjoint.input_responses, dtype=grad_y.dtype,
+                                     device=grad_y.device)
         return g_grad, u_grad, None
 
 
