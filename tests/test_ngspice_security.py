@@ -95,7 +95,23 @@ def test_hostile_netlist_through_the_cli(ngspice_available: None, canaries: Path
     assert res.exit_code == 0, res.output
     shell = [p["shell"] for p in json.loads(res.output)["operating_points"]]
     assert shell == pytest.approx([1.0, -2.0], abs=1e-9)
+    # the ngspice hardware (linearize; gradient on a pool): v(shell) = v1, so
+    # dv(shell)/dv1 = 1, and with targets 0.5, -1.5 the loss is
+    # ½(0.5² + 0.5²) = 0.25, dL/du = y - t = (0.5, -0.5), no resistor matters
+    (canaries / "targets.csv").write_text("shell\n0.5\n-1.5\n")
+    hw = ["hostile.cir", "--inputs", "inputs.csv", "--outputs", "shell", "--backend", "ngspice",
+          "--json"]
+    res = runner.invoke(cli, ["linearize", *hw])
+    assert res.exit_code == 0, res.output
+    np.testing.assert_allclose(json.loads(res.output)["jacobian"], [[[1.0]], [[1.0]]], atol=1e-9)
+    res = runner.invoke(cli, ["gradient", *hw, "--targets", "targets.csv", "--workers", "2"])
+    assert res.exit_code == 0, res.output
+    grad = json.loads(res.output)
+    assert grad["loss"] == pytest.approx(0.25, abs=1e-9)
+    np.testing.assert_allclose(grad["dL_du"], [[0.5], [-0.5]], atol=1e-9)
+    assert list(grad["dL_dg"].values()) == pytest.approx([0.0] * 5, abs=1e-9)
     (canaries / "inputs.csv").unlink()
+    (canaries / "targets.csv").unlink()
     res = runner.invoke(cli, ["check", "hostile.cir", "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["max_abs_difference_volts"] < 1e-9
