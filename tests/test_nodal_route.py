@@ -70,8 +70,10 @@ def test_current_source_with_nowhere_to_go_is_named() -> None:
     c = Circuit()
     c.add_current_source("i1", "0", "a", 1e-3)
     c.add_diode("d1", "0", "a")
-    with pytest.raises(ValueError, match=r"d1 blocking.*current source with nowhere to go"):
+    with pytest.raises(ValueError, match=r"d1 blocking.*current source with nowhere to go") \
+            as err:
         BuiltinSimulator(c).operating_points()
+    assert "torch" not in str(err.value) and "singular" not in str(err.value), str(err.value)
 
 
 def test_subnetworks_held_only_by_blocking_diodes() -> None:
