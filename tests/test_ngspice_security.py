@@ -134,6 +134,12 @@ def test_hostile_netlist_through_the_api(ngspice_available: None, canaries: Path
         with pytest.raises(ValueError, match="sensitivity output"):
             sim.sensitivity([1.0], ["v1>victim.txt"], "v(shell) > x")
     assert batch_operating_point(HOSTILE)["shell"] == pytest.approx(1.0, abs=1e-12)
+    # the same script start as a .title card, first or later
+    for titled in (HOSTILE.replace("*ng_script", ".title *ng_script", 1),
+                   HOSTILE.replace("*ng_script", "t\n.title *ng_script", 1)):
+        with NgspiceSimulator(titled) as sim:
+            assert sim.operating_points().voltage("shell") == pytest.approx([1.0], abs=1e-9)
+        assert batch_operating_point(titled)["shell"] == pytest.approx(1.0, abs=1e-12)
     _untouched(canaries)
 
 
