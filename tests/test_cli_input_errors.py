@@ -73,3 +73,36 @@ def test_unknown_output_and_input_on_ngspice(ngspice_available: None, files: Pat
                    "--backend", backend], "output node 'nosuch' is not a node of the circuit")
         _one_line(["linearize", "net.cir", "--inputs", "x.csv", "--outputs", "a",
                    "--backend", backend], "input 'nosuch' is not an element of the circuit")
+        (files / "t.csv").write_text("nosuch\n1\n")
+        _one_line(["gradient", "net.cir", "--inputs", "u.csv", "--outputs", "nosuch",
+                   "--targets", "t.csv", "--backend", backend],
+                  "output node 'nosuch' is not a node of the circuit")
+        (files / "t.csv").write_text("a\n1\n")
+        _one_line(["gradient", "net.cir", "--inputs", "x.csv", "--outputs", "a",
+                   "--targets", "t.csv", "--backend", backend],
+                  "input 'nosuch' is not an element of the circuit")
+
+
+def test_an_unreadable_file_is_one_line(files: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file the user may not read (faked: tests may run as root, who reads
+    everything) is one line naming it, not click's usage block."""
+    import errno
+    import os
+
+    from diodenet import _files
+
+    real_open = os.open
+
+    def guarded(path, flags, *args, **kwargs):
+        if os.path.basename(os.fspath(path)) == "secret":
+            raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(_files.os, "open", guarded)
+    (files / "secret").write_text(NET)
+    _one_line(["simulate", "secret"], "secret: Permission denied")
+    _one_line(["simulate", "net.cir", "--inputs", "secret"],
+              "inputs CSV secret: Permission denied")
+    _one_line(["simulate", "net.cir", "--include", "secret"], "secret: Permission denied")
+    _one_line(["train", "--csv", "secret", "--out", "o"], "secret: Permission denied")
+    assert not (files / "o").exists()

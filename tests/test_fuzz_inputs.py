@@ -2,12 +2,13 @@
 
 Whatever the text, the reader returns a circuit or raises ``NetlistError``
 (one line, with a line number), and the CSV readers return numbers or raise
-their one-line error; nothing else escapes, and memory stays bounded. The
+their one-line error; nothing else escapes, and time and memory stay bounded. The
 examples are derandomized on CI (``conftest.py``).
 """
 
 from __future__ import annotations
 
+import time
 import tracemalloc
 import warnings
 from pathlib import Path
@@ -65,7 +66,13 @@ def _mutate(text: str, cuts: list[tuple[int, int, str]]) -> str:
     return text
 
 
+#: seconds one example may take: a few KB of text reads in milliseconds, and a
+#: loaded CI machine is slower but not 1000x (an expansion bomb is minutes)
+SECONDS = 10.0
+
+
 def _read(text: str) -> None:
+    start = time.perf_counter()
     tracemalloc.start()
     try:
         with warnings.catch_warnings():
@@ -77,6 +84,7 @@ def _read(text: str) -> None:
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
     assert peak < 50_000_000, peak  # a few KB of text never costs more
+    assert time.perf_counter() - start < SECONDS, text
 
 
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -111,15 +119,23 @@ csv_bytes = st.one_of(csv_texts.map(str.encode), st.binary(max_size=64),
 def test_csv_fuzz(tmp_path: Path, data: bytes) -> None:
     p = tmp_path / "in.csv"
     p.write_bytes(data)
+    start = time.perf_counter()
+    tracemalloc.start()
     try:
-        names, values = read_csv_matrix(p)
-        assert values.shape[1] == len(names)
-    except UserError as exc:
-        assert "\n" not in exc.message and str(p) in exc.message, exc.message
-    try:
-        load_csv(p)
-    except DatasetError as exc:
-        assert "\n" not in str(exc) and p.name in str(exc), str(exc)
+        try:
+            names, values = read_csv_matrix(p)
+            assert values.shape[1] == len(names)
+        except UserError as exc:
+            assert "\n" not in exc.message and str(p) in exc.message, exc.message
+        try:
+            load_csv(p)
+        except DatasetError as exc:
+            assert "\n" not in str(exc) and p.name in str(exc), str(exc)
+    finally:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    assert peak < 50_000_000, peak
+    assert time.perf_counter() - start < SECONDS, data
 
 
 @pytest.mark.parametrize("data", [b"v1\n\xff\xfe\n", "v1\n1\n".encode("utf-16")])
@@ -138,3 +154,33 @@ def test_features_too_large_to_standardise(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match=f"^{p}: line 3, column 'a': '1e300' is too large to "
                                            "standardise"):
         load_csv(p)
+
+
+def test_reading_a_small_file_allocates_by_its_size(tmp_path: Path) -> None:
+    """A five-byte CSV or netlist costs kilobytes, not its reader's size limit
+    (a 1 GB up-front read buffer was a MemoryError under a memory limit)."""
+    from diodenet._files import read_file_bytes
+
+    for data in (b"", b"v1\n1\n", b"x" * 300_000):
+        p = tmp_path / "f"
+        p.write_bytes(data)
+        tracemalloc.start()
+        try:
+            got = read_file_bytes(p, max_bytes=1_000_000_000)
+        finally:
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+        assert got == data and peak < 2 * len(data) + 200_000, peak
+    with pytest.raises(OSError, match="larger than 299999 bytes"):
+        read_file_bytes(p, max_bytes=299_999)
+
+
+def test_non_finite_labels_are_class_names(tmp_path: Path) -> None:
+    p = tmp_path / "in.csv"
+    p.write_text("a,label\n1,0\n2,inf\n3,0\n4,inf\n5,0\n6,inf\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy cast warning either
+        ds = load_csv(p)
+    assert ds.classes == ["0", "inf"]
+    p.write_text("a,label\n1,10\n2,9\n3,10\n4,9\n")
+    assert load_csv(p).classes == ["9", "10"]  # finite numbers still sort as numbers

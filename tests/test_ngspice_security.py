@@ -95,7 +95,23 @@ def test_hostile_netlist_through_the_cli(ngspice_available: None, canaries: Path
     assert res.exit_code == 0, res.output
     shell = [p["shell"] for p in json.loads(res.output)["operating_points"]]
     assert shell == pytest.approx([1.0, -2.0], abs=1e-9)
+    # the ngspice hardware (linearize; gradient on a pool): v(shell) = v1, so
+    # dv(shell)/dv1 = 1, and with targets 0.5, -1.5 the loss is
+    # ½(0.5² + 0.5²) = 0.25, dL/du = y - t = (0.5, -0.5), no resistor matters
+    (canaries / "targets.csv").write_text("shell\n0.5\n-1.5\n")
+    hw = ["hostile.cir", "--inputs", "inputs.csv", "--outputs", "shell", "--backend", "ngspice",
+          "--json"]
+    res = runner.invoke(cli, ["linearize", *hw])
+    assert res.exit_code == 0, res.output
+    np.testing.assert_allclose(json.loads(res.output)["jacobian"], [[[1.0]], [[1.0]]], atol=1e-9)
+    res = runner.invoke(cli, ["gradient", *hw, "--targets", "targets.csv", "--workers", "2"])
+    assert res.exit_code == 0, res.output
+    grad = json.loads(res.output)
+    assert grad["loss"] == pytest.approx(0.25, abs=1e-9)
+    np.testing.assert_allclose(grad["dL_du"], [[0.5], [-0.5]], atol=1e-9)
+    assert list(grad["dL_dg"].values()) == pytest.approx([0.0] * 5, abs=1e-9)
     (canaries / "inputs.csv").unlink()
+    (canaries / "targets.csv").unlink()
     res = runner.invoke(cli, ["check", "hostile.cir", "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["max_abs_difference_volts"] < 1e-9
@@ -118,6 +134,12 @@ def test_hostile_netlist_through_the_api(ngspice_available: None, canaries: Path
         with pytest.raises(ValueError, match="sensitivity output"):
             sim.sensitivity([1.0], ["v1>victim.txt"], "v(shell) > x")
     assert batch_operating_point(HOSTILE)["shell"] == pytest.approx(1.0, abs=1e-12)
+    # the same script start as a .title card, first or later
+    for titled in (HOSTILE.replace("*ng_script", ".title *ng_script", 1),
+                   HOSTILE.replace("*ng_script", "t\n.title *ng_script", 1)):
+        with NgspiceSimulator(titled) as sim:
+            assert sim.operating_points().voltage("shell") == pytest.approx([1.0], abs=1e-9)
+        assert batch_operating_point(titled)["shell"] == pytest.approx(1.0, abs=1e-12)
     _untouched(canaries)
 
 
@@ -312,3 +334,59 @@ def test_ngspice_errors_carry_the_users_names(ngspice_available: None) -> None:
         sim.operating_points(np.array([[50.0]]), ["v/1"])
     assert "trouble with m:od-instance d/x" in str(err.value), str(err.value)
     assert "dnxa_" not in str(err.value) and err.value.sample == 0
+
+
+@st.composite
+def odd_netlists(draw: st.DrawFn) -> str:
+    """Netlist text with random titles and element, node, model and subcircuit
+    names (anything a netlist word may hold)."""
+    word = names.filter(lambda w: not w.startswith(("*", "+", ".", "$", "/", "'", '"'))
+                        and "\\" not in w and w.lower() not in ("0", "gnd"))
+    n = draw(st.lists(word.map(str.lower), min_size=3, max_size=3,
+                      unique_by=lambda w: w.lower()))
+    t = draw(st.lists(word, min_size=5, max_size=5))
+    title = draw(odd_text).replace("\n", " ").replace("\r", " ")
+    return "\n".join([
+        title or "t",
+        f".subckt s{t[4]} p q", f"r{t[3]} p q 2k", f".ends s{t[4]}",
+        f"v{t[0]} {n[0]} 0 dc 1", f"r{t[1]} {n[0]} {n[1]} 1k",
+        f"x{t[2]} {n[1]} {n[2]} s{t[4]}", f"d{t[2]} {n[2]} 0 m{t[4]}",
+        f".model m{t[4]} D(is=1e-14)", ".end", ""])
+
+
+@settings(max_examples=150, deadline=None)
+@given(odd_netlists())
+def test_compare_sends_only_safe_names(text: str) -> None:
+    """`compare` sends ngspice the user's own cards: whatever the names and
+    title, the lines pass the binding's netlist check and every name in them is
+    in the safe alphabet (or ground)."""
+    import tempfile
+    import warnings
+
+    from diodenet.circuits.netlist import NetlistWarning
+    from diodenet.circuits.netlist.deck import user_cards
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "n.cir"
+        path.write_text(text)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NetlistWarning)
+            try:
+                cards, _ = user_cards(path)
+            except NetlistError:
+                return  # refused by the reader: nothing reaches ngspice
+    check_netlist_lines(["* diodenet compare", *cards, ".end"])
+    for card in cards:
+        words = card.split()
+        if words[0] == ".model":
+            assert SAFE_NAME.fullmatch(words[1]), card
+            continue
+        if words[0] in (".subckt", ".ends"):
+            named = words[1:]
+        elif words[0][0] == "x":
+            named = words
+        else:
+            named = words[:3] + (words[3:4] if words[0][0] == "d" else [])
+        for w in named:
+            assert w == "0" or SAFE_NAME.fullmatch(w), card
+        assert not any(ch in card for ch in "<>|&;`$\"'!~"), card

@@ -98,8 +98,43 @@ def test_current_source_with_nowhere_to_go_is_named() -> None:
     c = Circuit()
     c.add_current_source("i1", "0", "a", 1e-3)
     c.add_diode("d1", "0", "a")
-    with pytest.raises(ValueError, match=r"d1 blocking.*current source with nowhere to go"):
+    with pytest.raises(ValueError, match=r"d1 blocking.*current source with nowhere to go") \
+            as err:
         BuiltinSimulator(c).operating_points()
+    assert "torch" not in str(err.value) and "singular" not in str(err.value), str(err.value)
+
+
+def test_subnetworks_held_only_by_blocking_diodes() -> None:
+    """v1 = 1 V across r1; nodes b, c (and d) hang off the rest through ideal
+    diodes that all block, so no current flows there and their voltages are any
+    that keep every diode blocking. Each batch sample gets an answer, not
+    'singular': the source carries r1's current alone, the subnetwork has no
+    current (equal voltages across r2, r3) and every diode is reverse-biased."""
+    one = Circuit()
+    one.add_voltage_source("v1", "a", "0", 1.0)
+    one.add_resistor("r1", "a", "0", resistance=1e3)
+    one.add_diode("d1", "b", "a")                  # v(b) <= v(a)
+    one.add_resistor("r2", "b", "c", resistance=1e3)
+    one.add_resistor("r3", "c", "b", resistance=2e3)
+    one.add_diode("d2", "0", "c")                  # v(c) >= 0
+    two = Circuit()
+    two.add_voltage_source("v1", "a", "0", 1.0)
+    two.add_resistor("r1", "a", "0", resistance=1e3)
+    two.add_diode("d1", "b", "a")                  # v(b) <= v(a)
+    two.add_diode("d2", "c", "b")                  # v(c) <= v(b)
+    two.add_resistor("r2", "c", "d", resistance=1e3)
+    two.add_diode("d3", "d", "0")                  # v(d) <= 0
+    u = np.array([[1.0], [0.3], [0.0]])  # v(a) >= 0 keeps one's diodes blocking
+    for c in (one, two):
+        op = BuiltinSimulator(c).operating_points(u, ["v1"])
+        v = {n: op.voltages[:, op.nodes.index(n)] for n in op.nodes}
+        v["0"] = np.zeros(len(u))
+        np.testing.assert_allclose(v["a"], u[:, 0], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(op.source_currents[:, 0], -u[:, 0] / 1e3, rtol=1e-12)
+        r2 = (c["r2"].n1, c["r2"].n2)
+        np.testing.assert_allclose(v[r2[0]], v[r2[1]], rtol=0, atol=1e-12)
+        for d in c.diodes:
+            assert np.all(v[d.anode] - v[d.cathode] <= 1e-12), (d.name, op.voltages)
 
 
 def test_parallel_shockley_diodes_closing_source_loops() -> None:

@@ -120,3 +120,32 @@ def test_non_finite_results_are_errors_not_nan(tmp_path: Path, monkeypatch) -> N
     with pytest.raises(Exception, match=r"not finite at 'a'\[1\]"):
         dump_json({"a": [1.0, float("inf")]})
     assert json.loads(dump_json({"a": [1.0, 2.0]})) == {"a": [1.0, 2.0]}
+
+
+def test_non_finite_ngspice_results_are_errors(ngspice_available: None, tmp_path: Path,
+                                               monkeypatch) -> None:
+    """What ngspice returns is checked too: a NaN (forced into its raw vectors
+    here) is an NgspiceError naming the node and sample, and one line in the CLI."""
+    from diodenet.simulators.ngspice import NgspiceError, NgspiceSimulator
+
+    real = NgspiceSimulator._run
+
+    def poisoned(self, *args, **kwargs):
+        parts = real(self, *args, **kwargs)
+        for part in parts:
+            part["a"] = np.array(part["a"], dtype=float)
+            part["a"][-1] = np.nan
+        return parts
+
+    monkeypatch.setattr(NgspiceSimulator, "_run", poisoned)
+    with NgspiceSimulator(_net("r1 in a 1k")) as sim, \
+            pytest.raises(NgspiceError, match=r"non-finite V\(a\) = nan") as err:
+        sim.operating_points(np.array([[1.0], [2.0]]), ["v1"])
+    assert err.value.sample == 1
+    p = tmp_path / "n.cir"
+    p.write_text(_net("r1 in a 1k"))
+    for extra in ([], ["--json"]):
+        res = CliRunner().invoke(cli, ["simulate", str(p), "--backend", "ngspice", *extra])
+        assert res.exit_code == 2, res.output
+        assert res.output.startswith("Error: ") and len(res.output.splitlines()) == 1
+        assert "non-finite V(a) = nan" in res.output, res.output

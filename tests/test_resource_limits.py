@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from diodenet.circuits.netlist import (
     NetlistError,
     NetlistWarning,
+    includes,
     lexer,
     parse_netlist,
     read_netlist,
@@ -77,6 +78,34 @@ def test_include_fan_out_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     includes["f6.inc"] = "r9 a 0 1k\n"  # 3**6 = 729 cards, each copied 6 times: over
     with pytest.raises(NetlistError, match="more than 1000 cards after expanding"):
         parse_netlist(text, includes)
+
+
+def test_include_fan_out_from_a_folder_reads_each_file_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same fan-out as files under --include-dir: each file is read from disk
+    once however many .include cards name it (reading it again per card made a
+    400-byte netlist take 40 s to refuse)."""
+    for k in range(9):
+        (tmp_path / f"f{k}.inc").write_text(f".include f{k + 1}.inc\n" * 8)
+    (tmp_path / "f9.inc").write_text("r9 a 0 1k\n")
+    (tmp_path / "top.cir").write_text("t\n.include f0.inc\nv1 a 0 1\n.end\n")
+    reads: list[str] = []
+    read_text = includes.read_text
+
+    def counted(path: Path) -> str:
+        reads.append(Path(path).name)
+        return read_text(path)
+
+    monkeypatch.setattr(includes, "read_text", counted)
+    with pytest.raises(NetlistError, match=f"more than {MAX_CARDS} cards after expanding"):
+        read_netlist(tmp_path / "top.cir", include_dir=tmp_path)
+    # f0..f5 are read before the budget runs out (8**6 cards of f6 are too many)
+    assert sorted(reads) == sorted(set(reads)) and len(reads) <= 10, reads
+    reads.clear()
+    (tmp_path / "f2.inc").write_text("r9 a 0 1k\n")  # 8 * 8 = 64 copies of r9 under the cap
+    with pytest.raises(NetlistError, match="duplicate element name 'r9'"):
+        read_netlist(tmp_path / "top.cir", include_dir=tmp_path)
+    assert sorted(reads) == ["f0.inc", "f1.inc", "f2.inc"]
 
 
 def test_long_param_chains_are_linear() -> None:

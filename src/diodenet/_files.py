@@ -13,6 +13,7 @@ import errno
 import os
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 
 def read_file_bytes(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> bytes:
@@ -37,13 +38,33 @@ def read_file_bytes(path: str | os.PathLike[str], *, max_bytes: int | None = Non
             raise OSError(errno.EFBIG, f"larger than {max_bytes} bytes", name)
         with os.fdopen(fd, "rb") as fh:
             fd = -1
-            data = fh.read() if max_bytes is None else fh.read(max_bytes + 1)
+            data = _read_bounded(fh, st.st_size, max_bytes)
     finally:
         if fd >= 0:
             os.close(fd)
     if max_bytes is not None and len(data) > max_bytes:
         raise OSError(errno.EFBIG, f"larger than {max_bytes} bytes", name)
     return data
+
+
+def _read_bounded(fh: BinaryIO, size: int, max_bytes: int | None) -> bytes:
+    """At most ``max_bytes + 1`` bytes of ``fh``, in reads sized by the file
+    (``size`` from ``fstat``), not by the limit: ``read(n)`` allocates ``n``
+    bytes up front, so ``read(max_bytes + 1)`` asked for a gigabyte to read a
+    five-byte CSV (a MemoryError under a memory limit)."""
+    limit = None if max_bytes is None else max_bytes + 1
+    chunks: list[bytes] = []
+    total = 0
+    step = size + 1  # the whole file and its end in one read, unless it grew
+    while limit is None or total < limit:
+        want = step if limit is None else min(step, limit - total)
+        chunk = fh.read(want)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+        step = max(step, 1 << 16)
+    return b"".join(chunks)
 
 
 def read_text_file(

@@ -228,7 +228,10 @@ class BuiltinSimulator:
             except (ValueError, RuntimeError, np.linalg.LinAlgError) as exc:
                 if self._route == "kernel":
                     raise
-                self.fallback_reason = str(exc).split(", which")[0]
+                reason = str(exc).split(", which")[0]
+                # torch's "input matrix is singular" says nothing a user can act
+                # on; the nodal route's own refusal below names the real reason
+                self.fallback_reason = "" if reason.startswith("torch.") else reason
                 self.nodal = NodalNewton(self.circuit)
             else:
                 v = self.kernel.node_voltages(eq.z, u)

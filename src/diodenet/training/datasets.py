@@ -251,10 +251,12 @@ def load_csv(
         feats.append(vals)
     names = [h for j, h in enumerate(header) if j != li]
     lab = np.array(labels)
-    # numeric labels sort numerically ("10" after "9")
+    # numeric labels sort numerically ("10" after "9"); "inf" or "nan" stay
+    # names (cast to int, inf became the class -9223372036854775808)
     try:
         num = np.array([float(v) for v in labels])
-        lab = num.astype(int) if np.all(num == np.round(num)) else num
+        if np.all(np.isfinite(num)):
+            lab = num.astype(int) if np.all(num == np.round(num)) else num
     except ValueError:
         pass
     return _split_standardise(path.name, np.array(feats, float), lab, names,

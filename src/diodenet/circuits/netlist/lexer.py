@@ -239,7 +239,10 @@ def _expand(
     for card in cards:
         if card.first in (".include", ".inc", ".lib"):
             name, section = _include_target(card)
-            body = _lookup_include(name, includes)
+            # a file already read and lexed is not looked up (or read from disk)
+            # again: a few small files that include each other many times cost
+            # one read each, not one per .include card
+            body = "" if name in lexed else _lookup_include(name, includes)
             if body is None and is_windows_path(name):
                 base = ntpath.basename(name)
                 raise card.error(

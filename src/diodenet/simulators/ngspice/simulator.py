@@ -321,7 +321,7 @@ class NgspiceSimulator:
             if len(bad):
                 k, j = bad[0]
                 raise NgspiceError(f"ngspice returned a non-finite {what}({labels[j]}) "
-                                   f"= {values[k, j]!r}", sample=int(k))
+                                   f"= {float(values[k, j])!r}", sample=int(k))
         out = cls(nodes, volts, branches, amps)
         if cls is SmallSignal:
             out.max_imag = np.concatenate([p["__max_imag__"] for p in parts])
