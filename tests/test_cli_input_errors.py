@@ -66,21 +66,24 @@ def test_features_too_large_for_training(files: Path) -> None:
 
 
 def test_unknown_output_and_input_on_ngspice(ngspice_available: None, files: Path) -> None:
+    """On both backends, one line that names the netlist and what it lacks."""
     (files / "u.csv").write_text("v1\n1\n")
     (files / "x.csv").write_text("nosuch\n1\n")
     for backend in ("builtin", "ngspice"):
         _one_line(["linearize", "net.cir", "--inputs", "u.csv", "--outputs", "nosuch",
-                   "--backend", backend], "output node 'nosuch' is not a node of the circuit")
+                   "--backend", backend],
+                  "net.cir: output node 'nosuch' is not a node of the circuit")
         _one_line(["linearize", "net.cir", "--inputs", "x.csv", "--outputs", "a",
-                   "--backend", backend], "input 'nosuch' is not an element of the circuit")
+                   "--backend", backend],
+                  "net.cir: input 'nosuch' is not an element of the circuit")
         (files / "t.csv").write_text("nosuch\n1\n")
         _one_line(["gradient", "net.cir", "--inputs", "u.csv", "--outputs", "nosuch",
                    "--targets", "t.csv", "--backend", backend],
-                  "output node 'nosuch' is not a node of the circuit")
+                  "net.cir: output node 'nosuch' is not a node of the circuit")
         (files / "t.csv").write_text("a\n1\n")
         _one_line(["gradient", "net.cir", "--inputs", "x.csv", "--outputs", "a",
                    "--targets", "t.csv", "--backend", backend],
-                  "input 'nosuch' is not an element of the circuit")
+                  "net.cir: input 'nosuch' is not an element of the circuit")
 
 
 def test_an_unreadable_file_is_one_line(files: Path, monkeypatch: pytest.MonkeyPatch) -> None:

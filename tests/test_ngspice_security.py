@@ -248,7 +248,7 @@ def test_odd_names_in_gradient_and_linearize(ngspice_available: None, tmp_path: 
         res = CliRunner().invoke(cli, ["linearize", str(net), "--inputs",
                                        str(tmp_path / "in.csv"), flag, value,
                                        "--backend", "ngspice"])
-        assert res.exit_code == 2 and res.output == f"Error: {message} of the circuit\n"
+        assert res.exit_code == 2 and res.output == f"Error: {net}: {message} of the circuit\n"
 
 
 # --------------------------------------------------------------- the writer

@@ -34,6 +34,7 @@ changes no decision.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -235,6 +236,8 @@ class BuiltinHardware(Hardware):
         self._free_node_pos = torch.as_tensor(st.pos_f[st.free_nodes], device=self.device)
         self._driven_cols = torch.as_tensor(st.driven, device=self.device)
         self._terminals = torch.as_tensor(st.terminals, device=self.device)
+        self._cross = _cross_plan(self._terminals[:, 0], self._terminals[:, 1],
+                                  self._free_node_cols, st.n_nodes)
         self._Sz_f, self._Sz_D = as_torch(st.Sz_f, self.dtype, self.device), as_torch(
             st.Sz_D, self.dtype, self.device)
         self._SzT_f, self._SzT_D = (as_torch(st.Sz_f.T.tocsr(), self.dtype, self.device),
@@ -578,22 +581,36 @@ class BuiltinHardware(Hardware):
         V, W = forward.node_voltages, adjoint.node_voltages
         ta, tb = self._terminals[:, 0], self._terminals[:, 1]
         d = (V * W).sum(0)
-        cross = _cross_terms(V, W, ta, tb, self._free_node_cols, self._st.n_nodes)
+        cross = _cross_terms(V, W, self._cross, ta.shape[0])
         return (-(d[ta] + d[tb]) + cross).cpu().numpy()
 
 
-def _cross_terms(V: Tensor, W: Tensor, ta: Tensor, tb: Tensor, free_cols: Tensor,
-                 n_nodes: int) -> Tensor:
-    """``Σ_s V_a Ŵ_b + V_b Ŵ_a`` per resistor ``(a, b)``."""
-    is_free = torch.zeros(n_nodes + 1, dtype=torch.bool, device=V.device)
+@dataclass
+class _CrossBlock:
+    """The resistors between one pair of node groups (free or driven/ground) and
+    how their cross terms are formed: by a product of the two groups' columns
+    (``pa``, ``pb``: positions in them) or by gathering each resistor's pair."""
+
+    sel: Tensor  # resistor indices
+    a: Tensor  # node columns of their terminals
+    b: Tensor
+    ca: Tensor | None  # the groups' columns, when a product is cheaper
+    cb: Tensor | None
+    pa: Tensor | None
+    pb: Tensor | None
+
+
+def _cross_plan(ta: Tensor, tb: Tensor, free_cols: Tensor, n_nodes: int) -> list[_CrossBlock]:
+    """Group the resistors by where their terminals are, once per topology."""
+    is_free = torch.zeros(n_nodes + 1, dtype=torch.bool, device=ta.device)
     is_free[free_cols] = True
-    out = torch.zeros(ta.shape[0], dtype=V.dtype, device=V.device)
     # blocks of node columns: free ones, the others (driven nodes and ground)
     groups = {True: free_cols, False: torch.nonzero(~is_free).squeeze(1)}
-    pos = torch.full((n_nodes + 1,), -1, dtype=torch.int64, device=V.device)
+    pos = torch.full((n_nodes + 1,), -1, dtype=torch.int64, device=ta.device)
     for cols in groups.values():
-        pos[cols] = torch.arange(cols.numel(), device=V.device)
+        pos[cols] = torch.arange(cols.numel(), device=ta.device)
     fa, fb = is_free[ta], is_free[tb]
+    plan = []
     for ga in (True, False):
         for gb in (True, False):
             sel = torch.nonzero((fa == ga) & (fb == gb)).squeeze(1)
@@ -602,14 +619,26 @@ def _cross_terms(V: Tensor, W: Tensor, ta: Tensor, tb: Tensor, free_cols: Tensor
             a, b = ta[sel], tb[sel]
             ca, cb = groups[ga], groups[gb]
             if ca.numel() * cb.numel() <= 8 * sel.numel() + 4096:
-                Mab = V[:, ca].T @ W[:, cb]  # (|A|, |B|)
-                Mba = W[:, ca].T @ V[:, cb]  # Σ_s Ŵ_a V_b
-                pa, pb = pos[a], pos[b]
-                out[sel] = Mab[pa, pb] + Mba[pa, pb]
+                plan.append(_CrossBlock(sel, a, b, ca, cb, pos[a], pos[b]))
             else:
-                for lo in range(0, sel.numel(), 1 << 16):
-                    aa, bb = a[lo:lo + (1 << 16)], b[lo:lo + (1 << 16)]
-                    out[sel[lo:lo + (1 << 16)]] = (V[:, aa] * W[:, bb] + V[:, bb] * W[:, aa]).sum(0)
+                plan.append(_CrossBlock(sel, a, b, None, None, None, None))
+    return plan
+
+
+def _cross_terms(V: Tensor, W: Tensor, plan: list[_CrossBlock], k: int) -> Tensor:
+    """``Σ_s V_a Ŵ_b + V_b Ŵ_a`` for each of the ``k`` resistors ``(a, b)``."""
+    out = torch.zeros(k, dtype=V.dtype, device=V.device)
+    for blk in plan:
+        if blk.ca is not None:
+            assert blk.cb is not None and blk.pa is not None and blk.pb is not None
+            Mab = V[:, blk.ca].T @ W[:, blk.cb]  # (|A|, |B|)
+            Mba = W[:, blk.ca].T @ V[:, blk.cb]  # Σ_s Ŵ_a V_b
+            out[blk.sel] = Mab[blk.pa, blk.pb] + Mba[blk.pa, blk.pb]
+            continue
+        for lo in range(0, blk.sel.numel(), 1 << 16):
+            hi = lo + (1 << 16)
+            aa, bb = blk.a[lo:hi], blk.b[lo:hi]
+            out[blk.sel[lo:hi]] = (V[:, aa] * W[:, bb] + V[:, bb] * W[:, aa]).sum(0)
     return out
 
 
