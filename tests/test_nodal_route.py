@@ -225,3 +225,33 @@ def test_kernel_consumers_refuse_options_no_kernel_models(
         assert r.exit_code == 2, r.output
         assert r.stderr.startswith(f"Error: {path}: .options {name}="), r.stderr
         assert len(r.stderr.strip().splitlines()) == 1
+
+
+# ngspice runs a PWL diode as its stand-in, whose reverse leakage is not
+# exactly gmin: 3e-6 V off the ideal-gmin answer here
+@pytest.mark.parametrize("model, atol", [(IdealDiode(), 1e-6), (PWLDiode(vf=0.0, ron=10.0), 1e-5)],
+                         ids=["ideal", "pwl"])
+def test_a_node_held_only_by_blocking_diodes_takes_ngspice_answer(
+    model: object, atol: float, ngspice_available: None
+) -> None:
+    """Node a between two blocking diodes may sit anywhere in [0, V(in)]: the
+    kernel's margin is 0 and its equilibrium is not unique. The simulator says
+    so, takes the nodal route, and answers what ngspice answers on the same
+    circuit (its gmin across each junction halves the voltage), not an end of
+    the range."""
+    from diodenet.simulators.ngspice import NgspiceSimulator
+
+    c = Circuit("floating")
+    c.add_voltage_source("V1", "in", "0", 1.0)
+    c.add_resistor("R1", "in", "0", resistance=1e3)
+    c.add_diode("D1", "a", "in", model)  # type: ignore[arg-type]
+    c.add_diode("D2", "0", "a", model)  # type: ignore[arg-type]
+    u = np.array([[1.0], [0.4]])
+    sim = BuiltinSimulator(c)
+    assert sim.route == "nodal" and "need not be unique" in sim.fallback_reason
+    ours = sim.operating_points(u, ["v1"])
+    with NgspiceSimulator(c) as ng:
+        theirs = ng.operating_points(u, ["v1"])
+    a = ours.voltages[:, ours.nodes.index("a")]
+    np.testing.assert_allclose(a, theirs.voltages[:, theirs.nodes.index("a")], atol=atol)
+    np.testing.assert_allclose(a, u[:, 0] / 2, atol=1e-9)

@@ -72,6 +72,25 @@ def exact_method(kernel: Kernel, method: str | None = None) -> str:
     return "newton" if kernel.n and kernel.smooth else "active_set"
 
 
+def _not_unique(kernel: Kernel) -> str:
+    """Why ``kernel``'s equilibrium may not be unique, or ``""``.
+
+    With ideal or PWL diodes (flat pieces of ``F``) the equilibrium is unique
+    when ``sym(H) ≻ 0``. A margin ``λ_min(sym H)`` at round-off leaves room for
+    a family of equilibria: e.g. a node held only by blocking diodes, at any
+    voltage between their other terminals. ngspice picks one with the ``gmin``
+    it puts across every junction; the nodal route does the same.
+    """
+    if kernel.n == 0 or kernel.smooth:
+        return ""
+    scale = float(kernel.H.abs().max())
+    if kernel.margin > 1e-12 * max(scale, 1e-300):
+        return ""
+    return (f"the kernel is not strictly monotone (λ_min(sym H) = {kernel.margin:.1e} S), "
+            "so its equilibrium need not be unique; the nodal route picks ngspice's "
+            "(gmin across every junction)")
+
+
 #: how many nVt below BV a junction's reverse voltage may come before the
 #: built-in simulator refuses (breakdown current < IBV·e^-30 there)
 BREAKDOWN_GUARD = 30.0
@@ -158,6 +177,15 @@ class BuiltinSimulator:
                     self.nodal = NodalNewton(circuit)
                 except NodalError:
                     raise exc from None
+            else:
+                reason = _not_unique(self.kernel)
+                if reason and route is None:
+                    try:
+                        self.nodal = NodalNewton(circuit)
+                    except NodalError:
+                        pass  # the kernel's answer stands: one equilibrium of several
+                    else:
+                        self.kernel, self.fallback_reason = None, reason
         dev = self.kernel.device if self.kernel is not None else device
         self.defaults = torch.tensor([s.dc for s in circuit.sources], dtype=dtype, device=dev)
         self.dtype = dtype
