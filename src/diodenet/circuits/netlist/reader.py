@@ -422,4 +422,14 @@ def read_netlist(
         table[str(resolved)] = body
         table[os.path.normpath(os.path.relpath(resolved, base))] = body
     resolver = folder_resolver(include_dir, base) if include_dir is not None else None
-    return parse_netlist(text, table, check_topology=check_topology, resolver=resolver)
+    # notes point at the netlist's own file and line (Python shows that line under
+    # the note), not at the reader's source that happened to emit them
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NetlistWarning)
+        circuit = parse_netlist(text, table, check_topology=check_topology, resolver=resolver)
+    for w in caught:
+        if isinstance(w.message, NetlistWarning):
+            warnings.warn_explicit(w.message, NetlistWarning, str(path), max(w.message.line, 1))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return circuit
