@@ -36,7 +36,31 @@ from .training.architectures import ConductanceRange, build_network
 from .training.trainer import TrainConfig, Trainer, TrainState
 
 
-class CircuitClassifier(ClassifierMixin, BaseEstimator):
+class _FittedCircuit:
+    """The trained circuit's hardware, built on first use after ``fit`` (or
+    after unpickling: an ngspice hardware holds a shared library, so it is
+    never pickled) from ``network_``, ``hardware_name_`` and ``conductances_``."""
+
+    network_: Any
+    hardware_name_: str
+    conductances_: np.ndarray
+
+    def _hw(self) -> Hardware:
+        hw = self.__dict__.get("_hardware")
+        if hw is None:
+            net = self.network_
+            hw = make_hardware(self.hardware_name_, net.circuit, net.inputs, net.outputs)
+            hw.set_conductances(self.conductances_)
+            self.__dict__["_hardware"] = hw
+        return hw
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_hardware", None)
+        return state
+
+
+class CircuitClassifier(_FittedCircuit, ClassifierMixin, BaseEstimator):
     """A classifier that is a resistor–diode circuit trained by hardware linearization.
 
     Parameters
@@ -116,21 +140,6 @@ class CircuitClassifier(ClassifierMixin, BaseEstimator):
             momentum=self.momentum, seed=int(self.random_state), g_min=self.g_min,
             g_max=self.g_max, levels=self.levels,
         ).validate()
-
-    def _hw(self) -> Hardware:
-        hw = self.__dict__.get("_hardware")
-        if hw is None:
-            net = self.network_
-            hw = make_hardware(self.hardware_name_, net.circuit, net.inputs, net.outputs)
-            hw.set_conductances(self.conductances_)
-            self.__dict__["_hardware"] = hw
-        return hw
-
-    def __getstate__(self) -> dict[str, Any]:
-        # the hardware (ngspice: a shared library) is rebuilt after unpickling
-        state = dict(self.__dict__)
-        state.pop("_hardware", None)
-        return state
 
     def _start(self, X: np.ndarray, y: np.ndarray, classes: np.ndarray | None) -> None:
         if self.hardware not in HARDWARES:
@@ -227,7 +236,7 @@ class CircuitClassifier(ClassifierMixin, BaseEstimator):
         return c.to_spice()
 
 
-class CircuitRegressor(RegressorMixin, BaseEstimator):
+class CircuitRegressor(_FittedCircuit, RegressorMixin, BaseEstimator):
     """A regressor that is a resistor–diode circuit trained by hardware linearization.
 
     The circuit is a ``training.build_network`` network with one differential
@@ -288,20 +297,6 @@ class CircuitRegressor(RegressorMixin, BaseEstimator):
 
     def _volts(self) -> float:
         return self.output_scale if self.output_scale is not None else 0.1 * self.scale
-
-    def _hw(self) -> Hardware:
-        hw = self.__dict__.get("_hardware")
-        if hw is None:
-            net = self.network_
-            hw = make_hardware(self.hardware_name_, net.circuit, net.inputs, net.outputs)
-            hw.set_conductances(self.conductances_)
-            self.__dict__["_hardware"] = hw
-        return hw
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state.pop("_hardware", None)
-        return state
 
     def fit(self, X: Any, y: Any) -> CircuitRegressor:
         """Train a new circuit on ``(X, y)`` for ``epochs`` epochs."""
