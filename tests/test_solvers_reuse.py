@@ -210,3 +210,25 @@ def test_builtin_hardware_and_simulator_factor_once_per_programmed_kernel() -> N
     for u in batches:
         sim.solve(sim.input_matrix(u, net.inputs))
     assert sim._solver is not None and sim._solver.inits == 1
+
+
+def test_rhs_is_recomputed_after_any_in_place_edit() -> None:
+    """``Kernel.rhs`` keeps the last ``q = Bu + b``; an in-place edit of ``u``,
+    ``B``, ``b`` or of the returned ``q`` itself gives the product afresh."""
+    g = torch.Generator().manual_seed(3)
+    H = torch.eye(4, dtype=torch.float64) * 2
+    K = Kernel(H, torch.randn(4, 3, generator=g, dtype=torch.float64),
+               torch.zeros(1, 4, dtype=torch.float64), torch.zeros(1, 3, dtype=torch.float64),
+               b=torch.randn(4, generator=g, dtype=torch.float64))
+    u = torch.randn(5, 3, generator=g, dtype=torch.float64)
+
+    def fresh() -> torch.Tensor:
+        return u.clone() @ K.B.T.clone() + K.b.clone()
+
+    q = K.rhs(u)
+    assert K.rhs(u) is q
+    for edit in (lambda: u.mul_(2.0), lambda: K.B.add_(1.0), lambda: K.b.sub_(0.5),
+                 lambda: K.rhs(u).zero_()):
+        edit()
+        torch.testing.assert_close(K.rhs(u), fresh(), rtol=1e-15, atol=0)
+    assert K.rhs(u.clone()) is not K.rhs(u)

@@ -300,7 +300,7 @@ class ActiveSet(EquilibriumSolver):
             if new_pr is not None:
                 pr = new_pr
                 blocks = pr_blocks(pr, kernel, q, z, block)
-            res = natural if cheap_residual else kernel.residual(z, u)
+            res = natural if cheap_residual else kernel.residual(z, u, q)
             met = bool((res <= self.threshold(kernel, z, q)).all())
             if not self.exact:
                 if met:
@@ -380,7 +380,7 @@ class ActiveSet(EquilibriumSolver):
         best_res = torch.zeros(batch, dtype=q.dtype, device=q.device)
         todo = torch.nonzero(~done).squeeze(1)
         if todo.numel():
-            best_res[todo] = kernel.residual(z[todo], u[todo])
+            best_res[todo] = kernel.residual(z[todo], u[todo], q[todo])
         # consecutive Newton steps without a new best residual, per sample
         stall = torch.zeros(batch, dtype=torch.int64, device=q.device)
         steps = iterations = 0
@@ -396,7 +396,7 @@ class ActiveSet(EquilibriumSolver):
             za, qa, ua = z[act], q[act], u[act]
             z_new, before = self.newton_step(state, kernel, za, qa, memory)
             after, natural = pieces(kernel, z_new, qa, state.alpha)
-            res_new = natural if cheap_residual else kernel.residual(z_new, ua)
+            res_new = natural if cheap_residual else kernel.residual(z_new, ua, qa)
             limit = self.threshold(kernel, z_new, qa)
             finished = res_new <= 1e-3 * limit
             if not self.exact:

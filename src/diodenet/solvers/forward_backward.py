@@ -96,7 +96,7 @@ class ForwardBackward(EquilibriumSolver):
             for _ in range(steps):
                 z = sigma(torch.addmm(bias, z, WT), state.alpha)
             it += steps
-            res = kernel.residual(z, u)
+            res = kernel.residual(z, u, q)
             better = res < best_res
             best_z = torch.where(better[:, None], z, best_z)
             best_res = torch.minimum(res, best_res)

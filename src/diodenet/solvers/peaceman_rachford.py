@@ -174,7 +174,7 @@ def pr_iterate(
     Returns the best iterate per sample, its residual (A) and the iterations used.
     """
     best_z = z
-    best_res = kernel.residual(z, u)
+    best_res = kernel.residual(z, u, q)
     it = 0
     alpha_nat = kernel.natural_step()
     # at the natural step, the natural residual of set-valued elements is Kernel.residual
@@ -187,7 +187,7 @@ def pr_iterate(
         y = next(blocks)
         it += min(check_every, max_iter - it)
         slope, natural = pieces(kernel, y, q, alpha_nat)
-        res = natural if cheap else kernel.residual(y, u)
+        res = natural if cheap else kernel.residual(y, u, q)
         better = res < best_res
         best_z = torch.where(better[:, None], y, best_z)
         best_res = torch.minimum(res, best_res)
