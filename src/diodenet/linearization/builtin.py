@@ -53,8 +53,7 @@ from ..kernels.mna import (
 )
 from ..kernels.stamped import StampedMNA, as_torch, rmul
 from ..simulators.builtin import breakdown_limits, check_breakdown, exact_method
-from ..solvers._common import solve_reduced
-from ..solvers.gauss_seidel import is_symmetric
+from ..solvers._factor import solve_switched
 from ..solvers.reuse import CachedSolver
 from .hardware import Drive, Hardware, Measurement, check_drive
 from .power import source_power
@@ -515,10 +514,7 @@ class BuiltinHardware(Hardware):
             r_f[:, a] += val
         r_D = r_nodes[:, self._driven_cols]
         free, g = self._free_set(measurement)
-        H = self.kernel.H
-        # a reciprocal network's switched blocks are symmetric positive definite:
-        # Cholesky, at half an LU's cost (solve_reduced falls back to LU if it fails)
-        symmetric = is_symmetric(self.kernel)
+        k = self.kernel
         s = self._sign
         y_D = s * r_br  # driven nodes: the (small-signal) source values
         lu, piv = self._lu, self._piv
@@ -531,7 +527,7 @@ class BuiltinHardware(Hardware):
         if not adjoint:
             y_f = G_solve(r_f - rmul(y_D, self._GfD), False)
             rw = rmul(y_f, self._meas_f) + rmul(y_D, self._meas_D)
-            zhat = -solve_reduced(H, free, g, rw, symmetric=symmetric)
+            zhat = -solve_switched(k, free, g, rw)
             x_f = y_f + zhat @ self._Xz.T
             x_D = y_D
             GDf, GDD = self._GDf, self._GDD  # these conductances' blocks (read lazily)
@@ -542,7 +538,7 @@ class BuiltinHardware(Hardware):
         else:
             y_f = G_solve(r_f - rmul(y_D, self._GDf_T), True)
             t = rmul(y_f, self._SzT_f) + rmul(y_D, self._SzT_D)
-            shat = solve_reduced(H.T.contiguous(), free, g, t, symmetric=symmetric)
+            shat = solve_switched(k, free, g, t, transpose=True)
             y2_f = G_solve(rmul(shat, self._measT_f), True)
             x_f = y_f - y2_f
             x_D = y_D

@@ -189,6 +189,31 @@ def solve_free_sets(
     return x, sparse_used
 
 
+#: at or below this many elements one padded, batched factorisation
+#: (``_common.solve_reduced``) beats a loop over the samples
+SMALL = 40
+
+
+def solve_switched(kernel: Any, free: Any, g: Any, rhs: Any, *, transpose: bool = False) -> Any:
+    """``x`` (batch, n) tensor with ``(H_FF + diag g_F) x_F = rhs_F`` per sample
+    (``H_FFᵀ`` with ``transpose``), 0 off ``F``: on the CPU and above ``SMALL``
+    elements one LAPACK or SuperLU factorisation per sample (``solve_free_sets``,
+    in float64), else the padded batched solve. ``free``/``g``/``rhs`` are tensors."""
+    import torch
+
+    from ._common import solve_reduced
+    from .gauss_seidel import is_symmetric
+
+    if kernel.device.type == "cpu" and kernel.n > SMALL:
+        x, _ = solve_free_sets(
+            layout_of(kernel), free.numpy(), g.to(torch.float64).numpy(),
+            rhs.to(torch.float64).numpy(), transpose=transpose,
+        )
+        return torch.from_numpy(x).to(rhs.dtype)
+    H = kernel.H.T.contiguous() if transpose else kernel.H
+    return solve_reduced(H, free, g, rhs, symmetric=is_symmetric(kernel))
+
+
 def _diag(values: np.ndarray):
     from scipy.sparse import diags
 

@@ -49,6 +49,7 @@ from ._common import (
     solve_reduced,
 )
 from ._factor import (
+    SMALL,
     Layout,
     factor_cost,
     gauss_seidel_pays,
@@ -100,7 +101,6 @@ def remember(memory: dict, q: Tensor, z: Tensor) -> None:
 
 #: kernels up to this size factor all samples' blocks in one padded batch (measured:
 #: faster than a per-sample loop up to n ≈ 40, slower above)
-SMALL = 40
 
 
 def is_m_matrix(kernel: Kernel) -> bool:
