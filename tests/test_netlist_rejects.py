@@ -38,6 +38,13 @@ CASES = [
     ("ltspice ilimit", OK + "d1 a 0 dm\n.model dm D(ron=1 ilimit=1)\n", 5, "'ilimit'"),
     ("ltspice roff", OK + "d1 a 0 dm\n.model dm D(ron=2 roff=1)\n", 4, "must exceed Ron"),
     ("trnoise", "t\nv1 a 0 trnoise(1 1n)\nr1 a 0 1\n", 2, "is not modelled at DC"),
+    # ngspice: "Fatal error: k1: coupling to non-existant inductor l9"
+    ("coupling of no inductor", OK + "k1 l1 l9 0.9\nl1 a 0 1m\n", 4,
+     "couples 'l9', which is not an inductor"),
+    ("coupling of a resistor", OK + "l1 a b 1m\nr2 b 0 1k\nk1 l1 r2 0.9\n", 6,
+     "couples 'r2', which is not an inductor"),
+    ("coupling without a factor", OK + "l1 a 0 1m\nk1 l1 l1\n", 5,
+     "expected two inductors and a coupling factor"),
     ("windows lib", OK + ".lib C:\\lt\\standard.dio\n", 4, "--include standard.dio"),
     ("rser on i", "t\ni1 a 0 1m Rser=1\nr1 a 0 1\n", 2, "Rser= is for voltage sources"),
     ("mosfet", OK + "m1 a a 0 0 nmos\n", 4, "MOSFETs (M) are out of scope"),
@@ -168,3 +175,16 @@ def test_deeply_nested_expression_is_refused_not_a_crash() -> None:
     deep = "(" * 500 + "1" + ")" * 500
     exc = reject(f"t\nv1 a 0 {{{deep}}}\nr1 a 0 1\n")
     assert exc.line == 2 and "nested deeper" in exc.problem
+
+
+def test_coupled_inductors_inside_a_subcircuit_are_found() -> None:
+    """A K card names the inductors of its own subcircuit; at DC the coupling
+    does nothing, and each instance's inductors are shorts."""
+    import warnings
+
+    text = ("k\nv1 in 0 1\nx1 in 0 tr\nx2 in 0 tr\n.subckt tr a b\nr1 a c 1k\nl1 c d 1m\n"
+            "l2 d b 1m\nk1 l1 l2 0.9\n.ends\n.end\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        c = parse_netlist(text)
+    assert {"l.x1.l1", "l.x1.l2", "l.x2.l1", "l.x2.l2"} <= set(c.elements)

@@ -111,6 +111,11 @@ def element_card(
                 return Inductor(flat, n1, n2, 0.0, inductance=x)
             return Resistor(flat, n1, n2, resistance=x)
         if letter == "k":
+            if len(words) < 4:
+                raise card.error(f"{name}: expected two inductors and a coupling factor")
+            coupled = [w.lower() for w in words[1:3]]
+            reader.couplings.append(
+                (card, [c if not path else f"l.{path}.{c}" for c in coupled]))
             note(f"{name}: inductor coupling has no effect at DC")
             return None
         if letter == "d":

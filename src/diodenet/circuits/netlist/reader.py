@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..circuit import Circuit
-from ..elements import DiodeModel, Element, Gyrator, Transformer
+from ..elements import DiodeModel, Element, Gyrator, Inductor, Transformer
 from .cards import element_card
 from .errors import NetlistWarning
 from .expressions import (
@@ -96,6 +96,9 @@ class _Reader:
         self.tnom = 27.0  # default nominal temperature (C): .options tnom=
         self.extra: list[Element] = []  # elements a card adds besides its own
         self.functions: dict[str, UserFunction] = {}  # .func definitions
+        # K cards and the (flattened) inductor names they couple: checked once
+        # every element is read, as ngspice refuses a coupling of no inductor
+        self.couplings: list[tuple[Card, list[str]]] = []
 
     # ------------------------------------------------------------- values
     def value(self, card: Card, word: str, params: dict[str, float], what: str) -> float:
@@ -383,6 +386,12 @@ def parse_netlist(
     reader.exact, flags = read_notes(deck.notes, model_names)
     reader.read(top)
     reader.summarise_notes()
+    for card, names in reader.couplings:
+        for name in names:
+            if name not in reader.circuit or not isinstance(reader.circuit[name], Inductor):
+                raise card.error(f"{split_words(card)[0].lower()}: couples "
+                                 f"{name.rsplit('.', 1)[-1]!r}, which is not an inductor "
+                                 "of the circuit")
     for note, name, trainable in flags:
         if name not in reader.circuit:
             raise note.error(f"*@diodenet {'trainable' if trainable else 'fixed'}: "
