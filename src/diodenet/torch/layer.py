@@ -116,6 +116,13 @@ class _Equilibrium(torch.autograd.Function):
 
 
 @torch.compiler.disable
+def _refuse_non_finite(x: Tensor) -> None:
+    # a host sync on the data: outside what torch.compile traces, like the solver
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("input contains NaN or inf")
+
+
+@torch.compiler.disable
 def _equilibrium(H: Tensor, q: Tensor, layer: MonDEQLayer) -> Tensor:
     # data-dependent loops and host syncs: the solver runs eagerly under torch.compile
     return _Equilibrium.apply(H, q, layer)
@@ -232,8 +239,7 @@ class MonDEQLayer(nn.Module):
             x = x.unsqueeze(0)
         if x.ndim != 2 or x.shape[1] != self.U.shape[1]:
             raise ValueError(f"expected input (batch, {self.U.shape[1]}), got {tuple(x.shape)}")
-        if not bool(torch.isfinite(x).all()):
-            raise ValueError("input contains NaN or inf")
+        _refuse_non_finite(x)
         q = x.to(self.U.dtype) @ self.U.T + self.c
         z = _equilibrium(self.H(), q, self)
         return z.squeeze(0) if single else z
