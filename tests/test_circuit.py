@@ -36,3 +36,24 @@ def test_topology_problems_found():
     c2.add_resistor("R3", "a", "b", resistance=1e3)
     with pytest.raises(CircuitError, match="no DC path to ground"):
         c2.validate()
+
+
+def test_set_conductances_equals_a_validated_replace_and_refuses_what_it_refuses() -> None:
+    """The fast path of ``set_conductances`` gives the elements that
+    ``Resistor.replace(conductance=g)`` (full validation) gives, leaves the
+    elements it replaced untouched, and passes every refusal to the resistor."""
+    import numpy as np
+
+    c = Circuit("rs")
+    for k in range(5):
+        c.add_resistor(f"R{k}", f"n{k}", "0", resistance=1e3 * (k + 1))
+    before = {n: e for n, e in c.elements.items()}
+    g = np.random.default_rng(0).uniform(1e-6, 1e-2, 5)
+    expect = {f"r{k}": before[f"r{k}"].replace(conductance=float(g[k])) for k in range(5)}
+    c.set_conductances(list(g))
+    for name, e in expect.items():
+        assert c.elements[name] == e and c.elements[name] is not before[name]
+        assert before[name].g != e.g  # the old element is not edited in place
+    for bad in (0.0, -1e-3, float("nan"), float("inf"), 1e-320):
+        with pytest.raises(ValueError, match="r2"):
+            c.set_conductances({"r2": bad})

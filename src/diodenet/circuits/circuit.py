@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -199,7 +200,15 @@ class Circuit:
             r = self[name]
             if not isinstance(r, Resistor):
                 raise ValueError(f"{name!r} is not a resistor")
-            self.elements[r.name] = r.replace(conductance=float(g))
+            g = float(g)
+            if 0.0 < g < math.inf and 0.0 < 1.0 / g < math.inf:
+                # what Resistor's own checks accept: a copy with the new value,
+                # without re-validating its name and nodes (~10x faster)
+                new = copy.copy(r)
+                new.resistance = 1.0 / g
+                self.elements[r.name] = new
+            else:
+                self.elements[r.name] = r.replace(conductance=g)  # its own error
 
     def set_source(self, name: str, dc: float) -> None:
         s = self[name]

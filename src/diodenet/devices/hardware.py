@@ -29,7 +29,7 @@ hardware's, bit for bit.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -37,19 +37,24 @@ import numpy as np
 from ..circuits import Circuit, VoltageSource
 from ..circuits.outputs import OutputSpec, parse_output
 from ..linearization import BuiltinHardware, Hardware, Measurement, NgspiceHardware
-from ..linearization.hardware import Drive
+from ..linearization.hardware import Drive, LazyMeasurement
 from .instance import Instance
 from .spec import DeviceSpec
 
 BACKENDS = ("builtin", "ngspice")
 
 
-@dataclass
-class InstanceMeasurement(Measurement):
-    """A ``Measurement`` plus the exact physical operating point behind it."""
+class InstanceMeasurement(LazyMeasurement):
+    """A ``Measurement`` plus the exact physical operating point behind it.
 
-    physical: Measurement | None = None
-    nudged: bool = False
+    What the readout reports (noise, ADC) of the branch voltages, the input
+    responses and the branch currents is drawn when first read: evaluation
+    reads only the outputs, and the rest is ``batch × resistors`` numbers."""
+
+    def __init__(self, *args: Any, physical: Measurement | None = None,
+                 nudged: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.physical, self.nudged = physical, nudged
 
 
 class InstanceHardware(Hardware):
@@ -176,15 +181,19 @@ class InstanceHardware(Hardware):
         # devices at their programmed values (ideal resistors): the branch
         # voltages say everything, and the gradient stays bit-exact
         at_programmed = self.spec.ideal_resistors
-        currents = None if m.linearized or at_programmed else m.branch_voltages * self._g_actual
+        g_actual = self._g_actual  # replaced, never edited, by a re-programming
+
+        def currents() -> np.ndarray:
+            return self.read_current(m.branch_voltages * g_actual)
+
         return InstanceMeasurement(
             inputs=m.inputs[:, :k],
             outputs=self.read_voltage(m.outputs),
-            branch_voltages=self.read_voltage(m.branch_voltages),
-            input_responses=self._read_responses(m.input_responses[:, :k]),
+            branch_voltages=lambda: self.read_voltage(m.branch_voltages),
+            input_responses=lambda: self._read_responses(m.input_responses[:, :k]),
             conducting=m.conducting, diode_conductance=m.diode_conductance,
-            linearized=m.linearized, adjoint=m.adjoint, power=m.power,
-            branch_currents=None if currents is None else self.read_current(currents),
+            linearized=m.linearized, adjoint=m.adjoint, power=lambda: m.power,
+            branch_currents=None if m.linearized or at_programmed else currents,
             physical=m, nudged=nudged,
         )
 

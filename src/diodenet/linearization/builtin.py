@@ -55,13 +55,13 @@ from ..kernels.stamped import StampedMNA, as_torch, rmul
 from ..simulators.builtin import breakdown_limits, check_breakdown, exact_method
 from ..solvers._factor import solve_switched
 from ..solvers.reuse import CachedSolver
-from .hardware import Drive, Hardware, Measurement, check_drive
+from .hardware import Drive, Hardware, LazyMeasurement, Measurement, check_drive
 from .power import source_power
 
 
-class NodeMeasurement(Measurement):
-    """A ``Measurement`` that keeps the node voltages and reads
-    ``branch_voltages`` and ``input_responses`` from them on first use."""
+class NodeMeasurement(LazyMeasurement):
+    """A ``LazyMeasurement`` that also keeps the node voltages, from which it
+    reads ``branch_voltages`` and ``input_responses`` on first use."""
 
     def __init__(
         self,
@@ -73,52 +73,15 @@ class NodeMeasurement(Measurement):
         diode_conductance: np.ndarray,
         linearized: bool = False,
         adjoint: bool = False,
-        power: np.ndarray | Callable[[], np.ndarray] | None = None,
+        power: np.ndarray | Callable[[], np.ndarray | None] | None = None,
         branch_currents: np.ndarray | None = None,
         *,
         node_voltages: Tensor | None = None,
     ) -> None:
-        # the dataclass fields (so dataclasses.replace works: a replaced
-        # measurement drops node_voltages and is read field by field)
-        self.inputs, self.outputs = inputs, outputs
-        self.conducting, self.diode_conductance = conducting, diode_conductance
-        self.linearized, self.adjoint = linearized, adjoint
-        self.branch_currents = branch_currents
+        # a dataclasses.replace of it drops node_voltages and is read field by field
+        super().__init__(inputs, outputs, branch_voltages, input_responses, conducting,
+                         diode_conductance, linearized, adjoint, power, branch_currents)
         self.node_voltages = node_voltages
-        self._lazy: dict[str, Callable[[], np.ndarray] | np.ndarray | None] = {
-            "branch_voltages": branch_voltages, "input_responses": input_responses,
-            "power": power}
-
-    def _get(self, key: str) -> np.ndarray:
-        v = self._lazy[key]
-        if callable(v):
-            v = self._lazy[key] = v()
-        assert v is not None
-        return v
-
-    @property
-    def power(self) -> np.ndarray | None:
-        return None if self._lazy["power"] is None else self._get("power")
-
-    @power.setter
-    def power(self, value: np.ndarray | None) -> None:
-        self._lazy["power"] = value
-
-    @property
-    def branch_voltages(self) -> np.ndarray:
-        return self._get("branch_voltages")
-
-    @branch_voltages.setter
-    def branch_voltages(self, value: np.ndarray) -> None:
-        self._lazy["branch_voltages"] = value
-
-    @property
-    def input_responses(self) -> np.ndarray:
-        return self._get("input_responses")
-
-    @input_responses.setter
-    def input_responses(self, value: np.ndarray) -> None:
-        self._lazy["input_responses"] = value
 
 
 class BuiltinHardware(Hardware):

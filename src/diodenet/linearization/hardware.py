@@ -27,8 +27,9 @@ Gradient code (``hardware_gradient``) uses only these two calls.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -74,6 +75,81 @@ class Measurement:
     @property
     def batch(self) -> int:
         return int(self.outputs.shape[0])
+
+
+class LazyMeasurement(Measurement):
+    """A ``Measurement`` whose costly readings may be given as callables, called
+    on first use and kept: ``branch_voltages``, ``input_responses``, ``power``
+    and ``branch_currents``. On a large circuit most settles (evaluation,
+    a forward pass) read none of them, and ``branch_voltages`` alone is
+    ``batch × resistors`` numbers. A callable must answer for the circuit that
+    was measured, whatever the hardware does in between."""
+
+    _LAZY = ("branch_voltages", "input_responses", "power", "branch_currents")
+
+    def __init__(
+        self,
+        inputs: np.ndarray,
+        outputs: np.ndarray,
+        branch_voltages: np.ndarray | Callable[[], np.ndarray],
+        input_responses: np.ndarray | Callable[[], np.ndarray],
+        conducting: np.ndarray,
+        diode_conductance: np.ndarray,
+        linearized: bool = False,
+        adjoint: bool = False,
+        power: np.ndarray | Callable[[], np.ndarray | None] | None = None,
+        branch_currents: np.ndarray | Callable[[], np.ndarray] | None = None,
+    ) -> None:
+        # the dataclass fields, so dataclasses.replace works (it reads them all)
+        self.inputs, self.outputs = inputs, outputs
+        self.conducting, self.diode_conductance = conducting, diode_conductance
+        self.linearized, self.adjoint = linearized, adjoint
+        for key, value in zip(self._LAZY, (branch_voltages, input_responses, power,
+                                           branch_currents)):
+            self._set(key, value)
+
+    def _set(self, key: str, value: Any) -> None:
+        # a dataclass subclass's generated __init__ sets the fields one by one
+        self.__dict__.setdefault("_lazy", {})[key] = value
+
+    def _get(self, key: str) -> Any:
+        lazy = self.__dict__.setdefault("_lazy", {})
+        v = lazy.get(key)
+        if callable(v):
+            v = lazy[key] = v()
+        return v
+
+    @property
+    def branch_voltages(self) -> np.ndarray:
+        return self._get("branch_voltages")
+
+    @branch_voltages.setter
+    def branch_voltages(self, value: np.ndarray | Callable[[], np.ndarray]) -> None:
+        self._set("branch_voltages", value)
+
+    @property
+    def input_responses(self) -> np.ndarray:
+        return self._get("input_responses")
+
+    @input_responses.setter
+    def input_responses(self, value: np.ndarray | Callable[[], np.ndarray]) -> None:
+        self._set("input_responses", value)
+
+    @property
+    def power(self) -> np.ndarray | None:
+        return self._get("power")
+
+    @power.setter
+    def power(self, value: np.ndarray | Callable[[], np.ndarray | None] | None) -> None:
+        self._set("power", value)
+
+    @property
+    def branch_currents(self) -> np.ndarray | None:
+        return self._get("branch_currents")
+
+    @branch_currents.setter
+    def branch_currents(self, value: np.ndarray | Callable[[], np.ndarray] | None) -> None:
+        self._set("branch_currents", value)
 
 
 class Hardware(ABC):
