@@ -13,13 +13,15 @@ Failure handling:
 * a batch in which no chunk finishes for ``chunk_timeout`` seconds (a worker
   stopped or hung: a chunk of 1000 operating points takes well under a second)
   raises :class:`NgspiceWorkerError` too, after killing the workers;
-* Ctrl-C (or any other exception while waiting) terminates the workers before
-  it propagates, so no orphan or zombie processes remain. Workers ignore SIGINT
-  themselves; the parent ends them. While the pool waits, Ctrl-C only sets a
-  flag that the wait loop reads: a ``KeyboardInterrupt`` raised at an arbitrary
-  point could land inside ``concurrent.futures.wait`` while it holds a future's
-  lock, and the executor's manager thread (and so the shutdown) would then
-  block on that lock forever.
+* Ctrl-C (or any other exception while waiting) ends the workers before it
+  propagates, so no orphan or zombie processes remain. Workers
+  ignore SIGINT themselves; the parent ends them. Two ways a Ctrl-C could hang
+  the process are closed: while the pool waits, Ctrl-C only sets a flag that
+  the wait loop reads (a ``KeyboardInterrupt`` raised inside
+  ``concurrent.futures.wait`` while it holds a future's lock leaves the
+  executor's manager thread blocked on that lock), and the chunks under way
+  finish before the workers exit (a worker killed while it writes its reply
+  leaves a partial message the manager thread waits on forever).
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ DEFAULT_CHUNK_TIMEOUT = 600.0
 
 #: Seconds between checks for Ctrl-C while the pool waits for chunks.
 _POLL_S = 0.1
+
+#: Seconds the chunks under way get to finish after Ctrl-C before their workers are killed.
+STOP_GRACE_S = 10.0
 
 
 @contextmanager
@@ -181,14 +186,18 @@ class NgspicePool:
         futures: dict[Future, int] = {}
         try:
             with _sigint_as_flag() as interrupted:
-                for k, task in enumerate(tasks):
-                    futures[ex.submit(run_task, task)] = k
-                out: list[Result | None] = [None] * len(tasks)
-                for fut in _as_completed(futures, interrupted, self.chunk_timeout):
-                    k = futures[fut]
-                    out[k] = fut.result()
-                    self._rows_done += _rows(tasks[k])
-                    on_done(_rows(tasks[k]))
+                try:
+                    for k, task in enumerate(tasks):
+                        futures[ex.submit(run_task, task)] = k
+                    out: list[Result | None] = [None] * len(tasks)
+                    for fut in _as_completed(futures, interrupted, self.chunk_timeout):
+                        k = futures[fut]
+                        out[k] = fut.result()
+                        self._rows_done += _rows(tasks[k])
+                        on_done(_rows(tasks[k]))
+                except KeyboardInterrupt:
+                    self._stop(futures)
+                    raise
             return _all_done(out)
         except TimeoutError as exc:
             self._shutdown(terminate=True, kill=True)
@@ -208,9 +217,26 @@ class NgspicePool:
                 fut.cancel()
             raise
         except BaseException:
-            # Ctrl-C, or anything else: end the workers before propagating.
-            self._shutdown(terminate=True)
+            # Ctrl-C (stopped already) or anything else: end the workers first
+            self._stop(futures)
             raise
+
+    def _stop(self, futures: Iterable[Future]) -> None:
+        """End the workers on Ctrl-C without killing one mid-reply.
+
+        A worker killed while it writes a chunk's result leaves a partial
+        message in the result pipe, which the executor's manager thread (and so
+        its shutdown, and the interpreter's exit) then waits on forever. So the
+        queued chunks are cancelled, the ones under way (a fraction of a second
+        each) finish, and the workers exit on the executor's own shutdown; only
+        workers still busy after ``STOP_GRACE_S`` are killed.
+        """
+        if self._executor is None:
+            return
+        with _sigint_as_flag():  # a Ctrl-C meanwhile must not land inside wait()
+            running = [f for f in futures if not f.cancel()]
+            wait(running, timeout=STOP_GRACE_S)
+            self._shutdown(terminate=not all(f.done() for f in running), kill=True)
 
     def _shutdown(self, *, terminate: bool, kill: bool = False) -> None:
         ex, self._executor = self._executor, None
