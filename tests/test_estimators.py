@@ -19,16 +19,21 @@ from diodenet.training import load_dataset
 SKLEARN_SKIPS = {"check_array_api_input"}  # needs SCIPY_ARRAY_API=1 and an array-API library
 
 
-def test_check_estimator_passes():
+def _passes_check_estimator(estimator) -> None:
+    """Every scikit-learn estimator check passes; only ``SKLEARN_SKIPS`` are skipped."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        results = check_estimator(CircuitClassifier(hidden=4, epochs=3, lr=0.1), on_fail=None)
+        results = check_estimator(estimator, on_fail=None)
     failed = [(r["check_name"], str(r["exception"])[:200]) for r in results
               if r["status"] == "failed"]
     skipped = {r["check_name"] for r in results if r["status"] == "skipped"}
     assert not failed
     assert skipped <= SKLEARN_SKIPS
     assert len(results) > 40
+
+
+def test_check_estimator_passes():
+    _passes_check_estimator(CircuitClassifier(hidden=4, epochs=3, lr=0.1))
 
 
 def test_pipeline_partial_fit_and_export():
@@ -58,15 +63,7 @@ def test_pipeline_partial_fit_and_export():
 
 
 def test_regressor_check_estimator_passes():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        results = check_estimator(CircuitRegressor(hidden=4, epochs=5, lr=0.1), on_fail=None)
-    failed = [(r["check_name"], str(r["exception"])[:200]) for r in results
-              if r["status"] == "failed"]
-    skipped = {r["check_name"] for r in results if r["status"] == "skipped"}
-    assert not failed
-    assert skipped <= SKLEARN_SKIPS
-    assert len(results) > 40
+    _passes_check_estimator(CircuitRegressor(hidden=4, epochs=5, lr=0.1))
 
 
 def test_regressor_learns_and_its_netlist_predicts_the_same():
