@@ -37,10 +37,13 @@ from .training.trainer import TrainConfig, Trainer, TrainState
 
 
 class _FittedCircuit:
-    """The trained circuit's hardware, built on first use after ``fit`` (or
-    after unpickling: an ngspice hardware holds a shared library, so it is
-    never pickled) from ``network_``, ``hardware_name_`` and ``conductances_``."""
+    """What the classifier and the regressor share once fitted: the trained
+    circuit's hardware, built on first use after ``fit`` (or after unpickling:
+    an ngspice hardware holds a shared library, so it is never pickled) from
+    ``network_``, ``hardware_name_`` and ``conductances_``; its output voltages;
+    its netlist."""
 
+    hardware: str  # each estimator's parameter
     network_: Any
     hardware_name_: str
     conductances_: np.ndarray
@@ -58,6 +61,27 @@ class _FittedCircuit:
         state = dict(self.__dict__)
         state.pop("_hardware", None)
         return state
+
+    def _check_hardware(self) -> None:
+        if self.hardware not in HARDWARES:
+            raise ValueError(f"unknown hardware {self.hardware!r}; known: {', '.join(HARDWARES)}")
+
+    def output_voltages(self, X: Any) -> np.ndarray:
+        """The circuit's output voltages (n_samples, one per class or target), V."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        hw = self._hw()
+        outs = [hw.settle(self.network_.encode(X[i:i + 1024])).outputs
+                for i in range(0, len(X), 1024)]
+        return np.concatenate(outs) if outs else np.zeros((0, len(self.network_.outputs)))
+
+    def to_spice(self) -> str:
+        """The trained circuit as a SPICE netlist."""
+        check_is_fitted(self)
+        c = self.network_.circuit.copy()
+        c.set_conductances(dict(zip([r.name for r in c.trainable_resistors],
+                                    np.asarray(self.conductances_).tolist())))
+        return c.to_spice()
 
 
 class CircuitClassifier(_FittedCircuit, ClassifierMixin, BaseEstimator):
@@ -142,8 +166,7 @@ class CircuitClassifier(_FittedCircuit, ClassifierMixin, BaseEstimator):
         ).validate()
 
     def _start(self, X: np.ndarray, y: np.ndarray, classes: np.ndarray | None) -> None:
-        if self.hardware not in HARDWARES:
-            raise ValueError(f"unknown hardware {self.hardware!r}; known: {', '.join(HARDWARES)}")
+        self._check_hardware()
         self._encoder = LabelEncoder().fit(y if classes is None else classes)
         self.classes_ = self._encoder.classes_
         if len(self.classes_) < 2:
@@ -204,15 +227,6 @@ class CircuitClassifier(_FittedCircuit, ClassifierMixin, BaseEstimator):
         self._train(X, y, self._config(1, "constant"))
         return self
 
-    def output_voltages(self, X: Any) -> np.ndarray:
-        """The circuit's output voltages (n_samples, n_classes), V."""
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
-        hw = self._hw()
-        outs = [hw.settle(self.network_.encode(X[i:i + 1024])).outputs
-                for i in range(0, len(X), 1024)]
-        return np.concatenate(outs) if outs else np.zeros((0, len(self.classes_)))
-
     def predict_proba(self, X: Any) -> np.ndarray:
         """``softmax(y / temperature)`` of the output voltages."""
         v = self.output_voltages(X)
@@ -227,13 +241,6 @@ class CircuitClassifier(_FittedCircuit, ClassifierMixin, BaseEstimator):
         v = self.output_voltages(X)
         return self.classes_[v.argmax(axis=1)]
 
-    def to_spice(self) -> str:
-        """The trained circuit as a SPICE netlist."""
-        check_is_fitted(self)
-        c = self.network_.circuit.copy()
-        c.set_conductances(dict(zip([r.name for r in c.trainable_resistors],
-                                    np.asarray(self.conductances_).tolist())))
-        return c.to_spice()
 
 
 class CircuitRegressor(_FittedCircuit, RegressorMixin, BaseEstimator):
@@ -305,8 +312,7 @@ class CircuitRegressor(_FittedCircuit, RegressorMixin, BaseEstimator):
         from .torch import CircuitLayer
 
         X, y = validate_data(self, X, y, dtype=np.float64, multi_output=True, y_numeric=True)
-        if self.hardware not in HARDWARES:
-            raise ValueError(f"unknown hardware {self.hardware!r}; known: {', '.join(HARDWARES)}")
+        self._check_hardware()
         y2 = y.reshape(len(y), -1)
         self._y_1d = y.ndim == 1
         self.mean_ = y2.mean(axis=0)
@@ -353,25 +359,9 @@ class CircuitRegressor(_FittedCircuit, RegressorMixin, BaseEstimator):
         self.loss_curve_ = history
         return self
 
-    def output_voltages(self, X: Any) -> np.ndarray:
-        """The circuit's output voltages (n_samples, n_targets), V."""
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
-        hw = self._hw()
-        outs = [hw.settle(self.network_.encode(X[i:i + 1024])).outputs
-                for i in range(0, len(X), 1024)]
-        return np.concatenate(outs) if outs else np.zeros((0, len(self.mean_)))
-
     def predict(self, X: Any) -> np.ndarray:
         """``mean_ + std_ · v / output_scale`` of the output voltages ``v``."""
         check_is_fitted(self)
         pred = self.mean_ + self.std_ * self.output_voltages(X) / self._volts()
         return pred[:, 0] if self._y_1d else pred
 
-    def to_spice(self) -> str:
-        """The trained circuit as a SPICE netlist."""
-        check_is_fitted(self)
-        c = self.network_.circuit.copy()
-        c.set_conductances(dict(zip([r.name for r in c.trainable_resistors],
-                                    np.asarray(self.conductances_).tolist())))
-        return c.to_spice()
