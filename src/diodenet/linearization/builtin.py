@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -63,24 +64,9 @@ class NodeMeasurement(LazyMeasurement):
     """A ``LazyMeasurement`` that also keeps the node voltages, from which it
     reads ``branch_voltages`` and ``input_responses`` on first use."""
 
-    def __init__(
-        self,
-        inputs: np.ndarray,
-        outputs: np.ndarray,
-        branch_voltages: np.ndarray | Callable[[], np.ndarray],
-        input_responses: np.ndarray | Callable[[], np.ndarray],
-        conducting: np.ndarray,
-        diode_conductance: np.ndarray,
-        linearized: bool = False,
-        adjoint: bool = False,
-        power: np.ndarray | Callable[[], np.ndarray | None] | None = None,
-        branch_currents: np.ndarray | None = None,
-        *,
-        node_voltages: Tensor | None = None,
-    ) -> None:
+    def __init__(self, *args: Any, node_voltages: Tensor | None = None, **kwargs: Any) -> None:
         # a dataclasses.replace of it drops node_voltages and is read field by field
-        super().__init__(inputs, outputs, branch_voltages, input_responses, conducting,
-                         diode_conductance, linearized, adjoint, power, branch_currents)
+        super().__init__(*args, **kwargs)
         self.node_voltages = node_voltages
 
 
