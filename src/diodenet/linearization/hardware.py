@@ -86,6 +86,7 @@ class LazyMeasurement(Measurement):
     was measured, whatever the hardware does in between."""
 
     _LAZY = ("branch_voltages", "input_responses", "power", "branch_currents")
+    _lazy: dict[str, Any]  # each field's value, or the callable that reads it
 
     def __init__(
         self,
@@ -109,14 +110,12 @@ class LazyMeasurement(Measurement):
             self._set(key, value)
 
     def _set(self, key: str, value: Any) -> None:
-        # a dataclass subclass's generated __init__ sets the fields one by one
-        self.__dict__.setdefault("_lazy", {})[key] = value
+        self.__dict__.setdefault("_lazy", {})[key] = value  # the first set makes the store
 
     def _get(self, key: str) -> Any:
-        lazy = self.__dict__.setdefault("_lazy", {})
-        v = lazy.get(key)
+        v = self._lazy.get(key)
         if callable(v):
-            v = lazy[key] = v()
+            v = self._lazy[key] = v()
         return v
 
     @property
