@@ -115,3 +115,34 @@ def test_gradient_at_784_inputs_matches_ngspice_on_a_sample(ngspice_available):
     sample = rng.choice(len(ours.dL_dg), 200, replace=False)
     scale = np.abs(theirs.dL_dg).max()
     assert np.abs(ours.dL_dg[sample] - theirs.dL_dg[sample]).max() <= 1e-4 * scale
+
+
+@pytest.mark.parametrize("coupled", [False, True])
+def test_restamped_blocks_equal_the_assembled_mna(coupled: bool):
+    """Each re-stamped block (``G_Df`` shared as ``G_fDᵀ`` only when the couplings
+    are reciprocal) equals the same block of ``build_mna`` on the whole circuit."""
+    from diodenet.kernels.mna import build_mna
+    from diodenet.kernels.stamped import StampedMNA
+
+    c = random_rtgd(3, CASES[2][1], True)
+    if coupled:  # a controlled source reading an input node: G_Df is not G_fDᵀ
+        c.add_vccs("G1", "n3", "0", "in1", "0", 2e-4)
+    names = [r.name for r in c.trainable_resistors]
+    st = StampedMNA(c, INPUTS, names)
+    assert st.symmetric_fD is not coupled
+    g = np.random.default_rng(1).uniform(1e-4, 1e-3, len(names))
+    c.set_conductances(dict(zip(names, g)))
+    full = build_mna(c, INPUTS)
+    G = full.G.toarray() if hasattr(full.G, "toarray") else np.asarray(full.G)
+    # the two assemblies index nodes and branches by name alike
+    pos = {**{k: full.node_index[k] for k in st.mna.node_index},
+           **{k: full.branch_index[k] for k in st.mna.branch_index}}
+    ours = {**st.mna.node_index, **st.mna.branch_index}
+    to_full = np.empty(len(ours), dtype=np.int64)
+    for name, i in ours.items():
+        to_full[i] = pos[name]
+    sets = {"f": to_full[st.free], "D": to_full[st.driven]}
+    for name, block in st.restamp(g).items():
+        dense = block.toarray() if hasattr(block, "toarray") else np.asarray(block)
+        want = G[np.ix_(sets[name[0]], sets[name[1:]])]
+        np.testing.assert_allclose(dense, want, rtol=1e-13, atol=1e-18)

@@ -255,13 +255,18 @@ def test_methods_listed() -> None:
 def test_lanczos_extremes_match_eigvalsh() -> None:
     from diodenet.solvers.peaceman_rachford import lanczos_extremes
 
-    H = resistor_H(40, 12)
+    H = resistor_H(300, 12)  # above 256 rows: Lanczos itself
     ev = torch.linalg.eigvalsh(H)
-    lo, hi = lanczos_extremes(H, steps=40)  # full Krylov space: exact
+    lo, hi = lanczos_extremes(H, steps=300)  # full Krylov space: exact
     assert abs(lo - float(ev[0])) <= 1e-9 * float(ev[-1])
     assert abs(hi - float(ev[-1])) <= 1e-9 * float(ev[-1])
     lo, hi = lanczos_extremes(H, steps=8)  # Ritz values stay inside the spectrum
     assert float(ev[0]) - 1e-15 <= lo <= hi <= float(ev[-1]) + 1e-15
+    small = resistor_H(40, 12)  # small blocks: the exact extremes whatever the steps
+    ev = torch.linalg.eigvalsh(small)
+    lo, hi = lanczos_extremes(small, steps=3)
+    assert abs(lo - float(ev[0])) <= 1e-12 * float(ev[-1])
+    assert abs(hi - float(ev[-1])) <= 1e-12 * float(ev[-1])
 
 
 def test_pr_step_adaptation_keeps_the_answer() -> None:

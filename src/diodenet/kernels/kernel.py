@@ -35,6 +35,7 @@ import torch
 from torch import Tensor
 
 from ..activations import Ideal, Nonlinearity
+from .low_rank import DiagonalPlusLowRank
 
 if TYPE_CHECKING:
     from ..solvers.base import EquilibriumSolver, SolverState
@@ -218,7 +219,18 @@ class Kernel:
         if self.n == 0:
             return float("inf")
         sym = 0.5 * (self.H + self.H.T)
-        return float(torch.linalg.eigvalsh(sym.cpu()).min())
+        ev = torch.linalg.eigvalsh(sym.cpu())
+        # the top of the same spectrum, for the solvers' steps (``sym_max``)
+        self.__dict__["_sym_max"] = (self.H, self.H._version, float(ev[-1]))
+        return float(ev[0])
+
+    def sym_max(self) -> float | None:
+        """λ_max of ``sym(H)`` from the margin's eigendecomposition, or ``None``
+        once ``H`` has been replaced or edited in place."""
+        hit = self.__dict__.get("_sym_max")
+        if hit is None or hit[0] is not self.H or hit[1] != self.H._version:
+            return None
+        return hit[2]
 
     def to(
         self, device: torch.device | str | None = None, dtype: torch.dtype | None = None
@@ -306,6 +318,26 @@ class Kernel:
             return (n, str(self.dtype), str(self.device), checks)
 
         return (*self._cached("fingerprint", compute), hash(tuple(self.elements)))
+
+    def low_rank(self) -> DiagonalPlusLowRank | None:
+        """``H`` as ``diag(δ) + U K Vᵀ`` if one was set (``set_low_rank``) and ``H``
+        has not changed since; solvers use it for the switched solves."""
+        return self._cached("low_rank", lambda: None)
+
+    def set_low_rank(self, form: DiagonalPlusLowRank, rtol: float = 1e-12) -> None:
+        """Attach ``form`` (see ``kernels.low_rank``). Raises ``ValueError`` unless
+        it has this kernel's shape and equals ``H`` to ``rtol · max|H|``."""
+        n = self.n
+        if form.delta.shape != (n,) or form.U.shape[0] != n or form.V.shape != form.U.shape \
+                or form.K.shape != (form.rank, form.rank):
+            raise ValueError("the low-rank form does not have the kernel's shape")
+        scale = float(self.H.abs().max()) if n else 0.0
+        error = float((form.dense() - self.H).abs().max()) if n else 0.0
+        if not error <= rtol * scale:
+            raise ValueError(f"the low-rank form is not H: max error {error:.1e} "
+                             f"> {rtol:g} · max|H| = {rtol * scale:.1e}")
+        self.__dict__.setdefault("_facts", {}).pop("low_rank", None)
+        self._cached("low_rank", lambda: form)
 
     def density(self) -> float:
         """Fraction of nonzero entries of ``H`` (cached)."""

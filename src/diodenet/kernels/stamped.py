@@ -69,13 +69,36 @@ class _Block:
         entries = shape[0] * shape[1]
         self.dense = entries <= DENSE_ENTRIES or len(uniq) >= DENSE_FILL * entries
         self.indptr = np.searchsorted(self.rows, np.arange(shape[0] + 1)).astype(np.int64)
+        # most entries are touched by one resistor (a hidden node's tie to one
+        # input): then ``M g`` is a gather, several times cheaper than the product
+        per_entry = np.diff(self.M.indptr)
+        self._gather: tuple[np.ndarray, np.ndarray] | None = None
+        if len(per_entry) and per_entry.max() <= 1:
+            coef, col = np.zeros(len(uniq)), np.zeros(len(uniq), dtype=np.int64)
+            has = per_entry == 1
+            coef[has], col[has] = self.M.data, self.M.indices
+            self._gather = (coef, col)
 
     @property
     def nnz(self) -> int:
         return len(self.flat)
 
+    def is_transpose_of(self, other: _Block) -> bool:
+        """Whether this block is ``other.values(g).T`` for every ``g``: the same
+        entries, fixed values and resistor stamps with rows and columns swapped."""
+        if self.shape != other.shape[::-1] or self.nnz != other.nnz:
+            return False
+        order = np.lexsort((other.rows, other.cols))  # other's entries in our row-major order
+        return bool(np.array_equal(self.rows, other.cols[order])
+                    and np.array_equal(self.cols, other.rows[order])
+                    and np.array_equal(self.base, other.base[order])
+                    and (other.M[order] - self.M).count_nonzero() == 0)
+
     def values(self, g: np.ndarray) -> np.ndarray | sp.csr_matrix:
-        data = self.base + self.M @ g if self.M.shape[1] else self.base.copy()
+        if self._gather is not None:
+            data = self.base + self._gather[0] * g[self._gather[1]]
+        else:
+            data = self.base + self.M @ g if self.M.shape[1] else self.base.copy()
         if self.dense:
             out = np.zeros(self.shape)
             out.flat[self.flat] = data
@@ -189,7 +212,16 @@ class StampedMNA:
         meas = sp.csc_matrix(mna.measure)
         self.measure_f, self.measure_D = meas[:, self.free].tocsr(), meas[:, self.driven].tocsr()
 
-    def restamp(self, g: np.ndarray) -> dict[str, np.ndarray | sp.csr_matrix]:
-        """The blocks ``ff``, ``fD``, ``Df``, ``DD`` of ``G`` at conductances ``g`` (S)."""
+        # reciprocal couplings between free and driven nodes: G_Df = G_fDᵀ, not re-stamped
+        self.symmetric_fD = self.blocks["Df"].is_transpose_of(self.blocks["fD"])
+
+    def restamp(self, g: np.ndarray, which: Sequence[str] = ("ff", "fD", "Df", "DD")
+                ) -> dict[str, np.ndarray | sp.csr_matrix]:
+        """The blocks ``which`` (of ``ff``, ``fD``, ``Df``, ``DD``) of ``G`` at
+        conductances ``g`` (S)."""
         g = np.asarray(g, dtype=float)
-        return {name: b.values(g) for name, b in self.blocks.items()}
+        out = {name: self.blocks[name].values(g) for name in which
+               if not (name == "Df" and self.symmetric_fD and "fD" in which)}
+        if "Df" in which and "Df" not in out:
+            out["Df"] = out["fD"].T if not sp.issparse(out["fD"]) else out["fD"].T.tocsr()
+        return out

@@ -33,6 +33,7 @@ changes no decision.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +48,7 @@ from ..circuits import GROUND, Circuit, CurrentSource, Resistor, ShockleyDiode
 from ..circuits.outputs import OutputSpec, parse_output
 from ..kernels.extract import diode_nonlinearity
 from ..kernels.kernel import Kernel
+from ..kernels.low_rank import from_partition
 from ..kernels.mna import (
     refuse_singular_ports,
     refuse_unmodelled_options,
@@ -217,8 +219,20 @@ class BuiltinHardware(Hardware):
         self._D_input = torch.as_tensor(col, device=self.device)
         self._D_input_sign = t(np.where(col >= 0, st.sign, 0.0))
         self._v0D = t(st.sign * st.s0_Db)
+        self._low_rank_cols = _coupling_unknowns(st)
         self._Sz_f_dense = st.Sz_f.toarray()
         self._Su_f_dense = st.Su_f.toarray()
+        # the usual case, each input driving one node: G_fD Vu_D is a signed column
+        # gather over the rows the inputs reach (found once, from the stamp pattern)
+        Vc = self._Vu_D.tocsc()
+        self._Vu_gather: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        fD = st.blocks["fD"]
+        if fD.dense and Vc.shape[1] and np.all(np.diff(Vc.indptr) == 1):
+            d = Vc.indices.astype(np.int64)
+            reached = np.isin(fD.cols, d)
+            rows = np.union1d(np.unique(fD.rows[reached]),
+                              np.flatnonzero(np.any(self._Su_f_dense != 0.0, axis=1)))
+            self._Vu_gather = (rows, d, Vc.data)
         mD = st.measure_D
         O_D = self._O_D
         v0 = st.sign * st.s0_Db
@@ -247,15 +261,20 @@ class BuiltinHardware(Hardware):
         """Re-stamp ``g``, factor ``G_ff`` and derive the kernel (see the module docstring)."""
         st, mna = self._st, self._st.mna
         t = self._t
-        blocks = st.restamp(g)
+        blocks = st.restamp(g, ("ff", "fD"))
         Gff = blocks["ff"].toarray() if sp.issparse(blocks["ff"]) else blocks["ff"]
         if check and Gff.shape[0] <= 3000:
             refuse_singular_ports(Gff)
         GfD = blocks["fD"]
         # the free rows' drives: S_z (diodes), Ru = S_u - G_fD Vu_D (inputs), r0 (constants)
-        GfD_Vu = (self._Vu_D.T @ GfD.T).T if self._Vu_D.nnz else 0.0
-        Ru = np.asarray(self._Su_f_dense - GfD_Vu)
-        rows = np.flatnonzero(np.any(Ru != 0.0, axis=1))  # e.g. the hidden nodes only
+        if self._Vu_gather is not None:
+            rows, d, sgn = self._Vu_gather
+            Ru_r = self._Su_f_dense[rows] - GfD[rows][:, d] * sgn
+        else:
+            GfD_Vu = (self._Vu_D.T @ GfD.T).T if self._Vu_D.nnz else 0.0
+            Ru = np.asarray(self._Su_f_dense - GfD_Vu)
+            rows = np.flatnonzero(np.any(Ru != 0.0, axis=1))  # e.g. the hidden nodes only
+            Ru_r = Ru[rows]
         r0 = st.s0_f - GfD @ (st.sign * st.s0_Db)
         lu, piv, info = torch.linalg.lu_factor_ex(t(Gff))
         if int(info) != 0:
@@ -270,7 +289,7 @@ class BuiltinHardware(Hardware):
         readout = torch.cat([self._meas_f.to_dense() if self._meas_f.layout != torch.strided
                              else self._meas_f, self._Of], 0)  # (n + p, F)
         QO = torch.linalg.lu_solve(lu, piv, readout.T.contiguous(), adjoint=True).T  # P G⁻¹; O G⁻¹
-        Ru_rows = t(Ru[rows])
+        Ru_rows = t(Ru_r)
         QO_u = QO[:, torch.as_tensor(rows, device=self.device)] @ Ru_rows  # (n + p, m)
         mf = self._meas_f
         # w = P x: H = P_f Xz, B = P_f G⁻¹ Ru + P_D Vu_D, b = P_f x0 + P_D v0_D + offset
@@ -287,17 +306,17 @@ class BuiltinHardware(Hardware):
             element_names=[dd.name for dd in mna.diodes],
             monotone_tol=self.monotone_tol if check else float("inf"),
         )
+        o = self._low_rank_cols
+        if o is not None:  # H = diag + low rank (see kernels.low_rank): the solvers' shortcut
+            E = torch.zeros(len(st.free), o.numel(), dtype=self.dtype, device=self.device)
+            E[o, torch.arange(o.numel(), device=self.device)] = 1.0
+            with contextlib.suppress(ValueError):  # diodes that also meet elsewhere: none
+                self.kernel.set_low_rank(from_partition(
+                    H, QO[:n][:, o], torch.linalg.lu_solve(lu, piv, E)[o], Xz[o]))
         self._lu, self._piv = lu, piv
         self._Xz, self._x0 = Xz, x0
         self._Ru_rows, self._rows = Ru_rows, torch.as_tensor(rows, device=self.device)
-        # dense blocks: their transposes are views; sparse ones are stored transposed too
-        def pair(blk: np.ndarray | sp.csr_matrix) -> tuple[Tensor, Tensor]:
-            dense = t(blk)
-            return dense, (t(blk.T.tocsr()) if sp.issparse(blk) else dense.T)
-
-        self._GfD, self._GfD_T = pair(blocks["fD"])
-        self._GDf, self._GDf_T = pair(blocks["Df"])
-        self._GDD, self._GDD_T = pair(blocks["DD"])
+        self._blocks = _Blocks(st, g, blocks, t)
 
     @property
     # read-only here (Hardware declares a plain attribute): the network changes only
@@ -383,12 +402,12 @@ class BuiltinHardware(Hardware):
 
         # the blocks of these conductances: a lazy read after a re-programming
         # must still answer for the circuit that was measured
-        GDf, GDD = self._GDf, self._GDD
+        blocks = self._blocks
 
         def j_driven(xf: Tensor) -> Tensor:
             # KCL at each driven node: j = s ⊙ (S_z z + S_u u + s0 - G_Df x_f - G_DD v_D)
             r = rmul(z, self._Sz_D) + rmul(u, self._Su_D) + self._s0_D
-            return self._sign * (r - rmul(xf, GDf) - rmul(vD, GDD))
+            return self._sign * (r - rmul(xf, blocks["Df"][0]) - rmul(vD, blocks["DD"][0]))
 
         def power() -> np.ndarray:
             jd = j_driven(xf)
@@ -473,29 +492,31 @@ class BuiltinHardware(Hardware):
                 return rhs
             return torch.linalg.lu_solve(lu, piv, rhs.T, adjoint=transpose).T
 
+        blocks = self._blocks  # these conductances' blocks (read lazily)
+        # with no input driven (the usual adjoint, driven at the outputs) y_D = 0
+        driven_inputs = any(not isinstance(key, tuple) for key in drive)
         if not adjoint:
-            y_f = G_solve(r_f - rmul(y_D, self._GfD), False)
+            y_f = G_solve(r_f - rmul(y_D, blocks["fD"][0]) if driven_inputs else r_f, False)
             rw = rmul(y_f, self._meas_f) + rmul(y_D, self._meas_D)
             zhat = -solve_switched(k, free, g, rw)
             x_f = y_f + zhat @ self._Xz.T
             x_D = y_D
-            GDf, GDD = self._GDf, self._GDD  # these conductances' blocks (read lazily)
 
             def j_driven(xf: Tensor) -> Tensor:
                 r = r_D + rmul(zhat, self._Sz_D)
-                return s * (r - rmul(xf, GDf) - rmul(x_D, GDD))
+                return s * (r - rmul(xf, blocks["Df"][0]) - rmul(x_D, blocks["DD"][0]))
         else:
-            y_f = G_solve(r_f - rmul(y_D, self._GDf_T), True)
+            y_f = G_solve(r_f - rmul(y_D, blocks["Df"][1]) if driven_inputs else r_f, True)
             t = rmul(y_f, self._SzT_f) + rmul(y_D, self._SzT_D)
             shat = solve_switched(k, free, g, t, transpose=True)
             y2_f = G_solve(rmul(shat, self._measT_f), True)
             x_f = y_f - y2_f
             x_D = y_D
-            GfD_T, GDD_T = self._GfD_T, self._GDD_T  # these conductances' (read lazily)
 
             def j_driven(xf: Tensor) -> Tensor:
                 # the transposed KCL rows: j = s ⊙ (r_D + P_Dᵀ... ) of both solves
-                first = r_D - rmul(y_f, GfD_T) - rmul(y_D, GDD_T)
+                GfD_T = blocks["fD"][1]
+                first = r_D - rmul(y_f, GfD_T) - rmul(y_D, blocks["DD"][1])
                 second = rmul(shat, self._measT_D) - rmul(y2_f, GfD_T)
                 return s * (first - second)
 
@@ -528,6 +549,50 @@ class BuiltinHardware(Hardware):
         d = (V * W).sum(0)
         cross = _cross_terms(V, W, self._cross, ta.shape[0])
         return (-(d[ta] + d[tb]) + cross).cpu().numpy()
+
+
+def _coupling_unknowns(st: StampedMNA) -> Tensor | None:
+    """The free unknowns no diode port and no neighbour of one touches (in a
+    layered network, the output nodes), if they are few enough for the
+    diagonal-plus-low-rank form of ``H`` to pay (``kernels.low_rank``)."""
+    n = st.Sz_f.shape[1]
+    near = np.zeros(len(st.free), dtype=bool)
+    near[np.flatnonzero(np.diff(st.Sz_f.tocsr().indptr) > 0)] = True
+    near[np.flatnonzero(np.diff(st.measure_f.tocsc().indptr) > 0)] = True
+    ff = st.blocks["ff"]  # its pattern: neighbours through fixed and trainable stamps alike
+    touch = near[ff.rows] | near[ff.cols]
+    near[ff.rows[touch]] = near[ff.cols[touch]] = True
+    o = np.flatnonzero(~near)
+    if n < 8 or o.size == 0 or 2 * o.size > n:
+        return None
+    return torch.as_tensor(o)
+
+
+class _Blocks:
+    """The re-stamped blocks of one programming of ``g``, each as ``(block, its
+    transpose)`` tensors. ``Df`` and ``DD`` are read only for source currents
+    and for drives at the inputs, so they are stamped on first use; a
+    measurement keeps the object of the conductances it was made with."""
+
+    def __init__(self, st: StampedMNA, g: np.ndarray,
+                 stamped: dict[str, np.ndarray | sp.csr_matrix],
+                 to_tensor: Callable[[Any], Tensor]) -> None:
+        self._st, self._g, self._t = st, g, to_tensor
+        self._raw = dict(stamped)
+        self._pairs: dict[str, tuple[Tensor, Tensor]] = {}
+
+    def __getitem__(self, name: str) -> tuple[Tensor, Tensor]:
+        if name not in self._pairs:
+            if name not in self._raw:
+                if name == "Df" and self._st.symmetric_fD:
+                    self._pairs[name] = self["fD"][::-1]
+                    return self._pairs[name]
+                self._raw[name] = self._st.restamp(self._g, (name,))[name]
+            blk = self._raw.pop(name)
+            # dense blocks: their transposes are views; sparse ones are stored transposed too
+            dense = self._t(blk)
+            self._pairs[name] = (dense, self._t(blk.T.tocsr()) if sp.issparse(blk) else dense.T)
+        return self._pairs[name]
 
 
 @dataclass

@@ -68,7 +68,9 @@ def _spectrum(kernel: Kernel) -> Spectrum:
         scale = float(H.abs().max())
         symmetric = bool((H - H.T).abs().max() <= 1e-12 * max(scale, 1e-300))
         # power iteration converges from below: a 1 % margin keeps FB's step safe
-        sym_max = 1.01 * _power_norm(lambda v: sym @ v, n, H)
+        # (kept on the exact value too, so both give the same steps)
+        top = kernel.sym_max()
+        sym_max = 1.01 * (top if top is not None else _power_norm(lambda v: sym @ v, n, H))
         norm = sym_max
         if not symmetric:
             norm = 1.01 * math.sqrt(_power_norm(lambda v: H.T @ (H @ v), n, H))

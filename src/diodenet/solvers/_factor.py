@@ -196,9 +196,27 @@ SMALL = 40
 
 def solve_switched(kernel: Any, free: Any, g: Any, rhs: Any, *, transpose: bool = False) -> Any:
     """``x`` (batch, n) tensor with ``(H_FF + diag g_F) x_F = rhs_F`` per sample
-    (``H_FFᵀ`` with ``transpose``), 0 off ``F``: on the CPU and above ``SMALL``
-    elements one LAPACK or SuperLU factorisation per sample (``solve_free_sets``,
-    in float64), else the padded batched solve. ``free``/``g``/``rhs`` are tensors."""
+    (``H_FFᵀ`` with ``transpose``), 0 off ``F``: by the Woodbury identity when the
+    kernel carries a diagonal-plus-low-rank form of ``H`` (``Kernel.low_rank``);
+    otherwise, on the CPU and above ``SMALL`` elements, one LAPACK or SuperLU
+    factorisation per sample (``solve_free_sets``, in float64), else the padded
+    batched solve. ``free``/``g``/``rhs`` are tensors."""
+    import torch
+
+    from ._low_rank import solve_low_rank
+
+    form = kernel.low_rank()
+    if form is not None:
+        x, ok = solve_low_rank(form, free, g, rhs, transpose=transpose)
+        if bool(ok.all()):
+            return x
+        rest = torch.nonzero(~ok).squeeze(1)  # the few the identity cannot take: densely
+        x[rest] = _solve_switched_dense(kernel, free[rest], g[rest], rhs[rest], transpose)
+        return x
+    return _solve_switched_dense(kernel, free, g, rhs, transpose)
+
+
+def _solve_switched_dense(kernel: Any, free: Any, g: Any, rhs: Any, transpose: bool) -> Any:
     import torch
 
     from ._common import solve_reduced

@@ -57,6 +57,7 @@ from ._factor import (
     solve_free_sets,
     sweep_cost,
 )
+from ._low_rank import solve_low_rank
 from .base import EquilibriumSolver, SolverState
 from .gauss_seidel import PGSState, is_symmetric, pgs_state, run_pgs
 from .peaceman_rachford import (
@@ -196,14 +197,14 @@ class ActiveSet(EquilibriumSolver):
         symmetric = is_symmetric(kernel)
         on_cpu = kernel.device.type == "cpu"
         pgs = None
-        if on_cpu and symmetric and kernel.piecewise_linear and kernel.n:
+        layout = layout_of(kernel) if on_cpu and kernel.n else None
+        # on a dense kernel PR's matrix products are the cheaper iteration
+        if on_cpu and symmetric and kernel.piecewise_linear and kernel.n and (
+                layout is None or gauss_seidel_pays(layout)):
             try:
                 pgs = pgs_state(kernel, self.name)
             except ValueError:  # an element PGS cannot take, or a zero diagonal
                 pgs = None
-        layout = layout_of(kernel) if on_cpu and kernel.n else None
-        if pgs is not None and layout is not None and not gauss_seidel_pays(layout):
-            pgs = None  # a dense kernel: PR's matrix products are the cheaper iteration
         if layout is not None and kernel.n <= SMALL:
             layout = None  # tiny blocks: one padded batched factorisation beats a loop
         return ActiveSetState(alpha=alpha, symmetric=symmetric, pgs=pgs, layout=layout)
@@ -219,19 +220,32 @@ class ActiveSet(EquilibriumSolver):
         rhs = seg.source - q
         if not kernel.all_ideal:
             rhs = rhs - kernel.apply_H(seg.clamp)
-        if state.layout is not None:
-            x, sparse_used = solve_free_sets(
-                state.layout, seg.free.numpy(), seg.g.to(torch.float64).numpy(),
-                rhs.to(torch.float64).numpy(),
-            )
-            if memory is not None:
-                memory["sparse_factorisations"] = (
-                    memory.get("sparse_factorisations", 0) + sparse_used
-                )
-            z_free = torch.from_numpy(x).to(dtype=z.dtype)
+        form = kernel.low_rank()
+        if form is not None:  # Woodbury, batched; the dense route for what it cannot take
+            z_free, ok = solve_low_rank(form, seg.free, seg.g, rhs)
+            if not bool(ok.all()):
+                rest = torch.nonzero(~ok).squeeze(1)
+                z_free[rest] = self._switched_solve(
+                    state, kernel, seg.free[rest], seg.g[rest], rhs[rest], memory)
         else:
-            z_free = solve_reduced(kernel.H, seg.free, seg.g, rhs, symmetric=state.symmetric)
+            z_free = self._switched_solve(state, kernel, seg.free, seg.g, rhs, memory)
         return torch.where(seg.free, z_free, seg.clamp), seg.slope
+
+    def _switched_solve(
+        self, state: ActiveSetState, kernel: Kernel, free: Tensor, g: Tensor, rhs: Tensor,
+        memory: dict | None,
+    ) -> Tensor:
+        """``(H_FF + diag g_F) x_F = rhs_F`` per sample by factorisation: one LAPACK
+        or SuperLU factorisation each (``state.layout``), else padded and batched."""
+        if state.layout is None:
+            return solve_reduced(kernel.H, free, g, rhs, symmetric=state.symmetric)
+        x, sparse_used = solve_free_sets(
+            state.layout, free.numpy(), g.to(torch.float64).numpy(),
+            rhs.to(torch.float64).numpy(),
+        )
+        if memory is not None:
+            memory["sparse_factorisations"] = memory.get("sparse_factorisations", 0) + sparse_used
+        return torch.from_numpy(x).to(dtype=rhs.dtype)
 
     def _gauss_seidel_start(
         self, state: ActiveSetState, kernel: Kernel, q: Tensor, z: Tensor | None

@@ -1,0 +1,117 @@
+"""``H`` as a diagonal plus a low-rank term: the form a layered network's kernel
+carries, checked against an independent extraction and against dense solves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import diodenet.linearization.builtin as builtin_hw
+from diodenet.kernels import extract_kernel
+from diodenet.kernels.low_rank import DiagonalPlusLowRank
+from diodenet.linearization import BuiltinHardware, hardware_gradient
+from diodenet.solvers._factor import solve_switched
+from diodenet.solvers._low_rank import solve_low_rank
+from diodenet.training.architectures import build_network
+from diodenet.training.losses import make_loss
+
+torch.set_num_threads(1)
+
+
+def _hardware(diode: str = "ideal", **kwargs) -> tuple[BuiltinHardware, object]:
+    net = build_network(12, 3, 16, scale=10.0, seed=4, diode=diode, **kwargs)
+    return BuiltinHardware(net.circuit, net.inputs, net.outputs), net
+
+
+def _dense_switched(H: torch.Tensor, free: torch.Tensor, g: torch.Tensor,
+                    rhs: torch.Tensor) -> torch.Tensor:
+    """The switched system solved one sample at a time, the plain way."""
+    x = torch.zeros_like(rhs)
+    for b in range(rhs.shape[0]):
+        F = torch.nonzero(free[b]).squeeze(1)
+        A = H[F][:, F] + torch.diag(g[b, F])
+        x[b, F] = torch.linalg.solve(A, rhs[b, F])
+    return x
+
+
+@pytest.mark.parametrize("diode", ["ideal", "pwl", "shockley"])
+def test_a_layered_kernel_carries_its_form_equal_to_an_independent_extraction(diode):
+    hw, net = _hardware(diode)
+    form = hw.kernel.low_rank()
+    assert form is not None
+    assert form.rank == 6  # the hidden diodes meet only through the 3 output pairs
+    H = extract_kernel(net.circuit, net.inputs, net.outputs).H
+    assert float((form.dense() - H).abs().max()) <= 1e-12 * float(H.abs().max())
+    # re-programming re-derives it for the new conductances
+    rng = np.random.default_rng(0)
+    g = hw.conductances() * np.exp(rng.uniform(-1, 1, len(hw.trainable)))
+    hw.set_conductances(g)
+    H = extract_kernel(hw.circuit, net.inputs, net.outputs).H
+    assert float((hw.kernel.low_rank().dense() - H).abs().max()) <= 1e-12 * float(H.abs().max())
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+def test_the_woodbury_solve_equals_dense_solves(transpose):
+    hw, _ = _hardware()
+    form, H = hw.kernel.low_rank(), hw.kernel.H
+    gen = torch.Generator().manual_seed(1)
+    free = torch.rand(40, H.shape[0], generator=gen) < 0.6
+    g = torch.where(torch.rand(free.shape, generator=gen) < 0.3,
+                    torch.rand(free.shape, generator=gen, dtype=H.dtype), 0.0)
+    rhs = torch.randn(free.shape, generator=gen, dtype=H.dtype)
+    x, ok = solve_low_rank(form, free, g, rhs, transpose=transpose)
+    assert bool(ok.all())
+    truth = _dense_switched(H.T if transpose else H, free, g, rhs)
+    assert float((x - truth).abs().max()) <= 1e-10 * float(truth.abs().max())
+
+
+def test_a_sample_the_identity_cannot_take_is_solved_densely():
+    hw, _ = _hardware()
+    k = hw.kernel
+    form = k.low_rank()
+    n = k.n
+    free = torch.ones(3, n, dtype=torch.bool)
+    g = torch.zeros(3, n, dtype=k.dtype)
+    g[1, 0] = -form.delta[0]  # a zero on D: Woodbury is undefined there
+    rhs = torch.randn(3, n, generator=torch.Generator().manual_seed(2), dtype=k.dtype)
+    _, ok = solve_low_rank(form, free, g, rhs)
+    assert ok.tolist() == [True, False, True]
+    x = solve_switched(k, free, g, rhs)
+    truth = _dense_switched(k.H, free, g, rhs)
+    assert float((x - truth).abs().max()) <= 1e-9 * float(truth.abs().max())
+
+
+@pytest.mark.parametrize("diode", ["ideal", "shockley"])
+def test_the_hardware_answers_the_same_with_and_without_the_form(monkeypatch, diode):
+    hw, net = _hardware(diode)
+    rng = np.random.default_rng(3)
+    u = net.encode(rng.normal(size=(32, 12)))
+    loss = make_loss("ce", rng.integers(0, 3, 32), 0.5, 3)
+    with_form = hardware_gradient(hw, u, loss)
+    monkeypatch.setattr(builtin_hw, "_coupling_unknowns", lambda st: None)
+    plain_hw = BuiltinHardware(net.circuit, net.inputs, net.outputs)
+    assert plain_hw.kernel.low_rank() is None
+    plain = hardware_gradient(plain_hw, u, loss)
+    np.testing.assert_array_equal(with_form.measurement.conducting, plain.measurement.conducting)
+    for a, b in ((with_form.outputs, plain.outputs), (with_form.dL_dg, plain.dL_dg),
+                 (with_form.dL_du, plain.dL_du)):
+        assert np.abs(a - b).max() <= 1e-10 * np.abs(b).max()
+
+
+@pytest.mark.parametrize("kwargs", [{"recurrent": "dense"}, {"activation": "clamp"}])
+def test_diodes_that_meet_directly_get_no_form(kwargs):
+    hw, _ = _hardware(**kwargs)
+    assert hw.kernel.low_rank() is None
+
+
+def test_a_wrong_form_is_refused_and_an_edited_kernel_drops_its_form():
+    hw, _ = _hardware()
+    k = hw.kernel
+    form = k.low_rank()
+    wrong = DiagonalPlusLowRank(form.delta * 1.001, form.U, form.K, form.K_inv, form.V)
+    with pytest.raises(ValueError, match="not H"):
+        k.set_low_rank(wrong)
+    assert k.low_rank() is form
+    k.H.mul_(2.0)  # an in-place edit: the form no longer stands for H
+    assert k.low_rank() is None
