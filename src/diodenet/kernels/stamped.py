@@ -94,11 +94,17 @@ class _Block:
                     and np.array_equal(self.base, other.base[order])
                     and (other.M[order] - self.M).count_nonzero() == 0)
 
-    def values(self, g: np.ndarray) -> np.ndarray | sp.csr_matrix:
+    def entries(self, g: np.ndarray) -> np.ndarray:
+        """The values at the pattern's entries (``rows``, ``cols``), ``base + M g``."""
         if self._gather is not None:
-            data = self.base + self._gather[0] * g[self._gather[1]]
-        else:
-            data = self.base + self.M @ g if self.M.shape[1] else self.base.copy()
+            return self.base + self._gather[0] * g[self._gather[1]]
+        return self.base + self.M @ g if self.M.shape[1] else self.base.copy()
+
+    def values(self, g: np.ndarray) -> np.ndarray | sp.csr_matrix:
+        return self.assemble(self.entries(g))
+
+    def assemble(self, data: np.ndarray) -> np.ndarray | sp.csr_matrix:
+        """The block from its ``entries``: dense or CSR (see ``dense``)."""
         if self.dense:
             out = np.zeros(self.shape)
             out.flat[self.flat] = data

@@ -222,20 +222,10 @@ class BuiltinHardware(Hardware):
         self._low_rank_cols = _coupling_unknowns(st)
         self._Sz_f_dense = st.Sz_f.toarray()
         self._Su_f_dense = st.Su_f.toarray()
-        # the usual case, each input driving one node: G_fD Vu_D is a signed column
-        # gather over the rows the inputs reach (found once, from the stamp pattern)
-        Vc = self._Vu_D.tocsc()
-        self._Vu_gather: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        fD = st.blocks["fD"]
-        if fD.dense and Vc.shape[1] and np.all(np.diff(Vc.indptr) == 1):
-            d = Vc.indices.astype(np.int64)
-            reached = np.isin(fD.cols, d)
-            rows = np.union1d(np.unique(fD.rows[reached]),
-                              np.flatnonzero(np.any(self._Su_f_dense != 0.0, axis=1)))
-            self._Vu_gather = (rows, d, Vc.data)
         mD = st.measure_D
         O_D = self._O_D
         v0 = st.sign * st.s0_Db
+        self._drive_plan = _DrivePlan.of(st, self._Vu_D, self._Su_f_dense, v0)
         self._B_fixed = t((mD @ self._Vu_D).toarray())
         self._b_fixed = t(mD @ v0 + mna.measure_offset)
         self._D_fixed = t((O_D @ self._Vu_D).toarray())
@@ -261,21 +251,24 @@ class BuiltinHardware(Hardware):
         """Re-stamp ``g``, factor ``G_ff`` and derive the kernel (see the module docstring)."""
         st, mna = self._st, self._st.mna
         t = self._t
-        blocks = st.restamp(g, ("ff", "fD"))
+        blocks: dict[str, Any] = st.restamp(g, ("ff",))
         Gff = blocks["ff"].toarray() if sp.issparse(blocks["ff"]) else blocks["ff"]
         if check and Gff.shape[0] <= 3000:
             refuse_singular_ports(Gff)
-        GfD = blocks["fD"]
         # the free rows' drives: S_z (diodes), Ru = S_u - G_fD Vu_D (inputs), r0 (constants)
-        if self._Vu_gather is not None:
-            rows, d, sgn = self._Vu_gather
-            Ru_r = self._Su_f_dense[rows] - GfD[rows][:, d] * sgn
+        plan = self._drive_plan
+        if plan is not None:  # straight from G_fD's entries; the block itself when asked
+            fD = st.blocks["fD"]
+            data = fD.entries(g)
+            rows, Ru_r, r0 = plan.drives(data, st.s0_f)
+            blocks["fD"] = lambda: fD.assemble(data)
         else:
+            GfD = blocks["fD"] = st.restamp(g, ("fD",))["fD"]
             GfD_Vu = (self._Vu_D.T @ GfD.T).T if self._Vu_D.nnz else 0.0
             Ru = np.asarray(self._Su_f_dense - GfD_Vu)
             rows = np.flatnonzero(np.any(Ru != 0.0, axis=1))  # e.g. the hidden nodes only
             Ru_r = Ru[rows]
-        r0 = st.s0_f - GfD @ (st.sign * st.s0_Db)
+            r0 = st.s0_f - GfD @ (st.sign * st.s0_Db)
         lu, piv, info = torch.linalg.lu_factor_ex(t(Gff))
         if int(info) != 0:
             raise ValueError("the circuit's linear part became singular at these conductances")
@@ -568,14 +561,64 @@ def _coupling_unknowns(st: StampedMNA) -> Tensor | None:
     return torch.as_tensor(o)
 
 
+@dataclass
+class _DrivePlan:
+    """How the free rows' drives come straight from ``G_fD``'s entries when each
+    input drives one node (the usual case): ``Ru = S_u - G_fD Vu_D`` on the
+    rows the inputs reach is one scatter of the entries, ``r0 = s0 - G_fD v0``
+    one weighted count over the entries at constant sources. Found once, from
+    the stamp pattern."""
+
+    rows: np.ndarray  # free rows the inputs reach
+    su_rows: np.ndarray  # S_u on them, dense (rows, m)
+    entry: np.ndarray  # G_fD entries that land in Ru
+    at: np.ndarray  # their flat positions in (rows, m)
+    coef: np.ndarray  # -(the input's sign)
+    const_entry: np.ndarray  # G_fD entries at driven nodes held by constants
+    const_row: np.ndarray
+    const_v: np.ndarray
+
+    @classmethod
+    def of(cls, st: StampedMNA, Vu_D: sp.csr_matrix, Su_f: np.ndarray,
+           v0: np.ndarray) -> _DrivePlan | None:
+        Vc = Vu_D.tocsc()
+        fD = st.blocks["fD"]
+        if not (fD.dense and Vc.shape[1] and np.all(np.diff(Vc.indptr) == 1)):
+            return None
+        m = Vc.shape[1]
+        input_of = np.full(fD.shape[1], -1, dtype=np.int64)
+        input_of[Vc.indices] = np.arange(m)
+        sign = np.zeros(fD.shape[1])
+        sign[Vc.indices] = Vc.data
+        entry = np.flatnonzero(input_of[fD.cols] >= 0)
+        rows = np.union1d(np.unique(fD.rows[entry]), np.flatnonzero(np.any(Su_f != 0.0, axis=1)))
+        pos = np.full(fD.shape[0], -1, dtype=np.int64)
+        pos[rows] = np.arange(len(rows))
+        at = pos[fD.rows[entry]] * m + input_of[fD.cols[entry]]
+        const_entry = np.flatnonzero(v0[fD.cols] != 0.0)
+        return cls(rows, Su_f[rows], entry, at, -sign[fD.cols[entry]], const_entry,
+                   fD.rows[const_entry], v0[fD.cols[const_entry]])
+
+    def drives(self, data: np.ndarray, s0_f: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(rows, Ru[rows], r0)`` from ``G_fD``'s entries ``data``."""
+        Ru = self.su_rows.copy()
+        # each (row, input) pair is one entry of G_fD (one driven node per input)
+        Ru.reshape(-1)[self.at] += self.coef * data[self.entry]  # a view: Ru is C-ordered
+        r0 = s0_f - np.bincount(self.const_row, weights=data[self.const_entry] * self.const_v,
+                                minlength=len(s0_f))
+        return self.rows, Ru, r0
+
+
 class _Blocks:
     """The re-stamped blocks of one programming of ``g``, each as ``(block, its
     transpose)`` tensors. ``Df`` and ``DD`` are read only for source currents
-    and for drives at the inputs, so they are stamped on first use; a
-    measurement keeps the object of the conductances it was made with."""
+    and for drives at the inputs, so they are stamped on first use (``fD`` too
+    when the drives were taken from its entries: ``stamped`` may hold a
+    function that assembles it); a measurement keeps the object of the
+    conductances it was made with."""
 
-    def __init__(self, st: StampedMNA, g: np.ndarray,
-                 stamped: dict[str, np.ndarray | sp.csr_matrix],
+    def __init__(self, st: StampedMNA, g: np.ndarray, stamped: dict[str, Any],
                  to_tensor: Callable[[Any], Tensor]) -> None:
         self._st, self._g, self._t = st, g, to_tensor
         self._raw = dict(stamped)
@@ -589,6 +632,7 @@ class _Blocks:
                     return self._pairs[name]
                 self._raw[name] = self._st.restamp(self._g, (name,))[name]
             blk = self._raw.pop(name)
+            blk = blk() if callable(blk) else blk
             # dense blocks: their transposes are views; sparse ones are stored transposed too
             dense = self._t(blk)
             self._pairs[name] = (dense, self._t(blk.T.tocsr()) if sp.issparse(blk) else dense.T)
@@ -641,9 +685,17 @@ def _cross_terms(V: Tensor, W: Tensor, plan: list[_CrossBlock], k: int) -> Tenso
     for blk in plan:
         if blk.ca is not None:
             assert blk.cb is not None and blk.pa is not None and blk.pb is not None
-            Mab = V[:, blk.ca].T @ W[:, blk.cb]  # (|A|, |B|)
-            Mba = W[:, blk.ca].T @ V[:, blk.cb]  # Σ_s Ŵ_a V_b
-            out[blk.sel] = Mab[blk.pa, blk.pb] + Mba[blk.pa, blk.pb]
+            # Σ_s V_a Ŵ_b + Ŵ_a V_b; a group where one side is zero (the driven nodes
+            # of an adjoint settle, its sources zeroed) contributes one product only
+            Wb, Vb = W[:, blk.cb], V[:, blk.cb]
+            M = None
+            if bool(Wb.any()):
+                M = V[:, blk.ca].T @ Wb  # (|A|, |B|)
+            if bool(Vb.any()):
+                Mba = W[:, blk.ca].T @ Vb
+                M = Mba if M is None else M.add_(Mba)
+            if M is not None:
+                out[blk.sel] = M[blk.pa, blk.pb]
             continue
         for lo in range(0, blk.sel.numel(), 1 << 16):
             hi = lo + (1 << 16)
