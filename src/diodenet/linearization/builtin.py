@@ -252,7 +252,8 @@ class BuiltinHardware(Hardware):
         st, mna = self._st, self._st.mna
         t = self._t
         blocks: dict[str, Any] = st.restamp(g, ("ff",))
-        Gff = blocks["ff"].toarray() if sp.issparse(blocks["ff"]) else blocks["ff"]
+        ff = blocks["ff"]
+        Gff = ff if isinstance(ff, np.ndarray) else ff.toarray()
         if check and Gff.shape[0] <= 3000:
             refuse_singular_ports(Gff)
         # the free rows' drives: S_z (diodes), Ru = S_u - G_fD Vu_D (inputs), r0 (constants)
@@ -635,7 +636,8 @@ class _Blocks:
             blk = blk() if callable(blk) else blk
             # dense blocks: their transposes are views; sparse ones are stored transposed too
             dense = self._t(blk)
-            self._pairs[name] = (dense, self._t(blk.T.tocsr()) if sp.issparse(blk) else dense.T)
+            self._pairs[name] = (dense, dense.T if isinstance(blk, np.ndarray)
+                                 else self._t(sp.csr_matrix(blk).T.tocsr()))
         return self._pairs[name]
 
 
