@@ -115,3 +115,31 @@ def test_a_wrong_form_is_refused_and_an_edited_kernel_drops_its_form():
     assert k.low_rank() is form
     k.H.mul_(2.0)  # an in-place edit: the form no longer stands for H
     assert k.low_rank() is None
+
+
+def test_a_factored_input_coupling_answers_as_the_dense_one():
+    """``B = L R + B0`` kept factored: the same ``q``, ``B`` formed on demand,
+    an in-place edit of a factor seen by the next ``rhs``."""
+    from diodenet.kernels.kernel import FactoredB, Kernel
+
+    gen = torch.Generator().manual_seed(5)
+    n, k, m, p = 6, 4, 9, 2
+    H = torch.eye(n, dtype=torch.float64) * 2.0
+    L, R = torch.randn(n, k, generator=gen, dtype=torch.float64), \
+        torch.randn(k, m, generator=gen, dtype=torch.float64)
+    B0 = torch.randn(n, m, generator=gen, dtype=torch.float64)
+    C, D = torch.randn(p, n, dtype=torch.float64), torch.randn(p, m, dtype=torch.float64)
+    b = torch.randn(n, generator=gen, dtype=torch.float64)
+    factored = Kernel(H, FactoredB(L, R, B0), C, D, b=b)
+    dense = Kernel(H, L @ R + B0, C, D, b=b)
+    u = torch.randn(5, m, generator=gen, dtype=torch.float64)
+    assert factored.m == m
+    torch.testing.assert_close(factored.rhs(u), dense.rhs(u), rtol=1e-13, atol=1e-13)
+    torch.testing.assert_close(factored.factored_input(u), u @ R.T)
+    assert dense.factored_input(u) is None
+    L.mul_(2.0)  # the factors are the kernel's own tensors: the edit is seen
+    torch.testing.assert_close(factored.rhs(u), u @ (L @ R + B0).T + b)
+    torch.testing.assert_close(factored.B, L @ R + B0)
+    torch.testing.assert_close(factored.solve(u).z, Kernel(H, L @ R + B0, C, D, b=b).solve(u).z)
+    with pytest.raises(ValueError, match="factored B"):
+        Kernel(H, FactoredB(L, R[:2]), C, D)

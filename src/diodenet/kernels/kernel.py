@@ -93,13 +93,27 @@ class ConvergenceError(RuntimeError):
         self.equilibrium = equilibrium
 
 
+@dataclass(frozen=True)
+class FactoredB:
+    """A kernel's input coupling kept as ``B = L R (+ B0)``, ``L`` (n, k) and
+    ``R`` (k, m): ``q = (u Rᵀ) Lᵀ`` costs what ``u Bᵀ`` costs, and ``B`` itself
+    (an (n, k) × (k, m) product) is formed only if something reads it. The
+    built-in hardware keeps ``B = P G⁻¹ R_u`` so: with 784 inputs, forming it
+    at every re-programming cost more than the solves it serves."""
+
+    L: Tensor
+    R: Tensor
+    B0: Tensor | None = None
+
+
 class Kernel:
     """``0 ∈ H z + F(z) + B u + b``, ``y = -C z - D u - d``.
 
     Parameters
     ----------
     H, B, C, D:
-        numpy arrays or torch tensors of shapes (n, n), (n, m), (p, n), (p, m).
+        numpy arrays or torch tensors of shapes (n, n), (n, m), (p, n), (p, m);
+        ``B`` may be a ``FactoredB``.
     elements:
         one ``Nonlinearity`` per row of ``H`` (default: ideal diodes).
     b, d:
@@ -118,7 +132,7 @@ class Kernel:
     def __init__(
         self,
         H: ArrayLike,
-        B: ArrayLike,
+        B: ArrayLike | FactoredB,
         C: ArrayLike,
         D: ArrayLike,
         elements: Sequence[Nonlinearity] | None = None,
@@ -134,17 +148,29 @@ class Kernel:
     ) -> None:
         device = torch.device(device) if device is not None else None
         self.H = _as_tensor(H, "H", dtype, device)
-        self.B = _as_tensor(B, "B", dtype, device)
+        if isinstance(B, FactoredB):
+            L, R = _as_tensor(B.L, "B", dtype, device), _as_tensor(B.R, "B", dtype, device)
+            B0 = None if B.B0 is None else _as_tensor(B.B0, "B", dtype, device)
+            if L.ndim != 2 or R.ndim != 2 or L.shape[1] != R.shape[0] or (
+                    B0 is not None and B0.shape != (L.shape[0], R.shape[1])):
+                raise ValueError("a factored B needs L (n, k), R (k, m) and B0 (n, m)")
+            self.__dict__["_B"] = None
+            self.__dict__["_B_factors"] = FactoredB(L, R, B0)
+        else:
+            self.B = _as_tensor(B, "B", dtype, device)
         self.C = _as_tensor(C, "C", dtype, device)
         self.D = _as_tensor(D, "D", dtype, device)
         if self.H.ndim != 2 or self.H.shape[0] != self.H.shape[1]:
             raise ValueError(f"H must be square (n, n), got shape {tuple(self.H.shape)}")
         n = self.H.shape[0]
-        if self.B.ndim == 1 and n > 0:
+        factors = self.__dict__.get("_B_factors")
+        if factors is None and self.B.ndim == 1 and n > 0:
             self.B = self.B.reshape(n, -1)
-        if self.B.ndim != 2 or self.B.shape[0] != n:
-            raise ValueError(f"B must have shape (n={n}, m), got {tuple(self.B.shape)}")
-        m = self.B.shape[1]
+        B_shape = (factors.L.shape[0], factors.R.shape[1]) if factors is not None \
+            else tuple(self.B.shape)
+        if len(B_shape) != 2 or B_shape[0] != n:
+            raise ValueError(f"B must have shape (n={n}, m), got {B_shape}")
+        m = B_shape[1]
         if self.C.ndim != 2 or self.C.shape[1] != n:
             raise ValueError(f"C must have shape (p, n={n}), got {tuple(self.C.shape)}")
         p = self.C.shape[0]
@@ -185,6 +211,21 @@ class Kernel:
 
     # -------------------------------------------------------------- shapes
     @property
+    def B(self) -> Tensor:
+        """(n, m): formed from its factors on first read for a ``FactoredB``."""
+        B = self.__dict__.get("_B")
+        if B is None:
+            f = self.__dict__["_B_factors"]
+            B = f.L @ f.R if f.B0 is None else torch.addmm(f.B0, f.L, f.R)
+            self.__dict__["_B"] = B
+        return B
+
+    @B.setter
+    def B(self, value: Tensor) -> None:
+        self.__dict__["_B"] = value
+        self.__dict__["_B_factors"] = None
+
+    @property
     def n(self) -> int:
         """Number of nonlinear elements."""
         return self.H.shape[0]
@@ -192,7 +233,8 @@ class Kernel:
     @property
     def m(self) -> int:
         """Number of inputs."""
-        return self.B.shape[1]
+        f = self.__dict__.get("_B_factors")
+        return f.R.shape[1] if f is not None else self.B.shape[1]
 
     @property
     def p(self) -> int:
@@ -268,14 +310,32 @@ class Kernel:
         (of ``u``, ``B``, ``b`` or the returned ``q``) bumps that tensor's
         version and so misses the cache.
         """
-        key = (u._version, self.B._version, self.b._version)
+        f = self.__dict__.get("_B_factors")
+        coupling: Any = f if f is not None else self.B
+        key = (u._version, self.b._version) + (
+            (f.L._version, f.R._version) if f is not None else (coupling._version,))
         hit = self.__dict__.get("_last_rhs")
-        if hit is not None and hit[0] is u and hit[1] is self.B and hit[2] is self.b \
+        if hit is not None and hit[0] is u and hit[1] is coupling and hit[2] is self.b \
                 and hit[3] == key and hit[4]._version == hit[5]:
             return hit[4]
-        q = u @ self.B.T + self.b
-        self.__dict__["_last_rhs"] = (u, self.B, self.b, key, q, q._version)
+        inner = None
+        if f is not None:
+            inner = u @ f.R.T
+            q = torch.addmm(self.b, inner, f.L.T)
+            if f.B0 is not None:
+                q = q + u @ f.B0.T
+        else:
+            q = u @ coupling.T + self.b
+        self.__dict__["_last_rhs"] = (u, coupling, self.b, key, q, q._version, inner)
         return q
+
+    def factored_input(self, u: Tensor) -> Tensor | None:
+        """``u Rᵀ`` (batch, k) for a ``FactoredB`` (the product ``rhs`` makes,
+        kept with it; do not edit it), else ``None``."""
+        if self.__dict__.get("_B_factors") is None:
+            return None
+        self.rhs(u)
+        return self.__dict__["_last_rhs"][6]
 
     def outputs(self, z: Tensor, u: Tensor) -> Tensor:
         """``y = -C z - D u - d`` (batch, p)."""

@@ -47,7 +47,7 @@ from ..activations import Shockley
 from ..circuits import GROUND, Circuit, CurrentSource, Resistor, ShockleyDiode
 from ..circuits.outputs import OutputSpec, parse_output
 from ..kernels.extract import diode_nonlinearity
-from ..kernels.kernel import Kernel
+from ..kernels.kernel import FactoredB, Kernel
 from ..kernels.low_rank import from_partition
 from ..kernels.mna import (
     refuse_singular_ports,
@@ -227,6 +227,7 @@ class BuiltinHardware(Hardware):
         v0 = st.sign * st.s0_Db
         self._drive_plan = _DrivePlan.of(st, self._Vu_D, self._Su_f_dense, v0)
         self._B_fixed = t((mD @ self._Vu_D).toarray())
+        self._B_fixed_used = bool(self._B_fixed.any())
         self._b_fixed = t(mD @ v0 + mna.measure_offset)
         self._D_fixed = t((O_D @ self._Vu_D).toarray())
         self._d_fixed = t(O_D @ v0)
@@ -237,7 +238,8 @@ class BuiltinHardware(Hardware):
         x = z @ self._Xz.T + self._x0
         if self._rows.numel() and u.shape[1]:
             r = u.new_zeros((u.shape[0], self._Xz.shape[0]))
-            r[:, self._rows] = u @ self._Ru_rows.T
+            inner = self.kernel.factored_input(u)  # u Ruᵀ, made once for q
+            r[:, self._rows] = inner if inner is not None else u @ self._Ru_rows.T
             x = x + torch.linalg.lu_solve(self._lu, self._piv, r.T).T
         return x
 
@@ -275,7 +277,7 @@ class BuiltinHardware(Hardware):
             raise ValueError("the circuit's linear part became singular at these conductances")
         n = len(mna.diodes)
         # G⁻¹ on the n + 1 drive columns; the m input columns stay factored:
-        # X_u = G⁻¹ Ru is never formed (F × m), B = (P G⁻¹)[:, rows] Ru[rows] is
+        # neither X_u = G⁻¹ Ru (F × m) nor B = (P G⁻¹)[:, rows] Ru[rows] is formed
         Xz0 = torch.linalg.lu_solve(lu, piv, t(np.hstack([self._Sz_f_dense, r0[:, None]])))
         if not bool(torch.isfinite(Xz0).all()):
             raise ValueError("the circuit's linear part is singular at these conductances")
@@ -284,14 +286,16 @@ class BuiltinHardware(Hardware):
                              else self._meas_f, self._Of], 0)  # (n + p, F)
         QO = torch.linalg.lu_solve(lu, piv, readout.T.contiguous(), adjoint=True).T  # P G⁻¹; O G⁻¹
         Ru_rows = t(Ru_r)
-        QO_u = QO[:, torch.as_tensor(rows, device=self.device)] @ Ru_rows  # (n + p, m)
+        QO_r = QO[:, torch.as_tensor(rows, device=self.device)]  # (n + p, rows)
         mf = self._meas_f
         # w = P x: H = P_f Xz, B = P_f G⁻¹ Ru + P_D Vu_D, b = P_f x0 + P_D v0_D + offset
         H = rmul(Xz.T, mf).T
-        B = QO_u[:n] + self._B_fixed
+        # B stays factored: q = (u Ruᵀ) (P G⁻¹)ᵀ, and the free solution reuses u Ruᵀ
+        B = FactoredB(QO_r[:n].contiguous(), Ru_rows,
+                      self._B_fixed if self._B_fixed_used else None)
         b = rmul(x0[None], mf)[0] + self._b_fixed
         C = -(self._Of @ Xz)
-        D = -(QO_u[n:] + self._D_fixed)
+        D = -(QO_r[n:] @ Ru_rows + self._D_fixed)
         d = -(self._Of @ x0 + self._d_fixed)
         self.kernel = Kernel(
             H, B, C, D, self._elements, b=b, d=d, dtype=self.dtype, device=self.device,

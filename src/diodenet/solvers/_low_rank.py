@@ -5,10 +5,11 @@ Woodbury identity with ``D = diag(δ_F + g_F)``::
 
     x_F = D⁻¹ (rhs_F - U_F y),    (K⁻¹ + V_Fᵀ D⁻¹ U_F) y = V_Fᵀ D⁻¹ rhs_F
 
-one (r, r) system per sample. A sample whose ``D`` has a zero, or whose
-answer misses its own equations by more than ``rtol`` of their scale
-(Woodbury can cancel badly when ``D`` is tiny next to ``U K Vᵀ``), is flagged
-and left for the caller's dense route.
+one (r, r) system per sample; ``V_Fᵀ D⁻¹ U_F = Σ_{i∈F} v_i u_iᵀ / d_i`` for
+the whole batch is one product with the (n, r·r) table of ``v_i u_iᵀ``. A
+sample whose ``D`` has a zero, or whose answer misses its own equations by
+more than ``rtol`` of their scale (Woodbury can cancel badly when ``D`` is
+tiny next to ``U K Vᵀ``), is flagged and left for the caller's dense route.
 """
 
 from __future__ import annotations
@@ -30,18 +31,19 @@ def solve_low_rank(
         form = form.transpose()
     dt = rhs.dtype
     U, V, K = form.U.to(dt), form.V.to(dt), form.K.to(dt)
+    r = form.rank
     d = form.delta.to(dt) + g
     usable = free & (d != 0)
     inv_d = torch.where(usable, 1.0 / torch.where(usable, d, torch.ones_like(d)),
                         torch.zeros_like(d))
-    r = torch.where(free, rhs, torch.zeros_like(rhs))
-    M = form.K_inv.to(dt) + (V.T * inv_d[:, None, :]) @ U  # (batch, r, r)
-    y, info = torch.linalg.solve_ex(M, (r * inv_d) @ V)
-    x = inv_d * (r - y @ U.T)
+    b = torch.where(free, rhs, torch.zeros_like(rhs))
+    M = torch.addmm(form.K_inv.to(dt).reshape(1, r * r), inv_d, form.outer().to(dt))
+    y, info = torch.linalg.solve_ex(M.reshape(-1, r, r), (b * inv_d) @ V)
+    x = inv_d * (b - y @ U.T)
     # check each answer against its own equations: (D + U_F K V_Fᵀ) x_F = rhs_F
-    Ax = torch.where(free, d * x + ((x @ V) @ K.T) @ U.T, torch.zeros_like(x))
-    scale = torch.maximum(r.abs().amax(dim=1), (d * x).abs().amax(dim=1))
-    miss = (Ax - r).abs().amax(dim=1)
+    Ax = torch.where(free, torch.addmm(d * x, x @ V, K.T @ U.T), torch.zeros_like(x))
+    scale = torch.maximum(b.abs().amax(dim=1), (d * x).abs().amax(dim=1))
+    miss = (Ax - b).abs().amax(dim=1)
     ok = (info == 0) & (usable == free).all(dim=1) & torch.isfinite(x).all(dim=1) \
         & (miss <= rtol * scale)
     return x, ok
