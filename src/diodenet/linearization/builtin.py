@@ -543,10 +543,7 @@ class BuiltinHardware(Hardware):
                 or forward.branch_currents is not None:
             return super().conductance_gradient(forward, adjoint)
         V, W = forward.node_voltages, adjoint.node_voltages
-        ta, tb = self._terminals[:, 0], self._terminals[:, 1]
-        d = (V * W).sum(0)
-        cross = _cross_terms(V, W, self._cross, ta.shape[0])
-        return (-(d[ta] + d[tb]) + cross).cpu().numpy()
+        return _conductance_gradient(V, W, self._cross, self._terminals.shape[0]).cpu().numpy()
 
 
 def _coupling_unknowns(st: StampedMNA) -> Tensor | None:
@@ -649,15 +646,16 @@ class _Blocks:
 class _CrossBlock:
     """The resistors between one pair of node groups (free or driven/ground) and
     how their cross terms are formed: by a product of the two groups' columns
-    (``pa``, ``pb``: positions in them) or by gathering each resistor's pair."""
+    (``at``: each resistor's flat position in it) or by gathering each
+    resistor's pair."""
 
     sel: Tensor  # resistor indices
     a: Tensor  # node columns of their terminals
     b: Tensor
     ca: Tensor | None  # the groups' columns, when a product is cheaper
     cb: Tensor | None
-    pa: Tensor | None
-    pb: Tensor | None
+    at: Tensor | None
+    span: tuple[int, int] | None = None  # sel as a range (lo, hi), when it is one
 
 
 def _cross_plan(ta: Tensor, tb: Tensor, free_cols: Tensor, n_nodes: int) -> list[_CrossBlock]:
@@ -679,34 +677,43 @@ def _cross_plan(ta: Tensor, tb: Tensor, free_cols: Tensor, n_nodes: int) -> list
             a, b = ta[sel], tb[sel]
             ca, cb = groups[ga], groups[gb]
             if ca.numel() * cb.numel() <= 8 * sel.numel() + 4096:
-                plan.append(_CrossBlock(sel, a, b, ca, cb, pos[a], pos[b]))
+                lo, hi = int(sel[0]), int(sel[-1]) + 1
+                span = (lo, hi) if hi - lo == sel.numel() else None  # sorted, so a range
+                plan.append(_CrossBlock(sel, a, b, ca, cb, pos[a] * cb.numel() + pos[b], span))
             else:
-                plan.append(_CrossBlock(sel, a, b, None, None, None, None))
+                plan.append(_CrossBlock(sel, a, b, None, None, None))
     return plan
 
 
-def _cross_terms(V: Tensor, W: Tensor, plan: list[_CrossBlock], k: int) -> Tensor:
-    """``Σ_s V_a Ŵ_b + V_b Ŵ_a`` for each of the ``k`` resistors ``(a, b)``."""
+def _conductance_gradient(V: Tensor, W: Tensor, plan: list[_CrossBlock], k: int) -> Tensor:
+    """``-Σ_s (V_a - V_b)(Ŵ_a - Ŵ_b)`` for each of the ``k`` resistors ``(a, b)``,
+    as ``-(d_a + d_b) + Σ_s (V_a Ŵ_b + Ŵ_a V_b)`` with ``d = Σ_s V ⊙ Ŵ``."""
+    d = (V * W).sum(0)
     out = torch.zeros(k, dtype=V.dtype, device=V.device)
     for blk in plan:
-        if blk.ca is not None:
-            assert blk.cb is not None and blk.pa is not None and blk.pb is not None
-            # Σ_s V_a Ŵ_b + Ŵ_a V_b; a group where one side is zero (the driven nodes
-            # of an adjoint settle, its sources zeroed) contributes one product only
-            Wb, Vb = W[:, blk.cb], V[:, blk.cb]
-            M = None
-            if bool(Wb.any()):
-                M = V[:, blk.ca].T @ Wb  # (|A|, |B|)
-            if bool(Vb.any()):
-                Mba = W[:, blk.ca].T @ Vb
-                M = Mba if M is None else M.add_(Mba)
-            if M is not None:
-                out[blk.sel] = M[blk.pa, blk.pb]
+        if blk.ca is None:
+            for lo in range(0, blk.sel.numel(), 1 << 16):
+                hi = lo + (1 << 16)
+                aa, bb = blk.a[lo:hi], blk.b[lo:hi]
+                out[blk.sel[lo:hi]] = (V[:, aa] * W[:, bb] + V[:, bb] * W[:, aa]).sum(0) \
+                    - d[aa] - d[bb]
             continue
-        for lo in range(0, blk.sel.numel(), 1 << 16):
-            hi = lo + (1 << 16)
-            aa, bb = blk.a[lo:hi], blk.b[lo:hi]
-            out[blk.sel[lo:hi]] = (V[:, aa] * W[:, bb] + V[:, bb] * W[:, aa]).sum(0)
+        assert blk.cb is not None and blk.at is not None
+        # a group where one side is zero (the driven nodes of an adjoint settle, its
+        # sources zeroed) contributes one product only
+        Va, Wa, Vb, Wb = V[:, blk.ca], W[:, blk.ca], V[:, blk.cb], W[:, blk.cb]
+        # the whole (|A|, |B|) table Σ_s (V_a Ŵ_b + Ŵ_a V_b) - d_a - d_b, then one gather
+        M = torch.zeros((blk.ca.numel(), blk.cb.numel()), dtype=V.dtype, device=V.device)
+        if bool(Va.any()) and bool(Wb.any()):
+            M.addmm_(Va.T, Wb)
+        if bool(Wa.any()) and bool(Vb.any()):
+            M.addmm_(Wa.T, Vb)
+        M.sub_(d[blk.ca][:, None]).sub_(d[blk.cb][None, :])
+        values = M.reshape(-1)[blk.at]
+        if blk.span is not None:
+            out[blk.span[0]:blk.span[1]] = values
+        else:
+            out[blk.sel] = values
     return out
 
 
