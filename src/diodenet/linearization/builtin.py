@@ -46,6 +46,7 @@ from torch import Tensor
 from ..activations import Shockley
 from ..circuits import GROUND, Circuit, CurrentSource, Resistor, ShockleyDiode
 from ..circuits.outputs import OutputSpec, parse_output
+from ..kernels.clustered import ClusteredFactor, ClusterPlan, DenseLU
 from ..kernels.extract import diode_nonlinearity
 from ..kernels.kernel import FactoredB, Kernel
 from ..kernels.low_rank import from_partition
@@ -220,6 +221,8 @@ class BuiltinHardware(Hardware):
         self._D_input_sign = t(np.where(col >= 0, st.sign, 0.0))
         self._v0D = t(st.sign * st.s0_Db)
         self._low_rank_cols = _coupling_unknowns(st)
+        ff = st.blocks["ff"]
+        self._cluster_plan = ClusterPlan.of(ff.rows, ff.cols, ff.shape[0], _coupling(st))
         self._Sz_f_dense = st.Sz_f.toarray()
         self._Su_f_dense = st.Su_f.toarray()
         mD = st.measure_D
@@ -233,6 +236,14 @@ class BuiltinHardware(Hardware):
         self._d_fixed = t(O_D @ v0)
         self._Of = t(self._O_f.toarray())
 
+    def _factor_free_block(self, Gff: Tensor) -> DenseLU | ClusteredFactor:
+        """``G_ff`` factored: by block elimination over its clusters where it has
+        them (``kernels.clustered``), else by LU."""
+        if self._cluster_plan is not None:
+            with contextlib.suppress(ValueError):  # a singular block: LU pivots past it
+                return self._cluster_plan.factor(Gff)
+        return DenseLU(Gff)
+
     def _free_solution(self, z: Tensor, u: Tensor) -> Tensor:
         """``x_f = Xz z + G⁻¹ (Ru u) + x0`` (batch, F): every free unknown."""
         x = z @ self._Xz.T + self._x0
@@ -240,7 +251,7 @@ class BuiltinHardware(Hardware):
             r = u.new_zeros((u.shape[0], self._Xz.shape[0]))
             inner = self.kernel.factored_input(u)  # u Ruᵀ, made once for q
             r[:, self._rows] = inner if inner is not None else u @ self._Ru_rows.T
-            x = x + torch.linalg.lu_solve(self._lu, self._piv, r.T).T
+            x = x + self._G.solve(r.T).T
         return x
 
     def _driven_voltages(self, u: Tensor) -> Tensor:
@@ -272,19 +283,17 @@ class BuiltinHardware(Hardware):
             rows = np.flatnonzero(np.any(Ru != 0.0, axis=1))  # e.g. the hidden nodes only
             Ru_r = Ru[rows]
             r0 = st.s0_f - GfD @ (st.sign * st.s0_Db)
-        lu, piv, info = torch.linalg.lu_factor_ex(t(Gff))
-        if int(info) != 0:
-            raise ValueError("the circuit's linear part became singular at these conductances")
+        G = self._factor_free_block(t(Gff))
         n = len(mna.diodes)
         # G⁻¹ on the n + 1 drive columns; the m input columns stay factored:
         # neither X_u = G⁻¹ Ru (F × m) nor B = (P G⁻¹)[:, rows] Ru[rows] is formed
-        Xz0 = torch.linalg.lu_solve(lu, piv, t(np.hstack([self._Sz_f_dense, r0[:, None]])))
+        Xz0 = G.solve(t(np.hstack([self._Sz_f_dense, r0[:, None]])))
         if not bool(torch.isfinite(Xz0).all()):
             raise ValueError("the circuit's linear part is singular at these conductances")
         Xz, x0 = Xz0[:, :n], Xz0[:, n]
         readout = torch.cat([self._meas_f.to_dense() if self._meas_f.layout != torch.strided
                              else self._meas_f, self._Of], 0)  # (n + p, F)
-        QO = torch.linalg.lu_solve(lu, piv, readout.T.contiguous(), adjoint=True).T  # P G⁻¹; O G⁻¹
+        QO = G.solve(readout.T.contiguous(), transpose=True).T  # P G⁻¹; O G⁻¹
         Ru_rows = t(Ru_r)
         QO_r = QO[:, torch.as_tensor(rows, device=self.device)]  # (n + p, rows)
         mf = self._meas_f
@@ -310,8 +319,8 @@ class BuiltinHardware(Hardware):
             E[o, torch.arange(o.numel(), device=self.device)] = 1.0
             with contextlib.suppress(ValueError):  # diodes that also meet elsewhere: none
                 self.kernel.set_low_rank(from_partition(
-                    H, QO[:n][:, o], torch.linalg.lu_solve(lu, piv, E)[o], Xz[o]))
-        self._lu, self._piv = lu, piv
+                    H, QO[:n][:, o], G.solve(E)[o], Xz[o]))
+        self._G = G
         self._Xz, self._x0 = Xz, x0
         self._Ru_rows, self._rows = Ru_rows, torch.as_tensor(rows, device=self.device)
         self._blocks = _Blocks(st, g, blocks, t)
@@ -483,12 +492,12 @@ class BuiltinHardware(Hardware):
         k = self.kernel
         s = self._sign
         y_D = s * r_br  # driven nodes: the (small-signal) source values
-        lu, piv = self._lu, self._piv
+        G = self._G
 
         def G_solve(rhs: Tensor, transpose: bool) -> Tensor:
             if rhs.shape[1] == 0:
                 return rhs
-            return torch.linalg.lu_solve(lu, piv, rhs.T, adjoint=transpose).T
+            return G.solve(rhs.T, transpose).T
 
         blocks = self._blocks  # these conductances' blocks (read lazily)
         # with no input driven (the usual adjoint, driven at the outputs) y_D = 0
@@ -547,20 +556,25 @@ class BuiltinHardware(Hardware):
 
 
 def _coupling_unknowns(st: StampedMNA) -> Tensor | None:
-    """The free unknowns no diode port and no neighbour of one touches (in a
-    layered network, the output nodes), if they are few enough for the
-    diagonal-plus-low-rank form of ``H`` to pay (``kernels.low_rank``)."""
+    """``_coupling(st)`` if they are few enough for the diagonal-plus-low-rank
+    form of ``H`` to pay (``kernels.low_rank``)."""
     n = st.Sz_f.shape[1]
+    o = _coupling(st)
+    if n < 8 or o.size == 0 or 2 * o.size > n:
+        return None
+    return torch.as_tensor(o)
+
+
+def _coupling(st: StampedMNA) -> np.ndarray:
+    """The free unknowns no diode port and no neighbour of one touches (in a
+    layered network, the output nodes): what joins the diodes to each other."""
     near = np.zeros(len(st.free), dtype=bool)
     near[np.flatnonzero(np.diff(st.Sz_f.tocsr().indptr) > 0)] = True
     near[np.flatnonzero(np.diff(st.measure_f.tocsc().indptr) > 0)] = True
     ff = st.blocks["ff"]  # its pattern: neighbours through fixed and trainable stamps alike
     touch = near[ff.rows] | near[ff.cols]
     near[ff.rows[touch]] = near[ff.cols[touch]] = True
-    o = np.flatnonzero(~near)
-    if n < 8 or o.size == 0 or 2 * o.size > n:
-        return None
-    return torch.as_tensor(o)
+    return np.flatnonzero(~near)
 
 
 @dataclass

@@ -1,0 +1,61 @@
+"""Block elimination of ``G_ff`` over its clusters, against dense solves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from diodenet.kernels.clustered import ClusteredFactor, ClusterPlan, DenseLU
+from diodenet.linearization import BuiltinHardware
+from diodenet.training.architectures import build_network
+
+torch.set_num_threads(1)
+
+
+def _layered_G(**kwargs) -> tuple[BuiltinHardware, torch.Tensor]:
+    net = build_network(12, 3, 16, scale=10.0, seed=2, **kwargs)
+    hw = BuiltinHardware(net.circuit, net.inputs, net.outputs)
+    G = hw._st.restamp(hw.conductances(), ("ff",))["ff"]
+    return hw, torch.as_tensor(np.asarray(G.toarray() if hasattr(G, "toarray") else G))
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+def test_block_elimination_equals_a_dense_solve(transpose):
+    hw, G = _layered_G()
+    assert isinstance(hw._G, ClusteredFactor)  # each hidden node and its diode: a cluster
+    assert [tuple(g.shape) for g in hw._cluster_plan.groups] == [(16, 2)]
+    rhs = torch.randn(G.shape[0], 5, generator=torch.Generator().manual_seed(0),
+                      dtype=G.dtype)
+    truth = torch.linalg.solve(G.T if transpose else G, rhs)
+    x = hw._G.solve(rhs, transpose)
+    assert float((x - truth).abs().max()) <= 1e-11 * float(truth.abs().max())
+
+
+def test_hidden_nodes_tied_to_each_other_make_no_clusters():
+    hw, _ = _layered_G(recurrent="dense")
+    assert hw._cluster_plan is None and isinstance(hw._G, DenseLU)
+
+
+def test_a_singular_block_is_refused_and_lu_pivots_past_it():
+    # unknowns 0 and 1 form a cluster whose block [[0, 1], [1, 0]] is fine, 2 and 3
+    # one whose block is singular; G itself is not (the coupling unknown 4 fixes it)
+    G = torch.tensor([[0., 1, 0, 0, 1], [1, 0, 0, 0, 0], [0, 0, 1, 1, 1],
+                      [0, 0, 1, 1, 0], [1, 0, 1, 0, 3]], dtype=torch.float64)
+    rows, cols = np.nonzero(G.numpy())
+    plan = ClusterPlan.of(rows, cols, 5, np.array([4]))
+    assert plan is not None
+    with pytest.raises(ValueError, match="singular"):
+        plan.factor(G)
+    rhs = torch.arange(5, dtype=torch.float64)[:, None]
+    torch.testing.assert_close(DenseLU(G).solve(rhs), torch.linalg.solve(G, rhs))
+
+
+def test_elimination_that_loses_accuracy_is_refused():
+    # a tiny pivot in a cluster: elimination without pivoting cancels catastrophically
+    G = torch.tensor([[1e-20, 0, 1], [0, 1, 1], [1, 1, 1]], dtype=torch.float64)
+    rows, cols = np.nonzero(G.numpy())
+    plan = ClusterPlan.of(rows, cols, 3, np.array([2]))
+    assert plan is not None
+    with pytest.raises(ValueError, match="accuracy"):
+        plan.factor(G)
