@@ -14,7 +14,7 @@ torch.set_num_threads(1)
 
 
 def _layered_G(**kwargs) -> tuple[BuiltinHardware, torch.Tensor]:
-    net = build_network(12, 3, 16, scale=10.0, seed=2, **kwargs)
+    net = build_network(12, 3, 100, scale=10.0, seed=2, **kwargs)
     hw = BuiltinHardware(net.circuit, net.inputs, net.outputs)
     G = hw._st.restamp(hw.conductances(), ("ff",))["ff"]
     return hw, torch.as_tensor(np.asarray(G.toarray() if hasattr(G, "toarray") else G))
@@ -24,7 +24,7 @@ def _layered_G(**kwargs) -> tuple[BuiltinHardware, torch.Tensor]:
 def test_block_elimination_equals_a_dense_solve(transpose):
     hw, G = _layered_G()
     assert isinstance(hw._G, ClusteredFactor)  # each hidden node and its diode: a cluster
-    assert [tuple(g.shape) for g in hw._cluster_plan.groups] == [(16, 2)]
+    assert [tuple(g.shape) for g in hw._cluster_plan.groups] == [(100, 2)]
     rhs = torch.randn(G.shape[0], 5, generator=torch.Generator().manual_seed(0),
                       dtype=G.dtype)
     truth = torch.linalg.solve(G.T if transpose else G, rhs)
@@ -43,7 +43,7 @@ def test_a_singular_block_is_refused_and_lu_pivots_past_it():
     G = torch.tensor([[0., 1, 0, 0, 1], [1, 0, 0, 0, 0], [0, 0, 1, 1, 1],
                       [0, 0, 1, 1, 0], [1, 0, 1, 0, 3]], dtype=torch.float64)
     rows, cols = np.nonzero(G.numpy())
-    plan = ClusterPlan.of(rows, cols, 5, np.array([4]))
+    plan = ClusterPlan.of(rows, cols, 5, np.array([4]), min_size=0)
     assert plan is not None
     with pytest.raises(ValueError, match="singular"):
         plan.factor(G)
@@ -55,7 +55,7 @@ def test_elimination_that_loses_accuracy_is_refused():
     # a tiny pivot in a cluster: elimination without pivoting cancels catastrophically
     G = torch.tensor([[1e-20, 0, 1], [0, 1, 1], [1, 1, 1]], dtype=torch.float64)
     rows, cols = np.nonzero(G.numpy())
-    plan = ClusterPlan.of(rows, cols, 3, np.array([2]))
+    plan = ClusterPlan.of(rows, cols, 3, np.array([2]), min_size=0)
     assert plan is not None
     with pytest.raises(ValueError, match="accuracy"):
         plan.factor(G)
