@@ -1,11 +1,13 @@
 """Kernels: the equilibrium network of a circuit, and circuits that realise a network."""
 
 from .extract import CircuitKernel, extract_kernel
-from .kernel import ConvergenceError, Equilibrium, Kernel
+from .kernel import ConvergenceError, Equilibrium, FactoredB, Kernel
+from .low_rank import DiagonalPlusLowRank
 from .mondeq import MonDEQ, from_mondeq, to_mondeq, winston_kolter_weight
 from .realize import realize
 
 __all__ = [
-    "CircuitKernel", "ConvergenceError", "Equilibrium", "Kernel", "MonDEQ", "extract_kernel",
-    "from_mondeq", "realize", "to_mondeq", "winston_kolter_weight",
+    "CircuitKernel", "ConvergenceError", "DiagonalPlusLowRank", "Equilibrium", "FactoredB",
+    "Kernel", "MonDEQ", "extract_kernel", "from_mondeq", "realize", "to_mondeq",
+    "winston_kolter_weight",
 ]
