@@ -143,3 +143,20 @@ def test_a_factored_input_coupling_answers_as_the_dense_one():
     torch.testing.assert_close(factored.solve(u).z, Kernel(H, L @ R + B0, C, D, b=b).solve(u).z)
     with pytest.raises(ValueError, match="factored B"):
         Kernel(H, FactoredB(L, R[:2]), C, D)
+
+
+def test_a_float32_hardware_keeps_its_shortcuts_and_answers_as_float64():
+    """Tolerances follow the dtype: float32 converges, keeps the low-rank form
+    and the block elimination, and agrees with float64 to float32 precision."""
+    net = build_network(64, 10, 128, scale=10.0, seed=0)
+    rng = np.random.default_rng(0)
+    u = net.encode(rng.normal(size=(16, 64)))
+    loss = make_loss("ce", rng.integers(0, 10, 16), 0.5, 10)
+    out = {}
+    for dtype in (torch.float64, torch.float32):
+        hw = BuiltinHardware(net.circuit, net.inputs, net.outputs, dtype=dtype)
+        assert hw.kernel.low_rank() is not None
+        out[dtype] = hardware_gradient(hw, u, loss)
+    ref, low = out[torch.float64], out[torch.float32]
+    assert np.abs(low.outputs - ref.outputs).max() <= 1e-4 * np.abs(ref.outputs).max()
+    assert np.abs(low.dL_dg - ref.dL_dg).max() <= 1e-4 * np.abs(ref.dL_dg).max()

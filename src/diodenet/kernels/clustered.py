@@ -17,7 +17,8 @@ and with the Schur complement ``S = A_oo - A_oa A_aa⁻¹ A_ao`` (``r × r``)::
 the small blocks (batched by size) and factors ``S``: ``O(Σ s³ + |a| r² + r³)``
 instead of ``O(F³)``. It has no pivoting across clusters, so every
 factorisation is checked on a probe and refused (``ValueError``) if it does
-not reproduce ``G``; the caller then uses ``DenseLU``.
+not reproduce ``G`` (to 1e-9, or ``1e4·ε`` of a coarser dtype); the caller
+then uses ``DenseLU``.
 """
 
 from __future__ import annotations
@@ -120,10 +121,11 @@ class ClusteredFactor:
         self.S = DenseLU(S) if o.numel() else None
         probe = torch.randn(G.shape[0], 2, generator=torch.Generator().manual_seed(0),
                             dtype=G.dtype).to(G.device)
+        rtol = max(1e-9, 1e4 * torch.finfo(G.dtype).eps)
         for transpose in (False, True):
             Gp = (G.T if transpose else G) @ probe
             miss = float((self.solve(Gp, transpose) - probe).abs().max())
-            if not miss <= 1e-9 * float(probe.abs().max()):
+            if not miss <= rtol * float(probe.abs().max()):
                 raise ValueError("block elimination lost accuracy on this matrix")
 
     def _blocks(self, X: Tensor, transpose: bool) -> Tensor:

@@ -384,9 +384,12 @@ class Kernel:
         has not changed since; solvers use it for the switched solves."""
         return self._cached("low_rank", lambda: None)
 
-    def set_low_rank(self, form: DiagonalPlusLowRank, rtol: float = 1e-12) -> None:
+    def set_low_rank(self, form: DiagonalPlusLowRank, rtol: float | None = None) -> None:
         """Attach ``form`` (see ``kernels.low_rank``). Raises ``ValueError`` unless
-        it has this kernel's shape and equals ``H`` to ``rtol · max|H|``."""
+        it has this kernel's shape and equals ``H`` to ``rtol · max|H|`` (default
+        1e-12, or ``100·ε`` of a coarser dtype)."""
+        if rtol is None:
+            rtol = max(1e-12, 100 * torch.finfo(self.dtype).eps)
         n = self.n
         if form.delta.shape != (n,) or form.U.shape[0] != n or form.V.shape != form.U.shape \
                 or form.K.shape != (form.rank, form.rank):

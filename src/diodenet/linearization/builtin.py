@@ -86,8 +86,9 @@ class BuiltinHardware(Hardware):
         node names or ``(pos, neg)`` pairs read as output voltages.
     method, tol:
         kernel solver and its tolerance (relative to the circuit's current
-        scale, ``Kernel.residual_scale``). The default is exact: the active
-        set for ideal/PWL diodes (or mixed), Newton when every diode is smooth.
+        scale, ``Kernel.residual_scale``; default 1e-12 in float64, ``1e3·ε``
+        in another ``dtype``). The default is exact: the active set for
+        ideal/PWL diodes (or mixed), Newton when every diode is smooth.
     state_tol:
         reverse voltage (V) at or below which a junction counts as conducting.
     monotone_tol:
@@ -105,7 +106,7 @@ class BuiltinHardware(Hardware):
         outputs: Sequence[OutputSpec],
         *,
         method: str | None = None,
-        tol: float = 1e-12,
+        tol: float | None = None,
         state_tol: float = 1e-9,
         monotone_tol: float = 1e-10,
         dtype: torch.dtype = torch.float64,
@@ -119,6 +120,8 @@ class BuiltinHardware(Hardware):
         trainable = self._circuit.trainable_resistors
         self.trainable = [r.name for r in trainable]
         self._g = np.array([r.g for r in trainable], dtype=float)
+        if tol is None:
+            tol = 1e-12 if dtype == torch.float64 else 1e3 * torch.finfo(dtype).eps
         self.method, self.tol, self.state_tol = method, tol, state_tol
         self.dtype = dtype
         self.device = torch.device(device) if device is not None else torch.device("cpu")

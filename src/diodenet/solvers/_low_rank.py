@@ -22,11 +22,14 @@ from ..kernels.low_rank import DiagonalPlusLowRank
 
 def solve_low_rank(
     form: DiagonalPlusLowRank, free: Tensor, g: Tensor, rhs: Tensor, *,
-    transpose: bool = False, rtol: float = 1e-10,
+    transpose: bool = False, rtol: float | None = None,
 ) -> tuple[Tensor, Tensor]:
     """``(x, ok)``: ``x`` (batch, n) solves the switched system of ``H`` (``Hᵀ``
     with ``transpose``) on each sample's free set, ``ok`` (batch,) marks the
-    samples it is trustworthy for (see the module docstring)."""
+    samples it is trustworthy for (see the module docstring; ``rtol`` defaults
+    to 1e-10, or ``1e3·ε`` of a coarser dtype)."""
+    if rtol is None:
+        rtol = max(1e-10, 1e3 * torch.finfo(rhs.dtype).eps)
     if transpose:
         form = form.transpose()
     dt = rhs.dtype
