@@ -25,6 +25,7 @@ which for ideal diodes is the ReLU monDEQ ``z = ReLU(W z + U x + b')`` with
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -199,7 +200,8 @@ class Kernel:
         self.input_names = list(input_names) if input_names is not None else None
         self.output_names = list(output_names) if output_names is not None else None
         self.element_names = list(element_names) if element_names is not None else None
-        self.margin = self._monotonicity_margin()
+        if math.isinf(monotone_tol):
+            return  # nothing to check: the margin is computed when first read
         # ‖H‖₂ ≤ √(‖H‖₁‖H‖_∞): the bound costs O(n²) where the 2-norm costs an SVD
         A = self.H.abs()
         scale = float(torch.sqrt(A.sum(0).max() * A.sum(1).max())) if n else 0.0
@@ -257,22 +259,24 @@ class Kernel:
     def smooth(self) -> bool:
         return all(e.smooth for e in self.elements)
 
-    def _monotonicity_margin(self) -> float:
-        if self.n == 0:
-            return float("inf")
-        sym = 0.5 * (self.H + self.H.T)
-        ev = torch.linalg.eigvalsh(sym.cpu())
-        # the top of the same spectrum, for the solvers' steps (``sym_max``)
-        self.__dict__["_sym_max"] = (self.H, self.H._version, float(ev[-1]))
-        return float(ev[0])
+    def _sym_extremes(self) -> tuple[float, float]:
+        """``(λ_min, λ_max)`` of ``sym(H)``, one eigendecomposition, cached."""
+        def compute() -> tuple[float, float]:
+            if self.n == 0:
+                return float("inf"), 0.0
+            ev = torch.linalg.eigvalsh((0.5 * (self.H + self.H.T)).cpu())
+            return float(ev[0]), float(ev[-1])
 
-    def sym_max(self) -> float | None:
-        """λ_max of ``sym(H)`` from the margin's eigendecomposition, or ``None``
-        once ``H`` has been replaced or edited in place."""
-        hit = self.__dict__.get("_sym_max")
-        if hit is None or hit[0] is not self.H or hit[1] != self.H._version:
-            return None
-        return hit[2]
+        return self._cached("sym_extremes", compute)
+
+    @property
+    def margin(self) -> float:
+        """The monotonicity margin ``λ_min(sym H)`` (siemens)."""
+        return self._sym_extremes()[0]
+
+    def sym_max(self) -> float:
+        """``λ_max(sym H)``, from the margin's eigendecomposition."""
+        return self._sym_extremes()[1]
 
     def to(
         self, device: torch.device | str | None = None, dtype: torch.dtype | None = None

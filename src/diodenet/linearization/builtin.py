@@ -223,10 +223,9 @@ class BuiltinHardware(Hardware):
         self._D_input = torch.as_tensor(col, device=self.device)
         self._D_input_sign = t(np.where(col >= 0, st.sign, 0.0))
         self._v0D = t(st.sign * st.s0_Db)
-        self._low_rank_cols = _coupling_unknowns(st)
+        self._low_rank_cols = o = _coupling_unknowns(st)
         ff = st.blocks["ff"]
         self._cluster_plan = ClusterPlan.of(ff.rows, ff.cols, ff.shape[0], _coupling(st))
-        self._Sz_f_dense = st.Sz_f.toarray()
         self._Su_f_dense = st.Su_f.toarray()
         mD = st.measure_D
         O_D = self._O_D
@@ -238,6 +237,15 @@ class BuiltinHardware(Hardware):
         self._D_fixed = t((O_D @ self._Vu_D).toarray())
         self._d_fixed = t(O_D @ v0)
         self._Of = t(self._O_f.toarray())
+        # the right-hand sides every re-programming solves with
+        F = len(st.free)
+        self._coupling_columns = torch.zeros(F, 0 if o is None else o.numel(), dtype=self.dtype,
+                                             device=self.device)
+        if o is not None:
+            self._coupling_columns[o, torch.arange(o.numel(), device=self.device)] = 1.0
+        self._Sz_f_t = t(st.Sz_f.toarray())  # (F, n)
+        meas = self._meas_f.to_dense() if self._meas_f.layout != torch.strided else self._meas_f
+        self._readout_T = torch.cat([meas, self._Of], 0).T.contiguous()  # (F, n + p)
 
     def _factor_free_block(self, Gff: Tensor) -> DenseLU | ClusteredFactor:
         """``G_ff`` factored: by block elimination over its clusters where it has
@@ -290,13 +298,15 @@ class BuiltinHardware(Hardware):
         n = len(mna.diodes)
         # G⁻¹ on the n + 1 drive columns; the m input columns stay factored:
         # neither X_u = G⁻¹ Ru (F × m) nor B = (P G⁻¹)[:, rows] Ru[rows] is formed
-        Xz0 = G.solve(t(np.hstack([self._Sz_f_dense, r0[:, None]])))
+        # one solve for the diode columns, the constants and (for the low-rank
+        # form of H) the coupling unknowns' unit columns
+        o = self._low_rank_cols
+        E = self._coupling_columns
+        Xz0 = G.solve(torch.cat([self._Sz_f_t, t(r0[:, None]), E], 1))
         if not bool(torch.isfinite(Xz0).all()):
             raise ValueError("the circuit's linear part is singular at these conductances")
-        Xz, x0 = Xz0[:, :n], Xz0[:, n]
-        readout = torch.cat([self._meas_f.to_dense() if self._meas_f.layout != torch.strided
-                             else self._meas_f, self._Of], 0)  # (n + p, F)
-        QO = G.solve(readout.T.contiguous(), transpose=True).T  # P G⁻¹; O G⁻¹
+        Xz, x0, G_inv_o = Xz0[:, :n], Xz0[:, n], Xz0[:, n + 1:]
+        QO = G.solve(self._readout_T, transpose=True).T  # P G⁻¹; O G⁻¹
         Ru_rows = t(Ru_r)
         QO_r = QO[:, torch.as_tensor(rows, device=self.device)]  # (n + p, rows)
         mf = self._meas_f
@@ -316,13 +326,9 @@ class BuiltinHardware(Hardware):
             element_names=[dd.name for dd in mna.diodes],
             monotone_tol=self.monotone_tol if check else float("inf"),
         )
-        o = self._low_rank_cols
         if o is not None:  # H = diag + low rank (see kernels.low_rank): the solvers' shortcut
-            E = torch.zeros(len(st.free), o.numel(), dtype=self.dtype, device=self.device)
-            E[o, torch.arange(o.numel(), device=self.device)] = 1.0
             with contextlib.suppress(ValueError):  # diodes that also meet elsewhere: none
-                self.kernel.set_low_rank(from_partition(
-                    H, QO[:n][:, o], G.solve(E)[o], Xz[o]))
+                self.kernel.set_low_rank(from_partition(H, QO[:n][:, o], G_inv_o[o], Xz[o]))
         self._G = G
         self._Xz, self._x0 = Xz, x0
         self._Ru_rows, self._rows = Ru_rows, torch.as_tensor(rows, device=self.device)
