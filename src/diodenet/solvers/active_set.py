@@ -415,10 +415,12 @@ class ActiveSet(EquilibriumSolver):
                 break
             steps += 1
             iterations += 1
-            za, qa, ua = z[act], q[act], u[act]
+            whole = act.numel() == batch  # the usual first step: views, not gathers
+            za, qa = (z, q) if whole else (z[act], q[act])
             z_new, before = self.newton_step(state, kernel, za, qa, memory)
             after, natural = pieces(kernel, z_new, qa, state.alpha)
-            res_new = natural if cheap_residual else kernel.residual(z_new, ua, qa)
+            res_new = natural if cheap_residual else kernel.residual(
+                z_new, u if whole else u[act], qa)
             limit = self.threshold(kernel, z_new, qa)
             finished = res_new <= 1e-3 * limit
             if not self.exact:
