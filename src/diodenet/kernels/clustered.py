@@ -106,18 +106,18 @@ class ClusteredFactor:
     def __init__(self, plan: ClusterPlan, G: Tensor) -> None:
         self.plan = plan
         a, o = plan.a, plan.o
-        Gaa = G[a][:, a]
         self.inverses = []
         for idx in plan.groups:
-            blocks = Gaa[idx[:, :, None], idx[:, None, :]]  # (c, s, s)
+            rows = a[idx]  # (c, s): each cluster's unknowns
+            blocks = G[rows[:, :, None], rows[:, None, :]]  # (c, s, s), one gather
             inv, info = torch.linalg.inv_ex(blocks)
             if bool((info != 0).any()) or not bool(torch.isfinite(inv).all()):
                 raise ValueError("a cluster's block is singular")
             self.inverses.append(inv)
-        self.A_ao, self.A_oa = G[a][:, o], G[o][:, a]
+        self.A_ao, self.A_oa = G[a[:, None], o[None, :]], G[o[:, None], a[None, :]]
         self.Y = self._blocks(self.A_ao, False)  # A_aa⁻¹ A_ao
         self.Z = self._blocks(self.A_oa.T, True)  # A_aa⁻ᵀ A_oaᵀ
-        S = G[o][:, o] - self.A_oa @ self.Y
+        S = G[o[:, None], o[None, :]] - self.A_oa @ self.Y
         self.S = DenseLU(S) if o.numel() else None
         probe = torch.randn(G.shape[0], 2, generator=torch.Generator().manual_seed(0),
                             dtype=G.dtype).to(G.device)
