@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -55,11 +54,13 @@ from ..kernels.mna import (
     refuse_unmodelled_options,
     refuse_voltage_defined_loops,
 )
+from ..kernels.programming import DrivePlan, ProgrammedBlocks, coupling_unknowns
 from ..kernels.stamped import StampedMNA, as_torch, rmul
 from ..simulators.builtin import breakdown_limits, check_breakdown, exact_method
 from ..solvers._factor import solve_switched
 from ..solvers.reuse import CachedSolver
 from .hardware import Drive, Hardware, LazyMeasurement, Measurement, check_drive
+from .node_gradient import conductance_gradient, cross_plan
 from .power import source_power
 
 
@@ -190,7 +191,7 @@ class BuiltinHardware(Hardware):
         self._free_node_pos = torch.as_tensor(st.pos_f[st.free_nodes], device=self.device)
         self._driven_cols = torch.as_tensor(st.driven, device=self.device)
         self._terminals = torch.as_tensor(st.terminals, device=self.device)
-        self._cross = _cross_plan(self._terminals[:, 0], self._terminals[:, 1],
+        self._cross = cross_plan(self._terminals[:, 0], self._terminals[:, 1],
                                   self._free_node_cols, st.n_nodes)
         self._Sz_f, self._Sz_D = as_torch(st.Sz_f, self.dtype, self.device), as_torch(
             st.Sz_D, self.dtype, self.device)
@@ -225,12 +226,12 @@ class BuiltinHardware(Hardware):
         self._v0D = t(st.sign * st.s0_Db)
         self._low_rank_cols = o = _coupling_unknowns(st)
         ff = st.blocks["ff"]
-        self._cluster_plan = ClusterPlan.of(ff.rows, ff.cols, ff.shape[0], _coupling(st))
+        self._cluster_plan = ClusterPlan.of(ff.rows, ff.cols, ff.shape[0], coupling_unknowns(st))
         self._Su_f_dense = st.Su_f.toarray()
         mD = st.measure_D
         O_D = self._O_D
         v0 = st.sign * st.s0_Db
-        self._drive_plan = _DrivePlan.of(st, self._Vu_D, self._Su_f_dense, v0)
+        self._drive_plan = DrivePlan.of(st, self._Vu_D, self._Su_f_dense, v0)
         self._B_fixed = t((mD @ self._Vu_D).toarray())
         self._B_fixed_used = bool(self._B_fixed.any())
         self._b_fixed = t(mD @ v0 + mna.measure_offset)
@@ -332,7 +333,7 @@ class BuiltinHardware(Hardware):
         self._G = G
         self._Xz, self._x0 = Xz, x0
         self._Ru_rows, self._rows = Ru_rows, torch.as_tensor(rows, device=self.device)
-        self._blocks = _Blocks(st, g, blocks, t)
+        self._blocks = ProgrammedBlocks(st, g, blocks, t)
 
     @property
     # read-only here (Hardware declares a plain attribute): the network changes only
@@ -561,183 +562,17 @@ class BuiltinHardware(Hardware):
                 or forward.branch_currents is not None:
             return super().conductance_gradient(forward, adjoint)
         V, W = forward.node_voltages, adjoint.node_voltages
-        return _conductance_gradient(V, W, self._cross, self._terminals.shape[0]).cpu().numpy()
+        return conductance_gradient(V, W, self._cross, self._terminals.shape[0]).cpu().numpy()
 
 
 def _coupling_unknowns(st: StampedMNA) -> Tensor | None:
-    """``_coupling(st)`` if they are few enough for the diagonal-plus-low-rank
-    form of ``H`` to pay (``kernels.low_rank``)."""
+    """``coupling_unknowns(st)`` if they are few enough for the diagonal-plus-low-
+    rank form of ``H`` to pay (``kernels.low_rank``)."""
     n = st.Sz_f.shape[1]
-    o = _coupling(st)
+    o = coupling_unknowns(st)
     if n < 8 or o.size == 0 or 2 * o.size > n:
         return None
     return torch.as_tensor(o)
-
-
-def _coupling(st: StampedMNA) -> np.ndarray:
-    """The free unknowns no diode port and no neighbour of one touches (in a
-    layered network, the output nodes): what joins the diodes to each other."""
-    near = np.zeros(len(st.free), dtype=bool)
-    near[np.flatnonzero(np.diff(st.Sz_f.tocsr().indptr) > 0)] = True
-    near[np.flatnonzero(np.diff(st.measure_f.tocsc().indptr) > 0)] = True
-    ff = st.blocks["ff"]  # its pattern: neighbours through fixed and trainable stamps alike
-    touch = near[ff.rows] | near[ff.cols]
-    near[ff.rows[touch]] = near[ff.cols[touch]] = True
-    return np.flatnonzero(~near)
-
-
-@dataclass
-class _DrivePlan:
-    """How the free rows' drives come straight from ``G_fD``'s entries when each
-    input drives one node (the usual case): ``Ru = S_u - G_fD Vu_D`` on the
-    rows the inputs reach is one scatter of the entries, ``r0 = s0 - G_fD v0``
-    one weighted count over the entries at constant sources. Found once, from
-    the stamp pattern."""
-
-    rows: np.ndarray  # free rows the inputs reach
-    su_rows: np.ndarray  # S_u on them, dense (rows, m)
-    entry: np.ndarray  # G_fD entries that land in Ru
-    at: np.ndarray  # their flat positions in (rows, m)
-    coef: np.ndarray  # -(the input's sign)
-    const_entry: np.ndarray  # G_fD entries at driven nodes held by constants
-    const_row: np.ndarray
-    const_v: np.ndarray
-
-    @classmethod
-    def of(cls, st: StampedMNA, Vu_D: sp.csr_matrix, Su_f: np.ndarray,
-           v0: np.ndarray) -> _DrivePlan | None:
-        Vc = Vu_D.tocsc()
-        fD = st.blocks["fD"]
-        if not (fD.dense and Vc.shape[1] and np.all(np.diff(Vc.indptr) == 1)):
-            return None
-        m = Vc.shape[1]
-        input_of = np.full(fD.shape[1], -1, dtype=np.int64)
-        input_of[Vc.indices] = np.arange(m)
-        sign = np.zeros(fD.shape[1])
-        sign[Vc.indices] = Vc.data
-        entry = np.flatnonzero(input_of[fD.cols] >= 0)
-        rows = np.union1d(np.unique(fD.rows[entry]), np.flatnonzero(np.any(Su_f != 0.0, axis=1)))
-        pos = np.full(fD.shape[0], -1, dtype=np.int64)
-        pos[rows] = np.arange(len(rows))
-        at = pos[fD.rows[entry]] * m + input_of[fD.cols[entry]]
-        const_entry = np.flatnonzero(v0[fD.cols] != 0.0)
-        return cls(rows, Su_f[rows], entry, at, -sign[fD.cols[entry]], const_entry,
-                   fD.rows[const_entry], v0[fD.cols[const_entry]])
-
-    def drives(self, data: np.ndarray, s0_f: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(rows, Ru[rows], r0)`` from ``G_fD``'s entries ``data``."""
-        Ru = self.su_rows.copy()
-        # each (row, input) pair is one entry of G_fD (one driven node per input)
-        Ru.reshape(-1)[self.at] += self.coef * data[self.entry]  # a view: Ru is C-ordered
-        r0 = s0_f - np.bincount(self.const_row, weights=data[self.const_entry] * self.const_v,
-                                minlength=len(s0_f))
-        return self.rows, Ru, r0
-
-
-class _Blocks:
-    """The re-stamped blocks of one programming of ``g``, each as ``(block, its
-    transpose)`` tensors. ``Df`` and ``DD`` are read only for source currents
-    and for drives at the inputs, so they are stamped on first use (``fD`` too
-    when the drives were taken from its entries: ``stamped`` may hold a
-    function that assembles it); a measurement keeps the object of the
-    conductances it was made with."""
-
-    def __init__(self, st: StampedMNA, g: np.ndarray, stamped: dict[str, Any],
-                 to_tensor: Callable[[Any], Tensor]) -> None:
-        self._st, self._g, self._t = st, g, to_tensor
-        self._raw = dict(stamped)
-        self._pairs: dict[str, tuple[Tensor, Tensor]] = {}
-
-    def __getitem__(self, name: str) -> tuple[Tensor, Tensor]:
-        if name not in self._pairs:
-            if name not in self._raw:
-                if name == "Df" and self._st.symmetric_fD:
-                    self._pairs[name] = self["fD"][::-1]
-                    return self._pairs[name]
-                self._raw[name] = self._st.restamp(self._g, (name,))[name]
-            blk = self._raw.pop(name)
-            blk = blk() if callable(blk) else blk
-            # dense blocks: their transposes are views; sparse ones are stored transposed too
-            dense = self._t(blk)
-            self._pairs[name] = (dense, dense.T if isinstance(blk, np.ndarray)
-                                 else self._t(sp.csr_matrix(blk).T.tocsr()))
-        return self._pairs[name]
-
-
-@dataclass
-class _CrossBlock:
-    """The resistors between one pair of node groups (free or driven/ground) and
-    how their cross terms are formed: by a product of the two groups' columns
-    (``at``: each resistor's flat position in it) or by gathering each
-    resistor's pair."""
-
-    sel: Tensor  # resistor indices
-    a: Tensor  # node columns of their terminals
-    b: Tensor
-    ca: Tensor | None  # the groups' columns, when a product is cheaper
-    cb: Tensor | None
-    at: Tensor | None
-    span: tuple[int, int] | None = None  # sel as a range (lo, hi), when it is one
-
-
-def _cross_plan(ta: Tensor, tb: Tensor, free_cols: Tensor, n_nodes: int) -> list[_CrossBlock]:
-    """Group the resistors by where their terminals are, once per topology."""
-    is_free = torch.zeros(n_nodes + 1, dtype=torch.bool, device=ta.device)
-    is_free[free_cols] = True
-    # blocks of node columns: free ones, the others (driven nodes and ground)
-    groups = {True: free_cols, False: torch.nonzero(~is_free).squeeze(1)}
-    pos = torch.full((n_nodes + 1,), -1, dtype=torch.int64, device=ta.device)
-    for cols in groups.values():
-        pos[cols] = torch.arange(cols.numel(), device=ta.device)
-    fa, fb = is_free[ta], is_free[tb]
-    plan = []
-    for ga in (True, False):
-        for gb in (True, False):
-            sel = torch.nonzero((fa == ga) & (fb == gb)).squeeze(1)
-            if sel.numel() == 0:
-                continue
-            a, b = ta[sel], tb[sel]
-            ca, cb = groups[ga], groups[gb]
-            if ca.numel() * cb.numel() <= 8 * sel.numel() + 4096:
-                lo, hi = int(sel[0]), int(sel[-1]) + 1
-                span = (lo, hi) if hi - lo == sel.numel() else None  # sorted, so a range
-                plan.append(_CrossBlock(sel, a, b, ca, cb, pos[a] * cb.numel() + pos[b], span))
-            else:
-                plan.append(_CrossBlock(sel, a, b, None, None, None))
-    return plan
-
-
-def _conductance_gradient(V: Tensor, W: Tensor, plan: list[_CrossBlock], k: int) -> Tensor:
-    """``-Σ_s (V_a - V_b)(Ŵ_a - Ŵ_b)`` for each of the ``k`` resistors ``(a, b)``,
-    as ``-(d_a + d_b) + Σ_s (V_a Ŵ_b + Ŵ_a V_b)`` with ``d = Σ_s V ⊙ Ŵ``."""
-    d = (V * W).sum(0)
-    out = torch.zeros(k, dtype=V.dtype, device=V.device)
-    for blk in plan:
-        if blk.ca is None:
-            for lo in range(0, blk.sel.numel(), 1 << 16):
-                hi = lo + (1 << 16)
-                aa, bb = blk.a[lo:hi], blk.b[lo:hi]
-                out[blk.sel[lo:hi]] = (V[:, aa] * W[:, bb] + V[:, bb] * W[:, aa]).sum(0) \
-                    - d[aa] - d[bb]
-            continue
-        assert blk.cb is not None and blk.at is not None
-        # a group where one side is zero (the driven nodes of an adjoint settle, its
-        # sources zeroed) contributes one product only
-        Va, Wa, Vb, Wb = V[:, blk.ca], W[:, blk.ca], V[:, blk.cb], W[:, blk.cb]
-        # the whole (|A|, |B|) table Σ_s (V_a Ŵ_b + Ŵ_a V_b) - d_a - d_b, then one gather
-        M = torch.zeros((blk.ca.numel(), blk.cb.numel()), dtype=V.dtype, device=V.device)
-        if bool(Va.any()) and bool(Wb.any()):
-            M.addmm_(Va.T, Wb)
-        if bool(Wa.any()) and bool(Vb.any()):
-            M.addmm_(Wa.T, Vb)
-        M.sub_(d[blk.ca][:, None]).sub_(d[blk.cb][None, :])
-        values = M.reshape(-1)[blk.at]
-        if blk.span is not None:
-            out[blk.span[0]:blk.span[1]] = values
-        else:
-            out[blk.sel] = values
-    return out
 
 
 def _csr(triplets: list[tuple[int, int, float]], shape: tuple[int, int]) -> sp.csr_matrix:
