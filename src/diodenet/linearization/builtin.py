@@ -17,7 +17,11 @@ circuit's inverse is a rank-``n`` correction of ``G⁻¹``::
     G_s⁻¹ = G⁻¹ - G⁻¹ S_z S P G⁻¹,    S = embed((H_FF + diag(g_F))⁻¹)
 
 over each sample's free set ``F`` (the elements with ``ŵ = -g ẑ``), so a
-sample costs one ``|F|×|F|`` solve. ``adjoint=True`` applies ``G_s⁻ᵀ``, the
+sample costs one ``|F|×|F|`` solve, or a share of one batched Woodbury step
+when ``H`` is a diagonal plus a low-rank term (a layered network, whose
+diodes meet only through the outputs: ``kernels.low_rank``). ``G_ff`` itself
+is factored by block elimination where its unknowns fall into small
+clusters (``kernels.clustered``), by LU otherwise. ``adjoint=True`` applies ``G_s⁻ᵀ``, the
 MNA of the adjoint network (reciprocal elements are symmetric stamps;
 gyrators and controlled sources transpose).
 
