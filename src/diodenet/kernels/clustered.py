@@ -94,6 +94,11 @@ class ClusterPlan:
         return cls(torch.as_tensor(a), torch.as_tensor(np.asarray(coupling, dtype=np.int64)),
                    groups)
 
+    def to(self, device: torch.device) -> ClusterPlan:
+        """The plan with its index tensors on ``device`` (that of the matrices)."""
+        return ClusterPlan(self.a.to(device), self.o.to(device),
+                           [g.to(device) for g in self.groups])
+
     def factor(self, G: Tensor) -> ClusteredFactor:
         """Factor ``G`` (F, F); ``ValueError`` if a block or ``S`` is singular or
         the factorisation does not reproduce ``G`` on a probe."""

@@ -228,9 +228,12 @@ class BuiltinHardware(Hardware):
         self._D_input = torch.as_tensor(col, device=self.device)
         self._D_input_sign = t(np.where(col >= 0, st.sign, 0.0))
         self._v0D = t(st.sign * st.s0_Db)
-        self._low_rank_cols = o = _coupling_unknowns(st)
+        o = _coupling_unknowns(st)
+        self._low_rank_cols = o = None if o is None else o.to(self.device)
         ff = st.blocks["ff"]
         self._cluster_plan = ClusterPlan.of(ff.rows, ff.cols, ff.shape[0], coupling_unknowns(st))
+        if self._cluster_plan is not None:
+            self._cluster_plan = self._cluster_plan.to(self.device)
         self._Su_f_dense = st.Su_f.toarray()
         mD = st.measure_D
         O_D = self._O_D
