@@ -194,13 +194,15 @@ def solve_free_sets(
 SMALL = 40
 
 
-def solve_switched(kernel: Any, free: Any, g: Any, rhs: Any, *, transpose: bool = False) -> Any:
+def solve_switched(kernel: Any, free: Any, g: Any, rhs: Any, *, transpose: bool = False,
+                   memory: dict | None = None) -> Any:
     """``x`` (batch, n) tensor with ``(H_FF + diag g_F) x_F = rhs_F`` per sample
     (``H_FFᵀ`` with ``transpose``), 0 off ``F``: by the Woodbury identity when the
     kernel carries a diagonal-plus-low-rank form of ``H`` (``Kernel.low_rank``);
     otherwise, on the CPU and above ``SMALL`` elements, one LAPACK or SuperLU
     factorisation per sample (``solve_free_sets``, in float64), else the padded
-    batched solve. ``free``/``g``/``rhs`` are tensors."""
+    batched solve. ``free``/``g``/``rhs`` are tensors; ``memory`` (a solver
+    state's) counts the SuperLU factorisations in ``"sparse_factorisations"``."""
     import torch
 
     from ._low_rank import solve_low_rank
@@ -211,22 +213,26 @@ def solve_switched(kernel: Any, free: Any, g: Any, rhs: Any, *, transpose: bool 
         if bool(ok.all()):
             return x
         rest = torch.nonzero(~ok).squeeze(1)  # the few the identity cannot take: densely
-        x[rest] = _solve_switched_dense(kernel, free[rest], g[rest], rhs[rest], transpose)
+        x[rest] = _solve_switched_dense(kernel, free[rest], g[rest], rhs[rest], transpose,
+                                        memory)
         return x
-    return _solve_switched_dense(kernel, free, g, rhs, transpose)
+    return _solve_switched_dense(kernel, free, g, rhs, transpose, memory)
 
 
-def _solve_switched_dense(kernel: Any, free: Any, g: Any, rhs: Any, transpose: bool) -> Any:
+def _solve_switched_dense(kernel: Any, free: Any, g: Any, rhs: Any, transpose: bool,
+                          memory: dict | None) -> Any:
     import torch
 
     from ._common import solve_reduced
     from .gauss_seidel import is_symmetric
 
     if kernel.device.type == "cpu" and kernel.n > SMALL:
-        x, _ = solve_free_sets(
+        x, sparse_used = solve_free_sets(
             layout_of(kernel), free.numpy(), g.to(torch.float64).numpy(),
             rhs.to(torch.float64).numpy(), transpose=transpose,
         )
+        if memory is not None:
+            memory["sparse_factorisations"] = memory.get("sparse_factorisations", 0) + sparse_used
         return torch.from_numpy(x).to(rhs.dtype)
     H = kernel.H.T.contiguous() if transpose else kernel.H
     return solve_reduced(H, free, g, rhs, symmetric=is_symmetric(kernel))

@@ -46,18 +46,14 @@ from ._common import (
     positive_int,
     positive_step,
     segments,
-    solve_reduced,
 )
 from ._factor import (
-    SMALL,
-    Layout,
     factor_cost,
     gauss_seidel_pays,
     layout_of,
-    solve_free_sets,
+    solve_switched,
     sweep_cost,
 )
-from ._low_rank import solve_low_rank
 from .base import EquilibriumSolver, SolverState
 from .gauss_seidel import PGSState, is_symmetric, pgs_state, run_pgs
 from .peaceman_rachford import (
@@ -100,8 +96,6 @@ def remember(memory: dict, q: Tensor, z: Tensor) -> None:
     memory["z"] = z.detach().clone()
 
 
-#: kernels up to this size factor all samples' blocks in one padded batch (measured:
-#: faster than a per-sample loop up to n ≈ 40, slower above)
 
 
 def is_m_matrix(kernel: Kernel) -> bool:
@@ -117,9 +111,7 @@ def is_m_matrix(kernel: Kernel) -> bool:
 @dataclass
 class ActiveSetState:
     alpha: float  # classification step (ohms)
-    symmetric: bool
     pgs: PGSState | None  # the Gauss–Seidel warm start, where it applies
-    layout: Layout | None  # H for per-sample CPU factorisations (None off the CPU)
     pr_data: PRState | None = None  # made on first use (it costs an n×n inverse)
 
     def pr(self, kernel: Kernel) -> PRState:
@@ -201,17 +193,14 @@ class ActiveSet(EquilibriumSolver):
         symmetric = is_symmetric(kernel)
         on_cpu = kernel.device.type == "cpu"
         pgs = None
-        layout = layout_of(kernel) if on_cpu and kernel.n else None
         # on a dense kernel PR's matrix products are the cheaper iteration
-        if on_cpu and symmetric and kernel.piecewise_linear and kernel.n and (
-                layout is None or gauss_seidel_pays(layout)):
+        if on_cpu and symmetric and kernel.piecewise_linear and kernel.n and \
+                gauss_seidel_pays(layout_of(kernel)):
             try:
                 pgs = pgs_state(kernel, self.name)
             except ValueError:  # an element PGS cannot take, or a zero diagonal
                 pgs = None
-        if layout is not None and kernel.n <= SMALL:
-            layout = None  # tiny blocks: one padded batched factorisation beats a loop
-        return ActiveSetState(alpha=alpha, symmetric=symmetric, pgs=pgs, layout=layout)
+        return ActiveSetState(alpha=alpha, pgs=pgs)
 
     def newton_step(
         self, state: ActiveSetState, kernel: Kernel, z: Tensor, q: Tensor,
@@ -224,32 +213,8 @@ class ActiveSet(EquilibriumSolver):
         rhs = seg.source - q
         if not kernel.all_ideal:
             rhs = rhs - kernel.apply_H(seg.clamp)
-        form = kernel.low_rank()
-        if form is not None:  # Woodbury, batched; the dense route for what it cannot take
-            z_free, ok = solve_low_rank(form, seg.free, seg.g, rhs)
-            if not bool(ok.all()):
-                rest = torch.nonzero(~ok).squeeze(1)
-                z_free[rest] = self._switched_solve(
-                    state, kernel, seg.free[rest], seg.g[rest], rhs[rest], memory)
-        else:
-            z_free = self._switched_solve(state, kernel, seg.free, seg.g, rhs, memory)
+        z_free = solve_switched(kernel, seg.free, seg.g, rhs, memory=memory)
         return torch.where(seg.free, z_free, seg.clamp), seg.slope
-
-    def _switched_solve(
-        self, state: ActiveSetState, kernel: Kernel, free: Tensor, g: Tensor, rhs: Tensor,
-        memory: dict | None,
-    ) -> Tensor:
-        """``(H_FF + diag g_F) x_F = rhs_F`` per sample by factorisation: one LAPACK
-        or SuperLU factorisation each (``state.layout``), else padded and batched."""
-        if state.layout is None:
-            return solve_reduced(kernel.H, free, g, rhs, symmetric=state.symmetric)
-        x, sparse_used = solve_free_sets(
-            state.layout, free.numpy(), g.to(torch.float64).numpy(),
-            rhs.to(torch.float64).numpy(),
-        )
-        if memory is not None:
-            memory["sparse_factorisations"] = memory.get("sparse_factorisations", 0) + sparse_used
-        return torch.from_numpy(x).to(dtype=rhs.dtype)
 
     def _gauss_seidel_start(
         self, state: ActiveSetState, kernel: Kernel, q: Tensor, z: Tensor | None
@@ -264,10 +229,8 @@ class ActiveSet(EquilibriumSolver):
         twice that on reaching ``tol`` itself (the ski-rental rule), and the
         samples still short of it get the exact finish.
         """
-        layout = state.layout
+        layout = layout_of(kernel)
         assert state.pgs is not None
-        if layout is None:
-            layout = layout_of(kernel)
         budget = factor_cost(layout, max(kernel.n // 2, 1)) / sweep_cost(layout)
         if self.exact:
             tol, atol, cap = min(self.tol, 1e-9), self.atol, budget
