@@ -119,10 +119,12 @@ def test_gradient_at_784_inputs_matches_ngspice_on_a_sample(ngspice_available):
 
 @pytest.mark.parametrize("coupled", [False, True])
 def test_restamped_blocks_equal_the_assembled_mna(coupled: bool):
-    """Each re-stamped block (``G_Df`` shared as ``G_fDᵀ`` only when the couplings
-    are reciprocal) equals the same block of ``build_mna`` on the whole circuit."""
+    """Each re-stamped block equals the same block of ``build_mna`` on the whole
+    circuit, and so does a programming's ``G_Df`` (shared as ``G_fDᵀ`` only when
+    the couplings are reciprocal)."""
     from diodenet.kernels.mna import build_mna
-    from diodenet.kernels.stamped import StampedMNA
+    from diodenet.kernels.programming import ProgrammedBlocks
+    from diodenet.kernels.stamped import StampedMNA, as_torch
 
     c = random_rtgd(3, CASES[2][1], True)
     if coupled:  # a controlled source reading an input node: G_Df is not G_fDᵀ
@@ -146,3 +148,11 @@ def test_restamped_blocks_equal_the_assembled_mna(coupled: bool):
         dense = block.toarray() if hasattr(block, "toarray") else np.asarray(block)
         want = G[np.ix_(sets[name[0]], sets[name[1:]])]
         np.testing.assert_allclose(dense, want, rtol=1e-13, atol=1e-18)
+    programmed = ProgrammedBlocks(st, g, {}, lambda m: as_torch(m, torch.float64,
+                                                                  torch.device("cpu")))
+    for name in ("Df", "fD"):
+        block, transposed = programmed[name]
+        want = G[np.ix_(sets[name[0]], sets[name[1:]])]
+        np.testing.assert_allclose(block.to_dense().numpy(), want, rtol=1e-13, atol=1e-18)
+        np.testing.assert_allclose(transposed.to_dense().numpy(), want.T, rtol=1e-13,
+                                   atol=1e-18)

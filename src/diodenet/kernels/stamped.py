@@ -218,7 +218,8 @@ class StampedMNA:
         meas = sp.csc_matrix(mna.measure)
         self.measure_f, self.measure_D = meas[:, self.free].tocsr(), meas[:, self.driven].tocsr()
 
-        # reciprocal couplings between free and driven nodes: G_Df = G_fDᵀ, not re-stamped
+        # reciprocal couplings between free and driven nodes: G_Df = G_fDᵀ, which a
+        # programming's blocks then share (``programming.ProgrammedBlocks``)
         self.symmetric_fD = self.blocks["Df"].is_transpose_of(self.blocks["fD"])
 
     def restamp(self, g: np.ndarray, which: Sequence[str] = ("ff", "fD", "Df", "DD")
@@ -226,8 +227,4 @@ class StampedMNA:
         """The blocks ``which`` (of ``ff``, ``fD``, ``Df``, ``DD``) of ``G`` at
         conductances ``g`` (S)."""
         g = np.asarray(g, dtype=float)
-        out = {name: self.blocks[name].values(g) for name in which
-               if not (name == "Df" and self.symmetric_fD and "fD" in which)}
-        if "Df" in which and "Df" not in out:
-            out["Df"] = out["fD"].T if not sp.issparse(out["fD"]) else out["fD"].T.tocsr()
-        return out
+        return {name: self.blocks[name].values(g) for name in which}

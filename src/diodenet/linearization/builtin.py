@@ -228,10 +228,11 @@ class BuiltinHardware(Hardware):
         self._D_input = torch.as_tensor(col, device=self.device)
         self._D_input_sign = t(np.where(col >= 0, st.sign, 0.0))
         self._v0D = t(st.sign * st.s0_Db)
-        o = _coupling_unknowns(st)
+        coupling = coupling_unknowns(st)
+        o = _low_rank_columns(coupling, st.Sz_f.shape[1])
         self._low_rank_cols = o = None if o is None else o.to(self.device)
         ff = st.blocks["ff"]
-        self._cluster_plan = ClusterPlan.of(ff.rows, ff.cols, ff.shape[0], coupling_unknowns(st))
+        self._cluster_plan = ClusterPlan.of(ff.rows, ff.cols, ff.shape[0], coupling)
         if self._cluster_plan is not None:
             self._cluster_plan = self._cluster_plan.to(self.device)
         self._Su_f_dense = st.Su_f.toarray()
@@ -572,14 +573,13 @@ class BuiltinHardware(Hardware):
         return conductance_gradient(V, W, self._cross, self._terminals.shape[0]).cpu().numpy()
 
 
-def _coupling_unknowns(st: StampedMNA) -> Tensor | None:
-    """``coupling_unknowns(st)`` if they are few enough for the diagonal-plus-low-
-    rank form of ``H`` to pay (``kernels.low_rank``)."""
-    n = st.Sz_f.shape[1]
-    o = coupling_unknowns(st)
-    if n < 8 or o.size == 0 or 2 * o.size > n:
+def _low_rank_columns(coupling: np.ndarray, n: int) -> Tensor | None:
+    """The ``coupling`` unknowns (``programming.coupling_unknowns``) if they are
+    few enough, next to ``n`` diodes, for the diagonal-plus-low-rank form of
+    ``H`` to pay (``kernels.low_rank``)."""
+    if n < 8 or coupling.size == 0 or 2 * coupling.size > n:
         return None
-    return torch.as_tensor(o)
+    return torch.as_tensor(coupling)
 
 
 def _csr(triplets: list[tuple[int, int, float]], shape: tuple[int, int]) -> sp.csr_matrix:
