@@ -23,6 +23,7 @@ sample's ``H_FF`` costs ``O(|F|³)``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 from torch import Tensor
@@ -47,23 +48,17 @@ class DiagonalPlusLowRank:
         """The (n, n) matrix it stands for."""
         return torch.diag(self.delta) + self.U @ self.K @ self.V.T
 
-    def transpose(self) -> DiagonalPlusLowRank:
+    @cached_property
+    def T(self) -> DiagonalPlusLowRank:
         """The form of ``Hᵀ = diag(delta) + V Kᵀ Uᵀ`` (kept, like ``outer``)."""
-        hit = self.__dict__.get("_transpose")
-        if hit is None:
-            hit = DiagonalPlusLowRank(self.delta, self.V, self.K.T, self.K_inv.T, self.U)
-            object.__setattr__(self, "_transpose", hit)
-        return hit
+        return DiagonalPlusLowRank(self.delta, self.V, self.K.T, self.K_inv.T, self.U)
 
+    @cached_property
     def outer(self) -> Tensor:
         """(n, r·r): row ``i`` is ``v_i u_iᵀ`` flattened (``V_Fᵀ D⁻¹ U_F`` of a
         batch is one product with it)."""
-        hit = self.__dict__.get("_outer")
-        if hit is None:
-            n, r = self.U.shape
-            hit = (self.V[:, :, None] * self.U[:, None, :]).reshape(n, r * r)
-            object.__setattr__(self, "_outer", hit)
-        return hit
+        n, r = self.U.shape
+        return (self.V[:, :, None] * self.U[:, None, :]).reshape(n, r * r)
 
 
 def from_partition(H: Tensor, U: Tensor, G_inv_oo: Tensor, Vt: Tensor) -> DiagonalPlusLowRank:

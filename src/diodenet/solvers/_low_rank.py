@@ -31,7 +31,7 @@ def solve_low_rank(
     if rtol is None:
         rtol = max(1e-10, 1e3 * torch.finfo(rhs.dtype).eps)
     if transpose:
-        form = form.transpose()
+        form = form.T
     dt = rhs.dtype
     U, V, K = form.U.to(dt), form.V.to(dt), form.K.to(dt)
     r = form.rank
@@ -40,7 +40,7 @@ def solve_low_rank(
     inv_d = torch.where(usable, 1.0 / torch.where(usable, d, torch.ones_like(d)),
                         torch.zeros_like(d))
     b = torch.where(free, rhs, torch.zeros_like(rhs))
-    M = torch.addmm(form.K_inv.to(dt).reshape(1, r * r), inv_d, form.outer().to(dt))
+    M = torch.addmm(form.K_inv.to(dt).reshape(1, r * r), inv_d, form.outer.to(dt))
     y, info = torch.linalg.solve_ex(M.reshape(-1, r, r), (b * inv_d) @ V)
     x = inv_d * (b - y @ U.T)
     # check each answer against its own equations: (D + U_F K V_Fᵀ) x_F = rhs_F
