@@ -338,7 +338,7 @@ class BuiltinHardware(Hardware):
         if o is not None:  # H = diag + low rank (see kernels.low_rank): the solvers' shortcut
             with contextlib.suppress(ValueError):  # diodes that also meet elsewhere: none
                 self.kernel.set_low_rank(from_partition(H, QO[:n][:, o], G_inv_o[o], Xz[o]))
-        self._G = G
+        self._G, self._QO = G, QO
         self._Xz, self._x0 = Xz, x0
         self._Ru_rows, self._rows = Ru_rows, torch.as_tensor(rows, device=self.device)
         self._blocks = ProgrammedBlocks(st, g, blocks, t)
@@ -476,18 +476,23 @@ class BuiltinHardware(Hardware):
         check_drive(drive, self.inputs, len(self.outputs), batch)
         st = self._st
         nn = st.n_nodes
-        # the drive as a right-hand side over every node (+ ground) and driven source
+        # the drive as a right-hand side over every node (+ ground) and driven source;
+        # the output ports' currents also as c_out (batch, p): on the free rows they
+        # are c_out O_f, whose solves P G⁻¹ = QO[n:] already holds
         r_nodes = torch.zeros(batch, nn + 1, dtype=self.dtype, device=self.device)
         r_br = torch.zeros(batch, len(st.driven), dtype=self.dtype, device=self.device)
-        r_fbr: dict[int, Tensor] = {}
+        c_out = torch.zeros(batch, len(self.outputs), dtype=self.dtype, device=self.device)
+        r_f = torch.zeros(batch, len(st.free), dtype=self.dtype, device=self.device)
         applied = np.zeros((batch, len(self.inputs)))
         for key, value in drive.items():
             val = torch.as_tensor(np.broadcast_to(value, (batch,)).copy(), dtype=self.dtype,
                                   device=self.device)
             if isinstance(key, tuple):
-                pcol, ncol = self._out_cols[int(key[1])]
+                j = int(key[1])
+                pcol, ncol = self._out_cols[j]
                 r_nodes[:, pcol] += val
                 r_nodes[:, ncol] -= val
+                c_out[:, j] += val
                 continue
             j = self.inputs.index(key)
             applied[:, j] = val.cpu().numpy()
@@ -495,22 +500,19 @@ class BuiltinHardware(Hardware):
             if kind == "vd":
                 r_br[:, a] += val
             elif kind == "vf":
-                r_fbr[a] = r_fbr[a] + val if a in r_fbr else val
+                r_f[:, a] += val
             else:
+                for col, sign in ((a, -1.0), (b, 1.0)):
+                    if col < nn and st.pos_f[col] >= 0:
+                        r_f[:, int(st.pos_f[col])] += sign * val
                 r_nodes[:, a] -= val
                 r_nodes[:, b] += val
-        node_pos = torch.as_tensor(st.pos_f[:nn], device=self.device)
-        r_f = torch.zeros(batch, len(st.free), dtype=self.dtype, device=self.device)
-        fn = self._free_node_cols
-        r_f[:, node_pos[fn]] = r_nodes[:, fn]
-        for a, val in r_fbr.items():
-            r_f[:, a] += val
         r_D = r_nodes[:, self._driven_cols]
         free, g = self._free_set(measurement)
         k = self.kernel
         s = self._sign
         y_D = s * r_br  # driven nodes: the (small-signal) source values
-        G = self._G
+        G, n = self._G, k.n
 
         def G_solve(rhs: Tensor, transpose: bool) -> Tensor:
             if rhs.shape[1] == 0:
@@ -521,6 +523,7 @@ class BuiltinHardware(Hardware):
         # with no input driven (the usual adjoint, driven at the outputs) y_D = 0
         driven_inputs = any(not isinstance(key, tuple) for key in drive)
         if not adjoint:
+            r_f = r_f + c_out @ self._Of
             y_f = G_solve(r_f - rmul(y_D, blocks["fD"][0]) if driven_inputs else r_f, False)
             rw = rmul(y_f, self._meas_f) + rmul(y_D, self._meas_D)
             zhat = -solve_switched(k, free, g, rw)
@@ -531,10 +534,14 @@ class BuiltinHardware(Hardware):
                 r = r_D + rmul(zhat, self._Sz_D)
                 return s * (r - rmul(xf, blocks["Df"][0]) - rmul(x_D, blocks["DD"][0]))
         else:
-            y_f = G_solve(r_f - rmul(y_D, blocks["Df"][1]) if driven_inputs else r_f, True)
+            # (c_out O_f) G⁻¹ = c_out (O G⁻¹) and (ŝ P_f) G⁻¹ = ŝ (P G⁻¹): the
+            # re-programming's QO, so only drives at the inputs need a solve
+            y_f = c_out @ self._QO[n:]
+            if driven_inputs:
+                y_f = y_f + G_solve(r_f - rmul(y_D, blocks["Df"][1]), True)
             t = rmul(y_f, self._SzT_f) + rmul(y_D, self._SzT_D)
             shat = solve_switched(k, free, g, t, transpose=True)
-            y2_f = G_solve(rmul(shat, self._measT_f), True)
+            y2_f = shat @ self._QO[:n]
             x_f = y_f - y2_f
             x_D = y_D
 
