@@ -61,6 +61,12 @@ class DiagonalPlusLowRank:
         return (self.V[:, :, None] * self.U[:, None, :]).reshape(n, r * r)
 
 
+    @cached_property
+    def KtUt(self) -> Tensor:
+        """(r, n): ``Kᵀ Uᵀ``, so that ``(x V) Kᵀ Uᵀ`` is ``U K Vᵀ x`` for samples as rows."""
+        return self.K.T @ self.U.T
+
+
 def from_partition(H: Tensor, U: Tensor, G_inv_oo: Tensor, Vt: Tensor) -> DiagonalPlusLowRank:
     """The form with ``U = (P G⁻¹)_{:,o}``, ``Vᵀ = (G⁻¹ S_z)_{o,:}`` and
     ``(G⁻¹)_oo`` (see the module docstring); ``delta`` is read off ``H``'s
