@@ -367,7 +367,9 @@ class ActiveSet(EquilibriumSolver):
         best_z = z.clone()
         best_res = torch.zeros(batch, dtype=q.dtype, device=q.device)
         todo = torch.nonzero(~done).squeeze(1)
-        if todo.numel():
+        if todo.numel() == batch:
+            best_res = kernel.residual(z, u, q)
+        elif todo.numel():
             best_res[todo] = kernel.residual(z[todo], u[todo], q[todo])
         # consecutive Newton steps without a new best residual, per sample
         stall = torch.zeros(batch, dtype=torch.int64, device=q.device)
@@ -394,15 +396,23 @@ class ActiveSet(EquilibriumSolver):
             if exact_pieces:
                 # same pieces at the new point: the piecewise-affine solve was exact
                 finished |= (before == after).all(dim=1)
-            improved = (res_new < best_res[act]) | finished
-            best_z[act] = torch.where(improved[:, None], z_new, best_z[act])
-            best_res[act] = torch.where(improved, res_new, best_res[act])
-            done[act] = finished
-            z[act] = z_new
             # the residual of active-set steps need not fall monotonically, so
             # only a run of `patience` steps without a new best counts as a stall
-            stall[act] = torch.where(improved, 0, stall[act] + 1)
-            stalled = act[stall[act] >= patience]
+            if whole:  # every sample stepped: whole tensors, no scatters
+                improved = (res_new < best_res) | finished
+                best_z = torch.where(improved[:, None], z_new, best_z)
+                best_res = torch.where(improved, res_new, best_res)
+                done, z = finished, z_new
+                stall = torch.where(improved, 0, stall + 1)
+                stalled = torch.nonzero(stall >= patience).squeeze(1)
+            else:
+                improved = (res_new < best_res[act]) | finished
+                best_z[act] = torch.where(improved[:, None], z_new, best_z[act])
+                best_res[act] = torch.where(improved, res_new, best_res[act])
+                done[act] = finished
+                z[act] = z_new
+                stall[act] = torch.where(improved, 0, stall[act] + 1)
+                stalled = act[stall[act] >= patience]
             if stalled.numel() > 0:
                 # cycling or stagnation: move on with PR, which converges for m > 0
                 q_stalled = q[stalled]
