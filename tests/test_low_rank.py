@@ -13,6 +13,7 @@ from diodenet.kernels.low_rank import DiagonalPlusLowRank
 from diodenet.linearization import BuiltinHardware, hardware_gradient
 from diodenet.solvers._factor import solve_switched
 from diodenet.solvers._low_rank import solve_low_rank
+from diodenet.solvers.active_set import ActiveSet
 from diodenet.training.architectures import build_network
 from diodenet.training.losses import make_loss
 
@@ -160,3 +161,20 @@ def test_a_float32_hardware_keeps_its_shortcuts_and_answers_as_float64():
     ref, low = out[torch.float64], out[torch.float32]
     assert np.abs(low.outputs - ref.outputs).max() <= 1e-4 * np.abs(ref.outputs).max()
     assert np.abs(low.dL_dg - ref.dL_dg).max() <= 1e-4 * np.abs(ref.dL_dg).max()
+
+
+def test_steps_from_the_jacobi_start_end_on_the_complementarity_solution():
+    hw, net = _hardware()
+    k = hw.kernel
+    u = k.check_inputs(net.encode(np.random.default_rng(5).normal(size=(64, 12))))
+    q = k.rhs(u)
+    start = ActiveSet()._jacobi_start(k, q)
+    assert start is not None and bool((start >= 0).all())  # ideal diodes on an M-matrix
+    z = k.solve(u, method="active_set").z
+    w = z @ k.H.T + q  # the LCP: z ≥ 0, w ≥ 0, z ⊙ w = 0
+    scale = float(q.abs().max())
+    assert float(z.min()) >= 0.0
+    assert float(w.min()) >= -1e-12 * scale
+    assert float((z * w).abs().max()) <= 1e-12 * scale * float(z.abs().max())
+    # the conducting set differs from the start's in few places, if any
+    assert float(((z > 0) != (start > 0)).float().mean()) < 0.1

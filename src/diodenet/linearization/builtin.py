@@ -484,16 +484,20 @@ class BuiltinHardware(Hardware):
         c_out = torch.zeros(batch, len(self.outputs), dtype=self.dtype, device=self.device)
         r_f = torch.zeros(batch, len(st.free), dtype=self.dtype, device=self.device)
         applied = np.zeros((batch, len(self.inputs)))
+        ports = [(int(key[1]), value) for key, value in drive.items() if isinstance(key, tuple)]
+        if ports:  # all output ports at once: (batch, k) currents
+            js = np.array([j for j, _ in ports])
+            vals = torch.as_tensor(np.stack([np.broadcast_to(v, (batch,)) for _, v in ports], 1),
+                                   dtype=self.dtype, device=self.device)
+            c_out.index_add_(1, torch.as_tensor(js, device=self.device), vals)
+            cols = torch.as_tensor(self._out_cols[js], device=self.device)
+            r_nodes.index_add_(1, cols[:, 0], vals)
+            r_nodes.index_add_(1, cols[:, 1], -vals)
         for key, value in drive.items():
+            if isinstance(key, tuple):
+                continue
             val = torch.as_tensor(np.broadcast_to(value, (batch,)).copy(), dtype=self.dtype,
                                   device=self.device)
-            if isinstance(key, tuple):
-                j = int(key[1])
-                pcol, ncol = self._out_cols[j]
-                r_nodes[:, pcol] += val
-                r_nodes[:, ncol] -= val
-                c_out[:, j] += val
-                continue
             j = self.inputs.index(key)
             applied[:, j] = val.cpu().numpy()
             kind, a, b = self._input_kind[j]
