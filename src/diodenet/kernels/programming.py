@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 from torch import Tensor
 
-from .stamped import StampedMNA
+from .stamped import StampBlock, StampedMNA
 
 
 def coupling_unknowns(st: StampedMNA) -> np.ndarray:
@@ -37,9 +37,10 @@ def coupling_unknowns(st: StampedMNA) -> np.ndarray:
 class DrivePlan:
     """How the free rows' drives come straight from ``G_fD``'s entries when each
     input drives one node (the usual case): ``Ru = S_u - G_fD Vu_D`` on the
-    rows the inputs reach is one scatter of the entries, ``r0 = s0 - G_fD v0``
-    one weighted count over the entries at constant sources. Found once, from
-    the stamp pattern."""
+    rows the inputs reach is one gather of ``g`` where the entries are one
+    conductance each (reshaped when the inputs reach every row, scattered
+    otherwise), ``r0 = s0 - G_fD v0`` one weighted count over the entries at
+    constant sources. Found once, from the stamp pattern."""
 
     rows: np.ndarray  # free rows the inputs reach
     su_rows: np.ndarray  # S_u on them, dense (rows, m)
@@ -49,6 +50,8 @@ class DrivePlan:
     const_entry: np.ndarray  # G_fD entries at driven nodes held by constants
     const_row: np.ndarray
     const_v: np.ndarray
+    gather: tuple[np.ndarray, np.ndarray, np.ndarray] | None  # fD.gather_at(entry), × coef
+    const_gather: tuple[np.ndarray, np.ndarray, np.ndarray] | None
 
     @classmethod
     def of(cls, st: StampedMNA, Vu_D: sp.csr_matrix, Su_f: np.ndarray,
@@ -67,19 +70,41 @@ class DrivePlan:
         pos = np.full(fD.shape[0], -1, dtype=np.int64)
         pos[rows] = np.arange(len(rows))
         at = pos[fD.rows[entry]] * m + input_of[fD.cols[entry]]
+        order = np.argsort(at)  # row-major: a plain reshape when every position is hit
+        entry, at = entry[order], at[order]
+        coef = -sign[fD.cols[entry]]
+        gather = fD.gather_at(entry)
+        if gather is not None:  # the input signs folded in
+            gather = (coef * gather[0], coef * gather[1], gather[2])
         const_entry = np.flatnonzero(v0[fD.cols] != 0.0)
-        return cls(rows, Su_f[rows], entry, at, -sign[fD.cols[entry]], const_entry,
-                   fD.rows[const_entry], v0[fD.cols[const_entry]])
+        return cls(rows, Su_f[rows], entry, at, coef, const_entry,
+                   fD.rows[const_entry], v0[fD.cols[const_entry]], gather,
+                   fD.gather_at(const_entry))
 
-    def drives(self, data: np.ndarray, s0_f: np.ndarray
+    def drives(self, fD: StampBlock, g: np.ndarray, s0_f: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(rows, Ru[rows], r0)`` from ``G_fD``'s entries ``data``."""
-        Ru = self.su_rows.copy()
+        """``(rows, Ru[rows], r0)`` from the entries of ``G_fD`` (``fD``) at ``g``."""
         # each (row, input) pair is one entry of G_fD (one driven node per input)
-        Ru.reshape(-1)[self.at] += self.coef * data[self.entry]  # a view: Ru is C-ordered
-        r0 = s0_f - np.bincount(self.const_row, weights=data[self.const_entry] * self.const_v,
+        values = _entries(fD, g, self.entry, self.gather) if self.gather is not None \
+            else self.coef * fD.entries(g)[self.entry]
+        if len(self.at) == self.su_rows.size:  # every pair: ``at`` is 0, 1, 2, …
+            Ru = self.su_rows + values.reshape(self.su_rows.shape)
+        else:
+            Ru = self.su_rows.copy()
+            Ru.reshape(-1)[self.at] += values  # a view: Ru is C-ordered
+        const = _entries(fD, g, self.const_entry, self.const_gather)
+        r0 = s0_f - np.bincount(self.const_row, weights=const * self.const_v,
                                 minlength=len(s0_f))
         return self.rows, Ru, r0
+
+
+def _entries(fD: StampBlock, g: np.ndarray, idx: np.ndarray,
+             gather: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> np.ndarray:
+    """``fD.entries(g)[idx]``, by its ``gather_at(idx)`` when it has one."""
+    if gather is None:
+        return fD.entries(g)[idx]
+    base, coef, col = gather
+    return base + coef * g[col]
 
 
 class ProgrammedBlocks:

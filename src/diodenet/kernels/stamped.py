@@ -45,7 +45,7 @@ DENSE_ENTRIES = 1 << 20
 DENSE_FILL = 0.05
 
 
-class _Block:
+class StampBlock:
     """One block ``G[rows][:, cols]`` as ``base + M g``, its pattern fixed once.
 
     ``fixed`` holds (row, col, value) triplets in block coordinates, ``res``
@@ -83,7 +83,7 @@ class _Block:
     def nnz(self) -> int:
         return len(self.flat)
 
-    def is_transpose_of(self, other: _Block) -> bool:
+    def is_transpose_of(self, other: StampBlock) -> bool:
         """Whether this block is ``other.values(g).T`` for every ``g``: the same
         entries, fixed values and resistor stamps with rows and columns swapped."""
         if self.shape != other.shape[::-1] or self.nnz != other.nnz:
@@ -99,6 +99,13 @@ class _Block:
         if self._gather is not None:
             return self.base + self._gather[0] * g[self._gather[1]]
         return self.base + self.M @ g if self.M.shape[1] else self.base.copy()
+
+    def gather_at(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """``(base, coef, col)`` with ``entries(g)[idx] = base + coef · g[col]``
+        for every ``g``, or ``None`` where the entries are not a gather of ``g``."""
+        if self._gather is None:
+            return None
+        return self.base[idx], self._gather[0][idx], self._gather[1][idx]
 
     def values(self, g: np.ndarray) -> np.ndarray | sp.csr_matrix:
         return self.assemble(self.entries(g))
@@ -198,10 +205,10 @@ class StampedMNA:
         G = sp.coo_matrix(mna.G)
         fr, fc, fv = G.row.astype(np.int64), G.col.astype(np.int64), G.data
 
-        def block(rows_pos: np.ndarray, cols_pos: np.ndarray, shape: tuple[int, int]) -> _Block:
+        def block(rows_pos: np.ndarray, cols_pos: np.ndarray, shape: tuple[int, int]) -> StampBlock:
             fm = (rows_pos[fr] >= 0) & (cols_pos[fc] >= 0)
             rm = (rows_pos[rr] >= 0) & (cols_pos[rc] >= 0)
-            return _Block((rows_pos[fr[fm]], cols_pos[fc[fm]], fv[fm]),
+            return StampBlock((rows_pos[fr[fm]], cols_pos[fc[fm]], fv[fm]),
                           (rows_pos[rr[rm]], cols_pos[rc[rm]], rv[rm], rk[rm]), shape, k_res)
 
         F, D = len(self.free), len(self.driven)

@@ -293,9 +293,8 @@ class BuiltinHardware(Hardware):
         plan = self._drive_plan
         if plan is not None:  # straight from G_fD's entries; the block itself when asked
             fD = st.blocks["fD"]
-            data = fD.entries(g)
-            rows, Ru_r, r0 = plan.drives(data, st.s0_f)
-            blocks["fD"] = lambda: fD.assemble(data)
+            rows, Ru_r, r0 = plan.drives(fD, g, st.s0_f)
+            blocks["fD"] = lambda: fD.values(g)
         else:
             GfD = blocks["fD"] = st.restamp(g, ("fD",))["fD"]
             GfD_Vu = (self._Vu_D.T @ GfD.T).T if self._Vu_D.nnz else 0.0
