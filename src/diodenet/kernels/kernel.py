@@ -197,7 +197,7 @@ class Kernel:
         if self.d.shape != (p,):
             raise ValueError(f"d must have shape (p={p},), got {tuple(self.d.shape)}")
         self.elements: list[Nonlinearity] = (
-            [Ideal() for _ in range(n)] if elements is None else list(elements)
+            [Ideal()] * n if elements is None else list(elements)
         )
         if len(self.elements) != n:
             raise ValueError(f"expected {n} elements (one per row of H), got {len(self.elements)}")
@@ -377,7 +377,8 @@ class Kernel:
     def fingerprint(self) -> tuple[Any, ...]:
         """A cheap identity of what solver states depend on: the size, dtype,
         device, the elements (hashed on every call, so an edited element list
-        counts) and a checksum of ``H`` (two random projections and the
+        counts: which object sits in each place, and each distinct object's
+        parameters) and a checksum of ``H`` (two random projections and the
         entrywise 1-norm, O(n²), cached while ``H`` is untouched)."""
 
         def compute() -> tuple[Any, ...]:
@@ -388,7 +389,10 @@ class Kernel:
             checks = (float(r[0] @ (H @ r[1])), float(H.abs().sum()), float(H.diagonal().sum()))
             return (n, str(self.dtype), str(self.device), checks)
 
-        return (*self._cached("fingerprint", compute), hash(tuple(self.elements)))
+        # a circuit's diodes usually share a few element objects: each is hashed once
+        distinct = {id(e): e for e in self.elements}
+        return (*self._cached("fingerprint", compute), hash(tuple(map(id, self.elements))),
+                hash(tuple(distinct.values())))
 
     def low_rank(self) -> DiagonalPlusLowRank | None:
         """``H`` as ``diag(δ) + U K Vᵀ`` if one was set (``set_low_rank``) and ``H``

@@ -144,7 +144,11 @@ class BuiltinHardware(Hardware):
                 )
         self._impedance = torch.tensor([f == "impedance" for f in mna.port_forms],
                                        dtype=torch.bool, device=self.device)
-        self._elements = [diode_nonlinearity(d.model) for d in mna.diodes]
+        # equal diodes share one element object (stateless), so that the kernel's
+        # per-call fingerprint hashes each kind once
+        shared: dict[Any, Any] = {}
+        self._elements = [shared.setdefault(e, e)
+                          for e in (diode_nonlinearity(d.model) for d in mna.diodes)]
         self._shockley = [k for k, e in enumerate(self._elements) if isinstance(e, Shockley)]
         t = self._t
         nn = st.n_nodes
