@@ -260,11 +260,17 @@ class Kernel:
 
     @property
     def piecewise_linear(self) -> bool:
-        return all(e.piecewise_linear for e in self.elements)
+        return self._cached("piecewise_linear",
+                            lambda: all(e.piecewise_linear for e in self.elements))
 
     @property
     def smooth(self) -> bool:
-        return all(e.smooth for e in self.elements)
+        return self._cached("smooth", lambda: all(e.smooth for e in self.elements))
+
+    @property
+    def any_smooth(self) -> bool:
+        """Some element is smooth (a Shockley diode, say)."""
+        return self._cached("any_smooth", lambda: any(e.smooth for e in self.elements))
 
     def _sym_extremes(self) -> tuple[float, float]:
         """``(λ_min, λ_max)`` of ``sym(H)``, one eigendecomposition, cached."""

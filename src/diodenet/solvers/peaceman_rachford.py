@@ -182,7 +182,7 @@ def pr_iterate(
     it = 0
     alpha_nat = kernel.natural_step()
     # at the natural step, the natural residual of set-valued elements is Kernel.residual
-    cheap = not any(e.smooth for e in kernel.elements)
+    cheap = not kernel.any_smooth
     adapter = StepAdapter(kernel, adapt)
     blocks = pr_blocks(state, kernel, q, z, check_every)
     while it < max_iter and not bool((best_res <= threshold(best_z)).all()):
