@@ -124,6 +124,13 @@ def pieces(kernel: Kernel, z: Tensor, q: Tensor, alpha: float) -> tuple[Tensor, 
 def segments(kernel: Kernel, z: Tensor, q: Tensor, alpha: float) -> Segments:
     """Linearise the resolvents at ``x = z - α(Hz + q)`` (see ``Segments``)."""
     x = z - alpha * (kernel.apply_H(z) + q)
+    if kernel.all_ideal:  # σ = ReLU: free where x > 0, and g, source and clamp are all 0
+        free = x > 0
+        zero = torch.zeros_like(x)
+        natural = (z - torch.clamp_min(x, 0.0)).abs().amax(dim=1) / alpha if z.shape[1] \
+            else z.new_zeros(z.shape[0])
+        return Segments(free=free, g=zero, source=zero, clamp=zero, slope=free.to(x.dtype),
+                        natural=natural)
     d = kernel.apply_resolvent_derivative(x, alpha)
     sigma = kernel.apply_resolvent(x, alpha)
     c = sigma - d * x
