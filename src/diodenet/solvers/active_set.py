@@ -252,16 +252,17 @@ class ActiveSet(EquilibriumSolver):
     def newton_step(
         self, state: ActiveSetState, kernel: Kernel, z: Tensor, q: Tensor,
         memory: dict | None = None,
-    ) -> tuple[Tensor, Tensor]:
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """One active-set step from ``z`` (batch, n): the equilibrium on ``z``'s pieces,
-        and the pieces' slopes it used. ``memory`` counts the sparse factorisations."""
+        the pieces' slopes it used and the natural residual at ``z`` (``Segments``).
+        ``memory`` counts the sparse factorisations."""
         seg = segments(kernel, z, q, state.alpha)
         # H_FN z_N: the clamped elements act as fixed sources on the free ones
         rhs = seg.source - q
         if not kernel.all_ideal:
             rhs = rhs - kernel.apply_H(seg.clamp)
         z_free = solve_switched(kernel, seg.free, seg.g, rhs, memory=memory)
-        return torch.where(seg.free, z_free, seg.clamp), seg.slope
+        return torch.where(seg.free, z_free, seg.clamp), seg.slope, seg.natural
 
     def _gauss_seidel_start(
         self, state: ActiveSetState, kernel: Kernel, q: Tensor, z: Tensor | None
@@ -411,9 +412,11 @@ class ActiveSet(EquilibriumSolver):
         best_z = z.clone()
         best_res = torch.zeros(batch, dtype=q.dtype, device=q.device)
         todo = torch.nonzero(~done).squeeze(1)
-        if todo.numel() == batch:
+        # the start's residual: the first step's segments hold it when it is natural
+        from_first_step = todo.numel() == batch and cheap_residual
+        if todo.numel() == batch and not cheap_residual:
             best_res = kernel.residual(z, u, q)
-        elif todo.numel():
+        elif todo.numel() and not from_first_step:
             best_res[todo] = kernel.residual(z[todo], u[todo], q[todo])
         # consecutive Newton steps without a new best residual, per sample
         stall = torch.zeros(batch, dtype=torch.int64, device=q.device)
@@ -429,7 +432,9 @@ class ActiveSet(EquilibriumSolver):
             iterations += 1
             whole = act.numel() == batch  # the usual first step: views, not gathers
             za, qa = (z, q) if whole else (z[act], q[act])
-            z_new, before = self.newton_step(state, kernel, za, qa, memory)
+            z_new, before, start_res = self.newton_step(state, kernel, za, qa, memory)
+            if from_first_step:
+                best_res, from_first_step = start_res, False
             after, natural = pieces(kernel, z_new, qa, state.alpha)
             res_new = natural if cheap_residual else kernel.residual(
                 z_new, u if whole else u[act], qa)
