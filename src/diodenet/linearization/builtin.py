@@ -51,7 +51,7 @@ from ..circuits import GROUND, Circuit, CurrentSource, Resistor, ShockleyDiode
 from ..circuits.outputs import OutputSpec, parse_output
 from ..kernels.clustered import ClusteredFactor, ClusterPlan, DenseLU
 from ..kernels.extract import diode_nonlinearity
-from ..kernels.kernel import FactoredB, Kernel
+from ..kernels.kernel import FactoredB, Kernel, all_finite
 from ..kernels.low_rank import from_partition
 from ..kernels.mna import (
     refuse_singular_ports,
@@ -315,7 +315,7 @@ class BuiltinHardware(Hardware):
         o = self._low_rank_cols
         E = self._coupling_columns
         Xz0 = G.solve(torch.cat([self._Sz_f_t, t(r0[:, None]), E], 1))
-        if not bool(torch.isfinite(Xz0).all()):
+        if not all_finite(Xz0):
             raise ValueError("the circuit's linear part is singular at these conductances")
         Xz, x0, G_inv_o = Xz0[:, :n], Xz0[:, n], Xz0[:, n + 1:]
         QO = G.solve(self._readout_T, transpose=True).T  # P G⁻¹; O G⁻¹
