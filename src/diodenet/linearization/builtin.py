@@ -584,7 +584,7 @@ class BuiltinHardware(Hardware):
                 or forward.branch_currents is not None:
             return super().conductance_gradient(forward, adjoint)
         V, W = forward.node_voltages, adjoint.node_voltages
-        return conductance_gradient(V, W, self._cross, self._terminals.shape[0]).cpu().numpy()
+        return conductance_gradient(V, W, self._cross).cpu().numpy()
 
 
 def _low_rank_columns(coupling: np.ndarray, n: int) -> Tensor | None:

@@ -5,8 +5,9 @@ Per resistor ``(a, b)``: ``-Σ_s (V_a - V_b)(Ŵ_a - Ŵ_b) = -(d_a + d_b) + Σ_s
 (V_a Ŵ_b + Ŵ_a V_b)`` with ``d = Σ_s V ⊙ Ŵ``. The resistors are grouped once
 by where their terminals are (free nodes, or driven nodes and ground); a
 group whose node pairs are dense enough (every input feeds every hidden
-node) is one matrix product and one gather, the others are gathered pair by
-pair.
+node) is one matrix product into a table, the others are formed pair by
+pair. All tables and pair values share one buffer, and every resistor's
+value is read from it by one gather.
 """
 
 from __future__ import annotations
@@ -16,25 +17,40 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+#: pairs formed per chunk in the pair-by-pair groups (bounds the temporaries)
+CHUNK = 1 << 16
+
 
 @dataclass
 class CrossBlock:
     """The resistors between one pair of node groups (free or driven/ground) and
     how their cross terms are formed: by a product of the two groups' columns
-    (``at``: each resistor's flat position in it) or by gathering each
-    resistor's pair."""
+    into a ``(|ca|, |cb|)`` table, or pair by pair (``ca`` is ``None``). Either
+    way the values land at ``offset`` in the buffer of ``CrossPlan``."""
 
-    sel: Tensor  # resistor indices
-    a: Tensor  # node columns of their terminals
+    a: Tensor  # node columns of the resistors' terminals (pair-by-pair groups)
     b: Tensor
-    ca: Tensor | None  # the groups' columns, when a product is cheaper
+    ca: Tensor | None  # the groups' node columns, when a product is cheaper
     cb: Tensor | None
-    at: Tensor | None
-    span: tuple[int, int] | None = None  # sel as a range (lo, hi), when it is one
+    offset: int
+    size: int  # buffer entries: the table's, or one per resistor
 
 
-def cross_plan(ta: Tensor, tb: Tensor, free_cols: Tensor, n_nodes: int) -> list[CrossBlock]:
-    """Group the resistors by where their terminals are, once per topology."""
+@dataclass
+class CrossPlan:
+    """The blocks, the buffer they fill and each resistor's place in it."""
+
+    blocks: list[CrossBlock]
+    size: int
+    at: Tensor  # (k,): resistor k's value is buffer[at[k]]
+
+
+def cross_plan(ta: Tensor, tb: Tensor, free_cols: Tensor, n_nodes: int) -> CrossPlan:
+    """Group the resistors by where their terminals are, once per topology.
+
+    A table may be laid out either way round (its entries are symmetric in
+    ``a`` and ``b``); the one whose entries the resistors read in increasing
+    order is kept, so the final gather runs along memory."""
     is_free = torch.zeros(n_nodes + 1, dtype=torch.bool, device=ta.device)
     is_free[free_cols] = True
     # blocks of node columns: free ones, the others (driven nodes and ground)
@@ -43,7 +59,8 @@ def cross_plan(ta: Tensor, tb: Tensor, free_cols: Tensor, n_nodes: int) -> list[
     for cols in groups.values():
         pos[cols] = torch.arange(cols.numel(), device=ta.device)
     fa, fb = is_free[ta], is_free[tb]
-    plan = []
+    blocks, offset = [], 0
+    at = torch.empty(ta.numel(), dtype=torch.int64, device=ta.device)
     for ga in (True, False):
         for gb in (True, False):
             sel = torch.nonzero((fa == ga) & (fb == gb)).squeeze(1)
@@ -52,41 +69,48 @@ def cross_plan(ta: Tensor, tb: Tensor, free_cols: Tensor, n_nodes: int) -> list[
             a, b = ta[sel], tb[sel]
             ca, cb = groups[ga], groups[gb]
             if ca.numel() * cb.numel() <= 8 * sel.numel() + 4096:
-                lo, hi = int(sel[0]), int(sel[-1]) + 1
-                span = (lo, hi) if hi - lo == sel.numel() else None  # sorted, so a range
-                plan.append(CrossBlock(sel, a, b, ca, cb, pos[a] * cb.numel() + pos[b], span))
+                flat = pos[a] * cb.numel() + pos[b]
+                swapped = pos[b] * ca.numel() + pos[a]
+                if _in_order(swapped) > _in_order(flat):
+                    ca, cb, flat = cb, ca, swapped
+                blocks.append(CrossBlock(a, b, ca, cb, offset, ca.numel() * cb.numel()))
+                at[sel] = offset + flat
             else:
-                plan.append(CrossBlock(sel, a, b, None, None, None))
-    return plan
+                blocks.append(CrossBlock(a, b, None, None, offset, sel.numel()))
+                at[sel] = offset + torch.arange(sel.numel(), device=ta.device)
+            offset += blocks[-1].size
+    return CrossPlan(blocks, offset, at)
 
 
-def conductance_gradient(V: Tensor, W: Tensor, plan: list[CrossBlock], k: int) -> Tensor:
-    """``-Σ_s (V_a - V_b)(Ŵ_a - Ŵ_b)`` for each of the ``k`` resistors ``(a, b)``,
+def _in_order(flat: Tensor) -> int:
+    """How many consecutive reads step forward by one entry."""
+    return int((flat[1:] - flat[:-1] == 1).sum()) if flat.numel() > 1 else 0
+
+
+def conductance_gradient(V: Tensor, W: Tensor, plan: CrossPlan) -> Tensor:
+    """``-Σ_s (V_a - V_b)(Ŵ_a - Ŵ_b)`` for every resistor ``(a, b)`` of ``plan``,
     as ``-(d_a + d_b) + Σ_s (V_a Ŵ_b + Ŵ_a V_b)`` with ``d = Σ_s V ⊙ Ŵ``."""
     d = (V * W).sum(0)
-    out = torch.zeros(k, dtype=V.dtype, device=V.device)
-    for blk in plan:
+    # node-major copies: a group's voltages are then a gather of whole rows
+    VT, WT = V.T.contiguous(), W.T.contiguous()
+    buf = torch.empty(plan.size, dtype=V.dtype, device=V.device)
+    for blk in plan.blocks:
+        out = buf[blk.offset:blk.offset + blk.size]
         if blk.ca is None:
-            for lo in range(0, blk.sel.numel(), 1 << 16):
-                hi = lo + (1 << 16)
-                aa, bb = blk.a[lo:hi], blk.b[lo:hi]
-                out[blk.sel[lo:hi]] = (V[:, aa] * W[:, bb] + V[:, bb] * W[:, aa]).sum(0) \
-                    - d[aa] - d[bb]
+            for lo in range(0, blk.a.numel(), CHUNK):
+                aa, bb = blk.a[lo:lo + CHUNK], blk.b[lo:lo + CHUNK]
+                out[lo:lo + CHUNK] = (VT[aa] * WT[bb] + VT[bb] * WT[aa]).sum(1) - d[aa] - d[bb]
             continue
-        assert blk.cb is not None and blk.at is not None
-        # a group where one side is zero (the driven nodes of an adjoint settle, its
-        # sources zeroed) contributes one product only
-        Va, Wa, Vb, Wb = V[:, blk.ca], W[:, blk.ca], V[:, blk.cb], W[:, blk.cb]
-        # the whole (|A|, |B|) table Σ_s (V_a Ŵ_b + Ŵ_a V_b) - d_a - d_b, then one gather
-        M = torch.zeros((blk.ca.numel(), blk.cb.numel()), dtype=V.dtype, device=V.device)
+        assert blk.cb is not None
+        # the whole (|A|, |B|) table Σ_s (V_a Ŵ_b + Ŵ_a V_b) - d_a - d_b; a group where
+        # one side is zero (the driven nodes of an adjoint settle, its sources
+        # zeroed) contributes one product only
+        M = out.view(blk.ca.numel(), blk.cb.numel())
+        M.copy_(-d[blk.ca][:, None]).sub_(d[blk.cb][None, :])
+        Wb, Va = WT[blk.cb], VT[blk.ca]
         if bool(Va.any()) and bool(Wb.any()):
-            M.addmm_(Va.T, Wb)
+            M.addmm_(Va, Wb.T)
+        Wa, Vb = WT[blk.ca], VT[blk.cb]
         if bool(Wa.any()) and bool(Vb.any()):
-            M.addmm_(Wa.T, Vb)
-        M.sub_(d[blk.ca][:, None]).sub_(d[blk.cb][None, :])
-        values = M.reshape(-1)[blk.at]
-        if blk.span is not None:
-            out[blk.span[0]:blk.span[1]] = values
-        else:
-            out[blk.sel] = values
-    return out
+            M.addmm_(Wa, Vb.T)
+    return buf[plan.at]
