@@ -195,12 +195,20 @@ class BuiltinHardware(Hardware):
             hit = np.flatnonzero(st.driven_branch == br)
             self._vsource_at[e.name] = ("d", int(hit[0])) if len(hit) else ("f", int(st.pos_f[br]))
         self._sign = t(st.sign)
-        self._free_node_cols = torch.as_tensor(st.free_nodes, device=self.device)
         self._free_node_pos = torch.as_tensor(st.pos_f[st.free_nodes], device=self.device)
         self._driven_cols = torch.as_tensor(st.driven, device=self.device)
-        self._terminals = torch.as_tensor(st.terminals, device=self.device)
+        # measurements hold node voltages as [free nodes, driven nodes, ground]: one
+        # concatenation; vcol maps a node's MNA column (ground: nn) to its place there
+        vcol = np.full(nn + 1, -1, dtype=np.int64)
+        vcol[np.concatenate([st.free_nodes, st.driven, [nn]]).astype(np.int64)] = \
+            np.arange(len(st.free_nodes) + len(st.driven) + 1)
+        if (vcol < 0).any():
+            raise AssertionError("every node is free or driven")  # StampedMNA's partition
+        self._vcol = vcol
+        self._out_vcols = torch.as_tensor(vcol[self._out_cols], device=self.device)
+        self._terminals = torch.as_tensor(vcol[st.terminals], device=self.device)
         self._cross = cross_plan(self._terminals[:, 0], self._terminals[:, 1],
-                                  self._free_node_cols, st.n_nodes)
+                                 torch.arange(len(st.free_nodes), device=self.device), nn)
         self._Sz_f, self._Sz_D = as_torch(st.Sz_f, self.dtype, self.device), as_torch(
             st.Sz_D, self.dtype, self.device)
         self._SzT_f, self._SzT_D = (as_torch(st.Sz_f.T.tocsr(), self.dtype, self.device),
@@ -230,6 +238,8 @@ class BuiltinHardware(Hardware):
         col[rows] = Su_Db.indices
         self._Vu_D = sp.csr_matrix(Su_Db.multiply(st.sign[:, None]))  # (D, m)
         self._D_input = torch.as_tensor(col, device=self.device)
+        m = Su_Db.shape[1]
+        self._D_in_order = bool(np.array_equal(col[:m], np.arange(m)) and (col[m:] < 0).all())
         self._D_input_sign = t(np.where(col >= 0, st.sign, 0.0))
         self._v0D = t(st.sign * st.s0_Db)
         coupling = coupling_unknowns(st)
@@ -280,8 +290,12 @@ class BuiltinHardware(Hardware):
 
     def _driven_voltages(self, u: Tensor) -> Tensor:
         """``v_D`` (batch, D): each driven node's source value, signed."""
+        m = u.shape[1]
+        if self._D_in_order:  # driven node i is input i, the rest constants: no gather
+            return torch.cat([torch.addcmul(self._v0D[:m], u, self._D_input_sign[:m]),
+                              self._v0D[m:].expand(u.shape[0], -1)], 1)
         cols = self._D_input.clamp_min(0)
-        return u[:, cols] * self._D_input_sign + self._v0D if u.shape[1] else \
+        return u[:, cols] * self._D_input_sign + self._v0D if m else \
             self._v0D.expand(u.shape[0], -1).clone()
 
     def _program(self, g: np.ndarray, check: bool = False) -> None:
@@ -372,11 +386,9 @@ class BuiltinHardware(Hardware):
 
     # ------------------------------------------------------------ helpers
     def _node_matrix(self, free_nodes: Tensor, driven: Tensor) -> Tensor:
-        """All node voltages (batch, n_nodes + 1), ground last (0 V)."""
-        V = free_nodes.new_zeros((free_nodes.shape[0], self._st.n_nodes + 1))
-        V[:, self._free_node_cols] = free_nodes
-        V[:, self._driven_cols] = driven
-        return V
+        """All node voltages (batch, n_nodes + 1): free nodes, driven nodes, then
+        ground (0 V); ``_vcol`` maps a node's MNA column to its column here."""
+        return torch.cat([free_nodes, driven, free_nodes.new_zeros((free_nodes.shape[0], 1))], 1)
 
     def _branch(self, V: Tensor) -> Callable[[], np.ndarray]:
         ta, tb = self._terminals[:, 0], self._terminals[:, 1]
@@ -392,7 +404,7 @@ class BuiltinHardware(Hardware):
             xf = jd = None
             for kind, a, b in self._input_kind:
                 if kind == "i":
-                    cols.append(V[:, b] - V[:, a])
+                    cols.append(V[:, self._vcol[b]] - V[:, self._vcol[a]])
                 elif kind == "vf":
                     xf = free() if xf is None else xf
                     cols.append(xf[:, a])
@@ -442,7 +454,7 @@ class BuiltinHardware(Hardware):
             index, nn = self._st.mna.node_index, self._st.n_nodes
 
             def node_voltage(n: str) -> np.ndarray:
-                return V[:, nn if n == GROUND else index[n]].cpu().numpy()
+                return V[:, self._vcol[nn if n == GROUND else index[n]]].cpu().numpy()
 
             def current(name: str) -> np.ndarray:
                 kind, i = self._vsource_at[name]
@@ -561,7 +573,7 @@ class BuiltinHardware(Hardware):
 
         self.settles += batch
         V = self._node_matrix(x_f[:, self._free_node_pos], x_D)
-        outputs = (V[:, self._out_cols[:, 0]] - V[:, self._out_cols[:, 1]]).cpu().numpy()
+        outputs = (V[:, self._out_vcols[:, 0]] - V[:, self._out_vcols[:, 1]]).cpu().numpy()
         return NodeMeasurement(
             inputs=applied, outputs=outputs, conducting=measurement.conducting,
             diode_conductance=measurement.diode_conductance, node_voltages=V,
