@@ -63,9 +63,12 @@ def _fd_gradient(hw: BuiltinHardware, u: np.ndarray, loss, rel: float) -> np.nda
 
 
 @pytest.mark.parametrize("seed, model, extras", CASES)
-def test_gradient_matches_central_differences(seed: int, model: object, extras: bool):
+@pytest.mark.parametrize("outputs", [["n3", ("n4", "n0")], [("n3", "in1"), "in2"]],
+                         ids=["free-nodes", "at-sources"])
+def test_gradient_matches_central_differences(seed: int, model: object, extras: bool,
+                                              outputs: list):
     c = random_rtgd(seed, model, extras)
-    hw = BuiltinHardware(c, ["v1", "v2", "i1"], ["n3", ("n4", "n0")])
+    hw = BuiltinHardware(c, ["v1", "v2", "i1"], outputs)
     rng = np.random.default_rng(seed)
     u = np.column_stack([rng.uniform(-2, 2, 5), rng.uniform(-2, 2, 5), rng.uniform(-1e-3, 1e-3, 5)])
     targets = rng.uniform(-0.5, 0.5, (5, 2))

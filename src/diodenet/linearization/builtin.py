@@ -491,23 +491,32 @@ class BuiltinHardware(Hardware):
         check_drive(drive, self.inputs, len(self.outputs), batch)
         st = self._st
         nn = st.n_nodes
-        # the drive as a right-hand side over every node (+ ground) and driven source;
-        # the output ports' currents also as c_out (batch, p): on the free rows they
-        # are c_out O_f, whose solves P G⁻¹ = QO[n:] already holds
-        r_nodes = torch.zeros(batch, nn + 1, dtype=self.dtype, device=self.device)
-        r_br = torch.zeros(batch, len(st.driven), dtype=self.dtype, device=self.device)
+        # the drive as right-hand sides: currents into driven nodes (r_D) and free
+        # rows (r_f), source values (r_br); the output ports' currents also as c_out
+        # (batch, p): on the free rows they are c_out O_f, whose solves P G⁻¹ =
+        # QO[n:] already holds
+        r_D = torch.zeros(batch, len(st.driven), dtype=self.dtype, device=self.device)
+        r_br = torch.zeros_like(r_D)
         c_out = torch.zeros(batch, len(self.outputs), dtype=self.dtype, device=self.device)
         r_f = torch.zeros(batch, len(st.free), dtype=self.dtype, device=self.device)
         applied = np.zeros((batch, len(self.inputs)))
+
+        def into_driven(col: int) -> int:
+            """The driven row of node column ``col``, or -1 (free, or ground)."""
+            return int(st.pos_d[col]) if col < nn else -1
+
         ports = [(int(key[1]), value) for key, value in drive.items() if isinstance(key, tuple)]
         if ports:  # all output ports at once: (batch, k) currents
             js = np.array([j for j, _ in ports])
             vals = torch.as_tensor(np.stack([np.broadcast_to(v, (batch,)) for _, v in ports], 1),
                                    dtype=self.dtype, device=self.device)
             c_out.index_add_(1, torch.as_tensor(js, device=self.device), vals)
-            cols = torch.as_tensor(self._out_cols[js], device=self.device)
-            r_nodes.index_add_(1, cols[:, 0], vals)
-            r_nodes.index_add_(1, cols[:, 1], -vals)
+            for side, sign in ((0, 1.0), (1, -1.0)):  # a port at a driven node
+                rows = np.array([into_driven(int(c)) for c in self._out_cols[js, side]])
+                hit = np.flatnonzero(rows >= 0)
+                if hit.size:
+                    r_D.index_add_(1, torch.as_tensor(rows[hit], device=self.device),
+                                   sign * vals[:, torch.as_tensor(hit, device=self.device)])
         for key, value in drive.items():
             if isinstance(key, tuple):
                 continue
@@ -520,13 +529,12 @@ class BuiltinHardware(Hardware):
                 r_br[:, a] += val
             elif kind == "vf":
                 r_f[:, a] += val
-            else:
+            else:  # a current source from a to b
                 for col, sign in ((a, -1.0), (b, 1.0)):
                     if col < nn and st.pos_f[col] >= 0:
                         r_f[:, int(st.pos_f[col])] += sign * val
-                r_nodes[:, a] -= val
-                r_nodes[:, b] += val
-        r_D = r_nodes[:, self._driven_cols]
+                    elif into_driven(col) >= 0:
+                        r_D[:, into_driven(col)] += sign * val
         free, g = self._free_set(measurement)
         k = self.kernel
         s = self._sign
