@@ -14,8 +14,9 @@
    gradient ``(∂E/∂g(nudged) - ∂E/∂g(free))/β``), re-implemented plainly
    here. Same network, same data, same initial conductances, same optimiser
    (Adam on log-conductance), same epochs; time per epoch of the training
-   steps (the best of three runs of each side, alternating) and test
-   accuracy, on digits 64-32-10, 64-128-10 and MNIST-5k 784-128-10.
+   steps (the two trained batch by batch in turn, so machine load hits both
+   alike) and test accuracy, on digits 64-32-10, 64-128-10 and MNIST-5k
+   784-128-10.
 3. **ngspice** at 784 inputs × 128 hidden: the same split per sample (a
    batch of 16 by default, 64 with ``--full``).
 
@@ -275,35 +276,43 @@ class PeerTrainer(Trainer):
         return float(L(torch.as_tensor(out))), float(np.mean(out.argmax(1) == y))
 
 
-def train_epochs(trainer: Trainer, epochs: int) -> tuple[float, float]:
-    """(seconds per epoch of training steps, test accuracy after ``epochs``): the
-    trainer's own minibatch order, optimiser and schedule, without its evaluation
-    and checkpoints."""
-    c = trainer.config
-    state = trainer.initial_state()
-    theta, opt, sched = trainer._optimizers(state)
-    n = len(trainer.y_fit)
-    seconds = 0.0
+def train_epochs(*trainers: Trainer, epochs: int) -> list[tuple[float, float]]:
+    """Per trainer, (seconds per epoch of training steps, test accuracy after
+    ``epochs``): each trainer's own minibatch order, optimiser and schedule,
+    without its evaluation and checkpoints. Several trainers advance batch by
+    batch in turn, so load on the shared machine hits them alike."""
+    runs = []
+    for trainer in trainers:  # every start is read before any trainer steps
+        state = trainer.initial_state()
+        runs.append((trainer, state, *trainer._optimizers(state)))
+    seconds = [0.0] * len(trainers)
     for e in range(epochs):
+        c = trainers[0].config
+        n = len(trainers[0].y_fit)
         order = batch_order(c.seed, e, n)
-        t = time.perf_counter()
         for b in range(0, n, c.batch_size):
             idx = order[b:b + c.batch_size]
-            _, gt = trainer.gradient(state.theta, trainer.x_fit[idx], trainer.y_fit[idx])
-            trainer._step(state, theta, opt, gt)
-        seconds += time.perf_counter() - t
-        sched.step()
-    trainer.program(state.theta)
-    return seconds / epochs, trainer.evaluate(*trainer.test)[1]
+            for k, (trainer, state, theta, opt, _) in enumerate(runs):
+                t = time.perf_counter()
+                _, gt = trainer.gradient(state.theta, trainer.x_fit[idx], trainer.y_fit[idx])
+                trainer._step(state, theta, opt, gt)
+                seconds[k] += time.perf_counter() - t
+        for run in runs:
+            run[4].step()
+    out = []
+    for (trainer, state, *_), s in zip(runs, seconds):
+        trainer.program(state.theta)
+        out.append((s / epochs, trainer.evaluate(*trainer.test)[1]))
+    return out
 
 
-def peer_table(full: bool, repeats: int = 3) -> None:
+def peer_table(full: bool) -> None:
     torch.set_num_threads(1)
     cases = [("digits", 32, 5), ("digits", 128, 5), ("mnist", 128, 2)]
     if full:
         cases = [(d, h, 10) for d, h, _ in cases]
     print("\n2. per epoch vs the peer (exact coordinate descent + EqProp), same network/data;"
-          f" best of {repeats} alternating runs each")
+          " the two trained batch by batch in turn")
     print(f"{'network':>16} {'epochs':>6} {'builtin s':>9} {'peer s':>8} {'ratio':>6} "
           f"{'builtin acc':>11} {'peer acc':>8} {'peer sweeps':>11}")
     for name, hidden, epochs in cases:
@@ -316,20 +325,8 @@ def peer_table(full: bool, repeats: int = 3) -> None:
         peer = PeerTrainer(LayeredNetwork(net, hw.trainable), net, hw, net.encode, 10,
                            data.x_train, data.y_train, cfg, test=(data.x_test, data.y_test),
                            progress=False)
-        # each side trains `repeats` times from the same start, alternating, so load
-        # on the shared machine hits both alike; the best time of each is kept
-        g0 = net.circuit.conductances()
-        times: dict[str, list[float]] = {"ours": [], "peer": []}
-        for _ in range(repeats):
-            for side, trainer in (("ours", ours), ("peer", peer)):
-                hw.set_conductances(g0)
-                t, acc = train_epochs(trainer, epochs)
-                times[side].append(t)
-                if side == "ours":
-                    acc_ours = acc
-                else:
-                    acc_peer = acc
-        t_ours, t_peer = min(times["ours"]), min(times["peer"])
+        # the same start: both read the hardware's conductances before either steps
+        (t_ours, acc_ours), (t_peer, acc_peer) = train_epochs(ours, peer, epochs=epochs)
         label = f"{name} {data.n_features}-{hidden}-10"
         print(f"{label:>16} {epochs:>6} {t_ours:9.2f} {t_peer:8.2f} {t_ours / t_peer:6.2f} "
               f"{100 * acc_ours:10.1f}% {100 * acc_peer:7.1f}% {np.mean(peer.sweeps):11.1f}")
