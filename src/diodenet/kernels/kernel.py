@@ -25,6 +25,7 @@ which for ideal diodes is the ReLU monDEQ ``z = ReLU(W z + U x + b')`` with
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -56,6 +57,13 @@ def all_finite(t: Tensor) -> bool:
     NaN or inf, so a finite sum settles it in one reduction; only a sum that
     overflows needs the entrywise test."""
     return bool(torch.isfinite(t.sum())) or bool(torch.isfinite(t).all())
+
+
+@functools.lru_cache(maxsize=16)
+def _projections(n: int) -> Tensor:
+    """Two fixed random vectors of length ``n`` for ``Kernel.fingerprint``."""
+    gen = torch.Generator(device="cpu").manual_seed(12345)
+    return torch.rand(2, n, generator=gen, dtype=torch.float64)
 
 
 def apply_grouped(
@@ -389,8 +397,7 @@ class Kernel:
 
         def compute() -> tuple[Any, ...]:
             n = self.n
-            gen = torch.Generator(device="cpu").manual_seed(12345)
-            r = torch.rand(2, n, generator=gen, dtype=torch.float64)
+            r = _projections(n)
             H = self.H.detach().to("cpu", torch.float64)
             checks = (float(r[0] @ (H @ r[1])), float(H.abs().sum()), float(H.diagonal().sum()))
             return (n, str(self.dtype), str(self.device), checks)

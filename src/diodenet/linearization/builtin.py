@@ -280,12 +280,13 @@ class BuiltinHardware(Hardware):
 
     def _free_solution(self, z: Tensor, u: Tensor) -> Tensor:
         """``x_f = Xz z + G⁻¹ (Ru u) + x0`` (batch, F): every free unknown."""
-        x = z @ self._Xz.T + self._x0
+        x = torch.addmm(self._x0, z, self._Xz.T)
         if self._rows.numel() and u.shape[1]:
-            r = u.new_zeros((u.shape[0], self._Xz.shape[0]))
+            # right-hand sides as columns (F, batch): rows are scattered whole
+            r = u.new_zeros((self._Xz.shape[0], u.shape[0]))
             inner = self.kernel.factored_input(u)  # u Ruᵀ, made once for q
-            r[:, self._rows] = inner if inner is not None else u @ self._Ru_rows.T
-            x = x + self._G.solve(r.T).T
+            r[self._rows] = (inner if inner is not None else u @ self._Ru_rows.T).T
+            x = x + self._G.solve(r).T
         return x
 
     def _driven_voltages(self, u: Tensor) -> Tensor:
