@@ -52,6 +52,7 @@ class DrivePlan:
     const_v: np.ndarray
     gather: tuple[np.ndarray, np.ndarray, np.ndarray] | None  # fD.gather_at(entry), × coef
     const_gather: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+    su_any: bool  # whether S_u has entries on those rows (current-source inputs)
 
     @classmethod
     def of(cls, st: StampedMNA, Vu_D: sp.csr_matrix, Su_f: np.ndarray,
@@ -76,10 +77,12 @@ class DrivePlan:
         gather = fD.gather_at(entry)
         if gather is not None:  # the input signs folded in
             gather = (coef * gather[0], coef * gather[1], gather[2])
+            if not gather[0].any():  # no fixed stamps there: nothing to add
+                gather = (np.zeros(0), gather[1], gather[2])
         const_entry = np.flatnonzero(v0[fD.cols] != 0.0)
         return cls(rows, Su_f[rows], entry, at, coef, const_entry,
                    fD.rows[const_entry], v0[fD.cols[const_entry]], gather,
-                   fD.gather_at(const_entry))
+                   fD.gather_at(const_entry), bool(Su_f[rows].any()))
 
     def drives(self, fD: StampBlock, g: np.ndarray, s0_f: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -88,7 +91,9 @@ class DrivePlan:
         values = _entries(fD, g, self.entry, self.gather) if self.gather is not None \
             else self.coef * fD.entries(g)[self.entry]
         if len(self.at) == self.su_rows.size:  # every pair: ``at`` is 0, 1, 2, …
-            Ru = self.su_rows + values.reshape(self.su_rows.shape)
+            Ru = values.reshape(self.su_rows.shape)
+            if self.su_any:
+                Ru = Ru + self.su_rows
         else:
             Ru = self.su_rows.copy()
             Ru.reshape(-1)[self.at] += values  # a view: Ru is C-ordered
@@ -104,7 +109,8 @@ def _entries(fD: StampBlock, g: np.ndarray, idx: np.ndarray,
     if gather is None:
         return fD.entries(g)[idx]
     base, coef, col = gather
-    return base + coef * g[col]
+    values = coef * g[col]
+    return values + base if base.size else values
 
 
 class ProgrammedBlocks:

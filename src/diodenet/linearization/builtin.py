@@ -344,7 +344,7 @@ class BuiltinHardware(Hardware):
                       self._B_fixed if self._B_fixed_used else None)
         b = rmul(x0[None], mf)[0] + self._b_fixed
         C = -(self._Of @ Xz)
-        D = -(QO_r[n:] @ Ru_rows + self._D_fixed)
+        D = torch.addmm(self._D_fixed, QO_r[n:], Ru_rows, beta=-1.0, alpha=-1.0)
         d = -(self._Of @ x0 + self._d_fixed)
         self.kernel = Kernel(
             H, B, C, D, self._elements, b=b, d=d, dtype=self.dtype, device=self.device,
