@@ -205,8 +205,9 @@ class ActiveSet(EquilibriumSolver):
         alpha = self.alpha if self.alpha is not None else kernel.natural_step()
         pgs = None
         # on a dense kernel PR's matrix products are the cheaper iteration; with
-        # cheap exact steps there is no warm start to build
+        # cheap exact steps, or the Jacobi start, there is no warm start to build
         if kernel.device.type == "cpu" and not self._cheap_steps(kernel) and \
+                not self._jacobi_applies(kernel) and \
                 kernel.piecewise_linear and kernel.n and is_symmetric(kernel) and \
                 gauss_seidel_pays(layout_of(kernel)):
             try:
