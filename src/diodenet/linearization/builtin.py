@@ -530,7 +530,7 @@ class BuiltinHardware(Hardware):
                 r_br[:, a] += val
             elif kind == "vf":
                 r_f[:, a] += val
-            else:  # a current source from a to b
+            else:  # a current source between a (pos) and b (neg)
                 for col, sign in ((a, -1.0), (b, 1.0)):
                     if col < nn and st.pos_f[col] >= 0:
                         r_f[:, int(st.pos_f[col])] += sign * val
