@@ -178,3 +178,25 @@ def test_steps_from_the_jacobi_start_end_on_the_complementarity_solution():
     assert float((z * w).abs().max()) <= 1e-12 * scale * float(z.abs().max())
     # the conducting set differs from the start's in few places, if any
     assert float(((z > 0) != (start > 0)).float().mean()) < 0.1
+
+
+def test_a_network_whose_inputs_reach_some_hidden_nodes_only_has_the_extracted_kernel():
+    """Input resistors removed at random: the re-programmed drive (scattered
+    into ``Ru`` rather than reshaped) and the whole kernel equal an
+    independent extraction, before and after new conductances."""
+    net = build_network(12, 3, 16, scale=10.0, seed=4)
+    c = net.circuit
+    rng = np.random.default_rng(7)
+    inputs_to_hidden = [r.name for r in c.resistors
+                        if r.n1.startswith(("xp", "xn")) or r.n2.startswith(("xp", "xn"))]
+    for name in rng.choice(inputs_to_hidden, size=len(inputs_to_hidden) // 3, replace=False):
+        c.remove(str(name))
+    hw = BuiltinHardware(c, net.inputs, net.outputs)
+    assert hw._drive_plan is not None and len(hw._drive_plan.at) < hw._drive_plan.su_rows.size
+    for step in range(2):
+        K = extract_kernel(hw.circuit, net.inputs, net.outputs)
+        for name in ("H", "B", "C", "D", "b", "d"):
+            ours, truth = getattr(hw.kernel, name), getattr(K, name)
+            scale = max(float(truth.abs().max()), 1e-300)
+            assert float((ours - truth).abs().max()) <= 1e-12 * scale, (step, name)
+        hw.set_conductances(hw.conductances() * np.exp(rng.uniform(-1, 1, len(hw.trainable))))
