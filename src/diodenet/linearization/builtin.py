@@ -196,7 +196,6 @@ class BuiltinHardware(Hardware):
             self._vsource_at[e.name] = ("d", int(hit[0])) if len(hit) else ("f", int(st.pos_f[br]))
         self._sign = t(st.sign)
         self._free_node_pos = torch.as_tensor(st.pos_f[st.free_nodes], device=self.device)
-        self._driven_cols = torch.as_tensor(st.driven, device=self.device)
         # measurements hold node voltages as [free nodes, driven nodes, ground]: one
         # concatenation; vcol maps a node's MNA column (ground: nn) to its place there
         vcol = np.full(nn + 1, -1, dtype=np.int64)
@@ -209,14 +208,12 @@ class BuiltinHardware(Hardware):
         self._terminals = torch.as_tensor(vcol[st.terminals], device=self.device)
         self._cross = cross_plan(self._terminals[:, 0], self._terminals[:, 1],
                                  torch.arange(len(st.free_nodes), device=self.device), nn)
-        self._Sz_f, self._Sz_D = as_torch(st.Sz_f, self.dtype, self.device), as_torch(
-            st.Sz_D, self.dtype, self.device)
+        self._Sz_D = as_torch(st.Sz_D, self.dtype, self.device)
         self._SzT_f, self._SzT_D = (as_torch(st.Sz_f.T.tocsr(), self.dtype, self.device),
                                     as_torch(st.Sz_D.T.tocsr(), self.dtype, self.device))
         self._Su_D, self._s0_D = as_torch(st.Su_D, self.dtype, self.device), t(st.s0_D)
         self._meas_f = as_torch(st.measure_f, self.dtype, self.device)
         self._meas_D = as_torch(st.measure_D, self.dtype, self.device)
-        self._measT_f = as_torch(st.measure_f.T.tocsr(), self.dtype, self.device)
         self._measT_D = as_torch(st.measure_D.T.tocsr(), self.dtype, self.device)
         self._fixed_parts()
         self._program(self._g, check=True)
