@@ -257,13 +257,15 @@ class BuiltinHardware(Hardware):
         self._D_fixed = t((O_D @ self._Vu_D).toarray())
         self._d_fixed = t(O_D @ v0)
         self._Of = t(self._O_f.toarray())
-        # the right-hand sides every re-programming solves with
-        F = len(st.free)
-        self._coupling_columns = torch.zeros(F, 0 if o is None else o.numel(), dtype=self.dtype,
-                                             device=self.device)
+        # the right-hand sides every re-programming solves with: [S_z, r0, E] (F, n + 1 + r),
+        # the diode columns, the constants (written at each programming) and the
+        # coupling unknowns' unit columns (for the low-rank form of H)
+        n = st.Sz_f.shape[1]
+        self._drive_columns = torch.zeros(len(st.free), n + 1 + (0 if o is None else o.numel()),
+                                          dtype=self.dtype, device=self.device)
+        self._drive_columns[:, :n] = t(st.Sz_f.toarray())
         if o is not None:
-            self._coupling_columns[o, torch.arange(o.numel(), device=self.device)] = 1.0
-        self._Sz_f_t = t(st.Sz_f.toarray())  # (F, n)
+            self._drive_columns[o, n + 1 + torch.arange(o.numel(), device=self.device)] = 1.0
         meas = self._meas_f.to_dense() if self._meas_f.layout != torch.strided else self._meas_f
         self._readout_T = torch.cat([meas, self._Of], 0).T.contiguous()  # (F, n + p)
 
@@ -320,13 +322,11 @@ class BuiltinHardware(Hardware):
             r0 = st.s0_f - GfD @ (st.sign * st.s0_Db)
         G = self._factor_free_block(t(Gff))
         n = len(mna.diodes)
-        # G⁻¹ on the n + 1 drive columns; the m input columns stay factored:
+        # G⁻¹ on the drive columns, one solve; the m input columns stay factored:
         # neither X_u = G⁻¹ Ru (F × m) nor B = (P G⁻¹)[:, rows] Ru[rows] is formed
-        # one solve for the diode columns, the constants and (for the low-rank
-        # form of H) the coupling unknowns' unit columns
         o = self._low_rank_cols
-        E = self._coupling_columns
-        Xz0 = G.solve(torch.cat([self._Sz_f_t, t(r0[:, None]), E], 1))
+        self._drive_columns[:, n] = t(r0)  # G.solve leaves its right-hand side as it is
+        Xz0 = G.solve(self._drive_columns)
         if not all_finite(Xz0):
             raise ValueError("the circuit's linear part is singular at these conductances")
         Xz, x0, G_inv_o = Xz0[:, :n], Xz0[:, n], Xz0[:, n + 1:]
