@@ -113,28 +113,30 @@ class Segments:
     natural: Tensor  # max_k |z_k - σ_α(x_k)| / α (batch,): Kernel.residual when α is natural
 
 
+def _natural(z: Tensor, sigma: Tensor, alpha: float) -> Tensor:
+    """``max_k |z_k - σ_α(x_k)| / α`` per sample (batch,): the natural residual."""
+    return (z - sigma).abs().amax(dim=1) / alpha if z.shape[1] else z.new_zeros(z.shape[0])
+
+
 def pieces(kernel: Kernel, z: Tensor, q: Tensor, alpha: float) -> tuple[Tensor, Tensor]:
     """The slopes ``σ'_α(x)`` and the natural residual of ``Segments``, and nothing else."""
     x = z - alpha * (kernel.apply_H(z) + q)
-    sigma = kernel.apply_resolvent(x, alpha)
-    natural = (z - sigma).abs().amax(dim=1) / alpha if z.shape[1] else z.new_zeros(z.shape[0])
+    natural = _natural(z, kernel.apply_resolvent(x, alpha), alpha)
     return kernel.apply_resolvent_derivative(x, alpha), natural
 
 
 def segments(kernel: Kernel, z: Tensor, q: Tensor, alpha: float) -> Segments:
     """Linearise the resolvents at ``x = z - α(Hz + q)`` (see ``Segments``)."""
     x = z - alpha * (kernel.apply_H(z) + q)
+    sigma = kernel.apply_resolvent(x, alpha)
+    natural = _natural(z, sigma, alpha)
     if kernel.all_ideal:  # σ = ReLU: free where x > 0, and g, source and clamp are all 0
         free = x > 0
         zero = torch.zeros_like(x)
-        natural = (z - torch.clamp_min(x, 0.0)).abs().amax(dim=1) / alpha if z.shape[1] \
-            else z.new_zeros(z.shape[0])
         return Segments(free=free, g=zero, source=zero, clamp=zero, slope=free.to(x.dtype),
                         natural=natural)
     d = kernel.apply_resolvent_derivative(x, alpha)
-    sigma = kernel.apply_resolvent(x, alpha)
     c = sigma - d * x
-    natural = (z - sigma).abs().amax(dim=1) / alpha if z.shape[1] else z.new_zeros(z.shape[0])
     free = d > 0
     safe_d = torch.where(free, d, torch.ones_like(d))
     g = torch.where(free, (1.0 - d) / (safe_d * alpha), torch.zeros_like(d))
