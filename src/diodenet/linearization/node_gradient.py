@@ -25,12 +25,13 @@ CHUNK = 1 << 16
 class CrossBlock:
     """The resistors between one pair of node groups (free or driven/ground) and
     how their cross terms are formed: by a product of the two groups' columns
-    into a ``(|ca|, |cb|)`` table, or pair by pair (``ca`` is ``None``). Either
-    way the values land at ``offset`` in the buffer of ``CrossPlan``."""
+    into a ``(|ca|, |cb|)`` table, or pair by pair from the terminals ``a``,
+    ``b`` (the other two are ``None``). Either way the values land at ``offset``
+    in the buffer of ``CrossPlan``."""
 
-    a: Tensor  # node columns of the resistors' terminals (pair-by-pair groups)
-    b: Tensor
-    ca: Tensor | None  # the groups' node columns, when a product is cheaper
+    a: Tensor | None  # node columns of the resistors' terminals (pair-by-pair groups)
+    b: Tensor | None
+    ca: Tensor | None  # the groups' node columns (product groups)
     cb: Tensor | None
     offset: int
     size: int  # buffer entries: the table's, or one per resistor
@@ -73,7 +74,7 @@ def cross_plan(ta: Tensor, tb: Tensor, free_cols: Tensor, n_nodes: int) -> Cross
                 swapped = pos[b] * ca.numel() + pos[a]
                 if _in_order(swapped) > _in_order(flat):
                     ca, cb, flat = cb, ca, swapped
-                blocks.append(CrossBlock(a, b, ca, cb, offset, ca.numel() * cb.numel()))
+                blocks.append(CrossBlock(None, None, ca, cb, offset, ca.numel() * cb.numel()))
                 at[sel] = offset + flat
             else:
                 blocks.append(CrossBlock(a, b, None, None, offset, sel.numel()))
@@ -96,12 +97,12 @@ def conductance_gradient(V: Tensor, W: Tensor, plan: CrossPlan) -> Tensor:
     buf = torch.empty(plan.size, dtype=V.dtype, device=V.device)
     for blk in plan.blocks:
         out = buf[blk.offset:blk.offset + blk.size]
-        if blk.ca is None:
+        if blk.a is not None and blk.b is not None:
             for lo in range(0, blk.a.numel(), CHUNK):
                 aa, bb = blk.a[lo:lo + CHUNK], blk.b[lo:lo + CHUNK]
                 out[lo:lo + CHUNK] = (VT[aa] * WT[bb] + VT[bb] * WT[aa]).sum(1) - d[aa] - d[bb]
             continue
-        assert blk.cb is not None
+        assert blk.ca is not None and blk.cb is not None
         # the whole (|A|, |B|) table Σ_s (V_a Ŵ_b + Ŵ_a V_b) - d_a - d_b; a group where
         # one side is zero (the driven nodes of an adjoint settle, its sources
         # zeroed) contributes one product only
