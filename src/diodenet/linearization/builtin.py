@@ -204,6 +204,7 @@ class BuiltinHardware(Hardware):
         if (vcol < 0).any():
             raise AssertionError("every node is free or driven")  # StampedMNA's partition
         self._vcol = vcol
+        self._driven_row = np.append(st.pos_d[:nn], -1)  # a node column's driven row, or -1
         self._out_vcols = torch.as_tensor(vcol[self._out_cols], device=self.device)
         self._terminals = torch.as_tensor(vcol[st.terminals], device=self.device)
         self._cross = cross_plan(self._terminals[:, 0], self._terminals[:, 1],
@@ -499,10 +500,6 @@ class BuiltinHardware(Hardware):
         r_f = torch.zeros(batch, len(st.free), dtype=self.dtype, device=self.device)
         applied = np.zeros((batch, len(self.inputs)))
 
-        def into_driven(col: int) -> int:
-            """The driven row of node column ``col``, or -1 (free, or ground)."""
-            return int(st.pos_d[col]) if col < nn else -1
-
         ports = [(int(key[1]), value) for key, value in drive.items() if isinstance(key, tuple)]
         if ports:  # all output ports at once: (batch, k) currents
             js = np.array([j for j, _ in ports])
@@ -510,7 +507,7 @@ class BuiltinHardware(Hardware):
                                    dtype=self.dtype, device=self.device)
             c_out.index_add_(1, torch.as_tensor(js, device=self.device), vals)
             for side, sign in ((0, 1.0), (1, -1.0)):  # a port at a driven node
-                rows = np.array([into_driven(int(c)) for c in self._out_cols[js, side]])
+                rows = self._driven_row[self._out_cols[js, side]]
                 hit = np.flatnonzero(rows >= 0)
                 if hit.size:
                     r_D.index_add_(1, torch.as_tensor(rows[hit], device=self.device),
@@ -531,8 +528,8 @@ class BuiltinHardware(Hardware):
                 for col, sign in ((a, -1.0), (b, 1.0)):
                     if col < nn and st.pos_f[col] >= 0:
                         r_f[:, int(st.pos_f[col])] += sign * val
-                    elif into_driven(col) >= 0:
-                        r_D[:, into_driven(col)] += sign * val
+                    elif self._driven_row[col] >= 0:
+                        r_D[:, int(self._driven_row[col])] += sign * val
         free, g = self._free_set(measurement)
         k = self.kernel
         s = self._sign
