@@ -278,17 +278,17 @@ class PeerTrainer(Trainer):
 
 def train_epochs(*trainers: Trainer, epochs: int) -> list[tuple[float, float]]:
     """Per trainer, (seconds per epoch of training steps, test accuracy after
-    ``epochs``): each trainer's own minibatch order, optimiser and schedule,
-    without its evaluation and checkpoints. Several trainers advance batch by
-    batch in turn, so load on the shared machine hits them alike."""
+    ``epochs``): each trainer's own optimiser and schedule, without its
+    evaluation and checkpoints. The trainers share a configuration and data,
+    so one minibatch order (the trainer's own) serves all; they advance batch
+    by batch in turn, so load on the shared machine hits them alike."""
     runs = []
     for trainer in trainers:  # every start is read before any trainer steps
         state = trainer.initial_state()
         runs.append((trainer, state, *trainer._optimizers(state)))
     seconds = [0.0] * len(trainers)
+    c, n = trainers[0].config, len(trainers[0].y_fit)
     for e in range(epochs):
-        c = trainers[0].config
-        n = len(trainers[0].y_fit)
         order = batch_order(c.seed, e, n)
         for b in range(0, n, c.batch_size):
             idx = order[b:b + c.batch_size]

@@ -209,7 +209,7 @@ class StampedMNA:
             fm = (rows_pos[fr] >= 0) & (cols_pos[fc] >= 0)
             rm = (rows_pos[rr] >= 0) & (cols_pos[rc] >= 0)
             return StampBlock((rows_pos[fr[fm]], cols_pos[fc[fm]], fv[fm]),
-                          (rows_pos[rr[rm]], cols_pos[rc[rm]], rv[rm], rk[rm]), shape, k_res)
+                              (rows_pos[rr[rm]], cols_pos[rc[rm]], rv[rm], rk[rm]), shape, k_res)
 
         F, D = len(self.free), len(self.driven)
         self.blocks = {
