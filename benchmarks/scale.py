@@ -280,7 +280,7 @@ def train_epochs(*trainers: Trainer, epochs: int) -> list[tuple[float, float]]:
     """Per trainer, (seconds per epoch of training steps, test accuracy after
     ``epochs``): each trainer's own optimiser and schedule, without its
     evaluation and checkpoints. The trainers share a configuration and data,
-    so one minibatch order (the trainer's own) serves all; they advance batch
+    so one minibatch order (the first trainer's) serves all; they advance batch
     by batch in turn, so load on the shared machine hits them alike."""
     runs = []
     for trainer in trainers:  # every start is read before any trainer steps
