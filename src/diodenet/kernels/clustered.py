@@ -125,14 +125,13 @@ class ClusteredFactor:
     def __init__(self, plan: ClusterPlan, G: Tensor) -> None:
         self.plan = plan
         a, o = plan.a, plan.o
-        self.inverses, self.inverses_T = [], []
+        self.inverses = []
         for rows in plan.groups:
             blocks = G[rows[:, :, None], rows[:, None, :]]  # (c, s, s), one gather
             inv, info = torch.linalg.inv_ex(blocks)
             if bool((info != 0).any()) or not bool(torch.isfinite(inv).all()):
                 raise ValueError("a cluster's block is singular")
             self.inverses.append(inv)
-            self.inverses_T.append(inv.transpose(1, 2))
         self.A_ao, self.A_oa = G[a[:, None], o[None, :]], G[o[:, None], a[None, :]]
         self.Y = self._blocks(self.A_ao, False)  # A_aa⁻¹ A_ao
         self.Z = self._blocks(self.A_oa.T, True)  # A_aa⁻ᵀ A_oaᵀ
@@ -153,7 +152,8 @@ class ClusteredFactor:
         each cluster size is one slice of the rows."""
         k = X.shape[1]
         parts, start = [], 0
-        for rows, M in zip(self.plan.groups, self.inverses_T if transpose else self.inverses):
+        for rows, inv in zip(self.plan.groups, self.inverses):
+            M = inv.transpose(1, 2) if transpose else inv
             c, s = rows.shape
             parts.append(_block_products(M, X[start:start + c * s].reshape(c, s, k))
                          .reshape(c * s, k))
