@@ -125,6 +125,7 @@ def is_m_matrix(kernel: Kernel) -> bool:
 class ActiveSetState:
     alpha: float  # classification step (ohms)
     pgs: PGSState | None  # the Gauss–Seidel warm start, where it applies
+    jacobi: bool  # exact steps start from Jacobi sweeps (``ActiveSet._jacobi_applies``)
     pr_data: PRState | None = None  # made on first use (it costs an n×n inverse)
 
     def pr(self, kernel: Kernel) -> PRState:
@@ -204,17 +205,17 @@ class ActiveSet(EquilibriumSolver):
     def _init(self, kernel: Kernel) -> ActiveSetState:
         alpha = self.alpha if self.alpha is not None else kernel.natural_step()
         pgs = None
+        jacobi = self._jacobi_applies(kernel)
         # on a dense kernel PR's matrix products are the cheaper iteration; with
         # cheap exact steps, or the Jacobi start, there is no warm start to build
-        if kernel.device.type == "cpu" and not self._cheap_steps(kernel) and \
-                not self._jacobi_applies(kernel) and \
+        if kernel.device.type == "cpu" and not self._cheap_steps(kernel) and not jacobi and \
                 kernel.piecewise_linear and kernel.n and is_symmetric(kernel) and \
                 gauss_seidel_pays(layout_of(kernel)):
             try:
                 pgs = pgs_state(kernel, self.name)
             except ValueError:  # an element PGS cannot take, or a zero diagonal
                 pgs = None
-        return ActiveSetState(alpha=alpha, pgs=pgs)
+        return ActiveSetState(alpha=alpha, pgs=pgs, jacobi=jacobi)
 
     def _cheap_steps(self, kernel: Kernel) -> bool:
         """Exact steps on a diagonal-plus-low-rank ``H`` cost a few PR iterations
@@ -361,7 +362,7 @@ class ActiveSet(EquilibriumSolver):
         start = ""
         done = torch.zeros(batch, dtype=torch.bool, device=q.device)
         cold = torch.ones_like(done) if recalled is None else ~recalled
-        jacobi = z is None and self.warm_start > 0 and self._jacobi_applies(kernel)
+        jacobi = z is None and self.warm_start > 0 and state.jacobi
         if self.warm_start > 0 and (z0 is None or not self.exact) and bool(cold.any()) \
                 and not self._cheap_steps(kernel) and not jacobi:
             idx = torch.nonzero(cold).squeeze(1)
