@@ -56,7 +56,7 @@ class Engine:
     def __init__(self) -> None:
         self.ng = get_ngspice()
         self.loaded: str | None = None  # key of the loaded base circuit (None: other)
-        self.validated: set[str] = set()
+        self.validated: set[str] = set()  # structure keys ngspice has accepted
         self.altered: set[str] = set()
         self.ac_driven: set[str] = set()
         self.points = 0  # operating points solved by this process
@@ -70,7 +70,7 @@ class Engine:
             self.loaded = spec.key
             self.altered = set()
             self.ac_driven = set()
-            self.validated.add(spec.key)
+            self.validated.add(spec.structure_key)
 
     def _alter_sources(self, sources: tuple[str, ...], row: np.ndarray) -> None:
         for name, value in zip(sources, row):
@@ -91,8 +91,10 @@ class Engine:
         runs, which either succeed or name the failing row.
         """
         spec, inputs = task.spec, np.asarray(task.inputs, dtype=float)
-        if spec.key not in self.validated:
-            self.ensure_base(spec)  # a clear error for a netlist ngspice rejects
+        if spec.structure_key not in self.validated:
+            # a clear error for a netlist ngspice rejects; re-programmed
+            # resistances (positive, finite) cannot make it reject one
+            self.ensure_base(spec)
         if task.method == "sweep" and len(task.sources) > 0:
             try:
                 return self._sweep(task)

@@ -207,7 +207,13 @@ class NetlistSpec:
             if not r > 0 or r == float("inf"):
                 raise ValueError(f"{user}: resistance must be positive and finite, got {r}")
             current[name] = r
-        return replace(self, resistances=tuple(sorted(current.items())))
+        out = replace(self, resistances=tuple(sorted(current.items())))
+        # what depends on the structure alone carries over (cached properties
+        # live in the instance's __dict__, which ``replace`` does not copy)
+        for name in ("structure_key", "_top_level_set", "_card_plan"):
+            if name in self.__dict__:
+                out.__dict__[name] = self.__dict__[name]
+        return out
 
     def check_sources(self, sources: list[str]) -> list[str]:
         """The ngspice names of the circuit's sources ``sources``; ValueError unless
@@ -224,11 +230,20 @@ class NetlistSpec:
             raise ValueError(f"source names repeat: {sources}")
         return out
 
-    @property
+    @functools.cached_property
+    def structure_key(self) -> str:
+        """A digest of everything but the resistances: netlists with equal
+        structure keys differ only in positive, finite resistor values, so
+        ngspice accepts all of them if it accepts one."""
+        h = hashlib.sha1(repr((self.title, self.cards, self.options, self.ports)).encode())
+        return h.hexdigest()
+
+    @functools.cached_property
     def key(self) -> str:
         """A digest identifying the circuit a worker must have loaded."""
-        h = hashlib.sha1(repr((self.title, self.cards, self.options, self.resistances,
-                               self.ports)).encode())
+        # ``with_resistances`` hands the structure's digest on to its copy,
+        # so re-programming hashes only the values
+        h = hashlib.sha1(repr((self.structure_key, self.resistances)).encode())
         return h.hexdigest()
 
     @staticmethod
@@ -249,9 +264,14 @@ class NetlistSpec:
             parts.append(f"{key}={value}")
         return ".options " + " ".join(parts)
 
-    def _element_cards(self, sweep: dict[str, str] | None) -> list[str]:
-        res = dict(self.resistances)
-        out: list[str] = []
+    @functools.cached_property
+    def _card_plan(self) -> tuple[tuple[str, str, str, tuple[str, ...]], ...]:
+        """Per card: (kind, name, card, parts). Kind ``"r"``: a top-level
+        resistor, parts the text before and after its value (empty if the value
+        cannot be replaced); ``"s"``: a top-level independent source, parts its
+        tokens; ``""``: written as it is. Re-programming writes every card
+        anew, so the cards are split once per structure, not once per netlist."""
+        plan: list[tuple[str, str, str, tuple[str, ...]]] = []
         depth = 0
         for card in self.cards:
             tokens = card.split()
@@ -261,18 +281,30 @@ class NetlistSpec:
             elif word == ".ends":
                 depth -= 1
             if depth > 0 or word.startswith("."):
-                out.append(card)
-                continue
-            if word in res:
-                if len(tokens) < 4 or "=" in tokens[3]:
+                plan.append(("", word, card, ()))
+            elif word[:1] == "r":
+                settable = len(tokens) >= 4 and "=" not in tokens[3]
+                parts = (" ".join(tokens[:3]) + " ", "".join(" " + t for t in tokens[4:]))
+                plan.append(("r", word, card, parts if settable else ()))
+            elif word[:1] in ("v", "i"):
+                plan.append(("s", word, card, tuple(tokens)))
+            else:
+                plan.append(("", word, card, ()))
+        return tuple(plan)
+
+    def _element_cards(self, sweep: dict[str, str] | None) -> list[str]:
+        res = dict(self.resistances)
+        out: list[str] = []
+        for kind, word, card, parts in self._card_plan:
+            if kind == "r" and word in res:
+                if not parts:
                     raise ValueError(f"cannot set the value of resistor card {card!r}")
-                tokens[3] = _format(res[word])
-                card = " ".join(tokens)
-            if word[:1] in ("v", "i"):
+                card = parts[0] + _format(res[word]) + parts[1]
+            elif kind == "s":
                 if sweep is not None and word in sweep:
-                    out.extend(_swept_source(tokens, sweep[word]))
+                    out.extend(_swept_source(list(parts), sweep[word]))
                     continue
-                if not any(t.lower() == "ac" for t in tokens[3:]):
+                if not any(t.lower() == "ac" for t in parts[3:]):
                     card += " ac 0"
             out.append(card)
         return out
