@@ -234,3 +234,20 @@ def test_a_node_missing_from_the_results_is_an_error(ngspice_available: None) ->
         with pytest.raises(NgspiceError, match=r"no voltage for 1 of the circuit's 2 nodes "
                                                r"\(first: 'out'\)"):
             sim.operating_points()
+
+
+def test_sweep_order_walks_to_nearest_neighbours() -> None:
+    """Points on a line, shuffled, with row 0 at one end: the greedy
+    nearest-neighbour path visits them in order along the line (a closed form
+    of the path), and it is always a permutation."""
+    from diodenet.simulators.ngspice.engine import neighbour_order
+
+    rng = np.random.default_rng(3)
+    t = np.sort(rng.random(40))
+    perm = np.concatenate([[0], 1 + rng.permutation(39)])
+    direction = rng.normal(size=5)
+    rows = t[perm, None] * direction[None, :] + 2.0
+    order = neighbour_order(rows)
+    np.testing.assert_array_equal(perm[order], np.arange(40))
+    for n in (0, 1, 2, 7):
+        assert sorted(neighbour_order(rng.normal(size=(n, 3)))) == list(range(n))
