@@ -119,6 +119,7 @@ class BuiltinHardware(Hardware):
     ) -> None:
         self.monotone_tol = monotone_tol
         self._circuit = circuit.copy()
+        self._sources = self._circuit.sources  # power reads them (a scan of every element)
         self._stale = False  # conductances programmed but not yet written into the circuit
         self.inputs = [s.strip().lower() for s in inputs]
         self.outputs = [parse_output(o) for o in outputs]
@@ -460,7 +461,7 @@ class BuiltinHardware(Hardware):
                 return (jd[:, i] if kind == "d" else xf[:, i]).cpu().numpy()
 
             return source_power(self._circuit, node_voltage, current, self.inputs,
-                                u.cpu().numpy())
+                                u.cpu().numpy(), sources=self._sources)
 
         return NodeMeasurement(
             inputs=u.cpu().numpy(), outputs=eq.y.detach().cpu().numpy(),

@@ -85,7 +85,14 @@ class NgspiceHardware(Hardware):
         self.outputs = [parse_output(o) for o in outputs]
         self.trainable = [r.name for r in self.circuit.trainable_resistors]
         self.settles = 0
-        self._terminals: list[tuple[str, str]] | None = None
+        # what each measurement reads, listed once (each list scans every element)
+        self._diodes = self.circuit.diodes
+        self._knees = np.array([_knee_voltage(d) for d in self._diodes])
+        self._sources = self.circuit.sources
+        self._terminals = [(r.n1, r.n2) for r in
+                           (self.circuit.element(n, Resistor) for n in self.trainable)]
+        # the resistors' terminal columns in ngspice's node order (set on first use)
+        self._terminal_cols: tuple[list[str], np.ndarray, np.ndarray] | None = None
         self.reciprocal = all(isinstance(e, RECIPROCAL) for e in self.circuit)
         for name in self.inputs:
             if name not in self.circuit:
@@ -161,11 +168,13 @@ class NgspiceHardware(Hardware):
 
         outputs = np.column_stack([v(p) - v(n) for p, n in self.outputs]) \
             if self.outputs else np.zeros((len(applied), 0))
-        if self._terminals is None:
-            self._terminals = [(r.n1, r.n2) for r in
-                               (self.circuit.element(n, Resistor) for n in self.trainable)]
-        ta = np.array([col(a) for a, _ in self._terminals], dtype=np.int64)
-        tb = np.array([col(b) for _, b in self._terminals], dtype=np.int64)
+        if self._terminal_cols is None or self._terminal_cols[0] != res.nodes:
+            self._terminal_cols = (
+                list(res.nodes),
+                np.array([col(a) for a, _ in self._terminals], dtype=np.int64),
+                np.array([col(b) for _, b in self._terminals], dtype=np.int64),
+            )
+        _, ta, tb = self._terminal_cols
         branch = V[:, ta] - V[:, tb]
         responses = []
         for name in self.inputs:
@@ -179,14 +188,14 @@ class NgspiceHardware(Hardware):
         if states is not None:
             conducting, g_d = states.conducting, states.diode_conductance
         else:
-            diodes = self.circuit.diodes
+            diodes = self._diodes
             forward = np.column_stack([v(d.anode) - v(d.cathode) for d in diodes]) \
                 if diodes else empty
-            conducting = forward >= np.array([_knee_voltage(d) for d in diodes])
-            g_d = small_signal_conductances(self.circuit, forward, self._gmin) \
-                if diodes else empty
+            conducting = forward >= self._knees
+            g_d = small_signal_conductances(self.circuit, forward, self._gmin,
+                                            diodes=diodes) if diodes else empty
         power = None if states is not None else source_power(
-            self.circuit, v, res.current, self.inputs, applied)
+            self.circuit, v, res.current, self.inputs, applied, sources=self._sources)
         return Measurement(
             inputs=applied, outputs=outputs, branch_voltages=branch,
             input_responses=np.column_stack(responses) if responses else empty,

@@ -20,10 +20,11 @@ stand-in device models the netlist writer gives ngspice.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
-from ..circuits import CCCS, CCVS, VCCS, VCVS, Circuit, Gyrator, ShockleyDiode
+from ..circuits import CCCS, CCVS, VCCS, VCVS, Circuit, Diode, Gyrator, ShockleyDiode
 from ..circuits.elements import THERMAL_VOLTAGE
 from ..circuits.netlist.writer import ControlledConductance, spice_diode_model
 
@@ -70,11 +71,14 @@ def junction_voltage(model: ShockleyDiode, v_d: np.ndarray, gmin: float = GMIN) 
 
 
 def small_signal_conductances(
-    circuit: Circuit, forward_voltages: np.ndarray, gmin: float = GMIN
+    circuit: Circuit, forward_voltages: np.ndarray, gmin: float = GMIN,
+    *, diodes: Sequence[Diode] | None = None,
 ) -> np.ndarray:
-    """``g_d`` (batch, n_diodes) from each diode's measured forward voltage ``V(a) - V(c)``."""
+    """``g_d`` (batch, n_diodes) from each diode's measured forward voltage
+    ``V(a) - V(c)``; ``diodes``: ``circuit.diodes``, when the caller keeps that
+    list (finding it scans every element)."""
     out = np.zeros_like(forward_voltages)
-    for k, d in enumerate(circuit.diodes):
+    for k, d in enumerate(circuit.diodes if diodes is None else diodes):
         model = spice_diode_model(d.model)
         v_j = junction_voltage(model, forward_voltages[:, k], gmin)
         out[:, k] = junction_conductance(model, v_j, gmin)
