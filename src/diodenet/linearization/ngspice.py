@@ -91,8 +91,9 @@ class NgspiceHardware(Hardware):
         self._sources = self.circuit.sources
         self._terminals = [(r.n1, r.n2) for r in
                            (self.circuit.element(n, Resistor) for n in self.trainable)]
-        # the resistors' terminal columns in ngspice's node order (set on first use)
-        self._terminal_cols: tuple[list[str], np.ndarray, np.ndarray] | None = None
+        # the resistors' terminal columns per node order ngspice reported (the
+        # circuit and its linearized circuit each have one), made on first use
+        self._terminal_cols: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
         self.reciprocal = all(isinstance(e, RECIPROCAL) for e in self.circuit)
         for name in self.inputs:
             if name not in self.circuit:
@@ -168,13 +169,13 @@ class NgspiceHardware(Hardware):
 
         outputs = np.column_stack([v(p) - v(n) for p, n in self.outputs]) \
             if self.outputs else np.zeros((len(applied), 0))
-        if self._terminal_cols is None or self._terminal_cols[0] != res.nodes:
-            self._terminal_cols = (
-                list(res.nodes),
+        order = tuple(res.nodes)
+        if order not in self._terminal_cols:
+            self._terminal_cols[order] = (
                 np.array([col(a) for a, _ in self._terminals], dtype=np.int64),
                 np.array([col(b) for _, b in self._terminals], dtype=np.int64),
             )
-        _, ta, tb = self._terminal_cols
+        ta, tb = self._terminal_cols[order]
         branch = V[:, ta] - V[:, tb]
         responses = []
         for name in self.inputs:
