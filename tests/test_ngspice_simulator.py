@@ -251,3 +251,6 @@ def test_sweep_order_walks_to_nearest_neighbours() -> None:
     np.testing.assert_array_equal(perm[order], np.arange(40))
     for n in (0, 1, 2, 7):
         assert sorted(neighbour_order(rng.normal(size=(n, 3)))) == list(range(n))
+    # equal rows, and rows whose squared norms overflow: still a permutation
+    for rows in (np.ones((6, 4)), 1e200 * rng.normal(size=(9, 4))):
+        assert sorted(neighbour_order(rows)) == list(range(len(rows)))

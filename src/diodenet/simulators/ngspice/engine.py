@@ -195,13 +195,16 @@ def neighbour_order(rows: np.ndarray) -> np.ndarray:
     order = np.arange(n)
     if n < 3:
         return order
-    sq = np.einsum("ij,ij->i", rows, rows)
-    dist = sq[:, None] + sq[None, :] - 2.0 * (rows @ rows.T)
-    dist[:, 0] = np.inf
+    scale = float(np.abs(rows).max())
+    x = rows / scale if scale > 0 else rows  # one scale for all: the same path, no overflow
+    sq = np.einsum("ij,ij->i", x, x)
+    dist = sq[:, None] + sq[None, :] - 2.0 * (x @ x.T)
+    remaining = np.arange(1, n)
     for k in range(1, n):
-        j = int(np.argmin(dist[order[k - 1]]))
-        order[k] = j
-        dist[:, j] = np.inf
+        # chosen among the rows not yet visited, so the order is a permutation
+        pick = int(np.argmin(dist[order[k - 1], remaining]))
+        order[k] = remaining[pick]
+        remaining = np.delete(remaining, pick)
     return order
 
 
