@@ -41,6 +41,25 @@ def test_moons_training_beats_chance_clearly() -> None:
 
 
 @pytest.mark.parametrize("param", ["log", "linear"])
+def test_projection_is_the_conductance_box(param: str) -> None:
+    """A step's projection of θ is the projection of its conductances onto
+    [g_min, g_max], mapped back to θ (the definition, written out)."""
+    net = build_network(2, 2, 3, scale=1.0, seed=5)
+    hw = BuiltinHardware(net.circuit, net.inputs, net.outputs)
+    rng = np.random.default_rng(0)
+    tr = Trainer(hw, net.encode, 2, rng.normal(size=(4, 2)), np.array([0, 1, 0, 1]),
+                 TrainConfig(param=param, g_min=2e-6, g_max=5e-4), progress=False)
+    g = np.exp(rng.uniform(math.log(1e-7), math.log(1e-2), 500))  # in range and out of it
+    theta = np.log(g) if param == "log" else g / 5e-4
+    box = np.clip(g, 2e-6, 5e-4)
+    expected = np.log(box) if param == "log" else box / 5e-4
+    projected = tr._project(theta)
+    np.testing.assert_allclose(projected, expected, rtol=1e-15, atol=0)
+    assert ((g < 2e-6) | (g > 5e-4)).sum() > 100  # both bounds were exercised
+    assert np.array_equal(projected[(g > 2e-6) & (g < 5e-4)], theta[(g > 2e-6) & (g < 5e-4)])
+
+
+@pytest.mark.parametrize("param", ["log", "linear"])
 def test_trainer_gradient_matches_finite_differences(param: str) -> None:
     """∂L/∂θ from the hardware (Tellegen) vs central differences of the loss
     computed from forward settles only."""
