@@ -67,6 +67,64 @@ def test_the_woodbury_solve_equals_dense_solves(transpose):
     assert float((x - truth).abs().max()) <= 1e-10 * float(truth.abs().max())
 
 
+def test_one_factorisation_solves_a_nonsymmetric_form_both_ways():
+    """A form whose H is not symmetric (U ≠ V, K not symmetric): the factors of
+    one orientation solve the other, against dense solves of H and Hᵀ."""
+    from diodenet.solvers._low_rank import factor_low_rank
+
+    gen = torch.Generator().manual_seed(7)
+    n, r = 30, 4
+    dt = torch.float64
+    U, V = torch.randn(n, r, generator=gen, dtype=dt), torch.randn(n, r, generator=gen, dtype=dt)
+    K = torch.randn(r, r, generator=gen, dtype=dt) + 3 * torch.eye(r, dtype=dt)
+    form = DiagonalPlusLowRank(5 + torch.rand(n, generator=gen, dtype=dt), U, K,
+                               torch.linalg.inv(K), V)
+    H = form.dense()
+    assert float((H - H.T).abs().max()) > 1.0
+    free = torch.rand(16, n, generator=gen) < 0.7
+    g = torch.rand(free.shape, generator=gen, dtype=dt)
+    rhs = torch.randn(free.shape, generator=gen, dtype=dt)
+    factors = factor_low_rank(form, free, g, dt)
+    for transpose in (False, True):
+        x, ok = solve_low_rank(form, free, g, rhs, transpose=transpose, factors=factors)
+        assert bool(ok.all())
+        truth = _dense_switched(H.T if transpose else H, free, g, rhs)
+        assert float((x - truth).abs().max()) <= 1e-10 * float(truth.abs().max())
+
+
+def test_kept_factors_serve_both_orientations_and_only_their_own_point():
+    """A switched solve keeps its factorisation on the kernel: the transposed
+    solve at the same (free, g) reuses it, and another g, another free set or a
+    re-programmed kernel does not. Every answer against dense solves."""
+    hw, _ = _hardware()
+    k = hw.kernel
+    gen = torch.Generator().manual_seed(5)
+    free = torch.rand(24, k.n, generator=gen) < 0.6
+    g = torch.zeros(free.shape, dtype=k.dtype)
+    rhs = torch.randn(free.shape, generator=gen, dtype=k.dtype)
+
+    def check(free: torch.Tensor, g: torch.Tensor, transpose: bool) -> None:
+        x = solve_switched(hw.kernel, free, g, rhs, transpose=transpose)
+        H = hw.kernel.H
+        truth = _dense_switched(H.T if transpose else H, free, g, rhs)
+        assert float((x - truth).abs().max()) <= 1e-10 * float(truth.abs().max())
+
+    check(free, g, False)
+    kept = k.__dict__["_switched_factors"][3]
+    check(free, g, True)
+    assert k.__dict__["_switched_factors"][3] is kept  # reused, transposed
+    g2 = g.clone()
+    g2[0, torch.nonzero(free[0])[0, 0]] = 0.5
+    check(free, g2, True)  # another g: factored anew
+    assert k.__dict__["_switched_factors"][3] is not kept
+    free2 = free.clone()
+    free2[3] = ~free2[3]
+    check(free2, g2, False)  # another free set
+    hw.set_conductances(hw.conductances() * 1.5)  # a new kernel: nothing kept
+    assert "_switched_factors" not in hw.kernel.__dict__
+    check(free2, g2, True)
+
+
 def test_a_sample_the_identity_cannot_take_is_solved_densely():
     hw, _ = _hardware()
     k = hw.kernel

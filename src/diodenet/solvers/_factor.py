@@ -205,11 +205,13 @@ def solve_switched(kernel: Any, free: Any, g: Any, rhs: Any, *, transpose: bool 
     state's) counts the SuperLU factorisations in ``"sparse_factorisations"``."""
     import torch
 
-    from ._low_rank import solve_low_rank
+    from ._low_rank import factor_low_rank, solve_low_rank
 
     form = kernel.low_rank()
     if form is not None:
-        x, ok = solve_low_rank(form, free, g, rhs, transpose=transpose)
+        factors = kept_factors(kernel, ("woodbury", form, rhs.dtype), free, g,
+                               lambda: factor_low_rank(form, free, g, rhs.dtype))
+        x, ok = solve_low_rank(form, free, g, rhs, transpose=transpose, factors=factors)
         if bool(ok.all()):
             return x
         rest = torch.nonzero(~ok).squeeze(1)  # the few the identity cannot take: densely
@@ -217,6 +219,28 @@ def solve_switched(kernel: Any, free: Any, g: Any, rhs: Any, *, transpose: bool 
                                         memory)
         return x
     return _solve_switched_dense(kernel, free, g, rhs, transpose, memory)
+
+
+def kept_factors(kernel: Any, key: tuple[Any, ...], free: Any, g: Any, make: Any) -> Any:
+    """``make()``'s factorisation of the switched system at ``(free, g)``, kept on
+    ``kernel`` for the next solve at the same point: a forward step's last
+    factorisation then serves the adjoint settle at the operating point it
+    found (one orientation's factors solve the other). ``key`` names what else
+    the factors depend on (compared by identity for objects, by value for the
+    rest); ``H`` and its version are always part of it."""
+    import torch
+
+    full = (kernel.H, kernel.H._version, *key)
+    hit = kernel.__dict__.get("_switched_factors")
+    if hit is not None and len(hit[0]) == len(full) \
+            and all(a is b or (isinstance(a, int | str) and a == b)
+                    for a, b in zip(hit[0], full)) \
+            and hit[1].shape == free.shape and torch.equal(hit[1], free) \
+            and torch.equal(hit[2], g):
+        return hit[3]
+    factors = make()
+    kernel.__dict__["_switched_factors"] = (full, free.clone(), g.clone(), factors)
+    return factors
 
 
 def _solve_switched_dense(kernel: Any, free: Any, g: Any, rhs: Any, transpose: bool,

@@ -14,40 +14,71 @@ tiny next to ``U K Vᵀ``), is flagged and left for the caller's dense route.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
 from ..kernels.low_rank import DiagonalPlusLowRank
 
 
+@dataclass(frozen=True)
+class WoodburyFactors:
+    """The Woodbury step's factorisations at one ``(free, g)``: ``d = δ + g``,
+    ``inv_d = 1/d`` on the usable free set (0 elsewhere) and the LU factors of
+    each sample's ``M = K⁻¹ + V_Fᵀ D⁻¹ U_F``. ``Hᵀ``'s matrix is ``Mᵀ``, so the
+    same factors solve both orientations (a forward step and the adjoint
+    settle at the same operating point)."""
+
+    free: Tensor
+    g: Tensor
+    d: Tensor
+    inv_d: Tensor
+    usable: Tensor
+    LU: Tensor
+    pivots: Tensor
+    info: Tensor
+
+
+def factor_low_rank(form: DiagonalPlusLowRank, free: Tensor, g: Tensor,
+                    dtype: torch.dtype) -> WoodburyFactors:
+    """Factor the switched system of ``form``'s ``H`` on each sample's free set."""
+    r = form.rank
+    d = form.delta.to(dtype) + g
+    usable = free & (d != 0)
+    inv_d = torch.where(usable, d, torch.inf).reciprocal_()  # 0 off the usable free set
+    M = torch.addmm(form.K_inv.to(dtype).reshape(1, r * r), inv_d, form.outer.to(dtype))
+    LU, pivots, info = torch.linalg.lu_factor_ex(M.reshape(-1, r, r))
+    return WoodburyFactors(free, g, d, inv_d, usable, LU, pivots, info)
+
+
 def solve_low_rank(
     form: DiagonalPlusLowRank, free: Tensor, g: Tensor, rhs: Tensor, *,
     transpose: bool = False, rtol: float | None = None,
+    factors: WoodburyFactors | None = None,
 ) -> tuple[Tensor, Tensor]:
     """``(x, ok)``: ``x`` (batch, n) solves the switched system of ``H`` (``Hᵀ``
     with ``transpose``) on each sample's free set, ``ok`` (batch,) marks the
     samples it is trustworthy for (see the module docstring; ``rtol`` defaults
-    to 1e-10, or ``1e3·ε`` of a coarser dtype)."""
+    to 1e-10, or ``1e3·ε`` of a coarser dtype). ``factors``: this ``form``'s
+    ``factor_low_rank`` at this ``(free, g)`` and ``rhs``'s dtype, if the caller
+    kept them (made here otherwise)."""
     if rtol is None:
         rtol = max(1e-10, 1e3 * torch.finfo(rhs.dtype).eps)
-    if transpose:
-        form = form.T
     dt = rhs.dtype
-    U, V = form.U.to(dt), form.V.to(dt)
-    r = form.rank
-    d = form.delta.to(dt) + g
-    usable = free & (d != 0)
-    inv_d = torch.where(usable, d, torch.inf).reciprocal_()  # 0 off the usable free set
+    f = factors if factors is not None else factor_low_rank(form, free, g, dt)
+    oriented = form.T if transpose else form
+    U, V = oriented.U.to(dt), oriented.V.to(dt)
     b = torch.where(free, rhs, 0.0)
-    M = torch.addmm(form.K_inv.to(dt).reshape(1, r * r), inv_d, form.outer.to(dt))
-    y, info = torch.linalg.solve_ex(M.reshape(-1, r, r), (b * inv_d) @ V)
-    x = inv_d * torch.addmm(b, y, U.T, alpha=-1.0)
+    y = torch.linalg.lu_solve(f.LU, f.pivots, ((b * f.inv_d) @ V).unsqueeze(-1),
+                              adjoint=transpose).squeeze(-1)
+    x = f.inv_d * torch.addmm(b, y, U.T, alpha=-1.0)
     # check each answer against its own equations: (D + U_F K V_Fᵀ) x_F = rhs_F
-    dx = d * x
-    Ax = torch.where(free, torch.addmm(dx, x @ V, form.KtUt.to(dt)), 0.0)
+    dx = f.d * x
+    Ax = torch.where(free, torch.addmm(dx, x @ V, oriented.KtUt.to(dt)), 0.0)
     scale = torch.maximum(b.abs().amax(dim=1), dx.abs().amax(dim=1))
     miss = (Ax - b).abs().amax(dim=1)
     # an inf in x makes the miss inf or NaN (where the scale may be inf too)
-    ok = (info == 0) & (usable == free).all(dim=1) & (miss <= rtol * scale) \
+    ok = (f.info == 0) & (f.usable == free).all(dim=1) & (miss <= rtol * scale) \
         & torch.isfinite(miss)
     return x, ok
