@@ -18,8 +18,8 @@ import torch
 from diodenet.activations import PiecewiseLinear, Shockley
 from diodenet.kernels import Kernel
 from diodenet.solvers import get_solver
-from diodenet.solvers._common import solve_reduced
 from diodenet.solvers._factor import layout_of, solve_free_sets
+from diodenet.solvers._reduced import solve_reduced
 from test_solvers_kernels import DT, inputs, kernel, lcp_brute_force, monotone_H, resistor_H
 
 

@@ -18,9 +18,7 @@ from torch import Tensor
 if TYPE_CHECKING:
     from ..kernels.kernel import Kernel
 
-#: Largest number of matrix entries one batched factorisation may hold at once
-#: (2**25 float64 entries = 256 MiB); bigger batches are solved in chunks.
-MAX_BATCH_ENTRIES = 2**25
+from ._reduced import solve_reduced
 
 
 @dataclass(frozen=True)
@@ -143,83 +141,6 @@ def segments(kernel: Kernel, z: Tensor, q: Tensor, alpha: float) -> Segments:
     source = torch.where(free, c / (safe_d * alpha), torch.zeros_like(d))
     clamp = torch.where(free, torch.zeros_like(c), c)
     return Segments(free=free, g=g, source=source, clamp=clamp, slope=d, natural=natural)
-
-
-def solve_reduced(
-    A: Tensor, free: Tensor, g: Tensor, rhs: Tensor, *, symmetric: bool = False
-) -> Tensor:
-    """Solve ``(A_FF + diag(g_F)) x_F = rhs_F`` for every sample; ``x = 0`` off ``F``.
-
-    ``A`` is (n, n), shared by the batch; ``free`` (batch, n) bool selects ``F``
-    per sample; ``g`` and ``rhs`` are (batch, n). Only the |F|×|F| block is
-    factorised: samples are sorted by |F| and solved in chunks padded to the
-    chunk's largest |F| (padding rows are identity rows), so the cost is about
-    Σ |F_b|³ rather than batch·n³. Preconditions: each ``A_FF + diag(g_F)`` is
-    non-singular (true when ``sym(A) ⪰ 0``, ``g ≥ 0`` and the margin is > 0).
-    ``symmetric=True`` tries a Cholesky factorisation first (2× cheaper) and
-    falls back to LU for the samples where it fails.
-    """
-    batch, n = free.shape
-    out = torch.zeros_like(rhs)
-    if batch == 0 or n == 0:
-        return out
-    if bool(free.all()):
-        # every element free (smooth elements): no gather, one batched solve in chunks
-        step = max(1, MAX_BATCH_ENTRIES // max(n * n, 1))
-        for lo in range(0, batch, step):
-            M = A.expand(min(step, batch - lo), n, n).clone()
-            M.diagonal(dim1=1, dim2=2).add_(g[lo:lo + step])
-            out[lo:lo + step] = _batched_solve(M, rhs[lo:lo + step], symmetric)
-        return out
-    counts = free.sum(dim=1)
-    order = torch.argsort(counts)
-    counts_sorted = counts[order].tolist()  # one host sync: the chunk shapes need it
-    start = 0
-    while start < batch:
-        kmax = counts_sorted[start]
-        # grow the chunk while it fits the memory budget at its largest size
-        stop = start + 1
-        while stop < batch:
-            k = counts_sorted[stop]
-            if (stop - start + 1) * k * k > MAX_BATCH_ENTRIES:
-                break
-            kmax = k
-            stop += 1
-        rows = order[start:stop]
-        start = stop
-        if kmax == 0:
-            continue
-        f = free[rows]
-        b = rows.numel()
-        # positions of the free elements first (stable), then the clamped ones
-        idx = torch.argsort((~f).to(torch.int8), dim=1, stable=True)[:, :kmax]
-        valid = torch.arange(kmax, device=A.device) < counts[rows][:, None]
-        # M = A[idx, idx] as two cheap gathers (rows, then columns)
-        M = A.index_select(0, idx.reshape(-1)).view(b, kmax, n)
-        M = torch.gather(M, 2, idx[:, None, :].expand(b, kmax, kmax))
-        # padding rows/columns become identity rows, so they decouple and solve to 0
-        M.masked_fill_(~(valid[:, :, None] & valid[:, None, :]), 0.0)
-        diag = torch.where(valid, torch.gather(g[rows], 1, idx), 1.0)
-        M.diagonal(dim1=1, dim2=2).add_(diag)
-        r = torch.gather(rhs[rows], 1, idx).masked_fill_(~valid, 0.0)
-        x = _batched_solve(M, r, symmetric).masked_fill_(~valid, 0.0)
-        block = torch.zeros((b, n), dtype=rhs.dtype, device=rhs.device)
-        block.scatter_(1, idx, x)
-        out[rows] = block
-    return out
-
-
-def _batched_solve(M: Tensor, r: Tensor, symmetric: bool) -> Tensor:
-    if symmetric:
-        L, info = torch.linalg.cholesky_ex(M)
-        # two triangular solves: several times faster than cholesky_solve for batches
-        y = torch.linalg.solve_triangular(L, r.unsqueeze(-1), upper=False)
-        x = torch.linalg.solve_triangular(L.mT, y, upper=True).squeeze(-1)
-        bad = info != 0
-        if bool(bad.any()):
-            x[bad] = torch.linalg.solve(M[bad], r[bad])
-        return x
-    return torch.linalg.solve(M, r)
 
 
 def check_z0(kernel: Kernel, z0: Tensor | None, batch: int) -> Tensor | None:

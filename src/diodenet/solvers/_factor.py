@@ -247,7 +247,7 @@ def _solve_switched_dense(kernel: Any, free: Any, g: Any, rhs: Any, transpose: b
                           memory: dict | None) -> Any:
     import torch
 
-    from ._common import solve_reduced
+    from ._reduced import factor_reduced
     from .gauss_seidel import is_symmetric
 
     if kernel.device.type == "cpu" and kernel.n > SMALL:
@@ -258,8 +258,10 @@ def _solve_switched_dense(kernel: Any, free: Any, g: Any, rhs: Any, transpose: b
         if memory is not None:
             memory["sparse_factorisations"] = memory.get("sparse_factorisations", 0) + sparse_used
         return torch.from_numpy(x).to(rhs.dtype)
-    H = kernel.H.T.contiguous() if transpose else kernel.H
-    return solve_reduced(H, free, g, rhs, symmetric=is_symmetric(kernel))
+    symmetric = is_symmetric(kernel)
+    factors = kept_factors(kernel, ("reduced", rhs.dtype), free, g,
+                           lambda: factor_reduced(kernel.H, free, g, symmetric=symmetric))
+    return factors.solve(rhs, transpose=transpose)
 
 
 def _diag(values: np.ndarray):

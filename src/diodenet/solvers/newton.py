@@ -22,12 +22,8 @@ import torch
 from torch import Tensor
 
 from ..kernels.kernel import apply_grouped
-from ._common import (
-    check_z0,
-    positive_int,
-    solve_reduced,
-    spectrum,
-)
+from ._common import check_z0, positive_int, spectrum
+from ._reduced import solve_reduced
 from .base import EquilibriumSolver, SolverState
 
 if TYPE_CHECKING:
