@@ -248,3 +248,33 @@ def test_kernel_rejects_bad_input():
         K.solve([[float("inf")]])
     with pytest.raises(ValueError, match="shape"):
         K.solve(np.ones((3, 2)))
+
+
+def test_element_groups_follow_the_elements_not_the_kernel():
+    """Equal elements share a group; kernels built on the same element list
+    share the grouping, and editing an element's parameters regroups. Checked
+    against the residual each grouping gives (a wrong group applies the wrong
+    element's law to a column)."""
+    from diodenet.activations import PiecewiseLinear
+
+    a, b = PiecewiseLinear(vf=0.3, ron=2.0), PiecewiseLinear(vf=0.3, ron=2.0)
+    elements = [a, b, a]
+    H = torch.eye(3, dtype=torch.float64) * 2.0
+    B = torch.ones(3, 1, dtype=torch.float64)
+    C = torch.zeros(1, 3, dtype=torch.float64)
+    D = torch.zeros(1, 1, dtype=torch.float64)
+    k1 = Kernel(H, B, C, D, elements)
+    assert [c.tolist() for _, c in k1.element_groups()] == [[0, 1, 2]]
+    k2 = Kernel(H * 3, B, C, D, elements)
+    assert k2.element_groups() is k1.element_groups()
+    b.vf = 0.7  # b is no longer equal to a
+    k3 = Kernel(H, B, C, D, [a, b, a])
+    groups = {e.vf: c.tolist() for e, c in k3.element_groups()}
+    assert groups == {0.3: [0, 2], 0.7: [1]}
+    # the residual at a point follows each column's own element
+    z = torch.tensor([[-1.0, -1.0, -1.0]], dtype=torch.float64)
+    u = torch.zeros(1, 1, dtype=torch.float64)
+    per_element = Kernel(H, B, C, D, [PiecewiseLinear(vf=0.3, ron=2.0),
+                                      PiecewiseLinear(vf=0.7, ron=2.0),
+                                      PiecewiseLinear(vf=0.3, ron=2.0)])
+    assert torch.equal(k3.residual(z, u), per_element.residual(z, u))
