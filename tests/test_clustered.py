@@ -59,3 +59,19 @@ def test_elimination_that_loses_accuracy_is_refused():
     assert plan is not None
     with pytest.raises(ValueError, match="accuracy"):
         plan.factor(G)
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+def test_a_nonsymmetric_matrix_is_eliminated_both_ways(transpose):
+    """The layered network's G made non-symmetric on its pattern (as a
+    controlled source would): the factor keeps a separate transposed coupling,
+    and both orientations equal dense solves."""
+    hw, G = _layered_G()
+    gen = torch.Generator().manual_seed(1)
+    G = G * (1 + 0.3 * torch.rand(G.shape, generator=gen, dtype=G.dtype))  # same pattern
+    assert not torch.equal(G, G.T)
+    f = hw._cluster_plan.factor(G)
+    assert f.Z is not f.Y
+    rhs = torch.randn(G.shape[0], 5, generator=gen, dtype=G.dtype)
+    truth = torch.linalg.solve(G.T if transpose else G, rhs)
+    assert float((f.solve(rhs, transpose) - truth).abs().max()) <= 1e-10 * float(truth.abs().max())

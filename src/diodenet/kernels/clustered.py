@@ -134,14 +134,17 @@ class ClusteredFactor:
             self.inverses.append(inv)
         self.A_ao, self.A_oa = G[a[:, None], o[None, :]], G[o[:, None], a[None, :]]
         self.Y = self._blocks(self.A_ao, False)  # A_aa⁻¹ A_ao
-        self.Z = self._blocks(self.A_oa.T, True)  # A_aa⁻ᵀ A_oaᵀ
+        # a reciprocal network's G is symmetric (resistors, and ports stamped as
+        # ±1 pairs): then A_aa⁻ᵀ A_oaᵀ is Y itself, and one direction is checked
+        symmetric = bool(torch.equal(G, G.T))
+        self.Z = self.Y if symmetric else self._blocks(self.A_oa.T, True)  # A_aa⁻ᵀ A_oaᵀ
         S = G[o[:, None], o[None, :]] - self.A_oa @ self.Y
         self.S = DenseLU(S) if o.numel() else None
         # one probe column per direction: products with a vector (GEMV) cost a
         # sixth of those with two columns at this size
         probe = plan.probe.to(G.dtype).to(G.device)
         rtol = max(1e-9, 1e4 * torch.finfo(G.dtype).eps)
-        for transpose in (False, True):
+        for transpose in (False,) if symmetric else (False, True):
             Gp = ((G.T if transpose else G) @ probe)[:, None]
             miss = float((self.solve(Gp, transpose)[:, 0] - probe).abs().max())
             if not miss <= rtol * float(probe.abs().max()):
