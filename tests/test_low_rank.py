@@ -110,13 +110,13 @@ def test_kept_factors_serve_both_orientations_and_only_their_own_point():
         assert float((x - truth).abs().max()) <= 1e-10 * float(truth.abs().max())
 
     check(free, g, False)
-    kept = k.__dict__["_switched_factors"][3]
+    kept = k.__dict__["_switched_factors"]["woodbury"][3]
     check(free, g, True)
-    assert k.__dict__["_switched_factors"][3] is kept  # reused, transposed
+    assert k.__dict__["_switched_factors"]["woodbury"][3] is kept  # reused, transposed
     g2 = g.clone()
     g2[0, torch.nonzero(free[0])[0, 0]] = 0.5
     check(free, g2, True)  # another g: factored anew
-    assert k.__dict__["_switched_factors"][3] is not kept
+    assert k.__dict__["_switched_factors"]["woodbury"][3] is not kept
     free2 = free.clone()
     free2[3] = ~free2[3]
     check(free2, g2, False)  # another free set

@@ -225,13 +225,16 @@ def kept_factors(kernel: Any, key: tuple[Any, ...], free: Any, g: Any, make: Any
     """``make()``'s factorisation of the switched system at ``(free, g)``, kept on
     ``kernel`` for the next solve at the same point: a forward step's last
     factorisation then serves the adjoint settle at the operating point it
-    found (one orientation's factors solve the other). ``key`` names what else
-    the factors depend on (compared by identity for objects, by value for the
-    rest); ``H`` and its version are always part of it."""
+    found (one orientation's factors solve the other). ``key`` starts with the
+    kind of factorisation (one is kept per kind, so a dense fallback for a few
+    samples does not evict the batch's Woodbury factors) and names what else
+    they depend on (compared by identity for objects, by value for ints and
+    strings); ``H`` and its version are always part of it."""
     import torch
 
     full = (kernel.H, kernel.H._version, *key)
-    hit = kernel.__dict__.get("_switched_factors")
+    kept = kernel.__dict__.setdefault("_switched_factors", {})
+    hit = kept.get(key[0])
     if hit is not None and len(hit[0]) == len(full) \
             and all(a is b or (isinstance(a, int | str) and a == b)
                     for a, b in zip(hit[0], full)) \
@@ -239,7 +242,7 @@ def kept_factors(kernel: Any, key: tuple[Any, ...], free: Any, g: Any, make: Any
             and torch.equal(hit[2], g):
         return hit[3]
     factors = make()
-    kernel.__dict__["_switched_factors"] = (full, free.clone(), g.clone(), factors)
+    kept[key[0]] = (full, free.clone(), g.clone(), factors)
     return factors
 
 
