@@ -24,14 +24,12 @@ from ..kernels.low_rank import DiagonalPlusLowRank
 
 @dataclass(frozen=True)
 class WoodburyFactors:
-    """The Woodbury step's factorisations at one ``(free, g)``: ``d = δ + g``,
-    ``inv_d = 1/d`` on the usable free set (0 elsewhere) and the LU factors of
-    each sample's ``M = K⁻¹ + V_Fᵀ D⁻¹ U_F``. ``Hᵀ``'s matrix is ``Mᵀ``, so the
-    same factors solve both orientations (a forward step and the adjoint
-    settle at the same operating point)."""
+    """The Woodbury step's factorisations at one ``(free, g)`` (the caller
+    keeps which): ``d = δ + g``, ``inv_d = 1/d`` on the usable free set (0
+    elsewhere) and the LU factors of each sample's ``M = K⁻¹ + V_Fᵀ D⁻¹ U_F``.
+    ``Hᵀ``'s matrix is ``Mᵀ``, so the same factors solve both orientations (a
+    forward step and the adjoint settle at the same operating point)."""
 
-    free: Tensor
-    g: Tensor
     d: Tensor
     inv_d: Tensor
     usable: Tensor
@@ -49,7 +47,7 @@ def factor_low_rank(form: DiagonalPlusLowRank, free: Tensor, g: Tensor,
     inv_d = torch.where(usable, d, torch.inf).reciprocal_()  # 0 off the usable free set
     M = torch.addmm(form.K_inv.to(dtype).reshape(1, r * r), inv_d, form.outer.to(dtype))
     LU, pivots, info = torch.linalg.lu_factor_ex(M.reshape(-1, r, r))
-    return WoodburyFactors(free, g, d, inv_d, usable, LU, pivots, info)
+    return WoodburyFactors(d, inv_d, usable, LU, pivots, info)
 
 
 def solve_low_rank(
