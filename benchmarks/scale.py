@@ -18,7 +18,9 @@
    alike) and test accuracy, on digits 64-32-10, 64-128-10 and MNIST-5k
    784-128-10.
 3. **ngspice** at 784 inputs × 128 hidden: the same split per sample (a
-   batch of 16 by default, 64 with ``--full``).
+   batch of 16 by default, 64 with ``--full``); with ``--full`` (or
+   ``--only ngspice-epoch``) also on real MNIST digits at the trainer's batch
+   of 64, on one and two worker processes, as projected minutes per epoch.
 
 Run on one thread: ``OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/scale.py``
 (a few minutes); ``--full`` for 512 hidden, more epochs and the 1568-1024-10
@@ -75,11 +77,16 @@ def mlp_step_seconds(n_in: int, hidden: int, repeats: int = 20) -> float:
     return _best(step, repeats)
 
 
-def hardware_split(hw, net, repeats: int = 3, batch: int = BATCH) -> dict[str, float]:
-    """Seconds per batch: reprogram, forward settle, adjoint settle, gradient."""
+def hardware_split(hw, net, repeats: int = 3, batch: int = BATCH,
+                   data: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, float]:
+    """Seconds per batch: reprogram, forward settle, adjoint settle, gradient;
+    on random inputs, or on the first ``batch`` rows of ``data`` (features, labels)."""
     rng = np.random.default_rng(0)
-    u = net.encode(rng.normal(size=(batch, net.n_features)))
-    y = rng.integers(0, 10, batch)
+    if data is None:
+        u = net.encode(rng.normal(size=(batch, net.n_features)))
+        y = rng.integers(0, 10, batch)
+    else:
+        u, y = net.encode(data[0][:batch]), data[1][:batch]
     loss = make_loss("ce", y, TEMPERATURE, 10)
     g0 = hw.conductances()
     out: dict[str, list[float]] = {k: [] for k in ("reprogram", "forward", "adjoint", "gradient")}
@@ -356,6 +363,28 @@ def ngspice_row(full: bool) -> None:
           f"{3750 * sum(split.values()) / batch / 60:.0f} min of steps")
 
 
+def ngspice_epoch() -> None:
+    """The ngspice hardware at 784-128 on real MNIST-5k digits, at the trainer's
+    batch of 64, on one and on two worker processes: one MNIST-5k epoch's
+    projected minutes of training steps (the target is 10 on 2 cores)."""
+    from diodenet.linearization import NgspiceHardware
+
+    torch.set_num_threads(1)
+    data = load_dataset("mnist", seed=0)
+    net = build_network(784, 10, 128, scale=10.0, seed=0)
+    batches = math.ceil(len(data.y_train) / BATCH)
+    print(f"\n3b. ngspice at 784-128 on MNIST-5k digits, batch {BATCH}, s per batch "
+          "(best of two; the first also validates each netlist)")
+    print(f"{'workers':>8} {'reprog':>8} {'forward':>8} {'adjoint':>8} {'grad':>8} {'total':>8} "
+          f"{'epoch min':>10}")
+    for workers in (1, 2):
+        with NgspiceHardware(net.circuit, net.inputs, net.outputs, workers=workers) as hw:
+            sp = hardware_split(hw, net, repeats=2, data=(data.x_train, data.y_train))
+        total = sum(sp.values())
+        print(f"{workers:>8} " + " ".join(f"{v:8.2f}" for v in sp.values())
+              + f" {total:8.1f} {batches * total / 60:10.0f}")
+
+
 def drn_solve() -> None:
     """A 1568-1024-10 network (the peer's DRN-1H size) solves in the hardware."""
     torch.set_num_threads(1)
@@ -394,6 +423,8 @@ def main() -> None:
         peer_table(args.full)
     if "ngspice" not in skip:
         ngspice_row(args.full)
+    if args.full or "ngspice-epoch" in args.only.split(","):
+        ngspice_epoch()
     if args.full or "drn" in args.only.split(","):
         drn_solve()
 
