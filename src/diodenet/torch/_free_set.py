@@ -17,7 +17,7 @@ Problem (kernel units, ideal diodes): find ``z`` with
   on the free set with the forward's ``V`` (``adjoint_pr``).
 
 Batched: each sample has its own free set; the ``H_FF`` blocks are gathered,
-padded to the batch's largest ``|F|`` with identity rows, and factored together.
+padded with identity rows and factored together (``solvers._reduced``).
 """
 
 from __future__ import annotations
@@ -27,41 +27,24 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ..solvers._reduced import ReducedFactors, factor_reduced
+
 
 @dataclass
 class FreeSetLU:
-    """LU factors of ``H_FF`` for every sample (padded), and where ``F`` sits."""
+    """LU factors of ``H_FF`` for every sample (``solvers._reduced``, padded
+    batches sorted by ``|F|``), and the free set they are of."""
 
     free: Tensor  # (batch, n) bool: the free set the factors are of
-    idx: Tensor  # (batch, k): positions of F first, padding after
-    valid: Tensor  # (batch, k) bool
-    LU: Tensor  # (batch, k, k)
-    pivots: Tensor  # (batch, k)
+    factors: ReducedFactors
 
     @classmethod
     def factor(cls, H: Tensor, free: Tensor) -> FreeSetLU:
-        batch = free.shape[0]
-        counts = free.sum(dim=1)
-        k = int(counts.max()) if batch else 0  # one host sync: the padded size
-        idx = torch.argsort((~free).to(torch.int8), dim=1, stable=True)[:, :k]
-        valid = torch.arange(k, device=H.device) < counts[:, None]
-        # H[idx, idx] as two cheap gathers (rows, then columns)
-        M = H.index_select(0, idx.reshape(-1)).view(batch, k, -1)
-        M = torch.gather(M, 2, idx[:, None, :].expand(batch, k, k))
-        M.masked_fill_(~(valid[:, :, None] & valid[:, None, :]), 0.0)
-        M.diagonal(dim1=1, dim2=2).add_((~valid).to(H.dtype))
-        LU, pivots = torch.linalg.lu_factor(M) if k else (M, idx.to(torch.int32))
-        return cls(free, idx, valid, LU, pivots)
+        return cls(free, factor_reduced(H, free, H.new_zeros(free.shape)))
 
     def solve(self, r: Tensor, *, adjoint: bool = False) -> Tensor:
         """``x_F = H_FF⁻¹ r_F`` (``H_FF⁻ᵀ`` with ``adjoint``), ``x = 0`` off ``F``."""
-        out = torch.zeros_like(r)
-        if self.idx.shape[1] == 0:
-            return out
-        rr = torch.gather(r, 1, self.idx).masked_fill(~self.valid, 0.0)
-        x = torch.linalg.lu_solve(self.LU, self.pivots, rr.unsqueeze(-1), adjoint=adjoint)
-        x = x.squeeze(-1).masked_fill(~self.valid, 0.0)
-        return out.scatter_(1, self.idx, x)
+        return self.factors.solve(r, transpose=adjoint)
 
 
 def natural_residual(H: Tensor, q: Tensor, z: Tensor) -> tuple[Tensor, Tensor]:
