@@ -408,10 +408,16 @@ class Kernel:
             checks = (float(r[0] @ (H @ r[1])), float(H.abs().sum()), float(H.diagonal().sum()))
             return (n, str(self.dtype), str(self.device), checks)
 
-        # a circuit's diodes usually share a few element objects: each is hashed once
+        ids, params = self._element_identity()
+        return (*self._cached("fingerprint", compute), hash(ids), params)
+
+    def _element_identity(self) -> tuple[tuple[int, ...], int]:
+        """Which element object sits in each place, and a hash of each distinct
+        object's parameters (a circuit's diodes usually share a few objects,
+        so each is hashed once). Recomputed at every call: an edited element
+        list, or an element edited in place, changes it."""
         distinct = {id(e): e for e in self.elements}
-        return (*self._cached("fingerprint", compute), hash(tuple(map(id, self.elements))),
-                hash(tuple(distinct.values())))
+        return tuple(map(id, self.elements)), hash(tuple(distinct.values()))
 
     def low_rank(self) -> DiagonalPlusLowRank | None:
         """``H`` as ``diag(δ) + U K Vᵀ`` if one was set (``set_low_rank``) and ``H``
@@ -476,8 +482,7 @@ class Kernel:
         # keyed by which object sits in each place and each distinct object's
         # parameters, not by H: a re-programmed hardware's kernels share their
         # elements, and grouping them anew cost 0.7 ms per batch at 128 diodes
-        distinct = {id(e): e for e in self.elements}
-        key = (str(self.device), tuple(map(id, self.elements)), hash(tuple(distinct.values())))
+        key = (str(self.device), *self._element_identity())
         hit = _GROUPS.get(key)
         if hit is not None:  # hit[0] holds the elements, so their ids are still theirs
             return hit[1]
