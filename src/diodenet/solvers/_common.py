@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
+from ._reduced import solve_reduced
+
 if TYPE_CHECKING:
     from ..kernels.kernel import Kernel
-
-from ._reduced import solve_reduced
 
 
 @dataclass(frozen=True)
