@@ -44,9 +44,11 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
+from torch.nn import functional as F
 
-from ..kernels.kernel import ConvergenceError, Equilibrium, Kernel
-from ._free_set import FreeSetLU, adjoint_pr, solve
+from ..kernels.kernel import ConvergenceError, Equilibrium, Kernel, all_finite
+from ._free_set import CheckSchedule, FreeSetLU, adjoint_pr, solve
 
 if TYPE_CHECKING:
     from ..circuits import Circuit
@@ -70,11 +72,9 @@ class _Equilibrium(torch.autograd.Function):
     @staticmethod
     def forward(ctx, H: Tensor, q: Tensor, layer: MonDEQLayer) -> Tensor:
         Hd, qd = H.detach(), q.detach()
-        # last call's count, less one: the first check drifts down to what is needed
-        hint = layer.stats.iterations - 1 if layer.stats is not None else None
         sol = solve(Hd, qd, method=layer.solver, tol=layer.tolerance(q.dtype),
-                    max_iter=layer.max_iter, alpha=layer.alpha, first_check=hint,
-                    V=layer._kept_inverse(Hd))
+                    max_iter=layer.max_iter, alpha=layer.alpha,
+                    schedule=layer._schedules[0], V=layer._kept_inverse(Hd))
         layer._keep_inverse(Hd, sol.V)
         worst = float(sol.residual.max()) if sol.residual.numel() else 0.0
         layer.stats = SolverStats(sol.method, sol.iterations, worst)
@@ -103,8 +103,7 @@ class _Equilibrium(torch.autograd.Function):
         else:
             lam, it, worst = adjoint_pr(H, V, free, grad_z, alpha=layer.alpha, tol=ctx.tol,
                                         max_iter=layer.max_iter_adjoint,
-                                        first_check=(layer._adjoint_iterations or 1) - 1)
-            layer._adjoint_iterations = it
+                                        schedule=layer._schedules[1])
             if not worst <= ctx.tol:
                 raise ConvergenceError(
                     f"MonDEQLayer backward did not converge: relative residual {worst:.3e} "
@@ -115,10 +114,29 @@ class _Equilibrium(torch.autograd.Function):
         return -(lam.T @ z), lam, None
 
 
+class _MonotoneH(torch.autograd.Function):
+    """``H = mI + AᵀA - S + Sᵀ``, its gradient in one matrix product:
+    ``∂L/∂A = A(G + Gᵀ)``, ``∂L/∂S = Gᵀ - G`` for ``G = ∂L/∂H`` (autograd
+    through ``A.T @ A`` would take two)."""
+
+    @staticmethod
+    def forward(ctx, A: Tensor, S: Tensor, margin: float) -> Tensor:
+        ctx.save_for_backward(A)
+        base = S.T - S
+        base.diagonal().add_(margin)
+        return torch.addmm(base, A.T, A)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, G: Tensor) -> tuple[Tensor, Tensor, None]:
+        (A,) = ctx.saved_tensors
+        return A @ (G + G.T), G.T - G, None
+
+
 @torch.compiler.disable
 def _refuse_non_finite(x: Tensor) -> None:
     # a host sync on the data: outside what torch.compile traces, like the solver
-    if not bool(torch.isfinite(x).all()):
+    if not all_finite(x):
         raise ValueError("input contains NaN or inf")
 
 
@@ -191,7 +209,8 @@ class MonDEQLayer(nn.Module):
         self.W_out = nn.Parameter(rand(out_features, hidden) * scale)
         self.d = nn.Parameter(torch.zeros(out_features, dtype=dtype, device=device))
         self.stats: SolverStats | None = None
-        self._adjoint_iterations: int | None = None
+        # when the forward and the adjoint PR test their residuals, learnt call by call
+        self._schedules = (CheckSchedule(), CheckSchedule())
         #: how many times ``(I + αH)⁻¹`` was formed: once per distinct ``H``
         #: (parameters and ``alpha``), kept for every later call on the same one
         self.inverses = 0
@@ -220,9 +239,7 @@ class MonDEQLayer(nn.Module):
 
     def H(self) -> Tensor:
         """``I - W = mI + AᵀA - S + Sᵀ``."""
-        n = self.A.shape[0]
-        eye = torch.eye(n, dtype=self.A.dtype, device=self.A.device)
-        return self.margin * eye + self.A.T @ self.A - self.S + self.S.T
+        return _MonotoneH.apply(self.A, self.S, self.margin)
 
     def W(self) -> Tensor:
         """``W = (1 - m)I - AᵀA + S - Sᵀ`` (the monDEQ's recurrent weight)."""
@@ -240,12 +257,12 @@ class MonDEQLayer(nn.Module):
         if x.ndim != 2 or x.shape[1] != self.U.shape[1]:
             raise ValueError(f"expected input (batch, {self.U.shape[1]}), got {tuple(x.shape)}")
         _refuse_non_finite(x)
-        q = x.to(self.U.dtype) @ self.U.T + self.c
+        q = F.linear(x.to(self.U.dtype), self.U, self.c)
         z = _equilibrium(self.H(), q, self)
         return z.squeeze(0) if single else z
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.equilibrium(x) @ self.W_out.T + self.d
+        return F.linear(self.equilibrium(x), self.W_out, self.d)
 
     def to_kernel(self) -> Kernel:
         """The kernel ``0 ∈ Hz + N₊(z) + Bu + b``, ``y = -Cz - Du - d`` of this layer
