@@ -23,6 +23,7 @@ padded with identity rows and factored together (``solvers._reduced``).
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -137,12 +138,12 @@ def _pr_blocks(V: Tensor, q: Tensor, alpha: float, blocks):
     eye = torch.eye(n, dtype=V.dtype, device=V.device)
     RT = (2.0 * V - eye).T
     bias = 2.0 * alpha * (q @ V.T)
-    s = torch.zeros_like(q)
+    s: Tensor | None = None  # s = 0: the first iteration's r is the bias, no product
     for block in blocks:
         for _ in range(block - 1):
             # s ← 2 ReLU(r) - r = |r|: two operations per iteration
-            s = torch.addmm(bias, s, RT).abs_()
-        r = torch.addmm(bias, s, RT)
+            s = bias.abs() if s is None else torch.addmm(bias, s, RT).abs_()
+        r = bias if s is None else torch.addmm(bias, s, RT)
         s = r.abs()
         yield r.clamp_min(0.0), block
 
@@ -235,12 +236,13 @@ def adjoint_pr(
     flip = 2.0 * keep - 1.0  # s ← 2 P_S r - r: r on F, -r off F
     # linear in g: relative to g itself (a zero row is solved by λ = 0)
     scale = g.abs().amax(dim=1).clamp_min(torch.finfo(g.dtype).tiny)
-    s = torch.zeros_like(g)
+    s = bias * flip  # the first iteration, from s = 0
     lam = torch.zeros_like(g)
-    it, worst = 0, float("inf")
+    it, worst = 1, float("inf")
     checks: list[tuple[int, float]] = []
-    for block in schedule.blocks():
-        if it >= max_iter:
+    blocks = schedule.blocks()
+    for block in itertools.chain([next(blocks) - 1], blocks):
+        if checks and it >= max_iter:
             break
         for _ in range(block):
             s = torch.addmm(bias, s, R).mul_(flip)
