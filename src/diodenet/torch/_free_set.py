@@ -62,8 +62,9 @@ class Solution:
     lu: FreeSetLU | None  # factors of the last active-set step, if one ran
     V: Tensor  # (I + αH)⁻¹, for the adjoint iteration
     iterations: int
-    residual: Tensor
+    residual: Tensor  # per sample, relative
     method: str
+    worst: float  # the largest of ``residual``
 
 
 @dataclass
@@ -132,11 +133,16 @@ def _probe(n: int, dtype: torch.dtype, device: torch.device) -> Tensor:
     return torch.randn(n, generator=gen, dtype=torch.float64).to(dtype=dtype, device=device)
 
 
+def reflection(V: Tensor) -> Tensor:
+    """``R = 2V - I``, the reflected resolvent both PR loops multiply by."""
+    R = 2.0 * V
+    R.diagonal().sub_(1.0)
+    return R
+
+
 def _pr_blocks(V: Tensor, q: Tensor, alpha: float, blocks):
     """PR from ``z = 0``: yields ``(z, iterations in the block)`` at every check."""
-    n = V.shape[0]
-    eye = torch.eye(n, dtype=V.dtype, device=V.device)
-    RT = (2.0 * V - eye).T
+    RT = reflection(V).T
     bias = 2.0 * alpha * (q @ V.T)
     s: Tensor | None = None  # s = 0: the first iteration's r is the bias, no product
     for block in blocks:
@@ -168,9 +174,8 @@ def solve(
     scale = q.abs().amax(dim=1).clamp_min(1.0)
     if V is None:
         V = resolvent_inverse(H, alpha, tol)
-    # at z = 0 the natural residual is ReLU(q) and the free set {q > 0}
     z = torch.zeros_like(q)
-    res, free = q.clamp_min(0.0).amax(dim=1), q > 0
+    res: Tensor | None = None
     it = 0
     last_free = None
     pr_cap = {"pr": max_iter, "auto": 200, "active_set": 200}[method]
@@ -185,11 +190,12 @@ def solve(
         it += done
         res, free = natural_residual(H, q, z)
         if method != "active_set":
-            worst = float((res / scale).max()) if res.numel() else 0.0
+            rel = res / scale
+            worst = float(rel.max()) if res.numel() else 0.0
             checks.append((it, worst))
             if worst <= tol:
                 schedule.record(checks, tol)
-                return Solution(z, None, V, it, res / scale, method)
+                return Solution(z, None, V, it, rel, method, worst)
         else:
             # the free sets have settled when at most 1 % of samples changed one
             if last_free is not None and float(
@@ -197,8 +203,10 @@ def solve(
             ) <= 0.01:
                 break
             last_free = free
+    if res is None:  # no PR iteration ran: at z = 0 the natural residual is ReLU(q)
+        res, free = q.clamp_min(0.0).amax(dim=1), q > 0
     if method == "pr":
-        return Solution(z, None, V, it, res / scale, method)
+        return _solution(z, None, V, it, res / scale, method)
     best_z, best_res, lu = z, res, None
     for _ in range(max_iter):
         it += 1
@@ -210,7 +218,12 @@ def solve(
         if same or (method == "auto" and bool((res_new <= tol * scale).all())):
             break
         free = free_new
-    return Solution(best_z, lu, V, it, best_res / scale, method)
+    return _solution(best_z, lu, V, it, best_res / scale, method)
+
+
+def _solution(z: Tensor, lu: FreeSetLU | None, V: Tensor, it: int, rel: Tensor,
+              method: str) -> Solution:
+    return Solution(z, lu, V, it, rel, method, float(rel.max()) if rel.numel() else 0.0)
 
 
 def adjoint_pr(
@@ -226,10 +239,8 @@ def adjoint_pr(
     ``schedule`` says (kept by the caller from one call to the next).
     Returns ``(λ, iterations, worst relative residual)``.
     """
-    n = H.shape[0]
     schedule = schedule if schedule is not None else CheckSchedule()
-    eye = torch.eye(n, dtype=H.dtype, device=H.device)
-    R = 2.0 * V - eye
+    R = reflection(V)
     g = g.masked_fill(~free, 0.0)
     bias = 2.0 * alpha * (g @ V)
     keep = free.to(g.dtype)

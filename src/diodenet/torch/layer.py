@@ -76,7 +76,7 @@ class _Equilibrium(torch.autograd.Function):
                     max_iter=layer.max_iter, alpha=layer.alpha,
                     schedule=layer._schedules[0], V=layer._kept_inverse(Hd))
         layer._keep_inverse(Hd, sol.V)
-        worst = float(sol.residual.max()) if sol.residual.numel() else 0.0
+        worst = sol.worst
         layer.stats = SolverStats(sol.method, sol.iterations, worst)
         if not worst <= layer.tolerance(q.dtype):
             eq = Equilibrium(z=sol.z, y=sol.z, iterations=sol.iterations, residual=sol.residual,
