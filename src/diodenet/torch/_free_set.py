@@ -51,9 +51,10 @@ class FreeSetLU:
 
 
 def natural_residual(H: Tensor, q: Tensor, z: Tensor) -> tuple[Tensor, Tensor]:
-    """``(max_k |z_k - ReLU(z_k - w_k)|, free set)`` per sample, ``w = Hz - q`` (α = 1)."""
-    x = z - (z @ H.T - q)
-    return (z - x.clamp_min(0.0)).abs().amax(dim=1), x > 0
+    """``(max_k |z_k - ReLU(z_k - w_k)|, free set {z - w > 0})`` per sample, with
+    ``w = Hz - q`` (α = 1); ``z - ReLU(z - w) = min(z, w)``."""
+    w = torch.addmm(q, z, H.T, beta=-1.0)
+    return torch.minimum(z, w).abs_().amax(dim=1), z > w
 
 
 @dataclass

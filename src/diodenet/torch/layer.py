@@ -72,22 +72,20 @@ class _Equilibrium(torch.autograd.Function):
     @staticmethod
     def forward(ctx, H: Tensor, q: Tensor, layer: MonDEQLayer) -> Tensor:
         Hd, qd = H.detach(), q.detach()
-        sol = solve(Hd, qd, method=layer.solver, tol=layer.tolerance(q.dtype),
-                    max_iter=layer.max_iter, alpha=layer.alpha,
-                    schedule=layer._schedules[0], V=layer._kept_inverse(Hd))
+        tol = layer.tolerance(q.dtype)
+        sol = solve(Hd, qd, method=layer.solver, tol=tol, max_iter=layer.max_iter,
+                    alpha=layer.alpha, schedule=layer._schedules[0], V=layer._kept_inverse(Hd))
         layer._keep_inverse(Hd, sol.V)
-        worst = sol.worst
-        layer.stats = SolverStats(sol.method, sol.iterations, worst)
-        if not worst <= layer.tolerance(q.dtype):
+        layer.stats = SolverStats(sol.method, sol.iterations, sol.worst)
+        if not sol.worst <= tol:
             eq = Equilibrium(z=sol.z, y=sol.z, iterations=sol.iterations, residual=sol.residual,
-                             converged=sol.residual <= layer.tolerance(q.dtype),
-                             method=sol.method)
+                             converged=sol.residual <= tol, method=sol.method)
             raise ConvergenceError(
-                f"MonDEQLayer ({sol.method}) did not converge: relative residual {worst:.3e} > "
-                f"tol {layer.tolerance(q.dtype):.1e} after {sol.iterations} iterations",
+                f"MonDEQLayer ({sol.method}) did not converge: relative residual "
+                f"{sol.worst:.3e} > tol {tol:.1e} after {sol.iterations} iterations",
                 eq,
             )
-        ctx.lu, ctx.layer, ctx.tol = sol.lu, layer, layer.tolerance(q.dtype)
+        ctx.lu, ctx.layer, ctx.tol = sol.lu, layer, tol
         ctx.save_for_backward(Hd, sol.z, sol.V)
         return sol.z
 
