@@ -18,7 +18,7 @@ from diodenet.kernels.kernel import ConvergenceError, Kernel
 from diodenet.kernels.mondeq import winston_kolter_weight
 from diodenet.torch import MonDEQLayer
 from diodenet.torch._free_set import CheckSchedule, resolvent_inverse
-from diodenet.torch.layer import _Equilibrium
+from diodenet.torch.layer import _Equilibrium, _MonotoneH
 
 
 def _layer(seed: int, *shape: int, **kw) -> MonDEQLayer:
@@ -268,3 +268,23 @@ def test_check_schedule_follows_the_iteration_count_down_and_up():
     # needed two more than predicted: the count rises to what was needed
     s.record([(11, 0.4), (12, 0.2), (13, 0.099)], tol=0.1)
     assert s.count == 13
+
+
+def test_H_and_its_derivatives_equal_the_plain_expression():
+    # H's own autograd Function (one product in its backward) against autograd
+    # through mI + AᵀA - S + Sᵀ, to second order
+    layer = _layer(4, 3, 6, 2, dtype=torch.float64, margin=0.3)
+    A, S = (p.detach().clone().requires_grad_() for p in (layer.A, layer.S))
+
+    def plain(A, S):
+        return 0.3 * torch.eye(6, dtype=torch.float64) + A.T @ A - S + S.T
+
+    def ours(A, S):
+        return _MonotoneH.apply(A, S, 0.3)
+
+    assert torch.allclose(ours(A, S), plain(A, S), rtol=1e-14, atol=1e-14)
+    G = torch.randn(6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    for a, b in zip(torch.autograd.grad((ours(A, S) * G).sum(), (A, S)),
+                    torch.autograd.grad((plain(A, S) * G).sum(), (A, S))):
+        assert torch.allclose(a, b, rtol=1e-13, atol=1e-13)
+    assert torch.autograd.gradgradcheck(ours, (A, S))

@@ -44,7 +44,6 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
-from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
 from ..kernels.kernel import ConvergenceError, Equilibrium, Kernel, all_finite
@@ -125,8 +124,8 @@ class _MonotoneH(torch.autograd.Function):
         return torch.addmm(base, A.T, A)
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, G: Tensor) -> tuple[Tensor, Tensor, None]:
+        # differentiable operations: H's second derivatives come for free
         (A,) = ctx.saved_tensors
         return A @ (G + G.T), G.T - G, None
 
