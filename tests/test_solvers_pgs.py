@@ -18,7 +18,7 @@ import torch
 from diodenet.activations import PiecewiseLinear, Shockley
 from diodenet.kernels import Kernel
 from diodenet.solvers import get_solver
-from diodenet.solvers._factor import layout_of, solve_free_sets
+from diodenet.solvers._factor import layout_of, solve_free_sets, solve_switched
 from diodenet.solvers._reduced import solve_reduced
 from test_solvers_kernels import DT, inputs, kernel, lcp_brute_force, monotone_H, resistor_H
 
@@ -182,3 +182,51 @@ def test_auto_picks_by_density_and_symmetry_and_says_so() -> None:
         assert eq.method.split("+")[0] == first
         exact = k.solve(u, "active_set")
         assert float((eq.z - exact.z).abs().max()) <= 1e-6 * float(exact.z.abs().max())
+
+
+@pytest.mark.parametrize("kind", ["symmetric", "nonsymmetric", "sparse"])
+def test_per_sample_factors_are_kept_for_the_adjoint_at_the_same_point(kind: str) -> None:
+    # above SMALL elements without a low-rank form each sample is factored on its
+    # own (LAPACK or SuperLU); the factors of one solve serve the transposed solve
+    # at the same (free, g), and only there. Every answer against per-sample
+    # dense solves.
+    n = 400 if kind == "sparse" else 60
+    if kind == "nonsymmetric":
+        H = monotone_H(n, 7, skew=1.0)
+    else:
+        H = resistor_H(n, 7)
+        if kind == "sparse":
+            g = torch.Generator().manual_seed(7)
+            keep = torch.rand(n, n, generator=g) < 0.75 / n
+            keep = keep | keep.T | torch.eye(n, dtype=torch.bool)
+            off = torch.where(keep, H, 0.0) - torch.diag(H.diagonal())
+            H = torch.diag(-off.sum(1) + 1e-4) + off
+    k = Kernel(H, torch.eye(n, dtype=DT), torch.eye(n, dtype=DT), torch.zeros(n, n, dtype=DT))
+    assert k.low_rank() is None
+    gen = torch.Generator().manual_seed(8)
+    free = torch.rand(5, n, generator=gen) < 0.7
+    g = torch.rand(5, n, generator=gen, dtype=DT) * free
+    rhs = torch.randn(5, n, generator=gen, dtype=DT)
+    memory: dict = {}
+
+    def check(g: torch.Tensor, transpose: bool) -> None:
+        x = solve_switched(k, free, g, rhs, transpose=transpose, memory=memory)
+        A = k.H.T if transpose else k.H
+        for b in range(free.shape[0]):
+            F = torch.nonzero(free[b]).squeeze(1)
+            M = A[F][:, F] + torch.diag(g[b, F])
+            truth = torch.linalg.solve(M, rhs[b, F])
+            assert float((x[b, F] - truth).abs().max()) <= 1e-9 * float(truth.abs().max())
+            assert bool((x[b][~free[b]] == 0).all())
+
+    check(g, False)
+    kept = k.__dict__["_switched_factors"]["per_sample"][3]
+    sparse_after_first = memory.get("sparse_factorisations", 0)
+    assert (sparse_after_first > 0) == (kind == "sparse")
+    check(g, True)
+    assert k.__dict__["_switched_factors"]["per_sample"][3] is kept  # reused, transposed
+    assert memory.get("sparse_factorisations", 0) == sparse_after_first
+    g2 = g.clone()
+    g2[0, torch.nonzero(free[0])[0, 0]] += 0.5
+    check(g2, True)  # another g: factored anew
+    assert k.__dict__["_switched_factors"]["per_sample"][3] is not kept

@@ -132,40 +132,68 @@ def submatrix(indptr, indices, data, F, pos):
     return _COMPILED[0](indptr, indices, data, F, pos)
 
 
-def _dense_solve(A: np.ndarray, r: np.ndarray, symmetric: bool) -> np.ndarray:
-    from scipy.linalg import lapack
+def _dense_factor(block: Any, symmetric: bool) -> tuple[str, Any]:
+    """A dense block's factors, ``block()`` being a fresh copy of it: Cholesky
+    where it is symmetric positive definite, LU otherwise (or when the Cholesky
+    finds it indefinite)."""
+    from scipy.linalg import lapack, lu_factor
 
     if symmetric:
-        # A is symmetric, so its C-ordered buffer is also its Fortran-ordered self:
-        # potrf factors it in place (no copy, no triangle extraction)
-        c, info = lapack.dpotrf(A.T, lower=1, overwrite_a=1, clean=0)
+        # a symmetric C-ordered block is also its Fortran-ordered self: potrf
+        # factors it in place (no copy, no triangle extraction)
+        c, info = lapack.dpotrf(block().T, lower=1, overwrite_a=1, clean=0)
         if info == 0:
-            x, info = lapack.dpotrs(c, r, lower=1)
-            if info == 0:
-                return x
-        raise np.linalg.LinAlgError("not positive definite")
-    return np.linalg.solve(A, r)
+            return "cholesky", c
+    return "lu", lu_factor(block(), overwrite_a=True, check_finite=False)
 
 
-def solve_free_sets(
-    layout: Layout, free: np.ndarray, g: np.ndarray, rhs: np.ndarray, *, transpose: bool = False
-) -> tuple[np.ndarray, int]:
-    """``x`` (batch, n) with ``(H_FF + diag g_F) x_F = rhs_F`` per sample, 0 off ``F``
-    (``H_FFᵀ`` with ``transpose``); also how many samples took the sparse route."""
+@dataclass
+class FreeSetFactors:
+    """Per sample: the free set ``F`` (indices) and the factors of
+    ``H_FF + diag g_F`` (``("cholesky", c)``, ``("lu", (lu, piv))`` or
+    ``("splu", SuperLU)``); ``solve`` applies them in either orientation, so a
+    forward step's factors serve the adjoint at the same point."""
+
+    n: int
+    blocks: list[tuple[np.ndarray, str, Any]]
+    sparse_used: int
+
+    def solve(self, rhs: np.ndarray, *, transpose: bool = False) -> np.ndarray:
+        from scipy.linalg import lapack, lu_solve
+
+        x = np.zeros_like(rhs)
+        for b, (F, kind, f) in enumerate(self.blocks):
+            if F.size == 0:
+                continue
+            r = rhs[b, F]
+            if kind == "cholesky":
+                x[b, F], info = lapack.dpotrs(f, r, lower=1)
+                if info != 0:
+                    raise np.linalg.LinAlgError(f"potrs failed (info {info})")
+            elif kind == "lu":
+                x[b, F] = lu_solve(f, r, trans=1 if transpose else 0, check_finite=False)
+            else:
+                x[b, F] = f.solve(r, trans="T" if transpose else "N")
+        return x
+
+
+def factor_free_sets(layout: Layout, free: np.ndarray, g: np.ndarray) -> FreeSetFactors:
+    """Factors of ``H_FF + diag g_F`` for every sample (``FreeSetFactors``):
+    SuperLU where ``prefer_sparse`` says the block is sparse enough, LAPACK
+    otherwise (``_dense_factor``)."""
     from scipy.sparse import csr_matrix
     from scipy.sparse.linalg import splu
 
     batch, n = free.shape
-    x = np.zeros_like(rhs)
     pos = np.full(n, -1, dtype=np.int64)
+    blocks: list[tuple[np.ndarray, str, Any]] = []
     sparse_used = 0
-    H = layout.dense.T if transpose else layout.dense
     for b in range(batch):
         F = np.flatnonzero(free[b])
         k = F.size
         if k == 0:
+            blocks.append((F, "none", None))
             continue
-        r = rhs[b, F]
         if prefer_sparse(layout, k):
             sparse_used += 1
             pos[F] = np.arange(k)
@@ -173,20 +201,27 @@ def solve_free_sets(
             pos[F] = -1
             S = csr_matrix((val, idx, ptr), shape=(k, k))
             S = S + _diag(g[b, F]) if bool(np.any(g[b, F])) else S
-            M = S.tocsc() if not transpose else csr_matrix(S).T.tocsc()
-            lu = splu(M, permc_spec="MMD_AT_PLUS_A" if layout.symmetric else "COLAMD",
+            lu = splu(S.tocsc(), permc_spec="MMD_AT_PLUS_A" if layout.symmetric else "COLAMD",
                       options={"SymmetricMode": layout.symmetric})
-            x[b, F] = lu.solve(r)
+            blocks.append((F, "splu", lu))
             continue
-        A = H[np.ix_(F, F)]
-        A[np.diag_indices(k)] += g[b, F]
-        try:
-            x[b, F] = _dense_solve(A, r, layout.symmetric)
-        except np.linalg.LinAlgError:
-            A = H[np.ix_(F, F)]
-            A[np.diag_indices(k)] += g[b, F]
-            x[b, F] = np.linalg.solve(A, r)
-    return x, sparse_used
+
+        def block(F: np.ndarray = F, gF: np.ndarray = g[b, F]) -> np.ndarray:
+            A = layout.dense[np.ix_(F, F)]
+            A[np.diag_indices(F.size)] += gF
+            return A
+
+        blocks.append((F, *_dense_factor(block, layout.symmetric)))
+    return FreeSetFactors(n, blocks, sparse_used)
+
+
+def solve_free_sets(
+    layout: Layout, free: np.ndarray, g: np.ndarray, rhs: np.ndarray, *, transpose: bool = False
+) -> tuple[np.ndarray, int]:
+    """``x`` (batch, n) with ``(H_FF + diag g_F) x_F = rhs_F`` per sample, 0 off ``F``
+    (``H_FFᵀ`` with ``transpose``); also how many samples took the sparse route."""
+    factors = factor_free_sets(layout, free, g)
+    return factors.solve(rhs, transpose=transpose), factors.sparse_used
 
 
 #: at or below this many elements one padded, batched factorisation
@@ -200,8 +235,9 @@ def solve_switched(kernel: Any, free: Any, g: Any, rhs: Any, *, transpose: bool 
     (``H_FFᵀ`` with ``transpose``), 0 off ``F``: by the Woodbury identity when the
     kernel carries a diagonal-plus-low-rank form of ``H`` (``Kernel.low_rank``);
     otherwise, on the CPU and above ``SMALL`` elements, one LAPACK or SuperLU
-    factorisation per sample (``solve_free_sets``, in float64), else the padded
-    batched solve. ``free``/``g``/``rhs`` are tensors; ``memory`` (a solver
+    factorisation per sample (``factor_free_sets``, in float64), else the padded
+    batched solve. Each route's factors are kept for the next solve at the same
+    point (``kept_factors``). ``free``/``g``/``rhs`` are tensors; ``memory`` (a solver
     state's) counts the SuperLU factorisations in ``"sparse_factorisations"``."""
     import torch
 
@@ -254,12 +290,15 @@ def _solve_switched_dense(kernel: Any, free: Any, g: Any, rhs: Any, transpose: b
     from .gauss_seidel import is_symmetric
 
     if kernel.device.type == "cpu" and kernel.n > SMALL:
-        x, sparse_used = solve_free_sets(
-            layout_of(kernel), free.numpy(), g.to(torch.float64).numpy(),
-            rhs.to(torch.float64).numpy(), transpose=transpose,
-        )
-        if memory is not None:
-            memory["sparse_factorisations"] = memory.get("sparse_factorisations", 0) + sparse_used
+        def make() -> FreeSetFactors:
+            f = factor_free_sets(layout_of(kernel), free.numpy(), g.to(torch.float64).numpy())
+            if memory is not None:
+                memory["sparse_factorisations"] = \
+                    memory.get("sparse_factorisations", 0) + f.sparse_used
+            return f
+
+        factors = kept_factors(kernel, ("per_sample",), free, g, make)
+        x = factors.solve(rhs.to(torch.float64).numpy(), transpose=transpose)
         return torch.from_numpy(x).to(rhs.dtype)
     symmetric = is_symmetric(kernel)
     factors = kept_factors(kernel, ("reduced", rhs.dtype), free, g,
