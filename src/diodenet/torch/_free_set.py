@@ -4,9 +4,10 @@ Problem (kernel units, ideal diodes): find ``z`` with
 
     w = H z - q ≥ 0,   z ≥ 0,   zᵀ w = 0      ⇔   z = ReLU(z - α(Hz - q))  (any α > 0)
 
-* ``pr``: Peaceman–Rachford with ``V = (I + αH)⁻¹``: ``r = (2V - I)s + 2αVq``,
-  ``z = ReLU(r)``, ``s ← 2z - r = |r|``; the natural residual is checked
-  every few iterations.
+* ``pr``: Peaceman–Rachford with ``V = (I + αH)⁻¹`` (``resolvent_inverse``):
+  ``r = (2V - I)s + 2αVq``, ``z = ReLU(r)``, ``s ← 2z - r = |r|``; the natural
+  residual is tested when a ``CheckSchedule``, kept by the caller, says the
+  iteration count of the last similar call has been reached.
 * an *active-set step* on the free set ``F = {z - α(Hz - q) > 0}``:
   ``z_F = H_FF⁻¹ q_F``, ``z_N = 0``. When the new point has the same free set the
   step was exact (round-off residual). The LU factors of ``H_FF`` are kept:
