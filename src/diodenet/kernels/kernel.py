@@ -416,8 +416,9 @@ class Kernel:
         object's parameters (a circuit's diodes usually share a few objects,
         so each is hashed once). Recomputed at every call: an edited element
         list, or an element edited in place, changes it."""
-        distinct = {id(e): e for e in self.elements}
-        return tuple(map(id, self.elements)), hash(tuple(distinct.values()))
+        ids = tuple(map(id, self.elements))
+        distinct = dict(zip(ids, self.elements))
+        return ids, hash(tuple(distinct.values()))
 
     def low_rank(self) -> DiagonalPlusLowRank | None:
         """``H`` as ``diag(δ) + U K Vᵀ`` if one was set (``set_low_rank``) and ``H``
