@@ -230,3 +230,17 @@ def test_per_sample_factors_are_kept_for_the_adjoint_at_the_same_point(kind: str
     g2[0, torch.nonzero(free[0])[0, 0]] += 0.5
     check(g2, True)  # another g: factored anew
     assert k.__dict__["_switched_factors"]["per_sample"][3] is not kept
+
+
+def test_an_exactly_singular_free_block_raises_as_numpy_would() -> None:
+    # the built-in simulator falls back to its nodal route on LinAlgError; the
+    # per-sample LU must refuse a singular block instead of returning inf
+    n = 50
+    H = torch.eye(n, dtype=DT)
+    H[3, 3] = H[10, 10] = 0.0  # H[{3, 10}, {3, 10}] = 0: monotone, singular
+    H[5, 7], H[7, 5] = 2.0, -2.0  # a skew pair: not symmetric, so LU rather than Cholesky
+    k = Kernel(H, torch.eye(n, dtype=DT), torch.eye(n, dtype=DT), torch.zeros(n, n, dtype=DT))
+    free = torch.zeros(1, n, dtype=torch.bool)
+    free[0, [3, 10]] = True
+    with pytest.raises(np.linalg.LinAlgError):
+        solve_switched(k, free, torch.zeros(1, n, dtype=DT), torch.ones(1, n, dtype=DT))

@@ -136,7 +136,7 @@ def _dense_factor(block: Any, symmetric: bool) -> tuple[str, Any]:
     """A dense block's factors, ``block()`` being a fresh copy of it: Cholesky
     where it is symmetric positive definite, LU otherwise (or when the Cholesky
     finds it indefinite)."""
-    from scipy.linalg import lapack, lu_factor
+    from scipy.linalg import lapack
 
     if symmetric:
         # a symmetric C-ordered block is also its Fortran-ordered self: potrf
@@ -144,7 +144,10 @@ def _dense_factor(block: Any, symmetric: bool) -> tuple[str, Any]:
         c, info = lapack.dpotrf(block().T, lower=1, overwrite_a=1, clean=0)
         if info == 0:
             return "cholesky", c
-    return "lu", lu_factor(block(), overwrite_a=True, check_finite=False)
+    lu, piv, info = lapack.dgetrf(block())
+    if info != 0:  # an exactly singular block, as numpy's solve would say
+        raise np.linalg.LinAlgError(f"Singular matrix (getrf info {info})")
+    return "lu", (lu, piv)
 
 
 @dataclass
@@ -154,12 +157,11 @@ class FreeSetFactors:
     ``("splu", SuperLU)``); ``solve`` applies them in either orientation, so a
     forward step's factors serve the adjoint at the same point."""
 
-    n: int
     blocks: list[tuple[np.ndarray, str, Any]]
     sparse_used: int
 
     def solve(self, rhs: np.ndarray, *, transpose: bool = False) -> np.ndarray:
-        from scipy.linalg import lapack, lu_solve
+        from scipy.linalg import lapack
 
         x = np.zeros_like(rhs)
         for b, (F, kind, f) in enumerate(self.blocks):
@@ -171,7 +173,9 @@ class FreeSetFactors:
                 if info != 0:
                     raise np.linalg.LinAlgError(f"potrs failed (info {info})")
             elif kind == "lu":
-                x[b, F] = lu_solve(f, r, trans=1 if transpose else 0, check_finite=False)
+                x[b, F], info = lapack.dgetrs(*f, r, trans=1 if transpose else 0)
+                if info != 0:
+                    raise np.linalg.LinAlgError(f"getrs failed (info {info})")
             else:
                 x[b, F] = f.solve(r, trans="T" if transpose else "N")
         return x
@@ -212,7 +216,7 @@ def factor_free_sets(layout: Layout, free: np.ndarray, g: np.ndarray) -> FreeSet
             return A
 
         blocks.append((F, *_dense_factor(block, layout.symmetric)))
-    return FreeSetFactors(n, blocks, sparse_used)
+    return FreeSetFactors(blocks, sparse_used)
 
 
 def solve_free_sets(
