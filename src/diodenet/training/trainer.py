@@ -318,9 +318,7 @@ class Trainer:
         if not self.n_gains:
             # θ is monotone in g, so the box maps to a box in θ: clipping there
             # skips an exp and a log per resistor at every step (2 ms at MNIST size)
-            r = self.g_range
-            lo, hi = ((math.log(r.g_min), math.log(r.g_max)) if self.config.param == "log"
-                      else (r.g_min / r.g_max, 1.0))
+            lo, hi = self._to_theta(np.array([self.g_range.g_min, self.g_range.g_max]))
             return np.clip(theta, lo, hi)
         g = self._to_g(theta)
         base = np.log(g) if self.config.param == "log" else g / self.g_range.g_max
