@@ -18,7 +18,7 @@ import torch
 from diodenet.activations import PiecewiseLinear, Shockley
 from diodenet.kernels import Kernel
 from diodenet.solvers import get_solver
-from diodenet.solvers._factor import layout_of, solve_free_sets, solve_switched
+from diodenet.solvers._factor import factor_free_sets, layout_of, solve_switched
 from diodenet.solvers._reduced import solve_reduced
 from test_solvers_kernels import DT, inputs, kernel, lcp_brute_force, monotone_H, resistor_H
 
@@ -109,9 +109,10 @@ def test_free_set_factorisations_equal_the_padded_batched_solve(sparse: bool,
     cond = torch.rand(6, n, generator=g, dtype=DT) * free
     rhs = torch.randn(6, n, generator=g, dtype=DT)
     layout = layout_of(k)
+    factors = factor_free_sets(layout, free.numpy(), cond.numpy())
+    sparse_used = factors.sparse_used
     for transpose in (False, True):
-        x, sparse_used = solve_free_sets(layout, free.numpy(), cond.numpy(), rhs.numpy(),
-                                         transpose=transpose)
+        x = factors.solve(rhs.numpy(), transpose=transpose)
         A = k.H.T if transpose else k.H
         truth = solve_reduced(A, free, cond, rhs, symmetric=symmetric)
         assert float((torch.from_numpy(x) - truth).abs().max()) <= 1e-9 * float(truth.abs().max())

@@ -219,17 +219,8 @@ def factor_free_sets(layout: Layout, free: np.ndarray, g: np.ndarray) -> FreeSet
     return FreeSetFactors(blocks, sparse_used)
 
 
-def solve_free_sets(
-    layout: Layout, free: np.ndarray, g: np.ndarray, rhs: np.ndarray, *, transpose: bool = False
-) -> tuple[np.ndarray, int]:
-    """``x`` (batch, n) with ``(H_FF + diag g_F) x_F = rhs_F`` per sample, 0 off ``F``
-    (``H_FFᵀ`` with ``transpose``); also how many samples took the sparse route."""
-    factors = factor_free_sets(layout, free, g)
-    return factors.solve(rhs, transpose=transpose), factors.sparse_used
-
-
 #: at or below this many elements one padded, batched factorisation
-#: (``_common.solve_reduced``) beats a loop over the samples
+#: (``_reduced.factor_reduced``) beats a loop over the samples
 SMALL = 40
 
 
