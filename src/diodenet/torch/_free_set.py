@@ -63,6 +63,7 @@ class Solution:
     z: Tensor
     lu: FreeSetLU | None  # factors of the last active-set step, if one ran
     V: Tensor  # (I + αH)⁻¹, for the adjoint iteration
+    R: Tensor  # 2V - I, likewise
     iterations: int
     residual: Tensor  # per sample, relative
     method: str
@@ -142,9 +143,9 @@ def reflection(V: Tensor) -> Tensor:
     return R
 
 
-def _pr_blocks(V: Tensor, q: Tensor, alpha: float, blocks):
+def _pr_blocks(V: Tensor, R: Tensor, q: Tensor, alpha: float, blocks):
     """PR from ``z = 0``: yields ``(z, iterations in the block)`` at every check."""
-    RT = reflection(V).T
+    RT = R.T
     bias = 2.0 * alpha * (q @ V.T)
     s: Tensor | None = None  # s = 0: the first iteration's r is the bias, no product
     for block in blocks:
@@ -176,6 +177,7 @@ def solve(
     scale = q.abs().amax(dim=1).clamp_min(1.0)
     if V is None:
         V = resolvent_inverse(H, alpha, tol)
+    R = reflection(V)
     z = torch.zeros_like(q)
     res: Tensor | None = None
     it = 0
@@ -186,7 +188,7 @@ def solve(
     elif schedule is None:
         schedule = CheckSchedule()
     checks: list[tuple[int, float]] = []
-    blocks = _pr_blocks(V, q, alpha, schedule.blocks())
+    blocks = _pr_blocks(V, R, q, alpha, schedule.blocks())
     while it < pr_cap:
         z, done = next(blocks)
         it += done
@@ -197,7 +199,7 @@ def solve(
             checks.append((it, worst))
             if worst <= tol:
                 schedule.record(checks, tol)
-                return Solution(z, None, V, it, rel, method, worst)
+                return Solution(z, None, V, R, it, rel, method, worst)
         else:
             # the free sets have settled when at most 1 % of samples changed one
             if last_free is not None and float(
@@ -208,7 +210,7 @@ def solve(
     if res is None:  # no PR iteration ran: at z = 0 the natural residual is ReLU(q)
         res, free = q.clamp_min(0.0).amax(dim=1), q > 0
     if method == "pr":
-        return _solution(z, None, V, it, res / scale, method)
+        return _solution(z, None, V, R, it, res / scale, method)
     best_z, best_res, lu = z, res, None
     for _ in range(max_iter):
         it += 1
@@ -220,29 +222,29 @@ def solve(
         if same or (method == "auto" and bool((res_new <= tol * scale).all())):
             break
         free = free_new
-    return _solution(best_z, lu, V, it, best_res / scale, method)
+    return _solution(best_z, lu, V, R, it, best_res / scale, method)
 
 
-def _solution(z: Tensor, lu: FreeSetLU | None, V: Tensor, it: int, rel: Tensor,
+def _solution(z: Tensor, lu: FreeSetLU | None, V: Tensor, R: Tensor, it: int, rel: Tensor,
               method: str) -> Solution:
-    return Solution(z, lu, V, it, rel, method, float(rel.max()) if rel.numel() else 0.0)
+    return Solution(z, lu, V, R, it, rel, method, float(rel.max()) if rel.numel() else 0.0)
 
 
 def adjoint_pr(
-    H: Tensor, V: Tensor, free: Tensor, g: Tensor, *, alpha: float, tol: float,
+    H: Tensor, V: Tensor, R: Tensor, free: Tensor, g: Tensor, *, alpha: float, tol: float,
     max_iter: int, schedule: CheckSchedule | None = None,
 ) -> tuple[Tensor, int, float]:
     """``λ`` with ``(Hᵀλ)_F = g_F``, ``λ_N = 0``, by Peaceman–Rachford on the free set.
 
     The splitting of ``0 ∈ (Hᵀλ - g) + N_S(λ)``, ``S = {λ_N = 0}`` (whose
     resolvent is the projection onto ``S``), reuses the forward's
-    ``V = (I + αH)⁻¹``: ``r = (2Vᵀ - I)s + 2αVᵀg``, ``λ = P_S r``, ``s ← 2λ - r``.
+    ``V = (I + αH)⁻¹`` and ``R = 2V - I``: ``r = Rᵀs + 2αVᵀg``, ``λ = P_S r``,
+    ``s ← 2λ - r``.
     Stops when ``‖(Hᵀλ - g)_F‖_∞ ≤ tol · ‖g_F‖_∞`` for every sample, tested as
     ``schedule`` says (kept by the caller from one call to the next).
     Returns ``(λ, iterations, worst relative residual)``.
     """
     schedule = schedule if schedule is not None else CheckSchedule()
-    R = reflection(V)
     g = g.masked_fill(~free, 0.0)
     bias = 2.0 * alpha * (g @ V)
     keep = free.to(g.dtype)

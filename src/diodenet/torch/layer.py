@@ -85,12 +85,12 @@ class _Equilibrium(torch.autograd.Function):
                 eq,
             )
         ctx.lu, ctx.layer, ctx.tol = sol.lu, layer, tol
-        ctx.save_for_backward(Hd, sol.z, sol.V)
+        ctx.save_for_backward(Hd, sol.z, sol.V, sol.R)
         return sol.z
 
     @staticmethod
     def backward(ctx, grad_z: Tensor) -> tuple[Tensor, Tensor, None]:
-        H, z, V = ctx.saved_tensors
+        H, z, V, R = ctx.saved_tensors
         layer: MonDEQLayer = ctx.layer
         lu: FreeSetLU | None = ctx.lu
         free = z > 0
@@ -98,7 +98,7 @@ class _Equilibrium(torch.autograd.Function):
             lam = lu.solve(grad_z.masked_fill(~free, 0.0), adjoint=True)
             used = "lu"
         else:
-            lam, it, worst = adjoint_pr(H, V, free, grad_z, alpha=layer.alpha, tol=ctx.tol,
+            lam, it, worst = adjoint_pr(H, V, R, free, grad_z, alpha=layer.alpha, tol=ctx.tol,
                                         max_iter=layer.max_iter_adjoint,
                                         schedule=layer._schedules[1])
             if not worst <= ctx.tol:
