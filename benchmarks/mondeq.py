@@ -53,6 +53,12 @@ class ReferencePR(nn.Module):
         A, S = self.A.weight, self.S.weight
         return (1 - self.m) * torch.eye(n) - A.T @ A + S - S.T
 
+    def resolvent(self, W: Tensor) -> Tensor:
+        """``((1 + α)I - αW)⁻¹``, the PR loops' matrix (no gradient)."""
+        n = W.shape[0]
+        with torch.no_grad():
+            return torch.linalg.inv((1 + self.alpha) * torch.eye(n) - self.alpha * W.detach())
+
     def equilibrium(self, x: Tensor, Winv: Tensor) -> Tensor:
         """The forward PR loop, to the reference's own stopping rule."""
         a = self.alpha
@@ -75,11 +81,8 @@ class ReferencePR(nn.Module):
         return z
 
     def forward(self, x: Tensor) -> Tensor:
-        a = self.alpha
         W = self.W()
-        n = W.shape[0]
-        with torch.no_grad():
-            Winv = torch.linalg.inv((1 + a) * torch.eye(n) - a * W.detach())
+        Winv = self.resolvent(W)
         z = self.equilibrium(x, Winv)
         z = torch.relu(self.U(x) + z @ W.T)
         z = _RefBackward.apply(z, Winv, W.detach(), self)
@@ -150,8 +153,7 @@ def equilibrium_residual(model: nn.Module, x: Tensor) -> float:
             W = model.W()
             n = W.shape[0]
             H, q = torch.eye(n) - W, model.U(x)
-            z = model.equilibrium(x, torch.linalg.inv((1 + model.alpha) * torch.eye(n)
-                                                      - model.alpha * W))
+            z = model.equilibrium(x, model.resolvent(W))
         else:
             mon = model.mon
             H, q = mon.H(), torch.nn.functional.linear(x, mon.U, mon.c)
