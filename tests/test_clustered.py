@@ -23,18 +23,19 @@ def _layered_G(**kwargs) -> tuple[BuiltinHardware, torch.Tensor]:
 @pytest.mark.parametrize("transpose", [False, True])
 def test_block_elimination_equals_a_dense_solve(transpose):
     hw, G = _layered_G()
-    assert isinstance(hw._G, ClusteredFactor)  # each hidden node and its diode: a cluster
-    assert [tuple(g.shape) for g in hw._cluster_plan.groups] == [(100, 2)]
+    # each hidden node and its diode: a cluster
+    assert isinstance(hw._programmed.G, ClusteredFactor)
+    assert [tuple(g.shape) for g in hw._programmer.cluster_plan.groups] == [(100, 2)]
     rhs = torch.randn(G.shape[0], 5, generator=torch.Generator().manual_seed(0),
                       dtype=G.dtype)
     truth = torch.linalg.solve(G.T if transpose else G, rhs)
-    x = hw._G.solve(rhs, transpose)
+    x = hw._programmed.G.solve(rhs, transpose)
     assert float((x - truth).abs().max()) <= 1e-11 * float(truth.abs().max())
 
 
 def test_hidden_nodes_tied_to_each_other_make_no_clusters():
     hw, _ = _layered_G(recurrent="dense")
-    assert hw._cluster_plan is None and isinstance(hw._G, DenseLU)
+    assert hw._programmer.cluster_plan is None and isinstance(hw._programmed.G, DenseLU)
 
 
 def test_a_singular_block_is_refused_and_lu_pivots_past_it():
@@ -70,7 +71,7 @@ def test_a_nonsymmetric_matrix_is_eliminated_both_ways(transpose):
     gen = torch.Generator().manual_seed(1)
     G = G * (1 + 0.3 * torch.rand(G.shape, generator=gen, dtype=G.dtype))  # same pattern
     assert not torch.equal(G, G.T)
-    f = hw._cluster_plan.factor(G)
+    f = hw._programmer.cluster_plan.factor(G)
     assert f.Z is not f.Y
     rhs = torch.randn(G.shape[0], 5, generator=gen, dtype=G.dtype)
     truth = torch.linalg.solve(G.T if transpose else G, rhs)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-import diodenet.linearization.builtin as builtin_hw
+import diodenet.kernels.programming as programming
 from diodenet.kernels import extract_kernel
 from diodenet.kernels.low_rank import DiagonalPlusLowRank
 from diodenet.linearization import BuiltinHardware, hardware_gradient
@@ -148,7 +148,7 @@ def test_the_hardware_answers_the_same_with_and_without_the_form(monkeypatch, di
     u = net.encode(rng.normal(size=(32, 12)))
     loss = make_loss("ce", rng.integers(0, 3, 32), 0.5, 3)
     with_form = hardware_gradient(hw, u, loss)
-    monkeypatch.setattr(builtin_hw, "_low_rank_columns", lambda coupling, n: None)
+    monkeypatch.setattr(programming, "_low_rank_columns", lambda coupling, n: None)
     plain_hw = BuiltinHardware(net.circuit, net.inputs, net.outputs)
     assert plain_hw.kernel.low_rank() is None
     plain = hardware_gradient(plain_hw, u, loss)
@@ -250,7 +250,8 @@ def test_a_network_whose_inputs_reach_some_hidden_nodes_only_has_the_extracted_k
     for name in rng.choice(inputs_to_hidden, size=len(inputs_to_hidden) // 3, replace=False):
         c.remove(str(name))
     hw = BuiltinHardware(c, net.inputs, net.outputs)
-    assert hw._drive_plan is not None and len(hw._drive_plan.at) < hw._drive_plan.su_rows.size
+    plan = hw._programmer._drive_plan
+    assert plan is not None and len(plan.at) < plan.su_rows.size
     for step in range(2):
         K = extract_kernel(hw.circuit, net.inputs, net.outputs)
         for name in ("H", "B", "C", "D", "b", "d"):

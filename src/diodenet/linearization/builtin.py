@@ -37,7 +37,6 @@ changes no decision.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -49,16 +48,9 @@ from torch import Tensor
 from ..activations import Shockley
 from ..circuits import GROUND, Circuit, CurrentSource, Resistor, ShockleyDiode
 from ..circuits.outputs import OutputSpec, parse_output
-from ..kernels.clustered import ClusteredFactor, ClusterPlan, DenseLU
 from ..kernels.extract import diode_nonlinearity
-from ..kernels.kernel import FactoredB, Kernel, all_finite
-from ..kernels.low_rank import from_partition
-from ..kernels.mna import (
-    refuse_singular_ports,
-    refuse_unmodelled_options,
-    refuse_voltage_defined_loops,
-)
-from ..kernels.programming import DrivePlan, ProgrammedBlocks, coupling_unknowns
+from ..kernels.mna import refuse_unmodelled_options, refuse_voltage_defined_loops
+from ..kernels.programming import KernelProgrammer
 from ..kernels.stamped import StampedMNA, as_torch, rmul
 from ..simulators.builtin import breakdown_limits, check_breakdown, exact_method
 from ..solvers._factor import solve_switched
@@ -174,8 +166,8 @@ class BuiltinHardware(Hardware):
                 else:
                     rows_d.append((j, st.pos_d[col], sign))
         p = len(self.outputs)
-        self._O_f = _csr(rows_f, (p, len(st.free)))
-        self._O_D = _csr(rows_d, (p, len(st.driven)))
+        O_f = _csr(rows_f, (p, len(st.free)))
+        O_D = _csr(rows_d, (p, len(st.driven)))
         # how each input enters: ("vd", driven row) | ("vf", free row) | ("i", pos col, neg col)
         self._input_kind: list[tuple[str, int, int]] = []
         for name in self.inputs:
@@ -217,7 +209,11 @@ class BuiltinHardware(Hardware):
         self._meas_f = as_torch(st.measure_f, self.dtype, self.device)
         self._meas_D = as_torch(st.measure_D, self.dtype, self.device)
         self._measT_D = as_torch(st.measure_D.T.tocsr(), self.dtype, self.device)
-        self._fixed_parts()
+        self._programmer = KernelProgrammer(
+            st, O_f, O_D, self._meas_f, elements=self._elements,
+            input_names=self.inputs,
+            output_names=["-".join(o).removesuffix("-0") for o in self.outputs],
+            dtype=self.dtype, device=self.device)
         self._program(self._g, check=True)
         self._solver = CachedSolver(exact_method(self.kernel, self.method), tol=self.tol)
         self._breakdown = breakdown_limits(c, self.kernel)
@@ -226,139 +222,11 @@ class BuiltinHardware(Hardware):
         return as_torch(a, self.dtype, self.device)
 
     # ------------------------------------------------------------ program
-    def _fixed_parts(self) -> None:
-        """What does not depend on the conductances, computed once."""
-        st, mna = self._st, self._st.mna
-        t = self._t
-        # each driven node is s·(one input) or s·(a constant): v_D = s ⊙ u[:, col] + v0_D
-        Su_Db = st.Su_Db.tocsr()
-        col = np.full(len(st.driven), -1, dtype=np.int64)
-        rows = np.repeat(np.arange(Su_Db.shape[0]), np.diff(Su_Db.indptr))
-        col[rows] = Su_Db.indices
-        self._Vu_D = sp.csr_matrix(Su_Db.multiply(st.sign[:, None]))  # (D, m)
-        self._D_input = torch.as_tensor(col, device=self.device)
-        m = Su_Db.shape[1]
-        self._D_in_order = bool(np.array_equal(col[:m], np.arange(m)) and (col[m:] < 0).all())
-        self._D_input_sign = t(np.where(col >= 0, st.sign, 0.0))
-        self._v0D = t(st.sign * st.s0_Db)
-        coupling = coupling_unknowns(st)
-        o = _low_rank_columns(coupling, st.Sz_f.shape[1])
-        self._low_rank_cols = o = None if o is None else o.to(self.device)
-        ff = st.blocks["ff"]
-        self._cluster_plan = ClusterPlan.of(ff.rows, ff.cols, ff.shape[0], coupling)
-        if self._cluster_plan is not None:
-            self._cluster_plan = self._cluster_plan.to(self.device)
-        self._Su_f_dense = st.Su_f.toarray()
-        mD = st.measure_D
-        O_D = self._O_D
-        v0 = st.sign * st.s0_Db
-        self._drive_plan = DrivePlan.of(st, self._Vu_D, self._Su_f_dense, v0)
-        self._B_fixed = t((mD @ self._Vu_D).toarray())
-        self._B_fixed_used = bool(self._B_fixed.any())
-        self._b_fixed = t(mD @ v0 + mna.measure_offset)
-        self._D_fixed = t((O_D @ self._Vu_D).toarray())
-        self._d_fixed = t(O_D @ v0)
-        self._Of = t(self._O_f.toarray())
-        # the right-hand sides every re-programming solves with: [S_z, r0, E] (F, n + 1 + r),
-        # the diode columns, the constants (written at each programming) and the
-        # coupling unknowns' unit columns (for the low-rank form of H)
-        n = st.Sz_f.shape[1]
-        self._drive_columns = torch.zeros(len(st.free), n + 1 + (0 if o is None else o.numel()),
-                                          dtype=self.dtype, device=self.device)
-        self._drive_columns[:, :n] = t(st.Sz_f.toarray())
-        if o is not None:
-            self._drive_columns[o, n + 1 + torch.arange(o.numel(), device=self.device)] = 1.0
-        meas = self._meas_f.to_dense() if self._meas_f.layout != torch.strided else self._meas_f
-        self._readout_T = torch.cat([meas, self._Of], 0).T.contiguous()  # (F, n + p)
-
-    def _factor_free_block(self, Gff: Tensor) -> DenseLU | ClusteredFactor:
-        """``G_ff`` factored: by block elimination over its clusters where it has
-        them (``kernels.clustered``), else by LU."""
-        if self._cluster_plan is not None:
-            with contextlib.suppress(ValueError):  # a singular block: LU pivots past it
-                return self._cluster_plan.factor(Gff)
-        return DenseLU(Gff)
-
-    def _free_solution(self, z: Tensor, u: Tensor) -> Tensor:
-        """``x_f = Xz z + G⁻¹ (Ru u) + x0`` (batch, F): every free unknown."""
-        x = torch.addmm(self._x0, z, self._Xz.T)
-        if self._rows.numel() and u.shape[1]:
-            # right-hand sides as columns (F, batch): rows are scattered whole
-            r = u.new_zeros((self._Xz.shape[0], u.shape[0]))
-            inner = self.kernel.factored_input(u)  # u Ruᵀ, made once for q
-            r[self._rows] = (inner if inner is not None else u @ self._Ru_rows.T).T
-            x = x + self._G.solve(r).T
-        return x
-
-    def _driven_voltages(self, u: Tensor) -> Tensor:
-        """``v_D`` (batch, D): each driven node's source value, signed."""
-        m = u.shape[1]
-        if self._D_in_order:  # driven node i is input i, the rest constants: no gather
-            return torch.cat([torch.addcmul(self._v0D[:m], u, self._D_input_sign[:m]),
-                              self._v0D[m:].expand(u.shape[0], -1)], 1)
-        cols = self._D_input.clamp_min(0)
-        return u[:, cols] * self._D_input_sign + self._v0D if m else \
-            self._v0D.expand(u.shape[0], -1).clone()
-
     def _program(self, g: np.ndarray, check: bool = False) -> None:
-        """Re-stamp ``g``, factor ``G_ff`` and derive the kernel (see the module docstring)."""
-        st, mna = self._st, self._st.mna
-        t = self._t
-        blocks: dict[str, Any] = st.restamp(g, ("ff",))
-        ff = blocks["ff"]
-        Gff = ff if isinstance(ff, np.ndarray) else ff.toarray()
-        if check and Gff.shape[0] <= 3000:
-            refuse_singular_ports(Gff)
-        # the free rows' drives: S_z (diodes), Ru = S_u - G_fD Vu_D (inputs), r0 (constants)
-        plan = self._drive_plan
-        if plan is not None:  # straight from G_fD's entries; the block itself when asked
-            fD = st.blocks["fD"]
-            rows, Ru_r, r0 = plan.drives(fD, g, st.s0_f)
-            blocks["fD"] = lambda: fD.values(g)
-        else:
-            GfD = blocks["fD"] = st.restamp(g, ("fD",))["fD"]
-            GfD_Vu = (self._Vu_D.T @ GfD.T).T if self._Vu_D.nnz else 0.0
-            Ru = np.asarray(self._Su_f_dense - GfD_Vu)
-            rows = np.flatnonzero(np.any(Ru != 0.0, axis=1))  # e.g. the hidden nodes only
-            Ru_r = Ru[rows]
-            r0 = st.s0_f - GfD @ (st.sign * st.s0_Db)
-        G = self._factor_free_block(t(Gff))
-        n = len(mna.diodes)
-        # G⁻¹ on the drive columns, one solve; the m input columns stay factored:
-        # neither X_u = G⁻¹ Ru (F × m) nor B = (P G⁻¹)[:, rows] Ru[rows] is formed
-        o = self._low_rank_cols
-        self._drive_columns[:, n] = t(r0)  # G.solve leaves its right-hand side as it is
-        Xz0 = G.solve(self._drive_columns)
-        if not all_finite(Xz0):
-            raise ValueError("the circuit's linear part is singular at these conductances")
-        Xz, x0, G_inv_o = Xz0[:, :n], Xz0[:, n], Xz0[:, n + 1:]
-        QO = G.solve(self._readout_T, transpose=True).T  # P G⁻¹; O G⁻¹
-        Ru_rows = t(Ru_r)
-        QO_r = QO[:, torch.as_tensor(rows, device=self.device)]  # (n + p, rows)
-        mf = self._meas_f
-        # w = P x: H = P_f Xz, B = P_f G⁻¹ Ru + P_D Vu_D, b = P_f x0 + P_D v0_D + offset
-        H = rmul(Xz.T, mf).T
-        # B stays factored: q = (u Ruᵀ) (P G⁻¹)ᵀ, and the free solution reuses u Ruᵀ
-        B = FactoredB(QO_r[:n].contiguous(), Ru_rows,
-                      self._B_fixed if self._B_fixed_used else None)
-        b = rmul(x0[None], mf)[0] + self._b_fixed
-        C = -(self._Of @ Xz)
-        D = torch.addmm(self._D_fixed, QO_r[n:], Ru_rows, beta=-1.0, alpha=-1.0)
-        d = -(self._Of @ x0 + self._d_fixed)
-        self.kernel = Kernel(
-            H, B, C, D, self._elements, b=b, d=d, dtype=self.dtype, device=self.device,
-            input_names=self.inputs,
-            output_names=["-".join(o).removesuffix("-0") for o in self.outputs],
-            element_names=[dd.name for dd in mna.diodes],
-            monotone_tol=self.monotone_tol if check else float("inf"),
-        )
-        if o is not None:  # H = diag + low rank (see kernels.low_rank): the solvers' shortcut
-            with contextlib.suppress(ValueError):  # diodes that also meet elsewhere: none
-                self.kernel.set_low_rank(from_partition(H, QO[:n][:, o], G_inv_o[o], Xz[o]))
-        self._G, self._QO = G, QO
-        self._Xz, self._x0 = Xz, x0
-        self._Ru_rows, self._rows = Ru_rows, torch.as_tensor(rows, device=self.device)
-        self._blocks = ProgrammedBlocks(st, g, blocks, t)
+        """Re-stamp ``g``, factor ``G_ff`` and derive the kernel (``kernels.programming``)."""
+        self._programmed = self._programmer.program(g, check=check,
+                                                    monotone_tol=self.monotone_tol)
+        self.kernel = self._programmed.kernel
 
     @property
     # read-only here (Hardware declares a plain attribute): the network changes only
@@ -426,8 +294,9 @@ class BuiltinHardware(Hardware):
         z = eq.z
         check_breakdown(self._breakdown, z)
         self.settles += u.shape[0]
-        vD = self._driven_voltages(u)
-        xf = self._free_solution(z, u)
+        programmed = self._programmed
+        vD = self._programmer.driven_voltages(u)
+        xf = programmed.free_solution(z, u)
         V = self._node_matrix(xf[:, self._free_node_pos], vD)
         reverse = torch.where(self._impedance, z @ k.H.T + k.rhs(u), z) \
             if bool(self._impedance.any()) else z
@@ -442,7 +311,7 @@ class BuiltinHardware(Hardware):
 
         # the blocks of these conductances: a lazy read after a re-programming
         # must still answer for the circuit that was measured
-        blocks = self._blocks
+        blocks = programmed.blocks
 
         def j_driven(xf: Tensor) -> Tensor:
             # KCL at each driven node: j = s ⊙ (S_z z + S_u u + s0 - G_Df x_f - G_DD v_D)
@@ -535,22 +404,23 @@ class BuiltinHardware(Hardware):
         k = self.kernel
         s = self._sign
         y_D = s * r_br  # driven nodes: the (small-signal) source values
-        G, n = self._G, k.n
+        programmed = self._programmed
+        G, n = programmed.G, k.n
 
         def G_solve(rhs: Tensor, transpose: bool) -> Tensor:
             if rhs.shape[1] == 0:
                 return rhs
             return G.solve(rhs.T, transpose).T
 
-        blocks = self._blocks  # these conductances' blocks (read lazily)
+        blocks = programmed.blocks  # these conductances' blocks (read lazily)
         # with no input driven (the usual adjoint, driven at the outputs) y_D = 0
         driven_inputs = any(not isinstance(key, tuple) for key in drive)
         if not adjoint:
-            r_f = r_f + c_out @ self._Of
+            r_f = r_f + c_out @ self._programmer.O_f
             y_f = G_solve(r_f - rmul(y_D, blocks["fD"][0]) if driven_inputs else r_f, False)
             rw = rmul(y_f, self._meas_f) + rmul(y_D, self._meas_D)
             zhat = -solve_switched(k, free, g, rw)
-            x_f = y_f + zhat @ self._Xz.T
+            x_f = y_f + zhat @ programmed.Xz.T
             x_D = y_D
 
             def j_driven(xf: Tensor) -> Tensor:
@@ -559,12 +429,12 @@ class BuiltinHardware(Hardware):
         else:
             # (c_out O_f) G⁻¹ = c_out (O G⁻¹) and (ŝ P_f) G⁻¹ = ŝ (P G⁻¹): the
             # re-programming's QO, so only drives at the inputs need a solve
-            y_f = c_out @ self._QO[n:]
+            y_f = c_out @ programmed.QO[n:]
             if driven_inputs:
                 y_f = y_f + G_solve(r_f - rmul(y_D, blocks["Df"][1]), True)
             t = rmul(y_f, self._SzT_f) + rmul(y_D, self._SzT_D)
             shat = solve_switched(k, free, g, t, transpose=True)
-            y2_f = shat @ self._QO[:n]
+            y2_f = shat @ programmed.QO[:n]
             x_f = y_f - y2_f
             x_D = y_D
 
@@ -601,15 +471,6 @@ class BuiltinHardware(Hardware):
             return super().conductance_gradient(forward, adjoint)
         V, W = forward.node_voltages, adjoint.node_voltages
         return conductance_gradient(V, W, self._cross).cpu().numpy()
-
-
-def _low_rank_columns(coupling: np.ndarray, n: int) -> Tensor | None:
-    """The ``coupling`` unknowns (``programming.coupling_unknowns``) if they are
-    few enough, next to ``n`` diodes, for the diagonal-plus-low-rank form of
-    ``H`` to pay (``kernels.low_rank``)."""
-    if n < 8 or coupling.size == 0 or 2 * coupling.size > n:
-        return None
-    return torch.as_tensor(coupling)
 
 
 def _csr(triplets: list[tuple[int, int, float]], shape: tuple[int, int]) -> sp.csr_matrix:
