@@ -290,3 +290,42 @@ def test_H_and_its_derivatives_equal_the_plain_expression():
                     torch.autograd.grad((plain(A, S) * G).sum(), (A, S))):
         assert torch.allclose(a, b, rtol=1e-13, atol=1e-13)
     assert torch.autograd.gradgradcheck(ours, (A, S))
+
+
+def _adjoint_misses(H: torch.Tensor, z: torch.Tensor, g: torch.Tensor, lam: torch.Tensor):
+    """Per sample: how far ``λ`` is from the exact ``H_FF⁻ᵀ g_F`` (a dense solve
+    per free set), relative, and whether it vanishes off ``F``."""
+    misses, off = [], []
+    for zs, gs, ls in zip(z, g, lam):
+        F = zs > 0
+        exact = torch.linalg.solve(H[F][:, F].T, gs[F])
+        misses.append(float((ls[F] - exact).abs().max() / exact.abs().max()))
+        off.append(bool((ls[~F] == 0).all()))
+    return torch.tensor(misses), all(off)
+
+
+def test_backward_tol_sets_the_adjoint_accuracy():
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(16, 4, generator=gen, dtype=torch.float64)
+    g = torch.randn(16, 12, generator=gen, dtype=torch.float64)
+    misses = {}
+    for backward_tol in (1e-2, 1e-12):
+        layer = _layer(5, 4, 12, 2, dtype=torch.float64, solver="pr", tol=1e-12,
+                       backward_tol=backward_tol, max_iter=20000)
+        assert f"backward_tol={backward_tol:.1e}" in repr(layer)
+        H = layer.H().detach()
+        q = torch.nn.functional.linear(x, layer.U, layer.c).detach().requires_grad_()
+        z = _Equilibrium.apply(H, q, layer)
+        z.backward(g)
+        assert layer.stats.backward.startswith("pr")
+        misses[backward_tol], zero_off_F = _adjoint_misses(H, z.detach(), g, q.grad)
+        assert zero_off_F
+    # H here is well conditioned: the error is within a few times the residual bound
+    assert misses[1e-12].max() <= 1e-9
+    assert misses[1e-2].max() <= 0.1
+    assert misses[1e-2].max() >= 1e-8  # it stopped early: the looser bound was used
+
+
+def test_backward_tol_is_checked():
+    with pytest.raises(ValueError, match="backward_tol must be > 0"):
+        MonDEQLayer(3, 4, 2, backward_tol=0.0)

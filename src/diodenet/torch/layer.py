@@ -21,7 +21,8 @@ differentiation on the free set ``F = {z > 0}`` only. With
 ``λ`` reuses what the forward factored: the LU factors of ``H_FF`` from its
 last active-set step (two triangular solves per sample), or else
 ``V = (I + αH)⁻¹`` from its PR iterations, for PR on the adjoint restricted to
-``F`` (``_free_set.adjoint_pr``), to the same relative tolerance.
+``F`` (``_free_set.adjoint_pr``), to ``backward_tol`` (default: ``tol``):
+``‖(H_FFᵀ λ_F - (∂L/∂z)_F)‖_∞ ≤ backward_tol · ‖(∂L/∂z)_F‖_∞`` per sample.
 
 ``tol`` is relative: the natural residual ``max_k |z_k - ReLU(z_k - w_k)|``
 (``w = Hz - Ux - c``) is at most ``tol · max(1, ‖Ux + c‖_∞)``; by default
@@ -84,7 +85,7 @@ class _Equilibrium(torch.autograd.Function):
                 f"{sol.worst:.3e} > tol {tol:.1e} after {sol.iterations} iterations",
                 eq,
             )
-        ctx.lu, ctx.layer, ctx.tol = sol.lu, layer, tol
+        ctx.lu, ctx.layer, ctx.tol = sol.lu, layer, layer.backward_tolerance(q.dtype)
         ctx.save_for_backward(Hd, sol.z, sol.V, sol.R)
         return sol.z
 
@@ -156,6 +157,9 @@ class MonDEQLayer(nn.Module):
         ``"auto"``, ``"pr"`` or ``"active_set"`` (the forward's method).
     tol:
         relative residual bound (default: set by the dtype and solver).
+    backward_tol:
+        the adjoint's relative residual bound when PR solves it (default:
+        ``tol``), like torchdeq's ``b_tol`` next to its ``f_tol``.
     max_iter:
         PR iterations (``"pr"``) or active-set steps (others).
     alpha:
@@ -173,6 +177,7 @@ class MonDEQLayer(nn.Module):
         margin: float = 0.5,
         solver: str = "auto",
         tol: float | None = None,
+        backward_tol: float | None = None,
         max_iter: int | None = None,
         alpha: float = 1.0,
         dtype: torch.dtype | None = None,
@@ -184,12 +189,14 @@ class MonDEQLayer(nn.Module):
             raise ValueError(f"margin must be > 0, got {margin}")
         if solver not in SOLVERS:
             raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
-        if tol is not None and not (math.isfinite(tol) and tol > 0):
-            raise ValueError(f"tol must be > 0, got {tol}")
+        for name, value in (("tol", tol), ("backward_tol", backward_tol)):
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be > 0, got {value}")
         if not (math.isfinite(alpha) and alpha > 0):
             raise ValueError(f"alpha must be a finite step > 0, got {alpha}")
         dtype = dtype or torch.get_default_dtype()
         self.margin, self.solver, self.tol, self.alpha = float(margin), solver, tol, float(alpha)
+        self.backward_tol = backward_tol
         self.max_iter = int(max_iter) if max_iter is not None else (
             2000 if solver == "pr" else 50)
         self.max_iter_adjoint = max(self.max_iter, 2000)
@@ -233,6 +240,10 @@ class MonDEQLayer(nn.Module):
             return self.tol
         eps = torch.finfo(dtype).eps
         return 1e3 * eps if self.solver == "active_set" else math.sqrt(eps)
+
+    def backward_tolerance(self, dtype: torch.dtype) -> float:
+        """The adjoint's relative residual bound used for ``dtype``."""
+        return self.backward_tol if self.backward_tol is not None else self.tolerance(dtype)
 
     def H(self) -> Tensor:
         """``I - W = mI + AᵀA - S + Sᵀ``."""
@@ -282,6 +293,8 @@ class MonDEQLayer(nn.Module):
 
     def extra_repr(self) -> str:
         tol = self.tolerance(self.A.dtype)
+        backward = ("" if self.backward_tol is None
+                    else f", backward_tol={self.backward_tol:.1e}")
         return (f"in_features={self.U.shape[1]}, hidden={self.A.shape[0]}, "
                 f"out_features={self.W_out.shape[0]}, margin={self.margin:g}, "
-                f"solver={self.solver!r}, tol={tol:.1e}, dtype={self.A.dtype}")
+                f"solver={self.solver!r}, tol={tol:.1e}{backward}, dtype={self.A.dtype}")
