@@ -329,3 +329,10 @@ def test_backward_tol_sets_the_adjoint_accuracy():
 def test_backward_tol_is_checked():
     with pytest.raises(ValueError, match="backward_tol must be > 0"):
         MonDEQLayer(3, 4, 2, backward_tol=0.0)
+
+
+@pytest.mark.parametrize("sizes, name", [((3, 0, 2), "hidden"), ((0, 4, 2), "in_features"),
+                                         ((3, 4, 0), "out_features"), ((3, 4.0, 2), "hidden")])
+def test_sizes_are_checked(sizes, name):
+    with pytest.raises(ValueError, match=f"{name} must be a positive integer"):
+        MonDEQLayer(*sizes)

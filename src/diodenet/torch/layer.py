@@ -40,6 +40,7 @@ and a new inverse (``layer.inverses`` counts them).
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -185,6 +186,10 @@ class MonDEQLayer(nn.Module):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
+        for name, size in (("in_features", in_features), ("hidden", hidden),
+                           ("out_features", out_features)):
+            if not (isinstance(size, numbers.Integral) and size >= 1):
+                raise ValueError(f"{name} must be a positive integer, got {size!r}")
         if not margin > 0:
             raise ValueError(f"margin must be > 0, got {margin}")
         if solver not in SOLVERS:
