@@ -123,6 +123,12 @@ def test_backward_is_the_solvers_transpose(solver):
     q = (x @ layer.U.T + layer.c).detach().requires_grad_()
     z = _Equilibrium.apply(layer.H().detach(), q, layer)
     (lam,) = torch.autograd.grad((z * v).sum(), q)
+    stats = layer.stats
+    if solver == "active_set":  # the forward's free-set factors, solved transposed
+        assert (stats.backward, stats.backward_iterations, stats.backward_residual) == \
+            ("lu", 0, None)
+    else:
+        assert stats.backward_iterations > 0 and stats.backward_residual <= 1e-13
     kernel = layer.to_kernel()  # its q is -(Ux + c): the sign flips
     exact = get_solver("active_set", kernel)
     state = exact.init(kernel)
@@ -318,6 +324,8 @@ def test_backward_tol_sets_the_adjoint_accuracy():
         z = _Equilibrium.apply(H, q, layer)
         z.backward(g)
         assert layer.stats.backward.startswith("pr")
+        assert layer.stats.backward_residual <= backward_tol
+        assert layer.stats.backward == f"pr ({layer.stats.backward_iterations} iterations)"
         misses[backward_tol], zero_off_F = _adjoint_misses(H, z.detach(), g, q.grad)
         assert zero_off_F
     # H here is well conditioned: the error is within a few times the residual bound

@@ -59,12 +59,17 @@ SOLVERS = ("auto", "pr", "active_set")
 
 @dataclass
 class SolverStats:
-    """What the last forward's equilibrium solve did."""
+    """What the last forward's equilibrium solve did, and the backward after it:
+    ``backward`` says how the adjoint was solved (``"lu"``: the forward's
+    factors, exact; ``"pr (k iterations)"``), ``backward_iterations`` and
+    ``backward_residual`` (relative, worst sample) are PR's."""
 
     method: str
     iterations: int
     residual: float
-    backward: str | None = None  # how the last backward solved the adjoint
+    backward: str | None = None
+    backward_iterations: int | None = None
+    backward_residual: float | None = None
 
 
 class _Equilibrium(torch.autograd.Function):
@@ -98,7 +103,7 @@ class _Equilibrium(torch.autograd.Function):
         free = z > 0
         if lu is not None and bool((lu.free == free).all()):
             lam = lu.solve(grad_z.masked_fill(~free, 0.0), adjoint=True)
-            used = "lu"
+            used, it, worst = "lu", 0, None
         else:
             lam, it, worst = adjoint_pr(H, V, R, free, grad_z, alpha=layer.alpha, tol=ctx.tol,
                                         max_iter=layer.max_iter_adjoint,
@@ -110,6 +115,7 @@ class _Equilibrium(torch.autograd.Function):
             used = f"pr ({it} iterations)"
         if layer.stats is not None:
             layer.stats.backward = used
+            layer.stats.backward_iterations, layer.stats.backward_residual = it, worst
         return -(lam.T @ z), lam, None
 
 
