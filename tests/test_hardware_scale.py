@@ -118,6 +118,27 @@ def test_gradient_at_784_inputs_matches_ngspice_on_a_sample(ngspice_available):
 
 
 @pytest.mark.parametrize("coupled", [False, True])
+def test_free_block_symmetry_is_read_from_the_stamps(coupled: bool):
+    """``StampedMNA.symmetric_ff`` (read once from the pattern, and trusted by block
+    elimination at every programming) says whether ``G_ff`` equals its transpose
+    to the last bit at any conductances; a controlled source between two free
+    nodes breaks it."""
+    from diodenet.kernels.stamped import StampedMNA
+
+    c = random_rtgd(3, CASES[2][1])  # resistors, diodes, sources: reciprocal
+    if coupled:
+        c.add_vccs("G2", "n3", "0", "n2", "0", 2e-4)
+    names = [r.name for r in c.trainable_resistors]
+    st = StampedMNA(c, INPUTS, names)
+    assert st.symmetric_ff is not coupled
+    rng = np.random.default_rng(4)
+    for _ in range(3):
+        ff = st.restamp(rng.uniform(1e-6, 1e-2, len(names)), ("ff",))["ff"]
+        G = ff.toarray() if hasattr(ff, "toarray") else np.asarray(ff)
+        assert np.array_equal(G, G.T) is not coupled
+
+
+@pytest.mark.parametrize("coupled", [False, True])
 def test_restamped_blocks_equal_the_assembled_mna(coupled: bool):
     """Each re-stamped block equals the same block of ``build_mna`` on the whole
     circuit, and so does a programming's ``G_Df`` (shared as ``G_fDᵀ`` only when

@@ -99,10 +99,11 @@ class ClusterPlan:
         return ClusterPlan(self.a.to(device), self.o.to(device),
                            [g.to(device) for g in self.groups], self.probe.to(device))
 
-    def factor(self, G: Tensor) -> ClusteredFactor:
+    def factor(self, G: Tensor, symmetric: bool | None = None) -> ClusteredFactor:
         """Factor ``G`` (F, F); ``ValueError`` if a block or ``S`` is singular or
-        the factorisation does not reproduce ``G`` on a probe."""
-        return ClusteredFactor(self, G)
+        the factorisation does not reproduce ``G`` on a probe. ``symmetric``:
+        whether ``G = Gᵀ`` exactly, if the caller knows (compared otherwise)."""
+        return ClusteredFactor(self, G, symmetric)
 
 
 def _block_products(M: Tensor, X: Tensor) -> Tensor:
@@ -122,7 +123,7 @@ def _block_products(M: Tensor, X: Tensor) -> Tensor:
 class ClusteredFactor:
     """``G`` by block elimination over a ``ClusterPlan`` (same ``solve`` as ``DenseLU``)."""
 
-    def __init__(self, plan: ClusterPlan, G: Tensor) -> None:
+    def __init__(self, plan: ClusterPlan, G: Tensor, symmetric: bool | None = None) -> None:
         self.plan = plan
         a, o = plan.a, plan.o
         self.inverses = []
@@ -136,7 +137,8 @@ class ClusteredFactor:
         self.Y = self._blocks(self.A_ao, False)  # A_aa⁻¹ A_ao
         # a reciprocal network's G is symmetric (resistors, and ports stamped as
         # ±1 pairs): then A_aa⁻ᵀ A_oaᵀ is Y itself, and one direction is checked
-        symmetric = bool(torch.equal(G, G.T))
+        if symmetric is None:
+            symmetric = bool(torch.equal(G, G.T))
         self.Z = self.Y if symmetric else self._blocks(self.A_oa.T, True)  # A_aa⁻ᵀ A_oaᵀ
         S = G[o[:, None], o[None, :]] - self.A_oa @ self.Y
         self.S = DenseLU(S) if o.numel() else None

@@ -265,7 +265,7 @@ class KernelProgrammer:
         them (``kernels.clustered``), else by LU."""
         if self.cluster_plan is not None:
             with contextlib.suppress(ValueError):  # a singular block: LU pivots past it
-                return self.cluster_plan.factor(Gff)
+                return self.cluster_plan.factor(Gff, self.st.symmetric_ff)
         return DenseLU(Gff)
 
     def program(self, g: np.ndarray, *, check: bool = False,

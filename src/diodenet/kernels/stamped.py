@@ -228,6 +228,9 @@ class StampedMNA:
         # reciprocal couplings between free and driven nodes: G_Df = G_fDᵀ, which a
         # programming's blocks then share (``programming.ProgrammedBlocks``)
         self.symmetric_fD = self.blocks["Df"].is_transpose_of(self.blocks["fD"])
+        # and within the free block (resistors and ports stamped as ±1 pairs): G_ff
+        # is then symmetric to the last bit at every g, with no need to compare
+        self.symmetric_ff = self.blocks["ff"].is_transpose_of(self.blocks["ff"])
 
     def restamp(self, g: np.ndarray, which: Sequence[str] = ("ff", "fD", "Df", "DD")
                 ) -> dict[str, np.ndarray | sp.csr_matrix]:
