@@ -16,7 +16,7 @@ seconds and test accuracy for both, the per-epoch speed-up, and how well each
 trained model's forward solves its equilibrium on 128 test images (the
 natural residual over the batch relative to ``‖z‖``, one metric for both).
 
-    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/mondeq.py [--quick]
+    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/mondeq.py [--tol T] [--repeat N] [--quick]
 """
 
 from __future__ import annotations
@@ -205,16 +205,24 @@ def main() -> None:
     ap.add_argument("--solver", default="auto", choices=["auto", "pr", "active_set"])
     ap.add_argument("--tol", type=float, default=None,
                     help="MonDEQLayer's relative residual bound (default: its own)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="train every case this many times (seeded alike: the same accuracy) "
+                         "and end with each case's range of speed-ups")
     ap.add_argument("--quick", action="store_true", help="2 epochs, hidden 87, digits")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if args.quick:
         args.epochs, args.hidden, args.datasets = 2, "87", "digits"
+    if args.repeat < 1:
+        ap.error(f"--repeat must be >= 1, got {args.repeat}")
     torch.set_default_dtype(torch.float32)
     rows = []
-    for name in args.datasets.split(","):
-        data = load_dataset(name, seed=0)
-        for hidden in (int(h) for h in args.hidden.split(",")):
+    cases = [(name, int(h)) for name in args.datasets.split(",") for h in args.hidden.split(",")]
+    datasets = {name: load_dataset(name, seed=0) for name, _ in cases}
+    # whole passes over the cases, so that drift in the machine's speed spreads over them
+    for _ in range(args.repeat):
+        for name, hidden in cases:
+            data = datasets[name]
             ref = ReferencePR(data.n_features, hidden, data.n_classes, m=0.1, seed=0)
             ours = DiodenetModel(ref, args.solver, args.tol)
             a, b = run_side_by_side([ref, ours], data, args.epochs, seed=0)
@@ -231,6 +239,13 @@ def main() -> None:
                       f"{100 * b['accuracy']:5.1f}% | epoch {row['speedup_epoch']:.2f}x faster"
                       f" | residual ref {a['residual']:.1e} diodenet {b['residual']:.1e}",
                       flush=True)
+    if args.repeat > 1 and not args.json:
+        print(f"\nspeed-up per epoch over {args.repeat} runs (min / median / max):")
+        for name, hidden in cases:
+            ups = [r["speedup_epoch"] for r in rows
+                   if (r["dataset"], r["hidden"]) == (name, hidden)]
+            print(f"{name:7s} hidden {hidden:4d} | {min(ups):.2f}x / {np.median(ups):.2f}x / "
+                  f"{max(ups):.2f}x")
     if args.json:
         print(json.dumps(rows, indent=2))
 
