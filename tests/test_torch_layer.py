@@ -149,8 +149,16 @@ def test_float32_by_default_unbatched_and_errors():
     y.sum().backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in layer.parameters())
     assert layer.to_kernel().dtype == torch.float32
-    with pytest.raises(ValueError, match="NaN or inf"):
+    with pytest.raises(ValueError, match="input contains NaN or inf"):
         layer(torch.full((1, 3), float("nan")))
+    # non-finite weights are named before any iteration, not found as a NaN residual
+    for name, message in (("U", "Ux \\+ c is not finite"), ("c", "Ux \\+ c is not finite"),
+                          ("A", "H = .* is not finite"), ("S", "H = .* is not finite")):
+        broken = _layer(4, 3, 8, 2)
+        with torch.no_grad():
+            getattr(broken, name).view(-1)[0] = float("inf")
+        with pytest.raises(ValueError, match=message):
+            broken(x)
     with pytest.raises(ValueError, match="unknown solver"):
         MonDEQLayer(3, 8, 2, solver="newton")
     with pytest.raises(ConvergenceError, match="residual"):

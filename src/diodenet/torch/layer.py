@@ -141,10 +141,17 @@ class _MonotoneH(torch.autograd.Function):
 
 
 @torch.compiler.disable
-def _refuse_non_finite(x: Tensor) -> None:
-    # a host sync on the data: outside what torch.compile traces, like the solver
-    if not all_finite(x):
-        raise ValueError("input contains NaN or inf")
+def _refuse_non_finite(x: Tensor, q: Tensor, H: Tensor) -> None:
+    # host syncs on the data: outside what torch.compile traces, like the solver.
+    # q = Ux + c and H carry the input and every parameter the solve reads, so
+    # two sums of (batch, hidden) and (hidden, hidden) entries check them all
+    if not all_finite(q):
+        if not all_finite(x):
+            raise ValueError("input contains NaN or inf")
+        raise ValueError("Ux + c is not finite: U or c contain NaN or inf, or it overflows")
+    if not all_finite(H):
+        raise ValueError("H = mI + AᵀA - S + Sᵀ is not finite: A or S contain NaN or inf, "
+                         "or AᵀA overflows")
 
 
 @torch.compiler.disable
@@ -277,9 +284,10 @@ class MonDEQLayer(nn.Module):
             x = x.unsqueeze(0)
         if x.ndim != 2 or x.shape[1] != self.U.shape[1]:
             raise ValueError(f"expected input (batch, {self.U.shape[1]}), got {tuple(x.shape)}")
-        _refuse_non_finite(x)
         q = F.linear(x.to(self.U.dtype), self.U, self.c)
-        z = _equilibrium(self.H(), q, self)
+        H = self.H()
+        _refuse_non_finite(x, q, H)
+        z = _equilibrium(H, q, self)
         return z.squeeze(0) if single else z
 
     def forward(self, x: Tensor) -> Tensor:
