@@ -206,8 +206,9 @@ def main() -> None:
     ap.add_argument("--tol", type=float, default=None,
                     help="MonDEQLayer's relative residual bound (default: its own)")
     ap.add_argument("--repeat", type=int, default=1,
-                    help="train every case this many times (seeded alike: the same accuracy) "
-                         "and end with each case's range of speed-ups")
+                    help="train every case this many times, with seeds 0, 1, … (initial "
+                         "weights and batch order, the same for both sides), and end with "
+                         "each case's range of speed-ups and mean accuracies")
     ap.add_argument("--quick", action="store_true", help="2 epochs, hidden 87, digits")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -220,32 +221,38 @@ def main() -> None:
     cases = [(name, int(h)) for name in args.datasets.split(",") for h in args.hidden.split(",")]
     datasets = {name: load_dataset(name, seed=0) for name, _ in cases}
     # whole passes over the cases, so that drift in the machine's speed spreads over them
-    for _ in range(args.repeat):
+    for seed in range(args.repeat):
         for name, hidden in cases:
             data = datasets[name]
-            ref = ReferencePR(data.n_features, hidden, data.n_classes, m=0.1, seed=0)
+            ref = ReferencePR(data.n_features, hidden, data.n_classes, m=0.1, seed=seed)
             ours = DiodenetModel(ref, args.solver, args.tol)
-            a, b = run_side_by_side([ref, ours], data, args.epochs, seed=0)
-            row = {"dataset": name, "hidden": hidden, "reference": a, "diodenet": b,
+            a, b = run_side_by_side([ref, ours], data, args.epochs, seed=seed)
+            row = {"dataset": name, "hidden": hidden, "seed": seed,
+                   "reference": a, "diodenet": b,
                    "speedup_epoch": a["epoch_s"] / b["epoch_s"],
                    "speedup_batch": a["batch_ms"] / b["batch_ms"],
                    "reference_iters": list(ref.iters),
                    "diodenet_stats": vars(ours.mon.stats) if ours.mon.stats else None}
             rows.append(row)
             if not args.json:
-                print(f"{name:7s} hidden {hidden:4d} | reference {a['batch_ms']:7.2f} ms/batch "
-                      f"{a['epoch_s']:6.2f} s/epoch acc {100 * a['accuracy']:5.1f}% | diodenet "
+                run = f" seed {seed}" if args.repeat > 1 else ""
+                print(f"{name:7s} hidden {hidden:4d}{run} | reference "
+                      f"{a['batch_ms']:7.2f} ms/batch {a['epoch_s']:6.2f} s/epoch acc "
+                      f"{100 * a['accuracy']:5.1f}% | diodenet "
                       f"{b['batch_ms']:7.2f} ms/batch {b['epoch_s']:6.2f} s/epoch acc "
                       f"{100 * b['accuracy']:5.1f}% | epoch {row['speedup_epoch']:.2f}x faster"
                       f" | residual ref {a['residual']:.1e} diodenet {b['residual']:.1e}",
                       flush=True)
     if args.repeat > 1 and not args.json:
-        print(f"\nspeed-up per epoch over {args.repeat} runs (min / median / max):")
+        print(f"\nover {args.repeat} seeds: speed-up per epoch (min / median / max), "
+              "mean test accuracy reference → diodenet")
         for name, hidden in cases:
-            ups = [r["speedup_epoch"] for r in rows
-                   if (r["dataset"], r["hidden"]) == (name, hidden)]
+            runs = [r for r in rows if (r["dataset"], r["hidden"]) == (name, hidden)]
+            ups = [r["speedup_epoch"] for r in runs]
+            acc = [np.mean([r[side]["accuracy"] for r in runs])
+                   for side in ("reference", "diodenet")]
             print(f"{name:7s} hidden {hidden:4d} | {min(ups):.2f}x / {np.median(ups):.2f}x / "
-                  f"{max(ups):.2f}x")
+                  f"{max(ups):.2f}x | {100 * acc[0]:5.1f}% → {100 * acc[1]:5.1f}%")
     if args.json:
         print(json.dumps(rows, indent=2))
 
