@@ -278,3 +278,16 @@ def test_element_groups_follow_the_elements_not_the_kernel():
                                       PiecewiseLinear(vf=0.7, ron=2.0),
                                       PiecewiseLinear(vf=0.3, ron=2.0)])
     assert torch.equal(k3.residual(z, u), per_element.residual(z, u))
+
+
+@pytest.mark.parametrize("values, finite", [
+    ([1.0, -2.0], True), ([1.0, float("nan")], False), ([float("inf"), 1.0], False),
+    ([float("inf"), -float("inf")], False),  # the sum is NaN
+    ([1e308, 1e308], True),  # the sum overflows; every entry is finite
+    ([], True),
+])
+def test_all_finite_against_the_entrywise_test(values, finite):
+    from diodenet.kernels.kernel import all_finite
+
+    t = torch.tensor(values, dtype=torch.float64)
+    assert all_finite(t) is finite is bool(torch.isfinite(t).all())
