@@ -291,3 +291,15 @@ def test_all_finite_against_the_entrywise_test(values, finite):
 
     t = torch.tensor(values, dtype=torch.float64)
     assert all_finite(t) is finite is bool(torch.isfinite(t).all())
+
+
+def test_an_element_that_is_not_a_nonlinearity_is_named_by_its_place():
+    from diodenet.activations import Ideal
+    from diodenet.kernels.kernel import Kernel
+
+    n = 8
+    elements: list = [Ideal()] * n
+    elements[5] = "diode"
+    eye, zeros = torch.eye(n, dtype=torch.float64), torch.zeros(n, 2, dtype=torch.float64)
+    with pytest.raises(ValueError, match="element 5 is not a Nonlinearity: 'diode'"):
+        Kernel(eye, zeros, zeros.T, torch.zeros(2, 2, dtype=torch.float64), elements)
