@@ -354,6 +354,17 @@ def test_backward_tol_is_checked():
         MonDEQLayer(3, 4, 2, backward_tol=0.0)
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.complex64])
+def test_low_precision_and_complex_dtypes_are_refused(dtype):
+    with pytest.raises(ValueError, match="needs dtype float32 or float64"):
+        MonDEQLayer(3, 4, 2, dtype=dtype)
+    if dtype.is_complex:
+        return  # torch warns that complex modules are experimental
+    converted = MonDEQLayer(3, 4, 2).to(dtype)  # the nn.Module way round
+    with pytest.raises(ValueError, match="needs dtype float32 or float64"):
+        converted(torch.randn(2, 3).to(dtype))
+
+
 @pytest.mark.parametrize("sizes, name", [((3, 0, 2), "hidden"), ((0, 4, 2), "in_features"),
                                          ((3, 4, 0), "out_features"), ((3, 4.0, 2), "hidden")])
 def test_sizes_are_checked(sizes, name):

@@ -140,6 +140,12 @@ class _MonotoneH(torch.autograd.Function):
         return A @ sym, torch.add(sym, G, alpha=-2.0), None
 
 
+def _check_dtype(dtype: torch.dtype) -> None:
+    # the resolvent's LU and the free-set factorisations exist in these only
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"MonDEQLayer needs dtype float32 or float64, got {dtype}")
+
+
 @torch.compiler.disable
 def _refuse_non_finite(x: Tensor, q: Tensor, H: Tensor) -> None:
     # host syncs on the data: outside what torch.compile traces, like the solver.
@@ -215,6 +221,7 @@ class MonDEQLayer(nn.Module):
         if not (math.isfinite(alpha) and alpha > 0):
             raise ValueError(f"alpha must be a finite step > 0, got {alpha}")
         dtype = dtype or torch.get_default_dtype()
+        _check_dtype(dtype)
         self.margin, self.solver, self.tol, self.alpha = float(margin), solver, tol, float(alpha)
         self.backward_tol = backward_tol
         self.max_iter = int(max_iter) if max_iter is not None else (
@@ -276,6 +283,7 @@ class MonDEQLayer(nn.Module):
 
     def equilibrium(self, x: Tensor) -> Tensor:
         """The hidden state ``z``: (batch, hidden), or (hidden,) for an unbatched ``x``."""
+        _check_dtype(self.U.dtype)  # also after a .half() or .to(torch.bfloat16)
         x = torch.as_tensor(x, device=self.U.device)
         if not x.is_floating_point():
             x = x.to(self.U.dtype)
