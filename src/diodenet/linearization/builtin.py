@@ -143,7 +143,6 @@ class BuiltinHardware(Hardware):
         self._elements = [shared.setdefault(e, e)
                           for e in (diode_nonlinearity(d.model) for d in mna.diodes)]
         self._shockley = [k for k, e in enumerate(self._elements) if isinstance(e, Shockley)]
-        t = self._t
         nn = st.n_nodes
 
         def column(node: str) -> int:
@@ -187,7 +186,7 @@ class BuiltinHardware(Hardware):
             br = mna.branch_index[e.name]
             hit = np.flatnonzero(st.driven_branch == br)
             self._vsource_at[e.name] = ("d", int(hit[0])) if len(hit) else ("f", int(st.pos_f[br]))
-        self._sign = t(st.sign)
+        self._sign = as_torch(st.sign, self.dtype, self.device)
         self._free_node_pos = torch.as_tensor(st.pos_f[st.free_nodes], device=self.device)
         # measurements hold node voltages as [free nodes, driven nodes, ground]: one
         # concatenation; vcol maps a node's MNA column (ground: nn) to its place there
@@ -205,7 +204,8 @@ class BuiltinHardware(Hardware):
         self._Sz_D = as_torch(st.Sz_D, self.dtype, self.device)
         self._SzT_f, self._SzT_D = (as_torch(st.Sz_f.T.tocsr(), self.dtype, self.device),
                                     as_torch(st.Sz_D.T.tocsr(), self.dtype, self.device))
-        self._Su_D, self._s0_D = as_torch(st.Su_D, self.dtype, self.device), t(st.s0_D)
+        self._Su_D = as_torch(st.Su_D, self.dtype, self.device)
+        self._s0_D = as_torch(st.s0_D, self.dtype, self.device)
         self._meas_f = as_torch(st.measure_f, self.dtype, self.device)
         self._meas_D = as_torch(st.measure_D, self.dtype, self.device)
         self._measT_D = as_torch(st.measure_D.T.tocsr(), self.dtype, self.device)
@@ -217,9 +217,6 @@ class BuiltinHardware(Hardware):
         self._program(self._g, check=True)
         self._solver = CachedSolver(exact_method(self.kernel, self.method), tol=self.tol)
         self._breakdown = breakdown_limits(c, self.kernel)
-
-    def _t(self, a: np.ndarray | sp.spmatrix) -> Tensor:
-        return as_torch(a, self.dtype, self.device)
 
     # ------------------------------------------------------------ program
     def _program(self, g: np.ndarray, check: bool = False) -> None:
