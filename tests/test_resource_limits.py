@@ -199,3 +199,16 @@ def test_a_stopped_worker_times_out_and_the_pool_recovers(ngspice_available: Non
     finally:
         pool.close()
     np.testing.assert_allclose(again.voltages, first.voltages, atol=1e-9)
+
+
+def test_the_mnist_classifier_netlist_is_within_the_limits() -> None:
+    """``diodenet train --dataset mnist`` writes a 784-128-10 classifier of
+    205,258 elements; the reader takes it back whole (the element cap once
+    stopped at 200,000)."""
+    from diodenet.circuits.netlist import write_netlist
+    from diodenet.training.architectures import build_network
+
+    net = build_network(784, 10, 128, scale=10.0, seed=0)
+    circuit = parse_netlist(write_netlist(net.circuit))
+    assert len(circuit) == len(net.circuit) > 200_000
+    assert circuit == net.circuit

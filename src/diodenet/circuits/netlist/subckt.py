@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from .lexer import Card, lex, split_words
 from .writer import GYRATOR_SUBCKT, GYRATOR_TEXT, TRANSFORMER_SUBCKT, TRANSFORMER_TEXT
 
-MAX_ELEMENTS = 200_000
+MAX_ELEMENTS = 1_000_000
 MAX_SUBCKT_DEPTH = 50
 
 
