@@ -38,6 +38,15 @@ def test_moons_training_beats_chance_clearly() -> None:
     # every epoch counts its settles: forward + adjoint per sample, plus evaluation
     n_fit, n_test = len(data.y_train), len(data.y_test)
     assert all(m["settles"] == 2 * n_fit + n_fit + n_test for m in result.history)
+    # when the last epoch is the best (by train loss), its evaluation is the
+    # result's: the run does not settle everything once more
+    losses = [m["train_loss"] for m in result.history]
+    extra = 0 if losses[-1] == min(losses) else n_fit + n_test
+    assert result.settles == sum(m["settles"] for m in result.history) + extra
+    # ... and the result's accuracies are its conductances measured afresh
+    tr.hw.set_conductances(result.conductances)
+    assert tr.evaluate(data.x_train, data.y_train)[1] == result.train_accuracy
+    assert tr.evaluate(data.x_test, data.y_test)[1] == result.test_accuracy
 
 
 @pytest.mark.parametrize("param", ["log", "linear"])
