@@ -25,11 +25,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..circuits import CCCS, CCVS, VCCS, VCVS, Circuit, Diode, Gyrator, ShockleyDiode
-from ..circuits.elements import THERMAL_VOLTAGE
-from ..circuits.netlist.writer import ControlledConductance, spice_diode_model
-
-#: ngspice's default gmin (S) across every junction
-GMIN = 1e-12
+from ..circuits.elements import THERMAL_VOLTAGE, IdealDiode
+from ..circuits.netlist.writer import GMIN, ControlledConductance, IdealSwitch, spice_diode_model
 
 
 def junction_current(model: ShockleyDiode, v: np.ndarray, gmin: float = GMIN) -> np.ndarray:
@@ -72,13 +69,18 @@ def junction_voltage(model: ShockleyDiode, v_d: np.ndarray, gmin: float = GMIN) 
 
 def small_signal_conductances(
     circuit: Circuit, forward_voltages: np.ndarray, gmin: float = GMIN,
-    *, diodes: Sequence[Diode] | None = None,
+    *, diodes: Sequence[Diode] | None = None, ideal_switch: IdealSwitch | None = None,
 ) -> np.ndarray:
     """``g_d`` (batch, n_diodes) from each diode's measured forward voltage
     ``V(a) - V(c)``; ``diodes``: ``circuit.diodes``, when the caller keeps that
-    list (finding it scans every element)."""
+    list (finding it scans every element); ``ideal_switch``: the switch ngspice
+    was given for ideal diodes (its slope, ``g_on`` or ``g_off``, is ``g_d``)."""
     out = np.zeros_like(forward_voltages)
     for k, d in enumerate(circuit.diodes if diodes is None else diodes):
+        if ideal_switch is not None and isinstance(d.model, IdealDiode):
+            out[:, k] = np.where(forward_voltages[:, k] > 0, ideal_switch.g_on,
+                                 ideal_switch.g_off)
+            continue
         model = spice_diode_model(d.model)
         v_j = junction_voltage(model, forward_voltages[:, k], gmin)
         out[:, k] = junction_conductance(model, v_j, gmin)

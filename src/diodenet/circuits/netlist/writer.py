@@ -74,6 +74,55 @@ PWL_MATCH_CURRENT = 1e-3
 #: 1 mA matches vf to 1e-7 with it, and was off by 2.8e-5 relative with the
 #: older constants).
 NGSPICE_THERMAL_VOLTAGE = 1.38064852e-23 * 300.15 / 1.6021766208e-19
+#: ngspice's default gmin (S), the conductance it puts across every junction
+GMIN = 1e-12
+
+
+@dataclass(frozen=True)
+class IdealSwitch:
+    """An ideal diode given to ngspice as a switch instead of ``IDEAL_STANDIN``.
+
+    The element is the behavioural current source ``i = g_on·v`` for ``v > 0``
+    and ``i = g_off·v`` otherwise, ``v`` the anode–cathode voltage. It is
+    piecewise linear, so ngspice's Newton iteration is exact once it has the
+    conducting set right, where the Shockley stand-in's junction limiting lets
+    a diode's voltage move a few ``N·V_T`` per iteration (measured in DC sweeps
+    over MNIST digits at 784-128: 3 iterations per operating point against 15).
+    Its drop when on is ``i / g_on``, against the stand-in's
+    ``N·V_T·ln(i/I_s)`` (about 13 mV at 1 mA).
+
+    ``g_on`` should dwarf every conductance of the circuit; ``for_circuit`` takes
+    it relative to the largest.
+    """
+
+    g_on: float
+    g_off: float = GMIN
+
+    #: ``g_on`` over the circuit's largest conductance (``for_circuit``)
+    RATIO = 1e6
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.g_on) and math.isfinite(self.g_off)
+                and 0 <= self.g_off < self.g_on):
+            raise ValueError(
+                f"an ideal switch needs finite 0 <= g_off < g_on, got g_on={self.g_on!r}, "
+                f"g_off={self.g_off!r}"
+            )
+
+    @classmethod
+    def for_circuit(cls, circuit: Circuit, ratio: float = RATIO) -> IdealSwitch:
+        """``g_on`` = ``ratio`` times the largest resistor conductance (1 S without
+        resistors), ``g_off`` = ngspice's gmin."""
+        g = [1.0 / e.resistance for e in circuit
+             if isinstance(e, Resistor) and e.resistance]
+        return cls(g_on=ratio * (max(g) if g else 1.0))
+
+    def card(self, name: str, anode: str, cathode: str) -> str:
+        """The B-source card of the switch ``name`` (which starts with ``b``)."""
+        v = f"v({anode},{cathode})"
+        return (f"{name} {anode} {cathode} "
+                f"i=({v}>0) ? {_num(self.g_on)}*{v} : {_num(self.g_off)}*{v}")
+
 
 @dataclass(frozen=True)
 class ControlledConductance:
@@ -291,7 +340,8 @@ def write_netlist(circuit: Circuit) -> str:
 
 
 def ngspice_netlist(
-    circuit: Circuit, conductances: Sequence[ControlledConductance] = ()
+    circuit: Circuit, conductances: Sequence[ControlledConductance] = (),
+    ideal_switch: IdealSwitch | None = None,
 ) -> tuple[list[str], SpiceNames]:
     """The lines diodenet gives ngspice for ``circuit``, and the names it used.
 
@@ -302,15 +352,25 @@ def ngspice_netlist(
     a circuit reaches ngspice except the numbers and the names it allows.
     ``conductances`` adds behavioural current sources ``i = V(n1, n2)·V(control)``
     (a conductance set by a node voltage; the linearized circuit's diodes).
+    With ``ideal_switch``, every ideal diode is written as that switch (a
+    B-source named ``b`` + its name) instead of the Shockley stand-in.
     Ends with ``.end``.
     """
     names = SpiceNames()
     out = [title_line(circuit.title)]
     out += _option_cards(circuit)
     elements = list(circuit)
+    switched = [] if ideal_switch is None else [
+        e for e in elements if isinstance(e, Diode) and isinstance(e.model, IdealDiode)]
+    names_switched = {d.name for d in switched}
+    elements = [e for e in elements if e.name not in names_switched]
     out += _subckt_texts(elements)
     out += _model_cards(elements, names, notes=False)
     out += [element_card(e, names) for e in elements]
+    for d in switched:
+        assert ideal_switch is not None
+        name = names.add_element(f"b{d.name}")
+        out.append(ideal_switch.card(name, names.add_node(d.anode), names.add_node(d.cathode)))
     for c in conductances:
         name = names.add_element(c.name)
         if not name.startswith("b"):

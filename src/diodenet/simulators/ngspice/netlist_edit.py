@@ -36,7 +36,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ...circuits.netlist.names import SpiceNames, safe_title, title_line
-from ...circuits.netlist.writer import ControlledConductance, ngspice_netlist
+from ...circuits.netlist.writer import ControlledConductance, IdealSwitch, ngspice_netlist
 
 #: Tight tolerances by default: ~1e-10 V between solve paths (the defaults leave ~1e-4 V).
 DEFAULT_OPTIONS: dict[str, str | None] = {"reltol": "1e-6", "abstol": "1e-15", "vntol": "1e-9"}
@@ -99,10 +99,11 @@ class NetlistSpec:
         options: dict[str, object] | None = None,
         ports: Sequence[tuple[str, str]] = (),
         conductances: Sequence[ControlledConductance] = (),
+        ideal_switch: IdealSwitch | None = None,
     ) -> NetlistSpec:
         """The spec of a ``Circuit`` (``ports`` and ``options`` as the circuit names
-        them; ``conductances``: see ``ngspice_netlist``)."""
-        lines, names = ngspice_netlist(circuit, conductances)
+        them; ``conductances`` and ``ideal_switch``: see ``ngspice_netlist``)."""
+        lines, names = ngspice_netlist(circuit, conductances, ideal_switch)
         nodes = {*circuit.nodes, "0"}
         for pair in ports:
             missing = [n for n in pair if str(n).lower() not in nodes]

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from ...circuits.netlist.writer import ControlledConductance
+from ...circuits.netlist.writer import ControlledConductance, IdealSwitch
 from .binding import NgspiceError
 from .engine import Task
 from .netlist_edit import RESERVED, NetlistSpec
@@ -144,6 +144,10 @@ class NgspiceSimulator:
     conductances:
         Extra conductances set by node voltages (``ControlledConductance``), for
         the linearized circuits of the ngspice hardware.
+    ideal_switch:
+        Write ideal diodes as this switch (``IdealSwitch``, a piecewise-linear
+        B-source that ngspice solves in a few Newton iterations) instead of the
+        Shockley stand-in ``IDEAL_STANDIN``; other diodes are unchanged.
 
     Worker processes start with ``forkserver``, so a script that uses
     ``workers > 1`` needs the ``if __name__ == "__main__":`` guard. A simulator
@@ -164,6 +168,7 @@ class NgspiceSimulator:
         progress: bool = False,
         recycle_after: int = 200_000,
         conductances: Sequence[ControlledConductance] = (),
+        ideal_switch: IdealSwitch | None = None,
         chunk_timeout: float = DEFAULT_CHUNK_TIMEOUT,
     ) -> None:
         if method not in METHODS:
@@ -186,7 +191,8 @@ class NgspiceSimulator:
             (p.lower(), "0") if isinstance(p, str) else (str(p[0]).lower(), str(p[1]).lower())
             for p in ports
         )
-        self.spec = NetlistSpec.from_circuit(circuit, options, port_pairs, conductances)
+        self.spec = NetlistSpec.from_circuit(circuit, options, port_pairs, conductances,
+                                             ideal_switch)
         self._preferred_nodes = preferred_nodes
         self._preferred_branches = preferred_branches
         self.chunk_size = chunk_size
