@@ -201,3 +201,30 @@ def test_learning_rate_schedules() -> None:
     step = TrainConfig(epochs=9, lr=1.0, schedule="step")
     assert [learning_rate(step, e) for e in (0, 2, 3, 6)] == [1.0, 1.0, 0.5, 0.25]
     assert learning_rate(TrainConfig(lr=0.3, schedule="constant"), 7) == 0.3
+
+
+def test_evaluation_holds_one_batch_of_measurements_at_a_time() -> None:
+    """A measurement may carry batch × resistors branch voltages (833 MB per
+    batch of 512 at 784-128 on ngspice); evaluation keeps only the outputs
+    (the last batch's measurement lives until the next one is returned)."""
+    import gc
+    import weakref
+
+    data = load_dataset("moons", seed=0)
+    net = build_network(2, 2, 4, scale=10.0, seed=0)
+    tr = _trainer(net, data)
+    live: list[weakref.ref] = []
+    settle = tr.hw.settle
+
+    def watched(u):
+        gc.collect()
+        assert all(ref() is None for ref in live[:-1]), "an earlier batch's measurement is alive"
+        m = settle(u)
+        live.append(weakref.ref(m))
+        return m
+
+    tr.hw.settle = watched
+    loss, acc = tr.evaluate(data.x_train, data.y_train, batch=100)
+    assert len(live) == math.ceil(len(data.y_train) / 100) >= 3
+    tr.hw.settle = settle
+    assert (loss, acc) == tr.evaluate(data.x_train, data.y_train)

@@ -373,9 +373,15 @@ class Trainer:
         """``(mean loss, accuracy)`` with the conductances currently programmed."""
         if len(y) == 0:
             return float("nan"), float("nan")
-        ms = [self.hw.settle(self.encode(x[i:i + batch])) for i in range(0, len(y), batch)]
-        out = np.concatenate([m.outputs for m in ms])
-        powers = [m.power for m in ms if m.power is not None]
+        # keep each batch's outputs and power only: a measurement may also hold
+        # batch × resistors branch voltages (833 MB per batch at 784-128)
+        outs, powers = [], []
+        for i in range(0, len(y), batch):
+            m = self.hw.settle(self.encode(x[i:i + batch]))
+            outs.append(m.outputs)
+            if m.power is not None:
+                powers.append(m.power)
+        out = np.concatenate(outs)
         self.last_power = float(np.concatenate(powers).mean()) if powers else None
         import torch
 
