@@ -44,7 +44,7 @@ from ..circuits import (
 from ..circuits.elements import THERMAL_VOLTAGE, IdealDiode
 from ..circuits.netlist.writer import IdealSwitch
 from ..circuits.outputs import OutputSpec, parse_output
-from .hardware import Drive, Hardware, Measurement, check_drive
+from .hardware import Drive, Hardware, LazyMeasurement, Measurement, check_drive
 from .ngspice_linear import GMIN, linear_sweep_circuit, small_signal_conductances
 from .power import source_power
 
@@ -173,7 +173,10 @@ class NgspiceHardware(Hardware):
                  states: Measurement | None = None, adjoint: bool = False) -> Measurement:
         """A ``Measurement`` from ngspice's results. A forward settle derives each
         diode's state and ``g_d`` from its voltage; a linearized one (``states``
-        given) carries those of the operating point it was linearized at."""
+        given) carries those of the operating point it was linearized at. The
+        branch voltages (batch × resistors), input responses and power are read
+        from ngspice's node voltages on first use: evaluation reads none of
+        the first two."""
         # every node's column once (a list lookup per resistor terminal is
         # quadratic at 200k resistors); ground is the appended zero column
         column = {n: j for j, n in enumerate(res.nodes)}
@@ -196,16 +199,19 @@ class NgspiceHardware(Hardware):
                 np.array([col(b) for _, b in self._terminals], dtype=np.int64),
             )
         ta, tb = self._terminal_cols[order]
-        branch = V[:, ta] - V[:, tb]
-        responses = []
-        for name in self.inputs:
-            e = self.circuit[name]
-            if isinstance(e, VoltageSource):
-                responses.append(res.current(name))
-            else:
-                assert isinstance(e, CurrentSource)  # checked in __init__
-                responses.append(v(e.neg) - v(e.pos))
         empty = np.zeros((len(applied), 0))
+
+        def input_responses() -> np.ndarray:
+            responses = []
+            for name in self.inputs:
+                e = self.circuit[name]
+                if isinstance(e, VoltageSource):
+                    responses.append(res.current(name))
+                else:
+                    assert isinstance(e, CurrentSource)  # checked in __init__
+                    responses.append(v(e.neg) - v(e.pos))
+            return np.column_stack(responses) if responses else empty
+
         if states is not None:
             conducting, g_d = states.conducting, states.diode_conductance
         else:
@@ -215,13 +221,12 @@ class NgspiceHardware(Hardware):
             conducting = np.where(self._strict, forward > self._knees, forward >= self._knees)
             g_d = small_signal_conductances(self.circuit, forward, self._gmin, diodes=diodes,
                                             ideal_switch=self.ideal_switch) if diodes else empty
-        power = None if states is not None else source_power(
-            self.circuit, v, res.current, self.inputs, applied, sources=self._sources)
-        return Measurement(
-            inputs=applied, outputs=outputs, branch_voltages=branch,
-            input_responses=np.column_stack(responses) if responses else empty,
-            conducting=conducting, diode_conductance=g_d,
-            linearized=states is not None, adjoint=adjoint, power=power,
+        return LazyMeasurement(
+            inputs=applied, outputs=outputs, branch_voltages=lambda: V[:, ta] - V[:, tb],
+            input_responses=input_responses, conducting=conducting, diode_conductance=g_d,
+            linearized=states is not None, adjoint=adjoint,
+            power=None if states is not None else lambda: source_power(
+                self.circuit, v, res.current, self.inputs, applied, sources=self._sources),
         )
 
     def settle(self, inputs: np.ndarray) -> Measurement:
