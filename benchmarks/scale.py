@@ -18,9 +18,11 @@
    alike) and test accuracy, on digits 64-32-10, 64-128-10 and MNIST-5k
    784-128-10.
 3. **ngspice** at 784 inputs × 128 hidden: the same split per sample (a
-   batch of 16 by default, 64 with ``--full``); with ``--full`` (or
-   ``--only ngspice-epoch``) also on real MNIST digits at the trainer's batch
-   of 64, on one and two worker processes, as projected minutes per epoch.
+   batch of 16 by default, 64 with ``--full``), with ideal diodes given to
+   ngspice as switches (the default) and as the Shockley stand-in; with
+   ``--full`` (or ``--only ngspice-epoch``) also on real MNIST digits at the
+   trainer's batch of 64, on one and two worker processes, as projected
+   minutes per epoch.
 
 Run on one thread: ``OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/scale.py``
 (a few minutes); ``--full`` for 512 hidden, more epochs and the 1568-1024-10
@@ -347,42 +349,65 @@ def ngspice_row(full: bool) -> None:
     net = build_network(784, 10, 128, scale=10.0, seed=0)
     print(f"\n3. ngspice hardware at 784 inputs x 128 hidden, ms per sample (batch {batch}, "
           "one worker)")
-    t = time.perf_counter()
-    with NgspiceHardware(net.circuit, net.inputs, net.outputs) as hw:
-        build = time.perf_counter() - t
-        # best of two: the first batch also validates each netlist once (a load)
-        split = hardware_split(hw, net, repeats=2, batch=batch)
-    ours = hardware_split(BuiltinHardware(net.circuit, net.inputs, net.outputs), net,
-                          batch=batch)
+    splits = {}
+    for ideal in ("switch", "shockley"):
+        t = time.perf_counter()
+        with NgspiceHardware(net.circuit, net.inputs, net.outputs, ideal_diode=ideal) as hw:
+            build = time.perf_counter() - t
+            # best of two: the first batch also validates each netlist once (a load)
+            splits[f"ngspice ({ideal})"] = hardware_split(hw, net, repeats=2, batch=batch)
+    splits["builtin"] = hardware_split(BuiltinHardware(net.circuit, net.inputs, net.outputs),
+                                       net, batch=batch)
     ms = lambda s: 1e3 * s / batch  # noqa: E731
-    print(f"{'':>8} {'reprog':>9} {'forward':>9} {'adjoint':>9} {'grad':>9} {'total':>9}")
-    for name, sp in (("ngspice", split), ("builtin", ours)):
+    print(f"{'':>18} {'reprog':>9} {'forward':>9} {'adjoint':>9} {'grad':>9} {'total':>9}")
+    for name, sp in splits.items():
         total = sum(sp.values())
-        print(f"{name:>8} " + " ".join(f"{ms(v):9.2f}" for v in sp.values()) + f" {ms(total):9.2f}")
+        print(f"{name:>18} " + " ".join(f"{ms(v):9.2f}" for v in sp.values())
+              + f" {ms(total):9.2f}")
     print(f"   ngspice load {build:.1f} s; one MNIST-5k epoch (3750 samples, batch {batch}) ≈ "
-          f"{3750 * sum(split.values()) / batch / 60:.0f} min of steps")
+          f"{3750 * sum(splits['ngspice (switch)'].values()) / batch / 60:.0f} min of steps "
+          "(switch)")
 
 
 def ngspice_epoch() -> None:
     """The ngspice hardware at 784-128 on real MNIST-5k digits, at the trainer's
-    batch of 64, on one and on two worker processes: one MNIST-5k epoch's
-    projected minutes of training steps (the target is 10 on 2 cores)."""
+    batch of 64 on two worker processes, ideal diodes given to ngspice as
+    switches and as the Shockley stand-in, batch by batch in turn (the machine's
+    speed drifts): one MNIST-5k epoch's projected minutes of training steps
+    (the target is 10 on 2 cores), as medians over rounds."""
     from diodenet.linearization import NgspiceHardware
 
     torch.set_num_threads(1)
     data = load_dataset("mnist", seed=0)
     net = build_network(784, 10, 128, scale=10.0, seed=0)
     batches = math.ceil(len(data.y_train) / BATCH)
-    print(f"\n3b. ngspice at 784-128 on MNIST-5k digits, batch {BATCH}, s per batch "
-          "(best of two; the first also validates each netlist)")
-    print(f"{'workers':>8} {'reprog':>8} {'forward':>8} {'adjoint':>8} {'grad':>8} {'total':>8} "
-          f"{'epoch min':>10}")
-    for workers in (1, 2):
-        with NgspiceHardware(net.circuit, net.inputs, net.outputs, workers=workers) as hw:
-            sp = hardware_split(hw, net, repeats=2, data=(data.x_train, data.y_train))
-        total = sum(sp.values())
-        print(f"{workers:>8} " + " ".join(f"{v:8.2f}" for v in sp.values())
-              + f" {total:8.1f} {batches * total / 60:10.0f}")
+    rounds = 3
+    print(f"\n3b. ngspice at 784-128 on MNIST-5k digits, batch {BATCH}, 2 workers, s per batch "
+          f"(median of {rounds} rounds, the two in turn, after one batch each that also "
+          "validates each netlist)")
+    xy = (data.x_train, data.y_train)
+    hws = {ideal: NgspiceHardware(net.circuit, net.inputs, net.outputs, workers=2,
+                                  ideal_diode=ideal) for ideal in ("switch", "shockley")}
+    try:
+        for hw in hws.values():
+            hardware_split(hw, net, repeats=1, data=xy)
+        runs: dict[str, list[dict[str, float]]] = {k: [] for k in hws}
+        for _ in range(rounds):
+            for ideal, hw in hws.items():
+                runs[ideal].append(hardware_split(hw, net, repeats=1, data=xy))
+    finally:
+        for hw in hws.values():
+            hw.close()
+    print(f"{'ideal diode':>12} {'reprog':>8} {'forward':>8} {'adjoint':>8} {'grad':>8} "
+          f"{'total':>8} {'epoch min':>10}")
+    totals = {k: [sum(r.values()) for r in v] for k, v in runs.items()}
+    for ideal, rs in runs.items():
+        parts = [float(np.median([r[k] for r in rs])) for k in rs[0]]
+        total = float(np.median(totals[ideal]))
+        print(f"{ideal:>12} " + " ".join(f"{v:8.2f}" for v in parts)
+              + f" {total:8.1f} {batches * total / 60:10.1f}")
+    ratios = [b / a for a, b in zip(totals["switch"], totals["shockley"])]
+    print("   shockley / switch per round: " + ", ".join(f"{r:.2f}" for r in ratios))
 
 
 def drn_solve() -> None:
