@@ -42,10 +42,10 @@ from ..circuits import (
     VoltageSource,
 )
 from ..circuits.elements import THERMAL_VOLTAGE, IdealDiode
-from ..circuits.netlist.writer import IdealSwitch
+from ..circuits.netlist.writer import GMIN, IdealSwitch
 from ..circuits.outputs import OutputSpec, parse_output
 from .hardware import Drive, Hardware, LazyMeasurement, Measurement, check_drive
-from .ngspice_linear import GMIN, linear_sweep_circuit, small_signal_conductances
+from .ngspice_linear import linear_sweep_circuit, small_signal_conductances
 from .power import source_power
 
 if TYPE_CHECKING:  # the ngspice package is imported when a hardware is made
@@ -93,15 +93,15 @@ class NgspiceHardware(Hardware):
         self.linearization = linearization
 
         self.circuit = circuit.copy()
-        #: the switch ideal diodes are written as (None: the Shockley stand-in)
-        self.ideal_switch = IdealSwitch.for_circuit(self.circuit) if ideal_diode == "switch" \
-            and any(isinstance(d.model, IdealDiode) for d in self.circuit.diodes) else None
         self.inputs = [s.strip().lower() for s in inputs]
         self.outputs = [parse_output(o) for o in outputs]
         self.trainable = [r.name for r in self.circuit.trainable_resistors]
         self.settles = 0
         # what each measurement reads, listed once (each list scans every element)
         self._diodes = self.circuit.diodes
+        #: the switch ideal diodes are written as (None: the Shockley stand-in)
+        self.ideal_switch = IdealSwitch.for_circuit(self.circuit) if ideal_diode == "switch" \
+            and any(isinstance(d.model, IdealDiode) for d in self._diodes) else None
         self._knees = np.array([_knee_voltage(d) for d in self._diodes])
         # a switch conducts at any positive voltage: ">= 0" would count a
         # blocking switch at exactly 0 V (no current) as conducting
