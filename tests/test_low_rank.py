@@ -158,6 +158,22 @@ def test_the_hardware_answers_the_same_with_and_without_the_form(monkeypatch, di
         assert np.abs(a - b).max() <= 1e-10 * np.abs(b).max()
 
 
+def test_products_with_h_through_the_form_equal_the_dense_product():
+    """``apply_H`` multiplies through the form (rank 6 of 16): the same ``z Hᵀ`` as
+    the dense product with an independently extracted ``H``, and the dense
+    product again once an edit drops the form."""
+    hw, net = _hardware()
+    k = hw.kernel
+    assert k.low_rank() is not None and 2 * k.low_rank().rank < k.n
+    H = extract_kernel(net.circuit, net.inputs, net.outputs).H
+    z = torch.randn(9, k.n, generator=torch.Generator().manual_seed(3), dtype=H.dtype)
+    truth = z @ H.T
+    assert float((k.apply_H(z) - truth).abs().max()) <= 1e-12 * float(truth.abs().max())
+    k.H.mul_(2.0)
+    assert k.low_rank() is None
+    assert torch.allclose(k.apply_H(z), 2.0 * truth, rtol=1e-12, atol=0.0)
+
+
 @pytest.mark.parametrize("kwargs", [{"recurrent": "dense"}, {"activation": "clamp"}])
 def test_diodes_that_meet_directly_get_no_form(kwargs):
     hw, _ = _hardware(**kwargs)

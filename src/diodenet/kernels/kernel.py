@@ -456,9 +456,15 @@ class Kernel:
     def apply_H(self, z: Tensor) -> Tensor:
         """``z Hᵀ`` for a batch ``z`` (batch, n): the network's port currents less ``q``.
 
-        A sparse kernel (density below 10 %, n ≥ 128) multiplies through a
-        cached sparse CSR copy of ``H``: O(nnz) per sample instead of O(n²).
+        A kernel with a diagonal-plus-low-rank form (``low_rank``) of rank
+        ``r < n/2`` multiplies through it, ``z ⊙ δ + (z V) Kᵀ Uᵀ``: O(n r) per
+        sample. A sparse kernel (density below 10 %, n ≥ 128) multiplies
+        through a cached sparse CSR copy of ``H``: O(nnz) per sample. Otherwise
+        O(n²).
         """
+        form = self.low_rank()
+        if form is not None and 2 * form.rank < self.n:
+            return torch.addmm(z * form.delta, z @ form.V, form.KtUt)
         Hs = self._cached("sparse_H", self._sparse_H)
         if Hs is None:
             return z @ self.H.T

@@ -239,13 +239,11 @@ class ActiveSet(EquilibriumSolver):
         ``z = 0`` until the conducting set repeats (at most ``JACOBI_SWEEPS``);
         for the kernels of ``_jacobi_applies``."""
         inv_d = 1.0 / kernel.H.diagonal()
-        form = kernel.low_rank()  # z Hᵀ = z ⊙ δ + (z V) Kᵀ Uᵀ: O(n r), not O(n²)
-        apply_H = kernel.apply_H if form is None else (
-            lambda z: torch.addmm(z * form.delta, z @ form.V, form.KtUt))
         z = torch.clamp_min(-q * inv_d, 0.0)  # the first sweep, from z = 0
         on = z > 0
         for _ in range(JACOBI_SWEEPS - 1):
-            z = torch.clamp_min(z - (apply_H(z) + q) * inv_d, 0.0)
+            # through the low-rank form where the kernel has one: O(n r), not O(n²)
+            z = torch.clamp_min(z - (kernel.apply_H(z) + q) * inv_d, 0.0)
             now = z > 0
             if bool((now == on).all()):
                 break
