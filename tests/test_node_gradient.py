@@ -13,19 +13,20 @@ from diodenet.linearization.node_gradient import conductance_gradient, cross_pla
 def _network(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
     """Terminals of a layered network over ``n`` nodes (+ ground, column n): every
     driven node to every hidden node (dense enough for a product), hidden to
-    output nodes and a few stray resistors among free nodes and to ground (too
-    sparse for a (free, free) table: formed pair by pair)."""
+    output nodes, a few resistors to ground (a small table over the nodes they
+    touch) and stray resistors among hidden nodes (they spread the (free, free)
+    group over too many node pairs for a table: formed pair by pair)."""
     gen = torch.Generator().manual_seed(seed)
-    driven, hidden, outputs = range(0, 6), range(6, 106), range(106, 110)
-    n = 110
+    driven, hidden, outputs = range(0, 6), range(6, 306), range(306, 310)
+    n = 310
     pairs = [(d, h) for h in hidden for d in driven]  # hidden-major, as built networks are
     pairs += [(h, o) for o in outputs for h in hidden]
-    pairs += [(int(a), n) for a in torch.randint(6, 110, (5,), generator=gen)]  # to ground
-    pairs += [(int(a), int(b)) for a, b in torch.randint(6, 110, (6, 2), generator=gen)
+    pairs += [(int(a), n) for a in torch.randint(6, 310, (5,), generator=gen)]  # to ground
+    pairs += [(int(a), int(b)) for a, b in torch.randint(6, 306, (300, 2), generator=gen)
               if int(a) != int(b)]
     order = torch.randperm(len(pairs), generator=gen) if seed % 2 else torch.arange(len(pairs))
     t = torch.tensor(pairs)[order]
-    return t[:, 0], t[:, 1], torch.arange(6, 110), n
+    return t[:, 0], t[:, 1], torch.arange(6, 310), n
 
 
 def _closed_form(V: torch.Tensor, W: torch.Tensor, ta: torch.Tensor, tb: torch.Tensor):

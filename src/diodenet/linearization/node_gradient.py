@@ -54,11 +54,6 @@ def cross_plan(ta: Tensor, tb: Tensor, free_cols: Tensor, n_nodes: int) -> Cross
     order is kept, so the final gather runs along memory."""
     is_free = torch.zeros(n_nodes + 1, dtype=torch.bool, device=ta.device)
     is_free[free_cols] = True
-    # blocks of node columns: free ones, the others (driven nodes and ground)
-    groups = {True: free_cols, False: torch.nonzero(~is_free).squeeze(1)}
-    pos = torch.full((n_nodes + 1,), -1, dtype=torch.int64, device=ta.device)
-    for cols in groups.values():
-        pos[cols] = torch.arange(cols.numel(), device=ta.device)
     fa, fb = is_free[ta], is_free[tb]
     blocks, offset = [], 0
     at = torch.empty(ta.numel(), dtype=torch.int64, device=ta.device)
@@ -68,10 +63,13 @@ def cross_plan(ta: Tensor, tb: Tensor, free_cols: Tensor, n_nodes: int) -> Cross
             if sel.numel() == 0:
                 continue
             a, b = ta[sel], tb[sel]
-            ca, cb = groups[ga], groups[gb]
+            # a table spans only the nodes the group's resistors touch on each
+            # side (hidden × output nodes, not all free × all free)
+            ca, pa = torch.unique(a, return_inverse=True)
+            cb, pb = torch.unique(b, return_inverse=True)
             if ca.numel() * cb.numel() <= 8 * sel.numel() + 4096:
-                flat = pos[a] * cb.numel() + pos[b]
-                swapped = pos[b] * ca.numel() + pos[a]
+                flat = pa * cb.numel() + pb
+                swapped = pb * ca.numel() + pa
                 if _in_order(swapped) > _in_order(flat):
                     ca, cb, flat = cb, ca, swapped
                 blocks.append(CrossBlock(None, None, ca, cb, offset, ca.numel() * cb.numel()))
