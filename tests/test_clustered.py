@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+import diodenet.linearization.builtin as builtin
 from diodenet.kernels.clustered import ClusteredFactor, ClusterPlan, DenseLU
+from diodenet.kernels.stamped import StampedMNA
 from diodenet.linearization import BuiltinHardware
 from diodenet.training.architectures import build_network
 
@@ -14,8 +16,14 @@ torch.set_num_threads(1)
 
 
 def _layered_G(**kwargs) -> tuple[BuiltinHardware, torch.Tensor]:
+    """A layered network's hardware with its diode ports kept as free unknowns
+    (as in a non-reciprocal network, where no port holds its node), and ``G_ff``."""
     net = build_network(12, 3, 100, scale=10.0, seed=2, **kwargs)
-    hw = BuiltinHardware(net.circuit, net.inputs, net.outputs)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(builtin, "StampedMNA",
+                   lambda *a, **k: StampedMNA(*a, **{**k, "drive_ports": False}))
+        hw = BuiltinHardware(net.circuit, net.inputs, net.outputs)
+    assert hw._st.port_driven.size == 0
     G = hw._st.restamp(hw.conductances(), ("ff",))["ff"]
     return hw, torch.as_tensor(np.asarray(G.toarray() if hasattr(G, "toarray") else G))
 

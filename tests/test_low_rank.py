@@ -255,9 +255,10 @@ def test_steps_from_the_jacobi_start_end_on_the_complementarity_solution():
 
 
 def test_a_network_whose_inputs_reach_some_hidden_nodes_only_has_the_extracted_kernel():
-    """Input resistors removed at random: the re-programmed drive (scattered
-    into ``Ru`` rather than reshaped) and the whole kernel equal an
-    independent extraction, before and after new conductances."""
+    """Input resistors removed at random: the re-programmed drive of the
+    hidden nodes (held by their diodes' ports: scattered rather than
+    reshaped) and the whole kernel equal an independent extraction, before
+    and after new conductances."""
     net = build_network(12, 3, 16, scale=10.0, seed=4)
     c = net.circuit
     rng = np.random.default_rng(7)
@@ -266,7 +267,9 @@ def test_a_network_whose_inputs_reach_some_hidden_nodes_only_has_the_extracted_k
     for name in rng.choice(inputs_to_hidden, size=len(inputs_to_hidden) // 3, replace=False):
         c.remove(str(name))
     hw = BuiltinHardware(c, net.inputs, net.outputs)
-    plan = hw._programmer._drive_plan
+    ports = hw._programmer.ports
+    assert ports is not None
+    plan = ports.pu_plan
     assert plan is not None and len(plan.at) < plan.su_rows.size
     for step in range(2):
         K = extract_kernel(hw.circuit, net.inputs, net.outputs)

@@ -63,6 +63,8 @@ class MNASystem:
     branch_index: dict[str, int]
     port_rows: list[int]
     diodes: list[Diode]
+    #: per diode: its port's ``(+, -)`` nodes, the cathode and the junction's anode
+    port_terminals: list[tuple[str, str]]
     #: per diode: "admittance" (voltage-driven port, z = reverse voltage) or
     #: "impedance" (current-driven port, z = diode current)
     port_forms: list[str]
@@ -275,7 +277,9 @@ def build_mna(
     measure = from_trip(m_trip, (len(diodes), size))
     return MNASystem(
         G=G, S_z=S_z, S_u=S_u, s0=s0, node_index=node_index, branch_index=branch_index,
-        port_rows=port_rows, diodes=diodes, port_forms=port_forms, measure=measure,
+        port_rows=port_rows, diodes=diodes,
+        port_terminals=[(d.cathode, junction_anode[d.name]) for d in diodes],
+        port_forms=port_forms, measure=measure,
         measure_offset=measure_offset, inputs=inputs, internal_resistors=internal,
     )
 

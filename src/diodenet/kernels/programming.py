@@ -5,8 +5,6 @@
   computed once;
 * ``coupling_unknowns``: the free unknowns that join the diodes to each other
   (in a layered network, the output nodes), found from the stamp pattern;
-* ``DrivePlan``: the free rows' input and constant drives straight from
-  ``G_fD``'s entries, without assembling the block;
 * ``ProgrammedBlocks``: the blocks of one programming as tensors, the ones
   read only for source currents stamped on first use.
 """
@@ -24,10 +22,11 @@ import torch
 from torch import Tensor
 
 from .clustered import ClusteredFactor, ClusterPlan, DenseLU
+from .drives import DrivePlan, PortDrive, block_drives
 from .kernel import FactoredB, Kernel, all_finite
 from .low_rank import from_partition
 from .mna import refuse_singular_ports
-from .stamped import StampBlock, StampedMNA, as_torch, rmul
+from .stamped import StampedMNA, as_torch, rmul
 
 
 def coupling_unknowns(st: StampedMNA) -> np.ndarray:
@@ -40,86 +39,6 @@ def coupling_unknowns(st: StampedMNA) -> np.ndarray:
     touch = near[ff.rows] | near[ff.cols]
     near[ff.rows[touch]] = near[ff.cols[touch]] = True
     return np.flatnonzero(~near)
-
-
-@dataclass
-class DrivePlan:
-    """How the free rows' drives come straight from ``G_fD``'s entries when each
-    input drives one node (the usual case): ``Ru = S_u - G_fD Vu_D`` on the
-    rows the inputs reach is one gather of ``g`` where the entries are one
-    conductance each (reshaped when the inputs reach every row, scattered
-    otherwise), ``r0 = s0 - G_fD v0`` one weighted count over the entries at
-    constant sources. Found once, from the stamp pattern."""
-
-    rows: np.ndarray  # free rows the inputs reach
-    su_rows: np.ndarray  # S_u on them, dense (rows, m)
-    entry: np.ndarray  # G_fD entries that land in Ru
-    at: np.ndarray  # their flat positions in (rows, m)
-    coef: np.ndarray  # -(the input's sign)
-    const_entry: np.ndarray  # G_fD entries at driven nodes held by constants
-    const_row: np.ndarray
-    const_v: np.ndarray
-    gather: tuple[np.ndarray, np.ndarray, np.ndarray] | None  # fD.gather_at(entry), × coef
-    const_gather: tuple[np.ndarray, np.ndarray, np.ndarray] | None
-    su_any: bool  # whether S_u has entries on those rows (current-source inputs)
-
-    @classmethod
-    def of(cls, st: StampedMNA, Vu_D: sp.csr_matrix, Su_f: np.ndarray,
-           v0: np.ndarray) -> DrivePlan | None:
-        Vc = Vu_D.tocsc()
-        fD = st.blocks["fD"]
-        if not (fD.dense and Vc.shape[1] and np.all(np.diff(Vc.indptr) == 1)):
-            return None
-        m = Vc.shape[1]
-        input_of = np.full(fD.shape[1], -1, dtype=np.int64)
-        input_of[Vc.indices] = np.arange(m)
-        sign = np.zeros(fD.shape[1])
-        sign[Vc.indices] = Vc.data
-        entry = np.flatnonzero(input_of[fD.cols] >= 0)
-        rows = np.union1d(np.unique(fD.rows[entry]), np.flatnonzero(np.any(Su_f != 0.0, axis=1)))
-        pos = np.full(fD.shape[0], -1, dtype=np.int64)
-        pos[rows] = np.arange(len(rows))
-        at = pos[fD.rows[entry]] * m + input_of[fD.cols[entry]]
-        order = np.argsort(at)  # row-major: a plain reshape when every position is hit
-        entry, at = entry[order], at[order]
-        coef = -sign[fD.cols[entry]]
-        gather = fD.gather_at(entry)
-        if gather is not None:  # the input signs folded in
-            gather = (coef * gather[0], coef * gather[1], gather[2])
-            if not gather[0].any():  # no fixed stamps there: nothing to add
-                gather = (np.zeros(0), gather[1], gather[2])
-        const_entry = np.flatnonzero(v0[fD.cols] != 0.0)
-        return cls(rows, Su_f[rows], entry, at, coef, const_entry,
-                   fD.rows[const_entry], v0[fD.cols[const_entry]], gather,
-                   fD.gather_at(const_entry), bool(Su_f[rows].any()))
-
-    def drives(self, fD: StampBlock, g: np.ndarray, s0_f: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(rows, Ru[rows], r0)`` from the entries of ``G_fD`` (``fD``) at ``g``."""
-        # each (row, input) pair is one entry of G_fD (one driven node per input)
-        values = _entries(fD, g, self.entry, self.gather) if self.gather is not None \
-            else self.coef * fD.entries(g)[self.entry]
-        if len(self.at) == self.su_rows.size:  # every pair: ``at`` is 0, 1, 2, …
-            Ru = values.reshape(self.su_rows.shape)
-            if self.su_any:
-                Ru = Ru + self.su_rows
-        else:
-            Ru = self.su_rows.copy()
-            Ru.reshape(-1)[self.at] += values  # a view: Ru is C-ordered
-        const = _entries(fD, g, self.const_entry, self.const_gather)
-        r0 = s0_f - np.bincount(self.const_row, weights=const * self.const_v,
-                                minlength=len(s0_f))
-        return self.rows, Ru, r0
-
-
-def _entries(fD: StampBlock, g: np.ndarray, idx: np.ndarray,
-             gather: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> np.ndarray:
-    """``fD.entries(g)[idx]``, by its ``gather_at(idx)`` when it has one."""
-    if gather is None:
-        return fD.entries(g)[idx]
-    base, coef, col = gather
-    values = coef * g[col]
-    return values + base if base.size else values
 
 
 class ProgrammedBlocks:
@@ -169,6 +88,7 @@ class ProgrammedKernel:
     Ru_rows: Tensor  # (rows, m)
     rows: Tensor
     blocks: ProgrammedBlocks
+    P_f: Tensor  # (n, F): the port currents read on the free unknowns
 
     def free_solution(self, z: Tensor, u: Tensor) -> Tensor:
         """``x_f = Xz z + G⁻¹ (Ru u) + x0`` (batch, F): every free unknown."""
@@ -196,7 +116,11 @@ class KernelProgrammer:
         y = O x:  C = -O_f Xz, D = -(O_f G⁻¹ Ru + O_D Vu_D), d = -(O_f x0 + O_D v0_D)
 
     ``O_f, O_D`` read the outputs on the free unknowns and driven nodes;
-    ``measure_f`` is ``P_f`` as a tensor."""
+    ``measure_f`` is ``P_f`` as a tensor. With port-driven nodes (a diode
+    port from ground holds its node at ``±z``, ``StampedMNA(drive_ports=True)``)
+    ``v_D`` depends on ``z`` as well and the ports' currents are KCL residuals
+    of driven rows: ``kernels.drives.PortDrive`` gives the extra terms, and
+    ``P_f`` becomes ``P̃_f``, re-stamped at each programming."""
 
     def __init__(self, st: StampedMNA, O_f: sp.csr_matrix, O_D: sp.csr_matrix,
                  measure_f: Tensor, *, elements: list[Any], input_names: list[str],
@@ -227,7 +151,7 @@ class KernelProgrammer:
         plan = ClusterPlan.of(ff.rows, ff.cols, ff.shape[0], coupling)
         self.cluster_plan = None if plan is None else plan.to(device)
         self._Su_f_dense = st.Su_f.toarray()
-        self._drive_plan = DrivePlan.of(st, Vu_D, self._Su_f_dense, v0)
+        self._drive_plan = DrivePlan.of(st.blocks["fD"], Vu_D, self._Su_f_dense, v0)
         mD = st.measure_D
         self._B_fixed = t((mD @ Vu_D).toarray())
         self._B_fixed_used = bool(self._B_fixed.any())
@@ -246,19 +170,28 @@ class KernelProgrammer:
             self._drive_columns[o, n + 1 + torch.arange(o.numel(), device=device)] = 1.0
         meas = measure_f.to_dense() if measure_f.layout != torch.strided else measure_f
         self._readout_T = torch.cat([meas, self.O_f], 0).T.contiguous()  # (F, n + p)
+        self.ports = PortDrive(st, Vu_D, v0, dtype, device) if st.port_driven.size else None
+        if self.ports is not None:
+            self._P_f_dense = meas
+            self._C_fixed = -t((O_D @ self.ports.Vz_D).toarray())
 
     def _t(self, a: np.ndarray | sp.spmatrix) -> Tensor:
         return as_torch(a, self.dtype, self.device)
 
-    def driven_voltages(self, u: Tensor) -> Tensor:
-        """``v_D`` (batch, D): each driven node's source value, signed."""
+    def driven_voltages(self, u: Tensor, z: Tensor | None = None) -> Tensor:
+        """``v_D`` (batch, D): each driven node's source value, signed; the
+        port-driven nodes' ``±z`` too when given ``z`` (an operating point)."""
         m = u.shape[1]
         if self._D_in_order:  # driven node i is input i, the rest constants: no gather
-            return torch.cat([torch.addcmul(self._v0D[:m], u, self._D_input_sign[:m]),
-                              self._v0D[m:].expand(u.shape[0], -1)], 1)
-        cols = self._D_input.clamp_min(0)
-        return u[:, cols] * self._D_input_sign + self._v0D if m else \
-            self._v0D.expand(u.shape[0], -1).clone()
+            vD = torch.cat([torch.addcmul(self._v0D[:m], u, self._D_input_sign[:m]),
+                            self._v0D[m:].expand(u.shape[0], -1)], 1)
+        else:
+            cols = self._D_input.clamp_min(0)
+            vD = u[:, cols] * self._D_input_sign + self._v0D if m else \
+                self._v0D.expand(u.shape[0], -1).clone()
+        if self.ports is not None and z is not None:
+            vD = self.ports.driven_voltages(vD, z)
+        return vD
 
     def factor_free_block(self, Gff: Tensor) -> DenseLU | ClusteredFactor:
         """``G_ff`` factored: by block elimination over its clusters where it has
@@ -287,13 +220,18 @@ class KernelProgrammer:
             blocks["fD"] = lambda: fD.values(g)
         else:
             GfD = blocks["fD"] = st.restamp(g, ("fD",))["fD"]
-            GfD_Vu = (self._Vu_D.T @ GfD.T).T if self._Vu_D.nnz else 0.0
-            Ru = np.asarray(self._Su_f_dense - GfD_Vu)
-            rows = np.flatnonzero(np.any(Ru != 0.0, axis=1))  # e.g. the hidden nodes only
-            Ru_r = Ru[rows]
-            r0 = st.s0_f - GfD @ (st.sign * st.s0_Db)
+            rows, Ru_r, r0 = block_drives(st.blocks["fD"], g, self._Vu_D, self._Su_f_dense,
+                                          st.s0_f, st.sign * st.s0_Db, None, GfD)
         G = self.factor_free_block(t(Gff))
         n = len(st.mna.diodes)
+        ports = self.ports
+        readout_T, mf = self._readout_T, self.measure_f
+        if ports is not None:  # the diodes drive the free rows through G_fD; P̃_f
+            rows_z, Rz = ports.free_columns(g)
+            self._drive_columns[:, :n] = 0.0
+            self._drive_columns[torch.as_tensor(rows_z, device=self.device), :n] = t(Rz)
+            mf = ports.readout(self._P_f_dense, g)
+            readout_T = torch.cat([mf, self.O_f], 0).T.contiguous()
         # G⁻¹ on the drive columns, one solve; the m input columns stay factored:
         # neither X_u = G⁻¹ Ru (F × m) nor B = (P G⁻¹)[:, rows] Ru[rows] is formed
         o = self._low_rank_cols
@@ -302,17 +240,19 @@ class KernelProgrammer:
         if not all_finite(Xz0):
             raise ValueError("the circuit's linear part is singular at these conductances")
         Xz, x0, G_inv_o = Xz0[:, :n], Xz0[:, n], Xz0[:, n + 1:]
-        QO = G.solve(self._readout_T, transpose=True).T  # P G⁻¹; O G⁻¹
+        QO = G.solve(readout_T, transpose=True).T  # P G⁻¹; O G⁻¹
         Ru_rows = t(Ru_r)
         rows_t = torch.as_tensor(rows, device=self.device)
         QO_r = QO[:, rows_t]  # (n + p, rows)
-        mf = self.measure_f
         H = rmul(Xz.T, mf).T
-        # B stays factored: q = (u Ruᵀ) (P G⁻¹)ᵀ, and the free solution reuses u Ruᵀ
-        B = FactoredB(QO_r[:n].contiguous(), Ru_rows,
-                      self._B_fixed if self._B_fixed_used else None)
+        B0 = self._B_fixed if self._B_fixed_used else None
         b = rmul(x0[None], mf)[0] + self._b_fixed
         C = -(self.O_f @ Xz)
+        if ports is not None:  # the port currents' direct terms (see PortDrive)
+            Hz, Bu, bp = ports.port_rows(g, n, len(self.input_names))
+            H, B0, b, C = H + Hz, Bu + self._B_fixed, b + bp, C + self._C_fixed
+        # B stays factored: q = (u Ruᵀ) (P G⁻¹)ᵀ, and the free solution reuses u Ruᵀ
+        B = FactoredB(QO_r[:n].contiguous(), Ru_rows, B0)
         D = torch.addmm(self._D_fixed, QO_r[n:], Ru_rows, beta=-1.0, alpha=-1.0)
         d = -(self.O_f @ x0 + self._d_fixed)
         kernel = Kernel(
@@ -325,7 +265,7 @@ class KernelProgrammer:
             with contextlib.suppress(ValueError):  # diodes that also meet elsewhere: none
                 kernel.set_low_rank(from_partition(H, QO[:n][:, o], G_inv_o[o], Xz[o]))
         return ProgrammedKernel(kernel, G, QO, Xz, x0, Ru_rows, rows_t,
-                                ProgrammedBlocks(st, g, blocks, t))
+                                ProgrammedBlocks(st, g, blocks, t), mf)
 
 
 def _low_rank_columns(coupling: np.ndarray, n: int) -> Tensor | None:

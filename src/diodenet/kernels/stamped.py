@@ -14,8 +14,13 @@ keep around at MNIST size:
   so ``x_f = G_ff⁻¹ (r_f - G_fD v_D)``, ``v_D = s ⊙ r_Db`` and the source
   currents ``j = s ⊙ (r_D - G_Df x_f - G_DD v_D)``; the transposed system
   (the adjoint network) has the same blocks transposed. In a layered network
-  every input is such a source, so ``G_ff`` is only hidden + output nodes +
-  diode ports;
+  every input is such a source;
+* **so are grounded diode ports** (``drive_ports``, in a reciprocal network):
+  a port from ground holds its node at ``±z_k`` exactly as a source holds
+  its node at ``±u``, and the port's current is that node's KCL residual.
+  In a layered network each hidden node is held by its diode, so ``G_ff``
+  is only the output nodes; ``kernels.drives.PortDrive`` gives the kernel's
+  extra terms;
 * **conductances are re-stamped, not re-assembled.** ``G = G_fixed + A diag(g)
   Aᵀ`` with ``A`` the trainable resistors' incidence. The positions each
   resistor touches in every block are found once; re-programming is one
@@ -157,7 +162,7 @@ class StampedMNA:
     """
 
     def __init__(self, circuit: Circuit, inputs: Sequence[str], resistors: Sequence[str],
-                 *, force_admittance: bool = False) -> None:
+                 *, force_admittance: bool = False, drive_ports: bool = False) -> None:
         mna: MNASystem = build_mna(circuit, inputs, force_admittance=force_admittance,
                                    sparse=True, skip=resistors)
         self.mna = mna
@@ -174,9 +179,26 @@ class StampedMNA:
             i = mna.node_index[node]
             if i not in driven:  # a second source on the node is a loop: stays free
                 driven[i] = (mna.branch_index[e.name], 1.0 if e.pos == node else -1.0)
+        # diode ports with a grounded terminal: their node is driven by z_k
+        port_of: dict[int, int] = {}  # driven node -> the diode whose port drives it
+        # only in a reciprocal network (symmetric MNA), whose adjoint is itself
+        if drive_ports and abs(mna.G - mna.G.T).nnz == 0:
+            for k, (row, (pos, neg)) in enumerate(zip(mna.port_rows, mna.port_terminals)):
+                if row < 0 or (pos == GROUND) == (neg == GROUND):
+                    continue  # an impedance-form port, or a floating one
+                node = neg if pos == GROUND else pos
+                i = mna.node_index[node]
+                if i not in driven:
+                    driven[i] = (row, 1.0 if pos == node else -1.0)
+                    port_of[i] = k
         self.driven = np.array(sorted(driven), dtype=np.int64)
         self.driven_branch = np.array([driven[i][0] for i in self.driven], dtype=np.int64)
         self.sign = np.array([driven[i][1] for i in self.driven])
+        #: positions in ``driven`` of the port-driven nodes, and each one's diode
+        self.port_driven = np.array([j for j, i in enumerate(self.driven) if i in port_of],
+                                    dtype=np.int64)
+        self.port_diode = np.array([port_of[int(self.driven[j])] for j in self.port_driven],
+                                   dtype=np.int64)
         taken = np.zeros(N, dtype=bool)
         taken[self.driven] = taken[self.driven_branch] = True
         self.free = np.flatnonzero(~taken)
@@ -216,6 +238,12 @@ class StampedMNA:
             "ff": block(pos_f, pos_f, (F, F)), "fD": block(pos_f, pos_d, (F, D)),
             "Df": block(pos_d, pos_f, (D, F)), "DD": block(pos_d, pos_d, (D, D)),
         }
+        if self.port_driven.size:  # the port-driven nodes' KCL rows: their port currents
+            pos_p = np.full(N, -1, dtype=np.int64)
+            pos_p[self.driven[self.port_driven]] = np.arange(self.port_driven.size)
+            P = self.port_driven.size
+            self.blocks["pf"] = block(pos_p, pos_f, (P, F))
+            self.blocks["pD"] = block(pos_p, pos_d, (P, D))
         # the source side, fixed: rows split the same way
         Sz, Su = sp.csr_matrix(mna.S_z), sp.csr_matrix(mna.S_u)
         self.Sz_f, self.Sz_D = Sz[self.free], Sz[self.driven]
@@ -224,6 +252,8 @@ class StampedMNA:
                                             mna.s0[self.driven_branch])
         meas = sp.csc_matrix(mna.measure)
         self.measure_f, self.measure_D = meas[:, self.free].tocsr(), meas[:, self.driven].tocsr()
+        # what the ports read of the driven branch currents (their own, when port-driven)
+        self.measure_Db = meas[:, self.driven_branch].tocsr()
 
         # reciprocal couplings between free and driven nodes: G_Df = G_fDᵀ, which a
         # programming's blocks then share (``programming.ProgrammedBlocks``)
@@ -234,7 +264,8 @@ class StampedMNA:
 
     def restamp(self, g: np.ndarray, which: Sequence[str] = ("ff", "fD", "Df", "DD")
                 ) -> dict[str, np.ndarray | sp.csr_matrix]:
-        """The blocks ``which`` (of ``ff``, ``fD``, ``Df``, ``DD``) of ``G`` at
-        conductances ``g`` (S)."""
+        """The blocks ``which`` (of ``ff``, ``fD``, ``Df``, ``DD``, and with
+        port-driven nodes ``pf``, ``pD``: their rows of ``G_Df``, ``G_DD``) of
+        ``G`` at conductances ``g`` (S)."""
         g = np.asarray(g, dtype=float)
         return {name: self.blocks[name].values(g) for name in which}

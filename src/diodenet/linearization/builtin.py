@@ -127,7 +127,7 @@ class BuiltinHardware(Hardware):
         c = self._circuit.validate()
         refuse_voltage_defined_loops(c)
         refuse_unmodelled_options(c)
-        self._st = st = StampedMNA(c, self.inputs, self.trainable)
+        self._st = st = StampedMNA(c, self.inputs, self.trainable, drive_ports=True)
         mna = st.mna
         for d, form in zip(mna.diodes, mna.port_forms):
             if form == "impedance" and isinstance(d.model, ShockleyDiode):
@@ -292,7 +292,7 @@ class BuiltinHardware(Hardware):
         check_breakdown(self._breakdown, z)
         self.settles += u.shape[0]
         programmed = self._programmed
-        vD = self._programmer.driven_voltages(u)
+        vD = self._programmer.driven_voltages(u, z)
         xf = programmed.free_solution(z, u)
         V = self._node_matrix(xf[:, self._free_node_pos], vD)
         reverse = torch.where(self._impedance, z @ k.H.T + k.rhs(u), z) \
@@ -412,13 +412,23 @@ class BuiltinHardware(Hardware):
         blocks = programmed.blocks  # these conductances' blocks (read lazily)
         # with no input driven (the usual adjoint, driven at the outputs) y_D = 0
         driven_inputs = any(not isinstance(key, tuple) for key in drive)
-        if not adjoint:
+        held = self._programmer.ports  # the port-driven nodes, if any
+        # with port-driven nodes the network is reciprocal (StampedMNA): its adjoint
+        # is the same experiment
+        if not adjoint or held is not None:
             r_f = r_f + c_out @ self._programmer.O_f
             y_f = G_solve(r_f - rmul(y_D, blocks["fD"][0]) if driven_inputs else r_f, False)
-            rw = rmul(y_f, self._meas_f) + rmul(y_D, self._meas_D)
+            # the ports' currents at ẑ = 0: P̃_f y_f + P_D y_D, and with port-driven
+            # nodes their KCL rows' drives, c_p (r_D - G_pD y_D) at node p
+            rw = rmul(y_f, programmed.P_f) + rmul(y_D, self._meas_D)
+            if held is not None:
+                r_p = r_D[:, held.node]
+                if driven_inputs:
+                    r_p = r_p - rmul(y_D, blocks["pD"][0])
+                rw = rw.index_add(1, held.port, r_p * held.coef)
             zhat = -solve_switched(k, free, g, rw)
             x_f = y_f + zhat @ programmed.Xz.T
-            x_D = y_D
+            x_D = y_D if held is None else held.driven_voltages(y_D.clone(), zhat)
 
             def j_driven(xf: Tensor) -> Tensor:
                 r = r_D + rmul(zhat, self._Sz_D)
