@@ -18,7 +18,7 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
-from .stamped import StampBlock, StampedMNA, as_torch
+from .stamped import EntryReader, StampBlock, StampedMNA, as_torch
 
 
 @dataclass
@@ -41,8 +41,8 @@ class DrivePlan:
     const_entry: np.ndarray  # G_fD entries at driven nodes held by constants
     const_row: np.ndarray
     const_v: np.ndarray
-    gather: tuple[np.ndarray, np.ndarray, np.ndarray] | None  # fD.gather_at(entry), × coef
-    const_gather: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+    values: EntryReader  # the entries that land in Ru, × coef
+    const_values: EntryReader  # the entries at constants
     su_any: bool  # whether S_u has entries on those rows (current-source inputs)
 
     @classmethod
@@ -67,22 +67,17 @@ class DrivePlan:
         order = np.argsort(at)  # row-major: a plain reshape when every position is hit
         entry, at = entry[order], at[order]
         coef = -sign[fD.cols[entry]]
-        gather = fD.gather_at(entry)
-        if gather is not None:  # the input signs folded in
-            gather = (coef * gather[0], coef * gather[1], gather[2])
-            if not gather[0].any():  # no fixed stamps there: nothing to add
-                gather = (np.zeros(0), gather[1], gather[2])
         const_entry = np.flatnonzero(v0[fD.cols] != 0.0)
         return cls(rows, Su_f[rows], entry, at, coef, const_entry,
-                   fD.rows[const_entry], v0[fD.cols[const_entry]], gather,
-                   fD.gather_at(const_entry), bool(Su_f[rows].any()))
+                   fD.rows[const_entry], v0[fD.cols[const_entry]],
+                   fD.reader(entry).scaled(coef),  # the input signs folded in
+                   fD.reader(const_entry), bool(Su_f[rows].any()))
 
     def drives(self, fD: StampBlock, g: np.ndarray, s0_f: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(rows, Ru[rows], r0)`` from the entries of ``G_fD`` (``fD``) at ``g``."""
         # each (row, input) pair is one entry of G_fD (one driven node per input)
-        values = _entries(fD, g, self.entry, self.gather) if self.gather is not None \
-            else self.coef * fD.entries(g)[self.entry]
+        values = self.values(g)
         if len(self.at) == self.su_rows.size:  # every pair: ``at`` is 0, 1, 2, …
             Ru = values.reshape(self.su_rows.shape)
             if self.su_any:
@@ -90,20 +85,13 @@ class DrivePlan:
         else:
             Ru = self.su_rows.copy()
             Ru.reshape(-1)[self.at] += values  # a view: Ru is C-ordered
-        const = _entries(fD, g, self.const_entry, self.const_gather)
-        r0 = s0_f - np.bincount(self.const_row, weights=const * self.const_v,
-                                minlength=len(s0_f))
-        return self.rows, Ru, r0
+        return self.rows, Ru, self.drives_constant(g, s0_f)
 
-
-def _entries(fD: StampBlock, g: np.ndarray, idx: np.ndarray,
-             gather: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> np.ndarray:
-    """``fD.entries(g)[idx]``, by its ``gather_at(idx)`` when it has one."""
-    if gather is None:
-        return fD.entries(g)[idx]
-    base, coef, col = gather
-    values = coef * g[col]
-    return values + base if base.size else values
+    def drives_constant(self, g: np.ndarray, s0_f: np.ndarray) -> np.ndarray:
+        """``r0 = s0 - G_fD v0`` from the entries at constants."""
+        const = self.const_values(g)
+        return s0_f - np.bincount(self.const_row, weights=const * self.const_v,
+                                  minlength=len(s0_f))
 
 
 def block_drives(block: StampBlock, g: np.ndarray, V: sp.csr_matrix, S: np.ndarray,
@@ -122,6 +110,35 @@ def block_drives(block: StampBlock, g: np.ndarray, V: sp.csr_matrix, S: np.ndarr
     return rows, R[rows], s0 - G @ v0
 
 
+@dataclass
+class _Scatter:
+    """Where a plan's entries land in an (rows, width) output: flat positions,
+    times coefficients, onto a constant part."""
+
+    fixed: np.ndarray
+    at: np.ndarray | None  # None: every place in order (each input drives every row)
+    coef: np.ndarray
+
+    @classmethod
+    def of(cls, plan: DrivePlan, fixed: np.ndarray, port: np.ndarray,
+           coef: np.ndarray) -> _Scatter:
+        width = fixed.shape[1]
+        fixed = fixed.copy()  # the plan's direct drives (S on the rows) are constant
+        np.add.at(fixed, port[plan.rows], coef[plan.rows, None] * plan.su_rows)
+        p = plan.rows[plan.at // width]  # the port-driven node of each entry
+        at = port[p] * width + plan.at % width
+        return cls(fixed, None if np.array_equal(at, np.arange(fixed.size)) else at, coef[p])
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        out = self.fixed.copy()
+        flat = out.reshape(-1)  # a view
+        if self.at is None:
+            flat += self.coef * values
+        else:
+            flat[self.at] += self.coef * values  # one entry per place: no repeats
+        return out
+
+
 class PortDrive:
     """The port-driven nodes of a ``StampedMNA`` (``drive_ports``), for the kernel.
 
@@ -137,13 +154,15 @@ class PortDrive:
         B = P̃_f G⁻¹ Ru + P_D Vu_D + M (S_u,p - G_pD Vu_D)
         b = P̃_f x0 + P_D v0_D + M (s0_p - G_pD v0_D) + offset
 
-    and the free rows' diode columns are ``S_z,f - G_fD Vz_D``."""
+    and the free rows' diode columns are ``S_z,f - G_fD Vz_D``. The ``M (…)``
+    terms come straight from ``G_pD``'s entries (``DrivePlan``) when each
+    input and each diode drives one node, else from the assembled block."""
 
     def __init__(self, st: StampedMNA, Vu_D: sp.csr_matrix, v0: np.ndarray,
                  dtype: torch.dtype, device: torch.device) -> None:
         pp, kp = st.port_driven, st.port_diode
         D, n = len(st.driven), len(st.mna.diodes)
-        self.st = st
+        self.st, self.n = st, n
         self.Vu_D, self.v0 = Vu_D, v0
         self.Vz_D = sp.csr_matrix((st.sign[pp], (pp, kp)), shape=(D, n))
         # each port reads its own branch current, and only that: one entry per port
@@ -151,46 +170,52 @@ class PortDrive:
         coef = np.asarray(M[kp, pp]).ravel()
         if M.nnz != pp.size or not coef.all():
             raise AssertionError("a port-driven node's port reads its own current only")
+        self._coef = coef
         self.coef = as_torch(coef, dtype, device)
         self.port = torch.as_tensor(kp, device=device)  # the diode of each port-driven node
         self.node = torch.as_tensor(pp, device=device)  # its place among the driven nodes
         self.sign = as_torch(st.sign[pp], dtype, device)
+        self._t = lambda a: as_torch(a, dtype, device)
         self.Sz_f = st.Sz_f.toarray()
-        self.zeros_f, self.zeros_p = np.zeros(len(st.free)), np.zeros(pp.size)
-        self.zeros_D = np.zeros(D)
+        self._zeros_f, self._zeros_D = np.zeros(len(st.free)), np.zeros(D)
         self.Sz_p, self.Su_p = st.Sz_D[pp].toarray(), st.Su_D[pp].toarray()
         self.s0_p = st.s0_D[pp]
-        self.z_plan = DrivePlan.of(st.blocks["fD"], self.Vz_D, self.Sz_f, self.zeros_D)
-        self.pz_plan = DrivePlan.of(st.blocks["pD"], self.Vz_D, self.Sz_p, self.zeros_D)
+        self.z_plan = DrivePlan.of(st.blocks["fD"], self.Vz_D, self.Sz_f, self._zeros_D)
+        self.pz_plan = DrivePlan.of(st.blocks["pD"], self.Vz_D, self.Sz_p, self._zeros_D)
         self.pu_plan = DrivePlan.of(st.blocks["pD"], Vu_D, self.Su_p, v0)
-        self.H_fixed = as_torch((st.measure_D @ self.Vz_D).toarray(), dtype, device)
-        self._t = lambda a: as_torch(a, dtype, device)
+        self.H_fixed = (st.measure_D @ self.Vz_D).toarray()
+        self._H = self._B = None
+        if self.pz_plan is not None and self.pu_plan is not None:
+            self._H = _Scatter.of(self.pz_plan, self.H_fixed, kp, coef)
+            self._B = _Scatter.of(self.pu_plan, np.zeros((n, Vu_D.shape[1])), kp, coef)
 
     def free_columns(self, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(rows, (S_z,f - G_fD Vz_D)[rows])``: the diodes' drive of the free rows."""
-        rows, R, _ = block_drives(self.st.blocks["fD"], g, self.Vz_D, self.Sz_f, self.zeros_f,
-                                  self.zeros_D, self.z_plan)
+        rows, R, _ = block_drives(self.st.blocks["fD"], g, self.Vz_D, self.Sz_f, self._zeros_f,
+                                  self._zeros_D, self.z_plan)
         return rows, R
 
-    def port_rows(self, g: np.ndarray, n: int, m: int) -> tuple[Tensor, Tensor, Tensor]:
-        """``M (S_z,p - G_pD Vz_D)`` (n, n), ``M (S_u,p - G_pD Vu_D)`` (n, m) and
-        ``M (s0_p - G_pD v0_D)`` (n,): the port currents' direct terms."""
-        pD = self.st.blocks["pD"]
-        values = None if self.pz_plan is not None and self.pu_plan is not None else pD.values(g)
-        rz, Rz, _ = block_drives(pD, g, self.Vz_D, self.Sz_p, self.zeros_p, self.zeros_D,
-                                 self.pz_plan, values)
-        ru, Ru, r0 = block_drives(pD, g, self.Vu_D, self.Su_p, self.s0_p, self.v0,
-                                  self.pu_plan, values)
-        dt, dev = self.coef.dtype, self.coef.device
-        Hz = self.H_fixed.clone()
-        Bu = torch.zeros(n, m, dtype=dt, device=dev)
-        for out, rows, R in ((Hz, rz, Rz), (Bu, ru, Ru)):
-            if len(rows):
-                r = torch.as_tensor(rows, device=dev)
-                out.index_add_(0, self.port[r], self.coef[r, None] * self._t(R))
-        b = torch.zeros(n, dtype=dt, device=dev).index_add_(0, self.port,
-                                                           self.coef * self._t(r0))
-        return Hz, Bu, b
+    def port_rows(self, g: np.ndarray) -> tuple[Tensor, Tensor, Tensor]:
+        """``P_D Vz_D + M (S_z,p - G_pD Vz_D)`` (n, n), ``M (S_u,p - G_pD Vu_D)``
+        (n, m) and ``M (s0_p - G_pD v0_D)`` (n,): the port currents' direct terms."""
+        st = self.st
+        b = np.zeros(self.n)
+        if self._H is not None and self._B is not None:
+            assert self.pz_plan is not None and self.pu_plan is not None
+            b[st.port_diode] = self._coef * self.pu_plan.drives_constant(g, self.s0_p)
+            return (self._t(self._H(self.pz_plan.values(g))),
+                    self._t(self._B(self.pu_plan.values(g))), self._t(b))
+        pD = st.blocks["pD"]
+        values = pD.values(g)
+        kp, c = st.port_diode, self._coef[:, None]
+        Hz, Bu = self.H_fixed.copy(), np.zeros((self.n, self.Vu_D.shape[1]))
+        rz, Rz, _ = block_drives(pD, g, self.Vz_D, self.Sz_p, self.s0_p, self._zeros_D,
+                                 None, values)
+        ru, Ru, r0 = block_drives(pD, g, self.Vu_D, self.Su_p, self.s0_p, self.v0, None, values)
+        np.add.at(Hz, kp[rz], c[rz] * Rz)
+        np.add.at(Bu, kp[ru], c[ru] * Ru)
+        b[kp] = self._coef * r0
+        return self._t(Hz), self._t(Bu), self._t(b)
 
     def readout(self, P_f: Tensor, g: np.ndarray) -> Tensor:
         """``P̃_f = P_f - M G_pf`` (n, F): the port currents read on the free unknowns."""

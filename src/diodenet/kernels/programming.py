@@ -249,7 +249,7 @@ class KernelProgrammer:
         b = rmul(x0[None], mf)[0] + self._b_fixed
         C = -(self.O_f @ Xz)
         if ports is not None:  # the port currents' direct terms (see PortDrive)
-            Hz, Bu, bp = ports.port_rows(g, n, len(self.input_names))
+            Hz, Bu, bp = ports.port_rows(g)
             H, B0, b, C = H + Hz, Bu + self._B_fixed, b + bp, C + self._C_fixed
         # B stays factored: q = (u Ruᵀ) (P G⁻¹)ᵀ, and the free solution reuses u Ruᵀ
         B = FactoredB(QO_r[:n].contiguous(), Ru_rows, B0)

@@ -76,13 +76,14 @@ class StampBlock:
         self.indptr = np.searchsorted(self.rows, np.arange(shape[0] + 1)).astype(np.int64)
         # most entries are touched by one resistor (a hidden node's tie to one
         # input): then ``M g`` is a gather, several times cheaper than the product
-        per_entry = np.diff(self.M.indptr)
+        self._per_entry = per_entry = np.diff(self.M.indptr)
+        self._coef, self._col = np.zeros(len(uniq)), np.zeros(len(uniq), dtype=np.int64)
+        one = per_entry == 1
+        self._coef[one], self._col[one] = self.M.data[self.M.indptr[:-1][one]], \
+            self.M.indices[self.M.indptr[:-1][one]]
         self._gather: tuple[np.ndarray, np.ndarray] | None = None
         if len(per_entry) and per_entry.max() <= 1:
-            coef, col = np.zeros(len(uniq)), np.zeros(len(uniq), dtype=np.int64)
-            has = per_entry == 1
-            coef[has], col[has] = self.M.data, self.M.indices
-            self._gather = (coef, col)
+            self._gather = (self._coef, self._col)
 
     @property
     def nnz(self) -> int:
@@ -105,12 +106,11 @@ class StampBlock:
             return self.base + self._gather[0] * g[self._gather[1]]
         return self.base + self.M @ g if self.M.shape[1] else self.base.copy()
 
-    def gather_at(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """``(base, coef, col)`` with ``entries(g)[idx] = base + coef · g[col]``
-        for every ``g``, or ``None`` where the entries are not a gather of ``g``."""
-        if self._gather is None:
-            return None
-        return self.base[idx], self._gather[0][idx], self._gather[1][idx]
+    def reader(self, idx: np.ndarray) -> EntryReader:
+        """``entries(g)[idx]`` for every ``g``, from those entries' own stamps."""
+        if not idx.size or self._per_entry[idx].max() <= 1:
+            return EntryReader(self.base[idx], self._coef[idx], self._col[idx])
+        return EntryReader(self.base[idx], M=self.M[idx])
 
     def values(self, g: np.ndarray) -> np.ndarray | sp.csr_matrix:
         return self.assemble(self.entries(g))
@@ -122,6 +122,33 @@ class StampBlock:
             out.flat[self.flat] = data
             return out
         return sp.csr_matrix((data, self.cols, self.indptr), shape=self.shape)
+
+
+class EntryReader:
+    """Some entries of a ``StampBlock`` as a function of ``g``: ``base + coef ·
+    g[col]`` where each is one conductance (a gather), else ``base + M g``
+    with those entries' rows of ``M``."""
+
+    def __init__(self, base: np.ndarray, coef: np.ndarray | None = None,
+                 col: np.ndarray | None = None, M: sp.csr_matrix | None = None) -> None:
+        self.base = base if base.any() else None  # no fixed stamps there: nothing to add
+        self.coef, self.col, self.M = coef, col, M
+
+    def __call__(self, g: np.ndarray) -> np.ndarray:
+        if self.M is not None:
+            values = self.M @ g
+        else:
+            assert self.coef is not None and self.col is not None
+            values = self.coef * g[self.col]
+        return values if self.base is None else values + self.base
+
+    def scaled(self, s: np.ndarray) -> EntryReader:
+        """The entries times ``s``, entry by entry."""
+        base = np.zeros(len(s)) if self.base is None else s * self.base
+        if self.M is not None:
+            return EntryReader(base, M=sp.csr_matrix(self.M.multiply(s[:, None])))
+        assert self.coef is not None
+        return EntryReader(base, s * self.coef, self.col)
 
 
 def _csr_of(m: Any) -> sp.csr_matrix:
