@@ -90,12 +90,14 @@ def conductance_gradient(V: Tensor, W: Tensor, plan: CrossPlan) -> Tensor:
     """``-Σ_s (V_a - V_b)(Ŵ_a - Ŵ_b)`` for every resistor ``(a, b)`` of ``plan``,
     as ``-(d_a + d_b) + Σ_s (V_a Ŵ_b + Ŵ_a V_b)`` with ``d = Σ_s V ⊙ Ŵ``."""
     d = (V * W).sum(0)
-    # node-major copies: a group's voltages are then a gather of whole rows
-    VT, WT = V.T.contiguous(), W.T.contiguous()
+    node_major: list[tuple[Tensor, Tensor]] = []  # for the pair-by-pair groups only
     buf = torch.empty(plan.size, dtype=V.dtype, device=V.device)
     for blk in plan.blocks:
         out = buf[blk.offset:blk.offset + blk.size]
         if blk.a is not None and blk.b is not None:
+            if not node_major:  # a node's voltages are then a gather of a whole row
+                node_major.append((V.T.contiguous(), W.T.contiguous()))
+            VT, WT = node_major[0]
             for lo in range(0, blk.a.numel(), CHUNK):
                 aa, bb = blk.a[lo:lo + CHUNK], blk.b[lo:lo + CHUNK]
                 out[lo:lo + CHUNK] = (VT[aa] * WT[bb] + VT[bb] * WT[aa]).sum(1) - d[aa] - d[bb]
@@ -105,11 +107,11 @@ def conductance_gradient(V: Tensor, W: Tensor, plan: CrossPlan) -> Tensor:
         # one side is zero (the driven nodes of an adjoint settle, its sources
         # zeroed) contributes one product only
         M = out.view(blk.ca.numel(), blk.cb.numel())
-        M.copy_(-d[blk.ca][:, None]).sub_(d[blk.cb][None, :])
-        Wb, Va = WT[blk.cb], VT[blk.ca]
+        torch.sub(-d[blk.ca][:, None], d[blk.cb][None, :], out=M)
+        Va, Wb = V.index_select(1, blk.ca), W.index_select(1, blk.cb)
         if bool(Va.any()) and bool(Wb.any()):
-            M.addmm_(Va, Wb.T)
-        Wa, Vb = WT[blk.ca], VT[blk.cb]
+            M.addmm_(Va.T, Wb)
+        Wa, Vb = W.index_select(1, blk.ca), V.index_select(1, blk.cb)
         if bool(Wa.any()) and bool(Vb.any()):
-            M.addmm_(Wa, Vb.T)
-    return buf[plan.at]
+            M.addmm_(Wa.T, Vb)
+    return buf.index_select(0, plan.at)  # a third of the time of buf[at]
