@@ -174,6 +174,18 @@ def test_products_with_h_through_the_form_equal_the_dense_product():
     assert torch.allclose(k.apply_H(z), 2.0 * truth, rtol=1e-12, atol=0.0)
 
 
+def test_the_residual_a_solve_reports_is_that_of_its_answer():
+    """The active set hands Kernel.solve the residual it measured at the answer
+    (so it is not computed twice): it equals Kernel.residual recomputed there."""
+    hw, net = _hardware()
+    u = torch.as_tensor(net.encode(np.random.default_rng(5).uniform(0, 1, (11, 12))))
+    k = hw.kernel
+    state = ActiveSet().init(k)
+    eq = k.solve(u, solver=ActiveSet(), state=state)
+    assert "residual" not in state.memory  # taken, not left for a later solve
+    assert torch.equal(eq.residual, k.residual(eq.z, u))
+
+
 @pytest.mark.parametrize("kwargs", [{"recurrent": "dense"}, {"activation": "clamp"}])
 def test_diodes_that_meet_directly_get_no_form(kwargs):
     hw, _ = _hardware(**kwargs)

@@ -631,7 +631,9 @@ class Kernel:
         if state is None:
             state = solver.init(self)
         z, iterations = solver.compute(state, self, u, z0=z0)
-        res = self.residual(z, u)
+        # a solver that measured Kernel.residual at the very z it returns hands it on
+        known = state.memory.pop("residual", None)
+        res = known[1] if known is not None and known[0] is z else self.residual(z, u)
         scale = self.residual_scale(z, self.rhs(u))
         converged = res <= solver.atol + solver.tol * scale
         eq = Equilibrium(

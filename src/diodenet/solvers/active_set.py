@@ -243,7 +243,7 @@ class ActiveSet(EquilibriumSolver):
         on = z > 0
         for _ in range(JACOBI_SWEEPS - 1):
             # through the low-rank form where the kernel has one: O(n r), not O(n²)
-            z = torch.clamp_min(z - (kernel.apply_H(z) + q) * inv_d, 0.0)
+            z = torch.addcmul(z, kernel.apply_H(z).add_(q), inv_d, value=-1.0).clamp_min_(0.0)
             now = z > 0
             if bool((now == on).all()):
                 break
@@ -478,6 +478,10 @@ class ActiveSet(EquilibriumSolver):
                 iterations += used
                 z[stalled] = zs
                 stall[stalled] = 0
+        if cheap_residual and todo.numel() == batch:
+            # best_res is the natural residual of every sample of best_z: Kernel.residual,
+            # which Kernel.solve then need not compute again
+            memory["residual"] = (best_z, best_res)
         return best_z, steps, iterations
 
     def _transpose(
