@@ -175,6 +175,11 @@ class PortDrive:
         self.port = torch.as_tensor(kp, device=device)  # the diode of each port-driven node
         self.node = torch.as_tensor(pp, device=device)  # its place among the driven nodes
         self.sign = as_torch(st.sign[pp], dtype, device)
+        # diode k holding driven node lo + k, every diode one (a layered network):
+        # v_D's held part is then a slice
+        self._slice = (int(pp[0]), int(pp[0]) + n) if pp.size == n and \
+            np.array_equal(kp, np.arange(n)) and np.array_equal(pp, pp[0] + np.arange(n)) \
+            else None
         self._t = lambda a: as_torch(a, dtype, device)
         self.Sz_f = st.Sz_f.toarray()
         self._zeros_f, self._zeros_D = np.zeros(len(st.free)), np.zeros(D)
@@ -225,4 +230,8 @@ class PortDrive:
 
     def driven_voltages(self, vD: Tensor, z: Tensor) -> Tensor:
         """``v_D`` with the port-driven nodes' ``s_p z_k`` added (in place)."""
+        if self._slice is not None:
+            lo, hi = self._slice
+            vD[:, lo:hi].addcmul_(z, self.sign)
+            return vD
         return vD.index_add_(1, self.node, z[:, self.port] * self.sign)

@@ -137,6 +137,7 @@ class BuiltinHardware(Hardware):
                 )
         self._impedance = torch.tensor([f == "impedance" for f in mna.port_forms],
                                        dtype=torch.bool, device=self.device)
+        self._any_impedance = bool(self._impedance.any())
         # equal diodes share one element object (stateless), so that the kernel's
         # per-call fingerprint hashes each kind once
         shared: dict[Any, Any] = {}
@@ -296,7 +297,7 @@ class BuiltinHardware(Hardware):
         xf = programmed.free_solution(z, u)
         V = self._node_matrix(xf[:, self._free_node_pos], vD)
         reverse = torch.where(self._impedance, z @ k.H.T + k.rhs(u), z) \
-            if bool(self._impedance.any()) else z
+            if self._any_impedance else z
         conducting = reverse <= self.state_tol
         gd = torch.where(conducting, torch.inf, 0.0).to(self.dtype)
         for j in self._shockley:
@@ -345,6 +346,8 @@ class BuiltinHardware(Hardware):
         conducting = torch.as_tensor(measurement.conducting, device=self.device)
         gd = torch.as_tensor(measurement.diode_conductance, dtype=self.dtype, device=self.device)
         finite = torch.isfinite(gd)
+        if not self._any_impedance:  # admittance ports only: two operations
+            return ~(conducting & ~finite), torch.where(finite, gd, 0.0)
         admittance_free = ~(conducting & ~finite)
         free = torch.where(self._impedance, conducting, admittance_free)
         g = torch.where(finite & ~self._impedance, gd, torch.zeros_like(gd))

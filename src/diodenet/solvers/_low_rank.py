@@ -36,6 +36,7 @@ class WoodburyFactors:
     LU: Tensor
     pivots: Tensor
     info: Tensor
+    factored: Tensor  # (batch,) bool: M factored and D invertible on the whole free set
 
 
 def factor_low_rank(form: DiagonalPlusLowRank, free: Tensor, g: Tensor,
@@ -47,7 +48,8 @@ def factor_low_rank(form: DiagonalPlusLowRank, free: Tensor, g: Tensor,
     inv_d = torch.where(usable, d, torch.inf).reciprocal_()  # 0 off the usable free set
     M = torch.addmm(form.K_inv.to(dtype).reshape(1, r * r), inv_d, form.outer.to(dtype))
     LU, pivots, info = torch.linalg.lu_factor_ex(M.reshape(-1, r, r))
-    return WoodburyFactors(d, inv_d, usable, LU, pivots, info)
+    return WoodburyFactors(d, inv_d, usable, LU, pivots, info,
+                           (info == 0) & (usable == free).all(dim=1))
 
 
 def solve_low_rank(
@@ -77,6 +79,5 @@ def solve_low_rank(
     scale = torch.maximum(b.abs().amax(dim=1), dx.abs().amax(dim=1))
     miss = (Ax - b).abs().amax(dim=1)
     # an inf in x makes the miss inf or NaN (where the scale may be inf too)
-    ok = (f.info == 0) & (f.usable == free).all(dim=1) & (miss <= rtol * scale) \
-        & torch.isfinite(miss)
+    ok = f.factored & (miss <= rtol * scale) & torch.isfinite(miss)
     return x, ok

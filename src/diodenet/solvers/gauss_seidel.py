@@ -49,7 +49,7 @@ def is_symmetric(kernel: Kernel) -> bool:
 
     def compute() -> bool:
         H = kernel.H
-        scale = float(H.abs().max()) if kernel.n else 0.0
+        scale = kernel.max_abs()
         return bool((H - H.T).abs().max() <= 1e-12 * max(scale, 1e-300)) if kernel.n else True
 
     return kernel._cached("symmetric", compute)
