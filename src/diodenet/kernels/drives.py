@@ -115,9 +115,9 @@ class _Scatter:
     """Where a plan's entries land in an (rows, width) output: flat positions,
     times coefficients, onto a constant part."""
 
-    fixed: np.ndarray
+    fixed: np.ndarray | None  # None: zero
     at: np.ndarray | None  # None: every place in order (each input drives every row)
-    coef: np.ndarray
+    values: EntryReader  # the plan's entries, times their port's coefficient
 
     @classmethod
     def of(cls, plan: DrivePlan, fixed: np.ndarray, port: np.ndarray,
@@ -127,15 +127,20 @@ class _Scatter:
         np.add.at(fixed, port[plan.rows], coef[plan.rows, None] * plan.su_rows)
         p = plan.rows[plan.at // width]  # the port-driven node of each entry
         at = port[p] * width + plan.at % width
-        return cls(fixed, None if np.array_equal(at, np.arange(fixed.size)) else at, coef[p])
+        in_order = np.array_equal(at, np.arange(fixed.size))
+        return cls(fixed if fixed.any() else None, None if in_order else at,
+                   plan.values.scaled(coef[p]))
 
-    def __call__(self, values: np.ndarray) -> np.ndarray:
-        out = self.fixed.copy()
+    def __call__(self, g: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        values = self.values(g)
+        if self.at is None and self.fixed is None:  # every place, nothing constant
+            return values.reshape(shape)
+        out = np.zeros(shape) if self.fixed is None else self.fixed.copy()
         flat = out.reshape(-1)  # a view
         if self.at is None:
-            flat += self.coef * values
+            flat += values
         else:
-            flat[self.at] += self.coef * values  # one entry per place: no repeats
+            flat[self.at] += values  # one entry per place: no repeats
         return out
 
 
@@ -208,8 +213,8 @@ class PortDrive:
         if self._H is not None and self._B is not None:
             assert self.pz_plan is not None and self.pu_plan is not None
             b[st.port_diode] = self._coef * self.pu_plan.drives_constant(g, self.s0_p)
-            return (self._t(self._H(self.pz_plan.values(g))),
-                    self._t(self._B(self.pu_plan.values(g))), self._t(b))
+            return (self._t(self._H(g, (self.n, self.n))),
+                    self._t(self._B(g, (self.n, self.Vu_D.shape[1]))), self._t(b))
         pD = st.blocks["pD"]
         values = pD.values(g)
         kp, c = st.port_diode, self._coef[:, None]

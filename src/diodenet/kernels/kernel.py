@@ -358,7 +358,7 @@ class Kernel:
             inner = u @ f.R.T
             q = torch.addmm(self.b, inner, f.L.T)
             if f.B0 is not None:
-                q = q + u @ f.B0.T
+                q = torch.addmm(q, u, f.B0.T)
         else:
             q = u @ coupling.T + self.b
         self.__dict__["_last_rhs"] = (u, coupling, self.b, key, q, q._version, inner)

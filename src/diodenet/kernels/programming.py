@@ -250,7 +250,8 @@ class KernelProgrammer:
         C = -(self.O_f @ Xz)
         if ports is not None:  # the port currents' direct terms (see PortDrive)
             Hz, Bu, bp = ports.port_rows(g)
-            H, B0, b, C = H + Hz, Bu + self._B_fixed, b + bp, C + self._C_fixed
+            H, b, C = H + Hz, b + bp, C + self._C_fixed
+            B0 = Bu + self._B_fixed if self._B_fixed_used else Bu
         # B stays factored: q = (u Ruᵀ) (P G⁻¹)ᵀ, and the free solution reuses u Ruᵀ
         B = FactoredB(QO_r[:n].contiguous(), Ru_rows, B0)
         D = torch.addmm(self._D_fixed, QO_r[n:], Ru_rows, beta=-1.0, alpha=-1.0)

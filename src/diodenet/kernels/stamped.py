@@ -133,13 +133,17 @@ class EntryReader:
                  col: np.ndarray | None = None, M: sp.csr_matrix | None = None) -> None:
         self.base = base if base.any() else None  # no fixed stamps there: nothing to add
         self.coef, self.col, self.M = coef, col, M
+        # consecutive resistors (a hidden node's ties to every input, in order): a slice
+        self._span: slice | None = None
+        if col is not None and col.size and np.array_equal(col, col[0] + np.arange(col.size)):
+            self._span = slice(int(col[0]), int(col[0]) + col.size)
 
     def __call__(self, g: np.ndarray) -> np.ndarray:
         if self.M is not None:
             values = self.M @ g
         else:
             assert self.coef is not None and self.col is not None
-            values = self.coef * g[self.col]
+            values = self.coef * (g[self._span] if self._span is not None else g[self.col])
         return values if self.base is None else values + self.base
 
     def scaled(self, s: np.ndarray) -> EntryReader:
