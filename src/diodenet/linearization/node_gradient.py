@@ -103,15 +103,21 @@ def conductance_gradient(V: Tensor, W: Tensor, plan: CrossPlan) -> Tensor:
                 out[lo:lo + CHUNK] = (VT[aa] * WT[bb] + VT[bb] * WT[aa]).sum(1) - d[aa] - d[bb]
             continue
         assert blk.ca is not None and blk.cb is not None
-        # the whole (|A|, |B|) table Σ_s (V_a Ŵ_b + Ŵ_a V_b) - d_a - d_b; a group where
-        # one side is zero (the driven nodes of an adjoint settle, its sources
-        # zeroed) contributes one product only
-        M = out.view(blk.ca.numel(), blk.cb.numel())
-        torch.sub(-d[blk.ca][:, None], d[blk.cb][None, :], out=M)
+        # the whole (|A|, |B|) table Σ_s (V_a Ŵ_b + Ŵ_a V_b) - d_a - d_b as one
+        # product: the samples' rows, then (-d_a, 1) and (-1, d_b) as two more. A
+        # group where one side is zero (the driven nodes of an adjoint settle,
+        # its sources zeroed) contributes one set of sample rows only
+        na, nb = blk.ca.numel(), blk.cb.numel()
+        rows_a, rows_b = [], []
         Va, Wb = V.index_select(1, blk.ca), W.index_select(1, blk.cb)
         if bool(Va.any()) and bool(Wb.any()):
-            M.addmm_(Va.T, Wb)
+            rows_a.append(Va)
+            rows_b.append(Wb)
         Wa, Vb = W.index_select(1, blk.ca), V.index_select(1, blk.cb)
         if bool(Wa.any()) and bool(Vb.any()):
-            M.addmm_(Wa.T, Vb)
+            rows_a.append(Wa)
+            rows_b.append(Vb)
+        A = torch.cat([*rows_a, -d[blk.ca][None], V.new_full((1, na), -1.0)])
+        B = torch.cat([*rows_b, V.new_ones((1, nb)), d[blk.cb][None]])
+        torch.mm(A.T, B, out=out.view(na, nb))
     return buf.index_select(0, plan.at)  # a third of the time of buf[at]
