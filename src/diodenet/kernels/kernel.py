@@ -374,7 +374,10 @@ class Kernel:
 
     def outputs(self, z: Tensor, u: Tensor) -> Tensor:
         """``y = -C z - D u - d`` (batch, p)."""
-        return -(z @ self.C.T) - u @ self.D.T - self.d
+        y = torch.addmm(self.d, z, self.C.T).neg_()
+        # outputs with no direct path from the inputs (a layered network's): D = 0,
+        # and its product would be most of this at MNIST size
+        return y if not bool(self.D.any()) else y.sub_(u @ self.D.T)
 
     def natural_step(self) -> float:
         """A step α (ohms) that makes ``αH`` dimensionless and O(1): ``1/max_k |H_kk|``."""

@@ -209,6 +209,7 @@ class BuiltinHardware(Hardware):
         self._s0_D = as_torch(st.s0_D, self.dtype, self.device)
         self._meas_f = as_torch(st.measure_f, self.dtype, self.device)
         self._meas_D = as_torch(st.measure_D, self.dtype, self.device)
+        self._meas_D_used = st.measure_D.nnz > 0  # ports that read driven node voltages
         self._measT_D = as_torch(st.measure_D.T.tocsr(), self.dtype, self.device)
         self._programmer = KernelProgrammer(
             st, O_f, O_D, self._meas_f, elements=self._elements,
@@ -403,7 +404,6 @@ class BuiltinHardware(Hardware):
         free, g = self._free_set(measurement)
         k = self.kernel
         s = self._sign
-        y_D = s * r_br  # driven nodes: the (small-signal) source values
         programmed = self._programmed
         G, n = programmed.G, k.n
 
@@ -415,6 +415,8 @@ class BuiltinHardware(Hardware):
         blocks = programmed.blocks  # these conductances' blocks (read lazily)
         # with no input driven (the usual adjoint, driven at the outputs) y_D = 0
         driven_inputs = any(not isinstance(key, tuple) for key in drive)
+        # driven nodes: the (small-signal) source values (r_br itself when all zero)
+        y_D = s * r_br if driven_inputs else r_br
         held = self._programmer.ports  # the port-driven nodes, if any
         # with port-driven nodes the network is reciprocal (StampedMNA): its adjoint
         # is the same experiment
@@ -423,7 +425,9 @@ class BuiltinHardware(Hardware):
             y_f = G_solve(r_f - rmul(y_D, blocks["fD"][0]) if driven_inputs else r_f, False)
             # the ports' currents at ẑ = 0: P̃_f y_f + P_D y_D, and with port-driven
             # nodes their KCL rows' drives, c_p (r_D - G_pD y_D) at node p
-            rw = rmul(y_f, programmed.P_f) + rmul(y_D, self._meas_D)
+            rw = rmul(y_f, programmed.P_f)
+            if driven_inputs and self._meas_D_used:
+                rw = rw + rmul(y_D, self._meas_D)
             if held is not None:
                 r_p = r_D[:, held.node]
                 if driven_inputs:
@@ -431,7 +435,8 @@ class BuiltinHardware(Hardware):
                 rw = rw.index_add(1, held.port, r_p * held.coef)
             zhat = -solve_switched(k, free, g, rw)
             x_f = y_f + zhat @ programmed.Xz.T
-            x_D = y_D if held is None else held.driven_voltages(y_D.clone(), zhat)
+            # (y_D is read no further: the held nodes' ẑ go into it in place)
+            x_D = y_D if held is None else held.driven_voltages(y_D, zhat)
 
             def j_driven(xf: Tensor) -> Tensor:
                 r = r_D + rmul(zhat, self._Sz_D)

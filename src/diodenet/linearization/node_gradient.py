@@ -35,6 +35,8 @@ class CrossBlock:
     cb: Tensor | None
     offset: int
     size: int  # buffer entries: the table's, or one per resistor
+    sa: Tensor | slice | None = None  # ca and cb as slices where consecutive
+    sb: Tensor | slice | None = None
 
 
 @dataclass
@@ -72,13 +74,27 @@ def cross_plan(ta: Tensor, tb: Tensor, free_cols: Tensor, n_nodes: int) -> Cross
                 swapped = pb * ca.numel() + pa
                 if _in_order(swapped) > _in_order(flat):
                     ca, cb, flat = cb, ca, swapped
-                blocks.append(CrossBlock(None, None, ca, cb, offset, ca.numel() * cb.numel()))
+                blocks.append(CrossBlock(None, None, ca, cb, offset, ca.numel() * cb.numel(),
+                                         _span(ca), _span(cb)))
                 at[sel] = offset + flat
             else:
                 blocks.append(CrossBlock(a, b, None, None, offset, sel.numel()))
                 at[sel] = offset + torch.arange(sel.numel(), device=ta.device)
             offset += blocks[-1].size
     return CrossPlan(blocks, offset, at)
+
+
+def _columns(X: Tensor, cols: Tensor | slice) -> Tensor:
+    """``X[:, cols]``: a view for a slice, else a gather."""
+    return X[:, cols] if isinstance(cols, slice) else X.index_select(1, cols)
+
+
+def _span(cols: Tensor) -> Tensor | slice:
+    """``cols`` (sorted, distinct) as a slice when they are consecutive (a group
+    of nodes numbered in a row, such as a network's inputs)."""
+    if cols.numel() and int(cols[-1]) - int(cols[0]) + 1 == cols.numel():
+        return slice(int(cols[0]), int(cols[-1]) + 1)
+    return cols
 
 
 def _in_order(flat: Tensor) -> int:
@@ -109,11 +125,12 @@ def conductance_gradient(V: Tensor, W: Tensor, plan: CrossPlan) -> Tensor:
         # its sources zeroed) contributes one set of sample rows only
         na, nb = blk.ca.numel(), blk.cb.numel()
         rows_a, rows_b = [], []
-        Va, Wb = V.index_select(1, blk.ca), W.index_select(1, blk.cb)
+        assert blk.sa is not None and blk.sb is not None
+        Va, Wb = _columns(V, blk.sa), _columns(W, blk.sb)
         if bool(Va.any()) and bool(Wb.any()):
             rows_a.append(Va)
             rows_b.append(Wb)
-        Wa, Vb = W.index_select(1, blk.ca), V.index_select(1, blk.cb)
+        Wa, Vb = _columns(W, blk.sa), _columns(V, blk.sb)
         if bool(Wa.any()) and bool(Vb.any()):
             rows_a.append(Wa)
             rows_b.append(Vb)
