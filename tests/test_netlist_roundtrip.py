@@ -66,7 +66,8 @@ def circuits(draw: st.DrawFn) -> Circuit:
     kinds.insert(0, "v")  # F and H need a voltage source to sense
     sources: list[str] = []
     for k, kind in enumerate(kinds):
-        name = f"{kind[0]}{k}{draw(st.from_regex(r'[a-z0-9_]{0,3}', fullmatch=True))}"
+        # "z" ends the index, so names stay distinct whatever the suffix ("r1"+"0" was "r10")
+        name = f"{kind[0]}{k}z{draw(st.from_regex(r'[a-z0-9_]{0,3}', fullmatch=True))}"
         trainable = draw(st.booleans())
         two = (draw(pick), draw(pick))
         four = (*two, draw(pick), draw(pick))
