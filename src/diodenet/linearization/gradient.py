@@ -97,7 +97,11 @@ def sse_loss(targets: np.ndarray | torch.Tensor) -> Loss:
 
 
 def loss_gradient(loss: Loss, y: np.ndarray) -> tuple[float, np.ndarray]:
-    """``(L, ∂L/∂y)`` by autograd on the digital side."""
+    """``(L, ∂L/∂y)`` on the digital side: in closed form where the loss gives
+    one (``value_and_gradient``, as diodenet's losses do), else by autograd."""
+    closed_form = getattr(loss, "value_and_gradient", None)
+    if closed_form is not None:
+        return closed_form(y)
     yt = torch.tensor(y, dtype=torch.float64, requires_grad=True)
     value = loss(yt)
     if value.ndim != 0:
