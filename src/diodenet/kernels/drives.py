@@ -33,12 +33,12 @@ class DrivePlan:
     nodes their ports hold (``Vz_D`` for ``Vu_D``). Found once, from the stamp
     pattern."""
 
-    rows: np.ndarray  # free rows the inputs reach
+    rows: np.ndarray  # the block's rows the inputs reach
     su_rows: np.ndarray  # S_u on them, dense (rows, m)
-    entry: np.ndarray  # G_fD entries that land in Ru
+    entry: np.ndarray  # the block's entries that land in Ru
     at: np.ndarray  # their flat positions in (rows, m)
     coef: np.ndarray  # -(the input's sign)
-    const_entry: np.ndarray  # G_fD entries at driven nodes held by constants
+    const_entry: np.ndarray  # the block's entries at driven nodes held by constants
     const_row: np.ndarray
     const_v: np.ndarray
     values: EntryReader  # the entries that land in Ru, × coef
@@ -112,9 +112,10 @@ def block_drives(block: StampBlock, g: np.ndarray, V: sp.csr_matrix, S: np.ndarr
 
 @dataclass
 class _Scatter:
-    """Where a plan's entries land in an (rows, width) output: flat positions,
+    """Where a plan's entries land in an output of ``shape``: flat positions,
     times coefficients, onto a constant part."""
 
+    shape: tuple[int, int]
     fixed: np.ndarray | None  # None: zero
     at: np.ndarray | None  # None: every place in order (each input drives every row)
     values: EntryReader  # the plan's entries, times their port's coefficient
@@ -128,14 +129,14 @@ class _Scatter:
         p = plan.rows[plan.at // width]  # the port-driven node of each entry
         at = port[p] * width + plan.at % width
         in_order = np.array_equal(at, np.arange(fixed.size))
-        return cls(fixed if fixed.any() else None, None if in_order else at,
+        return cls(fixed.shape, fixed if fixed.any() else None, None if in_order else at,
                    plan.values.scaled(coef[p]))
 
-    def __call__(self, g: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    def __call__(self, g: np.ndarray) -> np.ndarray:
         values = self.values(g)
         if self.at is None and self.fixed is None:  # every place, nothing constant
-            return values.reshape(shape)
-        out = np.zeros(shape) if self.fixed is None else self.fixed.copy()
+            return values.reshape(self.shape)
+        out = np.zeros(self.shape) if self.fixed is None else self.fixed.copy()
         flat = out.reshape(-1)  # a view
         if self.at is None:
             flat += values
@@ -213,8 +214,7 @@ class PortDrive:
         if self._H is not None and self._B is not None:
             assert self.pz_plan is not None and self.pu_plan is not None
             b[st.port_diode] = self._coef * self.pu_plan.drives_constant(g, self.s0_p)
-            return (self._t(self._H(g, (self.n, self.n))),
-                    self._t(self._B(g, (self.n, self.Vu_D.shape[1]))), self._t(b))
+            return self._t(self._H(g)), self._t(self._B(g)), self._t(b)
         pD = st.blocks["pD"]
         values = pD.values(g)
         kp, c = st.port_diode, self._coef[:, None]
