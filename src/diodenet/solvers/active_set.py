@@ -114,11 +114,8 @@ JACOBI_SWEEPS = 8
 def is_m_matrix(kernel: Kernel) -> bool:
     """``H`` symmetric with no positive off-diagonal entry (cached): a resistor network."""
 
-    def compute() -> bool:
-        off = kernel.H - torch.diag(kernel.H.diagonal())
-        return is_symmetric(kernel) and bool((off <= 0).all())
-
-    return kernel._cached("m_matrix", compute)
+    facts = kernel.entry_facts()
+    return bool(facts["symmetric"] and facts["off_nonpositive"])
 
 
 @dataclass
@@ -232,7 +229,7 @@ class ActiveSet(EquilibriumSolver):
         batched solve)."""
         return self.exact and kernel.all_ideal and kernel.n > 0 and \
             (kernel.n <= SMALL or kernel.low_rank() is not None) and \
-            is_m_matrix(kernel) and bool((kernel.H.diagonal() > 0).all())
+            is_m_matrix(kernel) and bool(kernel.entry_facts()["diagonal_positive"])
 
     def _jacobi_start(self, kernel: Kernel, q: Tensor) -> Tensor:
         """Projected Jacobi sweeps ``z ← max(0, z - diag(H)⁻¹(Hz + q))`` from

@@ -47,12 +47,7 @@ class PGSState:
 def is_symmetric(kernel: Kernel) -> bool:
     """``H = Hᵀ`` to round-off (cached on the kernel)."""
 
-    def compute() -> bool:
-        H = kernel.H
-        scale = kernel.max_abs()
-        return bool((H - H.T).abs().max() <= 1e-12 * max(scale, 1e-300)) if kernel.n else True
-
-    return kernel._cached("symmetric", compute)
+    return bool(kernel.entry_facts()["symmetric"])
 
 
 def pwl_parameters(kernel: Kernel, method: str) -> tuple[np.ndarray, np.ndarray]:
