@@ -279,19 +279,25 @@ class Kernel:
     def device(self) -> torch.device:
         return self.H.device
 
+    def _distinct_elements(self) -> list[Nonlinearity]:
+        """Each distinct element once (cached): the facts of the element list are
+        facts of these (a circuit's diodes share a few objects)."""
+        return self._cached("distinct", lambda: list({id(e): e for e in self.elements}.values()))
+
     @property
     def piecewise_linear(self) -> bool:
         return self._cached("piecewise_linear",
-                            lambda: all(e.piecewise_linear for e in self.elements))
+                            lambda: all(e.piecewise_linear for e in self._distinct_elements()))
 
     @property
     def smooth(self) -> bool:
-        return self._cached("smooth", lambda: all(e.smooth for e in self.elements))
+        return self._cached("smooth", lambda: all(e.smooth for e in self._distinct_elements()))
 
     @property
     def any_smooth(self) -> bool:
         """Some element is smooth (a Shockley diode, say)."""
-        return self._cached("any_smooth", lambda: any(e.smooth for e in self.elements))
+        return self._cached("any_smooth",
+                            lambda: any(e.smooth for e in self._distinct_elements()))
 
     def _sym_extremes(self) -> tuple[float, float]:
         """``(λ_min, λ_max)`` of ``sym(H)``, one eigendecomposition, cached."""
@@ -550,7 +556,8 @@ class Kernel:
     @property
     def all_ideal(self) -> bool:
         """Every element an ideal diode (``σ_α`` = ReLU)."""
-        return self._cached("all_ideal", lambda: all(type(e) is Ideal for e in self.elements))
+        return self._cached("all_ideal",
+                            lambda: all(type(e) is Ideal for e in self._distinct_elements()))
 
     def resolvent_function(self) -> Callable[[Tensor, float], Tensor]:
         """``σ_α`` as one function, decided once (hot loops call it every iteration):

@@ -118,14 +118,14 @@ def _natural(z: Tensor, sigma: Tensor, alpha: float) -> Tensor:
 
 def pieces(kernel: Kernel, z: Tensor, q: Tensor, alpha: float) -> tuple[Tensor, Tensor]:
     """The slopes ``σ'_α(x)`` and the natural residual of ``Segments``, and nothing else."""
-    x = z - alpha * (kernel.apply_H(z) + q)
+    x = torch.add(z, kernel.apply_H(z).add_(q), alpha=-alpha)
     natural = _natural(z, kernel.apply_resolvent(x, alpha), alpha)
     return kernel.apply_resolvent_derivative(x, alpha), natural
 
 
 def segments(kernel: Kernel, z: Tensor, q: Tensor, alpha: float) -> Segments:
     """Linearise the resolvents at ``x = z - α(Hz + q)`` (see ``Segments``)."""
-    x = z - alpha * (kernel.apply_H(z) + q)
+    x = torch.add(z, kernel.apply_H(z).add_(q), alpha=-alpha)
     sigma = kernel.apply_resolvent(x, alpha)
     natural = _natural(z, sigma, alpha)
     if kernel.all_ideal:  # σ = ReLU: free where x > 0, and g, source and clamp are all 0

@@ -242,7 +242,7 @@ class ActiveSet(EquilibriumSolver):
             # through the low-rank form where the kernel has one: O(n r), not O(n²)
             z = torch.addcmul(z, kernel.apply_H(z).add_(q), inv_d, value=-1.0).clamp_min_(0.0)
             now = z > 0
-            if bool((now == on).all()):
+            if torch.equal(now, on):
                 break
             on = now
         return z
