@@ -28,17 +28,17 @@ VARIANTS = {
 }
 
 
-def _pair(outputs: list | None = None, **kwargs
+def _pair(outputs: list | None = None, hidden: int = 9, **kwargs
           ) -> tuple[BuiltinHardware, BuiltinHardware, object]:
     """The hardware with port-driven nodes, and with its ports kept free."""
-    net = build_network(6, 3, 9, scale=5.0, seed=3, **kwargs)
+    net = build_network(6, 3, hidden, scale=5.0, seed=3, **kwargs)
     outputs = net.outputs if outputs is None else outputs
     held = BuiltinHardware(net.circuit, net.inputs, outputs)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(builtin, "StampedMNA",
                    lambda *a, **k: StampedMNA(*a, **{**k, "drive_ports": False}))
         free = BuiltinHardware(net.circuit, net.inputs, outputs)
-    assert held._st.port_driven.size == 9 and free._st.port_driven.size == 0
+    assert held._st.port_driven.size == hidden and free._st.port_driven.size == 0
     return held, free, net
 
 
@@ -118,6 +118,19 @@ def test_a_port_behind_a_series_resistance_floats_and_stays_free(diode):
     assert hw._st.port_driven.size == 0
     K = extract_kernel(net.circuit, net.inputs, net.outputs)
     assert float((hw.kernel.H - K.H).abs().max()) <= 1e-12 * float(K.H.abs().max())
+
+
+def test_both_partitions_carry_the_extracted_low_rank_form():
+    """Held nodes give the form with ``K = G_ff`` (every free unknown couples);
+    ports kept free give it from the partition of the free unknowns. Both
+    equal the extracted ``H``."""
+    held, free, net = _pair(hidden=16)  # rank 6 of 16: the form pays either way
+    H = extract_kernel(net.circuit, net.inputs, net.outputs).H
+    for hw in (held, free):
+        form = hw.kernel.low_rank()
+        assert form is not None
+        assert float((form.dense() - H).abs().max()) <= 1e-12 * float(H.abs().max())
+    assert held._programmer._o_is_all and not free._programmer._o_is_all
 
 
 def test_a_non_reciprocal_network_keeps_its_ports_free():

@@ -24,7 +24,7 @@ from torch import Tensor
 from .clustered import ClusteredFactor, ClusterPlan, DenseLU
 from .drives import DrivePlan, PortDrive, block_drives
 from .kernel import FactoredB, Kernel, all_finite
-from .low_rank import from_partition
+from .low_rank import DiagonalPlusLowRank, from_partition
 from .mna import refuse_singular_ports
 from .stamped import StampedMNA, as_torch, rmul
 
@@ -147,6 +147,7 @@ class KernelProgrammer:
         coupling = coupling_unknowns(st)
         o = _low_rank_columns(coupling, st.Sz_f.shape[1])
         self._low_rank_cols = o = None if o is None else o.to(device)
+        self._o_is_all = o is not None and bool(torch.equal(o.cpu(), torch.arange(len(st.free))))
         ff = st.blocks["ff"]
         plan = ClusterPlan.of(ff.rows, ff.cols, ff.shape[0], coupling)
         self.cluster_plan = None if plan is None else plan.to(device)
@@ -222,7 +223,8 @@ class KernelProgrammer:
             GfD = blocks["fD"] = st.restamp(g, ("fD",))["fD"]
             rows, Ru_r, r0 = block_drives(st.blocks["fD"], g, self._Vu_D, self._Su_f_dense,
                                           st.s0_f, st.sign * st.s0_Db, None, GfD)
-        G = self.factor_free_block(t(Gff))
+        Gt = t(Gff)
+        G = self.factor_free_block(Gt)
         n = len(st.mna.diodes)
         ports = self.ports
         readout_T, mf = self._readout_T, self.measure_f
@@ -264,7 +266,13 @@ class KernelProgrammer:
         )
         if o is not None:  # H = diag + low rank (see kernels.low_rank): the solvers' shortcut
             with contextlib.suppress(ValueError):  # diodes that also meet elsewhere: none
-                kernel.set_low_rank(from_partition(H, QO[:n][:, o], G_inv_o[o], Xz[o]))
+                if self._o_is_all:  # o is every free unknown: K = ((G⁻¹)_oo)⁻¹ is G itself
+                    form = DiagonalPlusLowRank(
+                        H.diagonal() - ((QO[:n] @ Gt) * Xz.T).sum(1), QO[:n], Gt, G_inv_o,
+                        Xz.T.contiguous())
+                else:
+                    form = from_partition(H, QO[:n][:, o], G_inv_o[o], Xz[o])
+                kernel.set_low_rank(form)
         return ProgrammedKernel(kernel, G, QO, Xz, x0, Ru_rows, rows_t,
                                 ProgrammedBlocks(st, g, blocks, t), mf)
 
