@@ -374,7 +374,8 @@ class BuiltinHardware(Hardware):
         ports = [(int(key[1]), value) for key, value in drive.items() if isinstance(key, tuple)]
         if ports:  # all output ports at once: (batch, k) currents
             js = np.array([j for j, _ in ports])
-            vals = torch.as_tensor(np.stack([np.broadcast_to(v, (batch,)) for _, v in ports], 1),
+            vals = torch.as_tensor(np.stack([v if np.shape(v) == (batch,) else
+                                             np.broadcast_to(v, (batch,)) for _, v in ports], 1),
                                    dtype=self.dtype, device=self.device)
             c_out.index_add_(1, torch.as_tensor(js, device=self.device), vals)
             for side, sign in ((0, 1.0), (1, -1.0)):  # a port at a driven node
