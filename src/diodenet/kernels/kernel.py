@@ -61,7 +61,6 @@ def all_finite(t: Tensor) -> bool:
 
 
 @functools.lru_cache(maxsize=16)
-@functools.lru_cache(maxsize=64)
 def _projections(n: int) -> np.ndarray:
     """Two fixed random vectors of length ``n`` for ``Kernel.fingerprint``."""
     gen = torch.Generator(device="cpu").manual_seed(12345)

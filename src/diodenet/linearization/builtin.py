@@ -300,7 +300,7 @@ class BuiltinHardware(Hardware):
         reverse = torch.where(self._impedance, z @ k.H.T + k.rhs(u), z) \
             if self._any_impedance else z
         conducting = reverse <= self.state_tol
-        gd = torch.where(conducting, torch.inf, 0.0).to(self.dtype)
+        gd = torch.zeros_like(z).masked_fill_(conducting, torch.inf)
         for j in self._shockley:
             gd[:, j] = self._elements[j].derivative(z[:, j])
             conducting[:, j] = reverse[:, j] < 0
