@@ -94,13 +94,20 @@ def recall(memory: dict, q: Tensor) -> Tensor | None:
     last = memory.get("q")
     if last is None or last.shape != q.shape or last.device != q.device or q.shape[1] == 0:
         return None
-    close = (q - last).abs().amax(dim=1) <= RECALL * last.abs().amax(dim=1)
+    scale = memory.get("q_scale")
+    bound = RECALL * (last.abs().amax(dim=1) if scale is None else scale)
+    # a new batch (training's usual case) is told apart on one column: a sample
+    # whose first entry moved more than the bound is not close
+    if not bool(((q[:, 0] - last[:, 0]).abs() <= bound).any()):
+        return None
+    close = (q - last).abs().amax(dim=1) <= bound
     return close if bool(close.any()) else None
 
 
 def remember(memory: dict, q: Tensor, z: Tensor) -> None:
     """Keep this batch's ``q`` and answer ``z`` for ``recall``."""
     memory["q"] = q.detach().clone()
+    memory["q_scale"] = memory["q"].abs().amax(dim=1) if q.shape[1] else None
     memory["z"] = z.detach().clone()
 
 
