@@ -220,7 +220,7 @@ class Kernel:
             raise ValueError(f"expected {n} elements (one per row of H), got {len(self.elements)}")
         # a circuit's diodes share a few element objects: each is checked once
         # (isinstance on an ABC: 55 → 40 µs for a new kernel of 128 ideal diodes)
-        for e in {id(e): e for e in self.elements}.values():
+        for e in self._distinct_elements():
             if not isinstance(e, Nonlinearity):
                 k = next(k for k, x in enumerate(self.elements) if x is e)
                 raise ValueError(f"element {k} is not a Nonlinearity: {e!r}")

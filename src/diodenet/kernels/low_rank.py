@@ -67,13 +67,16 @@ class DiagonalPlusLowRank:
         return self.K.T @ self.U.T
 
 
-def from_partition(H: Tensor, U: Tensor, G_inv_oo: Tensor, Vt: Tensor) -> DiagonalPlusLowRank:
+def from_partition(H: Tensor, U: Tensor, G_inv_oo: Tensor, Vt: Tensor,
+                   K: Tensor | None = None) -> DiagonalPlusLowRank:
     """The form with ``U = (P G⁻¹)_{:,o}``, ``Vᵀ = (G⁻¹ S_z)_{o,:}`` and
     ``(G⁻¹)_oo`` (see the module docstring); ``delta`` is read off ``H``'s
     diagonal. Whether it *is* ``H`` is for ``Kernel.set_low_rank`` to check.
-    Raises ``ValueError`` if ``(G⁻¹)_oo`` is singular."""
-    K, info = torch.linalg.inv_ex(G_inv_oo)
-    if int(info) != 0 or not bool(torch.isfinite(K).all()):
-        raise ValueError("the low-rank block (G⁻¹)_oo is singular")
+    ``K = ((G⁻¹)_oo)⁻¹`` is formed here unless given (it is ``G`` itself when
+    ``o`` is every unknown). Raises ``ValueError`` if ``(G⁻¹)_oo`` is singular."""
+    if K is None:
+        K, info = torch.linalg.inv_ex(G_inv_oo)
+        if int(info) != 0 or not bool(torch.isfinite(K).all()):
+            raise ValueError("the low-rank block (G⁻¹)_oo is singular")
     delta = H.diagonal() - ((U @ K) * Vt.T).sum(1)
     return DiagonalPlusLowRank(delta, U, K, G_inv_oo, Vt.T.contiguous())

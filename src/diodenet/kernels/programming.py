@@ -24,7 +24,7 @@ from torch import Tensor
 from .clustered import ClusteredFactor, ClusterPlan, DenseLU
 from .drives import DrivePlan, PortDrive, block_drives
 from .kernel import FactoredB, Kernel, all_finite
-from .low_rank import DiagonalPlusLowRank, from_partition
+from .low_rank import from_partition
 from .mna import refuse_singular_ports
 from .stamped import StampedMNA, as_torch, rmul
 
@@ -267,9 +267,7 @@ class KernelProgrammer:
         if o is not None:  # H = diag + low rank (see kernels.low_rank): the solvers' shortcut
             with contextlib.suppress(ValueError):  # diodes that also meet elsewhere: none
                 if self._o_is_all:  # o is every free unknown: K = ((G⁻¹)_oo)⁻¹ is G itself
-                    form = DiagonalPlusLowRank(
-                        H.diagonal() - ((QO[:n] @ Gt) * Xz.T).sum(1), QO[:n], Gt, G_inv_o,
-                        Xz.T.contiguous())
+                    form = from_partition(H, QO[:n], G_inv_o, Xz, K=Gt)
                 else:
                     form = from_partition(H, QO[:n][:, o], G_inv_o[o], Xz[o])
                 kernel.set_low_rank(form)
