@@ -62,3 +62,14 @@ def test_torch_optim_matches_the_plain_update_rules(tmp_path, optimizer, schedul
     np.testing.assert_allclose(lrs, [learning_rate(config, e) for e in range(4)], rtol=1e-12)
     # the checkpoint holds the optimiser's and the schedule's state_dicts
     assert "__dict__" in state["opt"] and "__dict__" in state["scheduler"]
+
+
+def test_adam_is_fused_on_the_cpu():
+    # the fused kernel is what makes a step at MNIST size cheap; its update rule
+    # is checked against the plain one above
+    import torch
+
+    from diodenet.training.trainer import make_optimizer
+
+    opt = make_optimizer(TrainConfig(), torch.zeros(3, dtype=torch.float64))
+    assert opt.defaults["fused"] is True
