@@ -25,7 +25,6 @@ which for ideal diodes is the ReLU monDEQ ``z = ReLU(W z + U x + b')`` with
 
 from __future__ import annotations
 
-import functools
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -37,7 +36,7 @@ import torch
 from torch import Tensor
 
 from ..activations import Ideal, Nonlinearity
-from .low_rank import DiagonalPlusLowRank
+from .facts import KernelFacts
 
 if TYPE_CHECKING:
     from ..solvers.base import EquilibriumSolver, SolverState
@@ -58,15 +57,6 @@ def all_finite(t: Tensor) -> bool:
     number: 6 µs against 24 for ``torch.isfinite`` on the 0-d sum); only a sum
     that overflows needs the entrywise test."""
     return math.isfinite(t.sum().item()) or bool(torch.isfinite(t).all())
-
-
-@functools.lru_cache(maxsize=16)
-def _projections(n: int) -> np.ndarray:
-    """Two fixed random vectors of length ``n`` for ``Kernel.fingerprint``."""
-    gen = torch.Generator(device="cpu").manual_seed(12345)
-    out = torch.rand(2, n, generator=gen, dtype=torch.float64).numpy()
-    out.flags.writeable = False  # shared between calls
-    return out
 
 
 def apply_grouped(
@@ -131,7 +121,7 @@ class FactoredB:
     B0: Tensor | None = None
 
 
-class Kernel:
+class Kernel(KernelFacts):
     """``0 ∈ H z + F(z) + B u + b``, ``y = -C z - D u - d``.
 
     Parameters
@@ -152,6 +142,10 @@ class Kernel:
 
     Raises ``ValueError`` for wrong shapes, NaN/inf entries, or a
     non-monotone ``H``.
+
+    What the solvers read off ``H`` and the elements before solving (scale,
+    norms, symmetry, margin, element kinds, fingerprint, a low-rank form) is
+    ``KernelFacts`` (``kernels.facts``), cached while ``H`` stands.
     """
 
     def __init__(
@@ -255,11 +249,6 @@ class Kernel:
         self.__dict__["_B_factors"] = None
 
     @property
-    def n(self) -> int:
-        """Number of nonlinear elements."""
-        return self.H.shape[0]
-
-    @property
     def m(self) -> int:
         """Number of inputs."""
         f = self.__dict__.get("_B_factors")
@@ -269,53 +258,6 @@ class Kernel:
     def p(self) -> int:
         """Number of outputs."""
         return self.C.shape[0]
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.H.dtype
-
-    @property
-    def device(self) -> torch.device:
-        return self.H.device
-
-    def _distinct_elements(self) -> list[Nonlinearity]:
-        """Each distinct element once (cached): the facts of the element list are
-        facts of these (a circuit's diodes share a few objects)."""
-        return self._cached("distinct", lambda: list({id(e): e for e in self.elements}.values()))
-
-    @property
-    def piecewise_linear(self) -> bool:
-        return self._cached("piecewise_linear",
-                            lambda: all(e.piecewise_linear for e in self._distinct_elements()))
-
-    @property
-    def smooth(self) -> bool:
-        return self._cached("smooth", lambda: all(e.smooth for e in self._distinct_elements()))
-
-    @property
-    def any_smooth(self) -> bool:
-        """Some element is smooth (a Shockley diode, say)."""
-        return self._cached("any_smooth",
-                            lambda: any(e.smooth for e in self._distinct_elements()))
-
-    def _sym_extremes(self) -> tuple[float, float]:
-        """``(λ_min, λ_max)`` of ``sym(H)``, one eigendecomposition, cached."""
-        def compute() -> tuple[float, float]:
-            if self.n == 0:
-                return float("inf"), 0.0
-            ev = torch.linalg.eigvalsh((0.5 * (self.H + self.H.T)).cpu())
-            return float(ev[0]), float(ev[-1])
-
-        return self._cached("sym_extremes", compute)
-
-    @property
-    def margin(self) -> float:
-        """The monotonicity margin ``λ_min(sym H)`` (siemens)."""
-        return self._sym_extremes()[0]
-
-    def sym_max(self) -> float:
-        """``λ_max(sym H)``, from the margin's eigendecomposition."""
-        return self._sym_extremes()[1]
 
     def to(
         self, device: torch.device | str | None = None, dtype: torch.dtype | None = None
@@ -394,112 +336,7 @@ class Kernel:
         scale = self.max_abs()
         return 1.0 / scale if scale > 0 else 1.0
 
-    def max_abs(self) -> float:
-        """``max |H_ij|`` (siemens), cached: the scale of ``H``'s entries."""
-        return float(self.entry_facts()["max_abs"])
-
-    def entry_facts(self) -> dict[str, Any]:
-        """What the solvers ask of every new kernel's ``H``, from one pass over
-        its entries (cached while ``H`` is untouched): ``max_abs``;
-        ``inf_norm`` (``‖H‖_∞``); ``symmetric`` (``H = Hᵀ`` to 1e-12 of
-        ``max_abs``); ``off_nonpositive`` (no positive entry off the
-        diagonal); ``diagonal_positive``; and ``checks``, ``fingerprint``'s
-        checksum (two fixed random projections, the entrywise 1-norm, the
-        trace). Computed on the CPU in float64 (numpy: a new kernel at 128
-        diodes costs a quarter of the time of the same reductions in torch)."""
-
-        def compute() -> dict[str, Any]:
-            n = self.n
-            H = self.H.detach().to("cpu", torch.float64).numpy()
-            if n == 0:
-                return {"max_abs": 0.0, "inf_norm": 0.0, "symmetric": True,
-                        "off_nonpositive": True, "diagonal_positive": True,
-                        "checks": (0.0, 0.0, 0.0)}
-            A = np.abs(H)
-            max_abs = float(A.max())
-            off = H.copy()
-            np.fill_diagonal(off, -np.inf)
-            r = _projections(n)
-            return {
-                "max_abs": max_abs,
-                "inf_norm": float(A.sum(axis=1).max()),
-                "symmetric": bool(np.abs(H - H.T).max() <= 1e-12 * max(max_abs, 1e-300)),
-                "off_nonpositive": bool(off.max() <= 0.0) if n > 1 else True,
-                "diagonal_positive": bool((np.diagonal(H) > 0.0).all()),
-                "checks": (float(r[0] @ (H @ r[1])), float(A.sum()), float(np.trace(H))),
-            }
-
-        return self._cached("entry_facts", compute)
-
-    # ------------------------------------------------- cached kernel facts
-    def _cached(self, name: str, compute: Callable[[], Any]) -> Any:
-        """``compute()``, remembered while ``H`` (same tensor, unmodified) and the
-        element list are unchanged. An in-place edit bumps the tensor's version."""
-        key = (self.H, self.H._version, self.elements, len(self.elements))
-        cache = self.__dict__.setdefault("_facts", {})
-        hit = cache.get(name)
-        if hit is not None and len(hit[0]) == len(key) and all(
-            a is b if isinstance(a, (Tensor, list)) else a == b for a, b in zip(hit[0], key)
-        ):
-            return hit[1]
-        value = compute()
-        cache[name] = (key, value)
-        return value
-
-    def fingerprint(self) -> tuple[Any, ...]:
-        """A cheap identity of what solver states depend on: the size, dtype,
-        device, the elements (hashed on every call, so an edited element list
-        counts: which object sits in each place, and each distinct object's
-        parameters) and a checksum of ``H`` (two random projections and the
-        entrywise 1-norm, O(n²), cached while ``H`` is untouched)."""
-
-        def compute() -> tuple[Any, ...]:
-            return (self.n, str(self.dtype), str(self.device), self.entry_facts()["checks"])
-
-        ids, params = self._element_identity()
-        return (*self._cached("fingerprint", compute), hash(ids), params)
-
-    def _element_identity(self) -> tuple[tuple[int, ...], int]:
-        """Which element object sits in each place, and a hash of each distinct
-        object's parameters (a circuit's diodes usually share a few objects,
-        so each is hashed once). Recomputed at every call: an edited element
-        list, or an element edited in place, changes it."""
-        ids = tuple(map(id, self.elements))
-        distinct = dict(zip(ids, self.elements))
-        return ids, hash(tuple(distinct.values()))
-
-    def low_rank(self) -> DiagonalPlusLowRank | None:
-        """``H`` as ``diag(δ) + U K Vᵀ`` if one was set (``set_low_rank``) and ``H``
-        has not changed since; solvers use it for the switched solves."""
-        return self._cached("low_rank", lambda: None)
-
-    def set_low_rank(self, form: DiagonalPlusLowRank, rtol: float | None = None) -> None:
-        """Attach ``form`` (see ``kernels.low_rank``). Raises ``ValueError`` unless
-        it has this kernel's shape and equals ``H`` to ``rtol · max|H|`` (default
-        1e-12, or ``100·ε`` of a coarser dtype)."""
-        if rtol is None:
-            rtol = max(1e-12, 100 * torch.finfo(self.dtype).eps)
-        n = self.n
-        if form.delta.shape != (n,) or form.U.shape[0] != n or form.V.shape != form.U.shape \
-                or form.K.shape != (form.rank, form.rank):
-            raise ValueError("the low-rank form does not have the kernel's shape")
-        scale = self.max_abs()
-        # H - U K Vᵀ - diag(δ), by one product
-        gap = torch.addmm(self.H, form.U @ form.K, form.V.T, alpha=-1.0)
-        gap.diagonal().sub_(form.delta)
-        error = float(gap.abs().max()) if n else 0.0
-        if not error <= rtol * scale:
-            raise ValueError(f"the low-rank form is not H: max error {error:.1e} "
-                             f"> {rtol:g} · max|H| = {rtol * scale:.1e}")
-        self.__dict__.setdefault("_facts", {}).pop("low_rank", None)
-        self._cached("low_rank", lambda: form)
-
-    def density(self) -> float:
-        """Fraction of nonzero entries of ``H`` (cached)."""
-        return self._cached(
-            "density", lambda: float((self.H != 0).sum()) / max(self.n * self.n, 1)
-        )
-
+    # ------------------------------------------------ products and elements
     def apply_H(self, z: Tensor) -> Tensor:
         """``z Hᵀ`` for a batch ``z`` (batch, n): the network's port currents less ``q``.
 
@@ -524,10 +361,6 @@ class Kernel:
             warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
             return self.H.to_sparse_csr()
 
-    def inf_norm(self) -> float:
-        """``‖H‖_∞ = max_k Σ_j |H_kj|`` (siemens), cached."""
-        return float(self.entry_facts()["inf_norm"])
-
     def element_groups(self) -> list[tuple[Nonlinearity, Tensor]]:
         """Equal elements grouped: ``[(element, column indices)]`` (cached).
 
@@ -551,12 +384,6 @@ class Kernel:
             _GROUPS.pop(next(iter(_GROUPS)))  # the oldest
         _GROUPS[key] = (tuple(self.elements), groups)
         return groups
-
-    @property
-    def all_ideal(self) -> bool:
-        """Every element an ideal diode (``σ_α`` = ReLU)."""
-        return self._cached("all_ideal",
-                            lambda: all(type(e) is Ideal for e in self._distinct_elements()))
 
     def resolvent_function(self) -> Callable[[Tensor, float], Tensor]:
         """``σ_α`` as one function, decided once (hot loops call it every iteration):
