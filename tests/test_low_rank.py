@@ -290,3 +290,34 @@ def test_a_network_whose_inputs_reach_some_hidden_nodes_only_has_the_extracted_k
             scale = max(float(truth.abs().max()), 1e-300)
             assert float((ours - truth).abs().max()) <= 1e-12 * scale, (step, name)
         hw.set_conductances(hw.conductances() * np.exp(rng.uniform(-1, 1, len(hw.trainable))))
+
+
+
+def test_a_symmetric_form_is_factored_by_cholesky_and_an_indefinite_one_by_lu():
+    """A reciprocal network's form (V = -U, K symmetric positive definite) gives
+    a positive definite Woodbury system, which Cholesky factors; a symmetric
+    form with an indefinite K gives an indefinite one, which Cholesky refuses
+    and LU takes. Both against dense solves, in both orientations."""
+    from diodenet.solvers._low_rank import factor_low_rank
+
+    hw, _ = _hardware()
+    gen = torch.Generator().manual_seed(3)
+    dt = torch.float64
+    n, r = 30, 4
+    U = torch.randn(n, r, generator=gen, dtype=dt)
+    K = torch.diag(torch.tensor([1.0, 2.0, -1.5, 3.0], dtype=dt))  # symmetric, indefinite
+    synthetic = DiagonalPlusLowRank(5 + torch.rand(n, generator=gen, dtype=dt), U, K,
+                                    torch.linalg.inv(K), -U)
+    for form, route in ((hw.kernel.low_rank(), "cholesky"), (synthetic, "lu")):
+        assert form.symmetric
+        H = form.dense()
+        free = torch.rand(20, H.shape[0], generator=gen) < 0.7
+        g = torch.rand(free.shape, generator=gen, dtype=dt) * float(form.delta.min())
+        rhs = torch.randn(free.shape, generator=gen, dtype=dt)
+        factors = factor_low_rank(form, free, g, dt)
+        assert (factors.pivots is None) == (route == "cholesky")
+        for transpose in (False, True):
+            x, ok = solve_low_rank(form, free, g, rhs, transpose=transpose, factors=factors)
+            assert bool(ok.all())
+            truth = _dense_switched(H.T if transpose else H, free, g, rhs)
+            assert float((x - truth).abs().max()) <= 1e-10 * float(truth.abs().max())

@@ -62,6 +62,13 @@ class DiagonalPlusLowRank:
 
 
     @cached_property
+    def symmetric(self) -> bool:
+        """Whether ``U K Vᵀ`` is symmetric by its factors: ``V = ±U`` and ``K = Kᵀ``
+        (exactly; a reciprocal network's form is built so)."""
+        return (torch.equal(self.V, -self.U) or torch.equal(self.V, self.U)) and \
+            torch.equal(self.K_inv, self.K_inv.mT)
+
+    @cached_property
     def KtUt(self) -> Tensor:
         """(r, n): ``Kᵀ Uᵀ``, so that ``(x V) Kᵀ Uᵀ`` is ``U K Vᵀ x`` for samples as rows."""
         return self.K.T @ self.U.T
