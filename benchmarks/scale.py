@@ -46,9 +46,10 @@ from diodenet.linearization import BuiltinHardware
 from diodenet.linearization.gradient import loss_gradient
 from diodenet.linearization.hardware import output_port
 from diodenet.training.architectures import build_network
+from diodenet.training.config import TrainConfig
 from diodenet.training.datasets import load_dataset
 from diodenet.training.losses import make_loss
-from diodenet.training.trainer import TrainConfig, Trainer, batch_order, peak_rss_mb
+from diodenet.training.trainer import Trainer, batch_order, peak_rss_mb
 
 BATCH = 64
 TEMPERATURE = 0.5  # the trainer's default 0.05 × scale, scale 10 V

@@ -69,7 +69,7 @@ def test_adam_is_fused_on_the_cpu():
     # is checked against the plain one above
     import torch
 
-    from diodenet.training.trainer import make_optimizer
+    from diodenet.training.config import make_optimizer
 
     opt = make_optimizer(TrainConfig(), torch.zeros(3, dtype=torch.float64))
     assert opt.defaults["fused"] is True

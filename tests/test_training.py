@@ -10,9 +10,10 @@ import torch
 
 from diodenet.linearization import BuiltinHardware
 from diodenet.training.architectures import ConductanceRange, build_network
+from diodenet.training.config import TrainConfig
 from diodenet.training.datasets import load_dataset
 from diodenet.training.losses import make_loss
-from diodenet.training.trainer import TrainConfig, Trainer, batch_order
+from diodenet.training.trainer import Trainer, batch_order
 
 torch.set_num_threads(1)
 
@@ -193,7 +194,7 @@ def test_sgd_in_conductance_space_lowers_the_loss() -> None:
 
 
 def test_learning_rate_schedules() -> None:
-    from diodenet.training.trainer import learning_rate
+    from diodenet.training.config import learning_rate
 
     cos = TrainConfig(epochs=10, lr=1.0, schedule="cosine")
     assert learning_rate(cos, 0) == pytest.approx(1.0)

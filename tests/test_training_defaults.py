@@ -13,8 +13,8 @@ from diodenet.cli.train_cmd import train
 from diodenet.linearization import ESTIMATORS, HARDWARES, NUDGES
 from diodenet.training import RunConfig, TrainConfig
 from diodenet.training.architectures import ACTIVATIONS, DIODES, RECURRENT
+from diodenet.training.config import OPTIMIZERS, PARAMS, SCHEDULES
 from diodenet.training.losses import LOSSES
-from diodenet.training.trainer import OPTIMIZERS, PARAMS, SCHEDULES
 
 #: options that say how to run, not what to train (not saved in config.json)
 RUN_OPTIONS = {"out_dir", "resume_dir", "overwrite", "workers", "progress", "as_json"}

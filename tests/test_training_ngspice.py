@@ -13,9 +13,10 @@ from diodenet.circuits import Circuit
 from diodenet.linearization import BuiltinHardware, NgspiceHardware
 from diodenet.simulators.ngspice import NgspiceSimulator
 from diodenet.training.architectures import build_network
+from diodenet.training.config import TrainConfig
 from diodenet.training.datasets import load_dataset
 from diodenet.training.session import RunConfig, run_training
-from diodenet.training.trainer import TrainConfig, Trainer
+from diodenet.training.trainer import Trainer
 
 torch.set_num_threads(1)
 

@@ -33,7 +33,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .linearization import HARDWARES, Hardware, make_hardware
 from .training.architectures import ConductanceRange, build_network
-from .training.trainer import TrainConfig, Trainer, TrainState
+from .training.checkpoint import TrainState
+from .training.config import TrainConfig
+from .training.trainer import Trainer
 
 
 class _FittedCircuit:

@@ -8,10 +8,11 @@ resume).
 
 from .architectures import ConductanceRange, ConductanceRangeError, Network, build_network
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .config import TrainConfig, learning_rate
 from .datasets import DATASETS, Dataset, DatasetError, load_csv, load_dataset
 from .losses import cross_entropy_loss, make_loss, mse_loss
 from .session import RunConfig, mlp_yardstick, run_training
-from .trainer import TrainConfig, Trainer, TrainResult, batch_order, learning_rate
+from .trainer import Trainer, TrainResult, batch_order
 
 __all__ = [
     "DATASETS", "CheckpointError", "ConductanceRange", "ConductanceRangeError", "Dataset",

@@ -11,7 +11,9 @@ when the next run starts in that directory.
 
 ``load_checkpoint`` checks the file's shape, so a damaged checkpoint is one
 ``CheckpointError`` line naming the file and what is wrong, never a
-``KeyError``/``TypeError`` later.
+``KeyError``/``TypeError`` later. What a trainer's checkpoint holds is a
+``TrainState``; torch ``state_dict``s go in as tagged lists
+(``state_to_json``).
 """
 
 from __future__ import annotations
@@ -22,8 +24,12 @@ import math
 import os
 import re
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+import torch
 
 CHECKPOINT = "checkpoint.json"
 FORMAT_VERSION = 1
@@ -165,3 +171,59 @@ def check_train_state(data: dict[str, Any], path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: damaged checkpoint: theta and best_theta differ "
                               "in length")
     return state
+
+
+def state_to_json(obj: Any) -> Any:
+    """A ``state_dict`` as JSON-able data (tensors as tagged lists, exact floats)."""
+    if isinstance(obj, torch.Tensor):
+        return {"__tensor__": obj.detach().cpu().tolist(), "dtype": str(obj.dtype)}
+    if isinstance(obj, dict):
+        return {"__dict__": [[state_to_json(k), state_to_json(v)] for k, v in obj.items()]}
+    if isinstance(obj, list | tuple):
+        return [state_to_json(v) for v in obj]
+    return obj
+
+
+def state_from_json(obj: Any) -> Any:
+    """Inverse of ``state_to_json``."""
+    if isinstance(obj, dict) and "__tensor__" in obj:
+        dtype = getattr(torch, obj["dtype"].removeprefix("torch."))
+        return torch.tensor(obj["__tensor__"], dtype=dtype)
+    if isinstance(obj, dict) and "__dict__" in obj:
+        return {state_from_json(k): state_from_json(v) for k, v in obj["__dict__"]}
+    if isinstance(obj, list):
+        return [state_from_json(v) for v in obj]
+    return obj
+
+
+@dataclass
+class TrainState:
+    """Everything a resumed run needs (what the checkpoint holds)."""
+
+    epoch: int
+    theta: np.ndarray
+    opt: dict[str, Any]  # the torch optimiser's state_dict ({} before the first step)
+    best_theta: np.ndarray
+    best_value: float
+    best_epoch: int
+    wait: int
+    stopped: bool
+    history: list[dict[str, Any]] = field(default_factory=list)
+    scheduler: dict[str, Any] = field(default_factory=dict)  # the scheduler's state_dict
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch, "theta": self.theta.tolist(), "opt": state_to_json(self.opt),
+            "scheduler": state_to_json(self.scheduler),
+            "best_theta": self.best_theta.tolist(), "best_value": self.best_value,
+            "best_epoch": self.best_epoch, "wait": self.wait, "stopped": self.stopped,
+            "history": self.history,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> TrainState:
+        return cls(
+            d["epoch"], np.array(d["theta"]), state_from_json(d["opt"]),
+            np.array(d["best_theta"]), float(d["best_value"]), d["best_epoch"], d["wait"],
+            d["stopped"], d["history"], state_from_json(d.get("scheduler", {})),
+        )

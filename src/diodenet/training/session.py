@@ -30,8 +30,9 @@ from .checkpoint import (
     load_checkpoint,
     read_json_object,
 )
+from .config import TrainConfig
 from .datasets import Dataset, load_csv, load_dataset
-from .trainer import METRICS, TrainConfig, Trainer, TrainResult, peak_rss_mb
+from .trainer import METRICS, Trainer, TrainResult, peak_rss_mb
 
 CONFIG = "config.json"
 NETLIST = "model.cir"

@@ -17,11 +17,9 @@ After every step ``θ`` is projected back into ``[g_min, g_max]``; the
 hardware is programmed with ``quantize(g(θ))`` (straight-through when
 quantised). ``set_conductances`` runs once per minibatch.
 
-The step is ``torch.optim`` (``Adam``, fused, with β = (0.9, 0.999), ε = 1e-8, or
-``SGD`` with ``momentum``) on ``θ`` as a float64 tensor, and the per-epoch
-rate is ``torch.optim.lr_scheduler`` (``cosine``: ``CosineAnnealingLR`` down
-to ``0.05·lr`` over the run; ``step``: ``StepLR`` halving every third of the
-run; ``constant``). Checkpoints hold both ``state_dict``s.
+The step is ``torch.optim`` on ``θ`` as a float64 tensor, with a per-epoch
+rate schedule (``training.config``: ``make_optimizer``, ``make_scheduler``);
+checkpoints hold both ``state_dict``s (``training.checkpoint.TrainState``).
 
 Determinism: the minibatch order of epoch ``e`` is a permutation drawn from
 ``numpy.random.default_rng([seed, e])``, so a run resumed from the checkpoint
@@ -34,21 +32,18 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..linearization import ESTIMATORS, NUDGES, Hardware, make_estimator
-from .architectures import ConductanceRange
-from .checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
-from .losses import LOSSES, make_loss
+from ..linearization import Hardware, make_estimator
+from .checkpoint import TrainState, atomic_write_text, load_checkpoint, save_checkpoint
+from .config import TrainConfig, make_optimizer, make_scheduler
+from .losses import make_loss
 
-OPTIMIZERS = ("adam", "sgd")
-PARAMS = ("log", "linear")
-SCHEDULES = ("cosine", "step", "constant")
 METRICS = "metrics.jsonl"
 
 
@@ -60,168 +55,9 @@ def peak_rss_mb() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
 
-@dataclass
-class TrainConfig:
-    """Hyper-parameters of ``Trainer``, and the defaults ``RunConfig`` (what
-    ``diodenet train`` runs) starts from.
-
-    ``temperature`` in volts (default 0.1 V; ``RunConfig`` sets ``0.05 ×
-    scale``, 0.5 V at the default scale); ``patience`` in epochs (0: no
-    early stopping); ``val_fraction`` of the train split held out for early
-    stopping (0: monitor the training loss); ``momentum`` for SGD; ``g_min``/
-    ``g_max`` in siemens, ``levels`` log-spaced quantisation levels (``None``:
-    full precision). ``gradient`` names the estimator (``ESTIMATORS``);
-    ``beta`` and ``nudge`` (``"symmetric"`` or ``"one-sided"``) set eqprop's.
-    """
-
-    epochs: int = 30
-    batch_size: int = 32
-    lr: float = 0.05
-    optimizer: str = "adam"
-    param: str = "log"
-    loss: str = "ce"
-    temperature: float = 0.1
-    schedule: str = "cosine"
-    patience: int = 0
-    val_fraction: float = 0.0
-    momentum: float = 0.9
-    seed: int = 0
-    g_min: float = 1e-6
-    g_max: float = 1e-3
-    levels: int | None = None
-    gradient: str = "hl"
-    beta: float = 0.01
-    nudge: str = "symmetric"
-    train_gains: bool = False
-    gain_min: float = 0.1
-    gain_max: float = 10.0
-
-    def validate(self) -> TrainConfig:
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("epochs and batch_size must be >= 1")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"learning rate must be > 0, got {self.lr}")
-        for value, known, what in ((self.optimizer, OPTIMIZERS, "optimizer"),
-                                   (self.param, PARAMS, "parametrisation"),
-                                   (self.loss, LOSSES, "loss"),
-                                   (self.schedule, SCHEDULES, "schedule"),
-                                   (self.gradient, ESTIMATORS, "gradient estimator"),
-                                   (self.nudge, NUDGES, "eqprop nudge")):
-            if value not in known:
-                raise ValueError(f"unknown {what} {value!r}; known: {', '.join(known)}")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
-        if self.patience < 0:
-            raise ValueError("patience must be >= 0")
-        if not (math.isfinite(self.temperature) and self.temperature > 0):
-            raise ValueError(f"temperature must be a voltage > 0, got {self.temperature}")
-        self.g_range  # noqa: B018 - validates the range
-        if not (0 < self.gain_min < self.gain_max and math.isfinite(self.gain_max)):
-            raise ValueError(f"buffer gain range: need 0 < gain_min ({self.gain_min}) < "
-                             f"gain_max ({self.gain_max}), both finite")
-        return self
-
-    @property
-    def g_range(self) -> ConductanceRange:
-        return ConductanceRange(self.g_min, self.g_max, self.levels)
-
-
-def learning_rate(config: TrainConfig, epoch: int) -> float:
-    """The schedule: cosine from ``lr`` down to ``0.05·lr``; step halves every
-    third of the run; constant."""
-    E = config.epochs
-    if config.schedule == "cosine":
-        return config.lr * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * epoch / E)))
-    if config.schedule == "step":
-        return config.lr * 0.5 ** (epoch // max(1, E // 3))
-    return config.lr
-
-
-def make_optimizer(config: TrainConfig, theta: torch.Tensor) -> torch.optim.Optimizer:
-    """The ``torch.optim`` optimiser ``config.optimizer`` names, over ``theta``.
-
-    Adam is torch's fused implementation: the same update rule (to round-off)
-    in one pass over ``θ`` instead of one per operation, about 3× faster at
-    the 204k conductances of an MNIST classifier (0.40 against 1.15 ms per
-    step on one thread)."""
-    if config.optimizer == "adam":
-        return torch.optim.Adam([theta], lr=config.lr, betas=(0.9, 0.999), eps=1e-8,
-                                fused=theta.device.type in ("cpu", "cuda"))
-    return torch.optim.SGD([theta], lr=config.lr, momentum=config.momentum)
-
-
-def make_scheduler(
-    config: TrainConfig, optimizer: torch.optim.Optimizer
-) -> torch.optim.lr_scheduler.LRScheduler:
-    """The per-epoch schedule ``learning_rate`` describes, as a torch scheduler."""
-    sched = torch.optim.lr_scheduler
-    E = config.epochs
-    if config.schedule == "cosine":
-        return sched.CosineAnnealingLR(optimizer, T_max=E, eta_min=0.05 * config.lr)
-    if config.schedule == "step":
-        return sched.StepLR(optimizer, step_size=max(1, E // 3), gamma=0.5)
-    return sched.ConstantLR(optimizer, factor=1.0, total_iters=0)
-
-
-def state_to_json(obj: Any) -> Any:
-    """A ``state_dict`` as JSON-able data (tensors as tagged lists, exact floats)."""
-    if isinstance(obj, torch.Tensor):
-        return {"__tensor__": obj.detach().cpu().tolist(), "dtype": str(obj.dtype)}
-    if isinstance(obj, dict):
-        return {"__dict__": [[state_to_json(k), state_to_json(v)] for k, v in obj.items()]}
-    if isinstance(obj, list | tuple):
-        return [state_to_json(v) for v in obj]
-    return obj
-
-
-def state_from_json(obj: Any) -> Any:
-    """Inverse of ``state_to_json``."""
-    if isinstance(obj, dict) and "__tensor__" in obj:
-        dtype = getattr(torch, obj["dtype"].removeprefix("torch."))
-        return torch.tensor(obj["__tensor__"], dtype=dtype)
-    if isinstance(obj, dict) and "__dict__" in obj:
-        return {state_from_json(k): state_from_json(v) for k, v in obj["__dict__"]}
-    if isinstance(obj, list):
-        return [state_from_json(v) for v in obj]
-    return obj
-
-
 def batch_order(seed: int, epoch: int, n: int) -> np.ndarray:
     """The minibatch order of ``epoch``: a function of ``(seed, epoch)`` only."""
     return np.random.default_rng([int(seed), int(epoch)]).permutation(n)
-
-
-@dataclass
-class TrainState:
-    """Everything a resumed run needs (what the checkpoint holds)."""
-
-    epoch: int
-    theta: np.ndarray
-    opt: dict[str, Any]  # the torch optimiser's state_dict ({} before the first step)
-    best_theta: np.ndarray
-    best_value: float
-    best_epoch: int
-    wait: int
-    stopped: bool
-    history: list[dict[str, Any]] = field(default_factory=list)
-    scheduler: dict[str, Any] = field(default_factory=dict)  # the scheduler's state_dict
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "epoch": self.epoch, "theta": self.theta.tolist(), "opt": state_to_json(self.opt),
-            "scheduler": state_to_json(self.scheduler),
-            "best_theta": self.best_theta.tolist(), "best_value": self.best_value,
-            "best_epoch": self.best_epoch, "wait": self.wait, "stopped": self.stopped,
-            "history": self.history,
-        }
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> TrainState:
-        return cls(
-            d["epoch"], np.array(d["theta"]), state_from_json(d["opt"]),
-            np.array(d["best_theta"]), float(d["best_value"]), d["best_epoch"], d["wait"],
-            d["stopped"], d["history"], state_from_json(d.get("scheduler", {})),
-        )
 
 
 @dataclass
