@@ -28,8 +28,11 @@ def _cases() -> dict[str, torch.Tensor]:
     skew[0, 5] += 1e-6  # not symmetric
     neg_diag = L.clone()
     neg_diag[2, 2] = -1.0
+    big_off = L.clone()
+    big_off[0, 3] = big_off[3, 0] = -50.0  # the M-matrix signs, the largest entry off the diagonal
     return {"m-matrix": L, "positive-off": pos, "not-symmetric": skew,
-            "negative-diagonal": neg_diag, "one": torch.tensor([[2.0]], dtype=torch.float64)}
+            "negative-diagonal": neg_diag, "largest-off-diagonal": big_off,
+            "one": torch.tensor([[2.0]], dtype=torch.float64)}
 
 
 @pytest.mark.parametrize("name", list(_cases()))
