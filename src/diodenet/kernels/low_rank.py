@@ -60,7 +60,6 @@ class DiagonalPlusLowRank:
         n, r = self.U.shape
         return (self.V[:, :, None] * self.U[:, None, :]).reshape(n, r * r)
 
-
     @cached_property
     def symmetric(self) -> bool:
         """Whether ``U K Vᵀ`` is symmetric by its factors: ``V = ±U`` and ``K = Kᵀ``
