@@ -88,3 +88,14 @@ def test_test_circuits_use_the_d1n4148_model():
     circuit = Circuit.from_spice(random_diode_network(0))
     assert circuit.diodes and {d.model for d in circuit.diodes} == {D1N4148}
     assert "d1n4148" in D1N4148_CARD
+
+
+@pytest.mark.parametrize("value, unit, text", [
+    (0.04681, "W", "46.8 mW"), (3058.42, "W", "3.06 kW"), (53e-6, "J", "53 µJ"),
+    (1e-6, "s", "1 µs"), (0.99996, "W", "1 W"), (999.96e-6, "J", "1 mJ"),
+    (-2.5e-3, "A", "-2.5 mA"), (0.0, "W", "0 W"), (12.0, "V", "12 V"),
+])
+def test_quantities_are_written_with_an_si_prefix(value, unit, text):
+    from diodenet.cli._io import si
+
+    assert si(value, unit) == text

@@ -1,4 +1,5 @@
-"""Reading the CLI's CSV files and netlists, with errors a user can act on."""
+"""The CLI's input and output: CSV files and netlists read with errors a user
+can act on; JSON and quantities written for scripts and for people."""
 
 from __future__ import annotations
 
@@ -143,3 +144,20 @@ def dump_json(data: object) -> str:
     """Strict JSON (never ``NaN``/``Infinity``, which JSON does not have)."""
     require_finite(data)
     return json.dumps(data, allow_nan=False)
+
+
+#: SI prefixes from 1e-15 to 1e12, for ``si``
+_PREFIXES = {-15: "f", -12: "p", -9: "n", -6: "µ", -3: "m", 0: "", 3: "k", 6: "M", 9: "G", 12: "T"}
+
+
+def si(value: float, unit: str, digits: int = 3) -> str:
+    """``value`` with an SI prefix and ``digits`` significant digits:
+    ``si(0.04681, "W")`` is ``"46.8 mW"``, ``si(3058.4, "W")`` ``"3.06 kW"``."""
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g} {unit}"
+    exp = 3 * math.floor(math.log10(abs(value)) / 3)
+    exp = min(max(exp, -15), 12)
+    scaled = value / 10.0**exp
+    if round(abs(scaled), digits - 1 - math.floor(math.log10(abs(scaled)))) >= 1000 and exp < 12:
+        exp, scaled = exp + 3, scaled / 1000  # 999.96 rounds up into the next prefix
+    return f"{scaled:.{digits}g} {_PREFIXES[exp]}{unit}"

@@ -7,6 +7,7 @@ import math
 
 import click
 
+from ._io import si
 from .main import UserError, cli, user_errors
 
 
@@ -156,5 +157,5 @@ def robustness(dataset, hidden, epochs, in_situ_epochs, lr, instances, first_see
     click.echo(f"deployed (offline):      {stats(r['offline'])}")
     for name, values in r["in_situ"].items():
         click.echo(f"in situ {name:<7} ({r['epochs']} ep): {stats(values)}")
-    click.echo(f"static power: {r['power_w']:.4g} W per inference; energy "
-               f"{r['energy_j']:.4g} J at a {r['settle_time_s']:.3g} s settle")
+    click.echo(f"static power: {si(r['power_w'], 'W')} per inference; energy "
+               f"{si(r['energy_j'], 'J')} at a {si(r['settle_time_s'], 's')} settle")

@@ -7,7 +7,7 @@ import json
 import click
 
 from ..utils.threads import limit_threads
-from ._io import check_positive
+from ._io import check_positive, si
 from .main import UserError, cli, user_errors
 
 
@@ -186,7 +186,7 @@ def train(dataset, data_dir, features, csv_path, label_column, hardware, hidden,
     click.echo(f"epochs: {s['epochs']}  time: {s['seconds']:.1f} s  settles: {s['settles']}  "
                f"peak RSS: {s['peak_rss_mb']:.0f} MiB")
     if s.get("power_w") is not None:
-        click.echo(f"static power: {1e3 * s['power_w']:.3f} mW per inference (test set mean)")
+        click.echo(f"static power: {si(s['power_w'], 'W')} per inference (test set mean)")
     click.echo(f"train accuracy: {100 * s['train_accuracy']:.1f}%")
     click.echo(f"test accuracy:  {100 * s['test_accuracy']:.1f}%")
     if mlp is not None:
