@@ -316,7 +316,9 @@ def train_epochs(*trainers: Trainer, epochs: int) -> list[tuple[float, float]]:
     return out
 
 
-def peer_table(full: bool) -> None:
+def peer_table(full: bool, repeat: int = 1) -> None:
+    """Section 2; each network trained ``repeat`` times from the same start (a
+    fresh hardware each time), with the range of the ratios at the end."""
     torch.set_num_threads(1)
     cases = [("digits", 32, 5), ("digits", 128, 5), ("mnist", 128, 2)]
     if full:
@@ -325,21 +327,29 @@ def peer_table(full: bool) -> None:
           " the two trained batch by batch in turn")
     print(f"{'network':>16} {'epochs':>6} {'builtin s':>9} {'peer s':>8} {'ratio':>6} "
           f"{'builtin acc':>11} {'peer acc':>8} {'peer sweeps':>11}")
+    ratios: dict[str, list[float]] = {}
     for name, hidden, epochs in cases:
         data = load_dataset(name, seed=0)
         net = build_network(data.n_features, 10, hidden, scale=10.0, seed=0)
         cfg = TrainConfig(epochs=epochs, batch_size=BATCH, lr=0.05, temperature=TEMPERATURE)
-        hw = BuiltinHardware(net.circuit, net.inputs, net.outputs)
-        ours = Trainer(hw, net.encode, 10, data.x_train, data.y_train, cfg,
-                       test=(data.x_test, data.y_test), progress=False)
-        peer = PeerTrainer(LayeredNetwork(net, hw.trainable), net, hw, net.encode, 10,
-                           data.x_train, data.y_train, cfg, test=(data.x_test, data.y_test),
-                           progress=False)
-        # the same start: both read the hardware's conductances before either steps
-        (t_ours, acc_ours), (t_peer, acc_peer) = train_epochs(ours, peer, epochs=epochs)
         label = f"{name} {data.n_features}-{hidden}-10"
-        print(f"{label:>16} {epochs:>6} {t_ours:9.2f} {t_peer:8.2f} {t_ours / t_peer:6.2f} "
-              f"{100 * acc_ours:10.1f}% {100 * acc_peer:7.1f}% {np.mean(peer.sweeps):11.1f}")
+        for _ in range(repeat):
+            hw = BuiltinHardware(net.circuit, net.inputs, net.outputs)
+            ours = Trainer(hw, net.encode, 10, data.x_train, data.y_train, cfg,
+                           test=(data.x_test, data.y_test), progress=False)
+            peer = PeerTrainer(LayeredNetwork(net, hw.trainable), net, hw, net.encode, 10,
+                               data.x_train, data.y_train, cfg,
+                               test=(data.x_test, data.y_test), progress=False)
+            # the same start: both read the hardware's conductances before either steps
+            (t_ours, acc_ours), (t_peer, acc_peer) = train_epochs(ours, peer, epochs=epochs)
+            ratios.setdefault(label, []).append(t_ours / t_peer)
+            print(f"{label:>16} {epochs:>6} {t_ours:9.2f} {t_peer:8.2f} {t_ours / t_peer:6.2f} "
+                  f"{100 * acc_ours:10.1f}% {100 * acc_peer:7.1f}% "
+                  f"{np.mean(peer.sweeps):11.1f}", flush=True)
+    if repeat > 1:
+        print(f"   builtin / peer over {repeat} runs: min–max (median)")
+        for label, r in ratios.items():
+            print(f"{label:>16} {min(r):.2f}–{max(r):.2f} ({float(np.median(r)):.2f})")
 
 
 def ngspice_row(full: bool) -> None:
@@ -434,6 +444,9 @@ def main() -> None:
     ap.add_argument("--only", default="", help=argparse.SUPPRESS)
     ap.add_argument("--skip", default="",
                     help="comma-separated sections to skip: sizes,peer,ngspice")
+    ap.add_argument("--repeat", type=int, default=1, metavar="N",
+                    help="train each peer-table network N times and print the range of "
+                         "the ratios (the machine drifts: one run is good to about 10%%)")
     args = ap.parse_args()
     if args.one:
         print(json.dumps(one_size(*args.one)))
@@ -446,7 +459,7 @@ def main() -> None:
     if "sizes" not in skip:
         sizes_table(args.full)
     if "peer" not in skip:
-        peer_table(args.full)
+        peer_table(args.full, args.repeat)
     if "ngspice" not in skip:
         ngspice_row(args.full)
     if args.full or "ngspice-epoch" in args.only.split(","):
