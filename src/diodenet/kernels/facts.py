@@ -73,8 +73,8 @@ class KernelFacts:
         return float(self.entry_facts()["inf_norm"])
 
     def entry_facts(self) -> dict[str, Any]:
-        """What the solvers ask of every new kernel's ``H``, from one pass over
-        its entries (cached while ``H`` is untouched): ``max_abs``;
+        """What the solvers ask of every new kernel's ``H``, computed together
+        (cached while ``H`` is untouched): ``max_abs``;
         ``inf_norm`` (``‖H‖_∞``); ``symmetric`` (``H = Hᵀ`` to 1e-12 of
         ``max_abs``); ``off_nonpositive`` (no positive entry off the
         diagonal); ``diagonal_positive``; and ``checks``, ``fingerprint``'s
@@ -170,8 +170,9 @@ class KernelFacts:
         """A cheap identity of what solver states depend on: the size, dtype,
         device, the elements (hashed on every call, so an edited element list
         counts: which object sits in each place, and each distinct object's
-        parameters) and a checksum of ``H`` (two random projections and the
-        entrywise 1-norm, O(n²), cached while ``H`` is untouched)."""
+        parameters) and a checksum of ``H`` (``entry_facts``' ``checks``: two
+        random projections, the entrywise 1-norm and the trace, O(n²), cached
+        while ``H`` is untouched)."""
 
         def compute() -> tuple[Any, ...]:
             return (self.n, str(self.dtype), str(self.device), self.entry_facts()["checks"])

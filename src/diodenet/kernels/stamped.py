@@ -81,9 +81,7 @@ class StampBlock:
         one = per_entry == 1
         self._coef[one], self._col[one] = self.M.data[self.M.indptr[:-1][one]], \
             self.M.indices[self.M.indptr[:-1][one]]
-        self._gather: tuple[np.ndarray, np.ndarray] | None = None
-        if len(per_entry) and per_entry.max() <= 1:
-            self._gather = (self._coef, self._col)
+        self._one_each = bool(len(per_entry) and per_entry.max() <= 1)
 
     @property
     def nnz(self) -> int:
@@ -102,8 +100,8 @@ class StampBlock:
 
     def entries(self, g: np.ndarray) -> np.ndarray:
         """The values at the pattern's entries (``rows``, ``cols``), ``base + M g``."""
-        if self._gather is not None:
-            return self.base + self._gather[0] * g[self._gather[1]]
+        if self._one_each:
+            return self.base + self._coef * g[self._col]
         return self.base + self.M @ g if self.M.shape[1] else self.base.copy()
 
     def reader(self, idx: np.ndarray) -> EntryReader:
