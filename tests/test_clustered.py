@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import diodenet.linearization.builtin as builtin
-from diodenet.kernels.clustered import ClusteredFactor, ClusterPlan, DenseLU
+from diodenet.kernels.clustered import ClusteredFactor, ClusterPlan, DenseLU, DiagonalFactor
 from diodenet.kernels.stamped import StampedMNA
 from diodenet.linearization import BuiltinHardware
 from diodenet.training.architectures import build_network
@@ -84,3 +84,28 @@ def test_a_nonsymmetric_matrix_is_eliminated_both_ways(transpose):
     rhs = torch.randn(G.shape[0], 5, generator=gen, dtype=G.dtype)
     truth = torch.linalg.solve(G.T if transpose else G, rhs)
     assert float((f.solve(rhs, transpose) - truth).abs().max()) <= 1e-10 * float(truth.abs().max())
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+def test_a_diagonal_free_block_is_divided(transpose):
+    """With the hidden nodes held by their diodes' ports, a layered network's
+    free unknowns are its output nodes, joined to no other free node: G_ff is
+    diagonal and its solves are divisions, equal to dense solves."""
+    net = build_network(12, 3, 100, scale=10.0, seed=2)
+    hw = BuiltinHardware(net.circuit, net.inputs, net.outputs)
+    G = hw._st.restamp(hw.conductances(), ("ff",))["ff"]
+    G = torch.as_tensor(np.asarray(G.toarray() if hasattr(G, "toarray") else G))
+    assert torch.equal(G, torch.diag(G.diagonal()))
+    assert isinstance(hw._programmed.G, DiagonalFactor)
+    rhs = torch.randn(G.shape[0], 5, generator=torch.Generator().manual_seed(0),
+                      dtype=G.dtype)
+    truth = torch.linalg.solve(G.T if transpose else G, rhs)
+    x = hw._programmed.G.solve(rhs, transpose)
+    assert float((x - truth).abs().max()) <= 1e-14 * float(truth.abs().max())
+
+
+@pytest.mark.parametrize("bad", [0.0, float("inf"), float("nan")])
+def test_a_diagonal_block_with_a_dead_node_is_refused(bad):
+    G = torch.diag(torch.tensor([2.0, bad, 1.0], dtype=torch.float64))
+    with pytest.raises(ValueError, match="singular"):
+        DiagonalFactor(G)

@@ -1,6 +1,11 @@
-"""Solves with the free block ``G_ff`` of a re-stamped MNA, by LU or by block elimination.
+"""Solves with the free block ``G_ff`` of a re-stamped MNA: LU, division or block elimination.
 
-``DenseLU`` factors ``G_ff`` as it is (``O(F³)``). In a layered network most
+``DenseLU`` factors ``G_ff`` as it is (``O(F³)``). ``DiagonalFactor`` takes a
+``G_ff`` whose pattern is diagonal (free nodes joined to no other free node,
+such as a layered network's outputs once its hidden nodes are held by their
+diodes' ports): a solve is one division per row, exact to rounding, where
+LAPACK's triangular solves on a 20 × 20 block with 150 right-hand sides cost
+30–60 µs each on one core. In a layered network most
 free unknowns fall into small clusters joined only through a few *coupling*
 unknowns: each hidden node with its diode's port is a cluster of two, and
 clusters meet only at the output nodes. Ordering the unknowns as clusters
@@ -51,6 +56,24 @@ class DenseLU:
         if rhs.shape[1] == 0:
             return rhs
         return torch.linalg.lu_solve(self.lu, self.piv, rhs, adjoint=transpose)
+
+
+class DiagonalFactor:
+    """``G`` (F, F) with a diagonal pattern: ``G⁻¹ rhs = rhs / diag(G)`` per row.
+
+    Precondition (the caller's, from the pattern): ``G``'s off-diagonal entries
+    are structurally zero. Raises ``ValueError`` if a diagonal entry is zero or
+    not finite (a free node with no conductance: ``G`` is singular)."""
+
+    def __init__(self, G: Tensor) -> None:
+        d = G.diagonal()
+        if not bool(torch.isfinite(d).all()) or not bool(d.ne(0).all()):
+            raise ValueError("the circuit's linear part became singular at these conductances")
+        self.d = d.contiguous()[:, None]
+
+    def solve(self, rhs: Tensor, transpose: bool = False) -> Tensor:
+        """``G⁻¹ rhs`` for ``rhs`` (F, k); ``Gᵀ = G``, so ``transpose`` changes nothing."""
+        return rhs / self.d
 
 
 @dataclass

@@ -21,7 +21,7 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
-from .clustered import ClusteredFactor, ClusterPlan, DenseLU
+from .clustered import ClusteredFactor, ClusterPlan, DenseLU, DiagonalFactor
 from .drives import DrivePlan, PortDrive, block_drives
 from .kernel import FactoredB, Kernel, all_finite
 from .low_rank import from_partition
@@ -81,7 +81,7 @@ class ProgrammedKernel:
     ``Ru_rows`` the input drives on the free rows ``rows`` they reach."""
 
     kernel: Kernel
-    G: DenseLU | ClusteredFactor
+    G: DenseLU | DiagonalFactor | ClusteredFactor
     QO: Tensor  # (n + p, F)
     Xz: Tensor  # (F, n)
     x0: Tensor  # (F,)
@@ -108,9 +108,10 @@ class KernelProgrammer:
     What does not depend on ``g`` is computed once here: the driven nodes'
     sources, the drive plan, the cluster plan of ``G_ff`` and the right-hand
     sides every programming solves with. ``program(g)`` then re-stamps the
-    values, factors ``G_ff`` (by block elimination over its clusters where it
-    has them, else LU) and derives ``(H, B, C, D, b, d)`` with one solve on
-    the drive columns and one transposed solve on the read-outs::
+    values, factors ``G_ff`` (by division where its pattern is diagonal, by
+    block elimination over its clusters where it has them, else LU) and
+    derives ``(H, B, C, D, b, d)`` with one solve on the drive columns and one
+    transposed solve on the read-outs::
 
         w = P x:  H = P_f Xz,  B = P_f G⁻¹ Ru + P_D Vu_D,  b = P_f x0 + P_D v0_D + offset
         y = O x:  C = -O_f Xz, D = -(O_f G⁻¹ Ru + O_D Vu_D), d = -(O_f x0 + O_D v0_D)
@@ -149,6 +150,8 @@ class KernelProgrammer:
         self._low_rank_cols = o = None if o is None else o.to(device)
         self._o_is_all = o is not None and bool(torch.equal(o.cpu(), torch.arange(len(st.free))))
         ff = st.blocks["ff"]
+        # free nodes joined to no other free node (a layered network's outputs)
+        self._diagonal_ff = ff.shape[0] > 0 and bool(np.array_equal(ff.rows, ff.cols))
         plan = ClusterPlan.of(ff.rows, ff.cols, ff.shape[0], coupling)
         self.cluster_plan = None if plan is None else plan.to(device)
         self._Su_f_dense = st.Su_f.toarray()
@@ -194,9 +197,12 @@ class KernelProgrammer:
             vD = self.ports.driven_voltages(vD, z)
         return vD
 
-    def factor_free_block(self, Gff: Tensor) -> DenseLU | ClusteredFactor:
-        """``G_ff`` factored: by block elimination over its clusters where it has
-        them (``kernels.clustered``), else by LU."""
+    def factor_free_block(self, Gff: Tensor) -> DenseLU | DiagonalFactor | ClusteredFactor:
+        """``G_ff`` factored: as its diagonal where its pattern is diagonal, by
+        block elimination over its clusters where it has them
+        (``kernels.clustered``), else by LU."""
+        if self._diagonal_ff:
+            return DiagonalFactor(Gff)
         if self.cluster_plan is not None:
             with contextlib.suppress(ValueError):  # a singular block: LU pivots past it
                 return self.cluster_plan.factor(Gff, self.st.symmetric_ff)
