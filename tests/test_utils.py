@@ -1,10 +1,12 @@
 """Shared helpers: the one CSV reader (both of its users agree), the one
-union-find (against breadth-first search), the seeded test circuits."""
+union-find (against breadth-first search), the seeded test circuits, index
+sets read as views (against gathers)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -99,3 +101,25 @@ def test_quantities_are_written_with_an_si_prefix(value, unit, text):
     from diodenet.cli._io import si
 
     assert si(value, unit) == text
+
+
+@pytest.mark.parametrize("index, is_view", [
+    ([3, 4, 5, 6], True),       # consecutive: a network's inputs
+    ([0, 2, 4, 6, 8], True),    # every other column: outputs' positive terminals
+    ([7], True),
+    ([0, 1, 3], False),         # irregular
+    ([5, 4, 3], False),         # decreasing: a negative step has no view
+    ([2, 2, 2], False),         # repeated
+    ([], False),
+])
+def test_as_slice_reads_the_same_columns(index, is_view):
+    from diodenet.utils.indexing import as_slice, columns
+
+    X = torch.arange(60, dtype=torch.float64).reshape(6, 10)
+    idx = torch.tensor(index, dtype=torch.int64)
+    cols = as_slice(idx)
+    assert isinstance(cols, slice) == is_view
+    got = columns(X, cols)
+    assert torch.equal(got, X[:, idx])
+    if is_view:  # no copy
+        assert got.data_ptr() == X[:, index[0]:].data_ptr()

@@ -55,6 +55,7 @@ from ..kernels.stamped import StampedMNA, as_torch, rmul
 from ..simulators.builtin import breakdown_limits, check_breakdown, exact_method
 from ..solvers._factor import solve_switched
 from ..solvers.reuse import CachedSolver
+from ..utils.indexing import as_slice, columns
 from .hardware import Drive, Hardware, LazyMeasurement, Measurement, check_drive
 from .node_gradient import conductance_gradient, cross_plan
 from .power import source_power
@@ -188,7 +189,10 @@ class BuiltinHardware(Hardware):
             hit = np.flatnonzero(st.driven_branch == br)
             self._vsource_at[e.name] = ("d", int(hit[0])) if len(hit) else ("f", int(st.pos_f[br]))
         self._sign = as_torch(st.sign, self.dtype, self.device)
-        self._free_node_pos = torch.as_tensor(st.pos_f[st.free_nodes], device=self.device)
+        # the free nodes' places among the free unknowns, and each output's two
+        # terminals among the node voltages: views where regular (usually)
+        self._free_node_pos = as_slice(torch.as_tensor(st.pos_f[st.free_nodes],
+                                                       device=self.device))
         # measurements hold node voltages as [free nodes, driven nodes, ground]: one
         # concatenation; vcol maps a node's MNA column (ground: nn) to its place there
         vcol = np.full(nn + 1, -1, dtype=np.int64)
@@ -198,7 +202,8 @@ class BuiltinHardware(Hardware):
             raise AssertionError("every node is free or driven")  # StampedMNA's partition
         self._vcol = vcol
         self._driven_row = np.append(st.pos_d[:nn], -1)  # a node column's driven row, or -1
-        self._out_vcols = torch.as_tensor(vcol[self._out_cols], device=self.device)
+        out_vcols = torch.as_tensor(vcol[self._out_cols], device=self.device)
+        self._out_at = (as_slice(out_vcols[:, 0]), as_slice(out_vcols[:, 1]))
         self._terminals = torch.as_tensor(vcol[st.terminals], device=self.device)
         self._cross = cross_plan(self._terminals[:, 0], self._terminals[:, 1],
                                  torch.arange(len(st.free_nodes), device=self.device), nn)
@@ -296,7 +301,7 @@ class BuiltinHardware(Hardware):
         programmed = self._programmed
         vD = self._programmer.driven_voltages(u, z)
         xf = programmed.free_solution(z, u)
-        V = self._node_matrix(xf[:, self._free_node_pos], vD)
+        V = self._node_matrix(columns(xf, self._free_node_pos), vD)
         reverse = torch.where(self._impedance, z @ k.H.T + k.rhs(u), z) \
             if self._any_impedance else z
         conducting = reverse <= self.state_tol
@@ -371,17 +376,24 @@ class BuiltinHardware(Hardware):
         r_f = torch.zeros(batch, len(st.free), dtype=self.dtype, device=self.device)
         applied = np.zeros((batch, len(self.inputs)))
 
+        # whether any drive lands on a driven node's row (r_D), which the held
+        # nodes' rows then read; an adjoint driven at the outputs has none
+        drives_D = False
         ports = [(int(key[1]), value) for key, value in drive.items() if isinstance(key, tuple)]
         if ports:  # all output ports at once: (batch, k) currents
             js = np.array([j for j, _ in ports])
             vals = torch.as_tensor(np.stack([v if np.shape(v) == (batch,) else
                                              np.broadcast_to(v, (batch,)) for _, v in ports], 1),
                                    dtype=self.dtype, device=self.device)
-            c_out.index_add_(1, torch.as_tensor(js, device=self.device), vals)
+            if np.array_equal(js, np.arange(c_out.shape[1])):  # every port, in order
+                c_out = vals
+            else:
+                c_out.index_add_(1, torch.as_tensor(js, device=self.device), vals)
             for side, sign in ((0, 1.0), (1, -1.0)):  # a port at a driven node
                 rows = self._driven_row[self._out_cols[js, side]]
                 hit = np.flatnonzero(rows >= 0)
                 if hit.size:
+                    drives_D = True
                     r_D.index_add_(1, torch.as_tensor(rows[hit], device=self.device),
                                    sign * vals[:, torch.as_tensor(hit, device=self.device)])
         for key, value in drive.items():
@@ -401,6 +413,7 @@ class BuiltinHardware(Hardware):
                     if col < nn and st.pos_f[col] >= 0:
                         r_f[:, int(st.pos_f[col])] += sign * val
                     elif self._driven_row[col] >= 0:
+                        drives_D = True
                         r_D[:, int(self._driven_row[col])] += sign * val
         free, g = self._free_set(measurement)
         k = self.kernel
@@ -429,7 +442,7 @@ class BuiltinHardware(Hardware):
             rw = rmul(y_f, programmed.P_f)
             if driven_inputs and self._meas_D_used:
                 rw = rw + rmul(y_D, self._meas_D)
-            if held is not None:
+            if held is not None and (drives_D or driven_inputs):
                 r_p = r_D[:, held.node]
                 if driven_inputs:
                     r_p = r_p - rmul(y_D, blocks["pD"][0])
@@ -462,8 +475,8 @@ class BuiltinHardware(Hardware):
                 return s * (first - second)
 
         self.settles += batch
-        V = self._node_matrix(x_f[:, self._free_node_pos], x_D)
-        outputs = (V[:, self._out_vcols[:, 0]] - V[:, self._out_vcols[:, 1]]).cpu().numpy()
+        V = self._node_matrix(columns(x_f, self._free_node_pos), x_D)
+        outputs = (columns(V, self._out_at[0]) - columns(V, self._out_at[1])).cpu().numpy()
         return NodeMeasurement(
             inputs=applied, outputs=outputs, conducting=measurement.conducting,
             diode_conductance=measurement.diode_conductance, node_voltages=V,

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ..utils.indexing import as_slice, columns
+
 #: pairs formed per chunk in the pair-by-pair groups (bounds the temporaries)
 CHUNK = 1 << 16
 
@@ -37,7 +39,7 @@ class CrossBlock:
     cb: Tensor | None
     offset: int
     size: int  # buffer entries: the table's, or one per resistor
-    sa: Tensor | slice | None = None  # ca and cb as slices where consecutive
+    sa: Tensor | slice | None = None  # ca and cb as slices where regular (as_slice)
     sb: Tensor | slice | None = None
 
 
@@ -77,26 +79,13 @@ def cross_plan(ta: Tensor, tb: Tensor, free_cols: Tensor, n_nodes: int) -> Cross
                 if _in_order(swapped) > _in_order(flat):
                     ca, cb, flat = cb, ca, swapped
                 blocks.append(CrossBlock(None, None, ca, cb, offset, ca.numel() * cb.numel(),
-                                         _span(ca), _span(cb)))
+                                         as_slice(ca), as_slice(cb)))
                 at[sel] = offset + flat
             else:
                 blocks.append(CrossBlock(a, b, None, None, offset, sel.numel()))
                 at[sel] = offset + torch.arange(sel.numel(), device=ta.device)
             offset += blocks[-1].size
     return CrossPlan(blocks, offset, at)
-
-
-def _columns(X: Tensor, cols: Tensor | slice) -> Tensor:
-    """``X[:, cols]``: a view for a slice, else a gather."""
-    return X[:, cols] if isinstance(cols, slice) else X.index_select(1, cols)
-
-
-def _span(cols: Tensor) -> Tensor | slice:
-    """``cols`` (sorted, distinct) as a slice when they are consecutive (a group
-    of nodes numbered in a row, such as a network's inputs)."""
-    if cols.numel() and int(cols[-1]) - int(cols[0]) + 1 == cols.numel():
-        return slice(int(cols[0]), int(cols[-1]) + 1)
-    return cols
 
 
 def _in_order(flat: Tensor) -> int:
@@ -129,8 +118,8 @@ def conductance_gradient(V: Tensor, W: Tensor, plan: CrossPlan) -> Tensor:
         # (the driven nodes of an adjoint settle, its sources zeroed) has no
         # product to add; at MNIST size it would be a third of the arithmetic
         table = buf[blk.offset:blk.offset + blk.size].view(blk.ca.numel(), blk.cb.numel())
-        Va, Wb = _columns(V, blk.sa), _columns(W, blk.sb)
-        Wa, Vb = _columns(W, blk.sa), _columns(V, blk.sb)
+        Va, Wb = columns(V, blk.sa), columns(W, blk.sb)
+        Wa, Vb = columns(W, blk.sa), columns(V, blk.sb)
         torch.add(d[blk.sa][:, None], d[blk.sb][None], out=table)
         if bool(torch.count_nonzero(Wb)):  # count_nonzero: half of any()'s time
             torch.addmm(table, Va.T, Wb, beta=-1.0, out=table)
