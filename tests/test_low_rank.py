@@ -254,8 +254,9 @@ def test_steps_from_the_jacobi_start_end_on_the_complementarity_solution():
     k = hw.kernel
     u = k.check_inputs(net.encode(np.random.default_rng(5).normal(size=(64, 12))))
     q = k.rhs(u)
-    start = ActiveSet()._jacobi_start(k, q)
-    assert start is not None and bool((start >= 0).all())  # ideal diodes on an M-matrix
+    start, pieces = ActiveSet()._jacobi_start(k, q)
+    assert bool((start >= 0).all())  # ideal diodes on an M-matrix
+    assert torch.equal(pieces, start > 0)  # the first exact step's free set
     z = k.solve(u, method="active_set").z
     w = z @ k.H.T + q  # the LCP: z ≥ 0, w ≥ 0, z ⊙ w = 0
     scale = float(q.abs().max())
@@ -264,6 +265,34 @@ def test_steps_from_the_jacobi_start_end_on_the_complementarity_solution():
     assert float((z * w).abs().max()) <= 1e-12 * scale * float(z.abs().max())
     # the conducting set differs from the start's in few places, if any
     assert float(((z > 0) != (start > 0)).float().mean()) < 0.1
+
+
+@pytest.mark.parametrize("guess", ["all-blocking", "all-conducting", "random"])
+def test_a_wrong_first_guess_of_the_pieces_still_ends_on_the_solution(guess, monkeypatch):
+    """The Jacobi sweeps' pieces are only the first exact step's guess: the
+    step is checked at its answer, and further steps follow where the pieces
+    were wrong. Any guess ends on the LCP solution of the unpatched solve."""
+    hw, net = _hardware()
+    k = hw.kernel
+    u = k.check_inputs(net.encode(np.random.default_rng(6).normal(size=(64, 12))))
+    truth = k.solve(u, method="active_set").z
+    original = ActiveSet._jacobi_start
+    gen = torch.Generator().manual_seed(0)
+
+    def wrong(self, kernel, q):
+        z, pieces = original(self, kernel, q)
+        bad = {"all-blocking": torch.ones_like(pieces), "all-conducting": torch.zeros_like(pieces),
+               "random": torch.rand(pieces.shape, generator=gen) < 0.5}[guess]
+        assert not torch.equal(bad, pieces)
+        return z, bad
+
+    monkeypatch.setattr(ActiveSet, "_jacobi_start", wrong)
+    z = k.solve(u, method="active_set").z
+    q = k.rhs(u)
+    w = z @ k.H.T + q
+    scale = float(q.abs().max())
+    assert float(z.min()) >= 0.0 and float(w.min()) >= -1e-12 * scale
+    assert float((z - truth).abs().max()) <= 1e-10 * float(truth.abs().max())
 
 
 def test_a_network_whose_inputs_reach_some_hidden_nodes_only_has_the_extracted_kernel():

@@ -123,16 +123,21 @@ def pieces(kernel: Kernel, z: Tensor, q: Tensor, alpha: float) -> tuple[Tensor, 
     return kernel.apply_resolvent_derivative(x, alpha), natural
 
 
+def ideal_segments(free: Tensor, natural: Tensor, like: Tensor) -> Segments:
+    """``Segments`` of ideal diodes (``σ`` = ReLU) with these ``free`` pieces:
+    ``g``, ``source`` and ``clamp`` are all 0 (``like`` gives dtype and device)."""
+    zero = torch.zeros_like(like)
+    return Segments(free=free, g=zero, source=zero, clamp=zero, slope=free.to(like.dtype),
+                    natural=natural)
+
+
 def segments(kernel: Kernel, z: Tensor, q: Tensor, alpha: float) -> Segments:
     """Linearise the resolvents at ``x = z - α(Hz + q)`` (see ``Segments``)."""
     x = torch.add(z, kernel.apply_H(z).add_(q), alpha=-alpha)
     sigma = kernel.apply_resolvent(x, alpha)
     natural = _natural(z, sigma, alpha)
-    if kernel.all_ideal:  # σ = ReLU: free where x > 0, and g, source and clamp are all 0
-        free = x > 0
-        zero = torch.zeros_like(x)
-        return Segments(free=free, g=zero, source=zero, clamp=zero, slope=free.to(x.dtype),
-                        natural=natural)
+    if kernel.all_ideal:  # σ = ReLU: free where x > 0
+        return ideal_segments(x > 0, natural, x)
     d = kernel.apply_resolvent_derivative(x, alpha)
     c = sigma - d * x
     free = d > 0

@@ -49,6 +49,7 @@ from torch import Tensor
 from ._common import (
     check_z0,
     equilibrium_transpose,
+    ideal_segments,
     pieces,
     positive_int,
     positive_step,
@@ -237,10 +238,11 @@ class ActiveSet(EquilibriumSolver):
             (kernel.n <= SMALL or kernel.low_rank() is not None) and \
             is_m_matrix(kernel) and bool(kernel.entry_facts()["diagonal_positive"])
 
-    def _jacobi_start(self, kernel: Kernel, q: Tensor) -> Tensor:
+    def _jacobi_start(self, kernel: Kernel, q: Tensor) -> tuple[Tensor, Tensor]:
         """Projected Jacobi sweeps ``z ← max(0, z - diag(H)⁻¹(Hz + q))`` from
         ``z = 0`` until the conducting set repeats (at most ``JACOBI_SWEEPS``);
-        for the kernels of ``_jacobi_applies``."""
+        for the kernels of ``_jacobi_applies``. Returns ``z`` and its pieces
+        ``z > 0`` (the blocking diodes, free in the exact step)."""
         inv_d = 1.0 / kernel.H.diagonal()
         z = torch.clamp_min(-q * inv_d, 0.0)  # the first sweep, from z = 0
         on = z > 0
@@ -251,16 +253,21 @@ class ActiveSet(EquilibriumSolver):
             if torch.equal(now, on):
                 break
             on = now
-        return z
+        return z, on
 
     def newton_step(
         self, state: ActiveSetState, kernel: Kernel, z: Tensor, q: Tensor,
-        memory: dict | None = None,
+        memory: dict | None = None, free: Tensor | None = None,
     ) -> tuple[Tensor, Tensor, Tensor]:
         """One active-set step from ``z`` (batch, n): the equilibrium on ``z``'s pieces,
         the pieces' slopes it used and the natural residual at ``z`` (``Segments``).
-        ``memory`` counts the sparse factorisations."""
-        seg = segments(kernel, z, q, state.alpha)
+        ``memory`` counts the sparse factorisations. ``free``: for ideal diodes,
+        the pieces to solve on if the caller knows them (the Jacobi sweeps'
+        repeated set); the residual at ``z`` is then not measured (inf)."""
+        if free is not None and kernel.all_ideal:
+            seg = ideal_segments(free, torch.full_like(q[:, 0], torch.inf), z)
+        else:
+            seg = segments(kernel, z, q, state.alpha)
         # H_FN z_N: the clamped elements act as fixed sources on the free ones
         rhs = seg.source - q
         if not kernel.all_ideal:
@@ -386,13 +393,15 @@ class ActiveSet(EquilibriumSolver):
             if z is None:
                 z = torch.zeros_like(q)
             z[idx] = zc
+        free0 = None
         if jacobi:
-            z = self._jacobi_start(kernel, q)
+            z, free0 = self._jacobi_start(kernel, q)
         if z is None:
             z = torch.zeros_like(q)
         if recalled is not None:
             z[recalled] = memory["z"][recalled]
-        z, steps, used = self._newton(state, kernel, u, q, z, done, memory)
+            free0 = None  # the recalled samples' pieces come from their answers
+        z, steps, used = self._newton(state, kernel, u, q, z, done, memory, free0)
         remember(memory, q, z)
         if self.exact:
             memory["method"] = self.name
@@ -404,9 +413,12 @@ class ActiveSet(EquilibriumSolver):
 
     def _newton(
         self, state: ActiveSetState, kernel: Kernel, u: Tensor, q: Tensor, z: Tensor,
-        done: Tensor, memory: dict,
+        done: Tensor, memory: dict, free0: Tensor | None = None,
     ) -> tuple[Tensor, int, int]:
-        """Active-set steps on the samples not ``done``: ``(z, steps, iterations)``."""
+        """Active-set steps on the samples not ``done``: ``(z, steps, iterations)``.
+        ``free0``: the first step's pieces for every sample, if known (see
+        ``newton_step``); the start's residual is then taken as inf, so the
+        first step's answer is the best so far."""
         batch = u.shape[0]
         exact_pieces = kernel.piecewise_linear
         # at the natural step, the natural residual of set-valued elements is Kernel.residual
@@ -436,7 +448,8 @@ class ActiveSet(EquilibriumSolver):
             iterations += 1
             whole = act.numel() == batch  # the usual first step: views, not gathers
             za, qa = (z, q) if whole else (z[act], q[act])
-            z_new, before, start_res = self.newton_step(state, kernel, za, qa, memory)
+            z_new, before, start_res = self.newton_step(
+                state, kernel, za, qa, memory, free0 if whole and steps == 1 else None)
             if from_first_step:
                 best_res, from_first_step = start_res, False
             after, natural = pieces(kernel, z_new, qa, state.alpha)
