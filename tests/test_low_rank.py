@@ -125,6 +125,27 @@ def test_kept_factors_serve_both_orientations_and_only_their_own_point():
     check(free2, g2, True)
 
 
+@pytest.mark.parametrize("transpose", [False, True])
+def test_the_woodbury_route_hands_on_its_product_with_h(transpose):
+    """The self-check's product, handed to the active-set step for its next
+    pieces, is the answer times H (Hᵀ transposed) on every element, dense."""
+    hw, _ = _hardware()
+    k = hw.kernel
+    gen = torch.Generator().manual_seed(8)
+    free = torch.rand(16, k.n, generator=gen) < 0.6
+    g = torch.zeros(free.shape, dtype=k.dtype)
+    rhs = torch.randn(free.shape, generator=gen, dtype=k.dtype)
+    applied: dict = {}
+    x = solve_switched(k, free, g, rhs, transpose=transpose, applied=applied)
+    truth = x @ (k.H if transpose else k.H.T)
+    assert float((applied["Hx"] - truth).abs().max()) <= 1e-12 * float(truth.abs().max())
+    # a sample the identity cannot take goes dense: no product is handed on
+    g[1, torch.nonzero(free[1])[0, 0]] = -k.low_rank().delta[torch.nonzero(free[1])[0, 0]]
+    applied = {}
+    solve_switched(k, free, g, rhs, transpose=transpose, applied=applied)
+    assert "Hx" not in applied
+
+
 def test_a_sample_the_identity_cannot_take_is_solved_densely():
     hw, _ = _hardware()
     k = hw.kernel

@@ -116,9 +116,12 @@ def _natural(z: Tensor, sigma: Tensor, alpha: float) -> Tensor:
     return (z - sigma).abs().amax(dim=1) / alpha if z.shape[1] else z.new_zeros(z.shape[0])
 
 
-def pieces(kernel: Kernel, z: Tensor, q: Tensor, alpha: float) -> tuple[Tensor, Tensor]:
-    """The slopes ``σ'_α(x)`` and the natural residual of ``Segments``, and nothing else."""
-    x = torch.add(z, kernel.apply_H(z).add_(q), alpha=-alpha)
+def pieces(kernel: Kernel, z: Tensor, q: Tensor, alpha: float,
+           Hz: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """The slopes ``σ'_α(x)`` and the natural residual of ``Segments``, and nothing
+    else. ``Hz``: ``z Hᵀ`` if the caller has it (it is then written over)."""
+    w = kernel.apply_H(z) if Hz is None else Hz
+    x = torch.add(z, w.add_(q), alpha=-alpha)
     natural = _natural(z, kernel.apply_resolvent(x, alpha), alpha)
     return kernel.apply_resolvent_derivative(x, alpha), natural
 

@@ -225,7 +225,7 @@ SMALL = 40
 
 
 def solve_switched(kernel: Any, free: Any, g: Any, rhs: Any, *, transpose: bool = False,
-                   memory: dict | None = None) -> Any:
+                   memory: dict | None = None, applied: dict | None = None) -> Any:
     """``x`` (batch, n) tensor with ``(H_FF + diag g_F) x_F = rhs_F`` per sample
     (``H_FFᵀ`` with ``transpose``), 0 off ``F``: by the Woodbury identity when the
     kernel carries a diagonal-plus-low-rank form of ``H`` (``Kernel.low_rank``);
@@ -233,7 +233,9 @@ def solve_switched(kernel: Any, free: Any, g: Any, rhs: Any, *, transpose: bool 
     factorisation per sample (``factor_free_sets``, in float64), else the padded
     batched solve. Each route's factors are kept for the next solve at the same
     point (``kept_factors``). ``free``/``g``/``rhs`` are tensors; ``memory`` (a solver
-    state's) counts the SuperLU factorisations in ``"sparse_factorisations"``."""
+    state's) counts the SuperLU factorisations in ``"sparse_factorisations"``.
+    ``applied``: where the Woodbury route answers every sample, receives its
+    self-check's product as ``"Hx"`` (see ``solve_low_rank``)."""
     import torch
 
     from ._low_rank import factor_low_rank, solve_low_rank
@@ -242,8 +244,12 @@ def solve_switched(kernel: Any, free: Any, g: Any, rhs: Any, *, transpose: bool 
     if form is not None:
         factors = kept_factors(kernel, ("woodbury", form, rhs.dtype), free, g,
                                lambda: factor_low_rank(form, free, g, rhs.dtype))
-        x, ok = solve_low_rank(form, free, g, rhs, transpose=transpose, factors=factors)
+        found: dict = {}
+        x, ok = solve_low_rank(form, free, g, rhs, transpose=transpose, factors=factors,
+                               applied=found)
         if bool(ok.all()):
+            if applied is not None:
+                applied.update(found)
             return x
         rest = torch.nonzero(~ok).squeeze(1)  # the few the identity cannot take: densely
         x[rest] = _solve_switched_dense(kernel, free[rest], g[rest], rhs[rest], transpose,

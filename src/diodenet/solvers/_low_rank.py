@@ -74,14 +74,16 @@ def factor_low_rank(form: DiagonalPlusLowRank, free: Tensor, g: Tensor,
 def solve_low_rank(
     form: DiagonalPlusLowRank, free: Tensor, g: Tensor, rhs: Tensor, *,
     transpose: bool = False, rtol: float | None = None,
-    factors: WoodburyFactors | None = None,
+    factors: WoodburyFactors | None = None, applied: dict | None = None,
 ) -> tuple[Tensor, Tensor]:
     """``(x, ok)``: ``x`` (batch, n) solves the switched system of ``H`` (``Hᵀ``
     with ``transpose``) on each sample's free set, ``ok`` (batch,) marks the
     samples it is trustworthy for (see the module docstring; ``rtol`` defaults
     to 1e-10, or ``1e3·ε`` of a coarser dtype). ``factors``: this ``form``'s
     ``factor_low_rank`` at this ``(free, g)`` and ``rhs``'s dtype, if the caller
-    kept them (made here otherwise)."""
+    kept them (made here otherwise). ``applied``: a dict that receives, as
+    ``"Hx"``, the self-check's product ``x (D + U K Vᵀ)ᵀ`` on every element (not
+    only the free ones): ``x Hᵀ`` itself where ``g = 0``, as for ideal diodes."""
     if rtol is None:
         rtol = max(1e-10, 1e3 * torch.finfo(rhs.dtype).eps)
     dt = rhs.dtype
@@ -93,7 +95,10 @@ def solve_low_rank(
     x = f.inv_d * torch.addmm(b, y, U.T, alpha=-1.0)
     # check each answer against its own equations: (D + U_F K V_Fᵀ) x_F = rhs_F
     dx = f.d * x
-    Ax = torch.where(free, torch.addmm(dx, x @ V, oriented.KtUt.to(dt)), 0.0)
+    product = torch.addmm(dx, x @ V, oriented.KtUt.to(dt))
+    if applied is not None:
+        applied["Hx"] = product
+    Ax = torch.where(free, product, 0.0)
     scale = torch.maximum(b.abs().amax(dim=1), dx.abs().amax(dim=1))
     miss = (Ax - b).abs().amax(dim=1)
     # an inf in x makes the miss inf or NaN (where the scale may be inf too)

@@ -258,12 +258,14 @@ class ActiveSet(EquilibriumSolver):
     def newton_step(
         self, state: ActiveSetState, kernel: Kernel, z: Tensor, q: Tensor,
         memory: dict | None = None, free: Tensor | None = None,
-    ) -> tuple[Tensor, Tensor, Tensor]:
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
         """One active-set step from ``z`` (batch, n): the equilibrium on ``z``'s pieces,
-        the pieces' slopes it used and the natural residual at ``z`` (``Segments``).
-        ``memory`` counts the sparse factorisations. ``free``: for ideal diodes,
-        the pieces to solve on if the caller knows them (the Jacobi sweeps'
-        repeated set); the residual at ``z`` is then not measured (inf)."""
+        the pieces' slopes it used, the natural residual at ``z`` (``Segments``)
+        and, where the solve formed it, the answer's product with ``H`` (else
+        ``None``). ``memory`` counts the sparse factorisations. ``free``: for
+        ideal diodes, the pieces to solve on if the caller knows them (the
+        Jacobi sweeps' repeated set); the residual at ``z`` is then not
+        measured (inf)."""
         if free is not None and kernel.all_ideal:
             seg = ideal_segments(free, torch.full_like(q[:, 0], torch.inf), z)
         else:
@@ -272,8 +274,14 @@ class ActiveSet(EquilibriumSolver):
         rhs = seg.source - q
         if not kernel.all_ideal:
             rhs = rhs - kernel.apply_H(seg.clamp)
-        z_free = solve_switched(kernel, seg.free, seg.g, rhs, memory=memory)
-        return torch.where(seg.free, z_free, seg.clamp), seg.slope, seg.natural
+        applied: dict = {}
+        z_free = solve_switched(kernel, seg.free, seg.g, rhs, memory=memory, applied=applied)
+        Hz = applied.get("Hx")
+        if Hz is not None and kernel.all_ideal:
+            # g = 0 and the clamped z are 0: the Woodbury route's answer (0 off the
+            # free set) is the step's, and its self-check formed that answer's x Hᵀ
+            return z_free, seg.slope, seg.natural, Hz
+        return torch.where(seg.free, z_free, seg.clamp), seg.slope, seg.natural, None
 
     def _gauss_seidel_start(
         self, state: ActiveSetState, kernel: Kernel, q: Tensor, z: Tensor | None
@@ -448,11 +456,11 @@ class ActiveSet(EquilibriumSolver):
             iterations += 1
             whole = act.numel() == batch  # the usual first step: views, not gathers
             za, qa = (z, q) if whole else (z[act], q[act])
-            z_new, before, start_res = self.newton_step(
+            z_new, before, start_res, Hz = self.newton_step(
                 state, kernel, za, qa, memory, free0 if whole and steps == 1 else None)
             if from_first_step:
                 best_res, from_first_step = start_res, False
-            after, natural = pieces(kernel, z_new, qa, state.alpha)
+            after, natural = pieces(kernel, z_new, qa, state.alpha, Hz)
             res_new = natural if cheap_residual else kernel.residual(
                 z_new, u if whole else u[act], qa)
             limit = self.threshold(kernel, z_new, qa)
