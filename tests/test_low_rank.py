@@ -225,20 +225,24 @@ def test_a_wrong_form_is_refused_and_an_edited_kernel_drops_its_form():
     assert k.low_rank() is None
 
 
-def test_a_factored_input_coupling_answers_as_the_dense_one():
+@pytest.mark.parametrize("k, with_B0", [(4, True), (4, False), (0, True), (0, False)])
+def test_a_factored_input_coupling_answers_as_the_dense_one(k, with_B0):
     """``B = L R + B0`` kept factored: the same ``q``, ``B`` formed on demand,
-    an in-place edit of a factor seen by the next ``rhs``."""
+    an in-place edit of a factor seen by the next ``rhs``; also with no
+    low-rank part (``k = 0``: a layered network's inputs reach no free row)
+    and without ``B0``."""
     from diodenet.kernels.kernel import FactoredB, Kernel
 
     gen = torch.Generator().manual_seed(5)
-    n, k, m, p = 6, 4, 9, 2
+    n, m, p = 6, 9, 2
     H = torch.eye(n, dtype=torch.float64) * 2.0
     L, R = torch.randn(n, k, generator=gen, dtype=torch.float64), \
         torch.randn(k, m, generator=gen, dtype=torch.float64)
-    B0 = torch.randn(n, m, generator=gen, dtype=torch.float64)
+    B0 = torch.randn(n, m, generator=gen, dtype=torch.float64) if with_B0 else \
+        torch.zeros(n, m, dtype=torch.float64)
     C, D = torch.randn(p, n, dtype=torch.float64), torch.randn(p, m, dtype=torch.float64)
     b = torch.randn(n, generator=gen, dtype=torch.float64)
-    factored = Kernel(H, FactoredB(L, R, B0), C, D, b=b)
+    factored = Kernel(H, FactoredB(L, R, B0 if with_B0 else None), C, D, b=b)
     dense = Kernel(H, L @ R + B0, C, D, b=b)
     u = torch.randn(5, m, generator=gen, dtype=torch.float64)
     assert factored.m == m
@@ -250,7 +254,7 @@ def test_a_factored_input_coupling_answers_as_the_dense_one():
     torch.testing.assert_close(factored.B, L @ R + B0)
     torch.testing.assert_close(factored.solve(u).z, Kernel(H, L @ R + B0, C, D, b=b).solve(u).z)
     with pytest.raises(ValueError, match="factored B"):
-        Kernel(H, FactoredB(L, R[:2]), C, D)
+        Kernel(H, FactoredB(L, R[:, :2], B0), C, D)
 
 
 def test_a_float32_hardware_keeps_its_shortcuts_and_answers_as_float64():

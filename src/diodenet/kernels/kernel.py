@@ -304,7 +304,11 @@ class Kernel(KernelFacts):
                 and hit[3] == key and hit[4]._version == hit[5]:
             return hit[4]
         inner = None
-        if f is not None:
+        if f is not None and f.L.shape[1] == 0:  # no low-rank part (a layered network's)
+            inner = u.new_empty((u.shape[0], 0))
+            q = self.b.expand(u.shape[0], -1).clone() if f.B0 is None else \
+                torch.addmm(self.b, u, f.B0.T)
+        elif f is not None:
             inner = u @ f.R.T
             q = torch.addmm(self.b, inner, f.L.T)
             if f.B0 is not None:
