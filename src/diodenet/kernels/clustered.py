@@ -36,6 +36,8 @@ import torch
 from scipy.sparse.csgraph import connected_components
 from torch import Tensor
 
+from .kernel import all_finite
+
 #: clusters above this size make block elimination no cheaper than LU
 MAX_CLUSTER = 8
 #: below this many unknowns one LU is the cheaper route (measured: 0.7 vs 1.2 ms
@@ -67,7 +69,7 @@ class DiagonalFactor:
 
     def __init__(self, G: Tensor) -> None:
         d = G.diagonal()
-        if not bool(torch.isfinite(d).all()) or not bool(d.ne(0).all()):
+        if not all_finite(d) or not float(d.abs().min()) > 0.0:
             raise ValueError("the circuit's linear part became singular at these conductances")
         self.d = d.contiguous()[:, None]
 
