@@ -92,16 +92,22 @@ def test_one_factorisation_solves_a_nonsymmetric_form_both_ways():
         assert float((x - truth).abs().max()) <= 1e-10 * float(truth.abs().max())
 
 
+def _switched_problem(seed: int, batch: int):
+    """The hardware, and random free sets (60 % free), zero g and right-hand sides."""
+    hw, _ = _hardware()
+    gen = torch.Generator().manual_seed(seed)
+    free = torch.rand(batch, hw.kernel.n, generator=gen) < 0.6
+    g = torch.zeros(free.shape, dtype=hw.kernel.dtype)
+    rhs = torch.randn(free.shape, generator=gen, dtype=hw.kernel.dtype)
+    return hw, free, g, rhs
+
+
 def test_kept_factors_serve_both_orientations_and_only_their_own_point():
     """A switched solve keeps its factorisation on the kernel: the transposed
     solve at the same (free, g) reuses it, and another g, another free set or a
     re-programmed kernel does not. Every answer against dense solves."""
-    hw, _ = _hardware()
+    hw, free, g, rhs = _switched_problem(seed=5, batch=24)
     k = hw.kernel
-    gen = torch.Generator().manual_seed(5)
-    free = torch.rand(24, k.n, generator=gen) < 0.6
-    g = torch.zeros(free.shape, dtype=k.dtype)
-    rhs = torch.randn(free.shape, generator=gen, dtype=k.dtype)
 
     def check(free: torch.Tensor, g: torch.Tensor, transpose: bool) -> None:
         x = solve_switched(hw.kernel, free, g, rhs, transpose=transpose)
@@ -129,12 +135,8 @@ def test_kept_factors_serve_both_orientations_and_only_their_own_point():
 def test_the_woodbury_route_hands_on_its_product_with_h(transpose):
     """The self-check's product, handed to the active-set step for its next
     pieces, is the answer times H (Hᵀ transposed) on every element, dense."""
-    hw, _ = _hardware()
+    hw, free, g, rhs = _switched_problem(seed=8, batch=16)
     k = hw.kernel
-    gen = torch.Generator().manual_seed(8)
-    free = torch.rand(16, k.n, generator=gen) < 0.6
-    g = torch.zeros(free.shape, dtype=k.dtype)
-    rhs = torch.randn(free.shape, generator=gen, dtype=k.dtype)
     applied: dict = {}
     x = solve_switched(k, free, g, rhs, transpose=transpose, applied=applied)
     truth = x @ (k.H if transpose else k.H.T)
