@@ -181,3 +181,44 @@ def test_ideal_switch_refuses_what_it_cannot_be(ngspice_available):
     net = build_network(2, 2, 2, scale=10.0, seed=0)
     with pytest.raises(ValueError, match="ideal_diode must be 'switch' or 'shockley'"):
         NgspiceHardware(net.circuit, net.inputs, net.outputs, ideal_diode="ideal")
+
+
+@pytest.mark.parametrize("case", ["random", "ac", "non-reciprocal", "classifier"])
+def test_the_node_voltage_gradient_equals_the_branch_voltage_formula(ngspice_available, case):
+    """The ngspice hardware forms ∂L/∂g from the two settles' node voltages
+    (no batch × resistors matrix); on the same measurements it equals the
+    Tellegen sum over branch voltages written out (the base class's
+    formula), also where the adjoint is measured on a circuit of its own
+    nodes (the linearized sweep, the adjoint network) and where resistors
+    end at ground."""
+    import sys
+    from pathlib import Path
+
+    from diodenet import ShockleyDiode
+    from diodenet.linearization import Hardware
+    from diodenet.linearization.gradient import adjoint_gradient, loss_gradient
+    from diodenet.training.architectures import build_network
+
+    rng = np.random.default_rng(3)
+    if case == "classifier":
+        net = build_network(12, 3, 8, scale=10.0, seed=1)
+        args, u = (net.circuit, net.inputs, net.outputs), net.encode(rng.normal(size=(5, 12)))
+        t = rng.uniform(-0.5, 0.5, (5, 3))
+    elif case == "non-reciprocal":
+        sys.path.insert(0, str(Path(__file__).parent))
+        from test_gradient_builtin import random_rtgd
+
+        c = random_rtgd(5, ShockleyDiode(is_=1e-12, n=1.5, rs=5.0), extras=True)
+        args = (c, ["v1", "v2", "i1"], ["n3", ("n4", "n0")])
+        u = np.column_stack([rng.uniform(-2, 2, 4), rng.uniform(-2, 2, 4),
+                             rng.uniform(-1e-3, 1e-3, 4)])
+        t = rng.uniform(-0.5, 0.5, (4, 2))
+    else:
+        args = (random_resistor_1n4148(2), ["v1", "v2"], ["n3", ("n4", "n0")])
+        u, t = rng.uniform(-3, 3, (4, 2)), rng.uniform(-0.5, 0.5, (4, 2))
+    with NgspiceHardware(*args, linearization="ac" if case == "ac" else "sweep") as hw:
+        m = hw.settle(u)
+        _, g_y = loss_gradient(sse_loss(t), m.outputs)
+        by_nodes, adj = adjoint_gradient(hw, m, g_y)
+        by_branches = Hardware.conductance_gradient(hw, m, adj)
+    assert np.abs(by_nodes - by_branches).max() <= 1e-12 * np.abs(by_branches).max()

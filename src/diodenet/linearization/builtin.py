@@ -56,19 +56,9 @@ from ..simulators.builtin import breakdown_limits, check_breakdown, exact_method
 from ..solvers._factor import solve_switched
 from ..solvers.reuse import CachedSolver
 from ..utils.indexing import as_slice, columns
-from .hardware import Drive, Hardware, LazyMeasurement, Measurement, check_drive
+from .hardware import Drive, Hardware, Measurement, NodeMeasurement, check_drive
 from .node_gradient import conductance_gradient, cross_plan
 from .power import source_power
-
-
-class NodeMeasurement(LazyMeasurement):
-    """A ``LazyMeasurement`` that also keeps the node voltages, from which it
-    reads ``branch_voltages`` and ``input_responses`` on first use."""
-
-    def __init__(self, *args: Any, node_voltages: Tensor | None = None, **kwargs: Any) -> None:
-        # a dataclasses.replace of it drops node_voltages and is read field by field
-        super().__init__(*args, **kwargs)
-        self.node_voltages = node_voltages
 
 
 class BuiltinHardware(Hardware):

@@ -244,6 +244,23 @@ def output_port(j: int) -> tuple[str, int]:
     return ("out", j)
 
 
+class NodeMeasurement(LazyMeasurement):
+    """A ``LazyMeasurement`` that also keeps every node's voltage
+    (``node_voltages``, batch × columns, a tensor or an array), from which a
+    backend reads its branch voltages and forms ``∂L/∂g`` without the
+    (batch, resistors) matrix. ``node_order``: the node named by each column,
+    where the layout varies between measurements (ngspice reports its own
+    order, and a linearized circuit has nodes of its own); ``None`` where it
+    is the backend's fixed layout."""
+
+    def __init__(self, *args: Any, node_voltages: Any = None,
+                 node_order: tuple[str, ...] | None = None, **kwargs: Any) -> None:
+        # a dataclasses.replace of it drops node_voltages and is read field by field
+        super().__init__(*args, **kwargs)
+        self.node_voltages = node_voltages
+        self.node_order = node_order
+
+
 def check_drive(drive: Drive, inputs: Sequence[str], n_outputs: int, batch: int) -> None:
     """Raise ``ValueError`` for unknown ports or wrong shapes."""
     for key, value in drive.items():

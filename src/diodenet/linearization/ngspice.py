@@ -30,6 +30,7 @@ from concurrent.futures import Executor
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
 from ..circuits import (
     Circuit,
@@ -44,8 +45,9 @@ from ..circuits import (
 from ..circuits.elements import THERMAL_VOLTAGE, IdealDiode
 from ..circuits.netlist.writer import GMIN, IdealSwitch
 from ..circuits.outputs import OutputSpec, parse_output
-from .hardware import Drive, Hardware, LazyMeasurement, Measurement, check_drive
+from .hardware import Drive, Hardware, Measurement, NodeMeasurement, check_drive
 from .ngspice_linear import linear_sweep_circuit, small_signal_conductances
+from .node_gradient import CrossPlan, conductance_gradient, cross_plan
 from .power import source_power
 
 if TYPE_CHECKING:  # the ngspice package is imported when a hardware is made
@@ -113,6 +115,11 @@ class NgspiceHardware(Hardware):
         # the resistors' terminal columns per node order ngspice reported (the
         # circuit and its linearized circuit each have one), made on first use
         self._terminal_cols: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
+        # the gradient's node layout and plan (made on first use), and where the
+        # layout's nodes sit in each node order ngspice reported
+        self._plan: CrossPlan | None = None
+        self._layout: tuple[str, ...] = ()
+        self._layout_cols: dict[tuple[str, ...], np.ndarray] = {}
         self.reciprocal = all(isinstance(e, RECIPROCAL) for e in self.circuit)
         for name in self.inputs:
             if name not in self.circuit:
@@ -221,13 +228,60 @@ class NgspiceHardware(Hardware):
             conducting = np.where(self._strict, forward > self._knees, forward >= self._knees)
             g_d = small_signal_conductances(self.circuit, forward, self._gmin, diodes=diodes,
                                             ideal_switch=self.ideal_switch) if diodes else empty
-        return LazyMeasurement(
+        return NodeMeasurement(
             inputs=applied, outputs=outputs, branch_voltages=lambda: V[:, ta] - V[:, tb],
             input_responses=input_responses, conducting=conducting, diode_conductance=g_d,
             linearized=states is not None, adjoint=adjoint,
             power=None if states is not None else lambda: source_power(
                 self.circuit, v, res.current, self.inputs, applied, sources=self._sources),
+            node_voltages=V, node_order=(*order, "0"),
         )
+
+    # ------------------------------------------------------------ gradient
+    def conductance_gradient(self, forward: Measurement, adjoint: Measurement) -> np.ndarray:
+        """``∂L/∂g_k = -Σ_s (V_a - V_b)(V̂_a - V̂_b)`` from the two settles' node
+        voltages (``node_gradient``: a product per block of node groups, no
+        (batch, resistors) branch voltages), read in one layout of the nodes
+        the resistors touch; the base class's formula where a measurement has
+        no node voltages or reports device currents."""
+        if not (isinstance(forward, NodeMeasurement) and isinstance(adjoint, NodeMeasurement)) \
+                or forward.node_order is None or adjoint.node_order is None \
+                or forward.branch_currents is not None:
+            return super().conductance_gradient(forward, adjoint)
+        plan = self._node_plan()
+        V, W = (torch.from_numpy(np.ascontiguousarray(m.node_voltages[:, self._layout_columns(
+            m.node_order)])) for m in (forward, adjoint) if m.node_order is not None)
+        return conductance_gradient(V, W, plan).numpy()
+
+    def _node_plan(self) -> CrossPlan:
+        """The gradient's plan over the nodes the trainable resistors touch, laid
+        out as [other nodes, nodes held by a source from ground, ground] (the
+        held ones are a network's inputs and rails: the dense blocks are then
+        inputs × hidden and hidden × outputs), made once."""
+        if self._plan is None:
+            def key(node: str) -> str:  # ngspice's node names: lower case, ground "0"
+                node = node.lower()
+                return "0" if node in ("0", "gnd") else node
+
+            held = {key(n) for e in self._sources if isinstance(e, VoltageSource)
+                    for n, other in ((e.pos, e.neg), (e.neg, e.pos)) if key(other) == "0"}
+            ends = [(key(a), key(b)) for a, b in self._terminals]
+            touched = list(dict.fromkeys(n for pair in ends for n in pair if n != "0"))
+            other = [n for n in touched if n not in held]
+            self._layout = (*other, *(n for n in touched if n in held), "0")
+            at = {n: j for j, n in enumerate(self._layout)}
+            ta = torch.tensor([at[a] for a, _ in ends], dtype=torch.int64)
+            tb = torch.tensor([at[b] for _, b in ends], dtype=torch.int64)
+            self._plan = cross_plan(ta, tb, torch.arange(len(other)), len(self._layout) - 1)
+        return self._plan
+
+    def _layout_columns(self, order: tuple[str, ...]) -> np.ndarray:
+        """Where each node of the plan's layout sits in a measurement's columns."""
+        cols = self._layout_cols.get(order)
+        if cols is None:
+            where = {n: j for j, n in enumerate(order)}
+            cols = self._layout_cols[order] = np.array([where[n] for n in self._layout])
+        return cols
 
     def settle(self, inputs: np.ndarray) -> Measurement:
         u = np.asarray(inputs, dtype=float)
