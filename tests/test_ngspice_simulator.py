@@ -116,6 +116,34 @@ def test_set_conductances_takes_effect(ngspice_available: None) -> None:
                                                      abs=1e-12)
 
 
+def test_set_conductances_again_in_part_and_refused(ngspice_available: None) -> None:
+    """The same names again (a trainer's step), then one other resistor alone
+    (the earlier values kept), against the closed form; bad names and values
+    refused with the resistor named; a pickled spec (what a worker gets)
+    keeps its digest and leaves the main process's lookup tables behind."""
+    import pickle
+
+    u = np.array([[1.0, 0.5]])
+    with NgspiceSimulator(TWO_SOURCES) as sim:
+        sim.set_conductances({"r3": 1e-2, "R1": 2e-3})
+        sim.set_conductances({"r3": 4e-3, "R1": 3e-3})  # every name set before: no merge
+        sim.set_conductances({"R2": 1e-3})  # r1 and r3 keep theirs
+        op = sim.operating_points(u, ["v1", "v2"])
+        g1, g2, g3 = 3e-3, 1e-3, 4e-3
+        assert op.voltage("out")[0] == pytest.approx((g1 * 1.0 + g2 * 0.5) / (g1 + g2 + g3),
+                                                     abs=1e-12)
+        for bad, match in (({"r9": 1.0}, "no resistor named 'r9'"),
+                           ({"v1": 1.0}, "no resistor named 'v1'"),
+                           ({"r1": 1.0, "r2": 0.0}, "r2: conductance must be positive"),
+                           ({"r1": float("nan")}, "r1: conductance must be positive")):
+            with pytest.raises(ValueError, match=match):
+                sim.set_conductances(bad)
+        spec = sim.spec
+        copy = pickle.loads(pickle.dumps(spec))
+        assert copy.key == spec.key and copy.resistances == spec.resistances
+        assert "_resistor_plans" in spec.__dict__ and "_resistor_plans" not in copy.__dict__
+
+
 def test_defaults_and_input_checks(ngspice_available: None) -> None:
     with NgspiceSimulator(TWO_SOURCES) as sim:
         op = sim.operating_points()  # netlist values: v1 = 1, v2 = 0

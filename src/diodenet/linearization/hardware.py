@@ -210,10 +210,11 @@ class Hardware(ABC):
         whatever it derived from the circuit.
         """
         g = self._checked_conductances(g)
-        for name, value in zip(self.trainable, g):
-            r = self.circuit.elements[name]
+        elements = self.circuit.elements
+        for name, value in zip(self.trainable, (1.0 / g).tolist()):  # Python floats
+            r = elements[name]
             assert isinstance(r, Resistor)
-            r.resistance = 1.0 / float(value)  # validated above; same topology
+            r.resistance = value  # validated above; same topology
         self._reprogram(g)
 
     def _checked_conductances(self, g: np.ndarray) -> np.ndarray:

@@ -33,7 +33,9 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
+
+import numpy as np
 
 from ...circuits.netlist.names import SpiceNames, safe_title, title_line
 from ...circuits.netlist.writer import ControlledConductance, IdealSwitch, ngspice_netlist
@@ -70,6 +72,18 @@ def _strip_comment(line: str) -> str:
         if k >= 0:
             line = line[:k]
     return line.rstrip()
+
+
+#: NetlistSpec's cached lookup tables that are not pickled (see __getstate__)
+_LOCAL = ("_top_level_set", "_resistor_plans", "_set_names")
+
+
+class _ResistorPlan(NamedTuple):
+    """Resistors named by a user, as ``NetlistSpec.resistances`` holds them."""
+
+    spice: tuple[str, ...]  # their ngspice names, sorted
+    order: np.ndarray  # the permutation of the user's order that sorts them
+    names: frozenset[str]  # the same names, as a set
 
 
 @dataclass(frozen=True)
@@ -189,6 +203,11 @@ class NetlistSpec:
             merged[key] = text_value
         return cls(title, tuple(cards), tuple(merged.items()), (), tuple(ports), tuple(top))
 
+    def __getstate__(self) -> dict[str, Any]:
+        # a spec travels to the workers with every task: the digests go with it,
+        # the main process's lookup tables (each the size of the netlist) stay
+        return {k: v for k, v in self.__dict__.items() if k not in _LOCAL}
+
     # ------------------------------------------------------------------ edits
     @functools.cached_property
     def _top_level_set(self) -> frozenset[str]:
@@ -196,24 +215,63 @@ class NetlistSpec:
         # resistors quadratic
         return frozenset(self.top_level)
 
-    def with_resistances(self, values: dict[str, float]) -> NetlistSpec:
-        """A copy in which the named resistors take new resistances (ohms, > 0)."""
-        current = dict(self.resistances)
-        top = self._top_level_set
-        for user, r in values.items():
-            name = self.names.element(user)
-            if name not in top or not name.startswith("r"):
-                raise ValueError(f"no resistor named {user!r} at the netlist's top level")
-            r = float(r)
-            if not r > 0 or r == float("inf"):
-                raise ValueError(f"{user}: resistance must be positive and finite, got {r}")
-            current[name] = r
-        out = replace(self, resistances=tuple(sorted(current.items())))
+    @functools.cached_property
+    def _resistor_plans(self) -> dict[tuple[str, ...], _ResistorPlan]:
+        # per tuple of user names (structure only, so it carries over to copies)
+        return {}
+
+    def _resistor_plan(self, users: tuple[str, ...]) -> _ResistorPlan:
+        """``users``' ngspice names, checked once per tuple of names (a trainer
+        re-programs the same 200k names at every step): ValueError for a name
+        that is no top-level resistor or that repeats."""
+        plan = self._resistor_plans.get(users)
+        if plan is None:
+            top = self._top_level_set
+            spice = []
+            for user in users:
+                name = self.names.element(str(user))  # (lower-cased there)
+                if name not in top or not name.startswith("r"):
+                    raise ValueError(f"no resistor named {user!r} at the netlist's top level")
+                spice.append(name)
+            if len(set(spice)) != len(spice):
+                raise ValueError("a resistor is named twice")
+            order = np.argsort(np.array(spice, dtype=object), kind="stable")
+            plan = self._resistor_plans[users] = _ResistorPlan(
+                tuple(spice[k] for k in order), order, frozenset(spice))
+        return plan
+
+    def with_resistances(self, names: Sequence[str], ohms: Any) -> NetlistSpec:
+        """A copy in which resistors ``names`` (the circuit's names) take the
+        resistances ``ohms`` (> 0 and finite); ValueError naming the first that
+        is not a top-level resistor or not such a value."""
+        users = tuple(names)
+        r = np.asarray(ohms, dtype=float)
+        if r.shape != (len(users),):
+            raise ValueError(f"{len(users)} resistor names but {r.size} resistances")
+        bad = np.flatnonzero(~(r > 0) | ~np.isfinite(r))
+        if bad.size:
+            k = int(bad[0])
+            raise ValueError(f"{str(users[k]).lower()}: resistance must be positive and "
+                             f"finite, got {r[k]}")
+        plan = self._resistor_plan(users)
+        values = r[plan.order].tolist()
+        before = self.__dict__.get("_set_names")
+        if not self.resistances or before is plan.names or \
+                (before is None and {n for n, _ in self.resistances} <= plan.names):
+            # every value set before is set again (a trainer's case): no merge
+            resistances = tuple(zip(plan.spice, values))
+        else:
+            current = dict(self.resistances)
+            current.update(zip(plan.spice, values))
+            resistances = tuple(sorted(current.items()))
+        out = replace(self, resistances=resistances)
         # what depends on the structure alone carries over (cached properties
         # live in the instance's __dict__, which ``replace`` does not copy)
-        for name in ("structure_key", "_top_level_set", "_card_plan"):
+        for name in ("structure_key", "_top_level_set", "_card_plan", "_resistor_plans"):
             if name in self.__dict__:
                 out.__dict__[name] = self.__dict__[name]
+        if len(resistances) == len(plan.spice):
+            out.__dict__["_set_names"] = plan.names  # the names its values are set for
         return out
 
     def check_sources(self, sources: list[str]) -> list[str]:

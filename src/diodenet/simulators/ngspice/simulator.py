@@ -233,19 +233,19 @@ class NgspiceSimulator:
         return self._runner if isinstance(self._runner, NgspicePool) else None
 
     # ------------------------------------------------------------ parameters
-    def set_conductances(self, values: dict[str, float]) -> None:
+    def set_conductances(self, values: Mapping[str, float]) -> None:
         """Set resistor conductances (siemens, > 0) by resistor name.
 
         Takes effect from the next call; workers reload the circuit once (sweeps
         write the values into each chunk's netlist anyway).
         """
-        res = {}
-        for name, g in values.items():
-            g = float(g)
-            if not g > 0 or not math.isfinite(g):
-                raise ValueError(f"{name}: conductance must be positive and finite, got {g}")
-            res[name] = 1.0 / g
-        self.spec = self.spec.with_resistances(res)
+        g = np.fromiter(values.values(), dtype=float, count=len(values))
+        bad = np.flatnonzero(~(g > 0) | ~np.isfinite(g))
+        if bad.size:
+            name = list(values)[int(bad[0])]
+            raise ValueError(f"{name}: conductance must be positive and finite, "
+                             f"got {g[bad[0]]}")
+        self.spec = self.spec.with_resistances(list(values), 1.0 / g)
 
     def port(self, n1: str, n2: str = "0") -> str:
         """Element name to use in ``drive`` for the port ``(n1, n2)`` given at
