@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from diodenet.circuits import Circuit
@@ -314,6 +314,64 @@ def test_binding_refuses_command_text() -> None:
                 ["t", ".include /etc/passwd"], ["t", "r1 a 0 1\nshell ls"]):
         with pytest.raises(ValueError):
             check_netlist_lines(bad)
+
+
+_COMMAND_WORDS = (".control", ".endc", ".exec", ".include", ".inc", ".lib", ".shell",
+                  ".system", ".osdi", ".pre_osdi", "shell", "system")
+
+
+def _refusal_line_by_line(lines: list[str]) -> str | None:
+    """The netlist check written out plainly, one line at a time: the message
+    for the first line at fault, or None."""
+    if not lines:
+        return "an empty netlist"
+    for k, line in enumerate(lines):
+        if any((ord(ch) < 32 and ch != "\t") or ord(ch) == 127 for ch in line):
+            return f"netlist line {k + 1} holds a control character"
+        low = line.strip().lower()
+        if k == 0:
+            if low.startswith("*ng_"):
+                return "refused a netlist whose first line starts a script"
+            continue
+        words = low.split()
+        if words and words[0] in _COMMAND_WORDS:
+            return f"refused the netlist card {line[:40]!r}"
+    return None
+
+
+# lines made of card-like pieces: command words in any case, separators that
+# str.split treats as white space (non-breaking, line separators), control
+# characters, and characters whose lower case is special (the Kelvin sign,
+# dotted capital I, long s)
+_pieces = st.sampled_from([
+    *_COMMAND_WORDS, ".CONTROL", "Shell", "SYSTEM", ".Include", "r1", "s1", "S1", "* c",
+    "*ng_script", "*NG_", " ", "\t", "\u00a0", "\u2028", "\x85", "\n", "\r", "\x0b",
+    "\x00", "\x7f", "\u212a", "\u0130", "\u017f", "a", "0", "1e3", ".end", "=",
+])
+_lines = st.lists(st.lists(_pieces, max_size=5).map("".join), min_size=0, max_size=6)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_lines)
+@example(["t", "\u00a0.control"])  # white space str.strip removes and ASCII does not
+@example(["t", "\u2028shell ls"])
+@example(["t", "r1 a 0 1", "\x85.include /etc/passwd"])
+@example(["t", "\t  .ConTrol"])
+@example(["t", "\u017fhell"])  # long s: lower case is itself, not a command
+@example(["t", "r1 a 0 1\u2028.control"])  # one line for ngspice: not a card
+@example(["*ng_script"])
+@example(["t", "", "   ", ".end"])
+def test_the_netlist_check_refuses_what_a_line_by_line_check_refuses(lines: list[str]) -> None:
+    """The binding checks a netlist by two scans of the joined text; it refuses
+    exactly the netlists that the check written line by line refuses, with
+    the same message."""
+    expected = _refusal_line_by_line(lines)
+    if expected is None:
+        check_netlist_lines(lines)
+    else:
+        with pytest.raises(ValueError) as info:
+            check_netlist_lines(lines)
+        assert str(info.value) == expected
 
 
 def test_aliases_are_stable_and_distinct() -> None:
