@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from ..circuits import (
+    GROUND,
     Circuit,
     CurrentSource,
     Diode,
@@ -234,7 +235,7 @@ class NgspiceHardware(Hardware):
             linearized=states is not None, adjoint=adjoint,
             power=None if states is not None else lambda: source_power(
                 self.circuit, v, res.current, self.inputs, applied, sources=self._sources),
-            node_voltages=V, node_order=(*order, "0"),
+            node_voltages=V, node_order=(*order, GROUND),
         )
 
     # ------------------------------------------------------------ gradient
@@ -249,39 +250,37 @@ class NgspiceHardware(Hardware):
                 or forward.branch_currents is not None:
             return super().conductance_gradient(forward, adjoint)
         plan = self._node_plan()
-        V, W = (torch.from_numpy(np.ascontiguousarray(m.node_voltages[:, self._layout_columns(
-            m.node_order)])) for m in (forward, adjoint) if m.node_order is not None)
+        V, W = self._in_layout(forward), self._in_layout(adjoint)
         return conductance_gradient(V, W, plan).numpy()
 
     def _node_plan(self) -> CrossPlan:
         """The gradient's plan over the nodes the trainable resistors touch, laid
         out as [other nodes, nodes held by a source from ground, ground] (the
         held ones are a network's inputs and rails: the dense blocks are then
-        inputs × hidden and hidden × outputs), made once."""
+        inputs × hidden and hidden × outputs), made once. (The circuit's node
+        names are canonical: lower case, ground ``GROUND``.)"""
         if self._plan is None:
-            def key(node: str) -> str:  # ngspice's node names: lower case, ground "0"
-                node = node.lower()
-                return "0" if node in ("0", "gnd") else node
-
-            held = {key(n) for e in self._sources if isinstance(e, VoltageSource)
-                    for n, other in ((e.pos, e.neg), (e.neg, e.pos)) if key(other) == "0"}
-            ends = [(key(a), key(b)) for a, b in self._terminals]
-            touched = list(dict.fromkeys(n for pair in ends for n in pair if n != "0"))
+            held = {n for e in self._sources if isinstance(e, VoltageSource)
+                    for n, other in ((e.pos, e.neg), (e.neg, e.pos)) if other == GROUND}
+            ends = self._terminals
+            touched = list(dict.fromkeys(n for pair in ends for n in pair if n != GROUND))
             other = [n for n in touched if n not in held]
-            self._layout = (*other, *(n for n in touched if n in held), "0")
+            self._layout = (*other, *(n for n in touched if n in held), GROUND)
             at = {n: j for j, n in enumerate(self._layout)}
             ta = torch.tensor([at[a] for a, _ in ends], dtype=torch.int64)
             tb = torch.tensor([at[b] for _, b in ends], dtype=torch.int64)
             self._plan = cross_plan(ta, tb, torch.arange(len(other)), len(self._layout) - 1)
         return self._plan
 
-    def _layout_columns(self, order: tuple[str, ...]) -> np.ndarray:
-        """Where each node of the plan's layout sits in a measurement's columns."""
-        cols = self._layout_cols.get(order)
+    def _in_layout(self, m: NodeMeasurement) -> torch.Tensor:
+        """``m``'s node voltages in the layout of ``_node_plan`` (made first), the
+        columns found once per node order ngspice reported."""
+        assert m.node_order is not None
+        cols = self._layout_cols.get(m.node_order)
         if cols is None:
-            where = {n: j for j, n in enumerate(order)}
-            cols = self._layout_cols[order] = np.array([where[n] for n in self._layout])
-        return cols
+            where = {n: j for j, n in enumerate(m.node_order)}
+            cols = self._layout_cols[m.node_order] = np.array([where[n] for n in self._layout])
+        return torch.from_numpy(m.node_voltages[:, cols])  # a gather: a new array
 
     def settle(self, inputs: np.ndarray) -> Measurement:
         u = np.asarray(inputs, dtype=float)
