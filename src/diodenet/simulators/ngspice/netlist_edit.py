@@ -255,23 +255,27 @@ class NetlistSpec:
                              f"finite, got {r[k]}")
         plan = self._resistor_plan(users)
         values = r[plan.order].tolist()
+        # the names whose values are set: kept on a spec one plan set whole, as
+        # forming the set of 200k names costs more than the rest of this
         before = self.__dict__.get("_set_names")
-        if not self.resistances or before is plan.names or \
-                (before is None and {n for n, _ in self.resistances} <= plan.names):
+        if before is None:
+            before = frozenset(n for n, _ in self.resistances)
+        set_names: frozenset[str] | None = plan.names
+        if before is plan.names or before <= plan.names:
             # every value set before is set again (a trainer's case): no merge
             resistances = tuple(zip(plan.spice, values))
         else:
             current = dict(self.resistances)
             current.update(zip(plan.spice, values))
-            resistances = tuple(sorted(current.items()))
+            resistances, set_names = tuple(sorted(current.items())), None
         out = replace(self, resistances=resistances)
         # what depends on the structure alone carries over (cached properties
         # live in the instance's __dict__, which ``replace`` does not copy)
         for name in ("structure_key", "_top_level_set", "_card_plan", "_resistor_plans"):
             if name in self.__dict__:
                 out.__dict__[name] = self.__dict__[name]
-        if len(resistances) == len(plan.spice):
-            out.__dict__["_set_names"] = plan.names  # the names its values are set for
+        if set_names is not None:
+            out.__dict__["_set_names"] = set_names
         return out
 
     def check_sources(self, sources: list[str]) -> list[str]:
