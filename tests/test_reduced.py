@@ -6,10 +6,19 @@ from __future__ import annotations
 import pytest
 import torch
 
+from diodenet.solvers import _reduced
 from diodenet.solvers._reduced import factor_reduced
 
 torch.set_num_threads(1)
 DT = torch.float64
+
+
+@pytest.fixture(autouse=True, params=["sorted", "full size"])
+def route(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs on both routes: blocks gathered at each sample's ``|F|``
+    and every sample at full size with identity rows off ``F``."""
+    monkeypatch.setattr(_reduced, "PAD_ALL", 0 if request.param == "sorted" else 10**6)
+    return request.param
 
 
 def _plain(A: torch.Tensor, free: torch.Tensor, g: torch.Tensor,
@@ -73,3 +82,13 @@ def test_every_element_free(symmetric: bool) -> None:
         truth = _plain(A.T if transpose else A, free, g, rhs)
         x = f.solve(rhs, transpose=transpose)
         assert float((x - truth).abs().max()) <= 1e-12 * float(truth.abs().max())
+
+
+def test_right_hand_side_off_the_free_set_is_ignored() -> None:
+    """Rows off ``F`` are clamped: whatever stands there, even a non-finite
+    value, must not reach the free rows' answer."""
+    A, free, g, rhs = _problem(True, seed=5)
+    truth = _plain(A, free, g, rhs)
+    rhs = rhs.masked_fill(~free, float("nan"))
+    x = factor_reduced(A, free, g, symmetric=True).solve(rhs)
+    assert float((x - truth).abs().max()) <= 1e-12 * float(truth.abs().max())
