@@ -131,6 +131,40 @@ def test_kept_factors_serve_both_orientations_and_only_their_own_point():
     check(free2, g2, True)
 
 
+@pytest.mark.parametrize("mergeable", [True, False])
+def test_a_step_on_some_samples_joins_its_factors_to_the_batch(mergeable, monkeypatch):
+    """A later active-set step solves only the samples not yet settled; their
+    factors are folded into the batch's, so the adjoint at the answer (each
+    sample at its last step's set) needs no new factorisation. Where they
+    cannot be merged, the adjoint factors anew. Every answer against dense
+    solves."""
+    import diodenet.solvers._factor as factor_module
+    import diodenet.solvers._low_rank as low_rank
+
+    hw, free, g, rhs = _switched_problem(seed=6, batch=24)
+    k, H = hw.kernel, hw.kernel.H
+    if not mergeable:
+        monkeypatch.setattr(low_rank.WoodburyFactors, "merged", lambda self, rows, part: None)
+    solve_switched(k, free, g, rhs)
+    rows = torch.tensor([2, 5, 17])
+    later = free.clone()
+    later[rows] = torch.rand(3, k.n, generator=torch.Generator().manual_seed(8)) < 0.6
+    assert not torch.equal(later, free)
+    x = solve_switched(k, later[rows], g[rows], rhs[rows], rows=rows)
+    truth = _dense_switched(H, later[rows], g[rows], rhs[rows])
+    assert float((x - truth).abs().max()) <= 1e-10 * float(truth.abs().max())
+    made, dense = [], []
+    factor = low_rank.factor_low_rank
+    monkeypatch.setattr(low_rank, "factor_low_rank", lambda *a: made.append(1) or factor(*a))
+    fallback = factor_module._solve_switched_dense
+    monkeypatch.setattr(factor_module, "_solve_switched_dense",
+                        lambda *a: dense.append(1) or fallback(*a))
+    x = solve_switched(k, later, g, rhs, transpose=True)
+    truth = _dense_switched(H.T, later, g, rhs)
+    assert float((x - truth).abs().max()) <= 1e-10 * float(truth.abs().max())
+    assert len(made) == (0 if mergeable else 1) and not dense  # every sample by Woodbury
+
+
 @pytest.mark.parametrize("transpose", [False, True])
 def test_the_woodbury_route_hands_on_its_product_with_h(transpose):
     """The self-check's product, handed to the active-set step for its next

@@ -225,7 +225,8 @@ SMALL = 40
 
 
 def solve_switched(kernel: Any, free: Any, g: Any, rhs: Any, *, transpose: bool = False,
-                   memory: dict | None = None, applied: dict | None = None) -> Any:
+                   memory: dict | None = None, applied: dict | None = None,
+                   rows: Any = None) -> Any:
     """``x`` (batch, n) tensor with ``(H_FF + diag g_F) x_F = rhs_F`` per sample
     (``H_FFᵀ`` with ``transpose``), 0 off ``F``: by the Woodbury identity when the
     kernel carries a diagonal-plus-low-rank form of ``H`` (``Kernel.low_rank``);
@@ -235,7 +236,9 @@ def solve_switched(kernel: Any, free: Any, g: Any, rhs: Any, *, transpose: bool 
     point (``kept_factors``). ``free``/``g``/``rhs`` are tensors; ``memory`` (a solver
     state's) counts the SuperLU factorisations in ``"sparse_factorisations"``.
     ``applied``: where the Woodbury route answers every sample, receives its
-    self-check's product as ``"Hx"`` (see ``solve_low_rank``)."""
+    self-check's product as ``"Hx"`` (see ``solve_low_rank``). ``rows``: the
+    samples of the last solved batch that ``free`` and ``g`` are (see
+    ``kept_factors``)."""
     import torch
 
     from ._low_rank import factor_low_rank, solve_low_rank
@@ -243,7 +246,7 @@ def solve_switched(kernel: Any, free: Any, g: Any, rhs: Any, *, transpose: bool 
     form = kernel.low_rank()
     if form is not None:
         factors = kept_factors(kernel, ("woodbury", form, rhs.dtype), free, g,
-                               lambda: factor_low_rank(form, free, g, rhs.dtype))
+                               lambda: factor_low_rank(form, free, g, rhs.dtype), rows)
         found: dict = {}
         x, ok = solve_low_rank(form, free, g, rhs, transpose=transpose, factors=factors,
                                applied=found)
@@ -255,10 +258,11 @@ def solve_switched(kernel: Any, free: Any, g: Any, rhs: Any, *, transpose: bool 
         x[rest] = _solve_switched_dense(kernel, free[rest], g[rest], rhs[rest], transpose,
                                         memory)
         return x
-    return _solve_switched_dense(kernel, free, g, rhs, transpose, memory)
+    return _solve_switched_dense(kernel, free, g, rhs, transpose, memory, rows)
 
 
-def kept_factors(kernel: Any, key: tuple[Any, ...], free: Any, g: Any, make: Any) -> Any:
+def kept_factors(kernel: Any, key: tuple[Any, ...], free: Any, g: Any, make: Any,
+                 rows: Any = None) -> Any:
     """``make()``'s factorisation of the switched system at ``(free, g)``, kept on
     ``kernel`` for the next solve at the same point: a forward step's last
     factorisation then serves the adjoint settle at the operating point it
@@ -266,25 +270,37 @@ def kept_factors(kernel: Any, key: tuple[Any, ...], free: Any, g: Any, make: Any
     kind of factorisation (one is kept per kind, so a dense fallback for a few
     samples does not evict the batch's Woodbury factors) and names what else
     they depend on (compared by identity for objects, by value for ints and
-    strings); ``H`` and its version are always part of it."""
+    strings); ``H`` and its version are always part of it.
+
+    ``rows``: ``free`` and ``g`` are these samples of a batch whose factors
+    are kept (a step on the samples not yet settled). Where the factors can
+    be merged (a ``merged(rows, part)`` method), they are folded into the
+    batch's, so that the adjoint at the answer finds every sample's; the
+    batch's are never replaced by a part's."""
     import torch
 
     full = (kernel.H, kernel.H._version, *key)
     kept = kernel.__dict__.setdefault("_switched_factors", {})
     hit = kept.get(key[0])
-    if hit is not None and len(hit[0]) == len(full) \
-            and all(a is b or (isinstance(a, int | str) and a == b)
-                    for a, b in zip(hit[0], full)) \
-            and hit[1].shape == free.shape and torch.equal(hit[1], free) \
+    same = hit is not None and len(hit[0]) == len(full) \
+        and all(a is b or (isinstance(a, int | str) and a == b) for a, b in zip(hit[0], full))
+    if rows is None and same and hit[1].shape == free.shape and torch.equal(hit[1], free) \
             and torch.equal(hit[2], g):
         return hit[3]
     factors = make()
-    kept[key[0]] = (full, free.clone(), g.clone(), factors)
+    if rows is None:
+        kept[key[0]] = (full, free.clone(), g.clone(), factors)
+    elif same and hasattr(hit[3], "merged"):
+        merged = hit[3].merged(rows, factors)
+        if merged is not None:
+            batch_free, batch_g = hit[1].clone(), hit[2].clone()
+            batch_free[rows], batch_g[rows] = free, g
+            kept[key[0]] = (full, batch_free, batch_g, merged)
     return factors
 
 
 def _solve_switched_dense(kernel: Any, free: Any, g: Any, rhs: Any, transpose: bool,
-                          memory: dict | None) -> Any:
+                          memory: dict | None, rows: Any = None) -> Any:
     import torch
 
     from ._reduced import factor_reduced
@@ -298,12 +314,12 @@ def _solve_switched_dense(kernel: Any, free: Any, g: Any, rhs: Any, transpose: b
                     memory.get("sparse_factorisations", 0) + f.sparse_used
             return f
 
-        factors = kept_factors(kernel, ("per_sample",), free, g, make)
+        factors = kept_factors(kernel, ("per_sample",), free, g, make, rows)
         x = factors.solve(rhs.to(torch.float64).numpy(), transpose=transpose)
         return torch.from_numpy(x).to(rhs.dtype)
     symmetric = is_symmetric(kernel)
     factors = kept_factors(kernel, ("reduced", rhs.dtype), free, g,
-                           lambda: factor_reduced(kernel.H, free, g, symmetric=symmetric))
+                           lambda: factor_reduced(kernel.H, free, g, symmetric=symmetric), rows)
     return factors.solve(rhs, transpose=transpose)
 
 

@@ -44,6 +44,23 @@ class WoodburyFactors:
     info: Tensor
     factored: Tensor  # (batch,) bool: M factored and D invertible on the whole free set
 
+    def merged(self, rows: Tensor, part: WoodburyFactors) -> WoodburyFactors | None:
+        """These factors with samples ``rows`` replaced by ``part``'s (factors of
+        those samples alone); ``None`` where one is Cholesky's and the other LU's."""
+        if (self.pivots is None) != (part.pivots is None):
+            return None
+
+        def put(whole: Tensor, some: Tensor) -> Tensor:
+            whole = whole.clone()
+            whole[rows] = some
+            return whole
+
+        return WoodburyFactors(
+            put(self.d, part.d), put(self.inv_d, part.inv_d), put(self.usable, part.usable),
+            put(self.LU, part.LU),
+            None if self.pivots is None or part.pivots is None else put(self.pivots, part.pivots),
+            put(self.info, part.info), put(self.factored, part.factored))
+
     def solve(self, rhs: Tensor, transpose: bool) -> Tensor:
         """``M⁻¹ rhs`` (``M⁻ᵀ`` with ``transpose``) per sample, ``rhs`` (batch, r)."""
         b = rhs.unsqueeze(-1)

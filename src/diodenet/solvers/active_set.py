@@ -257,7 +257,7 @@ class ActiveSet(EquilibriumSolver):
 
     def newton_step(
         self, state: ActiveSetState, kernel: Kernel, z: Tensor, q: Tensor,
-        memory: dict | None = None, free: Tensor | None = None,
+        memory: dict | None = None, free: Tensor | None = None, rows: Tensor | None = None,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
         """One active-set step from ``z`` (batch, n): the equilibrium on ``z``'s pieces,
         the pieces' slopes it used, the natural residual at ``z`` (``Segments``)
@@ -265,7 +265,8 @@ class ActiveSet(EquilibriumSolver):
         ``None``). ``memory`` counts the sparse factorisations. ``free``: for
         ideal diodes, the pieces to solve on if the caller knows them (the
         Jacobi sweeps' repeated set); the residual at ``z`` is then not
-        measured (inf)."""
+        measured (inf). ``rows``: the samples of the batch ``z`` is (``None``: all
+        of it), so that their factors join the batch's (``kept_factors``)."""
         if free is not None and kernel.all_ideal:
             seg = ideal_segments(free, torch.full_like(q[:, 0], torch.inf), z)
         else:
@@ -275,7 +276,8 @@ class ActiveSet(EquilibriumSolver):
         if not kernel.all_ideal:
             rhs = rhs - kernel.apply_H(seg.clamp)
         applied: dict = {}
-        z_free = solve_switched(kernel, seg.free, seg.g, rhs, memory=memory, applied=applied)
+        z_free = solve_switched(kernel, seg.free, seg.g, rhs, memory=memory, applied=applied,
+                                rows=rows)
         Hz = applied.get("Hx")
         if Hz is not None and kernel.all_ideal:
             # g = 0 and the clamped z are 0: the Woodbury route's answer (0 off the
@@ -457,7 +459,8 @@ class ActiveSet(EquilibriumSolver):
             whole = act.numel() == batch  # the usual first step: views, not gathers
             za, qa = (z, q) if whole else (z[act], q[act])
             z_new, before, start_res, Hz = self.newton_step(
-                state, kernel, za, qa, memory, free0 if whole and steps == 1 else None)
+                state, kernel, za, qa, memory, free0 if whole and steps == 1 else None,
+                None if whole else act)
             if from_first_step:
                 best_res, from_first_step = start_res, False
             after, natural = pieces(kernel, z_new, qa, state.alpha, Hz)
