@@ -33,7 +33,7 @@ from diodenet.simulators.ngspice import (
     NgspiceSimulator,
     batch_operating_point,
 )
-from diodenet.simulators.ngspice.binding import check_command, check_netlist_lines
+from diodenet.simulators.ngspice.guard import check_command, check_netlist_lines
 
 #: Passes the reader, and on the old path made ngspice read the netlist as a
 #: script: ``v1>victim.txt`` emptied victim.txt, and the VCVS named ``echo``

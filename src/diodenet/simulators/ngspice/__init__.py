@@ -7,14 +7,8 @@
 """
 
 from .batch import batch_operating_point
-from .binding import (
-    Ngspice,
-    NgspiceConvergenceError,
-    NgspiceError,
-    NgspiceLibraryNotFound,
-    find_library,
-    get_ngspice,
-)
+from .binding import Ngspice, find_library, get_ngspice
+from .errors import NgspiceConvergenceError, NgspiceError, NgspiceLibraryNotFound
 from .netlist_edit import DEFAULT_OPTIONS, NetlistSpec
 from .pool import NgspicePool, NgspiceWorkerError
 from .simulator import NgspiceSimulator, OperatingPoints, SmallSignal

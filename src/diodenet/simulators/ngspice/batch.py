@@ -13,7 +13,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from .binding import SETUP_HINT, NgspiceConvergenceError, NgspiceError
+from .binding import SETUP_HINT
+from .errors import NgspiceConvergenceError, NgspiceError
 from .netlist_edit import NetlistSpec
 
 _LINE = re.compile(r"^\s*(\S+)\s*=\s*([-+0-9.eE]+)\s*$")

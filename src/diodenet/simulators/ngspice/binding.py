@@ -29,8 +29,8 @@ empty directory (mode 0700) that holds only our own two empty-of-commands
 files, with ``SPICE_SCRIPTS`` and ``HOME`` pointing there: ngspice finds our
 ``.spiceinit`` in its working directory and never looks for the user's
 (measured with strace on ngspice 39: the only files it opens are those two).
-Afterwards every command is checked (``check_command``) and every netlist
-(``check_netlist_lines``) before ngspice sees it.
+Afterwards every command is checked (``guard.check_command``) and every
+netlist (``guard.check_netlist_lines``) before ngspice sees it.
 
 Errors ngspice prints become :class:`NgspiceError` (rejected input) or
 :class:`NgspiceConvergenceError` (the analysis did not converge), carrying
@@ -43,7 +43,6 @@ import contextlib
 import ctypes
 import ctypes.util
 import os
-import re
 import shutil
 import tempfile
 import threading
@@ -53,6 +52,16 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import (
+    NgspiceConvergenceError,
+    NgspiceError,
+    NgspiceLibraryNotFound,
+    is_convergence_line,
+    is_error_line,
+    raise_on_errors,
+)
+from .guard import check_command, check_netlist_lines
+
 SETUP_HINT = (
     "run `make setup` (or `make test`) as root, which apt-installs `ngspice libngspice0`; "
     "or `sudo apt-get install -y ngspice libngspice0`; "
@@ -60,18 +69,6 @@ SETUP_HINT = (
 )
 
 
-#: The commands the binding sends: analyses, ``alter``, and housekeeping.
-ALLOWED_COMMANDS = frozenset({
-    "op", "dc", "ac", "tf", "sens", "alter", "altermod", "destroy", "remcirc", "listing",
-    "set", "unset", "echo", "reset", "quit", "show", "showmod", "print", "display",
-    "version", "rusage",
-})
-#: Characters ngspice's command line reads as redirection, substitution, quoting,
-#: history or a command separator.
-_COMMAND_SYNTAX = re.compile(r"[<>|&;`$\\!\"'~\x00-\x1f\x7f]")
-#: Cards that make ngspice read files or run commands.
-_NETLIST_COMMANDS = (".control", ".endc", ".exec", ".include", ".inc", ".lib", ".shell",
-                     ".system", ".osdi", ".pre_osdi", "shell", "system")
 #: What our private init files say (ngspice reads them as scripts).
 _INIT_TEXT = "* diodenet: no start-up commands\n"
 
@@ -79,65 +76,6 @@ _INIT_TEXT = "* diodenet: no start-up commands\n"
 RESET_CONTROL_EVERY = 64
 
 
-class NgspiceError(RuntimeError):
-    """ngspice rejected a command or a netlist.
-
-    ``lines`` holds ngspice's own message lines; ``sample`` is the index (in the
-    caller's batch) of the input vector that failed, when known.
-    """
-
-    def __init__(
-        self, message: str, lines: Sequence[str] = (), sample: int | None = None
-    ) -> None:
-        self.base_message = message
-        self.lines = [ln.removeprefix("stderr ").removeprefix("stdout ") for ln in lines]
-        self.sample = sample
-        text = message
-        if sample is not None:
-            text = f"sample {sample}: {text}"
-        if self.lines:
-            text = f"{text}: " + " | ".join(self.lines[-6:])
-        super().__init__(text)
-
-    def with_sample(self, sample: int) -> NgspiceError:
-        """The same error, naming the failing sample of the caller's batch."""
-        return type(self)(self.base_message, self.lines, sample)
-
-    def __reduce__(self):  # keep lines and sample across process boundaries
-        return (type(self), (self.base_message, self.lines, self.sample))
-
-
-class NgspiceConvergenceError(NgspiceError):
-    """An analysis did not converge (ngspice gave up on the operating point)."""
-
-
-class NgspiceLibraryNotFound(OSError):
-    """libngspice could not be found or loaded."""
-
-
-# ngspice's message fragments that mean "the analysis failed to converge".
-_CONVERGENCE_MARKERS = (
-    "gmin stepping failed",
-    "source stepping failed",
-    "iteration limit reached",
-    "singular matrix",
-    "timestep too small",
-    "simulation(s) aborted",
-    "no convergence",
-    "too many iterations without convergence",
-)
-# Fragments that mean ngspice rejected something (checked on stderr lines).
-_ERROR_MARKERS = (
-    "error",
-    "unknown",
-    "no such",
-    "not found",
-    "can't find",
-    "cannot",
-    "could not",
-    "undefined",
-    "fatal",
-)
 
 
 class _VectorInfo(ctypes.Structure):
@@ -165,65 +103,6 @@ _SendData = ctypes.CFUNCTYPE(
 )
 _SendInitData = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p)
 _BGThreadRunning = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_bool, ctypes.c_int, ctypes.c_void_p)
-
-
-def check_command(cmd: str) -> None:
-    """ValueError unless ``cmd`` is one allowed command word with plain arguments
-    (``ALLOWED_COMMANDS``; none of ``< > | & ; ` $ \\ ! " ' ~`` or control characters)."""
-    word = cmd.split(None, 1)[0].lower() if cmd.strip() else ""
-    if word not in ALLOWED_COMMANDS or _COMMAND_SYNTAX.search(cmd):
-        raise ValueError(f"refused to send ngspice the command {cmd[:80]!r}")
-
-
-#: a control character other than tab (one regex scan: a per-character loop
-#: cost seconds on a netlist of 200k resistors)
-_CONTROL_CHAR = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-#: every byte but those of _CONTROL_CHAR other than newline: deleting them
-#: from the UTF-8 of the joined lines leaves the control characters (UTF-8
-#: encodes every other character in bytes of 0x80 and above)
-_NOT_CONTROL = bytes(sorted({*range(256)} - {*range(9), *range(11, 32), 127}))
-#: a line's first word if, lower-cased, it could be one of _NETLIST_COMMANDS:
-#: each of those starts with "." or "s", so the word starts with ".", "s", "S"
-#: or a character outside ASCII (whose lower case this does not guess); led by
-#: the newline before the line, so the scan jumps from newline to newline
-_COMMAND_CANDIDATE = re.compile(r"\n[^\S\n]*([.sS\x80-\U0010ffff]\S*)")
-
-
-def check_netlist_lines(lines: Sequence[str]) -> None:
-    """ValueError unless ``lines`` are a netlist (not a script): the first line is
-    not ``*ng_script``, no line holds a control character, and no card reads a
-    file or runs a command.
-
-    The lines are checked joined (a loop over 200k lines took 0.15 s of every
-    netlist load, the joined text's scans about 0.02 s); a netlist they find
-    fault with is checked line by line for the message, which names the
-    first offending line."""
-    if not lines:
-        raise ValueError("an empty netlist")
-    text = "\n".join(lines)
-    fault = text.count("\n") != len(lines) - 1 \
-        or bool(text.encode("utf-8", "surrogatepass").translate(None, _NOT_CONTROL)) \
-        or lines[0].strip().lower().startswith("*ng_") \
-        or any(m.group(1).lower() in _NETLIST_COMMANDS
-               for m in _COMMAND_CANDIDATE.finditer(text, len(lines[0])))
-    if fault:
-        _check_line_by_line(lines)  # raises, naming the first line at fault
-        raise ValueError("refused the netlist")  # (the two checks agree: not reached)
-
-
-def _check_line_by_line(lines: Sequence[str]) -> None:
-    """``check_netlist_lines`` one line at a time: raises for the first line at fault."""
-    for k, line in enumerate(lines):
-        if _CONTROL_CHAR.search(line):
-            raise ValueError(f"netlist line {k + 1} holds a control character")
-        low = line.strip().lower()
-        if k == 0:
-            if low.startswith("*ng_"):
-                raise ValueError("refused a netlist whose first line starts a script")
-            continue
-        words = low.split(None, 1)
-        if words and words[0] in _NETLIST_COMMANDS:
-            raise ValueError(f"refused the netlist card {line[:40]!r}")
 
 
 @contextlib.contextmanager
@@ -373,7 +252,7 @@ class Ngspice:
 
         With ``check``, lines ngspice wrote to stderr that read as errors raise
         :class:`NgspiceError` (or :class:`NgspiceConvergenceError`). Only
-        ``ALLOWED_COMMANDS`` with plain arguments are sent (``check_command``).
+        ``guard.ALLOWED_COMMANDS`` with plain arguments are sent (``check_command``).
         """
         check_command(cmd)
         with self._lock:
@@ -392,7 +271,7 @@ class Ngspice:
             if self.exited is not None:
                 raise NgspiceError(f"ngspice exited while running {cmd!r}", captured)
             if check:
-                _raise_on_errors(cmd, captured)
+                raise_on_errors(cmd, captured)
                 if rc != 0:
                     raise NgspiceError(f"ngspice command {cmd!r} failed (rc={rc})", captured)
             return captured
@@ -416,7 +295,7 @@ class Ngspice:
                 self._capture = None
             if self.exited is not None:
                 raise NgspiceError("ngspice exited while loading the netlist", captured)
-            bad = [ln for ln in captured if _is_error_line(ln)]
+            bad = [ln for ln in captured if is_error_line(ln)]
             if rc != 0 or bad or not self.has_circuit():
                 if self.has_circuit():
                     self.remove_circuit()
@@ -449,10 +328,10 @@ class Ngspice:
             out = self.command(cmd, check=False)
             self.analyses += 1
             after = self.current_plot()
-            conv = [ln for ln in out if _is_convergence_line(ln)]
+            conv = [ln for ln in out if is_convergence_line(ln)]
             if conv:
                 raise NgspiceConvergenceError(f"ngspice {cmd!r} did not converge", conv)
-            _raise_on_errors(cmd, out)
+            raise_on_errors(cmd, out)
             if after == before or after in ("", "const"):
                 raise NgspiceError(f"ngspice {cmd!r} produced no results", out)
             return after
@@ -500,27 +379,6 @@ class Ngspice:
         self.command("destroy all", check=False)
 
 
-def _is_convergence_line(line: str) -> bool:
-    low = line.lower()
-    return any(m in low for m in _CONVERGENCE_MARKERS)
-
-
-def _is_error_line(line: str) -> bool:
-    low = line.lower()
-    if not low.startswith("stderr"):
-        return False
-    if "warning" in low and "error" not in low:
-        return False
-    return any(m in low for m in _ERROR_MARKERS)
-
-
-def _raise_on_errors(cmd: str, lines: Sequence[str]) -> None:
-    conv = [ln for ln in lines if _is_convergence_line(ln)]
-    if conv:
-        raise NgspiceConvergenceError(f"ngspice {cmd!r} did not converge", conv)
-    bad = [ln for ln in lines if _is_error_line(ln)]
-    if bad:
-        raise NgspiceError(f"ngspice {cmd!r} failed", bad)
 
 
 _INSTANCE: Ngspice | None = None

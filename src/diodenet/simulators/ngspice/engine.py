@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .binding import NgspiceConvergenceError, NgspiceError, get_ngspice
+from .binding import get_ngspice
+from .errors import NgspiceConvergenceError, NgspiceError
 from .netlist_edit import RESERVED, NetlistSpec
 
 

@@ -41,8 +41,8 @@ from concurrent.futures import (
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 
-from .binding import NgspiceError
 from .engine import Task, run_task, worker_initializer
+from .errors import NgspiceError
 
 Result = tuple[dict, int]
 

@@ -27,8 +27,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ...circuits.netlist.writer import ControlledConductance, IdealSwitch
-from .binding import NgspiceError
 from .engine import Task
+from .errors import NgspiceError
 from .netlist_edit import RESERVED, NetlistSpec
 from .pool import DEFAULT_CHUNK_TIMEOUT, ExecutorRunner, InProcessRunner, NgspicePool
 
