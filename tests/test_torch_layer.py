@@ -13,8 +13,9 @@ import textwrap
 import pytest
 import torch
 
+from diodenet.kernels.equilibrium import ConvergenceError
 from diodenet.kernels.extract import extract_kernel
-from diodenet.kernels.kernel import ConvergenceError, Kernel
+from diodenet.kernels.kernel import Kernel
 from diodenet.kernels.mondeq import winston_kolter_weight
 from diodenet.torch import MonDEQLayer
 from diodenet.torch._free_set import CheckSchedule, resolvent_inverse

@@ -1,7 +1,8 @@
 """Kernels: the equilibrium network of a circuit, and circuits that realise a network."""
 
+from .equilibrium import ConvergenceError, Equilibrium
 from .extract import CircuitKernel, extract_kernel
-from .kernel import ConvergenceError, Equilibrium, FactoredB, Kernel
+from .kernel import FactoredB, Kernel
 from .low_rank import DiagonalPlusLowRank
 from .mondeq import MonDEQ, from_mondeq, to_mondeq, winston_kolter_weight
 from .realize import realize

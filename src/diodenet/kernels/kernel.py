@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +36,8 @@ import torch
 from torch import Tensor
 
 from ..activations import Ideal, Nonlinearity
-from .facts import KernelFacts
+from .equilibrium import ConvergenceError, Equilibrium
+from .resolvents import ElementResolvents
 
 if TYPE_CHECKING:
     from ..solvers.base import EquilibriumSolver, SolverState
@@ -59,55 +60,6 @@ def all_finite(t: Tensor) -> bool:
     return math.isfinite(t.sum().item()) or bool(torch.isfinite(t).all())
 
 
-def apply_grouped(
-    groups: list[tuple[Nonlinearity, Tensor]], method: str, x: Tensor, *args: Any
-) -> Tensor:
-    """``element.method(x[:, cols], *args)`` for every group, assembled column-wise."""
-    if len(groups) == 1:
-        return getattr(groups[0][0], method)(x, *args)
-    out = torch.empty_like(x)
-    for e, cols in groups:
-        sub = [a[:, cols] if isinstance(a, Tensor) and a.shape == x.shape else a for a in args]
-        out[:, cols] = getattr(e, method)(x[:, cols], *sub)
-    return out
-
-
-#: element groups kept for this many element lists (see ``Kernel.element_groups``)
-GROUPS_KEPT = 16
-_Groups = list[tuple[Nonlinearity, Tensor]]
-_GROUPS: dict[tuple[Any, ...], tuple[tuple[Nonlinearity, ...], _Groups]] = {}
-
-
-@dataclass
-class Equilibrium:
-    """The solution of a batch of kernel equations.
-
-    ``z`` (batch, n) and ``y`` (batch, p) are the equilibrium and its outputs;
-    ``residual`` (batch,) is the inclusion residual in amperes (see
-    ``Kernel.residual``), ``converged`` (batch,) whether it is below the
-    tolerance, ``iterations`` what the solver used, ``method`` which ran.
-    """
-
-    z: Tensor
-    y: Tensor
-    iterations: int
-    residual: Tensor
-    converged: Tensor
-    method: str
-
-    @property
-    def all_converged(self) -> bool:
-        return bool(self.converged.all())
-
-
-class ConvergenceError(RuntimeError):
-    """A solver stopped before the tolerance; carries the equilibrium it reached."""
-
-    def __init__(self, message: str, equilibrium: Equilibrium) -> None:
-        super().__init__(message)
-        self.equilibrium = equilibrium
-
-
 @dataclass(frozen=True)
 class FactoredB:
     """A kernel's input coupling kept as ``B = L R (+ B0)``, ``L`` (n, k) and
@@ -121,7 +73,7 @@ class FactoredB:
     B0: Tensor | None = None
 
 
-class Kernel(KernelFacts):
+class Kernel(ElementResolvents):
     """``0 ∈ H z + F(z) + B u + b``, ``y = -C z - D u - d``.
 
     Parameters
@@ -145,7 +97,9 @@ class Kernel(KernelFacts):
 
     What the solvers read off ``H`` and the elements before solving (scale,
     norms, symmetry, margin, element kinds, fingerprint, a low-rank form) is
-    ``KernelFacts`` (``kernels.facts``), cached while ``H`` stands.
+    ``KernelFacts`` (``kernels.facts``), cached while ``H`` stands; the
+    elements grouped and their resolvents are ``ElementResolvents``
+    (``kernels.resolvents``).
     """
 
     def __init__(
@@ -365,52 +319,6 @@ class Kernel(KernelFacts):
             warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
             return self.H.to_sparse_csr()
 
-    def element_groups(self) -> list[tuple[Nonlinearity, Tensor]]:
-        """Equal elements grouped: ``[(element, column indices)]`` (cached).
-
-        Element methods are elementwise, so one call on ``x[:, columns]`` serves a
-        whole group; a circuit with one diode model costs one call, not n.
-        """
-
-        # keyed by which object sits in each place and each distinct object's
-        # parameters, not by H: a re-programmed hardware's kernels share their
-        # elements, and grouping them anew cost 0.7 ms per batch at 128 diodes
-        key = (str(self.device), *self._element_identity())
-        hit = _GROUPS.get(key)
-        if hit is not None:  # hit[0] holds the elements, so their ids are still theirs
-            return hit[1]
-        found: dict[Nonlinearity, list[int]] = {}
-        for k, e in enumerate(self.elements):
-            found.setdefault(e, []).append(k)
-        groups = [(e, torch.tensor(cols, dtype=torch.long, device=self.device))
-                  for e, cols in found.items()]
-        if len(_GROUPS) >= GROUPS_KEPT:
-            _GROUPS.pop(next(iter(_GROUPS)))  # the oldest
-        _GROUPS[key] = (tuple(self.elements), groups)
-        return groups
-
-    def resolvent_function(self) -> Callable[[Tensor, float], Tensor]:
-        """``σ_α`` as one function, decided once (hot loops call it every iteration):
-        ReLU for all-ideal kernels, else one call per group of equal elements."""
-        if self.all_ideal:
-            return lambda x, alpha: torch.clamp_min(x, 0.0)
-        groups = self.element_groups()
-        return lambda x, alpha: apply_grouped(groups, "resolvent", x, alpha)
-
-    def resolvent_derivative_function(self) -> Callable[[Tensor, float], Tensor]:
-        """``σ'_α`` as one function (see ``resolvent_function``)."""
-        if self.all_ideal:
-            return lambda x, alpha: (x > 0).to(x.dtype)
-        groups = self.element_groups()
-        return lambda x, alpha: apply_grouped(groups, "resolvent_derivative", x, alpha)
-
-    def apply_resolvent(self, x: Tensor, alpha: float) -> Tensor:
-        """``σ_α`` applied elementwise, element k on column k."""
-        return self.resolvent_function()(x, alpha)
-
-    def apply_resolvent_derivative(self, x: Tensor, alpha: float) -> Tensor:
-        """``σ'_α`` applied elementwise, element k on column k."""
-        return self.resolvent_derivative_function()(x, alpha)
 
     def residual_scale(self, z: Tensor, q: Tensor) -> Tensor:
         """The circuit's own current scale per sample (amperes, (batch,)):

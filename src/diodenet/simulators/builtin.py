@@ -24,8 +24,9 @@ import torch
 from torch import Tensor
 
 from ..circuits import Circuit, ShockleyDiode
+from ..kernels.equilibrium import Equilibrium
 from ..kernels.extract import CircuitKernel, extract_kernel
-from ..kernels.kernel import Equilibrium, Kernel
+from ..kernels.kernel import Kernel
 from ..kernels.mna import unmodelled_options
 from ..solvers.reuse import CachedSolver
 from .nodal import NodalError, NodalNewton

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from ..kernels.kernel import apply_grouped
+from ..kernels.resolvents import apply_grouped
 from ._common import check_z0, positive_int, spectrum
 from ._reduced import solve_reduced
 from .base import EquilibriumSolver, SolverState

@@ -17,7 +17,8 @@ from torch import Tensor
 from .base import EquilibriumSolver, SolverState
 
 if TYPE_CHECKING:
-    from ..kernels.kernel import Equilibrium, Kernel
+    from ..kernels.equilibrium import Equilibrium
+    from ..kernels.kernel import Kernel
 
 
 class CachedSolver:

@@ -48,7 +48,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ..kernels.kernel import ConvergenceError, Equilibrium, Kernel, all_finite
+from ..kernels.equilibrium import ConvergenceError, Equilibrium
+from ..kernels.kernel import Kernel, all_finite
 from ._free_set import CheckSchedule, FreeSetLU, adjoint_pr, solve
 
 if TYPE_CHECKING:

@@ -1,0 +1,38 @@
+"""What a kernel solve returns (``Equilibrium``) and what it raises when a solver
+stops short of its tolerance (``ConvergenceError``, carrying what it reached)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor
+
+
+@dataclass
+class Equilibrium:
+    """The solution of a batch of kernel equations.
+
+    ``z`` (batch, n) and ``y`` (batch, p) are the equilibrium and its outputs;
+    ``residual`` (batch,) is the inclusion residual in amperes (see
+    ``Kernel.residual``), ``converged`` (batch,) whether it is below the
+    tolerance, ``iterations`` what the solver used, ``method`` which ran.
+    """
+
+    z: Tensor
+    y: Tensor
+    iterations: int
+    residual: Tensor
+    converged: Tensor
+    method: str
+
+    @property
+    def all_converged(self) -> bool:
+        return bool(self.converged.all())
+
+
+class ConvergenceError(RuntimeError):
+    """A solver stopped before the tolerance; carries the equilibrium it reached."""
+
+    def __init__(self, message: str, equilibrium: Equilibrium) -> None:
+        super().__init__(message)
+        self.equilibrium = equilibrium
