@@ -4,10 +4,11 @@ Each start brings most samples to their final conducting set, so that one
 exact step (a factorisation per sample, or one batched Woodbury step)
 usually finishes: the last batch's answer for the samples whose ``q`` hardly
 moved (``recall``), projected Jacobi sweeps where exact steps are cheap
-(``_jacobi_start``), projected Gauss–Seidel within the exact step's cost
-(``_gauss_seidel_start``) or Peaceman–Rachford until the pieces settle
-(``_warm_start``). ``ActiveSetStarts`` holds them for ``active_set.ActiveSet``,
-which picks one (see its module docstring).
+(``_jacobi_start``, from the recalled answers where there are some),
+projected Gauss–Seidel within the exact step's cost (``_gauss_seidel_start``)
+or Peaceman–Rachford until the pieces settle (``_warm_start``).
+``ActiveSetStarts`` holds them for ``active_set.ActiveSet``, which picks one
+(see its module docstring).
 """
 
 from __future__ import annotations
@@ -104,13 +105,18 @@ class ActiveSetStarts(EquilibriumSolver):
     warm_start: int
     settled: float
 
-    def _jacobi_start(self, kernel: Kernel, q: Tensor) -> tuple[Tensor, Tensor]:
+    def _jacobi_start(self, kernel: Kernel, q: Tensor,
+                      z: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Projected Jacobi sweeps ``z ← max(0, z - diag(H)⁻¹(Hz + q))`` from
-        ``z = 0`` until the conducting set repeats (at most ``JACOBI_SWEEPS``);
-        for the kernels of ``_jacobi_applies``. Returns ``z`` and its pieces
-        ``z > 0`` (the blocking diodes, free in the exact step)."""
+        ``z`` (default 0) until the conducting set repeats (at most
+        ``JACOBI_SWEEPS``); for the kernels of ``_jacobi_applies``. Returns
+        ``z`` and its pieces ``z > 0`` (the blocking diodes, free in the exact
+        step)."""
         inv_d = 1.0 / kernel.H.diagonal()
-        z = torch.clamp_min(-q * inv_d, 0.0)  # the first sweep, from z = 0
+        if z is None:
+            z = torch.clamp_min(-q * inv_d, 0.0)  # the first sweep, from z = 0
+        else:
+            z = torch.addcmul(z, kernel.apply_H(z).add_(q), inv_d, value=-1.0).clamp_min_(0.0)
         on = z > 0
         for _ in range(JACOBI_SWEEPS - 1):
             # through the low-rank form where the kernel has one: O(n r), not O(n²)
