@@ -32,7 +32,7 @@ from diodenet.activations import (
     diode_relu_current,
     port_from_model,
 )
-from diodenet.circuits.elements import D1N4148, IdealDiode, PWLDiode, ShockleyDiode
+from diodenet.circuits.diode_models import D1N4148, IdealDiode, PWLDiode, ShockleyDiode
 
 X = torch.cat([torch.linspace(-5.0, 5.0, 2001, dtype=torch.float64),
                torch.tensor([-40.0, -12.5, 0.0, 0.3, 0.7, 12.5, 40.0], dtype=torch.float64)])

@@ -30,7 +30,7 @@ from abc import ABC, abstractmethod
 import torch
 from torch import Tensor
 
-from ..circuits.elements import THERMAL_VOLTAGE
+from ..circuits.diode_models import THERMAL_VOLTAGE
 
 
 def _check_alpha(alpha: float | Tensor) -> None:

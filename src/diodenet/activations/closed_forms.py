@@ -43,7 +43,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from ..circuits.elements import THERMAL_VOLTAGE, IdealDiode, PWLDiode, ShockleyDiode
+from ..circuits.diode_models import THERMAL_VOLTAGE, IdealDiode, PWLDiode, ShockleyDiode
 from .base import Ideal, Nonlinearity, PiecewiseLinear, Shockley
 from .lambertw import log_lambertw0_exp
 from .oneport import OnePort, as_tensor, check_resistance

@@ -1,22 +1,19 @@
-"""Circuits and netlists: the element model and the ngspice netlist reader/writer."""
+"""Circuits and netlists: the element model, the diode models and the ngspice netlist
+reader/writer."""
 
 from .circuit import GROUND, Circuit, CircuitError
+from .diode_models import D1N4148, THERMAL_VOLTAGE, IdealDiode, PWLDiode, ShockleyDiode
 from .elements import (
     CCCS,
     CCVS,
-    D1N4148,
-    THERMAL_VOLTAGE,
     VCCS,
     VCVS,
     CurrentSource,
     Diode,
     Element,
     Gyrator,
-    IdealDiode,
     Inductor,
-    PWLDiode,
     Resistor,
-    ShockleyDiode,
     Transformer,
     VoltageSource,
 )

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 
-from .elements import ShockleyDiode, thermal_voltage
+from .diode_models import ShockleyDiode, thermal_voltage
 
 #: ngspice's relative tolerance when it matches IBV (its reltol default)
 _BV_RELTOL = 1e-3

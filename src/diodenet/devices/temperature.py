@@ -19,7 +19,7 @@ import math
 from dataclasses import replace
 
 from ..circuits import ShockleyDiode
-from ..circuits.elements import BOLTZMANN, ELEMENTARY_CHARGE
+from ..circuits.diode_models import BOLTZMANN, ELEMENTARY_CHARGE
 from .spec import NOMINAL_TEMPERATURE
 
 KELVIN = 273.15

@@ -33,7 +33,7 @@ import numpy as np
 
 from ..activations import Ideal, PiecewiseLinear, Shockley
 from ..circuits import THERMAL_VOLTAGE, Circuit, IdealDiode, PWLDiode, ShockleyDiode
-from ..circuits.elements import DiodeModel
+from ..circuits.diode_models import DiodeModel
 from .kernel import Kernel
 
 #: conductance (S) of the output load resistors

@@ -43,7 +43,7 @@ from ..circuits import (
     Transformer,
     VoltageSource,
 )
-from ..circuits.elements import THERMAL_VOLTAGE, IdealDiode
+from ..circuits.diode_models import THERMAL_VOLTAGE, IdealDiode
 from ..circuits.netlist.writer import GMIN, IdealSwitch
 from ..circuits.outputs import OutputSpec, parse_output
 from .hardware import Drive, Hardware, Measurement, NodeMeasurement, check_drive

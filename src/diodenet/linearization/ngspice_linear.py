@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..circuits import CCCS, CCVS, VCCS, VCVS, Circuit, Diode, Gyrator, ShockleyDiode
-from ..circuits.elements import THERMAL_VOLTAGE, IdealDiode
+from ..circuits.diode_models import THERMAL_VOLTAGE, IdealDiode
 from ..circuits.netlist.writer import GMIN, ControlledConductance, IdealSwitch, spice_diode_model
 
 

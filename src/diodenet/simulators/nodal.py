@@ -46,7 +46,7 @@ from ..circuits import (
     ShockleyDiode,
     VoltageSource,
 )
-from ..circuits.elements import IdealDiode, PWLDiode, thermal_voltage
+from ..circuits.diode_models import IdealDiode, PWLDiode, thermal_voltage
 from ..circuits.junction import breakdown_voltage, junction_current
 from ..circuits.netlist.writer import spice_diode_model
 

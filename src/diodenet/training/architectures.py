@@ -41,7 +41,7 @@ from typing import Any, overload
 import numpy as np
 
 from ..circuits import D1N4148, Circuit, IdealDiode, PWLDiode, ShockleyDiode
-from ..circuits.elements import DiodeModel
+from ..circuits.diode_models import DiodeModel
 
 RECURRENT = ("none", "dense", "sparse")
 DIODES = ("ideal", "pwl", "shockley")

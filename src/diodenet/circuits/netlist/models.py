@@ -30,7 +30,7 @@ import math
 import re
 from collections.abc import Callable
 
-from ..elements import KELVIN, DiodeModel, PWLDiode, ShockleyDiode, thermal_voltage
+from ..diode_models import KELVIN, DiodeModel, PWLDiode, ShockleyDiode, thermal_voltage
 from .lexer import Card, split_words
 
 _ALIASES = {"js": "is", "ik": "ikf", "pb": "vj", "mj": "m", "cj0": "cjo", "cj": "cjo",

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from ..elements import DiodeModel, IdealDiode, PWLDiode
+from ..diode_models import DiodeModel, IdealDiode, PWLDiode
 from .errors import NetlistError
 from .expressions import ExpressionError, parse_number
 from .lexer import Card

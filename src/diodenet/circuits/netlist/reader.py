@@ -35,7 +35,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..circuit import Circuit
-from ..elements import DiodeModel, Element, Gyrator, Inductor, Transformer
+from ..diode_models import DiodeModel
+from ..elements import Element, Gyrator, Inductor, Transformer
 from .cards import element_card
 from .errors import NetlistWarning
 from .expressions import (
