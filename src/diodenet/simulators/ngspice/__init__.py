@@ -11,7 +11,8 @@ from .binding import Ngspice, find_library, get_ngspice
 from .errors import NgspiceConvergenceError, NgspiceError, NgspiceLibraryNotFound
 from .netlist_edit import DEFAULT_OPTIONS, NetlistSpec
 from .pool import NgspicePool, NgspiceWorkerError
-from .simulator import NgspiceSimulator, OperatingPoints, SmallSignal
+from .results import OperatingPoints, SmallSignal
+from .simulator import NgspiceSimulator
 
 __all__ = [
     "DEFAULT_OPTIONS",
