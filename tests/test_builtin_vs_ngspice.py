@@ -2,11 +2,11 @@
 diode circuits: ngspice is the independent, device-level truth.
 
 With tight options (reltol 1e-9, vntol 1e-12, abstol 1e-18) the
-two agree to ~2e-9 V on these circuits (measured). The remaining gap is
-ngspice's own convergence tolerance, not its gmin: with ``gmin=1e-30`` the gap
-is the same size, while gmin alone (1e-12 S across each junction, which our
-model leaves out) moves a node by at most ~1e-11 V here. The test asserts
-1e-6 V at every node of every sample, far above both.
+two agree to ~2e-9 V on these circuits (measured): ngspice's own convergence
+tolerance. Both put ngspice's gmin (1e-12 S) across each junction; without it
+a junction reverse-biased by 48 V through 10 kOhm (a milliampere source into
+the tree's 10 kOhm) moved its node by 1.0e-6 V, which this test once caught.
+The test asserts 1e-6 V at every node of every sample.
 """
 
 from __future__ import annotations

@@ -190,11 +190,11 @@ def test_kernel_consumers_refuse_what_the_kernel_cannot_model(tmp_path) -> None:
         assert len(r.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("option", ["rshunt=1e3", "gmin=1e-4"])
+@pytest.mark.parametrize("option", ["rshunt=1e3"])
 def test_kernel_consumers_refuse_options_no_kernel_models(
     tmp_path, option: str, ngspice_available: None
 ) -> None:
-    """``.options rshunt``/``gmin`` put shunts into ngspice's circuit. simulate
+    """``.options rshunt`` puts shunts into ngspice's circuit. simulate
     answers as ngspice does (nodal route); the kernel, linearize and gradient
     commands on the builtin hardware refuse in one line naming the netlist and
     the option, where they used to answer for the circuit without the shunts."""
@@ -225,6 +225,27 @@ def test_kernel_consumers_refuse_options_no_kernel_models(
         assert r.exit_code == 2, r.output
         assert r.stderr.startswith(f"Error: {path}: .options {name}="), r.stderr
         assert len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("gmin", [None, 1e-4])
+def test_the_kernel_route_has_gmin_across_each_junction(gmin, ngspice_available: None) -> None:
+    """ngspice puts ``gmin`` (1e-12 S, or ``.options gmin``) across every
+    junction. The kernel's network has it too: a junction reverse-biased by
+    48 V through 10 kOhm (where the default gmin moves its node by 1e-6 V)
+    and a large gmin both answer as ngspice, on the kernel route."""
+    from diodenet.simulators.ngspice import NgspiceSimulator
+
+    option = "" if gmin is None else f".options gmin={gmin:g}\n"
+    c = parse_netlist("t\n.model dm D(IS=2.52e-9 N=1.752)\nr1 n1 0 10k\nd1 n1 0 dm\n"
+                      "r2 n2 n1 100\nr5 n5 n2 1k\nd2 n5 0 dm\ni1 0 n1 0\n"
+                      f"{option}.end\n")
+    u = np.array([[-4.8e-3], [4.8e-3], [-1e-3]])
+    ours = BuiltinSimulator(c).operating_points(u, ["i1"])
+    assert ours.route == "kernel"
+    with NgspiceSimulator(c, options={"reltol": 1e-12, "vntol": 1e-15, "abstol": 1e-18}) as sim:
+        theirs = sim.operating_points(u, ["i1"])
+    cols = [theirs.nodes.index(n) for n in ours.nodes]
+    assert np.abs(ours.voltages - theirs.voltages[:, cols]).max() <= 1e-9
 
 
 # ngspice runs a PWL diode as its stand-in, whose reverse leakage is not

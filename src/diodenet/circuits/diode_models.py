@@ -24,6 +24,10 @@ THERMAL_VOLTAGE = BOLTZMANN * 300.15 / ELEMENTARY_CHARGE
 KELVIN = 273.15
 
 
+#: ngspice's default conductance across every junction (``.options gmin``), S.
+GMIN = 1e-12
+
+
 def thermal_voltage(temp: float = 27.0) -> float:
     """kT/q (volts) at ``temp`` degrees Celsius, with ngspice 39's constants."""
     return BOLTZMANN * (temp + KELVIN) / ELEMENTARY_CHARGE

@@ -44,6 +44,7 @@ from ..circuits import (
     Transformer,
     VoltageSource,
 )
+from ..circuits.diode_models import GMIN
 from ..utils.unionfind import UnionFind
 
 
@@ -95,7 +96,9 @@ def build_mna(
     other sources contribute to ``s0``. Diodes are voltage-driven ports
     except those closing a loop of diodes (current-driven), unless
     ``force_admittance`` (used for linearized circuits, whose port rows are
-    rewritten per diode state). ``sparse=True`` returns CSR matrices (the
+    rewritten per diode state). Each Shockley junction has ngspice's ``gmin``
+    (``.options gmin``, default ``GMIN``) across it, as in ngspice, so the
+    network's kernel is ngspice's circuit's. ``sparse=True`` returns CSR matrices (the
     stamps are collected as triplets either way); the resistors named in
     ``skip`` are left out of ``G`` (a caller that re-stamps them itself).
     """
@@ -125,6 +128,13 @@ def build_mna(
             junction_anode[d.name] = j
         else:
             junction_anode[d.name] = d.anode
+    # ngspice's gmin across every Shockley junction (1e-12 S unless .options says
+    # otherwise): negligible forward, but a junction reverse-biased by tens of
+    # volts through 10 kOhm moves its node by about 1e-6 V
+    gmin = float(circuit.options.get("gmin", GMIN))
+    if gmin > 0:
+        internal += [(f"{d.name}#gmin", junction_anode[d.name], d.cathode, 1.0 / gmin)
+                     for d in diodes if isinstance(d.model, ShockleyDiode)]
 
     branch_index: dict[str, int] = {}
     n_nodes = len(node_index)
@@ -359,14 +369,11 @@ def refuse_voltage_defined_loops(circuit: Circuit) -> None:
 def unmodelled_options(circuit: Circuit) -> list[str]:
     """The ``.options`` that change ngspice's answer and that no kernel has.
 
-    ngspice puts ``gmin`` across every junction (1e-12 S by default, below the
-    kernel's tolerance; another value is not) and, with ``rshunt``, a resistor
-    from every node to ground. Only the built-in simulator's nodal route has them.
+    With ``rshunt``, ngspice puts a resistor from every node to ground; only
+    the built-in simulator's nodal route has it. (``gmin``, the conductance
+    ngspice puts across every junction, is in the MNA: ``build_mna``.)
     """
     out = []
-    gmin = circuit.options.get("gmin", 1e-12)
-    if gmin != 1e-12 and any(isinstance(d.model, ShockleyDiode) for d in circuit.diodes):
-        out.append(f".options gmin={gmin:g} is outside the kernel route")
     if "rshunt" in circuit.options:
         out.append(f".options rshunt={circuit.options['rshunt']:g} is outside the kernel route")
     return out

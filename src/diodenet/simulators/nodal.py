@@ -46,7 +46,7 @@ from ..circuits import (
     ShockleyDiode,
     VoltageSource,
 )
-from ..circuits.diode_models import IdealDiode, PWLDiode, thermal_voltage
+from ..circuits.diode_models import GMIN, IdealDiode, PWLDiode, thermal_voltage
 from ..circuits.junction import breakdown_voltage, junction_current
 from ..circuits.netlist.writer import spice_diode_model
 
@@ -67,7 +67,7 @@ class NodalNewton:
         self.exact: list[Diode] = []  # ideal and PWL diodes (see the module docstring)
         self._states: dict[tuple[bool, ...], NodalNewton] = {}
         self.reltol, self.vntol, self.abstol = reltol, vntol, abstol
-        self.gmin = float(circuit.options.get("gmin", 1e-12))
+        self.gmin = float(circuit.options.get("gmin", GMIN))
         # ngspice's .options rshunt: a resistor from every node to ground
         rshunt = float(circuit.options.get("rshunt", 0.0))
         self.gshunt = 1.0 / rshunt if rshunt > 0 else 0.0
