@@ -146,13 +146,20 @@ def test_a_step_on_some_samples_joins_its_factors_to_the_batch(mergeable, monkey
     if not mergeable:
         monkeypatch.setattr(low_rank.WoodburyFactors, "merged", lambda self, rows, part: None)
     solve_switched(k, free, g, rhs)
-    rows = torch.tensor([2, 5, 17])
+    rows = torch.zeros(24, dtype=torch.bool)
+    rows[[2, 5, 17]] = True
     later = free.clone()
     later[rows] = torch.rand(3, k.n, generator=torch.Generator().manual_seed(8)) < 0.6
     assert not torch.equal(later, free)
     x = solve_switched(k, later[rows], g[rows], rhs[rows], rows=rows)
     truth = _dense_switched(H, later[rows], g[rows], rhs[rows])
     assert float((x - truth).abs().max()) <= 1e-10 * float(truth.abs().max())
+    # a part of a batch of another size is not folded into these (nor fails)
+    other = torch.zeros(30, dtype=torch.bool)
+    other[[1, 29]] = True
+    part = solve_switched(k, free[:2], g[:2], rhs[:2], rows=other)
+    truth = _dense_switched(H, free[:2], g[:2], rhs[:2])
+    assert float((part - truth).abs().max()) <= 1e-10 * float(truth.abs().max())
     made, dense = [], []
     factor = low_rank.factor_low_rank
     monkeypatch.setattr(low_rank, "factor_low_rank", lambda *a: made.append(1) or factor(*a))

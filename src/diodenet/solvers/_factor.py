@@ -236,9 +236,9 @@ def solve_switched(kernel: Any, free: Any, g: Any, rhs: Any, *, transpose: bool 
     point (``kept_factors``). ``free``/``g``/``rhs`` are tensors; ``memory`` (a solver
     state's) counts the SuperLU factorisations in ``"sparse_factorisations"``.
     ``applied``: where the Woodbury route answers every sample, receives its
-    self-check's product as ``"Hx"`` (see ``solve_low_rank``). ``rows``: the
-    samples of the last solved batch that ``free`` and ``g`` are (see
-    ``kept_factors``)."""
+    self-check's product as ``"Hx"`` (see ``solve_low_rank``). ``rows``: a
+    (batch,) bool mask of the samples of a batch that ``free`` and ``g`` are
+    (see ``kept_factors``)."""
     import torch
 
     from ._low_rank import factor_low_rank, solve_low_rank
@@ -272,11 +272,13 @@ def kept_factors(kernel: Any, key: tuple[Any, ...], free: Any, g: Any, make: Any
     they depend on (compared by identity for objects, by value for ints and
     strings); ``H`` and its version are always part of it.
 
-    ``rows``: ``free`` and ``g`` are these samples of a batch whose factors
-    are kept (a step on the samples not yet settled). Where the factors can
-    be merged (a ``merged(rows, part)`` method), they are folded into the
-    batch's, so that the adjoint at the answer finds every sample's; the
-    batch's are never replaced by a part's."""
+    ``rows``: ``free`` and ``g`` are the samples of a batch that this (batch,)
+    bool mask selects (a step on the samples not yet settled). Where the
+    kept factors are of a batch that size and can be merged (a
+    ``merged(rows, part)`` method), the part's are folded into them, so that
+    the adjoint at the answer finds every sample's; they are never replaced
+    by a part's. (Factors are per sample, so a merged set stays the
+    factorisation of its own free sets and ``g``, sample by sample.)"""
     import torch
 
     full = (kernel.H, kernel.H._version, *key)
@@ -290,7 +292,7 @@ def kept_factors(kernel: Any, key: tuple[Any, ...], free: Any, g: Any, make: Any
     factors = make()
     if rows is None:
         kept[key[0]] = (full, free.clone(), g.clone(), factors)
-    elif same and hasattr(hit[3], "merged"):
+    elif same and hasattr(hit[3], "merged") and hit[1].shape[0] == rows.shape[0]:
         merged = hit[3].merged(rows, factors)
         if merged is not None:
             batch_free, batch_g = hit[1].clone(), hit[2].clone()

@@ -45,8 +45,9 @@ class WoodburyFactors:
     factored: Tensor  # (batch,) bool: M factored and D invertible on the whole free set
 
     def merged(self, rows: Tensor, part: WoodburyFactors) -> WoodburyFactors | None:
-        """These factors with samples ``rows`` replaced by ``part``'s (factors of
-        those samples alone); ``None`` where one is Cholesky's and the other LU's."""
+        """These factors with the samples of ``rows`` (a bool mask or indices)
+        replaced by ``part``'s (factors of those samples alone); ``None`` where
+        one is Cholesky's and the other LU's."""
         if (self.pivots is None) != (part.pivots is None):
             return None
 

@@ -164,8 +164,9 @@ class ActiveSet(ActiveSetStarts):
         ``None``). ``memory`` counts the sparse factorisations. ``free``: for
         ideal diodes, the pieces to solve on if the caller knows them (the
         Jacobi sweeps' repeated set); the residual at ``z`` is then not
-        measured (inf). ``rows``: the samples of the batch ``z`` is (``None``: all
-        of it), so that their factors join the batch's (``kept_factors``)."""
+        measured (inf). ``rows``: a bool mask of the samples of the batch that
+        ``z`` holds (``None``: all of it), so that their factors join the
+        batch's (``kept_factors``)."""
         if free is not None and kernel.all_ideal:
             seg = ideal_segments(free, torch.full_like(q[:, 0], torch.inf), z)
         else:
@@ -284,7 +285,7 @@ class ActiveSet(ActiveSetStarts):
             za, qa = (z, q) if whole else (z[act], q[act])
             z_new, before, start_res, Hz = self.newton_step(
                 state, kernel, za, qa, memory, free0 if whole and steps == 1 else None,
-                None if whole else act)
+                None if whole else ~done)
             if from_first_step:
                 best_res, from_first_step = start_res, False
             after, natural = pieces(kernel, z_new, qa, state.alpha, Hz)
