@@ -66,3 +66,35 @@ def test_an_edit_of_h_is_seen():
 def test_an_empty_kernel_has_neutral_facts():
     k = _kernel(torch.zeros(0, 0, dtype=torch.float64))
     assert k.max_abs() == 0.0 and k.inf_norm() == 0.0 and is_symmetric(k) and is_m_matrix(k)
+
+
+def test_elements_are_replaced_whole_and_their_facts_follow():
+    """A kernel's elements are a tuple: one cannot be swapped in place, where
+    the cached element facts (``all_ideal``, ...) would go stale; the whole
+    sequence is replaced instead, checked as in the constructor, and the facts
+    and the solve then follow the new elements, as a fresh kernel's do."""
+    from diodenet.activations import Ideal, Shockley
+
+    H = _cases()["m-matrix"]
+    n = H.shape[0]
+    gen = torch.Generator().manual_seed(3)
+    B = torch.randn(n, 2, generator=gen, dtype=torch.float64)
+    C = torch.randn(1, n, generator=gen, dtype=torch.float64)
+    D = torch.zeros(1, 2, dtype=torch.float64)
+    u = 3 * torch.randn(4, 2, generator=gen, dtype=torch.float64)
+    k = Kernel(H, B, C, D)
+    before = k.solve(u).z
+    assert k.all_ideal and not k.any_smooth
+    with pytest.raises(TypeError):
+        k.elements[0] = Shockley(1e-3, 0.05)  # type: ignore[index]
+    with pytest.raises(ValueError, match=f"expected {n} elements"):
+        k.elements = k.elements[1:]
+    with pytest.raises(ValueError, match="element 1 is not a Nonlinearity"):
+        k.elements = (Ideal(), "diode", *k.elements[2:])  # type: ignore[list-item]
+    assert k.all_ideal  # a refused sequence changes nothing
+    k.elements = [Shockley(1e-3, 0.05), *k.elements[1:]]
+    assert isinstance(k.elements, tuple) and not k.all_ideal and k.any_smooth
+    z = k.solve(u).z
+    fresh = Kernel(H, B, C, D, elements=k.elements).solve(u).z
+    assert float((z - fresh).abs().max()) <= 1e-12 * float(fresh.abs().max())
+    assert float((z - before).abs().max()) > 1e-3  # the new element answers differently

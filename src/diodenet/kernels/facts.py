@@ -35,11 +35,13 @@ class KernelFacts:
     """Cached facts of ``H`` (n, n) and ``elements`` (one per row), for ``Kernel``."""
 
     H: Tensor
-    elements: list[Nonlinearity]
+    #: one per row of ``H``, immutable (``Kernel.elements``): the cache keys on its identity
+    elements: tuple[Nonlinearity, ...]
 
     def _cached(self, name: str, compute: Callable[[], Any]) -> Any:
         """``compute()``, remembered while ``H`` (same tensor, unmodified) and the
-        element list are unchanged. An in-place edit bumps the tensor's version."""
+        elements (the same tuple) are unchanged. An in-place edit bumps the
+        tensor's version; the elements can only be replaced whole."""
         H, elements = self.H, self.elements
         cache = self.__dict__.setdefault("_facts", {})
         hit = cache.get(name)

@@ -161,17 +161,7 @@ class Kernel(ElementResolvents):
             raise ValueError(f"b must have shape (n={n},), got {tuple(self.b.shape)}")
         if self.d.shape != (p,):
             raise ValueError(f"d must have shape (p={p},), got {tuple(self.d.shape)}")
-        self.elements: list[Nonlinearity] = (
-            [Ideal()] * n if elements is None else list(elements)
-        )
-        if len(self.elements) != n:
-            raise ValueError(f"expected {n} elements (one per row of H), got {len(self.elements)}")
-        # a circuit's diodes share a few element objects: each is checked once
-        # (isinstance on an ABC: 55 → 40 µs for a new kernel of 128 ideal diodes)
-        for e in self._distinct_elements():
-            if not isinstance(e, Nonlinearity):
-                k = next(k for k, x in enumerate(self.elements) if x is e)
-                raise ValueError(f"element {k} is not a Nonlinearity: {e!r}")
+        self.elements = (Ideal(),) * n if elements is None else elements
         self.input_names = list(input_names) if input_names is not None else None
         self.output_names = list(output_names) if output_names is not None else None
         self.element_names = list(element_names) if element_names is not None else None
@@ -187,6 +177,27 @@ class Kernel(ElementResolvents):
             )
 
     # -------------------------------------------------------------- shapes
+    @property
+    def elements(self) -> tuple[Nonlinearity, ...]:
+        """One ``Nonlinearity`` per row of ``H``. A tuple: to change an element,
+        assign the whole sequence (``kernel.elements = ...``, checked as in the
+        constructor), so the cached facts of the elements always follow."""
+        return self.__dict__["_elements"]
+
+    @elements.setter
+    def elements(self, value: Sequence[Nonlinearity]) -> None:
+        elements = tuple(value)
+        n = self.H.shape[0]
+        if len(elements) != n:
+            raise ValueError(f"expected {n} elements (one per row of H), got {len(elements)}")
+        # a circuit's diodes share a few element objects: each is checked once
+        # (isinstance on an ABC: 55 → 40 µs for a new kernel of 128 ideal diodes)
+        for e in {id(e): e for e in elements}.values():
+            if not isinstance(e, Nonlinearity):
+                k = next(k for k, x in enumerate(elements) if x is e)
+                raise ValueError(f"element {k} is not a Nonlinearity: {e!r}")
+        self.__dict__["_elements"] = elements
+
     @property
     def B(self) -> Tensor:
         """(n, m): formed from its factors on first read for a ``FactoredB``."""
