@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..utils.unionfind import UnionFind
+from .diode_models import DiodeModel, IdealDiode, PWLDiode
 from .elements import (
     CCCS,
     CCVS,
@@ -18,11 +19,8 @@ from .elements import (
     VCVS,
     CurrentSource,
     Diode,
-    DiodeModel,
     Element,
     Gyrator,
-    IdealDiode,
-    PWLDiode,
     Resistor,
     Transformer,
     VoltageSource,

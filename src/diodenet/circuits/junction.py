@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 
-from .diode_models import ShockleyDiode, thermal_voltage
+from .diode_models import GMIN, ShockleyDiode, thermal_voltage
 
 #: ngspice's relative tolerance when it matches IBV (its reltol default)
 _BV_RELTOL = 1e-3
@@ -46,7 +46,7 @@ def breakdown_voltage(model: ShockleyDiode) -> float | None:
 
 
 def junction_current(
-    model: ShockleyDiode, v: float, gmin: float = 1e-12, bv: float | None = None
+    model: ShockleyDiode, v: float, gmin: float = GMIN, bv: float | None = None
 ) -> tuple[float, float]:
     """``(i, di/dv)`` of the junction at ``v`` volts (anode side positive);
     ``bv`` is ``breakdown_voltage(model)`` (computed when not given)."""

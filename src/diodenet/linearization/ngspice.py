@@ -43,8 +43,8 @@ from ..circuits import (
     Transformer,
     VoltageSource,
 )
-from ..circuits.diode_models import THERMAL_VOLTAGE, IdealDiode
-from ..circuits.netlist.writer import GMIN, IdealSwitch
+from ..circuits.diode_models import GMIN, THERMAL_VOLTAGE, IdealDiode
+from ..circuits.netlist.writer import IdealSwitch
 from ..circuits.outputs import OutputSpec, parse_output
 from .hardware import Drive, Hardware, Measurement, NodeMeasurement, check_drive
 from .ngspice_linear import linear_sweep_circuit, small_signal_conductances

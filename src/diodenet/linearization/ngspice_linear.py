@@ -25,8 +25,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..circuits import CCCS, CCVS, VCCS, VCVS, Circuit, Diode, Gyrator, ShockleyDiode
-from ..circuits.diode_models import THERMAL_VOLTAGE, IdealDiode
-from ..circuits.netlist.writer import GMIN, ControlledConductance, IdealSwitch, spice_diode_model
+from ..circuits.diode_models import GMIN, THERMAL_VOLTAGE, IdealDiode
+from ..circuits.netlist.writer import ControlledConductance, IdealSwitch, spice_diode_model
 
 
 def junction_current(model: ShockleyDiode, v: np.ndarray, gmin: float = GMIN) -> np.ndarray:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ..diode_models import PWLDiode
 from ..elements import (
     CCCS,
     CCVS,
@@ -27,7 +28,6 @@ from ..elements import (
     Diode,
     Element,
     Inductor,
-    PWLDiode,
     Resistor,
     VoltageSource,
 )

@@ -23,6 +23,14 @@ from dataclasses import MISSING, dataclass, fields
 from functools import partial
 
 from ..circuit import Circuit
+from ..diode_models import (
+    GMIN,
+    THERMAL_VOLTAGE,
+    DiodeModel,
+    IdealDiode,
+    PWLDiode,
+    ShockleyDiode,
+)
 from ..elements import (
     CCCS,
     CCVS,
@@ -30,14 +38,10 @@ from ..elements import (
     VCVS,
     CurrentSource,
     Diode,
-    DiodeModel,
     Element,
     Gyrator,
-    IdealDiode,
     Inductor,
-    PWLDiode,
     Resistor,
-    ShockleyDiode,
     Transformer,
     VoltageSource,
 )
@@ -69,13 +73,6 @@ g2 s2 s1 p1 p2 {{g}}
 IDEAL_STANDIN = ShockleyDiode(is_=1e-14, n=0.02)
 #: Current (A) at which a PWL diode's stand-in drops exactly ``vf``.
 PWL_MATCH_CURRENT = 1e-3
-#: kT/q at 300.15 K as ngspice 39 computes it (CODATA 2014 k and q), which is
-#: also ``elements.THERMAL_VOLTAGE`` (measured: the PWL stand-in's drop at
-#: 1 mA matches vf to 1e-7 with it, and was off by 2.8e-5 relative with the
-#: older constants).
-NGSPICE_THERMAL_VOLTAGE = 1.38064852e-23 * 300.15 / 1.6021766208e-19
-#: ngspice's default gmin (S), the conductance it puts across every junction
-GMIN = 1e-12
 
 
 @dataclass(frozen=True)
@@ -148,7 +145,8 @@ def spice_diode_model(model: DiodeModel) -> ShockleyDiode:
     * Ideal: ``IDEAL_STANDIN``.
     * PWL(vf, ron): ``Rs = ron`` and a junction that drops ``vf`` at
       ``PWL_MATCH_CURRENT``: ``Is = I/(exp(vf/(N·Vt)) - 1)`` (``Vt`` as ngspice
-      computes it, ``NGSPICE_THERMAL_VOLTAGE``) with ``N = 1`` when that
+      computes it, ``diode_models.THERMAL_VOLTAGE``: the drop at 1 mA then matches
+      ``vf`` to 1e-7) with ``N = 1`` when that
       gives a sane ``Is`` (1e-20..1e-7 A, i.e. 0.42 V <= vf <= 1.0 V), else
       ``N`` scaled so ``vf/(N·Vt) = 30``. A drop below the ideal stand-in's
       own falls back to the ideal stand-in (with ``Rs = ron``).
@@ -158,7 +156,7 @@ def spice_diode_model(model: DiodeModel) -> ShockleyDiode:
     if isinstance(model, IdealDiode):
         return IDEAL_STANDIN
     if isinstance(model, PWLDiode):
-        vt = NGSPICE_THERMAL_VOLTAGE
+        vt = THERMAL_VOLTAGE
         ideal_drop = IDEAL_STANDIN.n * vt * math.log(PWL_MATCH_CURRENT / IDEAL_STANDIN.is_)
         if model.vf <= ideal_drop:
             return ShockleyDiode(is_=IDEAL_STANDIN.is_, n=IDEAL_STANDIN.n, rs=model.ron)
