@@ -73,7 +73,8 @@ class MNASystem:
     measure: np.ndarray | sp.csr_matrix
     measure_offset: np.ndarray
     inputs: list[str]
-    #: extra resistors the diode models put in series with their junctions
+    #: extra resistors the diode models bring, ``(name, n1, n2, ohms)``: series
+    #: resistances (``d#rs``) and ngspice's gmin across each Shockley junction (``d#gmin``)
     internal_resistors: list[tuple[str, str, str, float]] = field(default_factory=list)
 
     @property
