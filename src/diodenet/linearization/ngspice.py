@@ -113,14 +113,15 @@ class NgspiceHardware(Hardware):
         self._sources = self.circuit.sources
         self._terminals = [(r.n1, r.n2) for r in
                            (self.circuit.element(n, Resistor) for n in self.trainable)]
-        # the resistors' terminal columns per node order ngspice reported (the
-        # circuit and its linearized circuit each have one), made on first use
-        self._terminal_cols: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
-        # the gradient's node layout and plan (made on first use), and where the
-        # layout's nodes sit in each node order ngspice reported
-        self._plan: CrossPlan | None = None
+        # one layout of the nodes the resistors touch, with each resistor's two
+        # terminals in it (``_node_layout``), where those nodes sit in each node
+        # order ngspice reported (the circuit and its linearized circuit each have
+        # one), and the gradient's plan over the layout: each made on first use
         self._layout: tuple[str, ...] = ()
+        self._ends: tuple[np.ndarray, np.ndarray] | None = None
+        self._n_other = 0  # the layout's nodes before the held ones
         self._layout_cols: dict[tuple[str, ...], np.ndarray] = {}
+        self._plan: CrossPlan | None = None
         self.reciprocal = all(isinstance(e, RECIPROCAL) for e in self.circuit)
         for name in self.inputs:
             if name not in self.circuit:
@@ -185,8 +186,8 @@ class NgspiceHardware(Hardware):
         branch voltages (batch × resistors), input responses and power are read
         from ngspice's node voltages on first use: evaluation reads none of
         the first two."""
-        # every node's column once (a list lookup per resistor terminal is
-        # quadratic at 200k resistors); ground is the appended zero column
+        # every node's column once (a list lookup per node read is quadratic at
+        # MNIST size); ground is the appended zero column
         column = {n: j for j, n in enumerate(res.nodes)}
         V = np.concatenate([res.voltages, np.zeros((len(applied), 1))], axis=1)
         ground = V.shape[1] - 1
@@ -200,13 +201,13 @@ class NgspiceHardware(Hardware):
 
         outputs = np.column_stack([v(p) - v(n) for p, n in self.outputs]) \
             if self.outputs else np.zeros((len(applied), 0))
-        order = tuple(res.nodes)
-        if order not in self._terminal_cols:
-            self._terminal_cols[order] = (
-                np.array([col(a) for a, _ in self._terminals], dtype=np.int64),
-                np.array([col(b) for _, b in self._terminals], dtype=np.int64),
-            )
-        ta, tb = self._terminal_cols[order]
+        node_order = (*res.nodes, GROUND)  # V's columns
+        ta, tb = self._node_layout()
+        cols = self._layout_columns(node_order)
+
+        def branch_voltages() -> np.ndarray:
+            in_layout = V[:, cols]
+            return in_layout[:, ta] - in_layout[:, tb]
         empty = np.zeros((len(applied), 0))
 
         def input_responses() -> np.ndarray:
@@ -230,12 +231,12 @@ class NgspiceHardware(Hardware):
             g_d = small_signal_conductances(self.circuit, forward, self._gmin, diodes=diodes,
                                             ideal_switch=self.ideal_switch) if diodes else empty
         return NodeMeasurement(
-            inputs=applied, outputs=outputs, branch_voltages=lambda: V[:, ta] - V[:, tb],
+            inputs=applied, outputs=outputs, branch_voltages=branch_voltages,
             input_responses=input_responses, conducting=conducting, diode_conductance=g_d,
             linearized=states is not None, adjoint=adjoint,
             power=None if states is not None else lambda: source_power(
                 self.circuit, v, res.current, self.inputs, applied, sources=self._sources),
-            node_voltages=V, node_order=(*order, GROUND),
+            node_voltages=V, node_order=node_order,
         )
 
     # ------------------------------------------------------------ gradient
@@ -253,34 +254,47 @@ class NgspiceHardware(Hardware):
         V, W = self._in_layout(forward), self._in_layout(adjoint)
         return conductance_gradient(V, W, plan).numpy()
 
-    def _node_plan(self) -> CrossPlan:
-        """The gradient's plan over the nodes the trainable resistors touch, laid
-        out as [other nodes, nodes held by a source from ground, ground] (the
-        held ones are a network's inputs and rails: the dense blocks are then
-        inputs × hidden and hidden × outputs), made once. (The circuit's node
-        names are canonical: lower case, ground ``GROUND``.)"""
-        if self._plan is None:
+    def _node_layout(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each trainable resistor's two terminals in one layout of the nodes the
+        resistors touch, [other nodes, nodes held by a source from ground,
+        ground] (the held ones are a network's inputs and rails: the gradient's
+        dense blocks are then inputs × hidden and hidden × outputs), made once.
+        (The circuit's node names are canonical: lower case, ground ``GROUND``.)"""
+        if self._ends is None:
             held = {n for e in self._sources if isinstance(e, VoltageSource)
                     for n, other in ((e.pos, e.neg), (e.neg, e.pos)) if other == GROUND}
             ends = self._terminals
             touched = list(dict.fromkeys(n for pair in ends for n in pair if n != GROUND))
-            other = [n for n in touched if n not in held]
-            self._layout = (*other, *(n for n in touched if n in held), GROUND)
+            self._n_other = sum(n not in held for n in touched)
+            self._layout = (*(n for n in touched if n not in held),
+                            *(n for n in touched if n in held), GROUND)
             at = {n: j for j, n in enumerate(self._layout)}
-            ta = torch.tensor([at[a] for a, _ in ends], dtype=torch.int64)
-            tb = torch.tensor([at[b] for _, b in ends], dtype=torch.int64)
-            self._plan = cross_plan(ta, tb, torch.arange(len(other)), len(self._layout) - 1)
+            self._ends = (np.array([at[a] for a, _ in ends], dtype=np.int64),
+                          np.array([at[b] for _, b in ends], dtype=np.int64))
+        return self._ends
+
+    def _layout_columns(self, node_order: tuple[str, ...]) -> np.ndarray:
+        """Where the layout's nodes (``_node_layout``) sit in ``node_order``,
+        found once per node order ngspice reported."""
+        cols = self._layout_cols.get(node_order)
+        if cols is None:
+            self._node_layout()
+            where = {n: j for j, n in enumerate(node_order)}
+            cols = self._layout_cols[node_order] = np.array([where[n] for n in self._layout])
+        return cols
+
+    def _node_plan(self) -> CrossPlan:
+        """The gradient's plan over the layout (``node_gradient.cross_plan``), made once."""
+        if self._plan is None:
+            ta, tb = self._node_layout()
+            self._plan = cross_plan(torch.from_numpy(ta), torch.from_numpy(tb),
+                                    torch.arange(self._n_other), len(self._layout) - 1)
         return self._plan
 
     def _in_layout(self, m: NodeMeasurement) -> torch.Tensor:
-        """``m``'s node voltages in the layout of ``_node_plan`` (made first), the
-        columns found once per node order ngspice reported."""
+        """``m``'s node voltages in the layout of ``_node_layout``."""
         assert m.node_order is not None
-        cols = self._layout_cols.get(m.node_order)
-        if cols is None:
-            where = {n: j for j, n in enumerate(m.node_order)}
-            cols = self._layout_cols[m.node_order] = np.array([where[n] for n in self._layout])
-        return torch.from_numpy(m.node_voltages[:, cols])  # a gather: a new array
+        return torch.from_numpy(m.node_voltages[:, self._layout_columns(m.node_order)])
 
     def settle(self, inputs: np.ndarray) -> Measurement:
         u = np.asarray(inputs, dtype=float)
