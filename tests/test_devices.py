@@ -182,6 +182,32 @@ def test_hl_on_the_instance_equals_finite_differences_through_it(k: int, model: 
         assert np.abs(fd_est - fd).max() <= 1e-9 * scale
 
 
+@pytest.mark.parametrize("k, model", list(enumerate(MODELS)))
+def test_every_estimator_names_its_gradient_and_fd_measures_the_inputs(k: int, model: object):
+    """Each estimator's ``Gradient`` is keyed by the resistors and inputs
+    (``by_resistor``, ``by_input``), and ``fd`` differences the inputs too:
+    its ``∂L/∂u`` equals hardware linearization's (exact) on the instance, an
+    input that is a current source (``i1``) included."""
+    from diodenet.linearization import ESTIMATORS
+
+    c = random_rtgd(20 + k, model)
+    u, t = _batch(k)
+    loss = sse_loss(t)
+    hw = InstanceHardware(c, INPUTS, OUTPUTS, VARIED, seed=k)
+    exact = hardware_gradient(hw, u, loss)
+    for name in ESTIMATORS:
+        grad = make_estimator(name, step=1e-6)(hw, u, loss)
+        assert list(grad.by_resistor()) == hw.trainable, name
+        assert list(grad.by_input()) == INPUTS, name
+        assert grad.dL_du.shape == u.shape, name
+        if name == "fd":
+            scale = np.abs(exact.dL_du).max()
+            assert scale > 0
+            np.testing.assert_allclose(grad.dL_du, exact.dL_du, rtol=0, atol=1e-6 * scale)
+            np.testing.assert_allclose(grad.dL_dg, exact.dL_dg, rtol=0,
+                                       atol=1e-6 * np.abs(exact.dL_dg).max())
+
+
 def test_model_gradient_error_grows_with_tolerance():
     """How far the twin's gradient is from the instance's, over tolerances:
     0 at 0 %, then about the tolerance itself (measured 2.2 %, 12 %, 22 % of

@@ -17,7 +17,7 @@ All share one call, ``estimator(hw, u, loss) -> Gradient``:
   per batch so the largest nudge current is ``beta × mean(g) × max|y|``.
 * ``fd``: central differences of the loss through ``hw`` itself, each
   programmed conductance stepped by ``±step`` relative (2 settles per
-  sample per device: small circuits only).
+  sample per device: small circuits only), and each input likewise.
 * ``model``: the gradient of the *nominal* circuit (``hw.circuit`` at the
   programmed conductances) computed on a builtin digital twin, whatever
   ``hw`` really is: what training a model of the device gives.
@@ -97,7 +97,8 @@ class EquilibriumPropagation(GradientEstimator):
         if beta == 0.0:  # a zero loss gradient: nothing to nudge
             k = len(hw.trainable)
             return Gradient(L, np.zeros(k), np.zeros_like(u), free.outputs, free,
-                            hw.settles - before)
+                            hw.settles - before, trainable=list(hw.trainable),
+                            inputs=list(hw.inputs))
         plus = hw.settle_injected(u, -beta * g_y)
         if self.symmetric:
             minus = hw.settle_injected(u, beta * g_y)
@@ -110,11 +111,17 @@ class EquilibriumPropagation(GradientEstimator):
             dL_dg = dp.sum(axis=0) / (2 * beta * g)
             def dL_du() -> np.ndarray:
                 return -(plus.input_responses - free.input_responses) / beta
-        return Gradient(L, dL_dg, dL_du, free.outputs, free, hw.settles - before)
+        return Gradient(L, dL_dg, dL_du, free.outputs, free, hw.settles - before,
+                        trainable=list(hw.trainable), inputs=list(hw.inputs))
 
 
 class FiniteDifferences(GradientEstimator):
-    """Central differences through ``hw``: ``(L(g_k(1+h)) - L(g_k(1-h))) / 2h g_k``."""
+    """Central differences through ``hw``: ``(L(g_k(1+h)) - L(g_k(1-h))) / 2h g_k``
+    for each programmed conductance, and for the inputs the outputs'
+    differences chained with the exact ``∂L/∂y``:
+    ``∂L/∂u_sj = Σ_p ∂L/∂y_sp (y_sp(u_j + δ_j) - y_sp(u_j - δ_j)) / 2δ_j``,
+    ``δ_j = h·max|u_j|`` (samples settle independently, so one column's step
+    serves the whole batch)."""
 
     name = "fd"
 
@@ -145,8 +152,21 @@ class FiniteDifferences(GradientEstimator):
         finally:
             hw.set_conductances(g0)
         m = hw.settle(u)
-        L = float(loss(torch.as_tensor(m.outputs)))
-        return Gradient(L, out, np.zeros_like(u), m.outputs, m, hw.settles - before)
+        L, g_y = loss_gradient(loss, m.outputs)
+        dL_du = np.zeros_like(u)
+        # a column of zeros steps by the batch's largest input, or by h itself
+        fallback = float(np.abs(u).max()) if u.size and np.abs(u).max() > 0 else 1.0
+        for j in range(u.shape[1]):
+            col = float(np.abs(u[:, j]).max())
+            delta = h * (col if col > 0 else fallback)
+            ys = []
+            for sgn in (1.0, -1.0):
+                stepped = u.copy()
+                stepped[:, j] += sgn * delta
+                ys.append(np.asarray(hw.settle(stepped).outputs))
+            dL_du[:, j] = (g_y * (ys[0] - ys[1])).sum(axis=1) / (2.0 * delta)
+        return Gradient(L, out, dL_du, m.outputs, m, hw.settles - before,
+                        trainable=list(hw.trainable), inputs=list(hw.inputs))
 
 
 class ModelGradient(GradientEstimator):
