@@ -51,7 +51,7 @@ def test_include_only_when_passed() -> None:
     main = str(NETLISTS / "include_main.cir")
     r = run(main)
     assert r.exit_code == 2
-    assert r.stderr.strip().startswith(f"error: {main}: line 2: .include 'parts/divider.inc'")
+    assert r.stderr.strip().startswith(f"Error: {main}: line 2: .include 'parts/divider.inc'")
     r = run(main, "--include", str(NETLISTS / "parts" / "divider.inc"),
             "--include", str(NETLISTS / "models.lib"), "--json")
     assert r.exit_code == 0, r.output
@@ -64,7 +64,7 @@ def test_bad_file_one_line_error_with_line_number(tmp_path: Path) -> None:
     r = run(str(bad))
     assert r.exit_code == 2
     assert r.stdout == ""
-    assert r.stderr == f"error: {bad}: line 5: duplicate element name 'r1' (first on line 3)\n"
+    assert r.stderr == f"Error: {bad}: line 5: duplicate element name 'r1' (first on line 3)\n"
     assert "Traceback" not in r.output
 
 
@@ -81,7 +81,7 @@ def test_control_block_skipped_with_one_note(tmp_path: Path) -> None:
 def test_missing_file() -> None:
     r = run("no/such/file.cir")
     assert r.exit_code == 2
-    assert r.stderr.startswith("error: no/such/file.cir:") and "Traceback" not in r.output
+    assert r.stderr.startswith("Error: no/such/file.cir:") and "Traceback" not in r.output
 
 
 def test_help_says_what_is_checked() -> None:

@@ -52,11 +52,10 @@ def netlist_options(command):
 
 
 def read_circuit(path: str | Path, includes: tuple[str | Path, ...] = (),
-                 include_dir: str | None = None,
-                 error: type[UserError] = UserError) -> tuple[Any, list[str]]:
+                 include_dir: str | None = None) -> tuple[Any, list[str]]:
     """Read a netlist and its notes, as one line each (``FILE:LINE: note: ...``).
 
-    An unreadable file or a netlist error raises ``error`` with one line naming
+    An unreadable file or a netlist error raises ``UserError`` with one line naming
     the file (and the line). Nothing is printed.
     """
     import warnings
@@ -68,9 +67,9 @@ def read_circuit(path: str | Path, includes: tuple[str | Path, ...] = (),
         try:
             circuit = read_netlist(path, includes=includes, include_dir=include_dir)
         except OSError as exc:
-            raise error(f"{exc.filename or path}: {exc.strerror or exc}") from exc
+            raise UserError(f"{exc.filename or path}: {exc.strerror or exc}") from exc
         except ValueError as exc:
-            raise error(f"{path}: {exc}") from exc
+            raise UserError(f"{path}: {exc}") from exc
     notes = [f"{path}:{w.message.line}: note: {w.message.problem}" for w in caught
              if isinstance(w.message, NetlistWarning)]
     return circuit, notes

@@ -4,19 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import IO, Any
 
 import click
 
 from ._io import read_circuit
-from .main import UserError, cli
-
-
-class _NetlistCheckError(UserError):
-    """One line, ``error: FILE: line N: problem``, exit code 2."""
-
-    def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
+from .main import cli
 
 
 @cli.group()
@@ -56,10 +48,10 @@ def check(file: Path, as_json: bool, includes: tuple[Path, ...], include_dir: st
 
     Analysis cards (.op, .dc, .tran, ...) are ignored with a note. Prints the
     title, the node and element counts, elements by kind and the number of
-    trainable elements. On a problem: one line `error: FILE: line N:
+    trainable elements. On a problem: one line `Error: FILE: line N:
     problem` and exit code 2.
     """
-    circuit, notes = read_circuit(file, includes, include_dir, error=_NetlistCheckError)
+    circuit, notes = read_circuit(file, includes, include_dir)
     summary = circuit.summary()
     if as_json:
         click.echo(json.dumps({"file": str(file), **summary, "notes": notes}))
