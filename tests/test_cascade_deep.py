@@ -382,6 +382,7 @@ def test_train_a_cascade_with_gains_resume_and_export_to_ngspice(tmp_path: Path)
     run = subprocess.run([ngspice, "-b", info["netlist"]], capture_output=True, text=True,
                          timeout=60, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
+    assert "can't parse" not in run.stdout + run.stderr  # the outputs are saved by name
     lines = run.stdout.splitlines()
     row = lines[next(i for i, line in enumerate(lines) if line.startswith("Index")) + 2]
     printed = np.array([float(v) for v in row.split()[1:]])

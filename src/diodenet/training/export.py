@@ -62,5 +62,8 @@ def export_netlist(model_dir: str | Path, *, sample: int = 0) -> Export:
     head, end = text.rsplit("\n", 1)
     if end.strip().lower() != ".end":
         raise ValueError("unexpected netlist ending")  # pragma: no cover - writer invariant
-    text = f"{head}\n.op\n.print op {probes}\n.end\n"
+    # saving the output nodes spares ngspice -b's "can't parse" warnings on .print op
+    saved = " ".join(f"v({node})" for node in dict.fromkeys(
+        node for pair in outputs for node in pair if node != "0"))
+    text = f"{head}\n.op\n.save {saved}\n.print op {probes}\n.end\n"
     return Export(text, outputs, expected, sample)
