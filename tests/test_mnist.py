@@ -66,6 +66,16 @@ def test_idx_directory_gives_the_official_split_unchanged(tmp_path: Path, gz: bo
                        atol=1e-3)
 
 
+def test_idx_directory_under_home_is_found_by_tilde(tmp_path: Path, monkeypatch) -> None:
+    """``data_dir="~/mnist"`` is the folder in the home directory, as the shell
+    would expand it for ``--data-dir ~/mnist``."""
+    (tmp_path / "mnist").mkdir()
+    arrays = _write_mnist(tmp_path / "mnist")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    d = load_dataset("mnist", data_dir="~/mnist")
+    assert np.array_equal(d.y_train, arrays["train-labels-idx1-ubyte"])
+
+
 def test_idx_refuses_truncated_and_wrong_magic_files(tmp_path: Path) -> None:
     _write_mnist(tmp_path, gz=False)
     bad = tmp_path / "t10k-images-idx3-ubyte"

@@ -111,8 +111,9 @@ def read_idx(path: str | Path, rank: int) -> np.ndarray:
 
 def read_idx_mnist(directory: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(x_train, y_train, x_test, y_test)`` from the four IDX files in
-    ``directory``: pixels as float32 (n, 784) in [0, 255], labels int64."""
-    directory = Path(directory)
+    ``directory`` (``~`` expanded): pixels as float32 (n, 784) in [0, 255],
+    labels int64."""
+    directory = Path(directory).expanduser()
     if not directory.is_dir():
         raise _error(f"{directory}: not a directory (--data-dir expects the MNIST IDX files)")
     arrays: dict[str, tuple[Path, np.ndarray]] = {}
