@@ -188,6 +188,16 @@ d1 2 0 dd
 .model dd d(is=1e-14 n=1.1)
 .end
 """,
+    # ngspice: a .temp card outranks .options temp=, whichever comes first
+    ".temp outranks options temp": """t
+.temp 50
+v1 1 0 2
+r1 1 2 5k
+d1 2 0 dd
+.model dd d(is=0.1p rs=16 n=1.5)
+.options temp=70
+.end
+""",
     "parallel and anti-parallel diodes": """t
 v1 1 0 3
 r1 1 2 1k
@@ -370,3 +380,13 @@ def test_pspice_breakdown_coefficients_are_ignored_as_ngspice_ignores_them() -> 
         c = parse_netlist("t\n.temp 100\nv1 0 1 10\nr1 1 2 1k\nd1 2 0 dz\n"
                           ".model dz d(bv=5 tbv1=0.01)\n")
     assert c["d1"].model.bv == 5.0  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("card, line", [(".temp -300", 2), (".options temp=-273.15", 2),
+                                        ("d2 2 0 dd temp=-280", 2)])
+def test_a_temperature_at_or_below_absolute_zero_is_refused_on_its_line(card: str,
+                                                                     line: int) -> None:
+    from diodenet.circuits.netlist import NetlistError
+
+    with pytest.raises(NetlistError, match=rf"line {line}: .*absolute zero"):
+        read(f"t\n{card}\nv1 1 0 2\nr1 1 2 5k\nd1 2 0 dd\n.model dd d(is=1e-14)\n.end\n")

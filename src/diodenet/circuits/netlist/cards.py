@@ -49,6 +49,13 @@ OUT_OF_SCOPE = {
 READ = "R, C, L, K, D, V, I, E, F, G, H and X"
 
 
+def temperature(card: Card, celsius: float, what: str) -> float:
+    """``celsius`` if it is above absolute zero; else the card's one-line error."""
+    if not celsius > -273.15:
+        raise card.error(f"{what} {celsius:g} C is at or below absolute zero (-273.15 C)")
+    return celsius
+
+
 def element_card(
     reader: _Reader, card: Card, params: dict[str, float], path: str,
     node: Callable[[str], str], models: dict[str, Card], block: object,
@@ -189,7 +196,8 @@ def _diode(
     if area <= 0 or mult <= 0:
         raise card.error(f"{name}: area and m must be > 0")
     model_name, values = reader.diode_model(card, words[3].lower(), params, path, models, block)
-    device_temp = temp if temp is not None else reader.temp + dtemp
+    device_temp = temperature(card, temp if temp is not None else reader.temp + dtemp,
+                              f"{name}: temperature")
     if isinstance(values, dict):
         try:
             model = diode_instance(values, device_temp, reader.tnom, area, mult)

@@ -37,7 +37,7 @@ from pathlib import Path
 from ..circuit import Circuit
 from ..diode_models import DiodeModel
 from ..elements import Element, Gyrator, Inductor, Transformer
-from .cards import element_card
+from .cards import element_card, temperature
 from .errors import NetlistWarning
 from .expressions import (
     ExpressionError,
@@ -135,6 +135,7 @@ class _Reader:
     # ------------------------------------------------------------- top level
     def read(self, top: Block) -> None:
         self.top = top
+        dot_temp: float | None = None  # ngspice: a .temp card outranks .options temp=
         for card in top.cards:
             first = card.first
             if first == ".global":
@@ -146,10 +147,12 @@ class _Reader:
                 if len(words) != 2:
                     raise card.error(".temp takes one temperature (C); "
                                      "diodenet solves one operating point")
-                self.temp = self.value(card, words[1], {}, ".temp")
+                dot_temp = temperature(card, self.value(card, words[1], {}, ".temp"), ".temp")
             elif first == ".title":
                 parts = card.text.split(None, 1)
                 self.circuit.title = parts[1] if len(parts) > 1 else ""
+        if dot_temp is not None:
+            self.temp = dot_temp
         self.expand(top, {"temper": self.temp}, "", {}, ())
 
     def options(self, card: Card) -> None:
@@ -166,9 +169,9 @@ class _Reader:
                 continue
             x = self.value(card, raw, {}, f"option {key}")
             if key == "temp":
-                self.temp = x
+                self.temp = temperature(card, x, "option temp")
             elif key == "tnom":
-                self.tnom = x
+                self.tnom = temperature(card, x, "option tnom")
             else:
                 self.circuit.options[key] = x
 
