@@ -138,3 +138,20 @@ def test_expressions_agree_with_ngspice(tmp_path: Path, ngspice_available) -> No
     for k, expr in enumerate(NGSPICE_CASES):
         ours = evaluate(expr, {"a": 3.0, "b": 4.0})
         assert got[f"n{k}"] == pytest.approx(ours, rel=1e-6, abs=1e-12), expr
+
+
+@pytest.mark.parametrize("funcs", [
+    ".func f(x)={f(x)}",                              # calls itself
+    ".func f(x)={g(x)}\n.func g(x)={f(x)}",           # two that call each other
+    ".func f1(x)={x}\n" + "\n".join(                  # each calls the last twice: 2**16 calls
+        f".func f{i}(x)={{f{i - 1}(x)+f{i - 1}(x)}}" for i in range(2, 17)),
+])
+def test_runaway_user_functions_are_one_line_errors(funcs: str) -> None:
+    """A .func that recurses, or a chain whose calls double at each level, is
+    refused on the card that calls it (no RecursionError, no 2**n evaluations)."""
+    from diodenet.circuits.netlist import NetlistError, parse_netlist
+
+    top = funcs.splitlines()[-1].split("(")[0].split()[-1]
+    text = f"t\n{funcs}\nv1 in 0 1\nr1 in 0 {{{top}(1)}}\n.end\n"
+    with pytest.raises(NetlistError, match=r"r1 value: .*(nested deeper|user-function calls)"):
+        parse_netlist(text)

@@ -149,7 +149,12 @@ _COMPARE = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a,
             ">": lambda a, b: a > b, "<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b}
 #: a user function body and its argument names
 UserFunction = tuple[tuple[str, ...], str]
-MAX_CALL_DEPTH = 50
+#: user functions calling user functions, at most this deep (each level costs
+#: the parser some 25 Python frames)
+MAX_CALL_DEPTH = 20
+#: user-function calls in one expression, at most (``.func`` chains that each
+#: call the previous one twice would otherwise cost 2**n evaluations)
+MAX_CALLS = 10_000
 
 
 def _tokenize(text: str) -> list[tuple[str, object]]:
@@ -199,9 +204,11 @@ class _Parser:
     """Recursive descent over the tokens, evaluating as it goes."""
 
     def __init__(self, text: str, names: Mapping[str, float],
-                 functions: Mapping[str, UserFunction] | None = None, calls: int = 0) -> None:
+                 functions: Mapping[str, UserFunction] | None = None, calls: int = 0,
+                 budget: list[int] | None = None) -> None:
         self.functions = functions or {}
         self.calls = calls
+        self.budget = budget if budget is not None else [MAX_CALLS]  # shared with inner calls
         self.text = text
         self.tokens = _tokenize(text)
         self.pos = 0
@@ -390,9 +397,14 @@ class _Parser:
         if len(args) != len(args_names):
             raise ExpressionError(f"{name}() takes {len(args_names)} argument(s), got {len(args)}")
         if self.calls >= MAX_CALL_DEPTH:
-            raise ExpressionError(f"{name}(): user functions nested deeper than {MAX_CALL_DEPTH}")
+            raise ExpressionError(f"{name}(): user functions nested deeper than {MAX_CALL_DEPTH} "
+                                  "(a function that calls itself?)")
+        self.budget[0] -= 1
+        if self.budget[0] < 0:
+            raise ExpressionError(f"{name}(): more than {MAX_CALLS} user-function calls in "
+                                  f"{_short(self.text)}")
         scope = {**self.names, **dict(zip(args_names, args))}
-        inner = _Parser(body, scope, self.functions, self.calls + 1)
+        inner = _Parser(body, scope, self.functions, self.calls + 1, self.budget)
         value = inner.expression()
         if inner.peek() != "end":
             raise ExpressionError(f"unexpected {inner.tokens[inner.pos][1]!r} in .func {name}")
@@ -407,10 +419,17 @@ def evaluate(text: str, names: Mapping[str, float] | None = None,
     functions (``parse_function``).
     """
     p = _Parser(text, names or {}, functions)
-    value = p.expression()
+    try:
+        value = p.expression()
+    except RecursionError:
+        raise _too_deep(text) from None
     if p.peek() != "end":
         raise ExpressionError(f"unexpected {p.tokens[p.pos][1]!r} in {_short(text)}")
     return value
+
+
+def _too_deep(text: str) -> ExpressionError:
+    return ExpressionError(f"expression nested too deeply to evaluate: {_short(text)}")
 
 
 def parse_function(text: str) -> tuple[str, UserFunction]:
@@ -450,7 +469,10 @@ def parse_assignments(text: str, names: Mapping[str, float] | None = None,
         if name in FUNCTIONS:
             raise ExpressionError(f"{name!r} is a function name, not a parameter")
         p.take("=")
-        value = p.expression()
+        try:
+            value = p.expression()
+        except RecursionError:
+            raise _too_deep(text) from None
         out[name] = value
         if p.peek() == ",":
             # ngspice 39 hangs on "a=1, b=2": refuse rather than accept what it cannot run
