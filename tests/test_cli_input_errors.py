@@ -109,3 +109,15 @@ def test_an_unreadable_file_is_one_line(files: Path, monkeypatch: pytest.MonkeyP
     _one_line(["simulate", "net.cir", "--include", "secret"], "secret: Permission denied")
     _one_line(["train", "--csv", "secret", "--out", "o"], "secret: Permission denied")
     assert not (files / "o").exists()
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--vmin", "-1e308", "--vmax", "1e308"], "the span overflows"),
+    (["--vmin", "1e308", "--vmax", "1.7e308"], "not finite"),
+])
+def test_json_never_carries_nan(args: list[str], expected: str) -> None:
+    """JSON has no NaN or Infinity: a value that overflows is a one-line error
+    with nothing on stdout, not ``NaN`` in the output."""
+    res = CliRunner().invoke(cli, ["activations", *args, "--points", "3", "--json"])
+    assert res.exit_code == 2 and res.stdout == "", res.output
+    assert expected in res.stderr and len(res.stderr.strip().splitlines()) == 1

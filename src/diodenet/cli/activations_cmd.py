@@ -7,12 +7,13 @@ form) for the diodes, the node voltage (admittance form) for the clamp.
 
 from __future__ import annotations
 
-import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
 import click
 
+from ._io import dump_json
 from .main import UserError, cli, user_errors
 
 if TYPE_CHECKING:
@@ -52,6 +53,8 @@ def sample_activations(r: float, vmin: float, vmax: float, points: int) -> Activ
 
     if not vmin < vmax:
         raise ValueError(f"--vmin must be below --vmax, got {vmin} >= {vmax}")
+    if not math.isfinite(vmax - vmin):
+        raise ValueError(f"--vmin {vmin:g} to --vmax {vmax:g}: the span overflows a float")
     if points < 2:
         raise ValueError(f"--points must be >= 2, got {points}")
     x = torch.linspace(vmin, vmax, points, dtype=torch.float64)
@@ -129,7 +132,7 @@ def activations(out: Path | None, as_json: bool, r: float, vmin: float, vmax: fl
                 raise UserError(f"--out must name a .png file, got {out}")
             _plot(data, out)
     if as_json:
-        click.echo(json.dumps(data))
+        click.echo(dump_json(data))
         return
     for name, text in data["descriptions"].items():
         click.echo(f"{name:14s} {text}")

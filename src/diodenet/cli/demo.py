@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from ._io import dump_json
 from .main import cli, user_errors
 
 
@@ -117,7 +117,7 @@ def demo(out_dir: str, epochs: int, finetune_epochs: int, workers: int, seed: in
         "seconds": time.perf_counter() - t_all,
     }
     if as_json:
-        click.echo(json.dumps(figures))
+        click.echo(dump_json(figures))
         return
     click.echo("")
     click.echo(f"built-in hardware (ideal diodes):     {100 * trained['test_accuracy']:.1f}% test")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
+from ._io import dump_json
 from .main import cli, user_errors
 
 
@@ -36,7 +36,7 @@ def export(model_dir: Path, out_file: Path | None, sample: int, as_json: bool) -
         path = out_file or model_dir / "export.cir"
         atomic_write_text(path, ex.netlist)
     if as_json:
-        click.echo(json.dumps({"netlist": str(path), "sample": ex.sample,
+        click.echo(dump_json({"netlist": str(path), "sample": ex.sample,
                                "outputs": [list(o) for o in ex.outputs],
                                "expected": ex.expected.tolist()}))
         return

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from ._io import read_circuit
+from ._io import dump_json, read_circuit
 from .main import cli
 
 
@@ -54,7 +53,7 @@ def check(file: Path, as_json: bool, includes: tuple[Path, ...], include_dir: st
     circuit, notes = read_circuit(file, includes, include_dir)
     summary = circuit.summary()
     if as_json:
-        click.echo(json.dumps({"file": str(file), **summary, "notes": notes}))
+        click.echo(dump_json({"file": str(file), **summary, "notes": notes}))
         return
     click.echo(f"{file}: ok")
     click.echo(f"  title:     {summary['title']}")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import click
 
-from ._io import si
+from ._io import dump_json, si
 from .main import UserError, cli, user_errors
 
 
@@ -139,7 +138,7 @@ def robustness(dataset, hidden, epochs, in_situ_epochs, lr, instances, first_see
                      hardware=hardware, lr=lr, first_seed=first_seed, settle_time=settle_time,
                      log=lambda msg: click.echo(msg, err=True), progress=progress)
     if as_json:
-        click.echo(json.dumps({k: result[k] for k in ("nominal", "offline", "in_situ",
+        click.echo(dump_json({k: result[k] for k in ("nominal", "offline", "in_situ",
                                                        "power_w")}))
         return
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from ..utils.threads import limit_threads
-from ._io import check_positive, si
+from ._io import check_positive, dump_json, si
 from .main import UserError, cli, user_errors
 
 
@@ -176,7 +174,7 @@ def train(dataset, data_dir, features, csv_path, label_column, hardware, hidden,
         keys = ("hardware", "dataset", "features", "n_features", "test_accuracy",
                 "train_accuracy", "epochs", "seconds", "netlist", "mlp_test_accuracy", "split",
                 "settles", "peak_rss_mb", "power_w")
-        click.echo(json.dumps({k: summary[k] for k in keys}))
+        click.echo(dump_json({k: summary[k] for k in keys}))
         return
     s = summary
     click.echo(f"hardware: {s['hardware']} (every settle and gradient measured there)")
