@@ -36,9 +36,9 @@ def test_nodal_route_equals_kernel_route(seed: int, model: object | None) -> Non
     nodal = BuiltinSimulator(c, route="nodal").operating_points(u, ["v0", "v1"])
     assert kernel.route == "kernel" and nodal.route == "nodal"
     cols = [nodal.nodes.index(n) for n in kernel.nodes]
-    # exact for ideal/PWL; for Shockley the nodal route adds what ngspice adds
-    # (gmin across each junction, the cubic reverse tail): ~1e-8 V here
-    volts, amps = (1e-7, 1e-10) if model is None else (1e-9, 1e-12)
+    # the same law on both routes (ngspice's: gmin across each junction and the
+    # cubic reverse tail for Shockley junctions)
+    volts, amps = 1e-9, 1e-12
     np.testing.assert_allclose(nodal.voltages[:, cols], kernel.voltages, rtol=0, atol=volts)
     np.testing.assert_allclose(nodal.source_currents, kernel.source_currents, rtol=0,
                                atol=amps)
@@ -246,6 +246,33 @@ def test_the_kernel_route_has_gmin_across_each_junction(gmin, ngspice_available:
         theirs = sim.operating_points(u, ["i1"])
     cols = [theirs.nodes.index(n) for n in ours.nodes]
     assert np.abs(ours.voltages - theirs.voltages[:, cols]).max() <= 1e-9
+
+
+@pytest.mark.parametrize("bias", [-0.3, -5.0, -0.05, 0.4])
+def test_the_kernel_route_has_ngspice_reverse_tail(bias: float, ngspice_available: None) -> None:
+    """Below ``-3 nVt`` ngspice's junction current is ``-Is (1 + (3nVt/(e v))³)``,
+    not Shockley's: a leaky (1 µA) Schottky junction reverse-biased through
+    100 kOhm sat 2.7e-4 V from ngspice with the plain exponential. On the
+    kernel route, as in the training hardware, it now answers as ngspice, and
+    as the nodal route (which has always had the tail)."""
+    from diodenet.linearization import BuiltinHardware
+    from diodenet.simulators.ngspice import NgspiceSimulator
+
+    c = parse_netlist("t\nv1 in 0 0\nd1 in out dsch\nr1 out 0 100k\nr2 in out 10meg\n"
+                      ".model dsch D(is=1u n=1.05 rs=0.5)\n.end\n")
+    u = np.array([[bias], [2 * bias]])
+    ours = BuiltinSimulator(c).operating_points(u, ["v1"])
+    assert ours.route == "kernel"
+    nodal = BuiltinSimulator(c, route="nodal").operating_points(u, ["v1"])
+    with NgspiceSimulator(c, options={"reltol": 1e-12, "vntol": 1e-15, "abstol": 1e-18}) as sim:
+        theirs = sim.operating_points(u, ["v1"])
+    out = ours.nodes.index("out")
+    for other in (theirs, nodal):
+        np.testing.assert_allclose(ours.voltages[:, out], other.voltages[:, other.nodes.index("out")],
+                                   rtol=0, atol=1e-10)
+    hw = BuiltinHardware(c, ["v1"], ["out"])
+    np.testing.assert_allclose(hw.settle(u).outputs[:, 0], theirs.voltage("out"), rtol=0,
+                               atol=1e-10)
 
 
 # ngspice runs a PWL diode as its stand-in, whose reverse leakage is not

@@ -20,6 +20,7 @@ from .closed_forms import (
     diode_relu_current,
     port_from_model,
 )
+from .junction import SpiceJunction
 from .lambertw import lambertw0, lambertw0_exp, log_lambertw0_exp
 from .numerical import FunctionPort, TablePort
 from .oneport import OnePort, OnePortNonlinearity
@@ -36,6 +37,7 @@ __all__ = [
     "PiecewiseLinear",
     "Shockley",
     "ShockleyPort",
+    "SpiceJunction",
     "TablePort",
     "ZenerPort",
     "diode_relu",

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..activations import Ideal, Nonlinearity, Shockley
+from ..activations import Ideal, Nonlinearity, SpiceJunction
 from ..circuits import Circuit, ShockleyDiode, VoltageSource
 from ..circuits.outputs import OutputSpec, parse_output
 from .kernel import Kernel
@@ -43,7 +43,9 @@ from .mna import (
 
 
 def diode_nonlinearity(model: object, name: str = "a diode") -> Nonlinearity:
-    """The kernel relation of a diode model's junction (reverse-voltage variable).
+    """The kernel relation of a diode model's junction (reverse-voltage variable):
+    for a Shockley model, ngspice's law (``SpiceJunction``: the cubic reverse
+    tail included), so that the kernel answers as ngspice does.
 
     A Shockley model with a knee (``ikf``, ``ikr``) or a recombination current
     (``isr``) has no kernel relation: ``ValueError`` rather than a silently
@@ -53,7 +55,7 @@ def diode_nonlinearity(model: object, name: str = "a diode") -> Nonlinearity:
         if not model.plain:
             raise ValueError(f"{name}: IKF/IKR/ISR are outside the kernel's Shockley relation "
                              "(the builtin simulate command and the ngspice backend model them)")
-        return Shockley(is_=model.is_, nvt=model.nvt)
+        return SpiceJunction(is_=model.is_, nvt=model.nvt)
     return Ideal()  # ideal and PWL junctions (a PWL drop is an offset of the port)
 
 

@@ -1,0 +1,58 @@
+"""``SpiceJunction``: ngspice's junction law as a kernel relation, against the
+nodal route's scalar transcription of ngspice's ``DIOload`` (``circuits.junction``),
+finite differences, and its own defining equation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from diodenet.activations import Shockley, SpiceJunction
+from diodenet.circuits import ShockleyDiode
+from diodenet.circuits.junction import junction_current
+
+MODELS = [ShockleyDiode(is_=1e-6, n=1.05), ShockleyDiode(is_=2.52e-9, n=1.752),
+          ShockleyDiode(is_=1e-14, n=1.0)]
+
+
+@pytest.mark.parametrize("model", MODELS, ids=["schottky", "1n4148", "small"])
+def test_law_and_slope_are_ngspice_on_both_sides_of_the_knee(model: ShockleyDiode) -> None:
+    f = SpiceJunction(model.is_, model.nvt)
+    c = 3 * model.nvt
+    v = np.concatenate([-np.geomspace(1e3, 1e-3, 60), [-c * (1 + 1e-9), -c, -c * (1 - 1e-9)],
+                        np.linspace(0.0, 0.6, 13)])
+    z = torch.tensor(-v, dtype=torch.float64)
+    want = np.array([junction_current(model, float(x), gmin=0.0) for x in v])
+    np.testing.assert_allclose(-f.value(z).numpy(), want[:, 0], rtol=1e-13, atol=0)
+    np.testing.assert_allclose(f.derivative(z).numpy(), want[:, 1], rtol=1e-13, atol=0)
+    # and it is not Shockley's law in reverse: the tail is what ngspice adds
+    deep = torch.tensor([0.3], dtype=torch.float64)
+    assert abs(float(f.value(deep) - Shockley(model.is_, model.nvt).value(deep))) > 1e-4 * model.is_
+
+
+@pytest.mark.parametrize("model", MODELS, ids=["schottky", "1n4148", "small"])
+@pytest.mark.parametrize("alpha", [1e-3, 1.0, 1e5, 1e9])
+def test_resolvent_solves_its_equation_and_is_differentiable(model: ShockleyDiode,
+                                                             alpha: float) -> None:
+    f = SpiceJunction(model.is_, model.nvt)
+    x = torch.tensor(np.concatenate([-np.geomspace(1e3, 1e-4, 40), [0.0],
+                                     np.geomspace(1e-4, 1e3, 60)]),
+                     dtype=torch.float64, requires_grad=True)
+    s = f.resolvent(x, alpha)
+    sd = s.detach()
+    residual = (sd + alpha * f.value(sd) - x.detach()).abs()
+    scale = x.detach().abs() + sd.abs() + alpha * model.is_
+    # the tail's Newton to round-off; the exponential side is Shockley's closed form
+    tail = sd > 3 * model.nvt
+    assert bool(tail.any()) and bool((~tail).any())
+    assert float((residual / scale)[tail].max()) <= 4e-16
+    assert float((residual / scale).max()) <= 1e-12
+    assert bool((sd[1:] >= sd[:-1]).all())  # the resolvent of a monotone relation
+    (grad,) = torch.autograd.grad(s.sum(), x)
+    np.testing.assert_allclose(grad.numpy(), f.resolvent_derivative(x.detach(), alpha).numpy(),
+                               rtol=1e-10, atol=0)
+    # the tail's slope by central differences
+    h = 1e-6 * x.detach().abs()
+    fd = (f.resolvent(x.detach() + h, alpha) - f.resolvent(x.detach() - h, alpha)) / (2 * h)
+    np.testing.assert_allclose(fd[tail].numpy(), grad[tail].numpy(), rtol=1e-6, atol=0)
