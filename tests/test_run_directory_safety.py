@@ -186,3 +186,25 @@ def test_library_refuses_zero_instead_of_the_default() -> None:
                                 ("scale", 0.0, "scale must be a voltage > 0")):
         with pytest.raises(ValueError, match=problem):
             RunConfig(**{"dataset": "xor", key: value}).resolved().train_config()
+
+
+@pytest.mark.parametrize(("file", "edit", "problem"), [
+    ("checkpoint.json", lambda d: d.pop("conductances"), "'conductances' must be 38 finite"),
+    ("checkpoint.json", lambda d: d.update(conductances={"a": 1}), "'conductances' must be"),
+    ("checkpoint.json", lambda d: d.update(conductances=[1.0] * 38), "outside the run's range"),
+    ("checkpoint.json", lambda d: d.update(trainable=None), "resistors are not the network"),
+    ("checkpoint.json", lambda d: d.update(gains=[1.0]), "the run's network has no buffers"),
+    ("config.json", lambda d: d.update(hidden="abc"), "damaged run config: 'hidden' is 'abc'"),
+    ("config.json", lambda d: d.update(seed="s"), "damaged run config: 'seed' is 's'"),
+])
+def test_export_of_a_damaged_run_is_one_line(run_dir: Path, tmp_path: Path, file: str,
+                                             edit, problem: str) -> None:
+    """``export`` reads the run as ``--resume`` does: a damaged config or
+    checkpoint is one line naming the file, never a traceback."""
+    for name, data in _snapshot(run_dir).items():
+        (tmp_path / name).write_bytes(data)
+    d = json.loads((tmp_path / file).read_text())
+    edit(d)
+    (tmp_path / file).write_text(json.dumps(d))
+    _one_line(CliRunner().invoke(cli, ["export", str(tmp_path)]), f"{tmp_path / file}: ",
+              problem)

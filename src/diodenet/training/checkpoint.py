@@ -100,7 +100,7 @@ def read_json_object(path: str | Path, what: str) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise CheckpointError(f"{path}: no {what} to resume from") from None
+        raise CheckpointError(f"{path}: no {what} (not a finished diodenet train run?)") from None
     except UnicodeDecodeError:
         raise CheckpointError(f"{path}: damaged {what} (not UTF-8 text)") from None
     except json.JSONDecodeError as exc:

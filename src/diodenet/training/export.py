@@ -10,14 +10,15 @@ back with it, so what ngspice prints can be checked against them.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from .checkpoint import load_checkpoint
-from .session import CONFIG, RunConfig, build, load_data, training_hardware
+from ..cascades import Cascade
+from .checkpoint import CHECKPOINT, CheckpointError, load_checkpoint
+from .session import build, load_data, saved_config, training_hardware
 
 
 @dataclass
@@ -34,21 +35,29 @@ class Export:
 def export_netlist(model_dir: str | Path, *, sample: int = 0) -> Export:
     """The trained model of ``model_dir`` as ngspice netlist text (see above)."""
     out = Path(model_dir)
-    try:
-        cfg = RunConfig.from_json(json.loads((out / CONFIG).read_text())).resolved()
-    except FileNotFoundError:
-        raise ValueError(f"{out}: no {CONFIG}: not a diodenet train output directory") from None
+    cfg = saved_config(out).resolved()
     state = load_checkpoint(out)
     data = load_data(cfg)
     if not 0 <= sample < len(data.y_test):
         raise ValueError(f"sample must be in [0, {len(data.y_test)}), got {sample}")
     net = build(cfg, data)
     with training_hardware("builtin", net) as hw:
-        if list(state.get("trainable", [])) != list(hw.trainable):
-            raise ValueError(f"{out}: the checkpoint's resistors do not match config.json")
-        hw.set_conductances(np.array(state["conductances"]))
+        path = out / CHECKPOINT
+        if state.get("trainable") != list(hw.trainable):
+            raise CheckpointError(f"{path}: the checkpoint's resistors are not the network "
+                                  "config.json describes")
+        g = _values(state, "conductances", len(hw.trainable), path)
+        g_range = cfg.train_config().g_range
+        lo, hi = g_range.g_min, g_range.g_max
+        if not ((g >= lo * (1 - 1e-9)) & (g <= hi * (1 + 1e-9))).all():
+            raise CheckpointError(f"{path}: a conductance is outside the run's range "
+                                  f"[{lo!r}, {hi!r}] S")
+        hw.set_conductances(g)
         if "gains" in state:
-            hw.set_gains(np.array(state["gains"]))  # type: ignore[attr-defined]
+            if not isinstance(hw, Cascade):
+                raise CheckpointError(f"{path}: buffer gains, but the run's network has "
+                                      "no buffers")
+            hw.set_gains(_values(state, "gains", len(hw.gains), path))
         u = net.encode(data.x_test[sample:sample + 1])
         expected = hw.settle(u).outputs[0]
         circuit = hw.circuit.copy()
@@ -67,3 +76,14 @@ def export_netlist(model_dir: str | Path, *, sample: int = 0) -> Export:
         node for pair in outputs for node in pair if node != "0"))
     text = f"{head}\n.op\n.save {saved}\n.print op {probes}\n.end\n"
     return Export(text, outputs, expected, sample)
+
+
+def _values(state: dict[str, Any], key: str, n: int, path: Path) -> np.ndarray:
+    """``state[key]``: ``n`` finite numbers, or a one-line ``CheckpointError``."""
+    raw = state.get(key)
+    ok = isinstance(raw, list) and len(raw) == n and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in raw)
+    values = np.asarray(raw, dtype=float) if ok else np.zeros(0)
+    if not ok or not np.isfinite(values).all():
+        raise CheckpointError(f"{path}: damaged checkpoint: {key!r} must be {n} finite numbers")
+    return values

@@ -286,7 +286,7 @@ def run_training(
         raise ValueError(f"{out}: exists and is not a directory")
     note = None
     if resume:
-        cfg = _saved_config(out)
+        cfg = saved_config(out)
     elif _holds_run(out):
         if not overwrite:
             raise ValueError(
@@ -347,10 +347,10 @@ def _holds_run(out: Path) -> list[str]:
     return [n for n in (CONFIG, CHECKPOINT, METRICS) if (out / n).exists()]
 
 
-def _saved_config(out: Path) -> RunConfig:
+def saved_config(out: Path) -> RunConfig:
     """``out/config.json`` as a ``RunConfig``; one-line ``CheckpointError`` otherwise."""
     if not out.is_dir():
-        raise CheckpointError(f"{out}: no such run directory (no {CONFIG} to resume from)")
+        raise CheckpointError(f"{out}: no such run directory (no {CONFIG})")
     path = out / CONFIG
     d = read_json_object(path, "run config")
     kinds = {f.name: f.type for f in fields(RunConfig)}
