@@ -268,8 +268,8 @@ def test_the_kernel_route_has_ngspice_reverse_tail(bias: float, ngspice_availabl
         theirs = sim.operating_points(u, ["v1"])
     out = ours.nodes.index("out")
     for other in (theirs, nodal):
-        np.testing.assert_allclose(ours.voltages[:, out], other.voltages[:, other.nodes.index("out")],
-                                   rtol=0, atol=1e-10)
+        theirs_out = other.voltages[:, other.nodes.index("out")]
+        np.testing.assert_allclose(ours.voltages[:, out], theirs_out, rtol=0, atol=1e-10)
     hw = BuiltinHardware(c, ["v1"], ["out"])
     np.testing.assert_allclose(hw.settle(u).outputs[:, 0], theirs.voltage("out"), rtol=0,
                                atol=1e-10)
