@@ -303,3 +303,16 @@ def test_a_node_held_only_by_blocking_diodes_takes_ngspice_answer(
     a = ours.voltages[:, ours.nodes.index("a")]
     np.testing.assert_allclose(a, theirs.voltages[:, theirs.nodes.index("a")], atol=atol)
     np.testing.assert_allclose(a, u[:, 0] / 2, atol=1e-9)
+
+
+@pytest.mark.parametrize("volts", [1e308, 1e200])
+def test_a_junction_past_its_law_is_no_answer(volts: float) -> None:
+    """A source so large that the junction's e^(v/nVt) passes the law's cap
+    (e^700) once answered 6.7e307 V, the resistor divider with the diode
+    ignored. It is now an error, with no numpy overflow warnings on the way."""
+    c = parse_netlist(f"t\nv1 in 0 {volts!r}\nr1 in out 1k\nd1 out 0 dm\nr2 out 0 2k\n"
+                      ".model dm D(is=1e-14)\n.end\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(ValueError, match="did not converge"):
+            BuiltinSimulator(c, route="nodal").operating_points()

@@ -110,6 +110,9 @@ class NodalNewton:
         J = np.zeros((self.size, self.size))
         biggest = 0.0
         self._roundoff = 0.0  # the KCL residual that rounding alone leaves
+        # a junction forward-biased past junction_current's cap on e^(v/nVt)
+        # (e^700): there the law is no longer the diode's, so no answer converges
+        self._beyond_law = False
 
         def v(node: int) -> float:
             return 0.0 if node < 0 else x[node]
@@ -189,7 +192,10 @@ class NodalNewton:
             j = self.index[f"{d.name}#junction"] if model.rs > 0 else a
             if model.rs > 0:
                 conductance(a, j, 1.0 / model.rs)
-            i, g = junction_current(model, v(j) - v(c), self.gmin, bv)
+            vd = float(v(j) - v(c))
+            if vd > 700.0 * model.n * thermal_voltage(model.temp):
+                self._beyond_law = True
+            i, g = junction_current(model, vd, self.gmin, bv)
             inject(j, i)
             inject(c, -i)
             add(j, j, g)
@@ -205,8 +211,9 @@ class NodalNewton:
         for d, model, _ in self.diodes:
             a, c = self._node(d.anode), self._node(d.cathode)
             j = self.index[f"{d.name}#junction"] if model.rs > 0 else a
-            old = (x[j] if j >= 0 else 0.0) - (x[c] if c >= 0 else 0.0)
-            step = (dx[j] if j >= 0 else 0.0) - (dx[c] if c >= 0 else 0.0)
+            # Python floats: an overflow is inf, without numpy's warning
+            old = float((x[j] if j >= 0 else 0.0) - (x[c] if c >= 0 else 0.0))
+            step = float((dx[j] if j >= 0 else 0.0) - (dx[c] if c >= 0 else 0.0))
             vte = model.n * thermal_voltage(model.temp)
             vcrit = vte * math.log(vte / (math.sqrt(2) * model.is_))
             new = old + step
@@ -242,7 +249,7 @@ class NodalNewton:
             volts = float(np.abs(x[: self.n_nodes]).max(initial=0.0))
             kvl = np.abs(f[self.n_nodes:]).max(initial=0.0)  # branch equations (V)
             if small and kcl <= self.abstol + self.reltol * biggest * 10 + floor \
-                    and kvl <= 1e3 * self.vntol + self.reltol * volts:
+                    and kvl <= 1e3 * self.vntol + self.reltol * volts and not self._beyond_law:
                 return x, True, residual
         return x, False, residual
 
