@@ -316,3 +316,26 @@ def test_a_junction_past_its_law_is_no_answer(volts: float) -> None:
         warnings.simplefilter("error", RuntimeWarning)
         with pytest.raises(ValueError, match="did not converge"):
             BuiltinSimulator(c, route="nodal").operating_points()
+
+
+@pytest.mark.parametrize("light", [-1e-3, -5e-4, 1e-3])
+def test_a_junction_driven_into_breakdown_is_limited_as_ngspice_limits_it(
+        light: float, ngspice_available: None) -> None:
+    """ngspice's photodiode example with a negative light input: the VCCS forces
+    the photocurrent backwards through the junction, into breakdown (BV = 7.1 V).
+    Without ngspice's pnjlim on the breakdown side, Newton's first steps sent
+    the junction far past -BV, met a singular Jacobian and was reported as a
+    singular MNA; it now answers as ngspice does."""
+    from diodenet.simulators.ngspice import NgspiceSimulator
+
+    c = parse_netlist("t\nvbias psu 0 10\nvlight input 0 0\ngin dk da input 0 0.7\n"
+                      "rin input 0 1g\ndpn da dk pd\nra anode da 0.001\nrk cathode dk 0.001\n"
+                      "rmon anode 0 1\nrq psu cathode 1k\n"
+                      ".model pd D(is=0.974p rs=0.1 n=1.986196 bv=7.1 ibv=0.1n)\n.end\n")
+    u = np.array([[light]])
+    ours = BuiltinSimulator(c).operating_points(u, ["vlight"])
+    assert ours.route == "nodal"  # breakdown: the kernel has no relation for it
+    with NgspiceSimulator(c, options={"reltol": 1e-9, "vntol": 1e-12, "abstol": 1e-18}) as sim:
+        theirs = sim.operating_points(u, ["vlight"])
+    cols = [theirs.nodes.index(n) for n in ours.nodes]
+    np.testing.assert_allclose(ours.voltages, theirs.voltages[:, cols], rtol=0, atol=1e-9)

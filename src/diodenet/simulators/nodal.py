@@ -206,34 +206,38 @@ class NodalNewton:
         return f, J, biggest
 
     def _limit(self, x: np.ndarray, dx: np.ndarray) -> float:
-        """The step fraction that keeps every junction within SPICE's pnjlim."""
+        """The step fraction that keeps every junction within SPICE's pnjlim: on
+        its forward voltage, and, as ngspice does past breakdown, on the voltage
+        beyond ``-BV'`` (the breakdown law is the same exponential, mirrored)."""
         alpha = 1.0
-        for d, model, _ in self.diodes:
+        for d, model, bv in self.diodes:
             a, c = self._node(d.anode), self._node(d.cathode)
             j = self.index[f"{d.name}#junction"] if model.rs > 0 else a
             # Python floats: an overflow is inf, without numpy's warning
             old = float((x[j] if j >= 0 else 0.0) - (x[c] if c >= 0 else 0.0))
             step = float((dx[j] if j >= 0 else 0.0) - (dx[c] if c >= 0 else 0.0))
-            vte = model.n * thermal_voltage(model.temp)
-            vcrit = vte * math.log(vte / (math.sqrt(2) * model.is_))
-            new = old + step
-            if new > vcrit and abs(step) > 2 * vte:
-                limited = old + vte * math.log1p(step / vte) if old > 0 and step > 0 \
-                    else vte * math.log(max(new / vte, 1.0)) if old <= 0 else new
-                if step != 0 and limited - old < step:
-                    alpha = min(alpha, max((limited - old) / step, 1e-6))
+            vt = thermal_voltage(model.temp)
+            limited = _pnjlim(old + step, old, model.n * vt, model.is_)
+            if bv is not None:  # w = -(v + BV'): the breakdown junction's forward voltage
+                vtb = (model.nbv if model.nbv is not None else model.n) * vt
+                limited = -bv - _pnjlim(-bv - limited, -bv - old, vtb, model.is_)
+            if step != 0 and limited != old + step:
+                alpha = min(alpha, max((limited - old) / step, 1e-6))
         return alpha
 
     def _newton(self, x: np.ndarray, values: dict[str, float], gshunt: float,
                 scale: float, iterations: int = MAX_ITERATIONS
                 ) -> tuple[np.ndarray, bool, float]:
         residual = math.inf
-        for _ in range(iterations):
+        for iteration in range(iterations):
             f, J, biggest = self._system(x, values, gshunt, scale)
             try:
                 dx = np.linalg.solve(J, -f)
             except np.linalg.LinAlgError:
                 if not self.least_squares:
+                    if iteration > 0:  # the topology was fine where Newton started
+                        raise NodalError("Newton met a singular Jacobian (a junction driven "
+                                         "to an extreme voltage)") from None
                     raise NodalError("the circuit's MNA is singular (a floating node, a loop "
                                      "of voltage sources, or a current source with nowhere "
                                      "to go)") from None
@@ -375,3 +379,15 @@ class NodalNewton:
         raise NodalError("no consistent on/off state of the ideal and PWL diodes: the "
                          "circuit has no operating point (a diode forward-biased by voltage "
                          "sources alone, or a current source with nowhere to go)")
+
+
+def _pnjlim(new: float, old: float, vt: float, i_s: float) -> float:
+    """SPICE's ``pnjlim``: ``new`` limited to a logarithmic step from ``old``
+    above the junction's critical voltage ``vt·ln(vt/(√2 Is))``."""
+    vcrit = vt * math.log(vt / (math.sqrt(2) * i_s))
+    if new <= vcrit or abs(new - old) <= 2 * vt:
+        return new
+    if old > 0:
+        arg = 1 + (new - old) / vt
+        return old + vt * math.log(arg) if arg > 0 else vcrit
+    return vt * math.log(new / vt)
