@@ -164,6 +164,24 @@ def test_train_refuses_non_positive_options(tmp_path: Path, option: str, value: 
     assert not out.exists()
 
 
+@pytest.mark.parametrize(("command", "option", "value", "bound"), [
+    ("train", "--seed", "-1", ">= 0"), ("demo", "--seed", "-1", ">= 0"),
+    ("demo", "--finetune-epochs", "-1", ">= 0"), ("robustness", "--first-seed", "-1", ">= 0"),
+    ("robustness", "--seed", "-2", ">= 0"), ("robustness", "--in-situ-epochs", "-1", ">= 0"),
+    ("robustness", "--lr", "-1", "> 0"), ("robustness", "--settle-time", "-1", "> 0"),
+    ("robustness", "--instances", "0", "> 0"),
+])
+def test_bad_options_are_refused_before_any_training(tmp_path: Path, command: str, option: str,
+                                                      value: str, bound: str) -> None:
+    """Each of these once failed only after minutes of training (or not at all:
+    a negative fine-tuning count read as 0, a negative seed in scikit-learn's
+    words); they are now refused first, naming the option."""
+    res = CliRunner().invoke(cli, [command, option, value, "--out", str(tmp_path / "o")]
+                             if command != "robustness" else [command, option, value])
+    _one_line(res, f"{option} must be {bound}, got")
+    assert not (tmp_path / "o").exists()
+
+
 def test_gradient_and_simulate_refuse_bad_workers(tmp_path: Path) -> None:
     net = tmp_path / "n.cir"
     net.write_text("t\nv1 a 0 1\nr1 a 0 1k\n.end\n")

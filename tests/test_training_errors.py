@@ -61,6 +61,23 @@ def test_csv_with_one_class_is_refused(tmp_path: Path) -> None:
     _one_line_error(_cli("--csv", str(p), "--out", str(tmp_path / "o")), "only one class")
 
 
+SINGLETONS = ["1,2,0\n3,4,1\n", "".join(f"{i},{i},{i / 7}\n" for i in range(40))]
+
+
+@pytest.mark.parametrize("rows", SINGLETONS)
+def test_csv_with_no_class_to_test_on_is_refused_before_training(tmp_path: Path,
+                                                                 rows: str) -> None:
+    """Every class a single sample: the stratified test split would be empty
+    (it once trained, then failed in scikit-learn's MLP with NaN metrics)."""
+    p = tmp_path / "tiny.csv"
+    p.write_text("a,b,label\n" + rows)
+    with pytest.raises(DatasetError, match="test split would be empty"):
+        load_csv(p)
+    _one_line_error(_cli("--csv", str(p), "--out", str(tmp_path / "o")),
+                    "test split would be empty")
+    assert not (tmp_path / "o").exists()
+
+
 def test_csv_label_column_by_name_and_unknown_name(tmp_path: Path) -> None:
     p = _write(tmp_path, "label,a,b\n" + "".join(f"{i % 2},{i},{-i}\n" for i in range(8)))
     d = load_csv(p, label_column="label", test_fraction=0.25)

@@ -103,11 +103,21 @@ def check_positive(**values: float | None) -> None:
     """A one-line ``UserError`` for the first given option that is not > 0
     (``None``: not given, the default applies). Names are the options'
     (``batch_size`` is ``--batch-size``)."""
+    _check(values, strict=True)
+
+
+def check_non_negative(**values: float | None) -> None:
+    """``check_positive`` for options that may be 0 (seeds, epoch counts)."""
+    _check(values, strict=False)
+
+
+def _check(values: dict[str, float | None], strict: bool) -> None:
     for name, value in values.items():
         if not isinstance(value, int | float) or isinstance(value, bool):
             continue  # not given (None), or a richer option checked where it is parsed
-        if not (math.isfinite(value) and value > 0):
-            raise UserError(f"--{name.replace('_', '-')} must be > 0, got {value!r}")
+        if not (math.isfinite(value) and (value > 0 if strict else value >= 0)):
+            raise UserError(f"--{name.replace('_', '-')} must be {'>' if strict else '>='} 0, "
+                            f"got {value!r}")
 
 
 def _first_non_finite(data: object, where: str) -> str | None:

@@ -56,9 +56,10 @@ def demo(out_dir: str, epochs: int, finetune_epochs: int, workers: int, seed: in
     from ..linearization import make_hardware
     from ..training.session import RunConfig, build_single, load_data, run_training
     from ..utils.threads import limit_threads
-    from ._io import check_positive
+    from ._io import check_non_negative, check_positive
 
     check_positive(epochs=epochs, workers=workers)
+    check_non_negative(finetune_epochs=finetune_epochs, seed=seed)
 
     limit_threads()
     out = Path(out_dir)

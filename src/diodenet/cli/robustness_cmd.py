@@ -6,7 +6,7 @@ import math
 
 import click
 
-from ._io import dump_json, si
+from ._io import check_non_negative, check_positive, dump_json, si
 from .main import UserError, cli, user_errors
 
 
@@ -109,6 +109,9 @@ def robustness(dataset, hidden, epochs, in_situ_epochs, lr, instances, first_see
     from ..training.session import RunConfig
     from ..utils import limit_threads
 
+    # checked before the nominal training, which takes minutes
+    check_positive(instances=instances, lr=lr, beta=beta, scale=scale, settle_time=settle_time)
+    check_non_negative(in_situ_epochs=in_situ_epochs, first_seed=first_seed, seed=seed)
     names = [g.strip().lower() for g in gradients.split(",") if g.strip()]
     unknown = [g for g in names if g not in ESTIMATORS]
     if unknown:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..utils.threads import limit_threads
-from ._io import check_positive, dump_json, si
+from ._io import check_non_negative, check_positive, dump_json, si
 from .main import UserError, cli, user_errors
 
 
@@ -139,6 +139,7 @@ def train(dataset, data_dir, features, csv_path, label_column, hardware, hidden,
                             ) from None
         if min(layers) < 1:
             raise UserError(f"--hidden must be > 0, got {hidden} (every layer needs a neuron)")
+    check_non_negative(seed=seed)
     check_positive(epochs=epochs, batch_size=batch_size,
                    temperature=temperature, scale=scale, workers=workers)
     limit_threads()

@@ -84,7 +84,8 @@ def _stratified_split(
         raise DatasetError(f"test fraction must be in (0, 1), got {test_fraction}")
     classes, y = np.unique(labels, return_inverse=True)
     if len(classes) < 2:
-        raise DatasetError(f"{name}: only one class ({classes[0]!r}); a classifier needs two")
+        raise DatasetError(f"{name}: only one class ({classes[0].item()!r}); a classifier "
+                           "needs two")
     rng = np.random.default_rng(seed)
     test_idx: list[int] = []
     for c in range(len(classes)):
@@ -92,6 +93,9 @@ def _stratified_split(
         rng.shuffle(idx)
         k = round(test_fraction * len(idx))
         test_idx.extend(idx[: min(max(k, 1), len(idx) - 1)] if len(idx) > 1 else [])
+    if not test_idx:  # a class needs two samples to put one in each split
+        raise DatasetError(f"{name}: no class has two samples, so the test split would be "
+                           f"empty ({len(y)} samples, {len(classes)} classes)")
     test_mask = np.zeros(len(y), dtype=bool)
     test_mask[test_idx] = True
     return classes, y, np.flatnonzero(~test_mask), np.flatnonzero(test_mask)
