@@ -58,6 +58,11 @@ CASES = [
     ("mesfet", OK + "z1 a a 0 zmod\n", 4, "element 'z1': MESFETs (Z) are out of scope"),
     ("behavioural", OK + "b1 a 0 v={1}\n", 4, "behavioural sources (B) are out of scope"),
     ("unknown card", OK + ".foo 1 2\n", 4, "unknown card '.foo'"),
+    # ngspice: "singular matrix: check node v2#branch", "instance v2 is a shorted VSRC"
+    ("parallel sources", OK + "v2 a 0 2\n", 4, "v2: closes a loop of voltage sources"),
+    ("source across an inductor", OK + "l1 a 0 1m\n", 4, "l1: closes a loop"),
+    ("shorted source", OK + "v2 b b 0\nr2 b 0 1k\n", 4, "v2: closes a loop"),
+    ("vcvs across a source", OK + "e1 a 0 a 0 2\n", 4, "e1: closes a loop"),
     ("func", "t\n.func f(x) {x}}\n" + OK.split("\n", 1)[1], 2, "unbalanced"),
     ("func args", "t\n.func f(x, x) {x}\n" + OK.split("\n", 1)[1], 2, "distinct names"),
     ("duplicate", OK + "R1 a 0 2k\n", 4, "duplicate element name 'r1'"),

@@ -25,6 +25,7 @@ from diodenet.circuits import (
     VoltageSource,
 )
 from diodenet.circuits.netlist import NetlistError, spice_diode_model
+from diodenet.utils.unionfind import UnionFind
 
 # Every finite float, tiny (subnormal) and huge ones included.
 anyfloat = st.floats(allow_nan=False, allow_infinity=False)
@@ -65,12 +66,27 @@ def circuits(draw: st.DrawFn) -> Circuit:
     kinds = draw(st.lists(st.sampled_from(KINDS), min_size=1, max_size=12))
     kinds.insert(0, "v")  # F and H need a voltage source to sense
     sources: list[str] = []
+    voltage_defined = UnionFind[str]()  # no loop of V/E/H/secondaries alone (ngspice: singular)
     for k, kind in enumerate(kinds):
         # "z" ends the index, so names stay distinct whatever the suffix ("r1"+"0" was "r10")
         name = f"{kind[0]}{k}z{draw(st.from_regex(r'[a-z0-9_]{0,3}', fullmatch=True))}"
         trainable = draw(st.booleans())
         two = (draw(pick), draw(pick))
         four = (*two, draw(pick), draw(pick))
+
+        def open_loop(pair: tuple[str, str], k: int = k) -> tuple[str, str]:
+            if voltage_defined.join(*pair):
+                return pair
+            fresh = f"n{k}z"  # a node of its own closes no loop (resistors to ground below)
+            nodes.append(fresh)
+            voltage_defined.join(pair[0], fresh)
+            return pair[0], fresh
+
+        if kind in ("v", "e", "h"):  # the output branch
+            two = open_loop(two)
+            four = (*two, *four[2:])
+        elif kind == "xt":  # the secondary
+            four = (*four[:2], *open_loop((four[2], four[3])))
         if kind == "r":
             e = Resistor(name, *two, resistance=draw(resistances), trainable=trainable)
         elif kind == "d":

@@ -247,7 +247,10 @@ class Circuit:
           run through resistors, diodes, voltage sources, the output of E and
           H elements and a transformer's secondary (the winding its SPICE
           realisation drives with a voltage).
-        * a current-controlled source whose controlling voltage source is missing.
+        * a current-controlled source whose controlling voltage source is missing;
+        * a loop of voltage-defined branches alone (voltage sources, inductors,
+          which are shorts at DC, E/H outputs, transformer secondaries): its
+          current is undetermined, and ngspice finds a singular matrix.
         """
         problems: list[TopologyProblem] = []
         count: Counter[str] = Counter()
@@ -284,6 +287,18 @@ class Circuit:
                 dc.join(e.pos, e.neg)
             elif isinstance(e, Transformer):
                 dc.join(e.s1, e.s2)
+        loops = UnionFind[str]()
+        for e in self.elements.values():
+            if isinstance(e, VoltageSource | VCVS | CCVS):
+                a, b = e.pos, e.neg
+            elif isinstance(e, Transformer):
+                a, b = e.s1, e.s2
+            else:
+                continue
+            if not loops.join(a, b):
+                problems.append(TopologyProblem(
+                    e.name, "closes a loop of voltage sources (or inductors, shorts at DC) "
+                    "alone: the current around it is undetermined"))
         ground_root = find(GROUND)
         reported: set[str] = set()
         for e in self.elements.values():

@@ -42,8 +42,10 @@ def check(file: Path, as_json: bool, includes: tuple[Path, ...], include_dir: st
       S, W, A, T, O, ...), unknown cards;
     - duplicate element names, non-positive resistances, malformed
       numbers and expressions (e.g. 10kOhm, {a*3} are fine);
-    - topology: a node with only one connection, a subnetwork with no DC
-      path to ground, a missing controlling source.
+    - topology: a current source or an ideal/PWL diode whose terminal
+      leads nowhere else (a resistor's dangling end only carries no
+      current), a subnetwork with no DC path to ground, a loop of voltage
+      sources and inductors alone, a missing controlling source.
 
     Analysis cards (.op, .dc, .tran, ...) are ignored with a note. Prints the
     title, the node and element counts, elements by kind and the number of
