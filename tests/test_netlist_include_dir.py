@@ -40,7 +40,8 @@ def test_relative_include_inside_the_folder(tree: Path) -> None:
     ("lib/escape.lib", "outside the include folder"),  # a symbolic link out
     ("/etc/hostname", "an absolute path"),
     ("C:\\lib\\d.lib", "a Windows path; pass the file itself with --include d.lib"),
-    ("lib/none.lib", "include files must be passed explicitly"),
+    ("lib/none.lib", "no such file in the include folder"),
+    ("lib", "is a folder, not a file"),
 ])
 def test_escapes_refused(tree: Path, include: str, fragment: str) -> None:
     with pytest.raises(NetlistError, match="line 2") as info:
@@ -51,6 +52,13 @@ def test_escapes_refused(tree: Path, include: str, fragment: str) -> None:
 def test_without_include_dir_nothing_is_read(tree: Path) -> None:
     with pytest.raises(NetlistError, match="must be passed explicitly"):
         read_netlist(net(tree, "lib/d.lib"))
+
+
+def test_an_include_that_is_none_of_the_given_files_lists_them(tree: Path) -> None:
+    """``--include lib/d.lib`` does not stand for ``.include d.lib`` (ngspice would
+    look for d.lib beside the netlist): the refusal names the files given."""
+    with pytest.raises(NetlistError, match=r"line 2: .*none of the files given \(.*d\.lib\)"):
+        read_netlist(net(tree, "d.lib"), includes=[tree / "lib" / "d.lib"])
 
 
 def test_windows_path_matches_an_explicit_include(tree: Path) -> None:

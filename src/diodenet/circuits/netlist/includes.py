@@ -47,8 +47,10 @@ def folder_resolver(
         target = Path(os.path.realpath(base_path / name))
         if target != root and root not in target.parents:
             raise ValueError(f"it resolves to {target}, outside the include folder {root}")
+        if target.is_dir():
+            raise ValueError(f"{target} is a folder, not a file")
         if not target.is_file():
-            return None
+            raise ValueError(f"no such file in the include folder {root}")
         return read_text(target)
 
     return resolve

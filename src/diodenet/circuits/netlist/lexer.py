@@ -255,10 +255,12 @@ def _expand(
                 except ValueError as exc:
                     raise card.error(f"{card.first} {name!r} refused: {exc}") from None
             if body is None:
+                given = f"it is none of the files given ({', '.join(sorted(includes))}); " \
+                    if includes else ""
                 raise card.error(
-                    f"{card.first} {name!r} refused: include files must be passed explicitly "
-                    "(--include FILE, or --include-dir DIR for the files inside DIR; "
-                    "read_netlist(path, includes=[...], include_dir=DIR) in the API)"
+                    f"{card.first} {name!r} refused: {given}include files must be passed "
+                    "explicitly (--include FILE, or --include-dir DIR for the files inside "
+                    "DIR; read_netlist(path, includes=[...], include_dir=DIR) in the API)"
                 )
             if name in stack or depth >= MAX_INCLUDE_DEPTH:
                 raise card.error(f"{card.first} {name!r} includes itself (or nests too deep)")
