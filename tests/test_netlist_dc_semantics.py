@@ -198,6 +198,19 @@ d1 2 0 dd
 .options temp=70
 .end
 """,
+    # a resistor's temperature coefficients, instance temperature and multipliers
+    "resistor tc, m, scale": """t
+.temp 80
+v1 1 0 2
+r1 1 2 1k tc1=3e-3 tc2=1e-5
+r2 2 0 2k m=2
+r3 2 3 500 tce=0.5
+r4 3 0 1k temp=50 tc1=1e-3
+r5 3 4 1k dtemp=20 tc1=2e-3 scale=2
+d1 4 0 dd
+.model dd d(is=1e-14)
+.end
+""",
     "parallel and anti-parallel diodes": """t
 v1 1 0 3
 r1 1 2 1k

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -47,6 +48,32 @@ OUT_OF_SCOPE = {
     "w": "current switches (W)", "y": "lossy lines (Y)", "z": "MESFETs (Z)",
 }
 READ = "R, C, L, K, D, V, I, E, F, G, H and X"
+
+
+#: a resistor's DC instance parameters in ngspice (``_resistance_at``)
+_RESISTOR_PARAMETERS = ("tc1", "tc2", "tce", "m", "scale", "temp", "dtemp")
+
+
+def _resistance_at(card: Card, name: str, r: float, p: dict[str, float], circuit_temp: float,
+                   tnom: float) -> float:
+    """ngspice's DC resistance (``RESupdate_conduct``): ``R·f·scale / m`` at the
+    instance temperature ``T`` (``temp``, else the circuit's plus ``dtemp``),
+    ``f = 1 + tc1·ΔT + tc2·ΔT²``, or ``1.01^(tce·ΔT)`` with ``tce``, ``ΔT = T - TNOM``."""
+    t = temperature(card, p["temp"] if "temp" in p else circuit_temp + p.get("dtemp", 0.0),
+                    f"{name}: temperature")
+    dt = t - tnom
+    if "tce" in p:
+        factor = 1.01 ** (p["tce"] * dt)
+    else:
+        factor = 1.0 + p.get("tc1", 0.0) * dt + p.get("tc2", 0.0) * dt * dt
+    m, scale = p.get("m", 1.0), p.get("scale", 1.0)
+    if not (m > 0 and scale > 0):
+        raise card.error(f"{name}: m and scale must be > 0")
+    value = r * factor * scale / m
+    if not (math.isfinite(value) and value > 0):
+        raise card.error(f"{name}: the resistance at {t:g} C is {value:g} Ohm (temperature "
+                         "coefficients past the resistor's range)")
+    return value
 
 
 def temperature(card: Card, celsius: float, what: str) -> float:
@@ -95,12 +122,13 @@ def element_card(
             rest = words[3:]
             if not rest:
                 raise card.error(f"{name}: no value")
+            r_params: dict[str, float] = {}
             for extra in rest[1:]:
                 key = extra.split("=", 1)[0].lower()
-                if letter == "r" and key in ("tc1", "tc2", "tce"):
-                    if reader.temp != reader.tnom:
-                        raise card.error(f"{name}: {key} at a temperature other than TNOM "
-                                         "is not modelled")
+                if letter == "r" and key in _RESISTOR_PARAMETERS and "=" in extra:
+                    r_params[key] = val(extra.split("=", 1)[1], key)
+                elif letter == "r" and key == "ac":
+                    continue  # the AC analysis's resistance
                 elif key in ("tol", "pwr", "rser", "ic", "m") and letter != "r":
                     if key == "m" and val(extra.split("=", 1)[1], "m") != 1.0:
                         raise card.error(f"{name}: m other than 1 is not modelled")
@@ -116,6 +144,8 @@ def element_card(
                 return None
             if letter == "l":
                 return Inductor(flat, n1, n2, 0.0, inductance=x)
+            if r_params:
+                x = _resistance_at(card, name, x, r_params, reader.temp, reader.tnom)
             return Resistor(flat, n1, n2, resistance=x)
         if letter == "k":
             if len(words) < 4:
