@@ -115,6 +115,8 @@ NGSPICE_CASES = [
     "log10(2)", "exp(1)", "sqrt(2)", "abs(-3)", "min(3,2)", "max(-1,-5)", "pow(2,0.5)",
     "sin(1)", "cos(1)", "tan(1)", "tanh(0.5)", "atan(1)", "sinh(1)", "cosh(1)", "floor(2.7)",
     "ceil(-2.2)", "-(1+2)*3/4", "1meg/1k", "(1+2)^2*-1", "a*b-a/b",
+    "pwr(-2,3)", "pwr(-2,0.5)", "pwr(a,b)", "sgn(-3)", "sgn(0)", "sgn(a)", "nint(2.5)",
+    "nint(-3.5)", "nint(2.4)", "int(-2.7)", "int(2.7)",
 ]
 
 

@@ -79,6 +79,10 @@ FUNCTIONS: dict[str, tuple[Callable[..., float], int]] = {
     "min": _fn(min, 2),  # exactly two: ngspice 39 reads min(3,2,5) as 3
     "max": _fn(max, 2),
     "pow": _fn(math.pow, 2),
+    "pwr": _fn(lambda x, y: math.pow(abs(x), y), 2),  # ngspice 39: |x|^y, whatever x's sign
+    "sgn": _fn(lambda x: float((x > 0) - (x < 0)), 1),
+    "nint": _fn(round, 1),  # to the nearest integer, halves to even (ngspice: nint(2.5) = 2)
+    "int": _fn(math.trunc, 1),  # towards zero
     "sin": _fn(math.sin, 1),
     "cos": _fn(math.cos, 1),
     "tan": _fn(math.tan, 1),
