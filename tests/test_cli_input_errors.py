@@ -121,3 +121,21 @@ def test_json_never_carries_nan(args: list[str], expected: str) -> None:
     res = CliRunner().invoke(cli, ["activations", *args, "--points", "3", "--json"])
     assert res.exit_code == 2 and res.stdout == "", res.output
     assert expected in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["train", "--bogus"], "No such option '--bogus'"),
+    (["simulate", "x.cir", "--backend", "foo"], "Invalid value for '--backend'"),
+    (["train", "--epochs", "abc"], "'abc' is not a valid integer"),
+    (["bogus"], "No such command 'bogus'"),
+    (["netlist", "bogus"], "No such command 'bogus'"),
+    (["gradient", "x.cir"], "Missing option '--inputs'"),
+])
+def test_usage_errors_are_one_line(args: list[str], expected: str) -> None:
+    """What click refuses while reading the command line is one line too (not
+    click's usage block), naming the --help to read."""
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 2, res.output
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and expected in lines[0], lines
+    assert "--help')" in lines[0]

@@ -3,7 +3,7 @@
 Each command lives in its own module under ``diodenet.cli`` and registers
 itself on ``cli``; the imports at the bottom of this file load them.
 Errors the user can fix (a bad netlist, a bad CSV, a solver that did not
-converge) are printed as one ``error: ...`` line with exit code 2, never a
+converge) are printed as one ``Error: ...`` line with exit code 2, never a
 traceback: raise ``click.ClickException`` or use ``user_errors()``.
 """
 
@@ -18,17 +18,22 @@ __all__ = ["UserError", "cli", "main", "user_errors"]
 
 
 class _Group(click.Group):
-    """A file argument click refuses (a directory, an unreadable file) is one
-    ``Error: ...`` line with exit code 2, like every other input error, instead
-    of click's usage block."""
+    """A command line click refuses (an unknown option, a value of the wrong
+    kind, a missing argument, a directory for a file) is one ``Error: ...``
+    line with exit code 2, like every other input error, instead of click's
+    usage block; it ends by naming the ``--help`` to read."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
-        except click.BadParameter as exc:
-            if not isinstance(getattr(exc.param, "type", None), click.Path):
-                raise
-            raise UserError(exc.format_message()) from None
+        except click.UsageError as exc:
+            param = getattr(exc, "param", None)
+            a_file = isinstance(getattr(param, "type", None), click.Path) and not isinstance(
+                exc, click.MissingParameter)  # a file that is not one: the name says it all
+            if a_file or exc.ctx is None:
+                raise UserError(exc.format_message()) from None
+            raise UserError(f"{exc.format_message()} (see '{exc.ctx.command_path} --help')"
+                            ) from None
 
 
 @click.group(cls=_Group,
