@@ -139,3 +139,20 @@ def test_usage_errors_are_one_line(args: list[str], expected: str) -> None:
     lines = res.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and expected in lines[0], lines
     assert "--help')" in lines[0]
+
+
+def test_empty_or_oversized_options_are_named(tmp_path: Path) -> None:
+    net = tmp_path / "n.cir"
+    net.write_text("t\nv1 a 0 1\nr1 a b 1k\nd1 b 0 dd\n.model dd d\n.end\n")
+    (tmp_path / "u.csv").write_text("v1\n1\n2\n")
+    (tmp_path / "t.csv").write_text("b\n0.5\n")
+    _one_line(["linearize", str(net), "--inputs", str(tmp_path / "u.csv"), "--outputs", " , "],
+              "--outputs names nothing; give a comma-separated list")
+    _one_line(["train", "--dataset", ""], "--dataset is empty; give one of moons, circles, "
+              "xor, iris, digits, mnist (or --csv FILE)")
+    _one_line(["activations", "--points", "100000000"],
+              "--points must be between 2 and 1,000,000, got 100000000")
+    res = CliRunner().invoke(cli, ["gradient", str(net), "--inputs", str(tmp_path / "u.csv"),
+                                   "--outputs", "b", "--targets", str(tmp_path / "t.csv")])
+    assert res.exit_code == 2 and "u.csv has 2 rows but" in res.output and "t.csv has 1" in \
+        res.output, res.output

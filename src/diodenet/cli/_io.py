@@ -95,8 +95,13 @@ def load_circuit(path: str | Path, includes: tuple[str, ...] = (),
     return circuit
 
 
-def split_names(text: str) -> list[str]:
-    return [t.strip().lower() for t in text.split(",") if t.strip()]
+def split_names(text: str, required: str | None = None) -> list[str]:
+    """``"a, B"`` as ``["a", "b"]``; a one-line ``UserError`` when the option
+    named ``required`` names nothing."""
+    names = [t.strip().lower() for t in text.split(",") if t.strip()]
+    if required is not None and not names:
+        raise UserError(f"{required} names nothing; give a comma-separated list")
+    return names
 
 
 def check_positive(**values: float | None) -> None:

@@ -47,6 +47,10 @@ def _elements() -> dict[str, tuple[OnePort, str]]:
     }
 
 
+#: more samples than a plot or a table can show (10⁸ ran for minutes)
+MAX_POINTS = 1_000_000
+
+
 def sample_activations(r: float, vmin: float, vmax: float, points: int) -> ActivationSamples:
     """The sampled curves: ``{"x": [...], "curves": {name: [...]}, ...}`` (volts)."""
     import torch
@@ -55,8 +59,8 @@ def sample_activations(r: float, vmin: float, vmax: float, points: int) -> Activ
         raise ValueError(f"--vmin must be below --vmax, got {vmin} >= {vmax}")
     if not math.isfinite(vmax - vmin):
         raise ValueError(f"--vmin {vmin:g} to --vmax {vmax:g}: the span overflows a float")
-    if points < 2:
-        raise ValueError(f"--points must be >= 2, got {points}")
+    if not 2 <= points <= MAX_POINTS:
+        raise ValueError(f"--points must be between 2 and {MAX_POINTS:,}, got {points}")
     x = torch.linspace(vmin, vmax, points, dtype=torch.float64)
     curves: dict[str, list[float]] = {"relu": torch.relu(x).tolist()}
     forms = {"relu": "reference"}

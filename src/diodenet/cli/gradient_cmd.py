@@ -53,13 +53,15 @@ def gradient(netlist: str, inputs_csv: str, outputs: str, targets_csv: str, back
     check_positive(workers=workers)
     circuit = load_circuit(netlist)
     in_names, u = read_csv_matrix(inputs_csv, "inputs")
-    out_names = split_names(outputs)
+    out_names = split_names(outputs, "--outputs")
     t_names, t = read_csv_matrix(targets_csv, "targets")
     if sorted(t_names) != sorted(out_names):
-        raise UserError(f"targets CSV header {t_names} must name the outputs {out_names}")
+        raise UserError(f"{targets_csv}: the header {t_names} must name the outputs "
+                        f"{out_names}")
     t = t[:, [t_names.index(n) for n in out_names]]
     if len(t) != len(u):
-        raise UserError(f"{len(u)} input rows but {len(t)} target rows")
+        raise UserError(f"{inputs_csv} has {len(u)} rows but {targets_csv} has {len(t)}: "
+                        "one target row per input row")
     with user_errors(netlist):
         hw = make_hardware(backend, circuit, in_names, out_names, workers=workers)
         try:
@@ -109,7 +111,7 @@ def linearize(netlist: str, inputs_csv: str, outputs: str, backend: str, workers
     check_positive(workers=workers)
     circuit = load_circuit(netlist)
     in_names, u = read_csv_matrix(inputs_csv, "inputs")
-    out_names = split_names(outputs)
+    out_names = split_names(outputs, "--outputs")
     with user_errors(netlist):
         hw = make_hardware(backend, circuit, in_names, out_names, workers=workers)
         try:

@@ -129,7 +129,7 @@ def compare(netlist: str, inputs_csv: str | None, as_json: bool) -> None:
     if nodes_b != nodes:
         raise UserError(f"the backends report different nodes: {nodes} vs {nodes_b}")
     if not nodes:
-        raise UserError("the circuit has no node besides ground: nothing to compare")
+        raise UserError(f"{netlist}: the circuit has no node besides ground: nothing to compare")
     diff = np.abs(va - vb)
     sample, node = np.unravel_index(int(np.argmax(diff)), diff.shape)
     result = {
@@ -180,7 +180,7 @@ def kernel(netlist: str, inputs: str, outputs: str, as_json: bool) -> None:
 
     circuit = load_circuit(netlist)
     with user_errors(netlist):
-        K = extract_kernel(circuit, split_names(inputs), split_names(outputs))
+        K = extract_kernel(circuit, split_names(inputs), split_names(outputs, "--outputs"))
     data = {
         "H": K.H.tolist(), "B": K.B.tolist(), "C": K.C.tolist(), "D": K.D.tolist(),
         "b": K.b.tolist(), "d": K.d.tolist(),

@@ -126,6 +126,9 @@ def train(dataset, data_dir, features, csv_path, label_column, hardware, hidden,
 
     if dataset and csv_path:
         raise UserError("give --dataset or --csv, not both")
+    if dataset is not None and not dataset.strip():
+        raise UserError("--dataset is empty; give one of moons, circles, xor, iris, digits, "
+                        "mnist (or --csv FILE)")
     if data_dir and (dataset or "").strip().lower() != "mnist":
         raise UserError("--data-dir holds MNIST IDX files: use it with --dataset mnist")
     if overwrite and resume_dir:
