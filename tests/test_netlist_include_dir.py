@@ -204,3 +204,19 @@ def test_kicad_and_numeric_names_in_every_command(tmp_path: Path, backend: str,
     assert lin.exit_code == 0, lin.output
     (jac,) = json.loads(lin.stdout)["jacobian"]
     assert len(jac) == 2 and 0 < jac[1][0] < jac[0][0] < 1
+
+
+def test_a_note_from_an_included_file_names_that_file(tree: Path) -> None:
+    """A .control block inside an include is skipped with a note that says which
+    file's lines it means (it once read as lines of the including netlist)."""
+    import warnings
+
+    from diodenet.circuits.netlist import NetlistWarning
+
+    (tree / "lib" / "ctl.lib").write_text("* lib\n.control\nrun\n.endc\n" + MODEL)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NetlistWarning)
+        read_netlist(net(tree, "lib/ctl.lib"), include_dir=tree)
+    notes = [str(w.message) for w in caught if isinstance(w.message, NetlistWarning)]
+    assert any("line 2: in 'lib/ctl.lib' line 2: .control block (lines 2-4)" in n
+               for n in notes), notes

@@ -26,7 +26,8 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from .errors import NetlistError, note
+from .errors import NetlistError
+from .errors import note as _note
 
 MAX_INCLUDE_DEPTH = 10
 #: Longest logical card (characters, ``+`` continuations joined).
@@ -79,7 +80,16 @@ def _strip_inline_comment(s: str) -> str:
     return s
 
 
-def _physical_cards(text: str, first_line: int, title: bool) -> tuple[str, list[Card], list[Card]]:
+def _physical_cards(text: str, first_line: int, title: bool,
+                    included: tuple[int, str] | None = None) -> tuple[str, list[Card], list[Card]]:
+    """``(title, cards, notes)`` of one file. ``included``: ``(line, name)`` of the
+    ``.include`` card that read it, where its notes are then reported."""
+    def note(line: int, text: str) -> None:
+        if included is None:
+            _note(line, text)
+        else:
+            _note(included[0], f"in {included[1]!r} line {line}: {text}")
+
     lines = text.split("\n")
     title_text = ""
     start = 0
@@ -266,7 +276,8 @@ def _expand(
                 raise card.error(f"{card.first} {name!r} includes itself (or nests too deep)")
             try:
                 if name not in lexed:
-                    lexed[name] = _physical_cards(body, 1, title=False)[1]
+                    lexed[name] = _physical_cards(body, 1, title=False,
+                                                  included=(card.line, name))[1]
                 inner = lexed[name]
                 if section is not None:
                     inner = _lib_section(inner, section, card, name)
