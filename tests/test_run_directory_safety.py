@@ -226,3 +226,11 @@ def test_export_of_a_damaged_run_is_one_line(run_dir: Path, tmp_path: Path, file
     (tmp_path / file).write_text(json.dumps(d))
     _one_line(CliRunner().invoke(cli, ["export", str(tmp_path)]), f"{tmp_path / file}: ",
               problem)
+
+
+def test_an_unwritable_output_names_the_file_asked_for(run_dir: Path) -> None:
+    """The atomic write's temporary file is an implementation detail: a write
+    that cannot start names the file the user gave."""
+    res = CliRunner().invoke(cli, ["export", str(run_dir), "--out", "/proc/x.cir"])
+    line = _one_line(res, "cannot write /proc/x.cir")
+    assert ".tmp" not in line
