@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from ..activations import Ideal, Nonlinearity
+from ..utils.versions import version
 from .low_rank import DiagonalPlusLowRank
 
 
@@ -46,11 +47,11 @@ class KernelFacts:
         cache = self.__dict__.setdefault("_facts", {})
         hit = cache.get(name)
         # spelt out, not a loop over the key: a training step asks about 35 times
-        if hit is not None and hit[0] is H and hit[1] == H._version and hit[2] is elements \
+        if hit is not None and hit[0] is H and hit[1] == version(H) and hit[2] is elements \
                 and hit[3] == len(elements):
             return hit[4]
         value = compute()
-        cache[name] = (H, H._version, elements, len(elements), value)
+        cache[name] = (H, version(H), elements, len(elements), value)
         return value
 
     @property

@@ -36,6 +36,7 @@ import torch
 from torch import Tensor
 
 from ..activations import Ideal, Nonlinearity
+from ..utils.versions import version
 from .equilibrium import ConvergenceError, Equilibrium
 from .resolvents import ElementResolvents
 
@@ -262,11 +263,11 @@ class Kernel(ElementResolvents):
         """
         f = self.__dict__.get("_B_factors")
         coupling: Any = f if f is not None else self.B
-        key = (u._version, self.b._version) + (
-            (f.L._version, f.R._version) if f is not None else (coupling._version,))
+        key = (version(u), version(self.b)) + (
+            (version(f.L), version(f.R)) if f is not None else (version(coupling),))
         hit = self.__dict__.get("_last_rhs")
         if hit is not None and hit[0] is u and hit[1] is coupling and hit[2] is self.b \
-                and hit[3] == key and hit[4]._version == hit[5]:
+                and hit[3] == key and version(hit[4]) == hit[5]:
             return hit[4]
         inner = None
         if f is not None and f.L.shape[1] == 0:  # no low-rank part (a layered network's)
@@ -280,7 +281,7 @@ class Kernel(ElementResolvents):
                 q = torch.addmm(q, u, f.B0.T)
         else:
             q = u @ coupling.T + self.b
-        self.__dict__["_last_rhs"] = (u, coupling, self.b, key, q, q._version, inner)
+        self.__dict__["_last_rhs"] = (u, coupling, self.b, key, q, version(q), inner)
         return q
 
     def factored_input(self, u: Tensor) -> Tensor | None:

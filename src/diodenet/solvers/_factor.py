@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from ..utils.versions import version
+
 
 @dataclass
 class Layout:
@@ -281,7 +283,7 @@ def kept_factors(kernel: Any, key: tuple[Any, ...], free: Any, g: Any, make: Any
     factorisation of its own free sets and ``g``, sample by sample.)"""
     import torch
 
-    full = (kernel.H, kernel.H._version, *key)
+    full = (kernel.H, version(kernel.H), *key)
     kept = kernel.__dict__.setdefault("_switched_factors", {})
     hit = kept.get(key[0])
     same = hit is not None and len(hit[0]) == len(full) \
