@@ -133,3 +133,39 @@ def test_trained_layer_netlist_predicts_the_same(ngspice_available):
         deployed.close()
     assert deployed.hardware.name == "ngspice"
     assert (spice == pred).mean() >= 0.99
+
+
+def test_layers_sharing_one_hardware_each_compute_with_their_own_conductances():
+    """Two layers on one ``Hardware``: each forward programs its own conductances
+    (the second layer's once leaked into the first's answer, 0.35 V here)."""
+    from diodenet.linearization import make_hardware
+
+    net = build_network(2, 2, 3, scale=2.0, seed=1)
+    hw = make_hardware("builtin", net.circuit, net.inputs, net.outputs)
+    a, b = CircuitLayer(hw, dtype=torch.float64), CircuitLayer(hw, dtype=torch.float64)
+    with torch.no_grad():
+        b.theta.add_(0.5)
+    features = torch.randn(4, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    x = torch.as_tensor(net.encode(features.numpy()))  # a plain hardware takes source values
+    own = CircuitLayer(make_hardware("builtin", net.circuit, net.inputs, net.outputs),
+                       dtype=torch.float64)(x)  # a's conductances on a hardware of its own
+    first = a(x)
+    other = b(x)
+    again = a(x)
+    assert not torch.allclose(other, first, atol=1e-3)
+    torch.testing.assert_close(first, own, rtol=0, atol=1e-12)
+    torch.testing.assert_close(again, own, rtol=0, atol=1e-12)
+
+
+def test_inference_mode_gives_the_no_grad_answer_and_second_derivatives_refused():
+    net = build_network(2, 2, 3, scale=2.0, seed=1)
+    layer = CircuitLayer(net, dtype=torch.float64)
+    x = torch.randn(4, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        want = layer(x)
+    with torch.inference_mode():
+        got = layer(x)
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+    # the gradient is measured on the circuit: it has no derivative to differentiate
+    with pytest.raises(RuntimeError, match=r"second derivatives \(create_graph=True\)"):
+        torch.autograd.grad((layer(x) ** 2).sum(), layer.theta, create_graph=True)

@@ -371,3 +371,23 @@ def test_low_precision_and_complex_dtypes_are_refused(dtype):
 def test_sizes_are_checked(sizes, name):
     with pytest.raises(ValueError, match=f"{name} must be a positive integer"):
         MonDEQLayer(*sizes)
+
+
+def test_second_derivatives_are_refused_not_wrong():
+    """The implicit backward is not itself differentiable: asking for a gradient
+    to differentiate again is an error (a second derivative once came back
+    as -6.55 where finite differences give -13.3)."""
+    layer = MonDEQLayer(3, 4, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    x = torch.randn(3, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    with pytest.raises(RuntimeError, match=r"second derivatives \(create_graph=True\)"):
+        torch.autograd.grad((layer(x) ** 2).sum(), layer.U, create_graph=True)
+    (g,) = torch.autograd.grad((layer(x) ** 2).sum(), layer.U)  # first order: as before
+    assert torch.isfinite(g).all()
+
+
+def test_an_input_of_another_float_dtype_is_refused_as_linear_refuses_it():
+    layer = MonDEQLayer(3, 4, 2, dtype=torch.float32)
+    with pytest.raises(ValueError, match=r"input dtype torch\.float64 is not the layer's"):
+        layer(torch.randn(2, 3, dtype=torch.float64))
+    assert layer(torch.randn(2, 3)).dtype == torch.float32
+    assert layer([[1, 2, 3]]).dtype == torch.float32  # integers and lists are converted

@@ -48,6 +48,10 @@ class _Settle(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad_y: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
+        if torch.is_grad_enabled():  # create_graph=True: a gradient of this gradient
+            raise RuntimeError("CircuitLayer's gradient is measured on the circuit and has no "
+                               "derivative of its own: second derivatives (create_graph=True) "
+                               "are not supported")
         layer: CircuitLayer = ctx.layer
         m: Measurement = ctx.measurement
         # another forward may have re-programmed the circuit since this one
@@ -133,7 +137,6 @@ class CircuitLayer(nn.Module):
                 f"[g_min, g_max] = [{g_min:g}, {g_max:g}] S"
             )
         self.theta = nn.Parameter(self._to_theta(g, dtype or torch.get_default_dtype()))
-        self._programmed: np.ndarray | None = g.copy()
         self.last_measurement: Measurement | None = None
 
     # -------------------------------------------------------- parametrisation
@@ -152,9 +155,10 @@ class CircuitLayer(nn.Module):
         return g.clamp(self.g_min, self.g_max)
 
     def _program(self, g: np.ndarray) -> None:
-        if self._programmed is None or not np.array_equal(self._programmed, g):
+        # asked of the hardware, not remembered here: another layer (or a direct
+        # set_conductances) may have re-programmed a shared one since
+        if not np.array_equal(self.hardware.conductances(), g):
             self.hardware.set_conductances(g)
-            self._programmed = g.copy()
 
     # ------------------------------------------------------------- forward
     def encode(self, x: Tensor) -> Tensor:

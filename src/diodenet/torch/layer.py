@@ -98,6 +98,9 @@ class _Equilibrium(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_z: Tensor) -> tuple[Tensor, Tensor, None]:
+        if torch.is_grad_enabled():  # create_graph=True: a gradient of this gradient
+            raise RuntimeError("MonDEQLayer's implicit gradient is not itself differentiable: "
+                               "second derivatives (create_graph=True) are not supported")
         H, z, V, R = ctx.saved_tensors
         layer: MonDEQLayer = ctx.layer
         lu: FreeSetLU | None = ctx.lu
@@ -293,6 +296,9 @@ class MonDEQLayer(nn.Module):
             x = x.unsqueeze(0)
         if x.ndim != 2 or x.shape[1] != self.U.shape[1]:
             raise ValueError(f"expected input (batch, {self.U.shape[1]}), got {tuple(x.shape)}")
+        if x.is_floating_point() and x.dtype != self.U.dtype:  # as nn.Linear refuses it
+            raise ValueError(f"input dtype {x.dtype} is not the layer's {self.U.dtype}; "
+                             "convert one (x.to(...) or layer.to(...))")
         q = F.linear(x.to(self.U.dtype), self.U, self.c)
         H = self.H()
         _refuse_non_finite(x, q, H)
