@@ -248,3 +248,19 @@ def test_lazy_reads_answer_for_the_measured_conductances(seed, model, extras) ->
         fd = [float(loss(torch.as_tensor(twin.settle(u + s * e).outputs))) for s in (1, -1)]
         # a sum over samples: Σ_s ∂L/∂u_sj against the whole column's difference
         assert du[:, j].sum() == pytest.approx((fd[0] - fd[1]) / (2 * h), rel=1e-5, abs=1e-9)
+
+
+@pytest.mark.parametrize("targets", [[0.5, 0.0], [[0.5, 0.0], [0.1, 0.2]], [[0.5]]])
+def test_sse_targets_of_another_shape_are_refused(targets) -> None:
+    """Outputs (2, 1) against targets (2,) broadcast to (2, 2) and gave another
+    loss and gradient (0.19 against 0.02), silently; any shape but the outputs'
+    is now refused."""
+    c = Circuit()
+    c.add_voltage_source("v1", "a", "0", 1.0)
+    c.add_resistor("r1", "a", "b", resistance=1e3)
+    c.add_resistor("r2", "b", "0", resistance=1e3)
+    hw = BuiltinHardware(c, ["v1"], ["b"])
+    u = np.array([[1.0], [2.0]])
+    with pytest.raises(ValueError, match=r"targets of shape .* for outputs of shape \(2, 1\)"):
+        hardware_gradient(hw, u, sse_loss(targets))
+    assert np.isfinite(hardware_gradient(hw, u, sse_loss([[0.5], [0.0]])).loss)

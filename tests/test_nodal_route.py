@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 
 from diodenet.circuits import Circuit, IdealDiode, PWLDiode, ShockleyDiode
 from diodenet.circuits.netlist import NetlistWarning, parse_netlist
@@ -339,3 +340,35 @@ def test_a_junction_driven_into_breakdown_is_limited_as_ngspice_limits_it(
         theirs = sim.operating_points(u, ["vlight"])
     cols = [theirs.nodes.index(n) for n in ours.nodes]
     np.testing.assert_allclose(ours.voltages, theirs.voltages[:, cols], rtol=0, atol=1e-9)
+
+
+def _clipper() -> Circuit:
+    c = Circuit()
+    c.add_voltage_source("v1", "in", "0", 0.0)
+    c.add_voltage_source("v2", "ref", "0", -1.0)
+    c.add_resistor("r1", "in", "out", resistance=1e3)
+    c.add_diode("d1", "ref", "out")
+    c.add_resistor("r2", "out", "0", resistance=1e3)
+    return c
+
+
+def test_builtin_simulator_refuses_what_it_would_answer_wrongly() -> None:
+    """An integer dtype truncated the inputs (-1.5 V read as -1); a repeated
+    source name let the last column win; an unknown one was ignored when no
+    values came with it; a circuit edited after the simulator was made half
+    reached it (a stale kernel beside a live circuit)."""
+    c = _clipper()
+    with pytest.raises(ValueError, match="real floating-point dtype"):
+        BuiltinSimulator(c, dtype=torch.int64)
+    sim = BuiltinSimulator(c)
+    with pytest.raises(ValueError, match="source names repeat: v1"):
+        sim.operating_points([[1.0, 5.0]], ["v1", "v1"])
+    with pytest.raises(ValueError, match="'vx' is not an independent source"):
+        sim.operating_points(None, ["vx"])
+    with pytest.raises(ValueError, match=r"inputs must be \(batch, 2\)"):
+        sim.operating_points(np.zeros((1, 1, 2)), ["v1", "v2"])
+    before = sim.operating_points([[-1.5, -2.0]], ["v1", "v2"]).voltages
+    c.set_conductances({"r1": 1e-2})  # the caller's circuit, not the simulator's copy
+    np.testing.assert_array_equal(sim.operating_points([[-1.5, -2.0]], ["v1", "v2"]).voltages,
+                                  before)
+    assert sim.circuit["r1"].g == 1e-3

@@ -91,6 +91,9 @@ def sse_loss(targets: np.ndarray | torch.Tensor) -> Loss:
     t = torch.as_tensor(np.asarray(targets, dtype=np.float64))
 
     def loss(y: torch.Tensor) -> torch.Tensor:
+        if t.shape != y.shape:  # broadcasting would compare other pairs, silently
+            raise ValueError(f"targets of shape {tuple(t.shape)} for outputs of shape "
+                             f"{tuple(y.shape)}: give one row per sample, one column per output")
         return 0.5 * ((y - t.to(y.dtype)) ** 2).sum()
 
     return loss

@@ -151,6 +151,11 @@ class BuiltinSimulator:
     ) -> None:
         if route not in (None, "kernel", "nodal"):
             raise ValueError(f"route must be 'kernel', 'nodal' or None, got {route!r}")
+        if not dtype.is_floating_point or dtype.is_complex:
+            raise ValueError(f"dtype must be a real floating-point dtype, got {dtype}")
+        # a copy, as NgspiceSimulator keeps: the kernel is built from it once, and an
+        # edit of the caller's circuit afterwards must not half-reach this simulator
+        circuit = circuit.copy()
         self.circuit = circuit
         self._route = route
         self.method = method
@@ -200,23 +205,30 @@ class BuiltinSimulator:
         self, values: np.ndarray | Tensor | None = None, names: Sequence[str] | None = None
     ) -> Tensor:
         """All source values per sample: the netlist's, with ``names`` overridden."""
+        names = list(self.source_names) if names is None else [n.lower() for n in names]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"source names repeat: {', '.join(repeated)}")
+        unknown = [n for n in names if n not in self.source_names]
+        if unknown:
+            raise ValueError(
+                f"{unknown[0]!r} is not an independent source of the circuit "
+                f"(sources: {', '.join(self.source_names) or 'none'})"
+            )
         if values is None:
             return self.defaults.reshape(1, -1)
         values_t = torch.as_tensor(values, dtype=self.dtype, device=self.defaults.device)
         if values_t.ndim == 1:
             values_t = values_t.reshape(1, -1)
-        names = list(self.source_names) if names is None else [n.lower() for n in names]
+        if values_t.ndim != 2:
+            raise ValueError(f"inputs must be (batch, {len(names)}), got shape "
+                             f"{tuple(values_t.shape)}")
         if values_t.shape[1] != len(names):
             raise ValueError(
                 f"inputs have {values_t.shape[1]} columns but {len(names)} source names"
             )
         u = self.defaults.repeat(values_t.shape[0], 1)
         for j, name in enumerate(names):
-            if name not in self.source_names:
-                raise ValueError(
-                    f"{name!r} is not an independent source of the circuit "
-                    f"(sources: {', '.join(self.source_names) or 'none'})"
-                )
             u[:, self.source_names.index(name)] = values_t[:, j]
         return u
 
