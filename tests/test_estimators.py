@@ -83,3 +83,32 @@ def test_regressor_learns_and_its_netlist_predicts_the_same():
     # two targets: one differential output pair each
     two = CircuitRegressor(hidden=4, epochs=2).fit(X[:50], np.c_[y[:50], -y[:50]])
     assert two.predict(X[:3]).shape == (3, 2)
+
+
+def test_random_state_as_scikit_learn_reads_it_and_regressor_checks() -> None:
+    """``random_state`` may be an int, a RandomState or None (a TypeError once);
+    the regressor checks epochs, batch_size and output_scale as the classifier
+    does (epochs=-3 once fitted an untrained circuit, batch_size=0 read as 1),
+    and refuses targets too large to standardise (predictions were inf)."""
+    import numpy as np
+    import pytest
+
+    from diodenet.estimators import CircuitClassifier, CircuitRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(24, 2))
+    y = (X[:, 0] > 0).astype(int)
+    a = CircuitClassifier(hidden=3, epochs=1, random_state=np.random.RandomState(5)).fit(X, y)
+    b = CircuitClassifier(hidden=3, epochs=1, random_state=np.random.RandomState(5)).fit(X, y)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    CircuitClassifier(hidden=3, epochs=1, random_state=None).fit(X, y)
+    t = X[:, 0] - X[:, 1]
+    for params, problem in (({"epochs": -3}, "epochs and batch_size must be >= 1"),
+                            ({"batch_size": 0}, "epochs and batch_size must be >= 1"),
+                            ({"output_scale": 0.0}, "output_scale must be a voltage > 0"),
+                            ({"random_state": -1}, "random_state must be >= 0")):
+        with pytest.raises(ValueError, match=problem):
+            CircuitRegressor(**{"hidden": 3, "epochs": 1, **params}).fit(X, t)
+    with pytest.raises(ValueError, match="too large to standardise"):
+        CircuitRegressor(hidden=3, epochs=1).fit(X[:2], [1e308, -1e308])
+    CircuitRegressor(hidden=3, epochs=1, random_state=None).fit(X, t)

@@ -111,3 +111,25 @@ def test_invalid_levels() -> None:
 def test_dataset_and_csv_together_are_refused(tmp_path: Path) -> None:
     p = _write(tmp_path, "a,label\n1,0\n2,1\n")
     _one_line_error(_cli("--dataset", "moons", "--csv", str(p)), "not both")
+
+
+def test_trainer_refuses_labels_and_counts_it_would_misread() -> None:
+    """Float labels were truncated (and the accuracy read as 0), a label past
+    the classes failed deep in torch, epochs=1.5 ran 2 epochs."""
+    import numpy as np
+
+    from diodenet.linearization import BuiltinHardware
+    from diodenet.training import TrainConfig, Trainer, build_network
+
+    net = build_network(2, 2, 3, scale=2.0, seed=0)
+    hw = BuiltinHardware(net.circuit, net.inputs, net.outputs)
+    x, y = np.random.default_rng(0).normal(size=(10, 2)), np.arange(10) % 2
+    cfg = TrainConfig(epochs=1, batch_size=5)
+    for bad_y, problem in ((y + 0.5, r"must be class indices 0\.\.1, got 0\.5"),
+                           (y + 1, r"must be class indices 0\.\.1, got 2"),
+                           (y[:9], r"expected features \(n, k\) and labels \(n,\)")):
+        with pytest.raises(ValueError, match=problem):
+            Trainer(hw, net.encode, 2, x, bad_y, cfg)
+    with pytest.raises(ValueError, match=r"epochs must be a whole number, got 1\.5"):
+        Trainer(hw, net.encode, 2, x, y, TrainConfig(epochs=1.5, batch_size=5))  # type: ignore
+    Trainer(hw, net.encode, 2, x, y.astype(float), cfg)  # whole-number floats are fine

@@ -23,11 +23,13 @@ makes no array-API claim). The test suite runs it on a small configuration
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -45,7 +47,8 @@ class _FittedCircuit:
     ``network_``, ``hardware_name_`` and ``conductances_``; its output voltages;
     its netlist."""
 
-    hardware: str  # each estimator's parameter
+    hardware: str  # each estimator's parameters
+    random_state: Any
     network_: Any
     hardware_name_: str
     conductances_: np.ndarray
@@ -63,6 +66,16 @@ class _FittedCircuit:
         state = dict(self.__dict__)
         state.pop("_hardware", None)
         return state
+
+    def _draw_seed(self) -> int:
+        """The fit's seed from ``random_state`` as scikit-learn reads it: an int
+        as it is, a ``RandomState`` drawn from, ``None`` numpy's global one."""
+        rs = self.random_state
+        if isinstance(rs, int | np.integer) and not isinstance(rs, bool):
+            if rs < 0:
+                raise ValueError(f"random_state must be >= 0, got {rs}")
+            return int(rs)
+        return int(check_random_state(rs).randint(np.iinfo(np.int32).max))
 
     def _check_hardware(self) -> None:
         if self.hardware not in HARDWARES:
@@ -109,7 +122,9 @@ class CircuitClassifier(_FittedCircuit, ClassifierMixin, BaseEstimator):
     g_min, g_max, levels:
         conductance range (S) and optional quantisation levels.
     random_state:
-        seed of the initial conductances and the minibatch order.
+        seed of the initial conductances and the minibatch order: an int, a
+        ``numpy.random.RandomState`` to draw one from, or ``None`` (numpy's
+        global state), as in scikit-learn.
     """
 
     def __init__(
@@ -134,7 +149,7 @@ class CircuitClassifier(_FittedCircuit, ClassifierMixin, BaseEstimator):
         g_min: float = 1e-6,
         g_max: float = 1e-3,
         levels: int | None = None,
-        random_state: int = 0,
+        random_state: int | np.random.RandomState | None = 0,
     ) -> None:
         self.hidden = hidden
         self.hardware = hardware
@@ -163,12 +178,13 @@ class CircuitClassifier(_FittedCircuit, ClassifierMixin, BaseEstimator):
         return TrainConfig(
             epochs=epochs, batch_size=self.batch_size, lr=self.lr, optimizer=self.optimizer,
             param=self.param, loss=self.loss, temperature=T, schedule=schedule,
-            momentum=self.momentum, seed=int(self.random_state), g_min=self.g_min,
+            momentum=self.momentum, seed=self._seed_, g_min=self.g_min,
             g_max=self.g_max, levels=self.levels,
         ).validate()
 
     def _start(self, X: np.ndarray, y: np.ndarray, classes: np.ndarray | None) -> None:
         self._check_hardware()
+        self._seed_ = self._draw_seed()
         self._encoder = LabelEncoder().fit(y if classes is None else classes)
         self.classes_ = self._encoder.classes_
         if len(self.classes_) < 2:
@@ -180,7 +196,7 @@ class CircuitClassifier(_FittedCircuit, ClassifierMixin, BaseEstimator):
         self.network_ = build_network(
             X.shape[1], len(self.classes_), int(self.hidden), recurrent=self.recurrent,
             sparsity=self.sparsity, diode=self.diode, g_range=g_range, scale=self.scale,
-            activation=self.activation, seed=int(self.random_state),
+            activation=self.activation, seed=self._seed_,
         )
         self.hardware_name_ = self.hardware
         self.__dict__.pop("_hardware", None)
@@ -263,7 +279,9 @@ class CircuitRegressor(_FittedCircuit, RegressorMixin, BaseEstimator):
     output_scale:
         volts per standard deviation of a target (default ``0.1 × scale``).
     random_state:
-        seed of the initial conductances and the minibatch order.
+        seed of the initial conductances and the minibatch order: an int, a
+        ``numpy.random.RandomState`` to draw one from, or ``None`` (numpy's
+        global state), as in scikit-learn.
     """
 
     def __init__(
@@ -282,7 +300,7 @@ class CircuitRegressor(_FittedCircuit, RegressorMixin, BaseEstimator):
         scale: float = 10.0,
         g_min: float = 1e-6,
         g_max: float = 1e-3,
-        random_state: int = 0,
+        random_state: int | np.random.RandomState | None = 0,
     ) -> None:
         self.hidden = hidden
         self.hardware = hardware
@@ -315,16 +333,25 @@ class CircuitRegressor(_FittedCircuit, RegressorMixin, BaseEstimator):
 
         X, y = validate_data(self, X, y, dtype=np.float64, multi_output=True, y_numeric=True)
         self._check_hardware()
+        # the classifier's checks of epochs, batch_size and lr (through its TrainConfig)
+        TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr).validate()
+        if self.output_scale is not None and not (math.isfinite(self.output_scale)
+                                                  and self.output_scale > 0):
+            raise ValueError(f"output_scale must be a voltage > 0, got {self.output_scale!r}")
+        seed = self._draw_seed()
         y2 = y.reshape(len(y), -1)
         self._y_1d = y.ndim == 1
-        self.mean_ = y2.mean(axis=0)
-        std = y2.std(axis=0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            self.mean_ = y2.mean(axis=0)
+            std = y2.std(axis=0)
+        if not (np.isfinite(self.mean_).all() and np.isfinite(std).all()):
+            raise ValueError("y is too large to standardise (its mean or spread overflows)")
         self.std_ = np.where(std > 0, std, 1.0)
         g_range = ConductanceRange(self.g_min, self.g_max, None)
         self.network_ = build_network(
             X.shape[1], y2.shape[1], int(self.hidden), recurrent=self.recurrent,
             sparsity=self.sparsity, diode=self.diode, g_range=g_range, scale=self.scale,
-            activation=self.activation, seed=int(self.random_state),
+            activation=self.activation, seed=seed,
         )
         self.hardware_name_ = self.hardware
         self.__dict__.pop("_hardware", None)
@@ -336,8 +363,8 @@ class CircuitRegressor(_FittedCircuit, RegressorMixin, BaseEstimator):
             u = torch.as_tensor(net.encode(X))
             t = torch.as_tensor((y2 - self.mean_) / self.std_)
             volts = self._volts()
-            rng = np.random.default_rng(int(self.random_state))
-            bs = max(1, int(self.batch_size))
+            rng = np.random.default_rng(seed)
+            bs = int(self.batch_size)
             history = []
             for _ in range(int(self.epochs)):
                 order = rng.permutation(len(X))

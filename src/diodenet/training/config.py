@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from ..linearization import ESTIMATORS, NUDGES
@@ -60,6 +61,10 @@ class TrainConfig:
     gain_max: float = 10.0
 
     def validate(self) -> TrainConfig:
+        for name in ("epochs", "batch_size", "patience"):
+            value = getattr(self, name)
+            if not isinstance(value, int | np.integer) or isinstance(value, bool):
+                raise ValueError(f"{name} must be a whole number, got {value!r}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch_size must be >= 1")
         if not (math.isfinite(self.lr) and self.lr > 0):

@@ -102,6 +102,9 @@ class Trainer:
     ) -> None:
         self.hw, self.encode, self.n_classes = hw, encode, n_classes
         self.config = config.validate()
+        x_train, y_train = _checked_data(x_train, y_train, n_classes, "training")
+        if test is not None:
+            test = _checked_data(*test, n_classes, "test")
         self.g_range = config.g_range
         n = len(y_train)
         n_val = round(config.val_fraction * n)
@@ -358,3 +361,23 @@ class Trainer:
         return TrainResult(state.history, g, train_acc, test_acc, state.epoch,
                            time.perf_counter() - t_start, self.hw.settles - settles_start,
                            self.last_power)
+
+
+def _checked_data(x: np.ndarray, y: np.ndarray, n_classes: int,
+                  what: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, y)`` as arrays: one row of features and one whole-number class in
+    ``[0, n_classes)`` per sample; ``ValueError`` naming the problem otherwise
+    (a float label was truncated, and its accuracy read as 0)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y)
+    if y.ndim != 1 or x.ndim != 2 or len(x) != len(y):
+        raise ValueError(f"{what} data: expected features (n, k) and labels (n,), got "
+                         f"{x.shape} and {y.shape}")
+    if y.size and not (np.issubdtype(y.dtype, np.integer) or np.array_equal(y, np.round(y))):
+        raise ValueError(f"{what} labels must be class indices 0..{n_classes - 1}, "
+                         f"got {float(y[np.flatnonzero(y != np.round(y))[0]])!r}")
+    y = y.astype(np.int64)
+    if y.size and (y.min() < 0 or y.max() >= n_classes):
+        raise ValueError(f"{what} labels must be class indices 0..{n_classes - 1}, got "
+                         f"{int(y.min() if y.min() < 0 else y.max())}")
+    return x, y
+
