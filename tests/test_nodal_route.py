@@ -372,3 +372,24 @@ def test_builtin_simulator_refuses_what_it_would_answer_wrongly() -> None:
     np.testing.assert_array_equal(sim.operating_points([[-1.5, -2.0]], ["v1", "v2"]).voltages,
                                   before)
     assert sim.circuit["r1"].g == 1e-3
+
+
+def test_both_simulators_answer_the_same_calls(ngspice_available: None) -> None:
+    """``voltage``, ``branch_voltage``, ``current`` and ``len`` on both backends'
+    results (the builtin's once had none of them), equal on a clipper."""
+    from diodenet.simulators.ngspice import NgspiceSimulator
+
+    c = _clipper()
+    u = [[-1.5, -2.0], [0.5, -1.0]]
+    ours = BuiltinSimulator(c).operating_points(u, ["v1", "v2"])
+    with NgspiceSimulator(c, options={"reltol": 1e-12, "vntol": 1e-15, "abstol": 1e-18}) as sim:
+        theirs = sim.operating_points(u, ["v1", "v2"])
+    assert len(ours) == len(theirs) == 2
+    # the ideal diode is a sharp stand-in in ngspice (its drop: mV); the rest is exact
+    np.testing.assert_allclose(ours.voltage("out"), theirs.voltage("out"), atol=0.02)
+    np.testing.assert_allclose(ours.branch_voltage("in", "0"), [-1.5, 0.5], rtol=0, atol=0)
+    np.testing.assert_allclose(ours.current("v1"), theirs.current("v1"), atol=2e-5)
+    with pytest.raises(KeyError, match="no node 'nowhere'"):
+        ours.voltage("nowhere")
+    with pytest.raises(KeyError, match="no branch current for 'r1'"):
+        ours.current("r1")

@@ -30,6 +30,7 @@ from ..kernels.kernel import Kernel
 from ..kernels.mna import unmodelled_options
 from ..solvers.reuse import CachedSolver
 from .nodal import NodalError, NodalNewton
+from .points import NodeVoltages
 
 #: (element index, diode name, BV, nVt)
 BreakdownLimits = list[tuple[int, str, float, float]]
@@ -98,7 +99,7 @@ BREAKDOWN_GUARD = 30.0
 
 
 @dataclass
-class OperatingPoints:
+class OperatingPoints(NodeVoltages):
     """A batch of DC operating points.
 
     ``voltages`` (batch, len(nodes)) in volts, ground left out;
@@ -113,11 +114,13 @@ class OperatingPoints:
     backend: str
     route: str = "kernel"
 
-    def as_dicts(self) -> list[dict[str, float]]:
-        """One ``{node: volts}`` per sample (the CLI's JSON)."""
-        return [
-            {n: float(v) for n, v in zip(self.nodes, row)} for row in self.voltages
-        ]
+    def current(self, source: str) -> np.ndarray:
+        """The current of voltage source ``source`` for every sample (SPICE's sign)."""
+        name = str(source).lower()
+        try:
+            return self.source_currents[:, self.sources.index(name)]
+        except ValueError:
+            raise KeyError(f"no branch current for {name!r}; have {self.sources}") from None
 
 
 class BuiltinSimulator:
