@@ -360,7 +360,15 @@ def test_builtin_simulator_refuses_what_it_would_answer_wrongly() -> None:
     c = _clipper()
     with pytest.raises(ValueError, match="real floating-point dtype"):
         BuiltinSimulator(c, dtype=torch.int64)
+    # settings that failed inside the kernel route and sent the circuit to the
+    # nodal route without a word
+    with pytest.raises(ValueError, match="unknown method 'foo'"):
+        BuiltinSimulator(c, method="foo")
+    with pytest.raises(ValueError, match="tol must be a relative tolerance > 0"):
+        BuiltinSimulator(c, tol=-1.0)
     sim = BuiltinSimulator(c)
+    with pytest.raises(ValueError, match="inputs must be finite"):
+        sim.operating_points([[float("nan"), 0.0]], ["v1", "v2"])
     with pytest.raises(ValueError, match="source names repeat: v1"):
         sim.operating_points([[1.0, 5.0]], ["v1", "v1"])
     with pytest.raises(ValueError, match="'vx' is not an independent source"):

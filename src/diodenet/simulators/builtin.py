@@ -16,6 +16,7 @@ which route ran.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ from ..kernels.equilibrium import Equilibrium
 from ..kernels.extract import CircuitKernel, extract_kernel
 from ..kernels.kernel import Kernel
 from ..kernels.mna import unmodelled_options
+from ..solvers import METHODS
 from ..solvers.reuse import CachedSolver
 from .nodal import NodalError, NodalNewton
 from .points import NodeVoltages
@@ -156,6 +158,12 @@ class BuiltinSimulator:
             raise ValueError(f"route must be 'kernel', 'nodal' or None, got {route!r}")
         if not dtype.is_floating_point or dtype.is_complex:
             raise ValueError(f"dtype must be a real floating-point dtype, got {dtype}")
+        # checked here: a bad setting must not read as "no kernel" and quietly
+        # send the circuit to the nodal route
+        if method is not None and method not in METHODS:
+            raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
+        if not (isinstance(tol, int | float) and math.isfinite(tol) and tol > 0):
+            raise ValueError(f"tol must be a relative tolerance > 0, got {tol!r}")
         # a copy, as NgspiceSimulator keeps: the kernel is built from it once, and an
         # edit of the caller's circuit afterwards must not half-reach this simulator
         circuit = circuit.copy()
@@ -221,6 +229,8 @@ class BuiltinSimulator:
         if values is None:
             return self.defaults.reshape(1, -1)
         values_t = torch.as_tensor(values, dtype=self.dtype, device=self.defaults.device)
+        if not bool(torch.isfinite(values_t).all()):
+            raise ValueError("inputs must be finite (NaN or inf given)")
         if values_t.ndim == 1:
             values_t = values_t.reshape(1, -1)
         if values_t.ndim != 2:
