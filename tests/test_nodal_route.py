@@ -401,3 +401,17 @@ def test_both_simulators_answer_the_same_calls(ngspice_available: None) -> None:
         ours.voltage("nowhere")
     with pytest.raises(KeyError, match="no branch current for 'r1'"):
         ours.current("r1")
+
+
+def test_set_conductances_is_all_or_nothing() -> None:
+    c = _clipper()
+    before = c.copy()
+    for values, problem in (({"r1": 2e-3, "rx": 1.0}, "'rx' is not a resistor"),
+                            ([5e-3, -1.0], "conductance"),
+                            ({"r1": True}, "a conductance is a number"),
+                            ({"v1": 1.0}, "'v1' is not a resistor")):
+        with pytest.raises(ValueError, match=problem):
+            c.set_conductances(values)
+        assert c == before  # r1 was changed before the bad entry was met
+    c.set_conductances({"R1": 2e-3})
+    assert c["r1"].g == 2e-3

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
+
 from ..utils.unionfind import UnionFind
 from .diode_models import DiodeModel, IdealDiode, PWLDiode
 from .elements import (
@@ -185,7 +187,8 @@ class Circuit:
         return [r.g for r in rs]
 
     def set_conductances(self, values: dict[str, float] | Iterable[float]) -> None:
-        """Set resistor conductances (S), by name or in ``trainable_resistors`` order."""
+        """Set resistor conductances (S), by name or in ``trainable_resistors`` order.
+        All or nothing: a bad name or value raises ``ValueError`` and changes none."""
         if isinstance(values, dict):
             items = list(values.items())
         else:
@@ -194,19 +197,23 @@ class Circuit:
             if len(vals) != len(rs):
                 raise ValueError(f"expected {len(rs)} conductances, got {len(vals)}")
             items = [(r.name, v) for r, v in zip(rs, vals)]
+        updated: dict[str, Resistor] = {}
         for name, g in items:
-            r = self[name]
+            r = self.elements.get(str(name).lower())
             if not isinstance(r, Resistor):
-                raise ValueError(f"{name!r} is not a resistor")
+                raise ValueError(f"{name!r} is not a resistor of the circuit")
+            if isinstance(g, bool) or not isinstance(g, int | float | np.floating | np.integer):
+                raise ValueError(f"{r.name}: a conductance is a number (S), got {g!r}")
             g = float(g)
             if 0.0 < g < math.inf and 0.0 < 1.0 / g < math.inf:
                 # what Resistor's own checks accept: a copy with the new value,
                 # without re-validating its name and nodes (~10x faster)
                 new = copy.copy(r)
                 new.resistance = 1.0 / g
-                self.elements[r.name] = new
+                updated[r.name] = new
             else:
-                self.elements[r.name] = r.replace(conductance=g)  # its own error
+                updated[r.name] = r.replace(conductance=g)  # its own error
+        self.elements.update(updated)
 
     def set_source(self, name: str, dc: float) -> None:
         s = self[name]
