@@ -222,3 +222,27 @@ def test_the_node_voltage_gradient_equals_the_branch_voltage_formula(ngspice_ava
         by_nodes, adj = adjoint_gradient(hw, m, g_y)
         by_branches = Hardware.conductance_gradient(hw, m, adj)
     assert np.abs(by_nodes - by_branches).max() <= 1e-12 * np.abs(by_branches).max()
+
+
+def test_both_hardwares_take_the_same_names(ngspice_available) -> None:
+    """An output named twice works on ngspice as on the builtin hardware (ngspice
+    once rejected the netlist's repeated port source); a repeated input, a
+    three-node output and conductances by name are refused on both."""
+    from diodenet.linearization import NgspiceHardware
+
+    c = Circuit()
+    c.add_voltage_source("v1", "a", "0", 1.0)
+    c.add_resistor("r1", "a", "h", resistance=1e3)
+    c.add_resistor("r2", "h", "0", resistance=1e3)
+    u, loss = np.array([[1.0], [2.0]]), sse_loss([[0.2, 0.3], [0.5, 0.4]])
+    want = hardware_gradient(BuiltinHardware(c, ["v1"], ["h", "h"]), u, loss)
+    with NgspiceHardware(c, ["v1"], ["h", "h"]) as hw:
+        got = hardware_gradient(hw, u, loss)
+        with pytest.raises(ValueError, match="conductances are an array in trainable order"):
+            hw.set_conductances({"r1": 1e-3, "r2": 1e-3})
+    np.testing.assert_allclose(got.dL_dg, want.dL_dg, rtol=1e-6)
+    for cls in (BuiltinHardware, NgspiceHardware):
+        with pytest.raises(ValueError, match="inputs name a source twice"):
+            cls(c, ["v1", "v1"], ["h"])
+        with pytest.raises(ValueError, match="a node or a \\(pos, neg\\) pair"):
+            cls(c, ["v1"], [("h", "a", "0")])

@@ -219,6 +219,9 @@ class Hardware(ABC):
 
     def _checked_conductances(self, g: np.ndarray) -> np.ndarray:
         """``g`` as a float vector, one finite positive value per trainable resistor."""
+        if isinstance(g, dict):
+            raise ValueError("conductances are an array in trainable order (hw.trainable); "
+                             "by name: hw.set_conductances([d[n] for n in hw.trainable])")
         g = np.asarray(g, dtype=float).reshape(-1)
         if g.shape != (len(self.trainable),):
             raise ValueError(f"expected {len(self.trainable)} conductances, got {g.shape}")

@@ -97,6 +97,8 @@ class NgspiceHardware(Hardware):
 
         self.circuit = circuit.copy()
         self.inputs = [s.strip().lower() for s in inputs]
+        if len(set(self.inputs)) != len(self.inputs):
+            raise ValueError(f"inputs name a source twice: {self.inputs}")
         self.outputs = [parse_output(o) for o in outputs]
         self.trainable = [r.name for r in self.circuit.trainable_resistors]
         self.settles = 0
@@ -137,7 +139,7 @@ class NgspiceHardware(Hardware):
         shared = executor if executor is not None else self._pool
         self.sim = NgspiceSimulator(
             self.circuit, executor=shared, options=options,
-            ports=[(p, n) for p, n in self.outputs], progress=progress, method=method,
+            ports=list(dict.fromkeys(self.outputs)), progress=progress, method=method,
             ideal_switch=self.ideal_switch,
         )
         self._ports = [self.sim.port(p, n) for p, n in self.outputs]
