@@ -437,3 +437,20 @@ def test_symmetric_eqprop_is_exact_on_piecewise_linear_networks(k: int):
         assert np.abs(sym - hl).max() <= 1e-10 * scale
     one = make_estimator("eqprop", beta=0.1, nudge="one-sided")(hw, u, loss).dL_dg
     assert np.abs(one - hl).max() > 1e-4 * scale
+
+
+@pytest.mark.parametrize("build, problem", [
+    (lambda c: InstanceHardware(c, INPUTS, OUTPUTS, DeviceSpec(), seed=None), "seed is an int"),
+    (lambda c: InstanceHardware(c, INPUTS, OUTPUTS, DeviceSpec(), seed=-1), "seed is an int"),
+    (lambda c: InstanceHardware(c, INPUTS, OUTPUTS, {"tolerance": 0.1}), "spec must be a Dev"),
+    (lambda c: DeviceSpec(g_bounds=(0.0, 1.0, 2.0)), "g_bounds must be a pair"),
+    (lambda c: DeviceSpec(eg=1e6), "eg must be a band gap"),
+    (lambda c: DeviceSpec(eg=float("nan")), "eg must be a band gap"),
+    (lambda c: DeviceSpec(xti=float("nan")), "xti must be in"),
+])
+def test_device_settings_are_checked_where_they_are_given(build, problem: str) -> None:
+    """Each once failed later and elsewhere (a TypeError from int(), numpy's
+    seed message, an AttributeError, an OverflowError at the first settle)."""
+    with pytest.raises(ValueError, match=problem):
+        build(random_rtgd(1, MODELS[0]))
+    assert DeviceSpec(tolerance=np.float32(0.1)).tolerance == np.float32(0.1)  # numpy numbers

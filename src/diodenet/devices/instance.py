@@ -39,6 +39,12 @@ class Instance:
     """
 
     def __init__(self, circuit: Circuit, spec: DeviceSpec | None = None, seed: int = 0) -> None:
+        if spec is not None and not isinstance(spec, DeviceSpec):
+            raise ValueError(f"spec must be a DeviceSpec (DeviceSpec(**...) for a dict), "
+                             f"got {type(spec).__name__}")
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+            raise ValueError(f"an instance's seed is an int >= 0 (each seed one instance), "
+                             f"got {seed!r}")
         self.spec = spec or DeviceSpec()
         self.seed = int(seed)
         self.trainable = [r.name for r in circuit.trainable_resistors]

@@ -11,6 +11,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+
 DISTRIBUTIONS = ("lognormal", "gaussian")
 
 #: conductance (S) of a stuck-open device: an open that the solvers still stamp
@@ -94,13 +96,17 @@ class DeviceSpec:
         for name in ("tolerance", "write_noise", "stuck_open", "stuck_at_bound", "diode_is",
                      "diode_n", "diode_rs", "diode_vf", "wire_resistance", "read_noise"):
             v = getattr(self, name)
-            if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
+            if not (isinstance(v, int | float | np.integer | np.floating)
+                    and not isinstance(v, bool) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"device spec: {name} must be finite and >= 0, got {v!r}")
         if self.distribution not in DISTRIBUTIONS:
             raise ValueError(f"device spec: unknown distribution {self.distribution!r}; "
                              f"known: {', '.join(DISTRIBUTIONS)}")
         if self.stuck_open + self.stuck_at_bound > 1:
             raise ValueError("device spec: stuck_open + stuck_at_bound must be <= 1")
+        if not (isinstance(self.g_bounds, tuple | list) and len(self.g_bounds) == 2):
+            raise ValueError(f"device spec: g_bounds must be a pair (lo, hi) in S, "
+                             f"got {self.g_bounds!r}")
         lo, hi = (float(b) for b in self.g_bounds)
         if not (0 <= lo < hi) or math.isnan(hi):
             raise ValueError(f"device spec: g_bounds must be 0 <= lo < hi (S), got {self.g_bounds}")
@@ -119,6 +125,12 @@ class DeviceSpec:
                                                  and self.temperature > -273.15):
             raise ValueError(f"device spec: temperature must be above -273.15 °C, "
                              f"got {self.temperature!r}")
+        # silicon's band gap is 1.11 eV and XTI 3 (2 for Schottky): past a few eV
+        # or XTI ~10 the saturation current's temperature law overflows
+        if not (math.isfinite(self.eg) and 0 < self.eg <= 10):
+            raise ValueError(f"device spec: eg must be a band gap in (0, 10] eV, got {self.eg!r}")
+        if not (math.isfinite(self.xti) and 0 <= self.xti <= 50):
+            raise ValueError(f"device spec: xti must be in [0, 50], got {self.xti!r}")
 
     @property
     def ideal_resistors(self) -> bool:
