@@ -303,3 +303,11 @@ def test_an_element_that_is_not_a_nonlinearity_is_named_by_its_place():
     eye, zeros = torch.eye(n, dtype=torch.float64), torch.zeros(n, 2, dtype=torch.float64)
     with pytest.raises(ValueError, match="element 5 is not a Nonlinearity: 'diode'"):
         Kernel(eye, zeros, zeros.T, torch.zeros(2, 2, dtype=torch.float64), elements)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.int64, torch.bool,
+                                   torch.complex128])
+def test_a_kernel_of_another_dtype_is_refused_by_name(dtype) -> None:
+    """float16 failed in eigh, bool in abs, int64 truncated 1e-3 S to 0."""
+    with pytest.raises(ValueError, match="a kernel's dtype is torch.float32 or torch.float64"):
+        Kernel([[1.0]], [[1.0]], [[1.0]], [[0.0]], dtype=dtype)

@@ -120,6 +120,8 @@ class Kernel(ElementResolvents):
         output_names: Sequence[str] | None = None,
         element_names: Sequence[str] | None = None,
     ) -> None:
+        if dtype not in (torch.float32, torch.float64):  # what torch.linalg factorises
+            raise ValueError(f"a kernel's dtype is torch.float32 or torch.float64, got {dtype}")
         device = torch.device(device) if device is not None else None
         self.H = _as_tensor(H, "H", dtype, device)
         if isinstance(B, FactoredB):

@@ -177,6 +177,9 @@ class NgspiceSimulator:
         Takes effect from the next call; workers reload the circuit once (sweeps
         write the values into each chunk's netlist anyway).
         """
+        if not isinstance(values, Mapping):
+            raise ValueError("set_conductances takes {resistor name: siemens}, got "
+                             f"{type(values).__name__}")
         g = np.fromiter(values.values(), dtype=float, count=len(values))
         bad = np.flatnonzero(~(g > 0) | ~np.isfinite(g))
         if bad.size:
