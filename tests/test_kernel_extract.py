@@ -309,5 +309,5 @@ def test_an_element_that_is_not_a_nonlinearity_is_named_by_its_place():
                                    torch.complex128])
 def test_a_kernel_of_another_dtype_is_refused_by_name(dtype) -> None:
     """float16 failed in eigh, bool in abs, int64 truncated 1e-3 S to 0."""
-    with pytest.raises(ValueError, match="a kernel's dtype is torch.float32 or torch.float64"):
+    with pytest.raises(ValueError, match=r"a kernel's dtype is torch\.float32 or torch\.float64"):
         Kernel([[1.0]], [[1.0]], [[1.0]], [[0.0]], dtype=dtype)

@@ -133,3 +133,7 @@ def test_trainer_refuses_labels_and_counts_it_would_misread() -> None:
     with pytest.raises(ValueError, match=r"epochs must be a whole number, got 1\.5"):
         Trainer(hw, net.encode, 2, x, y, TrainConfig(epochs=1.5, batch_size=5))  # type: ignore
     Trainer(hw, net.encode, 2, x, y.astype(float), cfg)  # whole-number floats are fine
+    with pytest.raises(ValueError, match="no sample left to fit: 10 training samples"):
+        Trainer(hw, net.encode, 2, x, y, TrainConfig(epochs=1, batch_size=5, val_fraction=0.99))
+    with pytest.raises(ValueError, match="no sample left to fit: 0 training samples"):
+        Trainer(hw, net.encode, 2, x[:0], y[:0], cfg)

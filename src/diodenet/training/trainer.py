@@ -111,6 +111,9 @@ class Trainer:
         # the validation split is a fixed function of the seed, like the batches
         perm = np.random.default_rng([int(config.seed), 10**6]).permutation(n)
         fit, val = np.sort(perm[n_val:]), np.sort(perm[:n_val])
+        if fit.size == 0:
+            raise ValueError(f"no sample left to fit: {n} training samples, of which "
+                             f"val_fraction={config.val_fraction} keeps {n_val} to validate")
         self.x_fit, self.y_fit = x_train[fit], y_train[fit]
         self.x_val, self.y_val = x_train[val], y_train[val]
         self.x_train, self.y_train = x_train, y_train
