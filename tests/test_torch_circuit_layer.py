@@ -169,3 +169,25 @@ def test_inference_mode_gives_the_no_grad_answer_and_second_derivatives_refused(
     # the gradient is measured on the circuit: it has no derivative to differentiate
     with pytest.raises(RuntimeError, match=r"second derivatives \(create_graph=True\)"):
         torch.autograd.grad((layer(x) ** 2).sum(), layer.theta, create_graph=True)
+
+
+def test_deepcopy_and_pickle_give_an_independent_layer_that_answers_the_same():
+    """``copy.deepcopy`` (best-model copies, ``AveragedModel``) and pickling
+    once failed on the hardware's sparse tensors and lambdas; the copy gets its
+    own hardware, built again, and trains on its own."""
+    import copy
+    import pickle
+
+    net = build_network(2, 2, 3, scale=2.0, seed=1)
+    layer = CircuitLayer(net, dtype=torch.float64)
+    x = torch.randn(4, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    y = layer(x)
+    for other in (copy.deepcopy(layer), pickle.loads(pickle.dumps(layer))):
+        assert other.hardware is not layer.hardware
+        torch.testing.assert_close(other(x), y, rtol=0, atol=0)
+        (other(x) ** 2).sum().backward()
+        assert other.theta.grad is not None and layer.theta.grad is None
+        with torch.no_grad():
+            other.theta.add_(0.3)
+        assert not torch.allclose(other(x), y)
+        torch.testing.assert_close(layer(x), y, rtol=0, atol=0)

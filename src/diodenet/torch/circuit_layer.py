@@ -30,7 +30,14 @@ from torch import Tensor, nn
 
 from ..circuits import Circuit
 from ..circuits.outputs import OutputSpec
-from ..linearization import Hardware, Measurement, adjoint_gradient, make_hardware
+from ..linearization import (
+    BuiltinHardware,
+    Hardware,
+    Measurement,
+    NgspiceHardware,
+    adjoint_gradient,
+    make_hardware,
+)
 from ..training.architectures import Network
 
 
@@ -210,6 +217,26 @@ class CircuitLayer(nn.Module):
     def close(self) -> None:
         """Release the hardware (ngspice workers)."""
         self.hardware.close()
+
+    # ------------------------------------------------- copy.deepcopy, pickle
+    # The hardware holds factorisations, sparse tensors and (for ngspice) a
+    # library: what travels is how to build it again, and the parameters.
+    def __getstate__(self) -> dict[str, Any]:
+        hw = self.hardware
+        if not isinstance(hw, BuiltinHardware | NgspiceHardware):
+            raise TypeError(f"a CircuitLayer on {type(hw).__name__} cannot be copied or "
+                            "pickled; save its state_dict() instead")
+        state = dict(self.__dict__)
+        del state["hardware"]
+        state["last_measurement"] = None
+        state["_hardware_recipe"] = (hw.name, hw.circuit.copy(), list(hw.inputs),
+                                     list(hw.outputs))
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        name, circuit, inputs, outputs = state.pop("_hardware_recipe")
+        super().__setstate__(state)
+        self.hardware = make_hardware(name, circuit, inputs, outputs)
 
     def extra_repr(self) -> str:
         hw = self.hardware
