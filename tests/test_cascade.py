@@ -72,3 +72,20 @@ def test_cascade_rejects_mismatched_stages():
     c2, i2, o2 = stage(1, 3, 2, 1, IdealDiode())
     with pytest.raises(ValueError, match="has 2 outputs but stage 1 has 3 inputs"):
         Cascade([BuiltinHardware(c1, i1, o1), BuiltinHardware(c2, i2, o2)])
+
+
+def test_buffer_and_output_gains_are_checked_where_given() -> None:
+    """A gain "a" was a numpy ufunc TypeError and output_gains of the wrong
+    length a broadcasting error."""
+    from diodenet.cascades import Buffer
+
+    with pytest.raises(ValueError, match="a buffer's gain is a finite, nonzero number"):
+        Buffer(0, 0, 1, 0, "a")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="Buffer dst is an index >= 0"):
+        Buffer(0, 0, -1, 0, 1.0)
+    assert Buffer(0, 0, 1, 0, np.float32(2.0)).gain == 2.0
+    c1, i1, o1 = stage(0, 2, 3, 2, IdealDiode())
+    c2, i2, o2 = stage(1, 2, 3, 1, IdealDiode())
+    with pytest.raises(ValueError, match=r"output_gains: one gain or one per output \(1\), got 3"):
+        Cascade([BuiltinHardware(c1, i1, o1), BuiltinHardware(c2, i2, o2)], gains=[-2.0],
+                output_gains=[1.0, 2.0, 3.0])

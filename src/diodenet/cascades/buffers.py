@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,6 +22,16 @@ class Buffer:
     dst: int
     input: int
     gain: float
+
+    def __post_init__(self) -> None:
+        for name in ("src", "output", "dst", "input"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 0:
+                raise ValueError(f"Buffer {name} is an index >= 0, got {v!r}")
+        g = self.gain
+        if isinstance(g, bool) or not isinstance(g, int | float | np.number) \
+                or not math.isfinite(g) or g == 0:
+            raise ValueError(f"a buffer's gain is a finite, nonzero number (V/V), got {g!r}")
 
     @property
     def feedback(self) -> bool:

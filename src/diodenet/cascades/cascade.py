@@ -124,8 +124,11 @@ class Cascade(Hardware):
         self.tol, self.max_sweeps = tol, max_sweeps
         self.buffers = buffers_of(self.stages, gains, buffers)
         n_out = len(self.stages[-1].outputs)
-        o = np.ones(n_out) if output_gains is None else np.broadcast_to(
-            np.asarray(output_gains, dtype=float), (n_out,)).copy()
+        given = np.asarray(1.0 if output_gains is None else output_gains, dtype=float)
+        if given.ndim > 1 or given.size not in (1, n_out):
+            raise ValueError(f"output_gains: one gain or one per output ({n_out}), got "
+                             f"{given.size}")
+        o = np.broadcast_to(given, (n_out,)).copy()
         self._output_gains = o
         self._check_gains(self.gains)
         driven = {(b.dst, b.input) for b in self.buffers}
