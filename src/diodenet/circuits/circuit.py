@@ -244,6 +244,16 @@ class Circuit:
         }
 
     # ------------------------------------------------------------- topology
+    def voltage_defined_branches(self) -> Iterator[tuple[Element, str, str]]:
+        """``(element, a, b)`` for each branch whose voltage an element fixes: an
+        independent voltage source (inductors are 0 V ones at DC), the output of
+        an E or H source, a transformer's secondary."""
+        for e in self.elements.values():
+            if isinstance(e, VoltageSource | VCVS | CCVS):
+                yield e, e.pos, e.neg
+            elif isinstance(e, Transformer):
+                yield e, e.s1, e.s2
+
     def topology_problems(self) -> list[TopologyProblem]:
         """Structural problems SPICE would also reject.
 
@@ -295,13 +305,7 @@ class Circuit:
             elif isinstance(e, Transformer):
                 dc.join(e.s1, e.s2)
         loops = UnionFind[str]()
-        for e in self.elements.values():
-            if isinstance(e, VoltageSource | VCVS | CCVS):
-                a, b = e.pos, e.neg
-            elif isinstance(e, Transformer):
-                a, b = e.s1, e.s2
-            else:
-                continue
+        for e, a, b in self.voltage_defined_branches():
             if not loops.join(a, b):
                 problems.append(TopologyProblem(
                     e.name, "closes a loop of voltage sources (or inductors, shorts at DC) "

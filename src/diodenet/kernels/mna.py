@@ -319,13 +319,7 @@ def _loop_closers(circuit: Circuit, with_diodes: bool) -> tuple[list[str], list[
     one)."""
     everything, sources_only = UnionFind[str](), UnionFind[str]()
     fatal, impedance = [], []
-    for e in circuit:
-        if isinstance(e, VoltageSource | VCVS | CCVS):
-            a, b = e.pos, e.neg
-        elif isinstance(e, Transformer):
-            a, b = e.s1, e.s2
-        else:
-            continue
+    for e, a, b in circuit.voltage_defined_branches():
         if not everything.join(a, b):
             fatal.append(e.name)
         sources_only.join(a, b)
