@@ -264,3 +264,15 @@ def test_sse_targets_of_another_shape_are_refused(targets) -> None:
     with pytest.raises(ValueError, match=r"targets of shape .* for outputs of shape \(2, 1\)"):
         hardware_gradient(hw, u, sse_loss(targets))
     assert np.isfinite(hardware_gradient(hw, u, sse_loss([[0.5], [0.0]])).loss)
+
+
+def test_a_loss_that_is_not_finite_is_named_as_the_loss() -> None:
+    """NaN targets made the adjoint's drive NaN, reported (by ngspice) as the
+    circuit's inputs not being finite."""
+    c = Circuit()
+    c.add_voltage_source("v1", "a", "0", 1.0)
+    c.add_resistor("r1", "a", "b", resistance=1e3)
+    c.add_resistor("r2", "b", "0", resistance=1e3)
+    hw = BuiltinHardware(c, ["v1"], ["b"])
+    with pytest.raises(ValueError, match="the loss or its gradient"):
+        hardware_gradient(hw, np.array([[1.0]]), sse_loss([[float("nan")]]))

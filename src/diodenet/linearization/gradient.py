@@ -30,6 +30,7 @@ and, on request, the Jacobian ``∂y/∂u`` from one linearized settle per input
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -104,13 +105,20 @@ def loss_gradient(loss: Loss, y: np.ndarray) -> tuple[float, np.ndarray]:
     one (``value_and_gradient``, as diodenet's losses do), else by autograd."""
     closed_form = getattr(loss, "value_and_gradient", None)
     if closed_form is not None:
-        return closed_form(y)
-    yt = torch.tensor(y, dtype=torch.float64, requires_grad=True)
-    value = loss(yt)
-    if value.ndim != 0:
-        raise ValueError("the loss must return a scalar (sum over samples)")
-    (g,) = torch.autograd.grad(value, yt)
-    return float(value.detach()), g.numpy()
+        value_f, g_np = closed_form(y)
+    else:
+        yt = torch.tensor(y, dtype=torch.float64, requires_grad=True)
+        value = loss(yt)
+        if value.ndim != 0:
+            raise ValueError("the loss must return a scalar (sum over samples)")
+        (g,) = torch.autograd.grad(value, yt)
+        value_f, g_np = float(value.detach()), g.numpy()
+    # the drive of the adjoint settle: a NaN here is the loss's (its targets?),
+    # and would otherwise be reported as the circuit's inputs
+    if not (math.isfinite(value_f) and np.isfinite(g_np).all()):
+        raise ValueError("the loss or its gradient ∂L/∂y is not finite at these outputs "
+                         "(NaN or inf in the targets?)")
+    return value_f, g_np
 
 
 def adjoint_gradient(
