@@ -75,6 +75,14 @@ class _Settle(torch.autograd.Function):
         return g_grad, u_grad, None
 
 
+@torch.compiler.disable
+def _settle(g: Tensor, u: Tensor, layer: CircuitLayer) -> Tensor:
+    # the data leave torch for the circuit here: torch.compile runs this eagerly
+    if not bool(torch.isfinite(u).all()):
+        raise ValueError("input contains NaN or inf")
+    return _Settle.apply(g, u, layer)
+
+
 class CircuitLayer(nn.Module):
     """A circuit whose trainable resistors are this module's parameters.
 
@@ -187,9 +195,7 @@ class CircuitLayer(nn.Module):
         m = len(self.hardware.inputs)
         if u.ndim != 2 or u.shape[1] != m:
             raise ValueError(f"expected input of shape (batch, {m}), got {tuple(x.shape)}")
-        if not bool(torch.isfinite(u).all()):
-            raise ValueError("input contains NaN or inf")
-        y = _Settle.apply(self.conductances(), u, self)
+        y = _settle(self.conductances(), u, self)
         return y.squeeze(0) if single else y
 
     # -------------------------------------------------------------- export
