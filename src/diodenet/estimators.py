@@ -38,6 +38,7 @@ from .training.architectures import ConductanceRange, build_network
 from .training.checkpoint import TrainState
 from .training.config import TrainConfig
 from .training.trainer import Trainer
+from .utils.numbers import is_whole
 
 
 class _FittedCircuit:
@@ -71,7 +72,7 @@ class _FittedCircuit:
         """The fit's seed from ``random_state`` as scikit-learn reads it: an int
         as it is, a ``RandomState`` drawn from, ``None`` numpy's global one."""
         rs = self.random_state
-        if isinstance(rs, int | np.integer) and not isinstance(rs, bool):
+        if is_whole(rs):
             if rs < 0:
                 raise ValueError(f"random_state must be >= 0, got {rs}")
             return int(rs)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..linearization import Hardware
+from ..utils.numbers import is_real, is_whole
 
 
 @dataclass(frozen=True)
@@ -26,11 +27,10 @@ class Buffer:
     def __post_init__(self) -> None:
         for name in ("src", "output", "dst", "input"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 0:
+            if not is_whole(v) or v < 0:
                 raise ValueError(f"Buffer {name} is an index >= 0, got {v!r}")
         g = self.gain
-        if isinstance(g, bool) or not isinstance(g, int | float | np.number) \
-                or not math.isfinite(g) or g == 0:
+        if not (is_real(g) and math.isfinite(g) and g != 0):
             raise ValueError(f"a buffer's gain is a finite, nonzero number (V/V), got {g!r}")
 
     @property

@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-import numpy as np
-
+from ..utils.numbers import is_real
 from ..utils.unionfind import UnionFind
 from .diode_models import DiodeModel, IdealDiode, PWLDiode
 from .elements import (
@@ -202,7 +201,7 @@ class Circuit:
             r = self.elements.get(str(name).lower())
             if not isinstance(r, Resistor):
                 raise ValueError(f"{name!r} is not a resistor of the circuit")
-            if isinstance(g, bool) or not isinstance(g, int | float | np.floating | np.integer):
+            if not is_real(g):
                 raise ValueError(f"{r.name}: a conductance is a number (S), got {g!r}")
             g = float(g)
             if 0.0 < g < math.inf and 0.0 < 1.0 / g < math.inf:

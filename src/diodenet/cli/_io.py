@@ -12,6 +12,7 @@ from typing import Any
 import click
 import numpy as np
 
+from ..utils.numbers import is_real
 from ..utils.tables import read_csv_table
 from .errors import UserError
 
@@ -118,7 +119,7 @@ def check_non_negative(**values: float | None) -> None:
 
 def _check(values: dict[str, float | None], strict: bool) -> None:
     for name, value in values.items():
-        if not isinstance(value, int | float) or isinstance(value, bool):
+        if not is_real(value):
             continue  # not given (None), or a richer option checked where it is parsed
         if not (math.isfinite(value) and (value > 0 if strict else value >= 0)):
             raise UserError(f"--{name.replace('_', '-')} must be {'>' if strict else '>='} 0, "

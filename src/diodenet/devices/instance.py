@@ -21,6 +21,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..circuits import Circuit, Diode, PWLDiode, ShockleyDiode
+from ..utils.numbers import is_whole
 from .spec import OPEN_CONDUCTANCE, DeviceSpec
 from .temperature import shockley_at_temperature
 from .wires import lay_out_crossbar
@@ -42,7 +43,7 @@ class Instance:
         if spec is not None and not isinstance(spec, DeviceSpec):
             raise ValueError(f"spec must be a DeviceSpec (DeviceSpec(**...) for a dict), "
                              f"got {type(spec).__name__}")
-        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        if not is_whole(seed) or seed < 0:
             raise ValueError(f"an instance's seed is an int >= 0 (each seed one instance), "
                              f"got {seed!r}")
         self.spec = spec or DeviceSpec()

@@ -11,7 +11,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
+from ..utils.numbers import is_real
 
 DISTRIBUTIONS = ("lognormal", "gaussian")
 
@@ -96,8 +96,7 @@ class DeviceSpec:
         for name in ("tolerance", "write_noise", "stuck_open", "stuck_at_bound", "diode_is",
                      "diode_n", "diode_rs", "diode_vf", "wire_resistance", "read_noise"):
             v = getattr(self, name)
-            if not (isinstance(v, int | float | np.integer | np.floating)
-                    and not isinstance(v, bool) and math.isfinite(v) and v >= 0):
+            if not (is_real(v) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"device spec: {name} must be finite and >= 0, got {v!r}")
         if self.distribution not in DISTRIBUTIONS:
             raise ValueError(f"device spec: unknown distribution {self.distribution!r}; "

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import re
 import tempfile
@@ -30,6 +29,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from ..utils.numbers import finite_numbers, is_real, is_whole
 
 CHECKPOINT = "checkpoint.json"
 FORMAT_VERSION = 1
@@ -118,27 +119,17 @@ def read_json_object(path: str | Path, what: str) -> dict[str, Any]:
     return data
 
 
-def _is_number(x: object) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool)
-
-
-def _is_int(x: object) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-def _finite_vector(x: object) -> bool:
-    return isinstance(x, list) and all(_is_number(v) and math.isfinite(v) for v in x)
 
 
 #: the fields of a checkpoint's ``state`` and what each must be
 _STATE_FIELDS: dict[str, tuple[str, Any]] = {
-    "epoch": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
-    "theta": ("a list of finite numbers", _finite_vector),
+    "epoch": ("an integer >= 0", lambda v: is_whole(v) and v >= 0),
+    "theta": ("a list of finite numbers", finite_numbers),
     "opt": ("an object", lambda v: isinstance(v, dict)),
-    "best_theta": ("a list of finite numbers", _finite_vector),
-    "best_value": ("a number", lambda v: _is_number(v) or v is None),
-    "best_epoch": ("an integer", _is_int),
-    "wait": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "best_theta": ("a list of finite numbers", finite_numbers),
+    "best_value": ("a number", lambda v: is_real(v) or v is None),
+    "best_epoch": ("an integer", is_whole),
+    "wait": ("an integer >= 0", lambda v: is_whole(v) and v >= 0),
     "stopped": ("true or false", lambda v: isinstance(v, bool)),
     "history": ("a list of objects", lambda v: isinstance(v, list)
                 and all(isinstance(m, dict) for m in v)),

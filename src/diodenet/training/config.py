@@ -12,10 +12,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from ..linearization import ESTIMATORS, NUDGES
+from ..utils.numbers import is_whole
 from .architectures import ConductanceRange
 from .losses import LOSSES
 
@@ -63,7 +63,7 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         for name in ("epochs", "batch_size", "patience"):
             value = getattr(self, name)
-            if not isinstance(value, int | np.integer) or isinstance(value, bool):
+            if not is_whole(value):
                 raise ValueError(f"{name} must be a whole number, got {value!r}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch_size must be >= 1")

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..cascades import Cascade
+from ..utils.numbers import finite_numbers
 from .checkpoint import CHECKPOINT, CheckpointError, load_checkpoint
 from .session import build, load_data, saved_config, training_hardware
 
@@ -81,9 +82,6 @@ def export_netlist(model_dir: str | Path, *, sample: int = 0) -> Export:
 def _values(state: dict[str, Any], key: str, n: int, path: Path) -> np.ndarray:
     """``state[key]``: ``n`` finite numbers, or a one-line ``CheckpointError``."""
     raw = state.get(key)
-    ok = isinstance(raw, list) and len(raw) == n and all(
-        isinstance(v, int | float) and not isinstance(v, bool) for v in raw)
-    values = np.asarray(raw, dtype=float) if ok else np.zeros(0)
-    if not ok or not np.isfinite(values).all():
+    if not (finite_numbers(raw) and len(raw) == n):
         raise CheckpointError(f"{path}: damaged checkpoint: {key!r} must be {n} finite numbers")
-    return values
+    return np.asarray(raw, dtype=float)
