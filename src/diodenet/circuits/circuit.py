@@ -291,20 +291,18 @@ class Circuit:
                 problems.append(TopologyProblem(
                     e.name, f"node {n!r} has only one connection: the {e.model.kind} "
                     "diode's voltage is undetermined there"))
-        # connected components over DC paths
+        # connected components over DC paths: resistors, diodes and the
+        # voltage-defined branches, which alone must not close a loop
         dc = UnionFind[str]()
         find = dc.find
         for e in self.elements.values():
             for n in e.nodes:
                 find(n)
-            if isinstance(e, Resistor | Diode | VoltageSource):
+            if isinstance(e, Resistor | Diode):
                 dc.join(*e.nodes[:2])
-            elif isinstance(e, VCVS | CCVS):
-                dc.join(e.pos, e.neg)
-            elif isinstance(e, Transformer):
-                dc.join(e.s1, e.s2)
         loops = UnionFind[str]()
         for e, a, b in self.voltage_defined_branches():
+            dc.join(a, b)
             if not loops.join(a, b):
                 problems.append(TopologyProblem(
                     e.name, "closes a loop of voltage sources (or inductors, shorts at DC) "
