@@ -24,6 +24,9 @@ from .diode_models import GMIN, ShockleyDiode, thermal_voltage
 
 #: ngspice's relative tolerance when it matches IBV (its reltol default)
 _BV_RELTOL = 1e-3
+#: the largest exponent ``junction_current`` evaluates (e^700 is about 1e304):
+#: past it the current is capped, and no longer the junction's law
+EXP_LIMIT = 700.0
 
 
 def breakdown_voltage(model: ShockleyDiode) -> float | None:
@@ -69,7 +72,7 @@ def junction_current(
         return i * gen, model.isr * e / vtr * gen + i * dgen
 
     if v >= -3 * vte:
-        e = math.exp(min(v / vte, 700.0))
+        e = math.exp(min(v / vte, EXP_LIMIT))
         i, g = csat * (e - 1), csat * e / vte
         ir, gr = recombination(v)
         i, g = i + ir, g + gr
@@ -83,10 +86,20 @@ def junction_current(
             i, g = -csat * (1 + arg), csat * 3 * arg / v
         else:
             vtb = (model.nbv if model.nbv is not None else model.n) * vt
-            e = math.exp(min(-(bv + v) / vtb, 700.0))
+            e = math.exp(min(-(bv + v) / vtb, EXP_LIMIT))
             i, g = -csat * e, csat * e / vtb
         if model.ikr > 0 and i < -1e-18:
             s = math.sqrt(-i / model.ikr)
             g = ((1 + s) * g + i * g / (2 * s * model.ikr)) / (1 + 2 * s - i / model.ikr)
             i = i / (1 + s)
     return i + gmin * v, g + gmin
+
+
+def within_law(model: ShockleyDiode, v: float, bv: float | None) -> bool:
+    """Whether ``junction_current`` at ``v`` is the junction's law, not its cap on
+    the exponential (forward, or past breakdown ``bv``, ``breakdown_voltage``'s)."""
+    vt = thermal_voltage(model.temp)
+    if v / (model.n * vt) > EXP_LIMIT:
+        return False
+    vtb = (model.nbv if model.nbv is not None else model.n) * vt
+    return bv is None or -(bv + v) / vtb <= EXP_LIMIT

@@ -31,6 +31,7 @@ from ..kernels.kernel import Kernel
 from ..kernels.mna import unmodelled_options
 from ..solvers import METHODS
 from ..solvers.reuse import CachedSolver
+from ..utils.numbers import is_real
 from .nodal import NodalError, NodalNewton
 from .points import NodeVoltages
 
@@ -162,7 +163,7 @@ class BuiltinSimulator:
         # send the circuit to the nodal route
         if method is not None and method not in METHODS:
             raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
-        if not (isinstance(tol, int | float) and math.isfinite(tol) and tol > 0):
+        if not (is_real(tol) and math.isfinite(tol) and tol > 0):
             raise ValueError(f"tol must be a relative tolerance > 0, got {tol!r}")
         # a copy, as NgspiceSimulator keeps: the kernel is built from it once, and an
         # edit of the caller's circuit afterwards must not half-reach this simulator

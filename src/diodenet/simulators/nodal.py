@@ -47,7 +47,7 @@ from ..circuits import (
     VoltageSource,
 )
 from ..circuits.diode_models import GMIN, IdealDiode, PWLDiode, thermal_voltage
-from ..circuits.junction import breakdown_voltage, junction_current
+from ..circuits.junction import breakdown_voltage, junction_current, within_law
 from ..circuits.netlist.writer import spice_diode_model
 
 MAX_ITERATIONS = 300
@@ -110,8 +110,8 @@ class NodalNewton:
         J = np.zeros((self.size, self.size))
         biggest = 0.0
         self._roundoff = 0.0  # the KCL residual that rounding alone leaves
-        # a junction forward-biased past junction_current's cap on e^(v/nVt)
-        # (e^700): there the law is no longer the diode's, so no answer converges
+        # a junction past junction_current's cap on its exponential (forward, or
+        # past breakdown): there the law is no longer the diode's, so no answer converges
         self._beyond_law = False
 
         def v(node: int) -> float:
@@ -193,7 +193,7 @@ class NodalNewton:
             if model.rs > 0:
                 conductance(a, j, 1.0 / model.rs)
             vd = float(v(j) - v(c))
-            if vd > 700.0 * model.n * thermal_voltage(model.temp):
+            if not within_law(model, vd, bv):
                 self._beyond_law = True
             i, g = junction_current(model, vd, self.gmin, bv)
             inject(j, i)
