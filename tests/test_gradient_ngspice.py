@@ -240,6 +240,10 @@ def test_both_hardwares_take_the_same_names(ngspice_available) -> None:
         got = hardware_gradient(hw, u, loss)
         with pytest.raises(ValueError, match="conductances are an array in trainable order"):
             hw.set_conductances({"r1": 1e-3, "r2": 1e-3})
+        # kept as an array (not read back out of the circuit), and the circuit's
+        hw.set_conductances(np.array([2e-3, 5e-4]))
+        np.testing.assert_array_equal(hw.conductances(), [2e-3, 5e-4])
+        assert [hw.circuit[n].g for n in hw.trainable] == [2e-3, 5e-4]
     np.testing.assert_allclose(got.dL_dg, want.dL_dg, rtol=1e-6)
     for cls in (BuiltinHardware, NgspiceHardware):
         with pytest.raises(ValueError, match="inputs name a source twice"):

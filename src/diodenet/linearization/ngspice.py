@@ -100,7 +100,11 @@ class NgspiceHardware(Hardware):
         if len(set(self.inputs)) != len(self.inputs):
             raise ValueError(f"inputs name a source twice: {self.inputs}")
         self.outputs = [parse_output(o) for o in outputs]
-        self.trainable = [r.name for r in self.circuit.trainable_resistors]
+        trainable = self.circuit.trainable_resistors
+        self.trainable = [r.name for r in trainable]
+        # what is programmed, as an array: reading 200,000 resistors back out of
+        # the circuit takes 0.2 s, and a torch layer asks at every step
+        self._g = np.array([r.g for r in trainable], dtype=float)
         self.settles = 0
         # what each measurement reads, listed once (each list scans every element)
         self._diodes = self.circuit.diodes
@@ -172,7 +176,11 @@ class NgspiceHardware(Hardware):
         if self._pool is not None:
             self._pool.close()
 
+    def conductances(self) -> np.ndarray:
+        return self._g.copy()
+
     def _reprogram(self, g: np.ndarray) -> None:
+        self._g = g.copy()
         values = dict(zip(self.trainable, g.tolist()))
         self.sim.set_conductances(values)
         self._linear.set_conductances(values)
