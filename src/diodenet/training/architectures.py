@@ -51,6 +51,14 @@ class ConductanceRangeError(ValueError):
     """An invalid conductance range or quantisation."""
 
 
+def outside(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Where ``values`` are not finite or leave ``[lo, hi]`` by more than round-off
+    (1e-9 relative): what a stored parameter must not do."""
+    v = np.asarray(values, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return ~(np.isfinite(v) & (v >= lo * (1 - 1e-9)) & (v <= hi * (1 + 1e-9)))
+
+
 @dataclass(frozen=True)
 class ConductanceRange:
     """The physical range ``[g_min, g_max]`` (siemens) of every trainable
@@ -90,6 +98,10 @@ class ConductanceRange:
         if self.levels is None:
             return None
         return np.geomspace(self.g_min, self.g_max, int(self.levels))
+
+    def outside(self, g: np.ndarray) -> np.ndarray:
+        """Where ``g`` (S) is not a conductance of this range (``outside``)."""
+        return outside(g, self.g_min, self.g_max)
 
     def clip(self, g: np.ndarray) -> np.ndarray:
         """Project onto ``[g_min, g_max]`` (no quantisation)."""

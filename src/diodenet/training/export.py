@@ -49,10 +49,9 @@ def export_netlist(model_dir: str | Path, *, sample: int = 0) -> Export:
                                   "config.json describes")
         g = _values(state, "conductances", len(hw.trainable), path)
         g_range = cfg.train_config().g_range
-        lo, hi = g_range.g_min, g_range.g_max
-        if not ((g >= lo * (1 - 1e-9)) & (g <= hi * (1 + 1e-9))).all():
+        if g_range.outside(g).any():
             raise CheckpointError(f"{path}: a conductance is outside the run's range "
-                                  f"[{lo!r}, {hi!r}] S")
+                                  f"[{g_range.g_min!r}, {g_range.g_max!r}] S")
         hw.set_conductances(g)
         if "gains" in state:
             if not isinstance(hw, Cascade):

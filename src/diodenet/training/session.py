@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..linearization import HARDWARES, Hardware, make_hardware
-from .architectures import CascadeNetwork, Network, build_network
+from .architectures import CascadeNetwork, Network, build_network, outside
 from .checkpoint import (
     CHECKPOINT,
     CheckpointError,
@@ -401,8 +401,7 @@ def _check_checkpoint(out: Path, trainer: Trainer) -> None:
     theta, theta_a = theta[:n_g], theta[n_g:]
     a_lo, a_hi = trainer.config.gain_min, trainer.config.gain_max
     with np.errstate(all="ignore"):
-        bad_a = ~(np.isfinite(theta_a) & (np.exp(theta_a) >= a_lo * (1 - 1e-9))
-                  & (np.exp(theta_a) <= a_hi * (1 + 1e-9)))
+        bad_a = outside(np.exp(theta_a), a_lo, a_hi)
     if bad_a.any():
         k = int(np.flatnonzero(bad_a)[0])
         raise CheckpointError(f"{path}: buffer gain {k} (theta[{n_g + k}] = "
@@ -411,7 +410,7 @@ def _check_checkpoint(out: Path, trainer: Trainer) -> None:
     lo, hi = trainer.g_range.g_min, trainer.g_range.g_max
     with np.errstate(all="ignore"):  # the raw value, before the trainer clips it
         g = np.exp(theta) if trainer.config.param == "log" else theta * hi
-    bad = ~(np.isfinite(g) & (g >= lo * (1 - 1e-9)) & (g <= hi * (1 + 1e-9)))
+    bad = trainer.g_range.outside(g)
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
         raise CheckpointError(
