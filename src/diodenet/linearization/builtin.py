@@ -56,6 +56,7 @@ from ..simulators.builtin import breakdown_limits, check_breakdown, exact_method
 from ..solvers._factor import solve_switched
 from ..solvers.reuse import CachedSolver
 from ..utils.indexing import as_slice, columns
+from .builtin_drive import drive_rows, switched_free_set
 from .hardware import Drive, Hardware, Measurement, NodeMeasurement, check_drive
 from .node_gradient import conductance_gradient, cross_plan
 from .power import source_power
@@ -333,79 +334,16 @@ class BuiltinHardware(Hardware):
             input_responses=self._responses(V, free, j_driven), power=power,
         )
 
-    def _free_set(self, measurement: Measurement) -> tuple[Tensor, Tensor]:
-        """Per sample: which elements are free in the switched kernel and their ``g``.
-
-        Admittance port: a short (conducting, ``g_d = ∞``) clamps ``ẑ = 0``;
-        otherwise ``ŵ = -g_d ẑ``. Impedance port (``z`` = current): a short is
-        free with ``ŵ = 0``, an open clamps the current ``ẑ = 0``."""
-        conducting = torch.as_tensor(measurement.conducting, device=self.device)
-        gd = torch.as_tensor(measurement.diode_conductance, dtype=self.dtype, device=self.device)
-        finite = torch.isfinite(gd)
-        if not self._any_impedance:  # admittance ports only: two operations
-            return ~(conducting & ~finite), torch.where(finite, gd, 0.0)
-        admittance_free = ~(conducting & ~finite)
-        free = torch.where(self._impedance, conducting, admittance_free)
-        g = torch.where(finite & ~self._impedance, gd, torch.zeros_like(gd))
-        return free, g
-
     def settle_linearized(
         self, measurement: Measurement, drive: Drive, *, adjoint: bool = False
     ) -> Measurement:
         batch = measurement.batch
         check_drive(drive, self.inputs, len(self.outputs), batch)
-        st = self._st
-        nn = st.n_nodes
-        # the drive as right-hand sides: currents into driven nodes (r_D) and free
-        # rows (r_f), source values (r_br); the output ports' currents also as c_out
-        # (batch, p): on the free rows they are c_out O_f, whose solves P G⁻¹ =
-        # QO[n:] already holds
-        r_D = torch.zeros(batch, len(st.driven), dtype=self.dtype, device=self.device)
-        r_br = torch.zeros_like(r_D)
-        c_out = torch.zeros(batch, len(self.outputs), dtype=self.dtype, device=self.device)
-        r_f = torch.zeros(batch, len(st.free), dtype=self.dtype, device=self.device)
-        applied = np.zeros((batch, len(self.inputs)))
-
-        # whether any drive lands on a driven node's row (r_D), which the held
-        # nodes' rows then read; an adjoint driven at the outputs has none
-        drives_D = False
-        ports = [(int(key[1]), value) for key, value in drive.items() if isinstance(key, tuple)]
-        if ports:  # all output ports at once: (batch, k) currents
-            js = np.array([j for j, _ in ports])
-            vals = torch.as_tensor(np.stack([v if np.shape(v) == (batch,) else
-                                             np.broadcast_to(v, (batch,)) for _, v in ports], 1),
-                                   dtype=self.dtype, device=self.device)
-            if np.array_equal(js, np.arange(c_out.shape[1])):  # every port, in order
-                c_out = vals
-            else:
-                c_out.index_add_(1, torch.as_tensor(js, device=self.device), vals)
-            for side, sign in ((0, 1.0), (1, -1.0)):  # a port at a driven node
-                rows = self._driven_row[self._out_cols[js, side]]
-                hit = np.flatnonzero(rows >= 0)
-                if hit.size:
-                    drives_D = True
-                    r_D.index_add_(1, torch.as_tensor(rows[hit], device=self.device),
-                                   sign * vals[:, torch.as_tensor(hit, device=self.device)])
-        for key, value in drive.items():
-            if isinstance(key, tuple):
-                continue
-            val = torch.as_tensor(np.broadcast_to(value, (batch,)).copy(), dtype=self.dtype,
-                                  device=self.device)
-            j = self.inputs.index(key)
-            applied[:, j] = val.cpu().numpy()
-            kind, a, b = self._input_kind[j]
-            if kind == "vd":
-                r_br[:, a] += val
-            elif kind == "vf":
-                r_f[:, a] += val
-            else:  # a current source between a (pos) and b (neg)
-                for col, sign in ((a, -1.0), (b, 1.0)):
-                    if col < nn and st.pos_f[col] >= 0:
-                        r_f[:, int(st.pos_f[col])] += sign * val
-                    elif self._driven_row[col] >= 0:
-                        drives_D = True
-                        r_D[:, int(self._driven_row[col])] += sign * val
-        free, g = self._free_set(measurement)
+        rows = drive_rows(self, drive, batch)
+        r_f, r_D, r_br, c_out = rows.r_f, rows.r_D, rows.r_br, rows.c_out
+        drives_D, driven_inputs = rows.drives_D, rows.driven_inputs
+        free, g = switched_free_set(measurement, self._impedance if self._any_impedance else None,
+                                    dtype=self.dtype, device=self.device)
         k = self.kernel
         s = self._sign
         programmed = self._programmed
@@ -418,7 +356,6 @@ class BuiltinHardware(Hardware):
 
         blocks = programmed.blocks  # these conductances' blocks (read lazily)
         # with no input driven (the usual adjoint, driven at the outputs) y_D = 0
-        driven_inputs = any(not isinstance(key, tuple) for key in drive)
         # driven nodes: the (small-signal) source values (r_br itself when all zero)
         y_D = s * r_br if driven_inputs else r_br
         held = self._programmer.ports  # the port-driven nodes, if any
@@ -468,7 +405,7 @@ class BuiltinHardware(Hardware):
         V = self._node_matrix(columns(x_f, self._free_node_pos), x_D)
         outputs = (columns(V, self._out_at[0]) - columns(V, self._out_at[1])).cpu().numpy()
         return NodeMeasurement(
-            inputs=applied, outputs=outputs, conducting=measurement.conducting,
+            inputs=rows.applied, outputs=outputs, conducting=measurement.conducting,
             diode_conductance=measurement.diode_conductance, node_voltages=V,
             branch_voltages=self._branch(V),
             input_responses=self._responses(V, lambda: x_f, j_driven),
