@@ -37,7 +37,7 @@ from torch import Tensor
 
 from ..activations import Ideal, Nonlinearity
 from ..utils.versions import version
-from .equilibrium import ConvergenceError, Equilibrium
+from .equilibrium import Equilibrium
 from .resolvents import ElementResolvents
 
 if TYPE_CHECKING:
@@ -398,62 +398,11 @@ class Kernel(ElementResolvents):
         residual and the relative tolerance) unless ``raise_on_failure=False``,
         in which case ``Equilibrium.converged`` flags the samples that failed.
         """
-        from ..solvers import METHODS, EquilibriumSolver, get_solver
+        from .solving import solve_kernel
 
-        u = self.check_inputs(u)
-        if isinstance(method, EquilibriumSolver):
-            if solver is not None and solver is not method:
-                raise ValueError("pass the solver once: as method or as solver=, not both")
-            solver = method
-        if solver is not None:
-            if not isinstance(solver, EquilibriumSolver):
-                raise ValueError(
-                    f"solver must be an EquilibriumSolver, got {type(solver).__name__}"
-                )
-            named = (("tol", tol), ("atol", atol), ("max_iter", max_iter))
-            given = [k for k, v in named if v is not None]
-            if given or options:
-                raise ValueError(
-                    f"options {', '.join(given + list(options))} belong to the solver instance; "
-                    "set them when making it (get_solver(method, kernel, ...))"
-                )
-        else:
-            if state is not None:
-                raise ValueError("state= needs the solver= that made it")
-            if not isinstance(method, str):  # (a solver given as method became solver=)
-                raise ValueError(f"unknown solver method {method!r}; choose one of "
-                                 f"{', '.join(METHODS)}")
-            solver = get_solver(
-                method, self, tol=1e-10 if tol is None else tol,
-                atol=0.0 if atol is None else atol, max_iter=max_iter, **options,
-            )
-        if state is None:
-            state = solver.init(self)
-        z, iterations = solver.compute(state, self, u, z0=z0)
-        # a solver that measured Kernel.residual at the very z it returns hands it on
-        known = state.memory.pop("residual", None)
-        res = known[1] if known is not None and known[0] is z else self.residual(z, u)
-        scale = self.residual_scale(z, self.rhs(u))
-        converged = res <= solver.atol + solver.tol * scale
-        eq = Equilibrium(
-            z=z, y=self.outputs(z, u), iterations=iterations, residual=res,
-            converged=converged, method=str(state.memory.get("method", solver.name)),
-        )
-        if raise_on_failure and not eq.all_converged:
-            bad_rows = ~converged
-            worst = int(torch.argmax(torch.where(bad_rows, res, -1.0)))
-            worst_res, worst_scale = float(res[worst]), float(scale[worst])
-            rel = worst_res / worst_scale if worst_scale > 0 else float("inf")
-            bad = int(bad_rows.sum())
-            raise ConvergenceError(
-                f"{eq.method} did not converge: residual {worst_res:.3e} A > "
-                f"{solver.atol + solver.tol * worst_scale:.3e} A allowed (relative residual "
-                f"{rel:.3e} > tol {solver.tol:.1e} of the circuit's current scale "
-                f"{worst_scale:.3e} A; atol {solver.atol:.1e} A) in {bad} of {u.shape[0]} "
-                f"samples after {iterations} iterations",
-                eq,
-            )
-        return eq
+        return solve_kernel(self, u, method, solver=solver, state=state, tol=tol, atol=atol,
+                            max_iter=max_iter, z0=z0, raise_on_failure=raise_on_failure,
+                            **options)
 
     # --------------------------------------------------------- monDEQ views
     def to_mondeq(self, alpha: float | None = None):
