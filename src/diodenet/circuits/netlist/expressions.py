@@ -1,4 +1,4 @@
-"""Numbers with SI suffixes and ``.param`` expressions, parsed as data.
+"""``.param`` expressions, parsed as data.
 
 A netlist is untrusted input: this module never calls ``eval``/``exec``. It
 holds a small tokenizer and a recursive-descent evaluator for the arithmetic
@@ -8,7 +8,7 @@ ngspice allows in ``{expr}`` and ``'expr'``:
   meg g t``, and ``mil`` = 25.4e-6 in a plain number but milli inside an
   expression, as in ngspice 39) followed by any unit letters, which are
   ignored (``10kOhm`` = 1e4, ``1uF`` = 1e-6, ``5mV`` = 5e-3, ``1meg`` = 1e6;
-  note that ``1F`` is one femto, as in SPICE);
+  note that ``1F`` is one femto, as in SPICE; see ``numbers``);
 * ``+ - * /``, ``^`` and ``**`` (power, binding tighter than unary minus:
   ``-2^2 = -4``, and left-associative as in ngspice 39: ``2^3^2 = 64``),
   parentheses, braces and quotes;
@@ -31,7 +31,15 @@ import math
 import re
 from collections import ChainMap
 from collections.abc import Callable, Mapping
-from decimal import Decimal, DecimalException
+
+from .numbers import (
+    NUMBER_PATTERN,
+    SUFFIX_PATTERN,
+    ExpressionError,
+    parse_number,
+    quoted,
+    scale_number,
+)
 
 __all__ = [
     "FUNCTIONS",
@@ -42,26 +50,9 @@ __all__ = [
 ]
 
 MAX_EXPRESSION_LENGTH = 10_000
-#: The smallest non-zero float magnitude (a subnormal); a non-zero number or
-#: product that rounds to 0 below it is refused as an underflow.
-MIN_FLOAT = 5e-324
 MAX_DEPTH = 100
 
-# Decimal exponents of the SI scale suffixes; scaling in Decimal keeps the
-# result correctly rounded (1.1k is exactly 1100.0, not 1100.0000000000002).
-_SCALE = {"f": -15, "p": -12, "n": -9, "u": -6, "m": -3, "k": 3, "g": 9, "t": 12}
-_NUMBER = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-_SUFFIX = re.compile(r"[A-Za-z_]*")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-class ExpressionError(ValueError):
-    """A malformed number or expression, or one whose value is not a finite float."""
-
-
-def _short(text: str, limit: int = 60) -> str:
-    """``text`` quoted, cut to ``limit`` characters (messages stay one short line)."""
-    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 def _fn(f: Callable[..., float], nargs: int) -> tuple[Callable[..., float], int]:
@@ -95,56 +86,6 @@ FUNCTIONS: dict[str, tuple[Callable[..., float], int]] = {
 }
 
 
-def _scale_number(mantissa: str, suffix: str, text: str, mil: bool = True) -> float:
-    s = suffix.lower()
-    if s.startswith("e") or s.startswith("d"):
-        # "1e" or "1.5d3": a broken exponent, not a unit
-        raise ExpressionError(f"malformed number {_short(text)}")
-    try:
-        m = Decimal(mantissa)
-        if s.startswith("meg"):
-            value = m.scaleb(6)
-        elif s.startswith("mil") and mil:
-            value = m * Decimal("25.4e-6")
-        else:
-            value = m.scaleb(_SCALE.get(s[:1], 0))
-    except DecimalException:
-        # decimal.Overflow (1e999999k) and InvalidOperation alike: never a traceback
-        raise ExpressionError(f"number {_short(text)} is out of the floating-point range") \
-            from None
-    return _finite_float(value, text, nonzero=m != 0)
-
-
-def _finite_float(value: Decimal, text: str, nonzero: bool = False) -> float:
-    x = float(value)
-    if not math.isfinite(x):
-        raise ExpressionError(f"number {_short(text)} is out of the floating-point range")
-    if nonzero and x == 0:
-        raise ExpressionError(f"number {_short(text)} underflows to 0 (non-zero values start "
-                              f"at {MIN_FLOAT:.3g} in magnitude)")
-    return x
-
-
-def parse_number(text: str) -> float:
-    """A SPICE number: ``[+-]digits[.digits][e[+-]digits][scale][units]``.
-
-    >>> parse_number("10kOhm"), parse_number("1meg"), parse_number("-5mV")
-    (10000.0, 1000000.0, -0.005)
-    """
-    t = text.strip()
-    sign = 1.0
-    if t[:1] in "+-" and t:
-        sign = -1.0 if t[0] == "-" else 1.0
-        t = t[1:]
-    m = _NUMBER.match(t)
-    if not m:
-        raise ExpressionError(f"malformed number {_short(text)}")
-    suffix = t[m.end():]
-    if not _SUFFIX.fullmatch(suffix):
-        raise ExpressionError(f"malformed number {_short(text)}")
-    return sign * _scale_number(m.group(), suffix, text)
-
-
 # ----------------------------------------------------------------- tokenizer
 
 _OPS = ("**", "==", "!=", "<=", ">=", "&&", "||", "+", "-", "*", "/", "^", "(", ")", ",",
@@ -172,12 +113,12 @@ def _tokenize(text: str) -> list[tuple[str, object]]:
         if ch.isspace():
             i += 1
             continue
-        m = _NUMBER.match(text, i)
+        m = NUMBER_PATTERN.match(text, i)
         if m and (ch.isdigit() or ch == "."):
-            suffix = _SUFFIX.match(text, m.end())
+            suffix = SUFFIX_PATTERN.match(text, m.end())
             end = suffix.end() if suffix else m.end()
             # inside an expression ngspice 39 reads "3mil" as 3 milli
-            number = _scale_number(m.group(), text[m.end():end], text[i:end], mil=False)
+            number = scale_number(m.group(), text[m.end():end], text[i:end], mil=False)
             tokens.append(("num", number))
             i = end
             continue
@@ -196,7 +137,7 @@ def _tokenize(text: str) -> list[tuple[str, object]]:
                 tokens.append(("'", "'"))
                 i += 1
             else:
-                raise ExpressionError(f"unexpected character {ch!r} in {_short(text)}")
+                raise ExpressionError(f"unexpected character {ch!r} in {quoted(text)}")
     tokens.append(("end", None))
     return tokens
 
@@ -227,16 +168,16 @@ class _Parser:
         k, v = self.tokens[self.pos]
         if k != kind:
             found = "the end" if k == "end" else repr(v)
-            raise ExpressionError(f"expected {kind!r} but found {found} in {_short(self.text)}")
+            raise ExpressionError(f"expected {kind!r} but found {found} in {quoted(self.text)}")
         self.pos += 1
         return v
 
     def check(self, x: float, what: str, *operands: float) -> float:
         """``x``, unless it is not finite or underflows (0 from non-zero ``operands``)."""
         if not math.isfinite(x):
-            raise ExpressionError(f"{what} is not finite in {_short(self.text)}")
+            raise ExpressionError(f"{what} is not finite in {quoted(self.text)}")
         if x == 0 and operands and all(operands):
-            raise ExpressionError(f"{what} underflows to 0 in {_short(self.text)}")
+            raise ExpressionError(f"{what} underflows to 0 in {quoted(self.text)}")
         return x
 
     # grammar
@@ -245,7 +186,7 @@ class _Parser:
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise ExpressionError(
-                f"expression nested deeper than {MAX_DEPTH} in {_short(self.text)}"
+                f"expression nested deeper than {MAX_DEPTH} in {quoted(self.text)}"
             )
         try:
             value = self.logic_or()
@@ -286,7 +227,7 @@ class _Parser:
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise ExpressionError(
-                f"expression nested deeper than {MAX_DEPTH} in {_short(self.text)}"
+                f"expression nested deeper than {MAX_DEPTH} in {quoted(self.text)}"
             )
         try:
             value = self.term()
@@ -307,7 +248,7 @@ class _Parser:
                 value = self.check(value * rhs, "a product", value, rhs)
             else:
                 if rhs == 0:
-                    raise ExpressionError(f"division by zero in {_short(self.text)}")
+                    raise ExpressionError(f"division by zero in {quoted(self.text)}")
                 value = self.check(value / rhs, "a quotient", value, rhs)
         return value
 
@@ -340,7 +281,7 @@ class _Parser:
                 base, value = value, math.pow(value, exponent)
             except (OverflowError, ValueError, ZeroDivisionError):
                 raise ExpressionError(
-                    f"{value!r}^{exponent!r} has no finite real value in {_short(self.text)}"
+                    f"{value!r}^{exponent!r} has no finite real value in {quoted(self.text)}"
                 ) from None
             value = self.check(value, "a power", base)
         return value
@@ -363,15 +304,15 @@ class _Parser:
                 return self.call(name)
             if name in self.names:
                 return float(self.names[name])
-            raise ExpressionError(f"unknown parameter {name!r} in {_short(self.text)}")
+            raise ExpressionError(f"unknown parameter {name!r} in {quoted(self.text)}")
         found = "the end" if kind == "end" else repr(self.tokens[self.pos][1])
-        raise ExpressionError(f"expected a value but found {found} in {_short(self.text)}")
+        raise ExpressionError(f"expected a value but found {found} in {quoted(self.text)}")
 
     def call(self, name: str) -> float:
         if name in self.functions:
             return self.user_call(name)
         if name not in FUNCTIONS:
-            raise ExpressionError(f"unknown function {name!r} in {_short(self.text)}")
+            raise ExpressionError(f"unknown function {name!r} in {quoted(self.text)}")
         f, nargs = FUNCTIONS[name]
         self.take("(")
         args = [self.expression()]
@@ -406,7 +347,7 @@ class _Parser:
         self.budget[0] -= 1
         if self.budget[0] < 0:
             raise ExpressionError(f"{name}(): more than {MAX_CALLS} user-function calls in "
-                                  f"{_short(self.text)}")
+                                  f"{quoted(self.text)}")
         scope = {**self.names, **dict(zip(args_names, args))}
         inner = _Parser(body, scope, self.functions, self.calls + 1, self.budget)
         value = inner.expression()
@@ -428,12 +369,12 @@ def evaluate(text: str, names: Mapping[str, float] | None = None,
     except RecursionError:
         raise _too_deep(text) from None
     if p.peek() != "end":
-        raise ExpressionError(f"unexpected {p.tokens[p.pos][1]!r} in {_short(text)}")
+        raise ExpressionError(f"unexpected {p.tokens[p.pos][1]!r} in {quoted(text)}")
     return value
 
 
 def _too_deep(text: str) -> ExpressionError:
-    return ExpressionError(f"expression nested too deeply to evaluate: {_short(text)}")
+    return ExpressionError(f"expression nested too deeply to evaluate: {quoted(text)}")
 
 
 def parse_function(text: str) -> tuple[str, UserFunction]:
@@ -442,7 +383,7 @@ def parse_function(text: str) -> tuple[str, UserFunction]:
     here, its grammar and names when it is called."""
     m = re.fullmatch(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*\(([^()]*)\)\s*=?\s*(.+?)\s*", text)
     if not m:
-        raise ExpressionError(f"expected '.func name(args) = expression', got {_short(text)}")
+        raise ExpressionError(f"expected '.func name(args) = expression', got {quoted(text)}")
     name, raw_args, body = m.group(1).lower(), m.group(2), m.group(3)
     args = tuple(a.strip().lower() for a in raw_args.split(",")) if raw_args.strip() else ()
     if any(not _NAME.fullmatch(a) for a in args) or len(set(args)) != len(args):
@@ -451,7 +392,7 @@ def parse_function(text: str) -> tuple[str, UserFunction]:
         raise ExpressionError(f".func {name}: {name!r} is a built-in function")
     kinds = [k for k, _ in _tokenize(body)]
     if kinds.count("(") != kinds.count(")") or kinds.count("{") != kinds.count("}"):
-        raise ExpressionError(f".func {name}: unbalanced brackets in {_short(body)}")
+        raise ExpressionError(f".func {name}: unbalanced brackets in {quoted(body)}")
     return name, (args, body)
 
 
