@@ -250,3 +250,21 @@ def test_both_hardwares_take_the_same_names(ngspice_available) -> None:
             cls(c, ["v1", "v1"], ["h"])
         with pytest.raises(ValueError, match="a node or a \\(pos, neg\\) pair"):
             cls(c, ["v1"], [("h", "a", "0")])
+
+
+def test_both_hardwares_read_a_one_dimensional_input_as_one_sample(ngspice_available) -> None:
+    """A 1-D input is one sample on every hardware, also with a single input
+    (the builtin hardware once read it as a batch of scalars there, where
+    ngspice's refused it); the answer is ngspice's."""
+    from diodenet.linearization import NgspiceHardware
+
+    c = Circuit()
+    c.add_voltage_source("v1", "a", "0", 1.0)
+    c.add_resistor("r1", "a", "h", resistance=1e3)
+    c.add_resistor("r2", "h", "0", resistance=3e3)
+    builtin = BuiltinHardware(c, ["v1"], ["h"])
+    with NgspiceHardware(c, ["v1"], ["h"]) as ng:
+        for hw in (builtin, ng):
+            np.testing.assert_allclose(hw.settle(np.array([2.0])).outputs, [[1.5]], rtol=1e-9)
+            with pytest.raises(ValueError, match=r"\(1, 3\)"):
+                hw.settle(np.array([1.0, 2.0, 3.0]))

@@ -283,7 +283,9 @@ class BuiltinHardware(Hardware):
     # ------------------------------------------------------------ settle
     def settle(self, inputs: np.ndarray) -> Measurement:
         k = self.kernel
-        u = k.check_inputs(inputs)
+        # a 1-D input is one sample, as on every hardware (the kernel alone
+        # reads it as a batch when there is one input)
+        u = k.check_inputs(inputs.reshape(1, -1) if np.ndim(inputs) == 1 else inputs)
         # one solver state per programmed kernel, re-initialised when conductances change
         eq = self._solver.solve(k, u)
         z = eq.z
