@@ -171,6 +171,25 @@ def test_inference_mode_gives_the_no_grad_answer_and_second_derivatives_refused(
         torch.autograd.grad((layer(x) ** 2).sum(), layer.theta, create_graph=True)
 
 
+def test_device_as_torch_factories_take_it_and_meta_defers_to_a_clear_refusal():
+    """``device=`` places θ as ``nn.Linear``'s does; built under ``with
+    torch.device("meta")`` (deferred initialisation) the hardware still holds
+    real values on the CPU, a forward on meta is refused in one message, and
+    ``to_empty`` + ``load_state_dict`` gives the trained layer's answer."""
+    net = build_network(2, 2, 3, scale=2.0, seed=1)
+    layer = CircuitLayer(net, dtype=torch.float64, device="cpu")
+    assert layer.theta.device == torch.device("cpu")
+    x = torch.randn(4, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    with torch.device("meta"):
+        deferred = CircuitLayer(net, dtype=torch.float64)
+    assert deferred.theta.is_meta and deferred.hardware.kernel.H.device.type == "cpu"
+    with pytest.raises(RuntimeError, match="cannot run on the meta device"):
+        deferred(x)
+    real = deferred.to_empty(device="cpu")
+    real.load_state_dict(layer.state_dict())
+    torch.testing.assert_close(real(x), layer(x), rtol=0, atol=0)
+
+
 def test_deepcopy_and_pickle_give_an_independent_layer_that_answers_the_same():
     """``copy.deepcopy`` (best-model copies, ``AveragedModel``) and pickling
     once failed on the hardware's sparse tensors and lambdas; the copy gets its

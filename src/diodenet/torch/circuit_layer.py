@@ -20,6 +20,7 @@ so any ``torch.optim`` optimiser can step ``θ`` freely.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -41,14 +42,22 @@ from ..linearization import (
 from ..training.architectures import Network
 
 
+def _on_cpu() -> contextlib.AbstractContextManager[Any]:
+    """The hardware's tensors stay on the CPU, where it settles, also inside a
+    ``with torch.device(...)`` block (free when none is active)."""
+    return contextlib.nullcontext() if torch.get_default_device().type == "cpu" \
+        else torch.device("cpu")
+
+
 class _Settle(torch.autograd.Function):
     """``y = settle(u; g)`` with the hardware-linearization backward."""
 
     @staticmethod
     def forward(ctx: Any, g: Tensor, u: Tensor, layer: CircuitLayer) -> Tensor:
         g_np = g.detach().cpu().to(torch.float64).numpy().copy()
-        layer._program(g_np)
-        m = layer.hardware.settle(u.detach().cpu().to(torch.float64).numpy())
+        with _on_cpu():
+            layer._program(g_np)
+            m = layer.hardware.settle(u.detach().cpu().to(torch.float64).numpy())
         ctx.layer, ctx.measurement, ctx.g = layer, m, g_np
         layer.last_measurement = m
         return torch.as_tensor(m.outputs, dtype=u.dtype, device=u.device)
@@ -62,10 +71,11 @@ class _Settle(torch.autograd.Function):
         layer: CircuitLayer = ctx.layer
         m: Measurement = ctx.measurement
         # another forward may have re-programmed the circuit since this one
-        layer._program(ctx.g)
-        dL_dg, adjoint = adjoint_gradient(
-            layer.hardware, m, grad_y.detach().cpu().to(torch.float64).numpy()
-        )
+        with _on_cpu():
+            layer._program(ctx.g)
+            dL_dg, adjoint = adjoint_gradient(
+                layer.hardware, m, grad_y.detach().cpu().to(torch.float64).numpy()
+            )
         g_grad = u_grad = None
         if ctx.needs_input_grad[0]:
             g_grad = torch.as_tensor(dL_dg, dtype=layer.theta.dtype, device=layer.theta.device)
@@ -102,8 +112,9 @@ class CircuitLayer(nn.Module):
         ``"builtin"`` or ``"ngspice"`` when ``hardware`` is a circuit or network.
     g_min, g_max:
         the conductance range (S); the circuit's conductances must lie in it.
-    dtype:
-        of ``θ`` (default: torch's default dtype). Outputs take the input's dtype.
+    dtype, device:
+        of ``θ``, as torch's factory arguments (default: torch's default dtype,
+        the CPU). Outputs take the input's dtype and device.
 
     Input: ``(batch, m)`` source values in volts (or amperes for current
     sources), or ``(m,)``; for a network, ``(batch, n_features)`` features.
@@ -121,18 +132,21 @@ class CircuitLayer(nn.Module):
         g_min: float = 1e-6,
         g_max: float = 1e-3,
         dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
         workers: int = 1,
     ) -> None:
         super().__init__()
         self.network: Network | None = None
         if isinstance(hardware, Network):
             self.network = hardware
-            hardware = make_hardware(backend, hardware.circuit, hardware.inputs,
-                                     hardware.outputs, workers=workers)
+            with _on_cpu():
+                hardware = make_hardware(backend, hardware.circuit, hardware.inputs,
+                                         hardware.outputs, workers=workers)
         elif isinstance(hardware, Circuit):
             if inputs is None or outputs is None:
                 raise ValueError("a Circuit needs inputs= (source names) and outputs= (nodes)")
-            hardware = make_hardware(backend, hardware, inputs, outputs, workers=workers)
+            with _on_cpu():
+                hardware = make_hardware(backend, hardware, inputs, outputs, workers=workers)
         elif not isinstance(hardware, Hardware):
             raise ValueError(
                 f"expected a Hardware, Circuit or Network, got {type(hardware).__name__}"
@@ -151,7 +165,8 @@ class CircuitLayer(nn.Module):
                 f"conductance of {hardware.trainable[k]} is {g[k]:.4g} S, outside "
                 f"[g_min, g_max] = [{g_min:g}, {g_max:g}] S"
             )
-        self.theta = nn.Parameter(self._to_theta(g, dtype or torch.get_default_dtype()))
+        self.theta = nn.Parameter(self._to_theta(g, dtype or torch.get_default_dtype())
+                                  .to(device))
         self.last_measurement: Measurement | None = None
 
     # -------------------------------------------------------- parametrisation
@@ -195,6 +210,10 @@ class CircuitLayer(nn.Module):
         m = len(self.hardware.inputs)
         if u.ndim != 2 or u.shape[1] != m:
             raise ValueError(f"expected input of shape (batch, {m}), got {tuple(x.shape)}")
+        if "meta" in (u.device.type, self.theta.device.type):
+            raise RuntimeError("CircuitLayer cannot run on the meta device: the circuit "
+                               "settles on real values (move the layer with to_empty() or "
+                               "to('cpu') and load its state first)")
         y = _settle(self.conductances(), u, self)
         return y.squeeze(0) if single else y
 
@@ -212,9 +231,11 @@ class CircuitLayer(nn.Module):
 
     def deploy(self, backend: str = "ngspice", *, workers: int = 1) -> CircuitLayer:
         """A new layer running the trained circuit on ``backend`` (same range, encoding)."""
-        hw = make_hardware(backend, self.to_circuit(), self.hardware.inputs,
-                           self.hardware.outputs, workers=workers)
-        layer = CircuitLayer(hw, g_min=self.g_min, g_max=self.g_max, dtype=self.theta.dtype)
+        with _on_cpu():
+            hw = make_hardware(backend, self.to_circuit(), self.hardware.inputs,
+                               self.hardware.outputs, workers=workers)
+        layer = CircuitLayer(hw, g_min=self.g_min, g_max=self.g_max, dtype=self.theta.dtype,
+                             device=self.theta.device)
         layer.network = self.network
         with torch.no_grad():
             layer.theta.copy_(self.theta)
@@ -242,7 +263,8 @@ class CircuitLayer(nn.Module):
     def __setstate__(self, state: dict[str, Any]) -> None:
         name, circuit, inputs, outputs = state.pop("_hardware_recipe")
         super().__setstate__(state)
-        self.hardware = make_hardware(name, circuit, inputs, outputs)
+        with _on_cpu():
+            self.hardware = make_hardware(name, circuit, inputs, outputs)
 
     def extra_repr(self) -> str:
         hw = self.hardware
