@@ -87,9 +87,14 @@ class _Equilibrium(torch.autograd.Function):
         if not sol.worst <= tol:
             eq = Equilibrium(z=sol.z, y=sol.z, iterations=sol.iterations, residual=sol.residual,
                              converged=sol.residual <= tol, method=sol.method)
+            why = ""
+            if not math.isfinite(sol.worst):  # finite data (checked) whose iterates overflowed
+                why = (f": the iterates overflowed {q.dtype} (|Ux + c| up to "
+                       f"{float(qd.abs().max()):.1e}, the largest {q.dtype} is "
+                       f"{torch.finfo(q.dtype).max:.1e}); scale the input down or use float64")
             raise ConvergenceError(
                 f"MonDEQLayer ({sol.method}) did not converge: relative residual "
-                f"{sol.worst:.3e} > tol {tol:.1e} after {sol.iterations} iterations",
+                f"{sol.worst:.3e} > tol {tol:.1e} after {sol.iterations} iterations{why}",
                 eq,
             )
         ctx.lu, ctx.layer, ctx.tol = sol.lu, layer, layer.backward_tolerance(q.dtype)
