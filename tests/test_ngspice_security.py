@@ -311,13 +311,18 @@ def test_binding_refuses_command_text() -> None:
         with pytest.raises(ValueError, match="refused"):
             check_command(bad)
     for bad in (["*ng_script", "r1 a 0 1"], ["*NG_SCRIPT_X"], ["t", ".control", ".endc"],
-                ["t", ".include /etc/passwd"], ["t", "r1 a 0 1\nshell ls"]):
+                ["t", ".include /etc/passwd"], ["t", "r1 a 0 1\nshell ls"],
+                ["t", ".controlx"], ["t", ".incx /etc/passwd"], ["t", " *#shell ls"]):
         with pytest.raises(ValueError):
             check_netlist_lines(bad)
 
 
 _COMMAND_WORDS = (".control", ".endc", ".exec", ".include", ".inc", ".lib", ".shell",
                   ".system", ".osdi", ".pre_osdi", "shell", "system")
+#: ngspice reads its dot cards by prefix ('.controlx' is '.control') and runs a
+#: comment line starting with '*#' as a command
+_COMMAND_PREFIXES = (".control", ".endc", ".exec", ".inc", ".lib", ".shell", ".system",
+                     ".osdi", ".pre_osdi", "*#")
 
 
 def _refusal_line_by_line(lines: list[str]) -> str | None:
@@ -334,7 +339,8 @@ def _refusal_line_by_line(lines: list[str]) -> str | None:
                 return "refused a netlist whose first line starts a script"
             continue
         words = low.split()
-        if words and words[0] in _COMMAND_WORDS:
+        if words and (words[0] in ("shell", "system")
+                      or any(words[0].startswith(p) for p in _COMMAND_PREFIXES)):
             return f"refused the netlist card {line[:40]!r}"
     return None
 
@@ -345,6 +351,7 @@ def _refusal_line_by_line(lines: list[str]) -> str | None:
 # dotted capital I, long s)
 _pieces = st.sampled_from([
     *_COMMAND_WORDS, ".CONTROL", "Shell", "SYSTEM", ".Include", "r1", "s1", "S1", "* c",
+    ".controlx", ".EndCx", ".incx", ".library", "*#", "*# echo", "*@", ".ends", ".endsx",
     "*ng_script", "*NG_", " ", "\t", "\u00a0", "\u2028", "\x85", "\n", "\r", "\x0b",
     "\x00", "\x7f", "\u212a", "\u0130", "\u017f", "a", "0", "1e3", ".end", "=",
 ])
@@ -359,6 +366,8 @@ _lines = st.lists(st.lists(_pieces, max_size=5).map("".join), min_size=0, max_si
 @example(["t", "\t  .ConTrol"])
 @example(["t", "\u017fhell"])  # long s: lower case is itself, not a command
 @example(["t", "r1 a 0 1\u2028.control"])  # one line for ngspice: not a card
+@example(["t", "  *#shell touch x"])  # ngspice runs '*#' lines, indented too
+@example(["t", ".controlx", "echo", ".endcx"])  # ngspice matches by prefix
 @example(["*ng_script"])
 @example(["t", "", "   ", ".end"])
 def test_the_netlist_check_refuses_what_a_line_by_line_check_refuses(lines: list[str]) -> None:
@@ -448,3 +457,75 @@ def test_compare_sends_only_safe_names(text: str) -> None:
         for w in named:
             assert w == "0" or SAFE_NAME.fullmatch(w), card
         assert not any(ch in card for ch in "<>|&;`$\"'!~"), card
+
+
+#: Each ran a shell command (or read a file) through `compare`, which sends
+#: ngspice the user's own cards: ngspice matches its dot cards by prefix, so
+#: '.endsx' closed an unused subcircuit (whose body diodenet never reads) and
+#: '.controlx' opened a control block that diodenet took for body cards.
+ESCAPES = {
+    "endsx": ".subckt unused p q\n.endsx\n.control\nshell touch {marker}\n.endc\n"
+             ".subckt unused2 p q\n.ends\n",
+    "controlx": ".controlx\nshell touch {marker}\n.endcx\n",
+    "incx": ".subckt unused p q\n.endsx\n.incx {marker}.inc\n.subcktx unused2 p q\n.ends\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ESCAPES))
+def test_compare_refuses_cards_that_ngspice_reads_by_prefix(
+        ngspice_available: None, tmp_path: Path, name: str) -> None:
+    """Raw ngspice runs each file's command (the independent truth that the
+    file is an escape); `compare` refuses it in one line and runs nothing."""
+    marker = tmp_path / "marker"
+    (tmp_path / "marker.inc").write_text(f"shell touch {marker}\n")
+    body = ESCAPES[name].format(marker=marker)
+    path = tmp_path / f"{name}.cir"
+    path.write_text(f"escape\nv1 a 0 1\nr1 a 0 1k\n{body}.end\n")
+    subprocess.run(["ngspice", "-b", str(path)], capture_output=True, timeout=60,
+                   cwd=tmp_path, check=False)
+    if name != "incx":  # (ngspice reads the include as cards: a bad card, no shell)
+        assert marker.exists(), f"raw ngspice did not run the {name} escape"
+        marker.unlink()
+    res = CliRunner().invoke(cli, ["compare", str(path)])
+    assert res.exit_code == 2 and "spell the card exactly" in res.output, res.output
+    assert len(res.output.strip().splitlines()) == 1
+    assert not marker.exists()
+
+
+def test_star_hash_lines_are_skipped_with_a_note(ngspice_available: None, tmp_path: Path) -> None:
+    """ngspice runs a comment line starting with '*#' (indented too) as a
+    command; diodenet skips it with a note, so `compare` runs the circuit only."""
+    marker = tmp_path / "marker"
+    path = tmp_path / "hash.cir"
+    path.write_text(f"hash\nv1 a 0 1\n  *#shell touch {marker}\nr1 a 0 1k\n.end\n")
+    subprocess.run(["ngspice", "-b", str(path)], capture_output=True, timeout=60,
+                   cwd=tmp_path, check=False)
+    assert marker.exists(), "raw ngspice did not run the '*#' line"
+    marker.unlink()
+    res = CliRunner().invoke(cli, ["compare", str(path), "--json"])
+    assert res.exit_code == 0, res.output
+    assert "'*#' line skipped" in res.output
+    assert not marker.exists()
+
+
+def test_compare_sends_the_text_it_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The netlist is read once for both the check and the cards sent: a file
+    read twice could change in between (the second copy went to ngspice
+    unchecked)."""
+    from diodenet.circuits.netlist import reader
+    from diodenet.circuits.netlist.deck import user_cards
+
+    path = tmp_path / "n.cir"
+    path.write_text("t\nv1 a 0 1\nr1 a 0 1k\n.end\n")
+    reads: list[Path] = []
+    real = reader.read_text
+
+    def counting(p: Path) -> str:
+        reads.append(Path(p))
+        return real(p)
+
+    monkeypatch.setattr(reader, "read_text", counting)
+    import diodenet.circuits.netlist.deck as deck
+    monkeypatch.setattr(deck, "read_text", counting, raising=False)
+    cards, _ = user_cards(path)
+    assert reads == [path] and len(cards) == 2

@@ -21,10 +21,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .errors import NetlistWarning
-from .includes import folder_resolver, read_text
-from .lexer import Card, Deck, lex, split_words
+from .lexer import Card, Deck, split_words
 from .names import SpiceNames
-from .reader import IGNORED_CARDS, read_netlist
+from .reader import IGNORED_CARDS, lex_file, read_deck
 from .subckt import instance_split
 
 _NODES = {"r": 2, "c": 2, "l": 2, "d": 2, "v": 2, "i": 2, "e": 4, "g": 4, "f": 2, "h": 2}
@@ -46,20 +45,13 @@ def _lexed(
     path: Path, includes: list[str | os.PathLike[str]],
     include_dir: str | os.PathLike[str] | None,
 ) -> Deck:
-    includes = list(includes)
+    """The file lexed once, and read from that same lexing: what ngspice gets is
+    what was checked (a second read could find the file changed)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NetlistWarning)
-        read_netlist(path, includes, include_dir=include_dir)  # refuses what it refuses
-        base = path.resolve().parent
-        table: dict[str, str] = {}
-        for inc in includes:
-            p = Path(inc)
-            body = read_text(p)
-            for key in (str(p), str(p.resolve()),
-                        os.path.normpath(os.path.relpath(p.resolve(), base))):
-                table[key] = body
-        resolver = folder_resolver(include_dir, base) if include_dir is not None else None
-        return lex(read_text(path), table, resolver)
+        deck = lex_file(path, includes, include_dir)
+        read_deck(deck)  # refuses what it refuses
+    return deck
 
 
 def _cards(deck: Deck) -> list[Card]:

@@ -6,8 +6,10 @@ SPICE's line rules, as ngspice applies them:
 * ``*`` starts a comment line; ``;`` (anywhere), ``$`` and ``//`` (at the
   start or after white space) start an inline comment;
 * ``µ`` (LTspice's micro) reads as ``u``;
-* ``.control`` ... ``.endc`` blocks are skipped with one note: diodenet
-  never runs ngspice commands, and the block never reaches ngspice;
+* ``.control`` ... ``.endc`` blocks and ``*#`` lines (which ngspice runs as
+  commands) are skipped with one note: diodenet never runs ngspice
+  commands, and they never reach ngspice. ngspice recognises these cards by
+  prefix, so a misspelling such as ``.controlx`` is refused;
 * a line starting with ``+`` continues the card before it (comment and blank
   lines may come between); a card's line number is its first physical line;
 * ``*@diodenet ...`` comment lines carry diodenet's own data (exact diode
@@ -105,6 +107,11 @@ def _physical_cards(text: str, first_line: int, title: bool,
         if not s:
             continue
         first = s.split(None, 1)[0].lower()
+        if first.startswith((".control", ".endc")) and first not in (".control", ".endc"):
+            # ngspice matches these cards by prefix: '.controlx' opens a block there
+            raise NetlistError(number, f"{first!r} reads as "
+                               f"{'.control' if first.startswith('.control') else '.endc'!r} "
+                               "in ngspice; spell the card exactly")
         if control is not None:
             if first == ".endc":
                 note(control, f".control block (lines {control}-{number}) skipped: "
@@ -120,6 +127,9 @@ def _physical_cards(text: str, first_line: int, title: bool,
         if s.startswith("*"):
             if s.lower().startswith("*@diodenet"):
                 notes.append(Card(number, s[len("*@diodenet"):].strip()))
+            elif s.startswith("*#"):
+                note(number, "'*#' line skipped: ngspice runs it as a command, and diodenet "
+                     "never runs ngspice commands")
             continue
         s = _strip_inline_comment(s).strip().translate(_MICRO)
         if not s:

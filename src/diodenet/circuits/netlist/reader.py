@@ -48,7 +48,7 @@ from .expressions import (
     parse_number,
 )
 from .includes import folder_resolver, read_text
-from .lexer import Card, Resolver, lex, split_words
+from .lexer import Card, Deck, Resolver, lex, split_words
 from .models import diode_instance, model_name_of, parse_model_card, reads_as_number
 from .notes import read_notes
 from .subckt import (
@@ -76,6 +76,26 @@ IGNORED_CARDS = {
     ".backanno", ".step", ".csparam", ".net", ".wave", ".sp", ".lin",
 }
 _OPTION_CARDS = (".options", ".option", ".opt")
+#: Every dot card the reader knows (the lexer has already expanded ``.include``,
+#: ``.inc``, ``.lib`` and skipped ``.control`` blocks).
+KNOWN_CARDS = frozenset({
+    *IGNORED_CARDS, *_OPTION_CARDS, ".param", ".global_param", ".model", ".func",
+    ".global", ".title", ".temp", ".subckt", ".ends", ".end",
+})
+
+
+def check_card_names(cards: list[Card]) -> None:
+    """Refuse a dot card the reader does not know, wherever it stands (also in a
+    subcircuit that is never instantiated, which the reader does not read):
+    ngspice recognises its cards by prefix, so '.endsx' closes a subcircuit
+    there and '.incx' reads a file, where an exact match would see neither."""
+    for card in cards:
+        first = card.first
+        if first.startswith(".") and first not in KNOWN_CARDS:
+            prefix = max((k for k in (*KNOWN_CARDS, ".include", ".inc", ".lib", ".endl")
+                          if first.startswith(k)), key=len, default=None)
+            hint = f" (ngspice reads it as {prefix!r}: spell the card exactly)" if prefix else ""
+            raise card.error(f"unknown card {first!r}{hint}")
 #: Xyce's option packages (``.options device temp=50``): the words are package names
 _XYCE_PACKAGES = {"device", "nonlin", "nonlin-tran", "timeint", "linsol", "output", "parser"}
 
@@ -372,19 +392,26 @@ def parse_netlist(
     """
     if resolver is None and include_dir is not None:
         resolver = folder_resolver(include_dir, include_dir)
-    deck = lex(text, includes, resolver)
-    for i, card in enumerate(deck.cards):
+    return read_deck(lex(text, includes, resolver), check_topology=check_topology)
+
+
+def read_deck(deck: Deck, *, check_topology: bool = True) -> Circuit:
+    """The circuit of a lexed netlist (``parse_netlist`` after ``lex``); ``deck``
+    is left as it is."""
+    cards = deck.cards
+    for i, card in enumerate(cards):
         if card.first == ".end":
-            if i + 1 < len(deck.cards):
-                after = deck.cards[i + 1]
-                last = deck.cards[-1]
+            if i + 1 < len(cards):
+                after = cards[i + 1]
+                last = cards[-1]
                 lines = f"lines {after.line}-{last.line}" if last.line != after.line \
                     else f"line {after.line}"
                 warnings.warn(NetlistWarning(after.line, f"text after .end ({lines}) skipped"),
-                              stacklevel=2)
-            deck.cards = deck.cards[:i]
+                              stacklevel=3)
+            cards = cards[:i]
             break
-    top = structure(deck.cards)
+    check_card_names(cards)
+    top = structure(cards)
     reader = _Reader(deck.title)
     model_names = {model_name_of(c) for c in top.cards if c.first == ".model"}
     reader.exact, flags = read_notes(deck.notes, model_names)
@@ -412,17 +439,14 @@ def parse_netlist(
     return reader.circuit
 
 
-def read_netlist(
+def lex_file(
     path: str | os.PathLike[str],
     includes: Iterable[str | os.PathLike[str]] = (),
-    *,
-    check_topology: bool = True,
     include_dir: str | os.PathLike[str] | None = None,
-) -> Circuit:
-    """Read a netlist file. ``includes``: the files its ``.include``/``.lib`` cards
-    may name (matched by the path as written, relative to the netlist's folder).
-    ``include_dir``: a folder whose files it may include too (names relative to
-    the netlist's folder, resolving inside ``include_dir``)."""
+) -> Deck:
+    """The netlist file at ``path`` lexed, each file read once (see
+    ``read_netlist`` for ``includes`` and ``include_dir``): what is read is what
+    is checked, and what ``diodenet compare`` sends."""
     path = Path(path)
     text = read_text(path)
     base = path.resolve().parent
@@ -435,11 +459,27 @@ def read_netlist(
         table[str(resolved)] = body
         table[os.path.normpath(os.path.relpath(resolved, base))] = body
     resolver = folder_resolver(include_dir, base) if include_dir is not None else None
+    return lex(text, table, resolver)
+
+
+def read_netlist(
+    path: str | os.PathLike[str],
+    includes: Iterable[str | os.PathLike[str]] = (),
+    *,
+    check_topology: bool = True,
+    include_dir: str | os.PathLike[str] | None = None,
+) -> Circuit:
+    """Read a netlist file. ``includes``: the files its ``.include``/``.lib`` cards
+    may name (matched by the path as written, relative to the netlist's folder).
+    ``include_dir``: a folder whose files it may include too (names relative to
+    the netlist's folder, resolving inside ``include_dir``)."""
+    path = Path(path)
     # notes point at the netlist's own file and line (Python shows that line under
     # the note), not at the reader's source that happened to emit them
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", NetlistWarning)
-        circuit = parse_netlist(text, table, check_topology=check_topology, resolver=resolver)
+        circuit = read_deck(lex_file(path, includes, include_dir),
+                            check_topology=check_topology)
     for w in caught:
         if isinstance(w.message, NetlistWarning):
             warnings.warn_explicit(w.message, NetlistWarning, str(path), max(w.message.line, 1))

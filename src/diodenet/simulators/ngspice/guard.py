@@ -23,9 +23,18 @@ ALLOWED_COMMANDS = frozenset({
 #: Characters ngspice's command line reads as redirection, substitution, quoting,
 #: history or a command separator.
 _COMMAND_SYNTAX = re.compile(r"[<>|&;`$\\!\"'~\x00-\x1f\x7f]")
-#: Cards that make ngspice read files or run commands.
-_NETLIST_COMMANDS = (".control", ".endc", ".exec", ".include", ".inc", ".lib", ".shell",
-                     ".system", ".osdi", ".pre_osdi", "shell", "system")
+#: Cards that make ngspice read files or run commands. ngspice matches dot cards
+#: by prefix ('.controlx' opens a control block, '.incx' reads a file), and runs
+#: a comment line that starts with '*#' as a command.
+_COMMAND_PREFIXES = (".control", ".endc", ".exec", ".inc", ".lib", ".shell", ".system",
+                     ".osdi", ".pre_osdi", "*#")
+_COMMAND_WORDS = frozenset({"shell", "system"})
+
+
+def _is_command(word: str) -> bool:
+    """Whether a line's first word (lower case) makes ngspice read a file or run a command."""
+    return word in _COMMAND_WORDS or word.startswith(_COMMAND_PREFIXES)
+
 
 
 def check_command(cmd: str) -> None:
@@ -43,11 +52,11 @@ _CONTROL_CHAR = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 #: from the UTF-8 of the joined lines leaves the control characters (UTF-8
 #: encodes every other character in bytes of 0x80 and above)
 _NOT_CONTROL = bytes(sorted({*range(256)} - {*range(9), *range(11, 32), 127}))
-#: a line's first word if, lower-cased, it could be one of _NETLIST_COMMANDS:
-#: each of those starts with "." or "s", so the word starts with ".", "s", "S"
+#: a line's first word if, lower-cased, it could be a command (``_is_command``):
+#: each starts with ".", "*" or "s", so the word starts with ".", "*", "s", "S"
 #: or a character outside ASCII (whose lower case this does not guess); led by
 #: the newline before the line, so the scan jumps from newline to newline
-_COMMAND_CANDIDATE = re.compile(r"\n[^\S\n]*([.sS\x80-\U0010ffff]\S*)")
+_COMMAND_CANDIDATE = re.compile(r"\n[^\S\n]*([.*sS\x80-\U0010ffff]\S*)")
 
 
 def check_netlist_lines(lines: Sequence[str]) -> None:
@@ -65,7 +74,7 @@ def check_netlist_lines(lines: Sequence[str]) -> None:
     fault = text.count("\n") != len(lines) - 1 \
         or bool(text.encode("utf-8", "surrogatepass").translate(None, _NOT_CONTROL)) \
         or lines[0].strip().lower().startswith("*ng_") \
-        or any(m.group(1).lower() in _NETLIST_COMMANDS
+        or any(_is_command(m.group(1).lower())
                for m in _COMMAND_CANDIDATE.finditer(text, len(lines[0])))
     if fault:
         _check_line_by_line(lines)  # raises, naming the first line at fault
@@ -83,5 +92,5 @@ def _check_line_by_line(lines: Sequence[str]) -> None:
                 raise ValueError("refused a netlist whose first line starts a script")
             continue
         words = low.split(None, 1)
-        if words and words[0] in _NETLIST_COMMANDS:
+        if words and _is_command(words[0]):
             raise ValueError(f"refused the netlist card {line[:40]!r}")
