@@ -271,6 +271,42 @@ r2 2 0 {big ? 1k : 5k}
 r3 2 0 {!(1 == 1) ? 7k : 3k}
 .end
 """,
+    # a scope's parameters: the last definition of a name counts everywhere in
+    # it (also before it, and on the same card), in the order they depend on
+    # each other; functions likewise, and local to their subcircuit; a value
+    # given on the instance line outranks the body's .param of that name
+    "param scope": """t
+.param b = 1k
+.param a = {b*2} c = {d+b}
+.param b = 3k
+.param d = {f(1k)}
+.func f(x) = {x*2}
+.func f(x) = {x*3}
+v1 n0 0 1
+r1 n0 n1 {a}
+r2 n1 n2 {b}
+r3 n2 0 {c}
+.end
+""",
+    "subcircuit scope": """t
+.param g = 1k
+.func f(x) = {x*2}
+.subckt s a b params: r=1k
+.param r = 5k
+.param g = 3k
+.func f(x) = {x*3}
+r1 a b {r}
+r2 a b {g}
+r3 a b {f(1k)}
+.ends
+v1 n0 0 1
+r0 n0 n1 {f(1k)}
+x1 n1 n2 s r=2k
+r4 n2 n3 {g}
+x2 n3 n4 s
+r5 n4 0 {f(1k)}
+.end
+""",
     "dialects": """t // ngspice comment style
 .param rr=1k
 .csparam rcs={rr*3}
@@ -403,3 +439,11 @@ def test_a_temperature_at_or_below_absolute_zero_is_refused_on_its_line(card: st
 
     with pytest.raises(NetlistError, match=rf"line {line}: .*absolute zero"):
         read(f"t\n{card}\nv1 1 0 2\nr1 1 2 5k\nd1 2 0 dd\n.model dd d(is=1e-14)\n.end\n")
+
+
+def test_parameters_defined_in_terms_of_themselves_are_refused_on_their_line() -> None:
+    """ngspice stops with a fatal error; diodenet names the cycle and the card."""
+    from diodenet.circuits.netlist import NetlistError
+
+    with pytest.raises(NetlistError, match=r"line 3: .*themselves: b -> a -> b"):
+        read("t\n.param b = 1k\n.param a = {b*2}\n.param b = {a}\nv1 1 0 1\nr1 1 0 {a}\n")

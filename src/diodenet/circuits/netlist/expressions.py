@@ -30,7 +30,9 @@ from __future__ import annotations
 import math
 import re
 from collections import ChainMap
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass
+from typing import TypeVar, cast
 
 from .numbers import (
     NUMBER_PATTERN,
@@ -43,11 +45,15 @@ from .numbers import (
 
 __all__ = [
     "FUNCTIONS",
+    "Assignment",
     "ExpressionError",
     "evaluate",
     "parse_assignments",
     "parse_number",
+    "split_assignments",
 ]
+
+_T = TypeVar("_T")
 
 MAX_EXPRESSION_LENGTH = 10_000
 MAX_DEPTH = 100
@@ -84,6 +90,12 @@ FUNCTIONS: dict[str, tuple[Callable[..., float], int]] = {
     "floor": _fn(math.floor, 1),
     "ceil": _fn(math.ceil, 1),
 }
+
+
+def overlay(front: dict[str, _T], back: Mapping[str, _T]) -> Mapping[str, _T]:
+    """``front``'s names over ``back``'s, as a read-only view (neither copied)."""
+    # ChainMap only ever reads the maps after the first
+    return ChainMap(front, cast("MutableMapping[str, _T]", back))
 
 
 # ----------------------------------------------------------------- tokenizer
@@ -150,12 +162,13 @@ class _Parser:
 
     def __init__(self, text: str, names: Mapping[str, float],
                  functions: Mapping[str, UserFunction] | None = None, calls: int = 0,
-                 budget: list[int] | None = None) -> None:
+                 budget: list[int] | None = None,
+                 tokens: list[tuple[str, object]] | None = None) -> None:
         self.functions = functions or {}
         self.calls = calls
         self.budget = budget if budget is not None else [MAX_CALLS]  # shared with inner calls
         self.text = text
-        self.tokens = _tokenize(text)
+        self.tokens = _tokenize(text) if tokens is None else tokens
         self.pos = 0
         self.names = names
         self.depth = 0
@@ -348,7 +361,9 @@ class _Parser:
         if self.budget[0] < 0:
             raise ExpressionError(f"{name}(): more than {MAX_CALLS} user-function calls in "
                                   f"{quoted(self.text)}")
-        scope = {**self.names, **dict(zip(args_names, args))}
+        # the arguments over the caller's names, which are not copied (nor, when
+        # the netlist's parameters are resolved on demand, all evaluated)
+        scope = overlay(dict(zip(args_names, args)), self.names)
         inner = _Parser(body, scope, self.functions, self.calls + 1, self.budget)
         value = inner.expression()
         if inner.peek() != "end":
@@ -396,30 +411,67 @@ def parse_function(text: str) -> tuple[str, UserFunction]:
     return name, (args, body)
 
 
+@dataclass(frozen=True)
+class Assignment:
+    """One ``name = expression`` of a ``.param`` card, not yet evaluated."""
+
+    name: str
+    text: str  # the card's whole assignment text, for messages
+    tokens: tuple[tuple[str, object], ...]  # the expression's, ending with ("end", None)
+
+    def evaluate(self, names: Mapping[str, float],
+                 functions: Mapping[str, UserFunction] | None = None) -> float:
+        """The expression's value with ``names`` in scope."""
+        p = _Parser(self.text, names, functions, tokens=list(self.tokens))
+        try:
+            value = p.expression()
+        except RecursionError:
+            raise _too_deep(self.text) from None
+        if p.peek() != "end":
+            raise ExpressionError(f"unexpected {p.tokens[p.pos][1]!r} in {quoted(self.text)}")
+        return value
+
+
+def split_assignments(text: str) -> list[Assignment]:
+    """``name = expr name = expr ...`` as in ``.param``, split but not evaluated.
+
+    An assignment starts at a name followed by a single ``=``, which no
+    expression holds, so the split needs no values (ngspice resolves a scope's
+    parameters in the order they depend on each other, not as written)."""
+    tokens = _tokenize(text)
+    starts = [i for i in range(len(tokens) - 1)
+              if tokens[i][0] == "name" and tokens[i + 1][0] == "="]
+    if not tokens or tokens[0][0] == "end":
+        raise ExpressionError("no assignment (expected name=value)")
+    if not starts or starts[0] != 0:
+        found = tokens[0][1]
+        raise ExpressionError(f"expected a name=value assignment but found {found!r} in "
+                              f"{quoted(text)}")
+    out = []
+    for k, i in enumerate(starts):
+        stop = starts[k + 1] if k + 1 < len(starts) else len(tokens) - 1
+        expression = tokens[i + 2:stop]
+        if expression and expression[-1][0] == ",":
+            # ngspice 39 hangs on "a=1, b=2": refuse rather than accept what it cannot run
+            raise ExpressionError("',' between assignments: separate them with spaces")
+        name = str(tokens[i][1])
+        if name in FUNCTIONS:
+            raise ExpressionError(f"{name!r} is a function name, not a parameter")
+        if not expression:
+            raise ExpressionError(f"{name}= has no value in {quoted(text)}")
+        out.append(Assignment(name, text, (*expression, ("end", None))))
+    return out
+
+
 def parse_assignments(text: str, names: Mapping[str, float] | None = None,
                       functions: Mapping[str, UserFunction] | None = None) -> dict[str, float]:
-    """``name = expr name = expr ...`` as in ``.param``; later ones may use earlier ones.
-
-    Returns the new values only, in order. ``names`` are the parameters in scope.
-    """
+    """``name = expr name = expr ...`` evaluated in order: later ones may use
+    earlier ones. Returns the new values only, in order. ``names`` are the
+    parameters in scope."""
     out: dict[str, float] = {}
     # the new names over the caller's, without copying those: a chain of N
     # .param cards costs O(N), not O(N^2)
     scope = ChainMap(out, names if isinstance(names, dict | ChainMap) else dict(names or {}))
-    p = _Parser(text, scope, functions)
-    if p.peek() == "end":
-        raise ExpressionError("no assignment (expected name=value)")
-    while p.peek() != "end":
-        name = str(p.take("name"))
-        if name in FUNCTIONS:
-            raise ExpressionError(f"{name!r} is a function name, not a parameter")
-        p.take("=")
-        try:
-            value = p.expression()
-        except RecursionError:
-            raise _too_deep(text) from None
-        out[name] = value
-        if p.peek() == ",":
-            # ngspice 39 hangs on "a=1, b=2": refuse rather than accept what it cannot run
-            raise ExpressionError("',' between assignments: separate them with spaces")
+    for a in split_assignments(text):
+        out[a.name] = a.evaluate(scope, functions)
     return out

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from ..circuit import Circuit
@@ -40,17 +40,20 @@ from ..elements import Element, Gyrator, Inductor, Transformer
 from .cards import element_card, temperature
 from .errors import NetlistWarning
 from .expressions import (
+    Assignment,
     ExpressionError,
     UserFunction,
     evaluate,
-    parse_assignments,
+    overlay,
     parse_function,
     parse_number,
+    split_assignments,
 )
 from .includes import folder_resolver, read_text
 from .lexer import Card, Deck, Resolver, lex, split_words
 from .models import diode_instance, model_name_of, parse_model_card, reads_as_number
 from .notes import read_notes
+from .params import scope_values
 from .subckt import (
     MAX_ELEMENTS,
     MAX_SUBCKT_DEPTH,
@@ -116,7 +119,8 @@ class _Reader:
         self.temp = 27.0  # circuit temperature (C): .temp, .options temp=
         self.tnom = 27.0  # default nominal temperature (C): .options tnom=
         self.extra: list[Element] = []  # elements a card adds besides its own
-        self.functions: dict[str, UserFunction] = {}  # .func definitions
+        # the .func definitions in scope (the expanding block's over its callers')
+        self.functions: Mapping[str, UserFunction] = {}
         # K cards and the (flattened) inductor names they couple: checked once
         # every element is read, as ngspice refuses a coupling of no inductor
         self.couplings: list[tuple[Card, list[str]]] = []
@@ -198,16 +202,21 @@ class _Reader:
     # -------------------------------------------------------------- blocks
     def expand(
         self, block: Block, params: dict[str, float], path: str, ports: dict[str, str],
-        stack: tuple[str, ...],
+        stack: tuple[str, ...], pinned: frozenset[str] = frozenset(),
     ) -> None:
-        params = dict(params)
+        """Read ``block``'s cards into the circuit: its parameters resolved over
+        ``params`` (see ``params``; ``pinned``: the names its instance gave),
+        then its elements and instances."""
         models: dict[str, Card] = {}
+        # the scope's .param and .func definitions, the last of each name counting
+        definitions: dict[str, tuple[Assignment, Card]] = {}
+        functions: dict[str, UserFunction] = {}
         for card in block.cards:
             if card.first in (".param", ".global_param"):
                 parts = card.text.split(None, 1)
                 try:
-                    params.update(parse_assignments(parts[1] if len(parts) > 1 else "", params,
-                                                    self.functions))
+                    for a in split_assignments(parts[1] if len(parts) > 1 else ""):
+                        definitions[a.name] = (a, card)
                 except ExpressionError as exc:
                     raise card.error(f"{card.first}: {exc}") from None
             elif card.first == ".func":
@@ -216,12 +225,26 @@ class _Reader:
                                                     if " " in card.text.strip() else "")
                 except ExpressionError as exc:
                     raise card.error(str(exc)) from None
-                self.functions[name] = function
+                functions[name] = function
             elif card.first == ".model":
                 name = model_name_of(card)
                 if name in models:
                     raise card.error(f"duplicate model name {name!r}")
                 models[name] = card
+        # a subcircuit's functions are its own (and its instances'): ngspice scopes them
+        outer = self.functions
+        self.functions = overlay(functions, outer) if functions else outer
+        try:
+            params = scope_values(params, definitions, pinned, self.functions)
+            self._expand_cards(block, params, path, ports, stack, models)
+        finally:
+            self.functions = outer
+
+    def _expand_cards(
+        self, block: Block, params: dict[str, float], path: str, ports: dict[str, str],
+        stack: tuple[str, ...], models: dict[str, Card],
+    ) -> None:
+        """``expand`` once the scope's parameters and functions are known."""
         if not path:
             self.global_params = params
             for name, card in models.items():
@@ -373,7 +396,8 @@ class _Reader:
             self.add(card, element)
             return
         new_path = f"{path}.{name}" if path else name
-        self.expand(sub, inner, new_path, dict(zip(sub.ports, nodes)), (*stack, sub_name))
+        self.expand(sub, inner, new_path, dict(zip(sub.ports, nodes)), (*stack, sub_name),
+                    frozenset(overrides))
 
 
 

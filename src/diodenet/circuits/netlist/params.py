@@ -1,0 +1,72 @@
+"""One scope's ``.param`` values, resolved as ngspice resolves them.
+
+In ngspice a scope (the top level, or one subcircuit's body) defines its
+parameters all at once: each name's last definition counts everywhere in the
+scope, and definitions may use names defined further down (ngspice sorts
+them by what they depend on). A definition that depends on itself, directly
+or through others, is refused. In a subcircuit a value given on the instance
+line outranks the body's ``.param`` of that name, which outranks the
+header's default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+from .expressions import Assignment, ExpressionError, UserFunction
+from .lexer import Card
+
+
+class ParamScope(Mapping[str, float]):
+    """The parameters in scope: ``known`` values, and ``pending`` definitions
+    (each with its card) evaluated on first use."""
+
+    def __init__(self, known: Mapping[str, float],
+                 pending: Mapping[str, tuple[Assignment, Card]],
+                 functions: Mapping[str, UserFunction]) -> None:
+        self.known = {k: v for k, v in known.items() if k not in pending}
+        self.pending = dict(pending)
+        self.functions = functions
+        self._resolving: list[str] = []
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.known or name in self.pending
+
+    def __getitem__(self, name: str) -> float:
+        if name in self.known:
+            return self.known[name]
+        assignment, card = self.pending[name]  # KeyError for an unknown name
+        if name in self._resolving:
+            cycle = " -> ".join([*self._resolving[self._resolving.index(name):], name])
+            raise ExpressionError(f"parameters defined in terms of themselves: {cycle}")
+        self._resolving.append(name)
+        try:
+            value = assignment.evaluate(self, self.functions)
+        except ExpressionError as exc:  # named at the definition it is in
+            raise card.error(f"{card.first}: {exc}") from None
+        finally:
+            self._resolving.pop()
+        self.known[name] = value
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.known
+        yield from (n for n in self.pending if n not in self.known)
+
+    def __len__(self) -> int:
+        return len(self.known) + sum(n not in self.known for n in self.pending)
+
+    def resolved(self) -> dict[str, float]:
+        """Every parameter's value (each pending definition evaluated)."""
+        for name in self.pending:
+            self[name]
+        return dict(self.known)
+
+
+def scope_values(inherited: Mapping[str, float], definitions: Mapping[str, tuple[Assignment, Card]],
+                 pinned: frozenset[str], functions: Mapping[str, UserFunction]) -> dict[str, float]:
+    """The scope's values: ``inherited`` ones (the enclosing scope's, the
+    subcircuit header's, the instance's), overridden by ``definitions`` except
+    for the ``pinned`` names (given on the instance line)."""
+    pending = {n: d for n, d in definitions.items() if n not in pinned}
+    return ParamScope(inherited, pending, functions).resolved()
