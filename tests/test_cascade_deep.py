@@ -324,6 +324,40 @@ def test_ill_posed_feedback_is_refused_with_the_reason():
                     * np.sign(c.gains))
 
 
+def test_a_diode_on_a_buffer_driven_node_is_refused_where_the_bound_fails():
+    """A diode from a buffer-driven input node raises that input's transfer when
+    it conducts, so the diodes-open bound is no bound: with V(f) = 2 V(h) and
+    x = 1 V this loop has no operating point (diode off: V(f) <= V(h) forces
+    V(h) <= 0, yet KCL at h gives about 0.5 V; diode on: V(h) = V(f) = 0 and
+    the diode would carry -1 mA), where it was certified at rho = 0.001 and
+    answered 1.8e308 V."""
+    from diodenet.circuits import Circuit, IdealDiode
+
+    c = Circuit("loopstage")
+    c.add_voltage_source("vx", "x", "0", 0.0)
+    c.add_voltage_source("vf", "f", "0", 0.0)
+    c.add_resistor("rx", "x", "h", conductance=1e-3)
+    c.add_resistor("rf", "f", "h", conductance=1e-6)
+    c.add_resistor("rg", "h", "0", conductance=1e-3)
+    c.add_diode("d1", "f", "h", IdealDiode())
+    stage = BuiltinHardware(c, ["vx", "vf"], [("h", "0")])
+    with pytest.raises(IllPosedCascade, match="diode d1 touches node 'f'"):
+        Cascade([stage], buffers=[Buffer(0, 0, 0, 1, 2.0)])
+    # the same diode on the external input's node leaves the bound sound
+    c2 = c.copy()
+    c2.remove("d1")
+    c2.add_diode("d1", "x", "h", IdealDiode())
+    ok = Cascade([BuiltinHardware(c2, ["vx", "vf"], [("h", "0")])],
+                 buffers=[Buffer(0, 0, 0, 1, 2.0)])
+    assert ok.loop_gain < 1e-2
+    with pytest.raises(RuntimeError, match="feedback loop diverged"):
+        ok._settled(float("inf"), float("inf"), "feedback")
+    for bad in ({"tol": float("nan")}, {"tol": -1.0}, {"max_sweeps": 0}, {"max_sweeps": 2.5}):
+        with pytest.raises(ValueError, match="tol must be|max_sweeps must be"):
+            Cascade([BuiltinHardware(c2, ["vx", "vf"], [("h", "0")])],
+                    buffers=[Buffer(0, 0, 0, 1, 2.0)], **bad)
+
+
 def test_ngspice_runs_a_from_mlp_cascade_as_one_netlist():
     m = random_mlp(3, seed=11)
     x = np.random.default_rng(0).normal(size=(4, 3))

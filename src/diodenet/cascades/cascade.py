@@ -34,6 +34,7 @@ buffer, the adjoint response ``λ_b = ∂L/∂u_t[i]`` at the input it drives, s
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -44,6 +45,7 @@ from ..circuits import Circuit
 from ..linearization import Hardware, Measurement, loss_gradient, output_port
 from ..linearization.gradient import Loss
 from ..linearization.hardware import Drive, check_drive
+from ..utils.numbers import is_real, is_whole
 from .buffers import Buffer, buffers_of
 from .whole import WholeCircuit, build_whole
 
@@ -119,9 +121,14 @@ class Cascade(Hardware):
             raise ValueError("a cascade needs at least one stage")
         if forward not in FORWARD or backward not in BACKWARD:
             raise ValueError(f"forward must be one of {FORWARD} and backward one of {BACKWARD}")
+        if not (is_real(tol) and 0 < tol < 1):
+            raise ValueError(f"tol must be a number in (0, 1) (relative to the signal scale), "
+                             f"got {tol!r}")
+        if not (is_whole(max_sweeps) and max_sweeps >= 1):
+            raise ValueError(f"max_sweeps must be a whole number >= 1, got {max_sweeps!r}")
         self.stages = list(stages)
         self.forward_mode, self.backward_mode = forward, backward
-        self.tol, self.max_sweeps = tol, max_sweeps
+        self.tol, self.max_sweeps = float(tol), int(max_sweeps)
         self.buffers = buffers_of(self.stages, gains, buffers)
         n_out = len(self.stages[-1].outputs)
         given = np.asarray(1.0 if output_gains is None else output_gains, dtype=float)
@@ -265,7 +272,7 @@ class Cascade(Hardware):
                         values[k] = new
             scale = max(1.0, max((float(np.abs(v).max(initial=0.0)) for v in values.values()),
                                  default=0.0))
-            if not self.has_feedback or change <= self.tol * scale:
+            if self._settled(change, scale, "feedback"):
                 break
         else:
             raise RuntimeError(
@@ -323,6 +330,15 @@ class Cascade(Hardware):
     def _sweeps(self) -> int:
         return self.max_sweeps if self.has_feedback else 1
 
+    def _settled(self, change: float, scale: float, loop: str) -> bool:
+        """Whether a sweep changed the buffers by at most ``tol`` of their
+        scale (always, without feedback: one sweep is exact); a sweep whose
+        values are no longer finite raises (``inf <= tol · inf`` must not pass)."""
+        if not (math.isfinite(change) and math.isfinite(scale)):
+            raise RuntimeError(f"the cascade's {loop} loop diverged: a buffer's value is no "
+                               f"longer finite (loop-gain bound {self.loop_gain:.3g})")
+        return not self.has_feedback or change <= self.tol * scale
+
     def _adjoint_stages(self, m: CascadeMeasurement, g_y: np.ndarray) -> CascadeMeasurement:
         """Reverse sweeps: stage ``s``'s adjoint is driven at its outputs by what
         every buffer it feeds passes back (``a_b λ_b``) plus, for the last
@@ -348,7 +364,7 @@ class Cascade(Hardware):
                         change = max(change, float(np.abs(new - lam[:, k]).max(initial=0.0)))
                         lam[:, k] = new
             scale = max(1e-300, float(np.abs(lam).max(initial=0.0)))
-            if not self.has_feedback or change <= self.tol * scale:
+            if self._settled(change, scale, "adjoint"):
                 break
         else:
             raise RuntimeError(f"the cascade's adjoint loop did not settle in {self.max_sweeps} "
@@ -383,7 +399,7 @@ class Cascade(Hardware):
                         values[k] = new
             scale = max(1e-300, max((float(np.abs(v).max(initial=0.0)) for v in values.values()),
                                     default=0.0))
-            if not self.has_feedback or change <= self.tol * scale:
+            if self._settled(change, scale, "linearized"):
                 break
         out = self._join(du, lins)
         out.linearized = True

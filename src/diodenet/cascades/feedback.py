@@ -7,12 +7,16 @@ for the values the buffers hold; settling is the fixed point
 
 **Bound on a stage's gain.** Take a stage built from resistors, diodes with
 one terminal on a node held by a source (or ground) and voltage sources
-with one terminal at ground. In any linear region its Jacobian
-``J = ∂V/∂u`` is the transfer of the resistor network with some nodes tied
-to fixed potentials (a conducting diode, or its small-signal conductance
-there). That is a random walk absorbed at fixed nodes; ``J[n, i]`` is the
+with one terminal at ground, where no diode touches a node held by a
+buffer-driven input. In any linear region its Jacobian ``J = ∂V/∂u`` is
+the transfer of the resistor network with some nodes tied to fixed
+potentials (a conducting diode, or its small-signal conductance there).
+That is a random walk absorbed at fixed nodes; ``J[n, i]`` is the
 probability that the walk from ``n`` reaches input ``i`` first, and more
-absorbing edges only lower it. So ``0 ≤ J ≤ T`` entrywise, ``T`` the
+absorbing edges only lower it for the buffer-driven inputs (a diode on
+such an input's node would be an edge *to* it, raising its transfer: a
+loop through it can have no operating point, or several, whatever the
+bound says). So ``0 ≤ J ≤ T`` entrywise, ``T`` the
 transfer with every diode *open*. For an output ``V(p) - V(n)``:
 ``|J_out| ≤ T[p] + T[n] =: M``.
 
@@ -43,9 +47,11 @@ class IllPosedCascade(ValueError):
     """A feedback cascade whose operating point is not certified unique."""
 
 
-def stage_gain_bound(circuit: Circuit, inputs: list[str], outputs: list) -> np.ndarray:
+def stage_gain_bound(circuit: Circuit, inputs: list[str], outputs: list,
+                     buffered: frozenset[str] = frozenset()) -> np.ndarray:
     """``M`` (outputs × inputs): entrywise bound on ``|∂y/∂u|`` over every
-    operating point (see the module docstring). Raises ``IllPosedCascade``
+    operating point (see the module docstring), for the columns of the
+    ``buffered`` inputs (the ones buffers drive). Raises ``IllPosedCascade``
     for a stage outside the class the bound holds for."""
     fixed = {"0"}
     for e in circuit:
@@ -58,10 +64,21 @@ def stage_gain_bound(circuit: Circuit, inputs: list[str], outputs: list) -> np.n
             raise IllPosedCascade(f"{circuit.title}: {e.name} ({e.kind}) is not a resistor, "
                                   "diode or grounded voltage source, so the loop gain "
                                   "cannot be bounded")
+    held = {}  # node -> the buffer-driven input holding it
+    for name in buffered:
+        e = circuit.element(name, VoltageSource)
+        held[e.pos if e.neg == "0" else e.neg] = name
     for d in circuit.diodes:
         if d.anode not in fixed and d.cathode not in fixed:
             raise IllPosedCascade(f"{circuit.title}: diode {d.name} has no terminal on a fixed "
                                   "node, so the loop gain cannot be bounded")
+        for node in (d.anode, d.cathode):
+            if node in held:
+                raise IllPosedCascade(
+                    f"{circuit.title}: diode {d.name} touches node {node!r}, which the "
+                    f"buffer into {held[node]} drives: a conducting diode there raises the "
+                    "loop's gain, which cannot then be bounded (the loop may have no "
+                    "operating point, or several)")
     free = sorted({n for e in circuit for n in e.nodes} - fixed)
     idx = {n: k for k, n in enumerate(free)}
     col = {}
@@ -100,9 +117,10 @@ def stage_gain_bound(circuit: Circuit, inputs: list[str], outputs: list) -> np.n
 
 def loop_gain_bound(cascade: Cascade) -> float:
     """``ρ(A)``, the spectral radius of the buffer-coupling bound."""
-    M = [stage_gain_bound(hw.circuit, list(hw.inputs), list(hw.outputs))
-         for hw in cascade.stages]
     bs = cascade.buffers
+    M = [stage_gain_bound(hw.circuit, list(hw.inputs), list(hw.outputs),
+                          frozenset(hw.inputs[b.input] for b in bs if b.dst == s))
+         for s, hw in enumerate(cascade.stages)]
     A = np.zeros((len(bs), len(bs)))
     for k, b in enumerate(bs):
         for c, d in enumerate(bs):
