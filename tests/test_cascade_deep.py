@@ -358,6 +358,47 @@ def test_a_diode_on_a_buffer_driven_node_is_refused_where_the_bound_fails():
                     buffers=[Buffer(0, 0, 0, 1, 2.0)], **bad)
 
 
+def test_conductances_that_break_the_loop_certificate_are_refused_all_or_nothing():
+    """The bound depends on the conductances as well as the gains: raising the
+    fed-back inputs' conductances a hundredfold lifts rho from 0.57 past 1."""
+    c = feedback_cascade(4.0)
+    g = c.conductances()
+    fed = [i for i, n in enumerate(c.trainable) if "xp1_s0" in n or "xn1_s0" in n]
+    ok = g.copy()
+    ok[fed] *= 10
+    c.set_conductances(ok)
+    assert 0.9 < c.loop_gain < 1
+    bad = g.copy()
+    bad[fed] *= 100
+    with pytest.raises(IllPosedCascade, match=r"rho\(A\) = .* >= 1"):
+        c.set_conductances(bad)
+    np.testing.assert_array_equal(c.conductances(), ok)
+
+
+def test_physical_instances_are_not_settled_as_their_nominal_circuit():
+    """A stage of imperfect devices runs a circuit its nominal one does not
+    describe: the one-circuit modes (which built the nominal circuit and so
+    answered as if the devices were ideal) and a loop certificate computed on
+    the nominal circuit are refused; stage by stage it runs the instance."""
+    from diodenet.devices import DeviceSpec, InstanceHardware
+
+    net = build_network(2, 2, [3, 2], scale=2.0, seed=1)
+    spec = DeviceSpec(tolerance=0.3)
+    stages = [InstanceHardware(n.circuit, n.inputs, n.outputs, spec, seed=s)
+              for s, n in enumerate(net.stages)]
+    for mode in ({"forward": "whole"}, {"backward": "single"}):
+        with pytest.raises(ValueError, match="physical instance"):
+            Cascade(stages, buffers=net.buffers(), **mode)
+    with pytest.raises(IllPosedCascade, match="physical instance"):
+        Cascade(stages, buffers=[*net.buffers(), Buffer(1, 0, 0, 2, 0.3),
+                                 Buffer(1, 0, 0, 3, -0.3)])
+    u = np.random.default_rng(0).normal(size=(3, 4))
+    chained = Cascade(stages, buffers=net.buffers())(u)
+    nominal = Cascade([BuiltinHardware(n.circuit, n.inputs, n.outputs) for n in net.stages],
+                      buffers=net.buffers())(u)
+    assert np.abs(chained - nominal).max() > 1e-3  # the instance, not the design
+
+
 def test_ngspice_runs_a_from_mlp_cascade_as_one_netlist():
     m = random_mlp(3, seed=11)
     x = np.random.default_rng(0).normal(size=(4, 3))

@@ -47,6 +47,7 @@ from ..linearization.gradient import Loss
 from ..linearization.hardware import Drive, check_drive
 from ..utils.numbers import is_real, is_whole
 from .buffers import Buffer, buffers_of
+from .feedback import IllPosedCascade, check_well_posed
 from .whole import WholeCircuit, build_whole
 
 if TYPE_CHECKING:
@@ -126,6 +127,12 @@ class Cascade(Hardware):
                              f"got {tol!r}")
         if not (is_whole(max_sweeps) and max_sweeps >= 1):
             raise ValueError(f"max_sweeps must be a whole number >= 1, got {max_sweeps!r}")
+        instances = [s for s, hw in enumerate(stages) if not hw.runs_its_circuit]
+        if instances and (forward == "whole" or backward == "single"):
+            raise ValueError(
+                f"stage {instances[0]} runs a physical instance that its nominal circuit does "
+                "not describe, so the cascade cannot be settled or measured as one circuit: "
+                "use forward='stages' and backward='stages'")
         self.stages = list(stages)
         self.forward_mode, self.backward_mode = forward, backward
         self.tol, self.max_sweeps = float(tol), int(max_sweeps)
@@ -149,8 +156,6 @@ class Cascade(Hardware):
         self._whole_settles = 0
         self.has_feedback = any(b.feedback for b in self.buffers)
         if self.has_feedback:
-            from .feedback import check_well_posed
-
             self.loop_gain = check_well_posed(self)
         else:
             self.loop_gain = 0.0
@@ -183,8 +188,6 @@ class Cascade(Hardware):
             self._whole.hw.close()
             self._whole = None  # rebuilt with the new E gains when next needed
         if self.has_feedback:
-            from .feedback import check_well_posed
-
             self.loop_gain = check_well_posed(self)
 
     @staticmethod
@@ -199,6 +202,16 @@ class Cascade(Hardware):
         g = np.asarray(g, dtype=float).reshape(-1)
         if g.shape != (len(self.trainable),):
             raise ValueError(f"expected {len(self.trainable)} conductances, got {g.shape}")
+        before = self.conductances() if self.has_feedback else None
+        self._program_stages(g)
+        if before is not None:  # the loop-gain bound depends on the conductances too
+            try:
+                self.loop_gain = check_well_posed(self)
+            except IllPosedCascade:
+                self._program_stages(before)  # all or nothing
+                raise
+
+    def _program_stages(self, g: np.ndarray) -> None:
         for hw, part in zip(self.stages, self._split(g)):
             hw.set_conductances(part)
         if self._whole is not None:

@@ -118,6 +118,10 @@ def stage_gain_bound(circuit: Circuit, inputs: list[str], outputs: list,
 def loop_gain_bound(cascade: Cascade) -> float:
     """``ρ(A)``, the spectral radius of the buffer-coupling bound."""
     bs = cascade.buffers
+    for s, hw in enumerate(cascade.stages):
+        if not hw.runs_its_circuit:
+            raise IllPosedCascade(f"stage {s} runs a physical instance that its nominal circuit "
+                                  "does not describe, so its loop gain cannot be bounded")
     M = [stage_gain_bound(hw.circuit, list(hw.inputs), list(hw.outputs),
                           frozenset(hw.inputs[b.input] for b in bs if b.dst == s))
          for s, hw in enumerate(cascade.stages)]

@@ -73,6 +73,9 @@ class InstanceHardware(Hardware):
         passed to the backend's constructor (e.g. ngspice ``options``, ``method``).
     """
 
+    #: ``circuit`` is the nominal design; the instance's devices are what settle
+    runs_its_circuit = False
+
     def __init__(
         self,
         circuit: Circuit,

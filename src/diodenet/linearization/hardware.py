@@ -159,10 +159,13 @@ class Hardware(ABC):
     columns of ``u``), ``outputs`` (``(pos, neg)`` node pairs, from node names
     or pairs by ``parse_output``),
     ``trainable`` (resistor names), and ``settles`` (experiments run so far,
-    forward and linearized).
+    forward and linearized). ``runs_its_circuit`` says whether ``circuit`` is
+    what settles: not for a physical instance of imperfect devices, whose
+    ``circuit`` is the nominal design.
     """
 
     name: str = "hardware"
+    runs_its_circuit: bool = True
     circuit: Circuit
     inputs: list[str]
     outputs: list[tuple[str, str]]
