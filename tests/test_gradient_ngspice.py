@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from diodenet import D1N4148, Circuit
+from diodenet import D1N4148, Circuit, ShockleyDiode
 from diodenet.linearization import (
     BuiltinHardware,
     NgspiceHardware,
@@ -63,6 +63,40 @@ def test_ngspice_gradient_matches_ngspice_finite_differences(ngspice_available, 
                 vals.append(0.5 * ((y - t) ** 2).sum())
             dr = 2e-3 / g0[k]
             fd[k] = -(vals[0] - vals[1]) / dr / g0[k] ** 2  # dL/dg = -R^2 dL/dR
+        hw.set_conductances(g0)
+    assert np.abs(grad.dL_dg - fd).max() <= 1e-4 * np.abs(fd).max()
+
+
+@pytest.mark.parametrize("model", [
+    ShockleyDiode(is_=2.52e-9, n=1.752, rs=0.568, temp=80.0),  # a netlist read at .temp 80
+    ShockleyDiode(is_=1e-14, isr=1e-10, nr=2.0, ikf=1e-3),  # recombination and the knee
+    ShockleyDiode(is_=1e-14, bv=0.4, ibv=1e-6, nbv=3.0, ikr=1e-5),  # breakdown
+], ids=["temperature", "isr-ikf", "breakdown"])
+def test_ngspice_gradient_follows_the_whole_junction_law(ngspice_available, model):
+    """The ngspice hardware's small-signal g_d once used the plain exponential
+    at 27 °C whatever the model: at 80 °C, with ISR/IKF, or in breakdown its
+    gradient was wrong. Against ngspice's own finite differences."""
+    c = random_resistor_1n4148(2)
+    for d in c.diodes:
+        c.remove(d.name)
+        c.add_diode(d.name, d.anode, d.cathode, model)
+    rng = np.random.default_rng(2)
+    u = rng.uniform(-4, 4, (4, 2))
+    t = rng.uniform(-0.5, 0.5, (4, 2))
+    loss = sse_loss(t)
+    with NgspiceHardware(c, ["v1", "v2"], ["n3", ("n4", "n0")], options=TIGHT,
+                         method="op") as hw:
+        grad = hardware_gradient(hw, u, loss)
+        g0 = hw.conductances()
+        fd = np.zeros_like(g0)
+        for k in range(len(g0)):
+            vals = []
+            for s in (+1, -1):
+                g = g0.copy()
+                g[k] = 1 / (1 / g0[k] * (1 + s * 1e-4))
+                hw.set_conductances(g)
+                vals.append(0.5 * ((hw.settle(u).outputs - t) ** 2).sum())
+            fd[k] = -(vals[0] - vals[1]) / (2e-4 / g0[k]) / g0[k] ** 2
         hw.set_conductances(g0)
     assert np.abs(grad.dL_dg - fd).max() <= 1e-4 * np.abs(fd).max()
 

@@ -56,3 +56,23 @@ def test_resolvent_solves_its_equation_and_is_differentiable(model: ShockleyDiod
     h = 1e-6 * x.detach().abs()
     fd = (f.resolvent(x.detach() + h, alpha) - f.resolvent(x.detach() - h, alpha)) / (2 * h)
     np.testing.assert_allclose(fd[tail].numpy(), grad[tail].numpy(), rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("model", [
+    ShockleyDiode(is_=2.52e-9, n=1.752, rs=0.568),
+    ShockleyDiode(is_=1e-16, isr=1e-10, nr=2.0, temp=80.0),
+    ShockleyDiode(is_=1e-14, bv=5.0, ibv=1e-6, nbv=3.0, temp=-20.0),
+    ShockleyDiode(is_=1e-12, ikf=1e-3, ikr=1e-4, bv=10.0, temp=50.0, isr=1e-11, nr=1.5,
+                  m=0.33, vj=0.7),
+], ids=["1n4148", "isr-hot", "breakdown-cold", "everything"])
+def test_the_array_law_is_the_scalar_law_branch_for_branch(model: ShockleyDiode) -> None:
+    """The batch form (the ngspice hardware's small-signal g_d) against the
+    nodal route's scalar transcription, which is checked against ngspice."""
+    from diodenet.circuits.junction import junction_current_array
+
+    vte = model.nvt
+    v = np.concatenate([np.linspace(-12.0, 1.2, 2001), [-3 * vte, -3 * vte * (1 + 1e-12), 0.0]])
+    i, g = junction_current_array(model, v)
+    want = np.array([junction_current(model, float(x)) for x in v])
+    np.testing.assert_allclose(i, want[:, 0], rtol=1e-14, atol=1e-300)
+    np.testing.assert_allclose(g, want[:, 1], rtol=1e-14, atol=1e-300)

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .diode_models import GMIN, ShockleyDiode, thermal_voltage
 
 #: ngspice's relative tolerance when it matches IBV (its reltol default)
@@ -103,3 +105,50 @@ def within_law(model: ShockleyDiode, v: float, bv: float | None) -> bool:
         return False
     vtb = (model.nbv if model.nbv is not None else model.n) * vt
     return bv is None or -(bv + v) / vtb <= EXP_LIMIT
+
+
+def junction_current_array(
+    model: ShockleyDiode, v: np.ndarray, gmin: float = GMIN, bv: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``junction_current`` elementwise over an array of junction voltages (the
+    same law, branch for branch; the scalar form serves Newton's per-diode
+    steps, this one a batch of measured operating points)."""
+    v = np.asarray(v, dtype=float)
+    vt = thermal_voltage(model.temp)
+    vte = model.n * vt
+    csat = model.is_
+    if bv is None:
+        bv = breakdown_voltage(model)
+    forward = v >= -3 * vte
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        vf = np.where(forward, v, 0.0)
+        e = np.exp(np.minimum(vf / vte, EXP_LIMIT))
+        i_f, g_f = csat * (e - 1), csat * e / vte
+        if model.isr > 0:
+            vtr = model.nr * vt
+            er = np.exp(vf / vtr)
+            base = 1 - vf / model.vj
+            t1 = base * base + 0.005
+            gen = t1 ** (model.m / 2)
+            dgen = -model.m * base / model.vj * t1 ** (model.m / 2 - 1)
+            ir = model.isr * (er - 1)
+            i_f, g_f = i_f + ir * gen, g_f + model.isr * er / vtr * gen + ir * dgen
+        if model.ikf > 0:
+            knee = i_f > 1e-18
+            s = np.sqrt(np.where(knee, i_f, 1.0) / model.ikf)
+            g_k = ((1 + s) * g_f - i_f * g_f / (2 * s * model.ikf)) / (1 + 2 * s + i_f / model.ikf)
+            i_f, g_f = np.where(knee, i_f / (1 + s), i_f), np.where(knee, g_k, g_f)
+        vr = np.where(forward, -1.0, v)
+        arg = (3 * vte / (vr * math.e)) ** 3
+        i_r, g_r = -csat * (1 + arg), csat * 3 * arg / vr
+        if bv is not None:
+            vtb = (model.nbv if model.nbv is not None else model.n) * vt
+            past = vr < -bv
+            eb = np.exp(np.minimum(-(bv + vr) / vtb, EXP_LIMIT))
+            i_r, g_r = np.where(past, -csat * eb, i_r), np.where(past, csat * eb / vtb, g_r)
+        if model.ikr > 0:
+            knee = i_r < -1e-18
+            s = np.sqrt(np.where(knee, -i_r, 1.0) / model.ikr)
+            g_k = ((1 + s) * g_r + i_r * g_r / (2 * s * model.ikr)) / (1 + 2 * s - i_r / model.ikr)
+            i_r, g_r = np.where(knee, i_r / (1 + s), i_r), np.where(knee, g_k, g_r)
+    return np.where(forward, i_f, i_r) + gmin * v, np.where(forward, g_f, g_r) + gmin

@@ -9,45 +9,25 @@ a sweepable quantity: a behavioural source ``i = v(j, c) · v(g_node)``
 whose ``g_node`` is held by a voltage source set to ``g_d`` for each sample.
 One DC sweep then measures a whole batch, at sweep speed.
 
-``g_d`` is ngspice's own junction law evaluated at the measured terminal
-voltage: ``I_s (e^{v/nV_T} - 1)`` forward, ngspice's reverse-bias form
-``-I_s (1 + (3nV_T/(e v))³)`` below ``-3nV_T``, plus ``gmin`` across the
-junction; with a series resistance ``R_s`` the junction voltage first solves
-``v_d = v_j + R_s i(v_j)`` (bisection). Ideal and PWL diodes use the
+``g_d`` is the slope of ngspice's own junction law (``circuits.junction``:
+the exponential, recombination current and high-injection knee forward, the
+cubic tail and breakdown reverse, at the model's temperature) at the
+measured terminal voltage, plus ``gmin`` across the junction; with a series
+resistance ``R_s`` the junction voltage first solves ``v_d = v_j + R_s
+i(v_j)`` (bisection). Ideal and PWL diodes use the
 stand-in device models the netlist writer gives ngspice.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 
 from ..circuits import CCCS, CCVS, VCCS, VCVS, Circuit, Diode, Gyrator, ShockleyDiode
-from ..circuits.diode_models import GMIN, THERMAL_VOLTAGE, IdealDiode
+from ..circuits.diode_models import GMIN, IdealDiode
+from ..circuits.junction import breakdown_voltage, junction_current_array
 from ..circuits.netlist.writer import ControlledConductance, IdealSwitch, spice_diode_model
-
-
-def junction_current(model: ShockleyDiode, v: np.ndarray, gmin: float = GMIN) -> np.ndarray:
-    """ngspice's DC junction current (A) at junction voltage ``v`` (no breakdown)."""
-    nvt = model.n * THERMAL_VOLTAGE
-    forward = model.is_ * np.expm1(np.minimum(v, 200 * nvt) / nvt)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        arg = 3 * nvt / (np.where(v < 0, v, -1.0) * math.e)
-    reverse = -model.is_ * (1 + arg**3)
-    return np.where(v >= -3 * nvt, forward, reverse) + gmin * v
-
-
-def junction_conductance(model: ShockleyDiode, v: np.ndarray, gmin: float = GMIN) -> np.ndarray:
-    """``dI/dV`` (S) of ``junction_current`` at ``v``."""
-    nvt = model.n * THERMAL_VOLTAGE
-    forward = model.is_ / nvt * np.exp(np.minimum(v, 200 * nvt) / nvt)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        vv = np.where(v < 0, v, -1.0)
-        arg = 3 * nvt / (vv * math.e)
-        reverse = 3 * model.is_ * arg**3 / vv
-    return np.where(v >= -3 * nvt, forward, reverse) + gmin
 
 
 def junction_voltage(model: ShockleyDiode, v_d: np.ndarray, gmin: float = GMIN) -> np.ndarray:
@@ -56,12 +36,13 @@ def junction_voltage(model: ShockleyDiode, v_d: np.ndarray, gmin: float = GMIN) 
     up to ``R_s I_s``)."""
     if model.rs == 0:
         return v_d
+    bv = breakdown_voltage(model)
     slack = model.rs * (model.is_ + gmin * np.abs(v_d)) + 1e-15
     lo = np.minimum(v_d, 0.0) - slack
     hi = np.maximum(v_d, 0.0) + slack
     for _ in range(200):
         mid = 0.5 * (lo + hi)
-        f = mid + model.rs * junction_current(model, mid, gmin) - v_d
+        f = mid + model.rs * junction_current_array(model, mid, gmin, bv)[0] - v_d
         lo = np.where(f < 0, mid, lo)
         hi = np.where(f < 0, hi, mid)
     return 0.5 * (lo + hi)
@@ -83,7 +64,7 @@ def small_signal_conductances(
             continue
         model = spice_diode_model(d.model)
         v_j = junction_voltage(model, forward_voltages[:, k], gmin)
-        out[:, k] = junction_conductance(model, v_j, gmin)
+        out[:, k] = junction_current_array(model, v_j, gmin)[1]
     return out
 
 
