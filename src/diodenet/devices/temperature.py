@@ -1,41 +1,47 @@
 """The diode's temperature dependence (SPICE's level-1 junction model).
 
-At absolute temperature ``T`` (the model's parameters are stated at
-``T_nom`` = 300.15 K, 27 °C)::
+A ``ShockleyDiode``'s values are those at its own ``temp`` (27 °C unless it
+was read at another). At absolute temperature ``T`` from ``T_0`` (both in
+kelvin), with ``V_t(T) = k T / q``::
 
-    V_t(T)  = k T / q
-    I_s(T)  = I_s · (T/T_nom)^(XTI/N) · exp((T/T_nom - 1) · EG / (N V_t(T)))
+    I_s(T)  = I_s  · (T/T_0)^(XTI/N)  · exp((T/T_0 - 1) · EG / (N  V_t(T)))
+    I_sr(T) = I_sr · (T/T_0)^(XTI/NR) · exp((T/T_0 - 1) · EG / (NR V_t(T)))
 
-``N`` and ``R_s`` do not change (SPICE's defaults ``TRS1 = 0``). diodenet's
-Shockley diode uses ``V_t`` at ``T_nom``, so a diode at ``T`` is written as the
-*equivalent* model at ``T_nom``: ``N' = N T/T_nom`` (then ``N' V_t(T_nom) =
-N V_t(T)``) and ``I_s' = I_s(T)``. Both simulators then run the same junction
-law; the test compares it with ngspice's own ``.options temp=``.
+and ``VJ`` (which shapes the recombination current) follows ngspice's
+``TLEVC = 0`` law; ``N``, ``NR``, ``NBV``, ``BV`` and ``R_s`` do not change
+(SPICE's defaults ``TCV = TRS = 0``), but every emission coefficient now
+multiplies ``V_t(T)``: the model at ``T`` carries ``temp = T``. This is the
+netlist reader's own ngspice transcription (``netlist.models.diode_instance``),
+so a device at a temperature and a netlist read at that temperature are one
+model; the tests compare it with ngspice's own ``.options temp=``.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 from ..circuits import ShockleyDiode
-from ..circuits.diode_models import BOLTZMANN, ELEMENTARY_CHARGE
-from .spec import NOMINAL_TEMPERATURE
+from ..circuits.netlist.models import diode_instance
 
 KELVIN = 273.15
 
 
 def shockley_at_temperature(model: ShockleyDiode, celsius: float, *, eg: float = 1.11,
                             xti: float = 3.0) -> ShockleyDiode:
-    """The ``T_nom``-referred model of ``model`` operating at ``celsius`` (°C).
+    """``model`` (its values those at ``model.temp``) operating at ``celsius`` (°C).
 
     Preconditions: ``celsius > -273.15``; ``eg`` (eV) and ``xti`` finite.
     """
     if not (math.isfinite(celsius) and celsius > -KELVIN):
         raise ValueError(f"temperature must be above -273.15 °C, got {celsius}")
-    t_nom = NOMINAL_TEMPERATURE + KELVIN
-    t = celsius + KELVIN
-    ratio = t / t_nom
-    vt = BOLTZMANN * t / ELEMENTARY_CHARGE
-    is_t = model.is_ * ratio ** (xti / model.n) * math.exp((ratio - 1) * eg / (model.n * vt))
-    return replace(model, is_=is_t, n=model.n * ratio)
+    values = {"is": model.is_, "n": model.n, "rs": model.rs, "ibv": model.ibv,
+              "cjo": model.cjo, "m": model.m, "tt": model.tt, "ikf": model.ikf,
+              "ikr": model.ikr, "isr": model.isr, "nr": model.nr, "vj": model.vj,
+              "eg": eg, "xti": xti}
+    if model.bv is not None:
+        values["bv"] = model.bv
+    if model.nbv is not None:
+        values["nbv"] = model.nbv
+    hot = diode_instance(values, celsius, model.temp)
+    assert isinstance(hot, ShockleyDiode)  # no piecewise-linear parameters given
+    return hot
