@@ -207,9 +207,13 @@ def test_library_refuses_zero_instead_of_the_default() -> None:
 
 
 @pytest.mark.parametrize(("file", "edit", "problem"), [
-    ("checkpoint.json", lambda d: d.pop("conductances"), "'conductances' must be 38 finite"),
-    ("checkpoint.json", lambda d: d.update(conductances={"a": 1}), "'conductances' must be"),
-    ("checkpoint.json", lambda d: d.update(conductances=[1.0] * 38), "outside the run's range"),
+    ("checkpoint.json", lambda d: d.pop("best_conductances"), "without the best epoch's"),
+    ("checkpoint.json", lambda d: d.update(best_conductances=[1.0]),
+     "'best_conductances' must be 38 finite"),
+    ("checkpoint.json", lambda d: d.update(best_conductances={"a": 1}),
+     "'best_conductances' must be"),
+    ("checkpoint.json", lambda d: d.update(best_conductances=[1.0] * 38),
+     "outside the run's range"),
     ("checkpoint.json", lambda d: d.update(trainable=None), "resistors are not the network"),
     ("checkpoint.json", lambda d: d.update(gains=[1.0]), "the run's network has no buffers"),
     ("config.json", lambda d: d.update(hidden="abc"), "damaged run config: 'hidden' is 'abc'"),
@@ -234,3 +238,29 @@ def test_an_unwritable_output_names_the_file_asked_for(run_dir: Path) -> None:
     res = CliRunner().invoke(cli, ["export", str(run_dir), "--out", "/proc/x.cir"])
     line = _one_line(res, "cannot write /proc/x.cir")
     assert ".tmp" not in line
+
+
+def test_export_is_the_runs_result_its_best_epoch(tmp_path: Path) -> None:
+    """A run whose best epoch is not its last: ``export`` once programmed the
+    last epoch's conductances (up to 11x off the model the run reported; its
+    test accuracy 0.896 against the reported 0.936). It now writes what
+    ``model.cir`` holds, the best epoch's, and says which epoch."""
+    import warnings
+
+    from diodenet.circuits.netlist import NetlistWarning, read_netlist
+
+    out = tmp_path / "run"
+    res = _train("--dataset", "moons", "--epochs", "6", "--hidden", "8", "--lr", "1.0",
+                 "--schedule", "constant", "--seed", "0", "--out", str(out), "--json")
+    assert res.exit_code == 0, res.output
+    state = json.loads((out / "checkpoint.json").read_text())["state"]
+    assert 1 <= state["best_epoch"] < 6  # the case at hand
+    res = CliRunner().invoke(cli, ["export", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output)
+    assert summary["epoch"] == state["best_epoch"] and summary["finished"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NetlistWarning)
+        model, exported = read_netlist(out / "model.cir"), read_netlist(out / "export.cir")
+    trained = [r.name for r in model.trainable_resistors]
+    assert trained and [exported[n].g for n in trained] == [model[n].g for n in trained]

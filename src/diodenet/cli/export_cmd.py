@@ -35,11 +35,16 @@ def export(model_dir: Path, out_file: Path | None, sample: int, as_json: bool) -
         ex = export_netlist(model_dir, sample=sample)
         path = out_file or model_dir / "export.cir"
         atomic_write_text(path, ex.netlist)
+    if not ex.finished:
+        click.echo(f"note: {model_dir} has not finished training: exporting its best epoch "
+                   f"so far ({ex.epoch})", err=True)
     if as_json:
-        click.echo(dump_json({"netlist": str(path), "sample": ex.sample,
-                               "outputs": [list(o) for o in ex.outputs],
-                               "expected": ex.expected.tolist()}))
+        click.echo(dump_json({"netlist": str(path), "sample": ex.sample, "epoch": ex.epoch,
+                              "finished": ex.finished,
+                              "outputs": [list(o) for o in ex.outputs],
+                              "expected": ex.expected.tolist(), "expected_backend": "builtin"}))
         return
     click.echo(f"netlist: {path} (run it with: ngspice -b {path})")
-    click.echo(f"test sample {ex.sample}; builtin simulator's outputs (V): "
+    click.echo(f"trained epoch {ex.epoch} (the run's best); test sample {ex.sample}; "
+               "builtin simulator's outputs (V): "
                + ", ".join(f"{v:.6g}" for v in ex.expected))

@@ -2,7 +2,8 @@
 
 ``export_netlist(model_dir)`` rebuilds the run's circuit from its
 ``config.json`` (single stage, or the whole cascade with E-element buffers),
-programs the checkpoint's conductances (and buffer gains), sets the input
+programs the run's result, its best epoch's conductances (and buffer gains),
+as ``model.cir`` holds them, sets the input
 sources to one encoded test sample, and appends ``.op`` and a ``.print`` of
 the output voltages. The built-in simulator's outputs for that sample come
 back with it, so what ngspice prints can be checked against them.
@@ -18,19 +19,23 @@ import numpy as np
 
 from ..cascades import Cascade
 from ..utils.numbers import finite_numbers
-from .checkpoint import CHECKPOINT, CheckpointError, load_checkpoint
+from .checkpoint import CHECKPOINT, CheckpointError, check_train_state, load_checkpoint
 from .session import build, load_data, saved_config, training_hardware
 
 
 @dataclass
 class Export:
     """``netlist`` text; ``outputs`` (node pairs printed); ``expected``: the
-    built-in simulator's output voltages for ``sample`` (V)."""
+    built-in simulator's output voltages for ``sample`` (V); ``epoch``: the
+    trained epoch exported (the run's best), ``finished``: whether the run
+    had finished training (else its best epoch so far)."""
 
     netlist: str
     outputs: list[tuple[str, str]]
     expected: np.ndarray
     sample: int
+    epoch: int
+    finished: bool
 
 
 def export_netlist(model_dir: str | Path, *, sample: int = 0) -> Export:
@@ -47,7 +52,12 @@ def export_netlist(model_dir: str | Path, *, sample: int = 0) -> Export:
         if state.get("trainable") != list(hw.trainable):
             raise CheckpointError(f"{path}: the checkpoint's resistors are not the network "
                                   "config.json describes")
-        g = _values(state, "conductances", len(hw.trainable), path)
+        # the run's result is its best epoch (model.cir, the reported accuracy)
+        if "best_conductances" not in state:
+            raise CheckpointError(f"{path}: a checkpoint without the best epoch's "
+                                  "conductances (written before they were kept): export "
+                                  "model.cir instead")
+        g = _values(state, "best_conductances", len(hw.trainable), path)
         g_range = cfg.train_config().g_range
         if g_range.outside(g).any():
             raise CheckpointError(f"{path}: a conductance is outside the run's range "
@@ -57,7 +67,7 @@ def export_netlist(model_dir: str | Path, *, sample: int = 0) -> Export:
             if not isinstance(hw, Cascade):
                 raise CheckpointError(f"{path}: buffer gains, but the run's network has "
                                       "no buffers")
-            hw.set_gains(_values(state, "gains", len(hw.gains), path))
+            hw.set_gains(_values(state, "best_gains", len(hw.gains), path))
         u = net.encode(data.x_test[sample:sample + 1])
         expected = hw.settle(u).outputs[0]
         circuit = hw.circuit.copy()
@@ -75,7 +85,9 @@ def export_netlist(model_dir: str | Path, *, sample: int = 0) -> Export:
     saved = " ".join(f"v({node})" for node in dict.fromkeys(
         node for pair in outputs for node in pair if node != "0"))
     text = f"{head}\n.op\n.save {saved}\n.print op {probes}\n.end\n"
-    return Export(text, outputs, expected, sample)
+    train = check_train_state(state, out / CHECKPOINT)
+    finished = train["stopped"] or train["epoch"] == cfg.epochs
+    return Export(text, outputs, expected, sample, max(int(train["best_epoch"]), 0), finished)
 
 
 def _values(state: dict[str, Any], key: str, n: int, path: Path) -> np.ndarray:

@@ -248,11 +248,16 @@ class Trainer:
         # the minibatch RNG is a pure function of (seed, epoch); its state for
         # the next epoch is stored for inspection, resume re-derives it
         rng = np.random.default_rng([int(self.config.seed), state.epoch]).bit_generator.state
+        # the best epoch's values are the run's result (what model.cir holds and
+        # the reported accuracy measured); the current ones are where it resumes
+        best = state.best_theta
         save_checkpoint(self.out_dir, {
             "state": state.to_json(), "config": asdict(self.config),
             "conductances": self.g_range.quantize(self._to_g(state.theta)).tolist(),
+            "best_conductances": self.g_range.quantize(self._to_g(best)).tolist(),
             "trainable": list(self.hw.trainable), "hardware": self.hw.name,
             **({"gains": self._to_gains(state.theta).tolist(),
+                "best_gains": self._to_gains(best).tolist(),
                 "gain_names": list(self.hw.gain_names)}  # type: ignore[attr-defined]
                if self.n_gains else {}),
             "rng": {"seed": self.config.seed, "epoch": state.epoch, "state": rng},
