@@ -264,3 +264,18 @@ def test_export_is_the_runs_result_its_best_epoch(tmp_path: Path) -> None:
         model, exported = read_netlist(out / "model.cir"), read_netlist(out / "export.cir")
     trained = [r.name for r in model.trainable_resistors]
     assert trained and [exported[n].g for n in trained] == [model[n].g for n in trained]
+
+
+def test_overwrite_checks_the_new_run_before_deleting_the_old(run_dir: Path,
+                                                               tmp_path: Path) -> None:
+    """--overwrite with a mistyped dataset or a missing CSV once deleted the old
+    run's files and then failed: the new run's inputs are read first."""
+    before = _snapshot(run_dir)
+    for bad in (["--dataset", "mooons"], ["--csv", str(tmp_path / "nosuch.csv")]):
+        copy = tmp_path / bad[0].strip("-")
+        copy.mkdir()
+        for name, data in before.items():
+            (copy / name).write_bytes(data)
+        res = _train(*bad, "--epochs", "1", "--out", str(copy), "--overwrite")
+        assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+        assert _snapshot(copy) == before

@@ -60,12 +60,16 @@ def test_run_killed_mid_epoch_resumes_to_identical_metrics(tmp_path: Path) -> No
 
 def test_resume_drops_metrics_of_an_epoch_without_checkpoint(tmp_path: Path) -> None:
     """A kill between the metrics line and the checkpoint must not duplicate an epoch."""
-    run_training(RunConfig(**{**SMALL, "epochs": 1}), tmp_path, progress=False, plots=False)
+    def crash(epoch: int, batch: int) -> None:
+        if epoch == 1:  # the second epoch's first step: epoch 1 is checkpointed
+            raise Crash
+
+    with pytest.raises(Crash):
+        run_training(RunConfig(**{**SMALL, "epochs": 2}), tmp_path, progress=False,
+                     plots=False, on_batch=crash)
     with open(tmp_path / "metrics.jsonl", "a") as fh:
         fh.write('{"epoch": 2, "partial": true}\n')
     state = ckpt.load_checkpoint(tmp_path)
-    (tmp_path / "config.json").write_text(
-        json.dumps({**json.loads((tmp_path / "config.json").read_text()), "epochs": 2}))
     run_training(RunConfig(), tmp_path, resume=True, progress=False, plots=False)
     rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2] and "partial" not in rows[1]
@@ -139,3 +143,56 @@ def test_sigkilled_run_resumes_to_identical_metrics(tmp_path: Path) -> None:
     assert _metrics(killed / "metrics.jsonl") == _metrics(tmp_path / "full" / "metrics.jsonl")
     assert (ckpt.load_checkpoint(killed)["conductances"]
             == ckpt.load_checkpoint(tmp_path / "full")["conductances"])
+
+
+def test_a_checkpoint_resumes_only_the_run_it_belongs_to(tmp_path: Path) -> None:
+    """config.json edited after the checkpoint (another learning rate, seed or
+    length: an audit resumed at lr 0.5 under a config saying 0.05, and on
+    another data split) or a checkpoint past the run's epochs: one line naming
+    the file and the settings that differ."""
+    def crash(epoch: int, batch: int) -> None:
+        if epoch == 1:
+            raise Crash
+
+    base = tmp_path / "base"
+    with pytest.raises(Crash):
+        run_training(RunConfig(**SMALL), base, progress=False, plots=False, on_batch=crash)
+    for key, value in (("lr", 0.5), ("seed", 7), ("epochs", 6)):
+        d = tmp_path / key
+        d.mkdir()
+        for f in base.iterdir():
+            (d / f.name).write_bytes(f.read_bytes())
+        cfg = json.loads((d / "config.json").read_text())
+        (d / "config.json").write_text(json.dumps({**cfg, key: value}))
+        with pytest.raises(ckpt.CheckpointError, match=f"other settings .*{key}"):
+            run_training(RunConfig(), d, resume=True, progress=False, plots=False)
+    d = tmp_path / "future"
+    d.mkdir()
+    for f in base.iterdir():
+        (d / f.name).write_bytes(f.read_bytes())
+    data = json.loads((d / "checkpoint.json").read_text())
+    data["state"]["epoch"] = 50
+    (d / "checkpoint.json").write_text(json.dumps(data))
+    with pytest.raises(ckpt.CheckpointError, match="at epoch 50, past the run's 3 epochs"):
+        run_training(RunConfig(), d, resume=True, progress=False, plots=False)
+
+
+def test_two_runs_never_write_one_directory(tmp_path: Path) -> None:
+    """While a run holds its directory, a second one (new or resumed) is
+    refused: two runs started together once interleaved their metrics and left
+    one's config over the other's checkpoint, both exiting 0."""
+    d = tmp_path / "run"
+    seen: list[str] = []
+
+    def second(epoch: int, batch: int) -> None:
+        if not seen:
+            for kwargs in ({"overwrite": True}, {"resume": True}):
+                with pytest.raises(ValueError, match="in use by another diodenet run"):
+                    run_training(RunConfig(**{**SMALL, "seed": 9}), d, progress=False,
+                                 plots=False, **kwargs)
+            seen.append("refused")
+
+    run_training(RunConfig(**SMALL), d, progress=False, plots=False, on_batch=second)
+    assert seen == ["refused"]
+    rows = [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]

@@ -19,10 +19,12 @@ when the next run starts in that directory.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +71,26 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         pass
     finally:
         os.close(dfd)
+
+
+@contextlib.contextmanager
+def run_lock(directory: str | Path) -> Iterator[None]:
+    """Hold ``directory`` (which must exist) for one training run: while it is
+    held, another process asking for it gets a one-line ``ValueError`` (two runs
+    writing one directory interleave their metrics and checkpoints). An
+    advisory ``flock`` on the directory itself: nothing is created in it, and
+    the lock goes with the process however it ends."""
+    directory = Path(directory)
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(f"{directory} is in use by another diodenet run: wait for it "
+                             "to finish, or choose another --out") from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def save_checkpoint(directory: str | Path, state: dict[str, Any]) -> Path:

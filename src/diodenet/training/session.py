@@ -29,6 +29,7 @@ from .checkpoint import (
     clean_stale_temporaries,
     load_checkpoint,
     read_json_object,
+    run_lock,
 )
 from .config import TrainConfig
 from .datasets import Dataset, load_csv, load_dataset
@@ -284,18 +285,14 @@ def run_training(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out}: exists and is not a directory")
-    note = None
     if resume:
         cfg = saved_config(out)
-    elif _holds_run(out):
-        if not overwrite:
-            raise ValueError(
-                f"{out} already holds a training run ({', '.join(_holds_run(out))}): "
-                f"continue it with --resume {out}, or replace it with --overwrite"
-            )
-        for name in (CHECKPOINT, METRICS, NETLIST, CONFIG):
-            (out / name).unlink(missing_ok=True)
-    clean_stale_temporaries(out)
+    elif _holds_run(out) and not overwrite:
+        raise ValueError(
+            f"{out} already holds a training run ({', '.join(_holds_run(out))}): "
+            f"continue it with --resume {out}, or replace it with --overwrite"
+        )
+    # every input is read and checked before anything in out is deleted
     cfg = cfg.resolved()
     tc = cfg.train_config()
     data = load_data(cfg)
@@ -305,6 +302,23 @@ def run_training(
             raise ValueError("initial conductances are for single-stage networks")
         net.circuit.set_conductances(dict(initial_conductances))
     out.mkdir(parents=True, exist_ok=True)
+    with run_lock(out):  # one run at a time writes a directory
+        if not resume and _holds_run(out):
+            if not overwrite:
+                raise ValueError(f"{out} already holds a training run (written meanwhile)")
+            for name in (CHECKPOINT, METRICS, NETLIST, CONFIG):
+                (out / name).unlink(missing_ok=True)
+        clean_stale_temporaries(out)
+        return _run_in(out, cfg, tc, data, net, resume=resume, workers=workers,
+                       progress=progress, on_batch=on_batch, plots=plots, title=title)
+
+
+def _run_in(out: Path, cfg: RunConfig, tc: TrainConfig, data: Dataset,
+            net: Network | CascadeNetwork, *, resume: bool, workers: int, progress: bool | None,
+            on_batch: Callable[[int, int], None] | None, plots: bool,
+            title: str) -> dict[str, Any]:
+    """``run_training`` in ``out``, which this process now holds."""
+    note = None
     if not resume:
         atomic_write_text(out / CONFIG, json.dumps(asdict(cfg), indent=2) + "\n")
     if resume and not (out / CHECKPOINT).exists():
@@ -388,6 +402,18 @@ def _check_checkpoint(out: Path, trainer: Trainer) -> None:
     path = out / CHECKPOINT
     data = load_checkpoint(out)
     state = check_train_state(data, path)
+    # the settings it was trained with are the run's: config.json edited since
+    # (or a checkpoint from another run) would continue a different experiment
+    saved, now = data.get("config"), json.loads(json.dumps(asdict(trainer.config)))
+    if saved != now:
+        keys = sorted(k for k in set(saved if isinstance(saved, dict) else {}) | set(now)
+                      if not isinstance(saved, dict) or saved.get(k) != now.get(k))
+        raise CheckpointError(f"{path}: the checkpoint was trained with other settings than "
+                              f"{out / CONFIG} gives ({', '.join(keys[:6])}): it belongs to "
+                              "another run, or the config was edited")
+    if state["epoch"] > trainer.config.epochs:
+        raise CheckpointError(f"{path}: the checkpoint is at epoch {state['epoch']}, past the "
+                              f"run's {trainer.config.epochs} epochs")
     theta = np.asarray(state["theta"], dtype=float)
     names = data.get("trainable")
     if names is not None and list(names) != list(trainer.hw.trainable):
