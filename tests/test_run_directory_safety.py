@@ -133,6 +133,76 @@ def test_damaged_files_on_resume_are_one_line(run_dir: Path, tmp_path: Path, fil
     assert _snapshot(tmp_path) == before
 
 
+def _opt(d: dict) -> dict:
+    """The checkpoint's optimiser state_dict, as ``state_to_json`` encodes it:
+    {"state": {0: {...}}, "param_groups": [...]} with pairs for dicts."""
+    return dict(d["state"]["opt"]["__dict__"])
+
+
+def _param_state(d: dict) -> dict:
+    per_param = dict(_opt(d)["state"]["__dict__"])
+    return per_param[0]["__dict__"]
+
+
+def _cut_exp_avg(d: dict) -> None:
+    for pair in _param_state(d):
+        if pair[0] == "exp_avg":
+            pair[1]["__tensor__"] = pair[1]["__tensor__"][:10]
+
+
+def _drop_param_groups(d: dict) -> None:
+    d["state"]["opt"]["__dict__"] = [p for p in d["state"]["opt"]["__dict__"]
+                                     if p[0] != "param_groups"]
+
+
+def _bad_dtype(d: dict) -> None:
+    _param_state(d)[0][1]["dtype"] = "torch.nosuch"
+
+
+@pytest.mark.parametrize(("edit", "problem"), [
+    # a short moment vector once made the fused Adam kernel read past its end
+    # (a segmentation fault, exit 139); the others were tracebacks
+    (_cut_exp_avg, "optimiser state 'exp_avg' has shape (10,)"),
+    (_drop_param_groups, "needs 'state' and a list of 'param_groups'"),
+    (_bad_dtype, "its optimiser state does not read back"),
+    (lambda d: d["state"].update(scheduler=[1, 2]), "the scheduler state must be an object"),
+    (lambda d: d["state"]["history"].append({}), "history' must be a list of objects with"),
+    (lambda d: d["state"].update(best_epoch=-5), "'best_epoch' must be -1"),
+])
+def test_a_damaged_optimiser_state_is_one_line(run_dir: Path, tmp_path: Path, edit,
+                                                problem: str) -> None:
+    for name, data in _snapshot(run_dir).items():
+        (tmp_path / name).write_bytes(data)
+    d = json.loads((tmp_path / "checkpoint.json").read_text())
+    edit(d)
+    (tmp_path / "checkpoint.json").write_text(json.dumps(d))
+    _one_line(_train("--resume", str(tmp_path)), "checkpoint.json: ", problem)
+
+
+def test_checkpoints_are_strict_json_and_resume_from_a_null_best(run_dir: Path,
+                                                                 tmp_path: Path) -> None:
+    """The epoch-0 checkpoint held ``"best_value": Infinity`` (not JSON), and the
+    null the checker allowed in its place was a TypeError on resume."""
+    def crash(epoch: int, batch: int) -> None:
+        raise Crash
+
+    early = tmp_path / "early"
+    with pytest.raises(Crash):
+        run_training(RunConfig(dataset="xor", hidden=3, epochs=2, batch_size=100, seed=1),
+                     early, progress=False, plots=False, on_batch=crash)
+    first = json.loads((early / "checkpoint.json").read_text(),
+                       parse_constant=lambda c: pytest.fail(f"non-standard JSON {c}"))
+    assert first["state"]["epoch"] == 0 and first["state"]["best_value"] is None
+    text = (run_dir / "checkpoint.json").read_text()
+    for name, data in _snapshot(run_dir).items():
+        (tmp_path / name).write_bytes(data)
+    d = json.loads(text)
+    d["state"]["best_value"] = None
+    (tmp_path / "checkpoint.json").write_text(json.dumps(d))
+    res = _train("--resume", str(tmp_path), "--json")
+    assert res.exit_code == 0, res.output
+
+
 @pytest.mark.parametrize(("theta", "problem"), [
     (1e308, "theta[0] = 1e+308 gives conductance inf S, outside the run's range"),
     (-1e308, "gives conductance 0.0 S, outside"),

@@ -21,20 +21,26 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import os
 import re
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from ..utils.numbers import finite_numbers, is_real, is_whole
+from .architectures import outside
+
+if TYPE_CHECKING:
+    from .trainer import Trainer
 
 CHECKPOINT = "checkpoint.json"
+CONFIG = "config.json"
 FORMAT_VERSION = 1
 
 
@@ -153,8 +159,8 @@ _STATE_FIELDS: dict[str, tuple[str, Any]] = {
     "best_epoch": ("an integer", is_whole),
     "wait": ("an integer >= 0", lambda v: is_whole(v) and v >= 0),
     "stopped": ("true or false", lambda v: isinstance(v, bool)),
-    "history": ("a list of objects", lambda v: isinstance(v, list)
-                and all(isinstance(m, dict) for m in v)),
+    "history": ("a list of objects with an epoch number", lambda v: isinstance(v, list)
+                and all(isinstance(m, dict) and is_whole(m.get("epoch")) for m in v)),
 }
 
 
@@ -186,7 +192,44 @@ def check_train_state(data: dict[str, Any], path: str | Path) -> dict[str, Any]:
     if len(state["theta"]) != len(state["best_theta"]):
         raise CheckpointError(f"{path}: damaged checkpoint: theta and best_theta differ "
                               "in length")
+    if state["best_epoch"] < -1:
+        raise CheckpointError(f"{path}: damaged checkpoint: state 'best_epoch' must be -1 "
+                              "(none yet) or an epoch")
     return state
+
+
+def check_optimizer_state(state: dict[str, Any], n: int, path: str | Path) -> None:
+    """``state``'s (``check_train_state``'s) optimiser and scheduler states read
+    back, are shaped like torch's, and every per-parameter tensor has the ``n``
+    values of θ (a shorter one made the fused Adam kernel read past its end: a
+    segmentation fault, not an error); ``CheckpointError`` naming ``path``."""
+    try:
+        opt, sched = state_from_json(state["opt"]), state_from_json(state.get("scheduler", {}))
+    except (AttributeError, KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: damaged checkpoint: its optimiser state does not "
+                              f"read back ({type(exc).__name__}: {exc})") from None
+
+    def damaged(what: str) -> CheckpointError:
+        return CheckpointError(f"{path}: damaged checkpoint: {what}")
+
+    if not isinstance(sched, dict):
+        raise damaged("the scheduler state must be an object")
+    if not isinstance(opt, dict):
+        raise damaged("the optimiser state must be an object")
+    if not opt:
+        return  # before the first step
+    groups, per_param = opt.get("param_groups"), opt.get("state")
+    if not (isinstance(groups, list) and all(isinstance(g, dict) for g in groups)
+            and isinstance(per_param, dict)):
+        raise damaged("the optimiser state needs 'state' and a list of 'param_groups'")
+    for entry in per_param.values():
+        if not isinstance(entry, dict):
+            raise damaged("a parameter's optimiser state must be an object")
+        for key, value in entry.items():
+            if isinstance(value, torch.Tensor) and value.ndim > 0 \
+                    and (tuple(value.shape) != (n,) or not value.is_floating_point()):
+                raise damaged(f"optimiser state {key!r} has shape {tuple(value.shape)} "
+                              f"({value.dtype}); theta has {n} values")
 
 
 def state_to_json(obj: Any) -> Any:
@@ -231,7 +274,9 @@ class TrainState:
         return {
             "epoch": self.epoch, "theta": self.theta.tolist(), "opt": state_to_json(self.opt),
             "scheduler": state_to_json(self.scheduler),
-            "best_theta": self.best_theta.tolist(), "best_value": self.best_value,
+            # strict JSON: no epoch monitored yet is null, not Infinity
+            "best_theta": self.best_theta.tolist(),
+            "best_value": self.best_value if math.isfinite(self.best_value) else None,
             "best_epoch": self.best_epoch, "wait": self.wait, "stopped": self.stopped,
             "history": self.history,
         }
@@ -240,6 +285,64 @@ class TrainState:
     def from_json(cls, d: dict[str, Any]) -> TrainState:
         return cls(
             d["epoch"], np.array(d["theta"]), state_from_json(d["opt"]),
-            np.array(d["best_theta"]), float(d["best_value"]), d["best_epoch"], d["wait"],
+            np.array(d["best_theta"]),
+            math.inf if d["best_value"] is None else float(d["best_value"]),
+            d["best_epoch"], d["wait"],
             d["stopped"], d["history"], state_from_json(d.get("scheduler", {})),
+        )
+
+
+def check_resumable(out: Path, trainer: Trainer) -> None:
+    """``out``'s checkpoint is one ``trainer`` can continue: trained with its
+    settings, of its network, its parameters in range, its optimiser and
+    schedule restorable; one-line ``CheckpointError`` naming the file otherwise."""
+    path = out / CHECKPOINT
+    data = load_checkpoint(out)
+    state = check_train_state(data, path)
+    # the settings it was trained with are the run's: config.json edited since
+    # (or a checkpoint from another run) would continue a different experiment
+    saved, now = data.get("config"), json.loads(json.dumps(asdict(trainer.config)))
+    if saved != now:
+        keys = sorted(k for k in set(saved if isinstance(saved, dict) else {}) | set(now)
+                      if not isinstance(saved, dict) or saved.get(k) != now.get(k))
+        raise CheckpointError(f"{path}: the checkpoint was trained with other settings than "
+                              f"{out / CONFIG} gives ({', '.join(keys[:6])}): it belongs to "
+                              "another run, or the config was edited")
+    if state["epoch"] > trainer.config.epochs:
+        raise CheckpointError(f"{path}: the checkpoint is at epoch {state['epoch']}, past the "
+                              f"run's {trainer.config.epochs} epochs")
+    theta = np.asarray(state["theta"], dtype=float)
+    names = data.get("trainable")
+    if names is not None and list(names) != list(trainer.hw.trainable):
+        raise CheckpointError(f"{path}: the checkpoint's trainable resistors are not this "
+                              f"run's network ({len(names)} vs {len(trainer.hw.trainable)})")
+    n_g, n_a = len(trainer.hw.trainable), trainer.n_gains
+    if theta.shape != (n_g + n_a,):
+        raise CheckpointError(f"{path}: theta has {theta.size} values, the network has "
+                              f"{n_g} trainable resistors"
+                              + (f" and {n_a} trained buffer gains" if n_a else ""))
+    check_optimizer_state(state, theta.size, path)
+    try:  # the optimiser and schedule restored as the run will restore them
+        trainer.optimizers(TrainState.from_json(state))
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: damaged checkpoint: the optimiser or its schedule "
+                              f"does not restore ({type(exc).__name__}: {exc})") from None
+    theta, theta_a = theta[:n_g], theta[n_g:]
+    a_lo, a_hi = trainer.config.gain_min, trainer.config.gain_max
+    with np.errstate(all="ignore"):
+        bad_a = outside(np.exp(theta_a), a_lo, a_hi)
+    if bad_a.any():
+        k = int(np.flatnonzero(bad_a)[0])
+        raise CheckpointError(f"{path}: buffer gain {k} (theta[{n_g + k}] = "
+                              f"{float(theta_a[k])!r}) is outside the run's gain range "
+                              f"[{a_lo!r}, {a_hi!r}] V/V")
+    lo, hi = trainer.g_range.g_min, trainer.g_range.g_max
+    with np.errstate(all="ignore"):  # the raw value, before the trainer clips it
+        g = np.exp(theta) if trainer.config.param == "log" else theta * hi
+    bad = trainer.g_range.outside(g)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise CheckpointError(
+            f"{path}: theta[{k}] = {float(theta[k])!r} gives conductance "
+            f"{float(g[k])!r} S, outside the run's range [{lo!r}, {hi!r}] S"
         )

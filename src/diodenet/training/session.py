@@ -20,14 +20,14 @@ from typing import Any
 import numpy as np
 
 from ..linearization import HARDWARES, Hardware, make_hardware
-from .architectures import CascadeNetwork, Network, build_network, outside
+from .architectures import CascadeNetwork, Network, build_network
 from .checkpoint import (
     CHECKPOINT,
+    CONFIG,
     CheckpointError,
     atomic_write_text,
-    check_train_state,
+    check_resumable,
     clean_stale_temporaries,
-    load_checkpoint,
     read_json_object,
     run_lock,
 )
@@ -35,7 +35,6 @@ from .config import TrainConfig
 from .datasets import Dataset, load_csv, load_dataset
 from .trainer import METRICS, Trainer, TrainResult, peak_rss_mb
 
-CONFIG = "config.json"
 NETLIST = "model.cir"
 
 #: per-dataset defaults (hidden neurons, epochs, batch size, cross-entropy
@@ -331,7 +330,7 @@ def _run_in(out: Path, cfg: RunConfig, tc: TrainConfig, data: Dataset,
                           test=(data.x_test, data.y_test), out_dir=out, on_batch=on_batch,
                           progress=progress, metrics_extra={"features": data.features})
         if resume:
-            _check_checkpoint(out, trainer)
+            check_resumable(out, trainer)
             state = trainer.resume_state()
         else:
             state = trainer.initial_state()
@@ -395,51 +394,3 @@ def saved_config(out: Path) -> RunConfig:
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: damaged run config: {exc}") from None
     return cfg
-
-
-def _check_checkpoint(out: Path, trainer: Trainer) -> None:
-    """The checkpoint belongs to this network and its parameters are in range."""
-    path = out / CHECKPOINT
-    data = load_checkpoint(out)
-    state = check_train_state(data, path)
-    # the settings it was trained with are the run's: config.json edited since
-    # (or a checkpoint from another run) would continue a different experiment
-    saved, now = data.get("config"), json.loads(json.dumps(asdict(trainer.config)))
-    if saved != now:
-        keys = sorted(k for k in set(saved if isinstance(saved, dict) else {}) | set(now)
-                      if not isinstance(saved, dict) or saved.get(k) != now.get(k))
-        raise CheckpointError(f"{path}: the checkpoint was trained with other settings than "
-                              f"{out / CONFIG} gives ({', '.join(keys[:6])}): it belongs to "
-                              "another run, or the config was edited")
-    if state["epoch"] > trainer.config.epochs:
-        raise CheckpointError(f"{path}: the checkpoint is at epoch {state['epoch']}, past the "
-                              f"run's {trainer.config.epochs} epochs")
-    theta = np.asarray(state["theta"], dtype=float)
-    names = data.get("trainable")
-    if names is not None and list(names) != list(trainer.hw.trainable):
-        raise CheckpointError(f"{path}: the checkpoint's trainable resistors are not this "
-                              f"run's network ({len(names)} vs {len(trainer.hw.trainable)})")
-    n_g, n_a = len(trainer.hw.trainable), trainer.n_gains
-    if theta.shape != (n_g + n_a,):
-        raise CheckpointError(f"{path}: theta has {theta.size} values, the network has "
-                              f"{n_g} trainable resistors"
-                              + (f" and {n_a} trained buffer gains" if n_a else ""))
-    theta, theta_a = theta[:n_g], theta[n_g:]
-    a_lo, a_hi = trainer.config.gain_min, trainer.config.gain_max
-    with np.errstate(all="ignore"):
-        bad_a = outside(np.exp(theta_a), a_lo, a_hi)
-    if bad_a.any():
-        k = int(np.flatnonzero(bad_a)[0])
-        raise CheckpointError(f"{path}: buffer gain {k} (theta[{n_g + k}] = "
-                              f"{float(theta_a[k])!r}) is outside the run's gain range "
-                              f"[{a_lo!r}, {a_hi!r}] V/V")
-    lo, hi = trainer.g_range.g_min, trainer.g_range.g_max
-    with np.errstate(all="ignore"):  # the raw value, before the trainer clips it
-        g = np.exp(theta) if trainer.config.param == "log" else theta * hi
-    bad = trainer.g_range.outside(g)
-    if bad.any():
-        k = int(np.flatnonzero(bad)[0])
-        raise CheckpointError(
-            f"{path}: theta[{k}] = {float(theta[k])!r} gives conductance "
-            f"{float(g[k])!r} S, outside the run's range [{lo!r}, {hi!r}] S"
-        )

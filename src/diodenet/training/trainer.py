@@ -182,7 +182,7 @@ class Trainer:
         return g
 
     # ---------------------------------------------------------------- steps
-    def _optimizers(
+    def optimizers(
         self, state: TrainState
     ) -> tuple[torch.Tensor, torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
         """``θ`` as a tensor, its optimiser and schedule, restored from ``state``."""
@@ -293,7 +293,7 @@ class Trainer:
         settles_start = self.hw.settles
         bar = tqdm(total=(c.epochs - state.epoch) * n_batches, disable=not self.progress,
                    file=sys.stderr, unit="batch", leave=False)
-        theta, opt, sched = self._optimizers(state)
+        theta, opt, sched = self.optimizers(state)
         self.last_state = state
         try:
             while state.epoch < c.epochs and not state.stopped:
