@@ -17,7 +17,11 @@ def test_robustness_json_contract():
                                  "one-sided", "--json"])
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)  # stdout is the JSON alone
-    assert set(out) == {"nominal", "offline", "in_situ", "power_w"}
+    assert set(out) == {"dataset", "nominal_hardware", "hardware", "instances", "nominal",
+                        "offline", "in_situ", "power_w"}
+    # which simulator ran: the JSON says it too, not only stderr
+    assert (out["nominal_hardware"], out["hardware"], out["instances"]) == ("builtin",
+                                                                           "builtin", 2)
     assert set(out["in_situ"]) == {"hl", "eqprop", "model"}
     for values in [out["offline"], *out["in_situ"].values()]:
         assert len(values) == 2 and all(0.0 <= v <= 1.0 for v in values)

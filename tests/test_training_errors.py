@@ -137,3 +137,27 @@ def test_trainer_refuses_labels_and_counts_it_would_misread() -> None:
         Trainer(hw, net.encode, 2, x, y, TrainConfig(epochs=1, batch_size=5, val_fraction=0.99))
     with pytest.raises(ValueError, match="no sample left to fit: 0 training samples"):
         Trainer(hw, net.encode, 2, x[:0], y[:0], cfg)
+
+
+def test_ctrl_c_in_the_mlp_yardstick_aborts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """scikit-learn's MLP catches KeyboardInterrupt inside fit and keeps the
+    half-trained network (with a warning): the yardstick then printed its
+    accuracy (0.878 for 0.962) and the command exited 0. The interrupt goes on."""
+    from sklearn.neural_network import MLPClassifier
+
+    from diodenet.training.session import RunConfig, load_data, mlp_yardstick
+
+    data = load_data(RunConfig(dataset="moons").resolved())
+    calls = {"n": 0}
+    real = MLPClassifier._backprop
+
+    def interrupted(self, *args, **kwargs):  # Ctrl-C a few steps into the real loop
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(MLPClassifier, "_backprop", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        mlp_yardstick(data, 8)
+    assert calls["n"] == 5

@@ -141,8 +141,11 @@ def robustness(dataset, hidden, epochs, in_situ_epochs, lr, instances, first_see
                      hardware=hardware, lr=lr, first_seed=first_seed, settle_time=settle_time,
                      log=lambda msg: click.echo(msg, err=True), progress=progress)
     if as_json:
-        click.echo(dump_json({k: result[k] for k in ("nominal", "offline", "in_situ",
-                                                       "power_w")}))
+        # which simulator ran what: the nominal training always on the builtin one
+        click.echo(dump_json({"dataset": result["dataset"], "nominal_hardware": "builtin",
+                              "hardware": result["hardware"], "instances": result["instances"],
+                              **{k: result[k] for k in ("nominal", "offline", "in_situ",
+                                                        "power_w")}}))
         return
 
     def stats(values: list[float]) -> str:

@@ -215,10 +215,17 @@ def mlp_yardstick(data: Dataset, hidden: int | list[int], seed: int = 0) -> floa
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.filterwarnings("always", message="Training interrupted by user")
         mlp = MLPClassifier(tuple(hidden_layers(hidden)), max_iter=2000, random_state=seed)
         mlp.fit(data.x_train, data.y_train)
+    # scikit-learn catches Ctrl-C in fit and keeps the half-trained network: that
+    # is no yardstick, so the interrupt goes on
+    if any("Training interrupted by user" in str(w.message) for w in caught):
+        raise KeyboardInterrupt
+    for w in caught:  # anything else is passed on as it came
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return float(mlp.score(data.x_test, data.y_test))
 
 
