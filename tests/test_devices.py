@@ -99,6 +99,14 @@ def test_bounds_and_stuck_devices():
     assert np.all(g[[s == "lo" for s in inst.stuck]] == 1e-5)
     with pytest.raises(ValueError, match="stuck_at_bound needs finite g_bounds"):
         DeviceSpec(stuck_at_bound=0.1)
+    # a lower bound of 0 S: stuck low is open (1e-12 S), as a clipped write is;
+    # it was exactly 0 S, which the circuit refused after the whole training
+    zero = Instance(many, DeviceSpec(g_bounds=(0.0, 2e-3), stuck_at_bound=0.2), 3)
+    g0 = zero.program(np.full(2000, 1.9e-3))
+    assert np.all(g0[[s == "lo" for s in zero.stuck]] == OPEN_CONDUCTANCE) and (g0 > 0).all()
+    for bad in (np.nan, np.inf, 0.0, -1e-3):  # these were passed through or floored silently
+        with pytest.raises(ValueError, match="conductance of r0 must be finite and > 0 S"):
+            inst.program(np.r_[bad, np.full(1999, 1e-3)])
     assert parse_fraction("5%") == 0.05 and parse_fraction(0.05) == 0.05
     with pytest.raises(ValueError, match="tolerance must be a fraction"):
         parse_fraction("five", "tolerance")
@@ -259,10 +267,14 @@ def test_readout_noise_and_adc():
     adc = InstanceHardware(c, INPUTS, OUTPUTS, DeviceSpec(adc_bits=8, full_scale=1.0))
     y = adc.settle(u).outputs
     lsb = 2.0 / 256
-    assert np.all(np.abs(y) <= 1.0)
+    assert np.all((-1.0 <= y) & (y <= 1.0 - lsb))
     np.testing.assert_allclose(y / lsb, np.rint(y / lsb), atol=1e-9)
-    inside = np.abs(y0) < 1.0
+    inside = np.abs(y0) < 1.0 - lsb
     assert np.all(np.abs(y - y0)[inside] <= lsb / 2 + 1e-12)
+    # a b-bit converter has 2^b codes: -FS .. FS - LSB (it once had 2^b + 1)
+    two = InstanceHardware(c, INPUTS, OUTPUTS, DeviceSpec(adc_bits=2, full_scale=1.0))
+    codes = set(two.read_voltage(np.linspace(-3.0, 3.0, 601)).tolist())
+    assert codes == {-1.0, -0.5, 0.0, 0.5}
     # auto-ranged linearized readout: a 12-bit ADC costs the gradient ~ 2^-12 relative
     adc12 = InstanceHardware(c, INPUTS, OUTPUTS, DeviceSpec(adc_bits=12, full_scale=10.0))
     loss = sse_loss(t)

@@ -152,7 +152,9 @@ class InstanceHardware(Hardware):
     # ------------------------------------------------------------ readout
     def read_voltage(self, x: np.ndarray) -> np.ndarray:
         """Voltages (V) as the readout reports them: ``Q(x + n)``, ``n ~ N(0,
-        read_noise²)``, ``Q`` the ADC (``adc_bits`` over ``±full_scale``, clipped)."""
+        read_noise²)``, ``Q`` the ADC: ``b = adc_bits`` bits over ``±full_scale``
+        (``LSB = 2 FS / 2^b``), rounded to the nearest of its ``2^b`` codes, from
+        ``-FS`` to ``FS - LSB`` (two's complement: ``+FS`` itself is no code)."""
         s = self.spec
         if s.ideal_readout:
             return x
@@ -160,8 +162,9 @@ class InstanceHardware(Hardware):
         if s.read_noise:
             y = y + s.read_noise * self.instance.read_rng.standard_normal(y.shape)
         if s.adc_bits is not None:
-            lsb = 2.0 * s.full_scale / 2 ** int(s.adc_bits)
-            y = np.clip(np.rint(y / lsb) * lsb, -s.full_scale, s.full_scale)
+            half = 2 ** (int(s.adc_bits) - 1)
+            lsb = s.full_scale / half
+            y = np.clip(np.rint(y / lsb), -half, half - 1) * lsb
         return y
 
     def read_current(self, i: np.ndarray) -> np.ndarray:

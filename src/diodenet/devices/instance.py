@@ -6,7 +6,8 @@ it with nominal conductances ``g`` (what the trainer asks for) gives the
 conductances the devices actually take::
 
     g_actual,k = clip(g_k · f_k · (1 + ε_k), lo, hi)     (ε redrawn on every write)
-    g_actual,k = OPEN_CONDUCTANCE, lo or hi               (a stuck device)
+    g_actual,k = OPEN_CONDUCTANCE, lo or hi               (a stuck device; lo no
+                                                          lower than OPEN_CONDUCTANCE)
 
 ``physical_circuit`` writes those values, the drawn diode models (at the
 instance's temperature) and the crossbar wires into a netlist of its own; the
@@ -96,6 +97,10 @@ class Instance:
         g = np.asarray(g, dtype=float).reshape(-1)
         if g.shape != (len(self.trainable),):
             raise ValueError(f"expected {len(self.trainable)} conductances, got {g.shape}")
+        if not (np.isfinite(g).all() and (g > 0).all()):
+            k = int(np.flatnonzero(~(np.isfinite(g) & (g > 0)))[0])
+            raise ValueError(f"conductance of {self.trainable[k]} must be finite and > 0 S, "
+                             f"got {g[k]!r}")
         s = self.spec
         self.writes += 1
         if s.ideal_resistors:
@@ -104,10 +109,11 @@ class Instance:
         if s.write_noise:
             out = out * (1.0 + s.write_noise * self._writes.standard_normal(len(g)))
         lo, hi = s.g_bounds
-        out = np.clip(out, max(lo, OPEN_CONDUCTANCE), hi)
+        floor = max(lo, OPEN_CONDUCTANCE)  # a device never reaches 0 S: it is open
+        out = np.clip(out, floor, hi)
         for i, state in enumerate(self.stuck):
             if state is not None:
-                out[i] = OPEN_CONDUCTANCE if state == "open" else (lo if state == "lo" else hi)
+                out[i] = OPEN_CONDUCTANCE if state == "open" else (floor if state == "lo" else hi)
         return out
 
     def physical_circuit(self, nominal: Circuit, g_actual: np.ndarray | None = None) -> Circuit:
