@@ -95,6 +95,18 @@ def test_round_trip_and_refusals():
     net = build_network(2, 2, [3, 2], seed=0)
     with pytest.raises(ValueError, match="to_mlp"):
         net.hardware("builtin").to_mlp()
+    # these were "math domain error" or "cannot convert float NaN to integer"
+    for g_max in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="g_max must be a conductance > 0"):
+            from_mlp(m, g_max=g_max)
+    for bad in (float("inf"), float("nan")):
+        broken = random_mlp(2, seed=1)
+        with torch.no_grad():
+            broken[2].weight[0, 0] = bad
+        with pytest.raises(ValueError, match="Linear layer 1's weight holds NaN or inf"):
+            from_mlp(broken)
+    with pytest.raises(ValueError, match=r"features must be \(batch, d\)"):
+        differential(np.array([1.0, 2.0]))
 
 
 def mixed_cascade() -> tuple[CascadeNetwork, Cascade]:

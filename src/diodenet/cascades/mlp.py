@@ -44,6 +44,8 @@ def differential(x: np.ndarray) -> np.ndarray:
     """The first stage's source values for features ``x`` (batch, d):
     ``[x_0, -x_0, x_1, -x_1, ...]`` (V)."""
     x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"differential: features must be (batch, d), got shape {x.shape}")
     u = np.empty((x.shape[0], 2 * x.shape[1]))
     u[:, 0::2], u[:, 1::2] = x, -x
     return u
@@ -117,7 +119,13 @@ def from_mlp(module: torch.nn.Module, *, g_max: float = 1e-3, hardware: str = "b
     from ..linearization import make_hardware
     from .cascade import Buffer, Cascade
 
+    if not (math.isfinite(g_max) and g_max > 0):
+        raise ValueError(f"from_mlp: g_max must be a conductance > 0 (S), got {g_max!r}")
     layers = _layers(module)
+    for i, (lin, _) in enumerate(layers):
+        for name, p in (("weight", lin.weight), ("bias", lin.bias)):
+            if p is not None and not bool(torch.isfinite(p).all()):
+                raise ValueError(f"from_mlp: Linear layer {i}'s {name} holds NaN or inf")
     stages, buffers = [], []
     S_prev: np.ndarray | None = None
     for s, (lin, relu) in enumerate(layers):
