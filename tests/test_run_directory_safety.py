@@ -349,3 +349,21 @@ def test_overwrite_checks_the_new_run_before_deleting_the_old(run_dir: Path,
         res = _train(*bad, "--epochs", "1", "--out", str(copy), "--overwrite")
         assert res.exit_code == 2 and "Traceback" not in res.output, res.output
         assert _snapshot(copy) == before
+
+
+def test_run_files_get_the_permissions_of_any_new_file(run_dir: Path, tmp_path: Path) -> None:
+    """The atomic writes' temporaries are 0600 (mkstemp): config.json,
+    checkpoint.json, metrics.jsonl and model.cir came out unreadable to the
+    other users of a shared run, unlike the figures. They get the umask's mode,
+    and a file rewritten keeps the mode it has."""
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    for name in ("config.json", "checkpoint.json", "metrics.jsonl", "model.cir"):
+        assert (run_dir / name).stat().st_mode & 0o777 == 0o666 & ~mask, name
+    f = tmp_path / "kept.json"
+    f.write_text("{}")
+    f.chmod(0o640)
+    ckpt.atomic_write_text(f, "[]")
+    assert f.stat().st_mode & 0o777 == 0o640 and f.read_text() == "[]"

@@ -48,8 +48,21 @@ class CheckpointError(ValueError):
     """A missing or unreadable checkpoint."""
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: what a new file's permissions would be under the process's umask (read once:
+#: setting it to read it is not thread-safe)
+_NEW_FILE_MODE = 0o666 & ~_umask()
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
-    """Replace ``path`` with ``text`` atomically (temp file, fsync, os.replace)."""
+    """Replace ``path`` with ``text`` atomically (temp file, fsync, os.replace).
+    The file keeps its permissions, or gets a new file's (``mkstemp`` makes its
+    temporary 0600, which would hide a shared run's files from its readers)."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -57,7 +70,12 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     except OSError as exc:  # name the file asked for, not the temporary beside it
         raise OSError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
+        try:
+            mode = path.stat().st_mode & 0o777
+        except OSError:
+            mode = _NEW_FILE_MODE
         with os.fdopen(fd, "w") as fh:
+            os.fchmod(fh.fileno(), mode)
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
