@@ -367,3 +367,26 @@ def test_run_files_get_the_permissions_of_any_new_file(run_dir: Path, tmp_path: 
     f.chmod(0o640)
     ckpt.atomic_write_text(f, "[]")
     assert f.stat().st_mode & 0o777 == 0o640 and f.read_text() == "[]"
+
+
+def test_settings_that_only_fail_when_built_name_config_json(run_dir: Path,
+                                                              tmp_path: Path) -> None:
+    """A resumed run takes every setting from config.json, so a bad one there is
+    reported against that file (it read "unknown diode 'zener'", no file)."""
+    for key, value in (("diode", "zener"), ("hidden", [0]), ("dataset", "nosuch")):
+        d = tmp_path / key
+        d.mkdir()
+        for name, data in _snapshot(run_dir).items():
+            (d / name).write_bytes(data)
+        cfg = json.loads((d / "config.json").read_text())
+        (d / "config.json").write_text(json.dumps({**cfg, key: value}))
+        _one_line(_train("--resume", str(d)), f"{d / 'config.json'}: ")
+
+
+def test_a_seed_numpy_cannot_take_and_a_directory_in_a_files_place(tmp_path: Path) -> None:
+    _one_line(_train(*TINY[:-1], "--seed", "5000000000", "--out", str(tmp_path / "s")),
+              "seed must be an integer in [0, 2**32 - 1], got 5000000000")
+    with pytest.raises(OSError, match=f"cannot write {tmp_path / 'metrics.jsonl'}: ") as info:
+        (tmp_path / "metrics.jsonl").mkdir()
+        ckpt.atomic_write_text(tmp_path / "metrics.jsonl", "")
+    assert ".tmp" not in str(info.value)

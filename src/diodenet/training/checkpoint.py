@@ -79,7 +79,10 @@ def atomic_write_text(path: str | Path, text: str) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:  # a directory in its place, say: name the file asked for
+            raise OSError(f"cannot write {path}: {exc.strerror or exc}") from None
     except BaseException:
         # a crash mid-write (or Ctrl-C) must not leave litter or touch the old file
         with contextlib.suppress(FileNotFoundError):

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..linearization import HARDWARES, Hardware, make_hardware
+from ..utils.numbers import is_whole
 from .architectures import CascadeNetwork, Network, build_network
 from .checkpoint import (
     CHECKPOINT,
@@ -124,6 +125,9 @@ class RunConfig:
                 d[key] = default
         if isinstance(d["hidden"], int) and d["hidden"] < 1:
             raise ValueError(f"hidden must be >= 1 neuron, got {d['hidden']}")
+        if not (is_whole(self.seed) and 0 <= self.seed < 2**32):
+            # the data split and the MLP yardstick seed numpy's RandomState
+            raise ValueError(f"seed must be an integer in [0, 2**32 - 1], got {self.seed!r}")
         return RunConfig(**d)
 
     def train_config(self) -> TrainConfig:
@@ -299,10 +303,15 @@ def run_training(
             f"continue it with --resume {out}, or replace it with --overwrite"
         )
     # every input is read and checked before anything in out is deleted
-    cfg = cfg.resolved()
-    tc = cfg.train_config()
-    data = load_data(cfg)
-    net = build(cfg, data)
+    try:
+        cfg = cfg.resolved()
+        tc = cfg.train_config()
+        data = load_data(cfg)
+        net = build(cfg, data)
+    except ValueError as exc:
+        if resume and not isinstance(exc, CheckpointError):  # config.json gave every setting
+            raise CheckpointError(f"{out / CONFIG}: {exc}") from None
+        raise
     if initial_conductances is not None:
         if isinstance(net, CascadeNetwork):
             raise ValueError("initial conductances are for single-stage networks")
