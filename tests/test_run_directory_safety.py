@@ -271,7 +271,10 @@ def test_library_refuses_zero_instead_of_the_default() -> None:
                                 ("batch_size", 0, "epochs and batch_size must be >= 1"),
                                 ("hidden", 0, "hidden must be >= 1"),
                                 ("temperature", 0.0, "temperature must be a voltage > 0"),
-                                ("scale", 0.0, "scale must be a voltage > 0")):
+                                ("scale", 0.0, "scale must be a voltage > 0"),
+                                # powers (scale²) overflowed: 'static power: nan W',
+                                # NaN in metrics.jsonl
+                                ("scale", 1e200, "scale must be at most 1e100 V")):
         with pytest.raises(ValueError, match=problem):
             RunConfig(**{"dataset": "xor", key: value}).resolved().train_config()
 

@@ -117,6 +117,8 @@ class RunConfig:
         if not (isinstance(self.scale, int | float) and math.isfinite(self.scale)
                 and self.scale > 0):
             raise ValueError(f"scale must be a voltage > 0, got {self.scale!r}")
+        if self.scale > 1e100:  # powers go as scale²: past this they overflow to inf/NaN
+            raise ValueError(f"scale must be at most 1e100 V, got {self.scale!r}")
         d = asdict(self)
         # None means "the default"; any value given (0 included) is kept and validated
         for key, default in (("hidden", hidden), ("epochs", epochs), ("batch_size", batch),
