@@ -32,6 +32,13 @@ CASES = [
     ("include", "t\n.include /etc/passwd\n" + OK[2:], 2, "include files must be passed"),
     ("inc", "t\n* c\n.inc 'other.cir'\n" + OK[2:], 3, "refused"),
     ("lib", OK + ".lib models.lib typ\n", 4, ".lib 'models.lib' refused"),
+    # a section is a .lib word: it read "library 'ok.inc' has no section 'extra'"
+    ("include section", "t\n.include ok.inc extra\n" + OK[2:], 2,
+     "unexpected words after .include 'ok.inc'"),
+    # ngspice matches dot cards by prefix: these would be .ends and .control there
+    ("ends prefix", OK + ".subckt u p q\nr9 p q 1\n.endsx\n.ends\n", 6,
+     "unknown card '.endsx' (ngspice reads it as '.ends'"),
+    ("control prefix", OK + ".controlx\n", 4, "'.controlx' reads as '.control'"),
     ("bjt", OK + "q1 a a 0 qmod\n", 4, "bipolar transistors (Q) are out of scope"),
     ("switch", OK + "s1 a 0 a 0 sw\n", 4, "switches (S) are out of scope"),
     ("current switch", OK + "w1 a 0 v1 sw\n", 4, "current switches (W)"),
@@ -199,3 +206,18 @@ def test_coupled_inductors_inside_a_subcircuit_are_found() -> None:
         warnings.simplefilter("ignore")
         c = parse_netlist(text)
     assert {"l.x1.l1", "l.x1.l2", "l.x2.l1", "l.x2.l2"} <= set(c.elements)
+
+
+def test_white_space_control_characters_inside_a_line_are_spaces(tmp_path) -> None:
+    """A CR, vertical tab or form feed inside a line is white space (ngspice's
+    reading too); `compare` refused it, naming a line of the deck it generated
+    ("netlist line 3 holds a control character") where `simulate` read it."""
+    from diodenet.circuits.netlist.deck import user_cards
+    from diodenet.simulators.ngspice.guard import check_netlist_lines
+
+    for ch in "\r\v\f":
+        path = tmp_path / "n.cir"
+        path.write_text(f"t\nv1 a 0 1\nr1 a 0 {{1k{ch}}}\n.end\n", newline="")
+        assert read_netlist(path)["r1"].resistance == 1e3
+        cards, _ = user_cards(path)
+        check_netlist_lines(["* diodenet compare", *cards, ".end"])

@@ -38,6 +38,8 @@ MAX_CARD_CHARS = 1_000_000
 MAX_CARDS = 1_000_000
 #: Cards that would make ngspice run commands outside a ``.control`` block: refused.
 _COMMAND_CARDS = {".exec", "shell", "system", ".shell", ".system"}
+#: control characters that are white space inside a line
+_WHITE_CONTROLS = str.maketrans({"\r": " ", "\v": " ", "\f": " "})
 #: LTspice writes micro as U+00B5 (or U+03BC).
 _MICRO = str.maketrans({"\u00b5": "u", "\u03bc": "u"})
 
@@ -103,7 +105,10 @@ def _physical_cards(text: str, first_line: int, title: bool,
     control: int | None = None  # first line of the .control block being skipped
     for index in range(start, len(lines)):
         number = first_line + index
-        s = lines[index].rstrip("\r").strip()
+        # a carriage return, vertical tab or form feed inside a line is white
+        # space to ngspice and to the reader: one space in the card (so no
+        # control character reaches a netlist sent on)
+        s = lines[index].rstrip("\r").translate(_WHITE_CONTROLS).strip()
         if not s:
             continue
         first = s.split(None, 1)[0].lower()
@@ -200,7 +205,7 @@ def _include_target(card: Card) -> tuple[str, str | None]:
         name, tail = rest[1:end], rest[end + 1:].split()
     else:
         name, *tail = rest.split()
-    if len(tail) > 1:
+    if len(tail) > 1 or (tail and card.first != ".lib"):  # only .lib names a section
         raise card.error(f"unexpected words after {card.first} {name!r}")
     return name, (tail[0].lower() if tail else None)
 
