@@ -365,7 +365,7 @@ def test_a_diode_on_a_buffer_driven_node_is_refused_where_the_bound_fails():
     with pytest.raises(RuntimeError, match="feedback loop diverged"):
         ok._settled(float("inf"), float("inf"), "feedback")
     for bad in ({"tol": float("nan")}, {"tol": -1.0}, {"max_sweeps": 0}, {"max_sweeps": 2.5}):
-        with pytest.raises(ValueError, match="tol must be|max_sweeps must be"):
+        with pytest.raises(ValueError, match=r"tol must be|max_sweeps must be"):
             Cascade([BuiltinHardware(c2, ["vx", "vf"], [("h", "0")])],
                     buffers=[Buffer(0, 0, 0, 1, 2.0)], **bad)
 

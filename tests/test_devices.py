@@ -267,7 +267,7 @@ def test_readout_noise_and_adc():
     adc = InstanceHardware(c, INPUTS, OUTPUTS, DeviceSpec(adc_bits=8, full_scale=1.0))
     y = adc.settle(u).outputs
     lsb = 2.0 / 256
-    assert np.all((-1.0 <= y) & (y <= 1.0 - lsb))
+    assert np.all((y >= -1.0) & (y <= 1.0 - lsb))
     np.testing.assert_allclose(y / lsb, np.rint(y / lsb), atol=1e-9)
     inside = np.abs(y0) < 1.0 - lsb
     assert np.all(np.abs(y - y0)[inside] <= lsb / 2 + 1e-12)

@@ -153,7 +153,7 @@ def test_float32_by_default_unbatched_and_errors():
     with pytest.raises(ValueError, match="input contains NaN or inf"):
         layer(torch.full((1, 3), float("nan")))
     # a finite input whose iterates overflow float32 says so (it read "residual nan")
-    with pytest.raises(ConvergenceError, match="iterates overflowed torch.float32"):
+    with pytest.raises(ConvergenceError, match=r"iterates overflowed torch\.float32"):
         _layer(0, 3, 5, 2)(torch.full((1, 3), 1e38))
     # non-finite weights are named before any iteration, not found as a NaN residual
     for name, message in (("U", "Ux \\+ c is not finite"), ("c", "Ux \\+ c is not finite"),
