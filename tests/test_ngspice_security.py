@@ -512,20 +512,18 @@ def test_compare_sends_the_text_it_checked(tmp_path: Path, monkeypatch: pytest.M
     """The netlist is read once for both the check and the cards sent: a file
     read twice could change in between (the second copy went to ngspice
     unchecked)."""
-    from diodenet.circuits.netlist import reader
+    from diodenet.circuits.netlist import includes
     from diodenet.circuits.netlist.deck import user_cards
 
     path = tmp_path / "n.cir"
     path.write_text("t\nv1 a 0 1\nr1 a 0 1k\n.end\n")
     reads: list[Path] = []
-    real = reader.read_text
+    real = includes.read_text
 
     def counting(p: Path) -> str:
         reads.append(Path(p))
         return real(p)
 
-    monkeypatch.setattr(reader, "read_text", counting)
-    import diodenet.circuits.netlist.deck as deck
-    monkeypatch.setattr(deck, "read_text", counting, raising=False)
+    monkeypatch.setattr(includes, "read_text", counting)
     cards, _ = user_cards(path)
     assert reads == [path] and len(cards) == 2

@@ -5,15 +5,19 @@ passed by name (``--include``), or a file inside a folder passed with
 ``--include-dir``. Inside that folder, a name must be relative (no absolute or
 Windows path), is resolved against the netlist's folder, and must still lie
 inside the folder once ``..`` and symbolic links are resolved.
+
+``lex_file`` reads a netlist file and the includes it may read, each once,
+and lexes them: the reader and ``diodenet compare`` work from that one reading.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from ..._files import read_file_bytes
-from .lexer import Resolver, is_windows_path
+from .lexer import Deck, Resolver, is_windows_path, lex
 
 MAX_FILE_BYTES = 50_000_000
 
@@ -54,3 +58,26 @@ def folder_resolver(
         return read_text(target)
 
     return resolve
+
+
+def lex_file(
+    path: str | os.PathLike[str],
+    includes: Iterable[str | os.PathLike[str]] = (),
+    include_dir: str | os.PathLike[str] | None = None,
+) -> Deck:
+    """The netlist file at ``path`` lexed, each file read once (see
+    ``read_netlist`` for ``includes`` and ``include_dir``): what is read is what
+    is checked, and what ``diodenet compare`` sends."""
+    path = Path(path)
+    text = read_text(path)
+    base = path.resolve().parent
+    table: dict[str, str] = {}
+    for inc in includes:
+        p = Path(inc)
+        body = read_text(p)
+        resolved = p.resolve()
+        table[str(p)] = body
+        table[str(resolved)] = body
+        table[os.path.normpath(os.path.relpath(resolved, base))] = body
+    resolver = folder_resolver(include_dir, base) if include_dir is not None else None
+    return lex(text, table, resolver)

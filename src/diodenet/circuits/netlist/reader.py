@@ -38,6 +38,7 @@ from ..circuit import Circuit
 from ..diode_models import DiodeModel
 from ..elements import Element, Gyrator, Inductor, Transformer
 from .cards import element_card, temperature
+from .dot_cards import IGNORED_CARDS, OPTION_CARDS, check_card_names
 from .errors import NetlistWarning
 from .expressions import (
     Assignment,
@@ -49,7 +50,7 @@ from .expressions import (
     parse_number,
     split_assignments,
 )
-from .includes import folder_resolver, read_text
+from .includes import folder_resolver, lex_file
 from .lexer import Card, Deck, Resolver, lex, split_words
 from .models import diode_instance, model_name_of, parse_model_card, reads_as_number
 from .notes import read_notes
@@ -73,32 +74,7 @@ from .writer import (
 NOTES_PER_CARD = 5
 MAX_NOTES = 100
 
-IGNORED_CARDS = {
-    ".op", ".dc", ".tran", ".ac", ".tf", ".sens", ".noise", ".pz", ".disto", ".four",
-    ".save", ".print", ".plot", ".probe", ".meas", ".measure", ".nodeset", ".ic", ".width",
-    ".backanno", ".step", ".csparam", ".net", ".wave", ".sp", ".lin",
-}
-_OPTION_CARDS = (".options", ".option", ".opt")
-#: Every dot card the reader knows (the lexer has already expanded ``.include``,
-#: ``.inc``, ``.lib`` and skipped ``.control`` blocks).
-KNOWN_CARDS = frozenset({
-    *IGNORED_CARDS, *_OPTION_CARDS, ".param", ".global_param", ".model", ".func",
-    ".global", ".title", ".temp", ".subckt", ".ends", ".end",
-})
 
-
-def check_card_names(cards: list[Card]) -> None:
-    """Refuse a dot card the reader does not know, wherever it stands (also in a
-    subcircuit that is never instantiated, which the reader does not read):
-    ngspice recognises its cards by prefix, so '.endsx' closes a subcircuit
-    there and '.incx' reads a file, where an exact match would see neither."""
-    for card in cards:
-        first = card.first
-        if first.startswith(".") and first not in KNOWN_CARDS:
-            prefix = max((k for k in (*KNOWN_CARDS, ".include", ".inc", ".lib", ".endl")
-                          if first.startswith(k)), key=len, default=None)
-            hint = f" (ngspice reads it as {prefix!r}: spell the card exactly)" if prefix else ""
-            raise card.error(f"unknown card {first!r}{hint}")
 #: Xyce's option packages (``.options device temp=50``): the words are package names
 _XYCE_PACKAGES = {"device", "nonlin", "nonlin-tran", "timeint", "linsol", "output", "parser"}
 
@@ -164,7 +140,7 @@ class _Reader:
             first = card.first
             if first == ".global":
                 self.global_nodes.update(w.lower() for w in card.text.split()[1:])
-            elif first in _OPTION_CARDS:
+            elif first in OPTION_CARDS:
                 self.options(card)
             elif first == ".temp":
                 words = card.text.split()
@@ -269,7 +245,7 @@ class _Reader:
         first = card.first
         if first in (".param", ".global_param", ".model", ".func"):
             return
-        if first in (".global", *_OPTION_CARDS, ".title", ".temp"):
+        if first in (".global", *OPTION_CARDS, ".title", ".temp"):
             if not top:
                 raise card.error(f"{first} is not allowed inside .subckt")
             return
@@ -461,29 +437,6 @@ def read_deck(deck: Deck, *, check_topology: bool = True) -> Circuit:
             p = problems[0]
             raise reader.lines[p.element].error(f"{p.element}: {p.message}")
     return reader.circuit
-
-
-def lex_file(
-    path: str | os.PathLike[str],
-    includes: Iterable[str | os.PathLike[str]] = (),
-    include_dir: str | os.PathLike[str] | None = None,
-) -> Deck:
-    """The netlist file at ``path`` lexed, each file read once (see
-    ``read_netlist`` for ``includes`` and ``include_dir``): what is read is what
-    is checked, and what ``diodenet compare`` sends."""
-    path = Path(path)
-    text = read_text(path)
-    base = path.resolve().parent
-    table: dict[str, str] = {}
-    for inc in includes:
-        p = Path(inc)
-        body = read_text(p)
-        resolved = p.resolve()
-        table[str(p)] = body
-        table[str(resolved)] = body
-        table[os.path.normpath(os.path.relpath(resolved, base))] = body
-    resolver = folder_resolver(include_dir, base) if include_dir is not None else None
-    return lex(text, table, resolver)
 
 
 def read_netlist(
