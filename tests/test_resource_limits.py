@@ -117,6 +117,11 @@ def test_long_param_chains_are_linear() -> None:
         + f"v1 a 0 {{p{n - 1}}}\nr1 a 0 1k\n.end\n"
     c = parse_netlist(text)
     assert c["v1"].dc == float(n)
+    # the same chain written backwards: ngspice sorts definitions by what they
+    # read; resolving them by recursion stopped at Python's stack (about 50 deep)
+    text = "t\n" + "".join(f".param p{k}={{p{k + 1}+1}}\n" for k in range(n - 1)) \
+        + f".param p{n - 1}=1\nv1 a 0 {{p0}}\nr1 a 0 1k\n.end\n"
+    assert parse_netlist(text)["v1"].dc == float(n)
 
 
 def test_one_summarised_note_for_many_dropped_parameters() -> None:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import re
 from collections import ChainMap
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar, cast
 
@@ -430,6 +430,30 @@ class Assignment:
         if p.peek() != "end":
             raise ExpressionError(f"unexpected {p.tokens[p.pos][1]!r} in {quoted(self.text)}")
         return value
+
+
+def names_read(tokens: Sequence[tuple[str, object]],
+               functions: Mapping[str, UserFunction]) -> set[str]:
+    """The parameter names an expression's ``tokens`` may read: its own, and
+    those the user functions it calls read (transitively; each function's
+    arguments are its own, not parameters)."""
+    out: set[str] = set()
+    todo: list[tuple[Sequence[tuple[str, object]], frozenset[str]]] = [(tokens, frozenset())]
+    called: set[str] = set()
+    while todo:
+        toks, args = todo.pop()
+        for i, (kind, value) in enumerate(toks):
+            if kind != "name":
+                continue
+            name = str(value)
+            if i + 1 < len(toks) and toks[i + 1][0] == "(":
+                if name in functions and name not in called:
+                    called.add(name)
+                    params, body = functions[name]
+                    todo.append((_tokenize(body), frozenset(params)))
+            elif name not in args:
+                out.add(name)
+    return out
 
 
 def split_assignments(text: str) -> list[Assignment]:

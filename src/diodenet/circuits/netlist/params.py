@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from .expressions import Assignment, ExpressionError, UserFunction
+from .expressions import Assignment, ExpressionError, UserFunction, names_read
 from .lexer import Card
 
 
@@ -57,10 +57,42 @@ class ParamScope(Mapping[str, float]):
         return len(self.known) + sum(n not in self.known for n in self.pending)
 
     def resolved(self) -> dict[str, float]:
-        """Every parameter's value (each pending definition evaluated)."""
-        for name in self.pending:
+        """Every parameter's value: the pending definitions evaluated in the
+        order they depend on each other (found from their tokens, without
+        recursion, so a chain of any length written backwards resolves)."""
+        for name in self._order():
             self[name]
         return dict(self.known)
+
+    def _order(self) -> list[str]:
+        """The pending names, each after those it reads (a depth-first walk with
+        an explicit stack); a cycle is refused at the card that closes it."""
+        deps = {n: sorted(names_read(a.tokens, self.functions) & self.pending.keys())
+                for n, (a, _) in self.pending.items()}
+        order: list[str] = []
+        state: dict[str, int] = {}  # 1: on the walk's path, 2: placed
+        for root in self.pending:
+            if root in state:
+                continue
+            state[root] = 1
+            path, todo = [root], [iter(deps[root])]
+            while todo:
+                step = next(todo[-1], None)
+                if step is None:
+                    todo.pop()
+                    done = path.pop()
+                    state[done] = 2
+                    order.append(done)
+                elif state.get(step) == 1:
+                    cycle = " -> ".join([*path[path.index(step):], step])
+                    card = self.pending[path[-1]][1]
+                    raise card.error(f"{card.first}: parameters defined in terms of "
+                                     f"themselves: {cycle}")
+                elif step not in state:
+                    state[step] = 1
+                    path.append(step)
+                    todo.append(iter(deps[step]))
+        return order
 
 
 def scope_values(inherited: Mapping[str, float], definitions: Mapping[str, tuple[Assignment, Card]],
