@@ -307,6 +307,13 @@ x2 n3 n4 s
 r5 n4 0 {f(1k)}
 .end
 """,
+    "vcvs gain keyword": """t
+v1 a 0 1
+r1 a 0 1k
+e1 b 0 a 0 gain=2
+r2 b 0 1k
+.end
+""",
     "dialects": """t // ngspice comment style
 .param rr=1k
 .csparam rcs={rr*3}

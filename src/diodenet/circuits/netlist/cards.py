@@ -171,7 +171,10 @@ def element_card(
         if letter in "eg":
             exactly(6, f"{name} n+ n- nc+ nc- {'gain' if letter == 'e' else 'gm'}")
             pos, neg, cp, cn = nodes(4)
-            gain = val(words[5], "gain")
+            word = words[5]
+            if letter == "e" and word.lower().startswith("gain="):  # ngspice's keyword form
+                word = word[len("gain="):]
+            gain = val(word, "gain")
             return (VCVS if letter == "e" else VCCS)(flat, pos, neg, cp, cn, gain)
         # f, h
         exactly(5, f"{name} n+ n- vcontrol {'gain' if letter == 'f' else 'rm'}")
