@@ -3,8 +3,10 @@
 In ngspice a scope (the top level, or one subcircuit's body) defines its
 parameters all at once: each name's last definition counts everywhere in the
 scope, and definitions may use names defined further down (ngspice sorts
-them by what they depend on). A definition that depends on itself, directly
-or through others, is refused. In a subcircuit a value given on the instance
+them by what they depend on). A definition that reads its own name reads the
+enclosing scope's value of it (``.param g = {g*2}`` in a subcircuit doubles
+the outer ``g``); one that depends on itself otherwise, directly or through
+others, is refused. In a subcircuit a value given on the instance
 line outranks the body's ``.param`` of that name, which outranks the
 header's default.
 """
@@ -23,8 +25,14 @@ class ParamScope(Mapping[str, float]):
 
     def __init__(self, known: Mapping[str, float],
                  pending: Mapping[str, tuple[Assignment, Card]],
-                 functions: Mapping[str, UserFunction]) -> None:
+                 functions: Mapping[str, UserFunction],
+                 header: frozenset[str] = frozenset()) -> None:
         self.known = {k: v for k, v in known.items() if k not in pending}
+        # what a definition that reads its own name gets: the enclosing scope's
+        # value (ngspice: '.param g = {g*2}' in a subcircuit doubles the outer g;
+        # a header parameter is of the subcircuit's own scope, where ngspice
+        # refuses the self-reference)
+        self.outer = {k: v for k, v in known.items() if k in pending and k not in header}
         self.pending = dict(pending)
         self.functions = functions
         self._resolving: list[str] = []
@@ -36,6 +44,8 @@ class ParamScope(Mapping[str, float]):
         if name in self.known:
             return self.known[name]
         assignment, card = self.pending[name]  # KeyError for an unknown name
+        if self._resolving[-1:] == [name] and name in self.outer:
+            return self.outer[name]  # its own definition reads the enclosing value
         if name in self._resolving:
             cycle = " -> ".join([*self._resolving[self._resolving.index(name):], name])
             raise ExpressionError(f"parameters defined in terms of themselves: {cycle}")
@@ -67,7 +77,8 @@ class ParamScope(Mapping[str, float]):
     def _order(self) -> list[str]:
         """The pending names, each after those it reads (a depth-first walk with
         an explicit stack); a cycle is refused at the card that closes it."""
-        deps = {n: sorted(names_read(a.tokens, self.functions) & self.pending.keys())
+        deps = {n: sorted(names_read(a.tokens, self.functions) & self.pending.keys()
+                          - ({n} if n in self.outer else set()))
                 for n, (a, _) in self.pending.items()}
         order: list[str] = []
         state: dict[str, int] = {}  # 1: on the walk's path, 2: placed
@@ -95,10 +106,13 @@ class ParamScope(Mapping[str, float]):
         return order
 
 
-def scope_values(inherited: Mapping[str, float], definitions: Mapping[str, tuple[Assignment, Card]],
-                 pinned: frozenset[str], functions: Mapping[str, UserFunction]) -> dict[str, float]:
-    """The scope's values: ``inherited`` ones (the enclosing scope's, the
-    subcircuit header's, the instance's), overridden by ``definitions`` except
-    for the ``pinned`` names (given on the instance line)."""
+def scope_values(inherited: Mapping[str, float],
+                 definitions: Mapping[str, tuple[Assignment, Card]],
+                 pinned: frozenset[str], functions: Mapping[str, UserFunction],
+                 header: frozenset[str] = frozenset()) -> dict[str, float]:
+    """The scope's values: ``inherited`` ones (the enclosing scope's, and the
+    subcircuit ``header``'s parameters with the instance's values), overridden
+    by ``definitions`` except for the ``pinned`` names (given on the instance
+    line)."""
     pending = {n: d for n, d in definitions.items() if n not in pinned}
-    return ParamScope(inherited, pending, functions).resolved()
+    return ParamScope(inherited, pending, functions, header).resolved()
