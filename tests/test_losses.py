@@ -41,3 +41,28 @@ def test_a_plain_callable_loss_is_differentiated_by_autograd():
     value, g = loss_gradient(lambda t: (t ** 3).sum(), y)
     assert value == pytest.approx(float((y ** 3).sum()))
     np.testing.assert_allclose(g, 3 * y ** 2)
+
+
+@pytest.mark.parametrize("kind", ["ce", "mse"])
+def test_labels_and_outputs_must_match_one_to_one(kind: str) -> None:
+    """A column of labels (as a CSV column reads) gave cross-entropy 4.394 for
+    ln 3 = 1.099 and MSE targets of +T everywhere; one label broadcast over
+    every row; -1 indexed the last class; 1.7 was read as 1. Each is refused."""
+    from diodenet.training.losses import make_loss
+
+    y = np.zeros((4, 3))
+    for labels, problem in (([[0], [1], [2], [0]], "1-D"), ([1.7, 0, 0, 0], "whole class"),
+                            ([-1, 0, 1, 2], "lie in 0..2"), ([0, 1, 2, 3], "lie in 0..2")):
+        with pytest.raises(ValueError, match=problem):
+            make_loss(kind, np.array(labels), 0.5, 3)
+    loss = make_loss(kind, np.array([1]), 0.5, 3)
+    with pytest.raises(ValueError, match=r"outputs of shape \(1, 3\)"):
+        loss.value_and_gradient(y)
+    with pytest.raises(ValueError, match=r"outputs of shape \(1, 3\)"):
+        loss(torch.zeros(4, 3))
+    # float labels that are whole numbers (as a CSV column may give) are class numbers
+    a = make_loss(kind, np.array([0.0, 2.0, 1.0, 0.0]), 0.5, 3).value_and_gradient(y)
+    b = make_loss(kind, np.array([0, 2, 1, 0]), 0.5, 3).value_and_gradient(y)
+    assert a[0] == b[0] and np.array_equal(a[1], b[1])
+    if kind == "ce":  # all-zero outputs: ln 3 whatever the labels
+        assert b[0] == pytest.approx(np.log(3), rel=1e-15)
