@@ -328,3 +328,26 @@ def test_the_ngspice_jacobian_is_the_slope_of_the_dc_law(ngspice_available) -> N
             step[:, j] = d
             fd = (hw.settle(u + step).outputs - hw.settle(u - step).outputs)[:, 0] / (2 * d)
             np.testing.assert_allclose(g.jacobian[:, 0, j], fd, rtol=1e-6)
+
+
+def test_diodes_in_series_linearize_on_ngspice(ngspice_available) -> None:
+    """The sweep's controlled conductances are 0 at its first Newton iteration:
+    a node between two diodes then had nothing to hold it, and ngspice refused
+    the linearized circuit ('singular matrix: check node m') though the
+    forward settle worked. Equal to the builtin hardware's gradient."""
+    from diodenet.linearization import NgspiceHardware
+
+    s = ShockleyDiode(is_=1e-12, n=1.5)
+    c = Circuit("series")
+    c.add_voltage_source("V1", "in", "0")
+    c.add_resistor("R1", "in", "a", resistance=1e3)
+    c.add_diode("D1", "a", "m", s)
+    c.add_diode("D2", "m", "o", s)
+    c.add_resistor("R2", "o", "0", resistance=2e3)
+    c.add_resistor("R3", "a", "0", resistance=3e3)
+    u, loss = np.array([[3.0], [2.0]]), sse_loss([[0.0], [0.1]])
+    want = hardware_gradient(BuiltinHardware(c, ["v1"], ["o"]), u, loss, jacobian=True)
+    with NgspiceHardware(c, ["v1"], ["o"], options=TIGHT, method="op") as hw:
+        got = hardware_gradient(hw, u, loss, jacobian=True)
+    np.testing.assert_allclose(got.dL_dg, want.dL_dg, rtol=1e-6)
+    np.testing.assert_allclose(got.jacobian, want.jacobian, rtol=1e-6)

@@ -152,7 +152,7 @@ class NgspiceHardware(Hardware):
         self._ports = [self.sim.port(p, n) for p, n in self.outputs]
         self._gmin = float(str((options or {}).get("gmin", GMIN)))
         lin, ctrl, self._g_sources, self._drive_sources = linear_sweep_circuit(
-            self.circuit, self.outputs
+            self.circuit, self.outputs, floor=self._gmin
         )
         self._linear = NgspiceSimulator(
             lin, executor=shared, options=options, progress=progress,
@@ -163,7 +163,8 @@ class NgspiceHardware(Hardware):
         self._adjoint_error: str | None = None
         if not self.reciprocal:
             try:
-                lin, ctrl, _, _ = linear_sweep_circuit(self.circuit, self.outputs, adjoint=True)
+                lin, ctrl, _, _ = linear_sweep_circuit(self.circuit, self.outputs, adjoint=True,
+                                                       floor=self._gmin)
                 self._adjoint = NgspiceSimulator(
                     lin, executor=shared, options=options, progress=progress,
                     conductances=ctrl,
@@ -360,7 +361,9 @@ class NgspiceHardware(Hardware):
             else:
                 applied[:, self.inputs.index(key)] = arr
         driven = [j for j, name in enumerate(self.inputs) if name in drive]
-        values = np.hstack([measurement.diode_conductance, currents, applied[:, driven]])
+        # each diode's gmin is a fixed resistor of the linear circuit (linear_sweep_circuit)
+        values = np.hstack([measurement.diode_conductance - self._gmin, currents,
+                            applied[:, driven]])
         sim = self._adjoint if adjoint else self._linear
         res = sim.operating_points(values, [*self._g_sources, *self._drive_sources,
                                             *(self.inputs[j] for j in driven)])

@@ -97,17 +97,22 @@ def adjoint_circuit(circuit: Circuit) -> Circuit:
 
 
 def linear_sweep_circuit(
-    circuit: Circuit, outputs: list[tuple[str, str]], *, adjoint: bool = False
+    circuit: Circuit, outputs: list[tuple[str, str]], *, adjoint: bool = False,
+    floor: float = GMIN,
 ) -> tuple[Circuit, list[ControlledConductance], list[str], list[str]]:
     """The linearized circuit (or its adjoint) with sweepable diode conductances.
 
     Returns ``(circuit, controlled conductances, conductance sources, drive
     sources)``, for ``NgspiceSimulator(circuit, conductances=...)``: setting
-    ``conductance sources[k]`` to ``g_d`` of diode ``k`` and ``drive
+    ``conductance sources[k]`` to ``g_d - floor`` of diode ``k`` and ``drive
     sources[j]`` to the current injected into output ``j`` gives the
-    linearized circuit's response at those values. A linearized diode is a
-    conductance, which is reciprocal, so the adjoint of the linearized circuit
-    is ``adjoint_circuit`` with the same conductances.
+    linearized circuit's response at those values. Each diode's place holds a
+    fixed resistor of conductance ``floor`` beside its controlled part: the
+    controlled conductance is 0 at the sweep's first Newton iteration (its
+    control node not yet set), and a node between two diodes would otherwise
+    have nothing to hold it there (ngspice: "singular matrix"). A linearized
+    diode is a conductance, which is reciprocal, so the adjoint of the
+    linearized circuit is ``adjoint_circuit`` with the same conductances.
     """
     c = adjoint_circuit(circuit) if adjoint else circuit.copy()
     for s in c.sources:
@@ -121,6 +126,8 @@ def linear_sweep_circuit(
             junction = f"{d.name}_lin_j"
             c.add_resistor(f"r{d.name}_lin_rs", d.anode, junction, resistance=model.rs,
                            trainable=False)
+        c.add_resistor(f"r{d.name}_lin_floor", junction, d.cathode, conductance=floor,
+                       trainable=False)
         g_node = f"{d.name}_lin_g"
         g_sources.append(c.add_voltage_source(f"v{d.name}_lin_g", g_node, "0", 0.0).name)
         controlled.append(ControlledConductance(f"b{d.name}_lin", junction, d.cathode, g_node))
