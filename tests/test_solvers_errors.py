@@ -111,3 +111,41 @@ def test_transpose_shape_errors() -> None:
     z = torch.zeros(3, 6, dtype=DT)
     with pytest.raises(ValueError, match=r"z and v must both have shape \(batch, n=6\)"):
         solver.transpose(state, k, z, torch.zeros(3, 5, dtype=DT))
+
+
+def test_kernels_own_their_data_and_check_their_settings() -> None:
+    """From the solvers audit: a kernel built from numpy arrays shared their
+    memory, so doubling H through the array left pgs answering the old kernel
+    with converged=True; a PWL kernel's to_mondeq had another fixed point
+    (residual 0.33 at the kernel's exact z); float32 kernels at the default
+    tol 1e-10 refused their own exact answers; monotone_tol=nan switched the
+    monotonicity check off; complex H lost its imaginary part."""
+    import numpy as np
+    import torch
+
+    from diodenet.activations import PiecewiseLinear
+    from diodenet.kernels import Kernel
+
+    rng = np.random.default_rng(3)
+    n = 6
+    G = np.triu(rng.uniform(0, 1, (n, n)), 1)
+    G = G + G.T
+    H = -G
+    np.fill_diagonal(H, G.sum(1) + 0.1)
+    B = rng.standard_normal((n, 2))
+    u = rng.standard_normal((8, 2))
+    k = Kernel(H, B, np.ones((1, n)), np.zeros((1, 2)))
+    before = k.solve(u, "pgs").z.clone()
+    H *= 2.0  # the caller's array, edited after the kernel was made
+    assert torch.equal(k.solve(u, "pgs").z, before)
+    with pytest.raises(ValueError, match="to_mondeq needs ideal diodes"):
+        Kernel(H, B, np.ones((1, n)), np.zeros((1, 2)), [PiecewiseLinear(0.3, 0.1)] * n).to_mondeq()
+    with pytest.raises(ValueError, match="alpha must be a finite step"):
+        k.to_mondeq(alpha=float("inf"))
+    k32 = Kernel(H, B, np.ones((1, n)), np.zeros((1, 2)), dtype=torch.float32)
+    assert k32.solve(u, "active_set").all_converged
+    for bad in (float("nan"), -1.0):
+        with pytest.raises(ValueError, match="monotone_tol must be >= 0"):
+            Kernel(H, B, np.ones((1, n)), np.zeros((1, 2)), monotone_tol=bad)
+    with pytest.raises(ValueError, match="H must be real"):
+        Kernel(np.array([[1 + 5j]]), [[1.0]], [[1.0]], [[0.0]])

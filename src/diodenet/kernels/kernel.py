@@ -47,7 +47,12 @@ ArrayLike = np.ndarray | Tensor | Sequence[Sequence[float]] | Sequence[float]
 
 
 def _as_tensor(x: ArrayLike, name: str, dtype: torch.dtype, device: torch.device | None) -> Tensor:
-    t = torch.as_tensor(x, dtype=dtype, device=device)
+    # a numpy array is copied: sharing its memory would let an edit through the
+    # array pass every cache (a tensor's own in-place edits bump its version)
+    if isinstance(x, np.ndarray) and np.iscomplexobj(x):
+        raise ValueError(f"{name} must be real, got a complex array")
+    t = torch.as_tensor(x, dtype=dtype, device=device) if isinstance(x, Tensor) \
+        else torch.tensor(np.asarray(x), dtype=dtype, device=device)
     if not all_finite(t):
         raise ValueError(f"{name} contains NaN or inf")
     return t
@@ -168,6 +173,8 @@ class Kernel(ElementResolvents):
         self.input_names = list(input_names) if input_names is not None else None
         self.output_names = list(output_names) if output_names is not None else None
         self.element_names = list(element_names) if element_names is not None else None
+        if not monotone_tol >= 0:  # NaN would switch the check off, a negative make it lie
+            raise ValueError(f"monotone_tol must be >= 0 (inf: no check), got {monotone_tol!r}")
         if math.isinf(monotone_tol):
             return  # nothing to check: the margin is computed when first read
         # ‖H‖₂ ≤ √(‖H‖₁‖H‖_∞): the bound costs O(n²) where the 2-norm costs an SVD
@@ -393,7 +400,8 @@ class Kernel(ElementResolvents):
         ``ValueError``. ``tol``/``atol``/options then belong to the solver.
 
         Convergence: ``residual <= atol + tol · residual_scale`` per sample,
-        ``tol`` dimensionless (default 1e-10), ``atol`` in amperes (default 0).
+        ``tol`` dimensionless (default 1e-10 in float64, ``1e3·ε`` of a coarser
+        dtype), ``atol`` in amperes (default 0).
         A solve that does not get there raises ``ConvergenceError`` (with the
         residual and the relative tolerance) unless ``raise_on_failure=False``,
         in which case ``Equilibrium.converged`` flags the samples that failed.

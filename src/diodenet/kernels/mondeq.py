@@ -16,6 +16,7 @@ monotone by construction::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -52,10 +53,17 @@ class MonDEQ:
 
 
 def to_mondeq(kernel: Kernel, alpha: float | None = None) -> MonDEQ:
-    """The monDEQ of ``kernel`` at step ``alpha`` (default ``kernel.natural_step()``)."""
+    """The monDEQ of ``kernel`` at step ``alpha`` (default ``kernel.natural_step()``).
+
+    Precondition: every element is an ideal diode (``σ_α`` = ReLU), else the
+    ReLU monDEQ has another fixed point."""
+    if not kernel.all_ideal:
+        kinds = sorted({type(e).__name__ for e in kernel.elements})
+        raise ValueError(f"to_mondeq needs ideal diodes (a ReLU monDEQ); this kernel has "
+                         f"{'/'.join(kinds)} elements")
     alpha = kernel.natural_step() if alpha is None else float(alpha)
-    if not alpha > 0:
-        raise ValueError(f"alpha must be > 0, got {alpha}")
+    if not (alpha > 0 and math.isfinite(alpha)):
+        raise ValueError(f"alpha must be a finite step > 0, got {alpha}")
     eye = torch.eye(kernel.n, dtype=kernel.dtype, device=kernel.device)
     return MonDEQ(
         W=eye - alpha * kernel.H, U=-alpha * kernel.B, b=-alpha * kernel.b,

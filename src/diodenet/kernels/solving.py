@@ -21,6 +21,12 @@ if TYPE_CHECKING:
     from .kernel import ArrayLike, Kernel
 
 
+def default_tol(dtype: torch.dtype) -> float:
+    """1e-10 in float64; ``1e3·ε`` of a coarser dtype (1.2e-4 in float32), which
+    an exact answer's round-off would otherwise miss."""
+    return max(1e-10, 1e3 * torch.finfo(dtype).eps)
+
+
 def solve_kernel(
     kernel: Kernel,
     u: ArrayLike,
@@ -62,7 +68,7 @@ def solve_kernel(
             raise ValueError(f"unknown solver method {method!r}; choose one of "
                              f"{', '.join(METHODS)}")
         solver = get_solver(
-            method, kernel, tol=1e-10 if tol is None else tol,
+            method, kernel, tol=default_tol(kernel.dtype) if tol is None else tol,
             atol=0.0 if atol is None else atol, max_iter=max_iter, **options,
         )
     if state is None:
