@@ -276,3 +276,25 @@ def test_a_loss_that_is_not_finite_is_named_as_the_loss() -> None:
     hw = BuiltinHardware(c, ["v1"], ["b"])
     with pytest.raises(ValueError, match="the loss or its gradient"):
         hardware_gradient(hw, np.array([[1.0]]), sse_loss([[float("nan")]]))
+
+
+def test_a_kernel_without_a_unique_equilibrium_is_refused_with_the_reason() -> None:
+    """Antiparallel ideal diodes: the kernel's margin is 0, and the settle died
+    in torch's LU ('U[2,2] is zero'). The simulator takes the nodal route there
+    (2/3 V, as ngspice); the hardware, which needs the kernel, says why it
+    cannot answer."""
+    from diodenet.simulators.builtin import BuiltinSimulator
+
+    c = Circuit("antiparallel")
+    c.add_voltage_source("V1", "in", "0", 1.0)
+    c.add_resistor("R1", "in", "a", resistance=1e3)
+    c.add_diode("D1", "a", "o", IdealDiode())
+    c.add_diode("D2", "o", "a", IdealDiode())
+    c.add_resistor("R2", "o", "0", resistance=2e3)
+    sim = BuiltinSimulator(c)
+    assert sim.route == "nodal" and "nodal route picks ngspice's" in sim.fallback_reason
+    assert float(sim.operating_points().voltage("o")[0]) == pytest.approx(2 / 3, rel=1e-9)
+    hw = BuiltinHardware(c, ["v1"], ["o"])
+    with pytest.raises(ValueError, match=r"could not solve .* not strictly monotone .* "
+                                         r"\(antiparallel ideal diodes"):
+        hw.settle(np.array([[1.0]]))

@@ -52,7 +52,7 @@ from ..kernels.extract import diode_nonlinearity
 from ..kernels.mna import refuse_unmodelled_options, refuse_voltage_defined_loops
 from ..kernels.programming import KernelProgrammer
 from ..kernels.stamped import StampedMNA, as_torch, rmul
-from ..simulators.builtin import breakdown_limits, check_breakdown, exact_method
+from ..simulators.builtin import breakdown_limits, check_breakdown, exact_method, not_unique
 from ..solvers._factor import solve_switched
 from ..solvers.reuse import CachedSolver
 from ..utils.indexing import as_slice, columns
@@ -287,7 +287,13 @@ class BuiltinHardware(Hardware):
         # reads it as a batch when there is one input)
         u = k.check_inputs(inputs.reshape(1, -1) if np.ndim(inputs) == 1 else inputs)
         # one solver state per programmed kernel, re-initialised when conductances change
-        eq = self._solver.solve(k, u)
+        try:
+            eq = self._solver.solve(k, u)
+        except (RuntimeError, np.linalg.LinAlgError) as exc:  # a singular factorisation
+            reason = not_unique(k) or f"a singular system ({str(exc).splitlines()[0][:80]})"
+            raise ValueError(f"the builtin hardware could not solve the circuit's kernel: "
+                             f"{reason}; give the ideal diodes a series or parallel "
+                             "resistance, or use the ngspice hardware") from None
         z = eq.z
         check_breakdown(self._breakdown, z)
         self.settles += u.shape[0]

@@ -77,7 +77,7 @@ def exact_method(kernel: Kernel, method: str | None = None) -> str:
     return "newton" if kernel.n and kernel.smooth else "active_set"
 
 
-def _not_unique(kernel: Kernel) -> str:
+def not_unique(kernel: Kernel) -> str:
     """Why ``kernel``'s equilibrium may not be unique, or ``""``.
 
     With ideal or PWL diodes (flat pieces of ``F``) the equilibrium is unique
@@ -92,8 +92,8 @@ def _not_unique(kernel: Kernel) -> str:
     if kernel.margin > 1e-12 * max(scale, 1e-300):
         return ""
     return (f"the kernel is not strictly monotone (λ_min(sym H) = {kernel.margin:.1e} S), "
-            "so its equilibrium need not be unique; the nodal route picks ngspice's "
-            "(gmin across every junction)")
+            "so its equilibrium need not be unique (antiparallel ideal diodes, or a node "
+            "held only by blocking diodes)")
 
 
 #: how many nVt below BV a junction's reverse voltage may come before the
@@ -196,14 +196,16 @@ class BuiltinSimulator:
                 except NodalError:
                     raise exc from None
             else:
-                reason = _not_unique(self.kernel)
+                reason = not_unique(self.kernel)
                 if reason and route is None:
                     try:
                         self.nodal = NodalNewton(circuit)
                     except NodalError:
                         pass  # the kernel's answer stands: one equilibrium of several
                     else:
-                        self.kernel, self.fallback_reason = None, reason
+                        self.kernel = None
+                        self.fallback_reason = (f"{reason}; the nodal route picks ngspice's "
+                                                "(gmin across every junction)")
         dev = self.kernel.device if self.kernel is not None else device
         self.defaults = torch.tensor([s.dc for s in circuit.sources], dtype=dtype, device=dev)
         self.dtype = dtype
