@@ -10,9 +10,11 @@ ngspice's own small-signal analysis (``.ac`` at a low frequency), whose
 diode model ngspice 39 takes 0.4 % off its DC slope when ``ISR > 0``.
 Ideal diodes are given to ngspice as switches (``IdealSwitch``: ``g_on`` when
 conducting, ``g_off`` when blocking, ``g_on`` a million times the circuit's
-largest conductance) unless ``ideal_diode="shockley"`` asks for the Shockley
-stand-in; PWL diodes are written as near-ideal device models. Either way
-``g_d`` of a conducting diode is large and of a blocking one tiny, so the
+largest conductance), PWL diodes as the same element with their knee and
+slope (their exact law, with ``g_off`` across), unless
+``ideal_diode="shockley"`` asks for the Shockley stand-ins (a device model
+any SPICE runs; a PWL diode's matches it at 1 mA only). Either way ``g_d``
+of a conducting diode is large and of a blocking one tiny, so the
 small-signal circuit is the switched circuit up to ``g_network / g_d``.
 
 The adjoint of a reciprocal network (resistors, diodes, transformers and
@@ -68,10 +70,11 @@ class NgspiceHardware(Hardware):
     simulator's ``method`` (``"sweep"``, fast; ``"op"``, one ``.op`` per
     sample, for reference runs at extreme tolerances).
 
-    ``ideal_diode``: how ngspice is given ideal diodes: ``"switch"`` (default;
-    ``IdealSwitch.for_circuit``, a piecewise-linear element that ngspice solves
-    in about a fifth of the Newton iterations) or ``"shockley"`` (the
-    near-ideal junction ``IDEAL_STANDIN``, a device model any SPICE runs).
+    ``ideal_diode``: how ngspice is given ideal and PWL diodes: ``"switch"``
+    (default; ``IdealSwitch.for_circuit``, a piecewise-linear element that
+    ngspice solves in about a fifth of the Newton iterations, and a PWL diode's
+    exact law) or ``"shockley"`` (near-ideal junctions, ``IDEAL_STANDIN`` and a
+    PWL diode's stand-in matched at 1 mA: device models any SPICE runs).
     """
 
     name = "ngspice"
@@ -113,11 +116,12 @@ class NgspiceHardware(Hardware):
         self._diodes = self.circuit.diodes
         #: the switch ideal diodes are written as (None: the Shockley stand-in)
         self.ideal_switch = IdealSwitch.for_circuit(self.circuit) if ideal_diode == "switch" \
-            and any(isinstance(d.model, IdealDiode) for d in self._diodes) else None
+            and any(isinstance(d.model, IdealDiode | PWLDiode) for d in self._diodes) else None
         self._knees = np.array([_knee_voltage(d) for d in self._diodes])
         # a switch conducts at any positive voltage: ">= 0" would count a
         # blocking switch at exactly 0 V (no current) as conducting
-        self._strict = np.array([self.ideal_switch is not None and isinstance(d.model, IdealDiode)
+        self._strict = np.array([self.ideal_switch is not None
+                                 and isinstance(d.model, IdealDiode | PWLDiode)
                                  for d in self._diodes], dtype=bool)
         self._sources = self.circuit.sources
         self._terminals = [(r.n1, r.n2) for r in
@@ -152,7 +156,7 @@ class NgspiceHardware(Hardware):
         self._ports = [self.sim.port(p, n) for p, n in self.outputs]
         self._gmin = float(str((options or {}).get("gmin", GMIN)))
         lin, ctrl, self._g_sources, self._drive_sources = linear_sweep_circuit(
-            self.circuit, self.outputs, floor=self._gmin
+            self.circuit, self.outputs, floor=self._gmin, ideal_switch=self.ideal_switch
         )
         self._linear = NgspiceSimulator(
             lin, executor=shared, options=options, progress=progress,
@@ -164,7 +168,8 @@ class NgspiceHardware(Hardware):
         if not self.reciprocal:
             try:
                 lin, ctrl, _, _ = linear_sweep_circuit(self.circuit, self.outputs, adjoint=True,
-                                                       floor=self._gmin)
+                                                       floor=self._gmin,
+                                                       ideal_switch=self.ideal_switch)
                 self._adjoint = NgspiceSimulator(
                     lin, executor=shared, options=options, progress=progress,
                     conductances=ctrl,

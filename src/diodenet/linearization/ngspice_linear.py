@@ -15,7 +15,8 @@ cubic tail and breakdown reverse, at the model's temperature) at the
 measured terminal voltage, plus ``gmin`` across the junction; with a series
 resistance ``R_s`` the junction voltage first solves ``v_d = v_j + R_s
 i(v_j)`` (bisection). Ideal and PWL diodes use the
-stand-in device models the netlist writer gives ngspice.
+stand-in device models the netlist writer gives ngspice, or the switch
+(``IdealSwitch``) the hardware gives it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..circuits import CCCS, CCVS, VCCS, VCVS, Circuit, Diode, Gyrator, ShockleyDiode
-from ..circuits.diode_models import GMIN, IdealDiode
+from ..circuits.diode_models import GMIN, IdealDiode, PWLDiode
 from ..circuits.junction import breakdown_voltage, junction_current_array
 from ..circuits.netlist.writer import ControlledConductance, IdealSwitch, spice_diode_model
 
@@ -55,11 +56,16 @@ def small_signal_conductances(
     """``g_d`` (batch, n_diodes) from each diode's measured forward voltage
     ``V(a) - V(c)``; ``diodes``: ``circuit.diodes``, when the caller keeps that
     list (finding it scans every element); ``ideal_switch``: the switch ngspice
-    was given for ideal diodes (its slope, ``g_on`` or ``g_off``, is ``g_d``)."""
+    was given for ideal and PWL diodes (its slope there is ``g_d``)."""
     out = np.zeros_like(forward_voltages)
     for k, d in enumerate(circuit.diodes if diodes is None else diodes):
         if ideal_switch is not None and isinstance(d.model, IdealDiode):
             out[:, k] = np.where(forward_voltages[:, k] > 0, ideal_switch.g_on,
+                                 ideal_switch.g_off)
+            continue
+        if ideal_switch is not None and isinstance(d.model, PWLDiode):  # its exact law
+            vf, slope = ideal_switch.law(d.model)
+            out[:, k] = np.where(forward_voltages[:, k] > vf, slope + ideal_switch.g_off,
                                  ideal_switch.g_off)
             continue
         model = spice_diode_model(d.model)
@@ -98,7 +104,7 @@ def adjoint_circuit(circuit: Circuit) -> Circuit:
 
 def linear_sweep_circuit(
     circuit: Circuit, outputs: list[tuple[str, str]], *, adjoint: bool = False,
-    floor: float = GMIN,
+    floor: float = GMIN, ideal_switch: IdealSwitch | None = None,
 ) -> tuple[Circuit, list[ControlledConductance], list[str], list[str]]:
     """The linearized circuit (or its adjoint) with sweepable diode conductances.
 
@@ -112,7 +118,9 @@ def linear_sweep_circuit(
     control node not yet set), and a node between two diodes would otherwise
     have nothing to hold it there (ngspice: "singular matrix"). A linearized
     diode is a conductance, which is reciprocal, so the adjoint of the
-    linearized circuit is ``adjoint_circuit`` with the same conductances.
+    linearized circuit is ``adjoint_circuit`` with the same conductances. With
+    ``ideal_switch`` (what ngspice was given for ideal and PWL diodes) those
+    diodes are one conductance each, their slope, with no series resistance.
     """
     c = adjoint_circuit(circuit) if adjoint else circuit.copy()
     for s in c.sources:
@@ -120,9 +128,10 @@ def linear_sweep_circuit(
     controlled, g_sources = [], []
     for d in circuit.diodes:
         c.remove(d.name)
+        switched = ideal_switch is not None and isinstance(d.model, IdealDiode | PWLDiode)
         model = spice_diode_model(d.model)
         junction = d.anode
-        if model.rs > 0:
+        if model.rs > 0 and not switched:  # a stand-in's or a Shockley diode's own RS
             junction = f"{d.name}_lin_j"
             c.add_resistor(f"r{d.name}_lin_rs", d.anode, junction, resistance=model.rs,
                            trainable=False)

@@ -114,11 +114,26 @@ class IdealSwitch:
              if isinstance(e, Resistor) and e.resistance]
         return cls(g_on=ratio * (max(g) if g else 1.0))
 
-    def card(self, name: str, anode: str, cathode: str) -> str:
-        """The B-source card of the switch ``name`` (which starts with ``b``)."""
+    def law(self, model: IdealDiode | PWLDiode) -> tuple[float, float]:
+        """``(vf, slope)``: where the switch given ``model`` turns on and its
+        conducting slope (S). An ideal diode: ``(0, g_on)``; a PWL diode:
+        ``(vf, 1/ron)``, or ``(vf, g_on)`` when ``ron = 0``."""
+        if isinstance(model, PWLDiode):
+            return model.vf, (1.0 / model.ron if model.ron > 0 else self.g_on)
+        return 0.0, self.g_on
+
+    def card(self, name: str, anode: str, cathode: str,
+             model: IdealDiode | PWLDiode | None = None) -> str:
+        """The B-source card of the switch ``name`` (which starts with ``b``) for
+        ``model`` (default: an ideal diode). A PWL diode is its exact law
+        ``slope·(v - vf)`` above ``vf``, with ``g_off`` across it throughout."""
         v = f"v({anode},{cathode})"
-        return (f"{name} {anode} {cathode} "
-                f"i=({v}>0) ? {_num(self.g_on)}*{v} : {_num(self.g_off)}*{v}")
+        if not isinstance(model, PWLDiode):
+            return (f"{name} {anode} {cathode} "
+                    f"i=({v}>0) ? {_num(self.g_on)}*{v} : {_num(self.g_off)}*{v}")
+        vf, slope = self.law(model)
+        return (f"{name} {anode} {cathode} i={_num(self.g_off)}*{v} + "
+                f"(({v}>{_num(vf)}) ? {_num(slope)}*({v}-({_num(vf)})) : 0)")
 
 
 @dataclass(frozen=True)
@@ -350,8 +365,9 @@ def ngspice_netlist(
     a circuit reaches ngspice except the numbers and the names it allows.
     ``conductances`` adds behavioural current sources ``i = V(n1, n2)·V(control)``
     (a conductance set by a node voltage; the linearized circuit's diodes).
-    With ``ideal_switch``, every ideal diode is written as that switch (a
-    B-source named ``b`` + its name) instead of the Shockley stand-in.
+    With ``ideal_switch``, every ideal and PWL diode is written as that switch
+    (a B-source named ``b`` + its name; a PWL diode with its knee and slope)
+    instead of a Shockley stand-in.
     Ends with ``.end``.
     """
     names = SpiceNames()
@@ -359,7 +375,7 @@ def ngspice_netlist(
     out += _option_cards(circuit)
     elements = list(circuit)
     switched = [] if ideal_switch is None else [
-        e for e in elements if isinstance(e, Diode) and isinstance(e.model, IdealDiode)]
+        e for e in elements if isinstance(e, Diode) and isinstance(e.model, IdealDiode | PWLDiode)]
     names_switched = {d.name for d in switched}
     elements = [e for e in elements if e.name not in names_switched]
     out += _subckt_texts(elements)
@@ -368,7 +384,9 @@ def ngspice_netlist(
     for d in switched:
         assert ideal_switch is not None
         name = names.add_element(f"b{d.name}")
-        out.append(ideal_switch.card(name, names.add_node(d.anode), names.add_node(d.cathode)))
+        assert isinstance(d.model, IdealDiode | PWLDiode)
+        out.append(ideal_switch.card(name, names.add_node(d.anode), names.add_node(d.cathode),
+                                     d.model))
     for c in conductances:
         name = names.add_element(c.name)
         if not name.startswith("b"):
