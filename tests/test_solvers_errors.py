@@ -149,3 +149,26 @@ def test_kernels_own_their_data_and_check_their_settings() -> None:
             Kernel(H, B, np.ones((1, n)), np.zeros((1, 2)), monotone_tol=bad)
     with pytest.raises(ValueError, match="H must be real"):
         Kernel(np.array([[1 + 5j]]), [[1.0]], [[1.0]], [[0.0]])
+
+
+def test_singular_systems_and_missing_arrays_are_named() -> None:
+    """A kernel with no equilibrium (a diode with no conductance pulled
+    negative), a lossless gyrator pair, H = 0 under fb and None arrays ended in
+    torch's or numpy's errors, a ZeroDivisionError or a TypeError."""
+    import numpy as np
+
+    from diodenet.kernels import SingularSystemError
+
+    k = Kernel([[1.0, 0.0], [0.0, 0.0]], [[1.0], [1.0]], np.ones((1, 2)), np.zeros((1, 1)))
+    for method in ("active_set", "auto"):
+        with pytest.raises(SingularSystemError, match=r"met a singular system .* need not exist"):
+            k.solve([[-1.0]], method)
+    g = Kernel([[0.0, 1.0], [-1.0, 0.0]], [[1.0], [-1.0]], np.ones((1, 2)), np.zeros((1, 1)))
+    with pytest.raises(SingularSystemError):
+        g.solve([[-1.0]], "active_set")
+    with pytest.raises(ValueError, match="forward-backward has no step"):
+        Kernel([[0.0]], [[1.0]], [[1.0]], [[0.0]]).solve([[1.0]], "fb")
+    with pytest.raises(ValueError, match="H is required, got None"):
+        Kernel(None, [[1.0]], [[1.0]], [[0.0]])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="u must be an array of real numbers"):
+        Kernel([[1.0]], [[1.0]], [[1.0]], [[0.0]]).solve(None)  # type: ignore[arg-type]

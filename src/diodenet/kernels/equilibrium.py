@@ -30,6 +30,11 @@ class Equilibrium:
         return bool(self.converged.all())
 
 
+class SingularSystemError(ValueError):
+    """A solver met a singular system: the kernel's equilibrium need not exist,
+    or be unique (``λ_min(sym H)`` at 0)."""
+
+
 class ConvergenceError(RuntimeError):
     """A solver stopped before the tolerance; carries the equilibrium it reached."""
 

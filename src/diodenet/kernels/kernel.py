@@ -51,8 +51,14 @@ def _as_tensor(x: ArrayLike, name: str, dtype: torch.dtype, device: torch.device
     # array pass every cache (a tensor's own in-place edits bump its version)
     if isinstance(x, np.ndarray) and np.iscomplexobj(x):
         raise ValueError(f"{name} must be real, got a complex array")
-    t = torch.as_tensor(x, dtype=dtype, device=device) if isinstance(x, Tensor) \
-        else torch.tensor(np.asarray(x), dtype=dtype, device=device)
+    if x is None:
+        raise ValueError(f"{name} is required, got None")
+    try:
+        t = torch.as_tensor(x, dtype=dtype, device=device) if isinstance(x, Tensor) \
+            else torch.tensor(np.asarray(x, dtype=float), dtype=dtype, device=device)
+    except (TypeError, ValueError) as exc:  # None, strings, ragged lists
+        raise ValueError(f"{name} must be an array of real numbers, got "
+                         f"{type(x).__name__} ({exc})") from None
     if not all_finite(t):
         raise ValueError(f"{name} contains NaN or inf")
     return t
@@ -251,7 +257,11 @@ class Kernel(ElementResolvents):
     # --------------------------------------------------------------- maths
     def check_inputs(self, u: ArrayLike) -> Tensor:
         """``u`` as a (batch, m) tensor on the kernel's device; rejects NaN/inf and bad shapes."""
-        t = torch.as_tensor(u, dtype=self.dtype, device=self.device)
+        try:
+            t = torch.as_tensor(u, dtype=self.dtype, device=self.device)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise ValueError(f"u must be an array of real numbers (batch, m={self.m}), got "
+                             f"{type(u).__name__} ({exc})") from None
         if t.ndim == 1:
             t = t.reshape(1, -1) if self.m != 1 or t.numel() == 1 else t.reshape(-1, 1)
         if t.ndim != 2 or t.shape[1] != self.m:

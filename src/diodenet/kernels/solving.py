@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from .equilibrium import ConvergenceError, Equilibrium
+from .equilibrium import ConvergenceError, Equilibrium, SingularSystemError
 
 if TYPE_CHECKING:
     from ..solvers.base import EquilibriumSolver, SolverState
@@ -73,7 +74,17 @@ def solve_kernel(
         )
     if state is None:
         state = solver.init(kernel)
-    z, iterations = solver.compute(state, kernel, u, z0=z0)
+    try:
+        z, iterations = solver.compute(state, kernel, u, z0=z0)
+    except ConvergenceError:
+        raise
+    except (RuntimeError, np.linalg.LinAlgError, ZeroDivisionError) as exc:
+        # a factorisation or step of a singular system: torch's or LAPACK's words
+        # say nothing a user can act on
+        detail = (str(exc).splitlines() or [type(exc).__name__])[0][:80]
+        raise SingularSystemError(
+            f"{solver.name} met a singular system ({detail}): the kernel's equilibrium "
+            f"need not exist or be unique (λ_min(sym H) = {kernel.margin:.1e} S)") from None
     # a solver that measured Kernel.residual at the very z it returns hands it on
     known = state.memory.pop("residual", None)
     res = known[1] if known is not None and known[0] is z else kernel.residual(z, u)

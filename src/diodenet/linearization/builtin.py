@@ -48,6 +48,7 @@ from torch import Tensor
 from ..activations import Shockley
 from ..circuits import GROUND, Circuit, CurrentSource, Resistor, ShockleyDiode
 from ..circuits.outputs import OutputSpec, parse_output
+from ..kernels.equilibrium import SingularSystemError
 from ..kernels.extract import diode_nonlinearity
 from ..kernels.mna import refuse_unmodelled_options, refuse_voltage_defined_loops
 from ..kernels.programming import KernelProgrammer
@@ -289,11 +290,10 @@ class BuiltinHardware(Hardware):
         # one solver state per programmed kernel, re-initialised when conductances change
         try:
             eq = self._solver.solve(k, u)
-        except (RuntimeError, np.linalg.LinAlgError) as exc:  # a singular factorisation
-            reason = not_unique(k) or f"a singular system ({str(exc).splitlines()[0][:80]})"
+        except SingularSystemError as exc:
             raise ValueError(f"the builtin hardware could not solve the circuit's kernel: "
-                             f"{reason}; give the ideal diodes a series or parallel "
-                             "resistance, or use the ngspice hardware") from None
+                             f"{not_unique(k) or exc}; give the ideal diodes a series or "
+                             "parallel resistance, or use the ngspice hardware") from None
         z = eq.z
         check_breakdown(self._breakdown, z)
         self.settles += u.shape[0]

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -40,12 +41,19 @@ def fb_step(kernel: Kernel, alpha: float | None = None) -> float:
     if alpha is not None:
         return alpha
     spec = spectrum(kernel)
-    if spec.symmetric:
-        return 2.0 / (spec.margin + spec.sym_max)
-    if spec.margin > 0:
-        # minimises the contraction bound 1 - 2αm + α²‖H‖²
-        return spec.margin / spec.norm**2
-    return 1.0 / spec.norm  # m = 0: no guarantee; Kernel.solve reports failure
+    with np.errstate(all="ignore"):
+        if spec.symmetric:
+            step = np.float64(2.0) / (spec.margin + spec.sym_max)
+        elif spec.margin > 0:
+            # minimises the contraction bound 1 - 2αm + α²‖H‖²
+            step = np.float64(spec.margin) / np.float64(spec.norm) ** 2
+        else:
+            step = np.float64(1.0) / spec.norm  # m = 0: no guarantee; Kernel.solve reports
+    if not (np.isfinite(step) and step > 0):
+        raise ValueError(f"forward-backward has no step for this kernel (‖H‖ = {spec.norm:.1e} S, "
+                         f"λ_min(sym H) = {spec.margin:.1e} S); pass alpha= or use another "
+                         "method")
+    return float(step)
 
 
 class ForwardBackward(EquilibriumSolver):
