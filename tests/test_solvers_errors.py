@@ -172,3 +172,11 @@ def test_singular_systems_and_missing_arrays_are_named() -> None:
         Kernel(None, [[1.0]], [[1.0]], [[0.0]])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="u must be an array of real numbers"):
         Kernel([[1.0]], [[1.0]], [[1.0]], [[0.0]]).solve(None)  # type: ignore[arg-type]
+
+
+def test_a_cached_solver_instance_takes_no_options() -> None:
+    """CachedSolver(instance, tol=...) ran the instance's own tol silently."""
+    from diodenet.solvers import CachedSolver
+
+    with pytest.raises(ValueError, match="options tol belong to the solver instance"):
+        CachedSolver(get_solver("pr", _k()), tol=1e-3)

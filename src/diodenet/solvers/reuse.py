@@ -29,6 +29,9 @@ class CachedSolver:
     """
 
     def __init__(self, method: str | EquilibriumSolver = "auto", **options: Any) -> None:
+        if isinstance(method, EquilibriumSolver) and options:
+            raise ValueError(f"options {', '.join(options)} belong to the solver instance; "
+                             "set them when making it (get_solver(method, kernel, ...))")
         self.method = method
         self.options = options
         self.solver: EquilibriumSolver | None = None
