@@ -115,6 +115,8 @@ def run_lock(directory: str | Path) -> Iterator[None]:
         except BlockingIOError:
             raise ValueError(f"{directory} is in use by another diodenet run: wait for it "
                              "to finish, or choose another --out") from None
+        except OSError:
+            pass  # a filesystem without flock: run unguarded rather than not at all
         yield
     finally:
         os.close(fd)
