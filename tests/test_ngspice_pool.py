@@ -157,3 +157,19 @@ def test_small_signal_and_conductances_on_the_pool(ngspice_available: None) -> N
     assert np.max(np.abs(one.voltages - before.voltages)) > 1e-4  # r5 did change
     # a current pushed into n10 raises V(n10): the response follows the drive's sign
     assert np.all(np.sign(one.voltage("n10")) == np.sign(amps))
+
+
+def test_a_ctrl_c_after_the_last_look_is_not_lost() -> None:
+    """While a batch runs, Ctrl-C only sets a flag, read while waiting for
+    chunks; one that came after the last read was dropped when the default
+    handler came back (resumed ngspice runs went on to their last epoch)."""
+    import pytest
+
+    from diodenet.simulators.ngspice.pool import _sigint_as_flag
+
+    with pytest.raises(KeyboardInterrupt), _sigint_as_flag() as flag:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert flag.wait(5)  # the handler ran (on the main thread)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with _sigint_as_flag():  # and without a Ctrl-C nothing is raised
+        pass

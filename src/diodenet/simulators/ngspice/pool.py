@@ -58,7 +58,8 @@ STOP_GRACE_S = 10.0
 
 @contextmanager
 def _sigint_as_flag() -> Iterator[threading.Event]:
-    """While inside, Ctrl-C sets the yielded event instead of raising.
+    """While inside, Ctrl-C sets the yielded event instead of raising; leaving
+    normally with the event set raises ``KeyboardInterrupt`` then.
 
     Only Python's default handler is replaced, and only in the main thread (the
     one place a handler can be installed); anywhere else the event never fires
@@ -74,6 +75,9 @@ def _sigint_as_flag() -> Iterator[threading.Event]:
         yield flag
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    # a Ctrl-C after the body's last look at the flag is not lost on the way out
+    if flag.is_set():
+        raise KeyboardInterrupt
 
 
 def _as_completed(
