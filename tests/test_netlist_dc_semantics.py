@@ -319,6 +319,18 @@ x1 n0 n1 s
 r2 n1 0 {g}
 .end
 """,
+    # ... also where the subcircuit's header declares the name (ngspice: g = 2k)
+    "outer value over the header": """t
+.param g = 1k
+.subckt s a g=3k
+.param g = {g*2}
+r1 a 0 {g}
+.ends
+v1 n1 0 1
+r0 n1 n2 1k
+x1 n2 s
+.end
+""",
     "vcvs gain keyword": """t
 v1 a 0 1
 r1 a 0 1k
@@ -466,7 +478,7 @@ def test_parameters_defined_in_terms_of_themselves_are_refused_on_their_line() -
 
     with pytest.raises(NetlistError, match=r"line 3: .*themselves: b -> a -> b"):
         read("t\n.param b = 1k\n.param a = {b*2}\n.param b = {a}\nv1 1 0 1\nr1 1 0 {a}\n")
-    # a header parameter is of the subcircuit's own scope: ngspice's Formula() error
+    # with no enclosing value to read: ngspice's Formula() error
     with pytest.raises(NetlistError, match=r"line 3: .*themselves: r -> r"):
         read("t\n.subckt s a b params: r=1k\n.param r = {r*2}\nr1 a b {r}\n.ends\n"
              "v1 n0 0 1\nx1 n0 n1 s\nr2 n1 0 1k\n")

@@ -5,10 +5,10 @@ parameters all at once: each name's last definition counts everywhere in the
 scope, and definitions may use names defined further down (ngspice sorts
 them by what they depend on). A definition that reads its own name reads the
 enclosing scope's value of it (``.param g = {g*2}`` in a subcircuit doubles
-the outer ``g``); one that depends on itself otherwise, directly or through
-others, is refused. In a subcircuit a value given on the instance
-line outranks the body's ``.param`` of that name, which outranks the
-header's default.
+the outer ``g``, even where the subcircuit's header declares ``g``); one that
+depends on itself otherwise, directly or through others, is refused. In a
+subcircuit a value given on the instance line outranks the body's
+``.param`` of that name, which outranks the header's default.
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ class ParamScope(Mapping[str, float]):
     def __init__(self, known: Mapping[str, float],
                  pending: Mapping[str, tuple[Assignment, Card]],
                  functions: Mapping[str, UserFunction],
-                 header: frozenset[str] = frozenset()) -> None:
+                 enclosing: Mapping[str, float] | None = None) -> None:
         self.known = {k: v for k, v in known.items() if k not in pending}
         # what a definition that reads its own name gets: the enclosing scope's
-        # value (ngspice: '.param g = {g*2}' in a subcircuit doubles the outer g;
-        # a header parameter is of the subcircuit's own scope, where ngspice
-        # refuses the self-reference)
-        self.outer = {k: v for k, v in known.items() if k in pending and k not in header}
+        # value (ngspice: '.param g = {g*2}' in a subcircuit doubles the outer g,
+        # also where the subcircuit's header declares g; with no outer g
+        # ngspice refuses the self-reference)
+        self.outer = {k: v for k, v in (enclosing or {}).items() if k in pending}
         self.pending = dict(pending)
         self.functions = functions
         self._resolving: list[str] = []
@@ -109,10 +109,10 @@ class ParamScope(Mapping[str, float]):
 def scope_values(inherited: Mapping[str, float],
                  definitions: Mapping[str, tuple[Assignment, Card]],
                  pinned: frozenset[str], functions: Mapping[str, UserFunction],
-                 header: frozenset[str] = frozenset()) -> dict[str, float]:
+                 enclosing: Mapping[str, float] | None = None) -> dict[str, float]:
     """The scope's values: ``inherited`` ones (the enclosing scope's, and the
-    subcircuit ``header``'s parameters with the instance's values), overridden
-    by ``definitions`` except for the ``pinned`` names (given on the instance
-    line)."""
+    subcircuit header's parameters with the instance's values), overridden by
+    ``definitions`` except for the ``pinned`` names (given on the instance
+    line); a definition reading its own name reads ``enclosing``'s value."""
     pending = {n: d for n, d in definitions.items() if n not in pinned}
-    return ParamScope(inherited, pending, functions, header).resolved()
+    return ParamScope(inherited, pending, functions, enclosing).resolved()

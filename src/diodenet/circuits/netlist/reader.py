@@ -179,12 +179,10 @@ class _Reader:
     def expand(
         self, block: Block, params: dict[str, float], path: str, ports: dict[str, str],
         stack: tuple[str, ...], pinned: frozenset[str] = frozenset(),
-        header: frozenset[str] = frozenset(),
     ) -> None:
         """Read ``block``'s cards into the circuit: its parameters resolved over
-        ``params`` (see ``params``; ``pinned``: the names its instance gave;
-        ``header``: its subcircuit's parameter names), then its elements and
-        instances."""
+        ``params`` (see ``params``; ``pinned``: the names its instance gave),
+        then its elements and instances."""
         models: dict[str, Card] = {}
         # the scope's .param and .func definitions, the last of each name counting
         definitions: dict[str, tuple[Assignment, Card]] = {}
@@ -213,7 +211,9 @@ class _Reader:
         outer = self.functions
         self.functions = overlay(functions, outer) if functions else outer
         try:
-            params = scope_values(params, definitions, pinned, self.functions, header)
+            # a subcircuit's enclosing scope is the top level (where it is defined)
+            enclosing = self.global_params if path else None
+            params = scope_values(params, definitions, pinned, self.functions, enclosing)
             self._expand_cards(block, params, path, ports, stack, models)
         finally:
             self.functions = outer
@@ -375,7 +375,7 @@ class _Reader:
             return
         new_path = f"{path}.{name}" if path else name
         self.expand(sub, inner, new_path, dict(zip(sub.ports, nodes)), (*stack, sub_name),
-                    frozenset(overrides), frozenset(declared))
+                    frozenset(overrides))
 
 
 
