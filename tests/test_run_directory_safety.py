@@ -280,7 +280,6 @@ def test_library_refuses_zero_instead_of_the_default() -> None:
 
 
 @pytest.mark.parametrize(("file", "edit", "problem"), [
-    ("checkpoint.json", lambda d: d.pop("best_conductances"), "without the best epoch's"),
     ("checkpoint.json", lambda d: d.update(best_conductances=[1.0]),
      "'best_conductances' must be 38 finite"),
     ("checkpoint.json", lambda d: d.update(best_conductances={"a": 1}),
@@ -337,6 +336,13 @@ def test_export_is_the_runs_result_its_best_epoch(tmp_path: Path) -> None:
         model, exported = read_netlist(out / "model.cir"), read_netlist(out / "export.cir")
     trained = [r.name for r in model.trainable_resistors]
     assert trained and [exported[n].g for n in trained] == [model[n].g for n in trained]
+    # a checkpoint from before the best epoch was kept: its last epoch, with a note
+    d = json.loads((out / "checkpoint.json").read_text())
+    d.pop("best_conductances")
+    (out / "checkpoint.json").write_text(json.dumps(d))
+    res = CliRunner().invoke(cli, ["export", str(out), "--json"])
+    assert res.exit_code == 0 and "written before checkpoints kept the best epoch" in res.stderr
+    assert json.loads(res.stdout)["epoch"] == 6
 
 
 def test_overwrite_checks_the_new_run_before_deleting_the_old(run_dir: Path,

@@ -35,6 +35,8 @@ def export(model_dir: Path, out_file: Path | None, sample: int, as_json: bool) -
         ex = export_netlist(model_dir, sample=sample)
         path = out_file or model_dir / "export.cir"
         atomic_write_text(path, ex.netlist)
+    if ex.note:
+        click.echo(f"note: {ex.note}", err=True)
     if not ex.finished:
         click.echo(f"note: {model_dir} has not finished training: exporting its best epoch "
                    f"so far ({ex.epoch})", err=True)

@@ -36,6 +36,7 @@ class Export:
     sample: int
     epoch: int
     finished: bool
+    note: str = ""  # what the caller should be told (an older checkpoint's last epoch)
 
 
 def export_netlist(model_dir: str | Path, *, sample: int = 0) -> Export:
@@ -52,12 +53,14 @@ def export_netlist(model_dir: str | Path, *, sample: int = 0) -> Export:
         if state.get("trainable") != list(hw.trainable):
             raise CheckpointError(f"{path}: the checkpoint's resistors are not the network "
                                   "config.json describes")
-        # the run's result is its best epoch (model.cir, the reported accuracy)
-        if "best_conductances" not in state:
-            raise CheckpointError(f"{path}: a checkpoint without the best epoch's "
-                                  "conductances (written before they were kept): export "
-                                  "model.cir instead")
-        g = _values(state, "best_conductances", len(hw.trainable), path)
+        # the run's result is its best epoch (model.cir, the reported accuracy);
+        # a checkpoint written before those were kept has the last epoch's only
+        best = "best_conductances" in state
+        note = "" if best else (f"{path} was written before checkpoints kept the best "
+                                "epoch: exporting its last epoch's conductances, which may "
+                                "differ from model.cir's")
+        g = _values(state, "best_conductances" if best else "conductances",
+                    len(hw.trainable), path)
         g_range = cfg.train_config().g_range
         if g_range.outside(g).any():
             raise CheckpointError(f"{path}: a conductance is outside the run's range "
@@ -67,7 +70,8 @@ def export_netlist(model_dir: str | Path, *, sample: int = 0) -> Export:
             if not isinstance(hw, Cascade):
                 raise CheckpointError(f"{path}: buffer gains, but the run's network has "
                                       "no buffers")
-            hw.set_gains(_values(state, "best_gains", len(hw.gains), path))
+            hw.set_gains(_values(state, "best_gains" if best else "gains", len(hw.gains),
+                                 path))
         u = net.encode(data.x_test[sample:sample + 1])
         expected = hw.settle(u).outputs[0]
         circuit = hw.circuit.copy()
@@ -87,7 +91,8 @@ def export_netlist(model_dir: str | Path, *, sample: int = 0) -> Export:
     text = f"{head}\n.op\n.save {saved}\n.print op {probes}\n.end\n"
     train = check_train_state(state, out / CHECKPOINT)
     finished = train["stopped"] or train["epoch"] == cfg.epochs
-    return Export(text, outputs, expected, sample, max(int(train["best_epoch"]), 0), finished)
+    epoch = int(train["best_epoch"]) if best else int(train["epoch"])
+    return Export(text, outputs, expected, sample, max(epoch, 0), finished, note)
 
 
 def _values(state: dict[str, Any], key: str, n: int, path: Path) -> np.ndarray:
