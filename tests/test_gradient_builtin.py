@@ -298,3 +298,13 @@ def test_a_kernel_without_a_unique_equilibrium_is_refused_with_the_reason() -> N
     with pytest.raises(ValueError, match=r"could not solve .* not strictly monotone .* "
                                          r"\(antiparallel ideal diodes"):
         hw.settle(np.array([[1.0]]))
+
+
+def test_a_diode_outside_the_kernel_is_named() -> None:
+    """The builtin hardware's refusal of ISR/IKF/IKR said 'a diode:'."""
+    c = Circuit("isr")
+    c.add_voltage_source("V1", "a", "0", 1.0)
+    c.add_resistor("R1", "a", "b", resistance=1e3)
+    c.add_diode("D7", "b", "0", ShockleyDiode(isr=1e-10))
+    with pytest.raises(ValueError, match=r"^d7: IKF/IKR/ISR are outside"):
+        BuiltinHardware(c, ["v1"], ["b"])

@@ -135,7 +135,7 @@ class BuiltinHardware(Hardware):
         # per-call fingerprint hashes each kind once
         shared: dict[Any, Any] = {}
         self._elements = [shared.setdefault(e, e)
-                          for e in (diode_nonlinearity(d.model) for d in mna.diodes)]
+                          for e in (diode_nonlinearity(d.model, d.name) for d in mna.diodes)]
         self._shockley = [k for k, e in enumerate(self._elements) if isinstance(e, Shockley)]
         nn = st.n_nodes
 
