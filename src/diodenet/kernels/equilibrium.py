@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from torch import Tensor
 
 
@@ -30,9 +31,10 @@ class Equilibrium:
         return bool(self.converged.all())
 
 
-class SingularSystemError(ValueError):
+class SingularSystemError(np.linalg.LinAlgError):
     """A solver met a singular system: the kernel's equilibrium need not exist,
-    or be unique (``λ_min(sym H)`` at 0)."""
+    or be unique (``λ_min(sym H)`` at 0). A ``LinAlgError``, as numpy's solvers
+    raise it, and so a ``ValueError``."""
 
 
 class ConvergenceError(RuntimeError):

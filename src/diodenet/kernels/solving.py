@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -76,15 +75,10 @@ def solve_kernel(
         state = solver.init(kernel)
     try:
         z, iterations = solver.compute(state, kernel, u, z0=z0)
-    except ConvergenceError:
-        raise
-    except (RuntimeError, np.linalg.LinAlgError, ZeroDivisionError) as exc:
-        # a factorisation or step of a singular system: torch's or LAPACK's words
-        # say nothing a user can act on
-        detail = (str(exc).splitlines() or [type(exc).__name__])[0][:80]
+    except SingularSystemError as exc:  # raised where a factorisation met it
         raise SingularSystemError(
-            f"{solver.name} met a singular system ({detail}): the kernel's equilibrium "
-            f"need not exist or be unique (λ_min(sym H) = {kernel.margin:.1e} S)") from None
+            f"{solver.name} met {exc}: the kernel's equilibrium need not exist or be "
+            f"unique (λ_min(sym H) = {kernel.margin:.1e} S)") from None
     # a solver that measured Kernel.residual at the very z it returns hands it on
     known = state.memory.pop("residual", None)
     res = known[1] if known is not None and known[0] is z else kernel.residual(z, u)

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..kernels.equilibrium import SingularSystemError
 from ..utils.versions import version
 
 
@@ -147,8 +148,10 @@ def _dense_factor(block: Any, symmetric: bool) -> tuple[str, Any]:
         if info == 0:
             return "cholesky", c
     lu, piv, info = lapack.dgetrf(block())
-    if info != 0:  # an exactly singular block, as numpy's solve would say
-        raise np.linalg.LinAlgError(f"Singular matrix (getrf info {info})")
+    if info > 0:  # an exactly singular block
+        raise SingularSystemError(f"a singular system (getrf: U[{info - 1},{info - 1}] is 0)")
+    if info < 0:
+        raise np.linalg.LinAlgError(f"getrf: argument {-info} is invalid")
     return "lu", (lu, piv)
 
 
@@ -207,8 +210,11 @@ def factor_free_sets(layout: Layout, free: np.ndarray, g: np.ndarray) -> FreeSet
             pos[F] = -1
             S = csr_matrix((val, idx, ptr), shape=(k, k))
             S = S + _diag(g[b, F]) if bool(np.any(g[b, F])) else S
-            lu = splu(S.tocsc(), permc_spec="MMD_AT_PLUS_A" if layout.symmetric else "COLAMD",
-                      options={"SymmetricMode": layout.symmetric})
+            try:
+                lu = splu(S.tocsc(), permc_spec="MMD_AT_PLUS_A" if layout.symmetric
+                          else "COLAMD", options={"SymmetricMode": layout.symmetric})
+            except RuntimeError as exc:  # SuperLU: "Factor is exactly singular"
+                raise SingularSystemError(f"a singular system (SuperLU: {exc})") from None
             blocks.append((F, "splu", lu))
             continue
 

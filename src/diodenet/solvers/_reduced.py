@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ..kernels.equilibrium import SingularSystemError
+
 #: Largest number of matrix entries one batched factorisation may hold at once
 #: (2**25 float64 entries = 256 MiB); bigger batches are factored in chunks.
 MAX_BATCH_ENTRIES = 2**25
@@ -114,10 +116,19 @@ def _factor(M: Tensor, symmetric: bool) -> tuple[Tensor | None, Tensor | None,
         if not bool(bad.any()):
             return L, None, None, None
         rows = torch.nonzero(bad).squeeze(1)
-        LU, pivots = torch.linalg.lu_factor(M[rows])
+        LU, pivots = _lu(M[rows])
         return L, LU, pivots, rows
-    LU, pivots = torch.linalg.lu_factor(M)
+    LU, pivots = _lu(M)
     return None, LU, pivots, None
+
+
+def _lu(M: Tensor) -> tuple[Tensor, Tensor]:
+    """LU factors of a batch; ``SingularSystemError`` when a matrix is singular."""
+    LU, pivots, info = torch.linalg.lu_factor_ex(M)
+    if bool((info > 0).any()):
+        k = int(info[info > 0][0]) - 1
+        raise SingularSystemError(f"a singular system (LU: U[{k},{k}] is 0)")
+    return LU, pivots
 
 
 def factor_reduced(A: Tensor, free: Tensor, g: Tensor, *,
