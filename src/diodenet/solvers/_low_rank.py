@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from ..kernels.low_rank import DiagonalPlusLowRank
+from ..kernels.solving import default_tol
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def solve_low_rank(
     ``"Hx"``, the self-check's product ``x (D + U K Vᵀ)ᵀ`` on every element (not
     only the free ones): ``x Hᵀ`` itself where ``g = 0``, as for ideal diodes."""
     if rtol is None:
-        rtol = max(1e-10, 1e3 * torch.finfo(rhs.dtype).eps)
+        rtol = default_tol(rhs.dtype)
     dt = rhs.dtype
     f = factors if factors is not None else factor_low_rank(form, free, g, dt)
     oriented = form.T if transpose else form
