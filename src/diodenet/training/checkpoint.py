@@ -315,10 +315,11 @@ class TrainState:
         )
 
 
-def check_resumable(out: Path, trainer: Trainer) -> None:
-    """``out``'s checkpoint is one ``trainer`` can continue: trained with its
-    settings, of its network, its parameters in range, its optimiser and
-    schedule restorable; one-line ``CheckpointError`` naming the file otherwise."""
+def check_resumable(out: Path, trainer: Trainer) -> TrainState:
+    """``out``'s checkpoint as the ``TrainState`` to resume from, if ``trainer``
+    can continue it: trained with its settings, of its network, its parameters
+    in range, its optimiser and schedule restorable; one-line
+    ``CheckpointError`` naming the file otherwise."""
     path = out / CHECKPOINT
     data = load_checkpoint(out)
     state = check_train_state(data, path)
@@ -345,8 +346,9 @@ def check_resumable(out: Path, trainer: Trainer) -> None:
                               f"{n_g} trainable resistors"
                               + (f" and {n_a} trained buffer gains" if n_a else ""))
     check_optimizer_state(state, theta.size, path)
+    restored = TrainState.from_json(state)
     try:  # the optimiser and schedule restored as the run will restore them
-        trainer.optimizers(TrainState.from_json(state))
+        trainer.optimizers(restored)
     except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
         raise CheckpointError(f"{path}: damaged checkpoint: the optimiser or its schedule "
                               f"does not restore ({type(exc).__name__}: {exc})") from None
@@ -369,3 +371,4 @@ def check_resumable(out: Path, trainer: Trainer) -> None:
             f"{path}: theta[{k}] = {float(theta[k])!r} gives conductance "
             f"{float(g[k])!r} S, outside the run's range [{lo!r}, {hi!r}] S"
         )
+    return restored

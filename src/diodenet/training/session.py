@@ -348,8 +348,7 @@ def _run_in(out: Path, cfg: RunConfig, tc: TrainConfig, data: Dataset,
                           test=(data.x_test, data.y_test), out_dir=out, on_batch=on_batch,
                           progress=progress, metrics_extra={"features": data.features})
         if resume:
-            check_resumable(out, trainer)
-            state = trainer.resume_state()
+            state = trainer.resume_state(check_resumable(out, trainer))
         else:
             state = trainer.initial_state()
             trainer.checkpoint(state)  # epoch 0: a run killed from here on resumes

@@ -264,11 +264,13 @@ class Trainer:
             **self.extra_state,
         })
 
-    def resume_state(self) -> TrainState:
-        """The state in ``out_dir``'s checkpoint; rewrites ``metrics.jsonl`` to
-        match it (lines of an epoch that never reached its checkpoint go)."""
+    def resume_state(self, state: TrainState | None = None) -> TrainState:
+        """``state``, or the one in ``out_dir``'s checkpoint (read when not
+        given); rewrites ``metrics.jsonl`` to match it (lines of an epoch that
+        never reached its checkpoint go)."""
         assert self.out_dir is not None
-        state = TrainState.from_json(load_checkpoint(self.out_dir)["state"])
+        if state is None:
+            state = TrainState.from_json(load_checkpoint(self.out_dir)["state"])
         import json
 
         atomic_write_text(self.out_dir / METRICS,
