@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..linearization import HARDWARES, Hardware, make_hardware
-from ..utils.numbers import is_whole
+from ..utils.numbers import is_real, is_whole
 from .architectures import CascadeNetwork, Network, build_network
 from .checkpoint import (
     CHECKPOINT,
@@ -388,8 +388,7 @@ def saved_config(out: Path) -> RunConfig:
         kind = str(kinds.get(key, ""))
         if key == "hidden":  # one layer size, or a list of them (a cascade)
             sizes = value if isinstance(value, list) and value else [value]
-            if value is not None and not all(
-                    isinstance(h, int) and not isinstance(h, bool) for h in sizes):
+            if value is not None and not all(is_whole(h) for h in sizes):
                 raise CheckpointError(f"{path}: damaged run config: 'hidden' is {value!r}, "
                                       "expected int or a list of int")
             continue
@@ -399,9 +398,8 @@ def saved_config(out: Path) -> RunConfig:
         ok = (value is None and "None" in parts) or (
             ("str" in parts and isinstance(value, str))
             or ("bool" in parts and isinstance(value, bool))
-            or ("int" in parts and isinstance(value, int) and not isinstance(value, bool))
-            or ("float" in parts and isinstance(value, int | float)
-                and not isinstance(value, bool)))
+            or ("int" in parts and is_whole(value))
+            or ("float" in parts and is_real(value)))
         if key in kinds and not ok:
             raise CheckpointError(f"{path}: damaged run config: {key!r} is {value!r}, "
                                   f"expected {kind.replace(' | ', ' or ')}")
