@@ -295,7 +295,7 @@ def train_epochs(*trainers: Trainer, epochs: int) -> list[tuple[float, float]]:
     runs = []
     for trainer in trainers:  # every start is read before any trainer steps
         state = trainer.initial_state()
-        runs.append((trainer, state, *trainer._optimizers(state)))
+        runs.append((trainer, state, *trainer.optimizers(state)))
     seconds = [0.0] * len(trainers)
     c, n = trainers[0].config, len(trainers[0].y_fit)
     for e in range(epochs):
