@@ -86,7 +86,7 @@ def conductance_update(net: str, rounds: int = 300) -> tuple[float, float]:
     t_alter = (time.perf_counter() - t) / rounds
     t = time.perf_counter()
     for _ in range(rounds):
-        s = spec.with_resistances(dict(zip(names, rng.uniform(500, 5000, 30))))
+        s = spec.with_resistances(names, rng.uniform(500, 5000, 30))
         ng.load(s.base_lines())
         ng.analysis("op")
         ng.destroy_plots()
