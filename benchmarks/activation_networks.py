@@ -23,7 +23,7 @@ import tempfile
 import numpy as np
 
 from diodenet.linearization import BuiltinHardware
-from diodenet.training.session import RunConfig, build, load_data, run_training
+from diodenet.training.session import RunConfig, build_single, load_data, run_training
 from diodenet.utils import limit_threads
 
 
@@ -51,7 +51,7 @@ def main() -> None:
         ideal, cfg = trained(dataset, "ideal")
         shockley, _ = trained(dataset, "shockley")
         data = load_data(cfg)
-        real = build(cfg, data).with_diodes("shockley")
+        real = build_single(cfg, data).with_diodes("shockley")  # one hidden layer
         hw = BuiltinHardware(real.circuit, real.inputs, real.outputs)
         hw.set_conductances(np.exp(ideal["log_g"]))
         pred = hw.settle(real.encode(data.x_test)).outputs.argmax(axis=1)

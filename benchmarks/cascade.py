@@ -101,8 +101,10 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     for dataset in args.datasets.split(","):
         cfg = RunConfig(dataset=dataset, features="pca64" if dataset == "mnist" else None)
-        data = load_data(cfg.resolved())
-        epochs = args.epochs or cfg.resolved().epochs
+        resolved = cfg.resolved()
+        data = load_data(resolved)
+        assert resolved.epochs is not None  # resolved() fills in the dataset's default
+        epochs = args.epochs or resolved.epochs
         n_in, n_out = data.n_features, data.n_classes
         for hidden in layouts(n_in, n_out, BASE[dataset]):
             r = train(dataset, hidden, epochs)

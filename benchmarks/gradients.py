@@ -39,6 +39,8 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
 
 import numpy as np
 
@@ -54,6 +56,8 @@ from diodenet.linearization import (
 
 INPUTS = ["v1", "v2", "v3", "v4"]
 OUTPUTS = ["n24", "n18"]
+
+T = TypeVar("T")
 
 
 def benchmark_circuit(seed: int = 0, nodes: int = 25, resistors: int = 100, diodes: int = 8,
@@ -116,9 +120,11 @@ def rel_error(est: np.ndarray, ref: np.ndarray) -> float:
     return float(np.abs(est - ref).max() / np.abs(ref).max())
 
 
-def timed(fn: Callable[[], object], repeats: int) -> tuple[object, float]:
+def timed(fn: Callable[[], T], repeats: int) -> tuple[T, float]:
     """``fn()``'s last result and its best wall time (s) over ``repeats``."""
-    best, out = np.inf, None
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    best = np.inf
     for _ in range(repeats):
         t0 = time.perf_counter()
         out = fn()
@@ -147,6 +153,7 @@ def fd_gradient(hw: Hardware, u: np.ndarray, targets: np.ndarray, central: bool)
                 g[k] = g0[k] * (1 - step)
                 grad[k] = (up - loss_at(g)) / (2 * step * g0[k])
             else:
+                assert base is not None  # measured above when not central
                 grad[k] = (up - base) / (step * g0[k])
     finally:
         hw.set_conductances(g0)
@@ -196,7 +203,8 @@ def sens_crosscheck() -> str:
     c = Circuit.from_spice(random_diode_network(0))
     ins = ["v0", "v1", "v2", "v3"]
     u = random_inputs(1)
-    with NgspiceHardware(c, ins, ["n13"]) as hw:
+    hw = NgspiceHardware(c, ins, ["n13"])
+    with hw:  # bound first: ``Hardware.__enter__`` is typed to return the base class
         m = hw.settle(u)
         adj = hw.settle_linearized(m, {output_port(0): np.ones(1)}, adjoint=True)
         dy_dR = (m.branch_voltages * adj.branch_voltages)[0] * hw.conductances() ** -2
@@ -216,7 +224,7 @@ def run_backend(hw: Hardware, hw_nudge: Hardware, u: np.ndarray, targets: np.nda
     before = hw.settles
     hl, t_hl = timed(lambda: hardware_gradient(hw, u, loss), args.repeats)
     spp = (hw.settles - before) / args.repeats / batch
-    ref = hl.dL_dg  # type: ignore[attr-defined]
+    ref = hl.dL_dg
     _, t_fwd = timed(lambda: hw.settle(u), args.repeats)
     rows.append(Row(name, "HL (hardware linearization)", batch / t_hl, f"{spp:g}", None,
                     f"reference; per batch: forward settle {1e3 * t_fwd:.0f} ms, rest "
@@ -226,14 +234,14 @@ def run_backend(hw: Hardware, hw_nudge: Hardware, u: np.ndarray, targets: np.nda
     if not args.quick:
         fd_rows.append(("FD ctr (step 1e-4)", True, 2 * P))
     for label, central, settles in fd_rows:
-        fd, t_fd = timed(lambda c=central: fd_gradient(hw, u, targets, c), 1)
+        fd, t_fd = timed(partial(fd_gradient, hw, u, targets, central), 1)
         rows.append(Row(name, label, batch / t_fd, str(settles), rel_error(fd, ref)))
 
     if isinstance(hw, NgspiceHardware):
         n = min(batch, args.sens_samples)
         m = hw.settle(u[:n])
         _, g_y = loss_gradient(sse_loss(targets[:n]), m.outputs)
-        (sens, zeros), t_s = timed(lambda: sens_gradient(hw, u[:n], g_y), 1)  # type: ignore[misc]
+        (sens, zeros), t_s = timed(lambda: sens_gradient(hw, u[:n], g_y), 1)
         ref_n = hardware_gradient(hw, u[:n], sse_loss(targets[:n])).dL_dg
         rows.append(Row(name, f".sens ({n} samples)", n / t_s,
                         f"{len(OUTPUTS)} .sens", rel_error(sens, ref_n),
@@ -242,9 +250,9 @@ def run_backend(hw: Hardware, hw_nudge: Hardware, u: np.ndarray, targets: np.nda
     g_ref = float(np.median(hw.conductances()))
     for beta, sym in [(0.1, False), (0.01, False), (0.01, True)]:
         label = f"EqProp {'sym ±' if sym else ''}β={beta:g}"
-        ep, t_ep = timed(lambda b=beta, s=sym: eqprop_gradient(hw_nudge, u, targets, b, g_ref, s),
+        ep, t_ep = timed(partial(eqprop_gradient, hw_nudge, u, targets, beta, g_ref, sym),
                          args.repeats)
-        cos = float(ep @ ref / np.linalg.norm(ep) / np.linalg.norm(ref))  # type: ignore[operator]
+        cos = float(ep @ ref / np.linalg.norm(ep) / np.linalg.norm(ref))
         rows.append(Row(name, label, batch / t_ep, "3" if sym else "2", rel_error(ep, ref),
                         f"cosine to HL {cos:+.4f}"))
     return rows

@@ -93,13 +93,13 @@ class _RefBackward(torch.autograd.Function):
     """Identity forward; backward solves ``(I - (JW)ᵀ) g̃ = g`` by PR on the adjoint."""
 
     @staticmethod
-    def forward(ctx, z, Winv, W, model):  # type: ignore[override]
+    def forward(ctx, z, Winv, W, model):
         ctx.save_for_backward(z, Winv, W)
         ctx.model = model
         return z
 
     @staticmethod
-    def backward(ctx, g):  # type: ignore[override]
+    def backward(ctx, g):
         z, Winv, W = ctx.saved_tensors
         model = ctx.model
         a = model.alpha
@@ -155,6 +155,7 @@ def equilibrium_residual(model: nn.Module, x: Tensor) -> float:
             H, q = torch.eye(n) - W, model.U(x)
             z = model.equilibrium(x, model.resolvent(W))
         else:
+            assert isinstance(model, DiodenetModel)  # the only other side
             mon = model.mon
             H, q = mon.H(), torch.nn.functional.linear(x, mon.U, mon.c)
             z = mon.equilibrium(x)

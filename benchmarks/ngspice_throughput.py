@@ -23,6 +23,8 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import time
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import numpy as np
 
@@ -31,6 +33,8 @@ from diodenet.simulators.ngspice.netlist_edit import NetlistSpec
 from diodenet.testing import random_diode_network, random_inputs
 
 SOURCES = ["v0", "v1", "v2", "v3"]
+
+T = TypeVar("T")
 
 
 def netlist_for(net: str, row: np.ndarray) -> str:
@@ -64,7 +68,7 @@ def ebana(net: str, u: np.ndarray) -> np.ndarray:
     return np.asarray(out)
 
 
-def timed(fn, n: int) -> tuple[float, object]:
+def timed(fn: Callable[[], T], n: int) -> tuple[float, T]:
     t = time.perf_counter()
     res = fn()
     return n / (time.perf_counter() - t), res
@@ -110,7 +114,7 @@ def main() -> None:
         rows.append(("ours sweep, 1 process", n_sweep, rate, 0.0))
     ref_n10 = ref.voltage("n10")
 
-    def check(v: np.ndarray) -> float:
+    def check(v: np.ndarray | Sequence[float]) -> float:
         return float(np.max(np.abs(np.asarray(v) - ref_n10[: len(v)])))
 
     with NgspiceSimulator(net, workers=2) as sim:
@@ -124,12 +128,12 @@ def main() -> None:
         sim.operating_points(u[:10], SOURCES)
         rate, res = timed(lambda: sim.operating_points(u[:n_op], SOURCES), n_op)
         rows.append(("ours op, 2 workers", n_op, rate, check(res.voltage("n10"))))
-    rate, res = timed(lambda: ebana(net, u[:n_ebana]), n_ebana)
-    rows.append(("EBANA pattern (pool per 40)", n_ebana, rate, check(res)))
-    rate, res = timed(
+    rate, v_ebana = timed(lambda: ebana(net, u[:n_ebana]), n_ebana)
+    rows.append(("EBANA pattern (pool per 40)", n_ebana, rate, check(v_ebana)))
+    rate, v_sub = timed(
         lambda: [batch_operating_point(netlist_for(net, r))["n10"] for r in u[:n_sub]], n_sub
     )
-    rows.append(("ngspice -b per sample", n_sub, rate, check(res)))
+    rows.append(("ngspice -b per sample", n_sub, rate, check(v_sub)))
 
     base = rows[-1][2]
     print(f"circuit: 20 nodes, 30 R, 10 diodes, 4 sources; {mp.cpu_count()} CPUs")

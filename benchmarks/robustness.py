@@ -26,6 +26,7 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -98,7 +99,7 @@ def main() -> None:
             t0 = time.perf_counter()
             off = robustness(cfg, spec, instances=args.instances, epochs=0, log=quiet,
                              nominal_conductances=g)
-            ins = {"in_situ": {e: [] for e in estimators}}
+            ins: dict[str, Any] = {"in_situ": {e: [] for e in estimators}}  # as robustness()
             if any(abs(tol - t) < 1e-12 for t in in_situ_at):
                 ins = robustness(cfg, spec, instances=args.in_situ_instances,
                                  epochs=args.in_situ_epochs, estimators=estimators, log=quiet,

@@ -165,20 +165,21 @@ class LayeredNetwork:
         self.index.update({n: ("o", i) for i, n in enumerate(outs)})
         self.nd, self.nh, self.no = len(driven), len(hidden), len(outs)
         self.driven = driven
-        self.maps = {"hd": [], "oh": [], "od": []}  # (resistor index, row, col)
+        # (resistor index, row, col) per block
+        entries: dict[str, list[tuple[int, int, int]]] = {"hd": [], "oh": [], "od": []}
         for k, name in enumerate(trainable):
             r = c[name]
             (ka, ia), (kb, ib) = self.index[r.n1], self.index[r.n2]
             if {ka, kb} == {"d", "h"}:
-                self.maps["hd"].append((k, ia if ka == "h" else ib, ib if ka == "h" else ia))
+                entries["hd"].append((k, ia if ka == "h" else ib, ib if ka == "h" else ia))
             elif {ka, kb} == {"o", "h"}:
-                self.maps["oh"].append((k, ia if ka == "o" else ib, ib if ka == "o" else ia))
+                entries["oh"].append((k, ia if ka == "o" else ib, ib if ka == "o" else ia))
             elif {ka, kb} == {"o", "d"}:
-                self.maps["od"].append((k, ia if ka == "o" else ib, ib if ka == "o" else ia))
+                entries["od"].append((k, ia if ka == "o" else ib, ib if ka == "o" else ia))
             else:
                 raise ValueError(f"{name}: not a layered network")
-        self.maps = {key: np.array(v, dtype=np.int64).reshape(-1, 3)
-                     for key, v in self.maps.items()}
+        self.maps: dict[str, np.ndarray] = {key: np.array(v, dtype=np.int64).reshape(-1, 3)
+                                            for key, v in entries.items()}
         shapes = {"hd": (self.nh, self.nd), "oh": (self.no, self.nh), "od": (self.no, self.nd)}
         self.shapes = shapes
 
@@ -312,6 +313,7 @@ def train_epochs(*trainers: Trainer, epochs: int) -> list[tuple[float, float]]:
     out = []
     for (trainer, state, *_), s in zip(runs, seconds):
         trainer.program(state.theta)
+        assert trainer.test is not None, "train_epochs reports test accuracy: needs test data"
         out.append((s / epochs, trainer.evaluate(*trainer.test)[1]))
     return out
 

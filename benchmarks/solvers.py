@@ -249,6 +249,7 @@ def kernel_rows(name: str, k: Kernel, u: torch.Tensor, repeat: int, baseline_cap
 
 def trained_kernel(hidden: int, batch: int) -> tuple[Kernel, torch.Tensor]:
     """The digits network's kernel after one epoch of training (builtin hardware)."""
+    from diodenet.linearization import BuiltinHardware
     from diodenet.training.session import RunConfig, build, load_data, training_hardware
     from diodenet.training.trainer import Trainer
 
@@ -258,6 +259,7 @@ def trained_kernel(hidden: int, batch: int) -> tuple[Kernel, torch.Tensor]:
     with training_hardware("builtin", net) as hw:
         Trainer(hw, net.encode, data.n_classes, data.x_train, data.y_train,
                 cfg.train_config(), progress=False).run()
+        assert isinstance(hw, BuiltinHardware)  # "builtin" on a plain network
         k = hw.kernel
         u = k.check_inputs(net.encode(data.x_train[:batch]))
     return k, u
