@@ -29,7 +29,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -239,7 +239,7 @@ class Hardware(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release workers or libraries (no-op by default)."""
 
-    def __enter__(self) -> Hardware:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
