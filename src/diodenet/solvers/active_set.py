@@ -14,9 +14,12 @@ i.e. one solve on the conducting set ``F`` only (``G`` holds the segments'
 conductances, ``1/ron`` for a conducting PWL diode). If the pieces at the new
 ``z`` are those used, ``z`` solves the kernel equation exactly (to round-off),
 and the sample is done. For M-matrices (resistor networks) this ends in a few
-steps; for general monotone ``H`` (gyrators) active-set steps can cycle, so a
-sample whose residual does not decrease is moved on by ``fallback``
-Peaceman–Rachford iterations from its best point, then Newton resumes.
+steps. On other kernels (diodes in both orientations, gyrators) plain steps
+can cycle: for ideal diodes the steps become block principal pivots with
+Murty's least-index safeguard (``_pivots``), which end in finitely many
+steps whenever ``sym(H) ≻ 0``; for other elements a sample whose residual
+does not decrease is moved on by ``fallback`` Peaceman–Rachford iterations
+from its best point, then Newton resumes.
 
 A warm start (``_starts``) first brings most samples to their final active
 set, so usually one factorisation per sample finishes the job: projected Gauss–Seidel
@@ -55,6 +58,7 @@ from ._common import (
     segments,
 )
 from ._factor import SMALL, gauss_seidel_pays, layout_of, solve_switched
+from ._pivots import Pivots
 from ._starts import ActiveSetStarts, ActiveSetState, recall, remember
 from .base import SolverState
 from .gauss_seidel import is_symmetric, pgs_state
@@ -80,8 +84,11 @@ class ActiveSet(ActiveSetStarts):
     (the warm start ends once at most this fraction of samples changed a piece
     over 5 PR iterations, default 0.05), ``fallback`` (PR iterations
     when a sample stalls, default 50), ``patience`` (Newton steps without a
-    new best residual that count as a stall, default 3). ``max_iter`` bounds the Newton steps
-    (default 50). The iteration count returned is Newton steps plus PR steps.
+    new best residual that count as a stall, default 3); the last two apply
+    to kernels with non-ideal elements (ideal diodes pivot, see ``_pivots``).
+    ``max_iter`` bounds the Newton steps (default 50, or ``4n`` where that is
+    more: single pivots may need a few steps per element). The iteration
+    count returned is Newton steps plus PR steps.
 
     ``exact=False`` makes it a faster hybrid that stops at ``tol``:
     Peaceman–Rachford, switching to the exact active-set steps only when PR has
@@ -120,6 +127,7 @@ class ActiveSet(ActiveSetStarts):
         self.patience = positive_int(patience, "patience")
         if not self.exact:
             self.name = "active_set(exact=False)"
+        self.steps_given = max_iter is not None
         self.max_iter = positive_int(50 if max_iter is None else max_iter, "max_iter")
 
     def _init(self, kernel: Kernel) -> ActiveSetState:
@@ -274,8 +282,16 @@ class ActiveSet(ActiveSetStarts):
         steps = iterations = 0
         # on an M-matrix (a resistor network) the steps end in finitely many, at most
         # n, though the residual may rise on the way: no stall rescue is needed
-        patience = max(self.patience, kernel.n + 1) if is_m_matrix(kernel) else self.patience
-        for _ in range(self.max_iter):
+        m_matrix = is_m_matrix(kernel)
+        patience = max(self.patience, kernel.n + 1) if m_matrix else self.patience
+        # ideal diodes on any other kernel: block pivots with Murty's safeguard
+        # (``_pivots``), finite where PR's rescue can crawl; PR stays for the rest
+        pivots = Pivots(batch, kernel.n, q.device) if kernel.all_ideal and not m_matrix \
+            else None
+        max_steps = self.max_iter if self.steps_given else max(self.max_iter, 4 * kernel.n)
+        if pivots is not None:
+            patience = max_steps + 1
+        for _ in range(max_steps):
             act = torch.nonzero(~done).squeeze(1)
             if act.numel() == 0:
                 break
@@ -283,9 +299,11 @@ class ActiveSet(ActiveSetStarts):
             iterations += 1
             whole = act.numel() == batch  # the usual first step: views, not gathers
             za, qa = (z, q) if whole else (z[act], q[act])
+            free = free0 if whole and steps == 1 else None
+            if pivots is not None and pivots.free is not None:
+                free = pivots.free if whole else pivots.free[act]
             z_new, before, start_res, Hz = self.newton_step(
-                state, kernel, za, qa, memory, free0 if whole and steps == 1 else None,
-                None if whole else ~done)
+                state, kernel, za, qa, memory, free, None if whole else ~done)
             if from_first_step:
                 best_res, from_first_step = start_res, False
             after, natural = pieces(kernel, z_new, qa, state.alpha, Hz)
@@ -298,6 +316,14 @@ class ActiveSet(ActiveSetStarts):
             if exact_pieces:
                 # same pieces at the new point: the piecewise-affine solve was exact
                 finished |= (before == after).all(dim=1)
+            if pivots is not None:
+                # a piece within round-off of its knee is right either way: were it
+                # counted, the least-index rule could flip it back and forth for ever
+                w = kernel.apply_H(z_new).add_(qa)
+                scale = (z_new.abs() @ pivots.abs_H(kernel).T).add_(qa.abs())
+                knee = torch.sub(z_new, w, alpha=state.alpha).abs() \
+                    <= state.alpha * max(self.tol, 1e3 * torch.finfo(q.dtype).eps) * scale
+                finished |= pivots.next(act, whole, before > 0, after > 0, knee)
             # the residual of active-set steps need not fall monotonically, so
             # only a run of `patience` steps without a new best counts as a stall
             if whole:  # every sample stepped: whole tensors, no scatters
@@ -345,3 +371,4 @@ class ActiveSet(ActiveSetStarts):
         ``x = z - α(Hz + q)`` (exact), else they are read from ``z`` alone.
         """
         return equilibrium_transpose(kernel, z, v, u, state.alpha)
+

@@ -1,0 +1,86 @@
+"""Block principal pivoting with Murty's safeguard, for the active set.
+
+On a kernel that is not an M-matrix (diodes in both orientations, gyrators)
+plain active-set steps, which flip every element whose piece came out wrong,
+can cycle. ``Pivots`` chooses each step's pieces instead, by Júdice and
+Pires's rule (1994): block flips while the count of wrong pieces keeps
+falling, the single least-index flip of Murty's method otherwise. For ``H``
+with ``sym(H) ≻ 0`` (a P-matrix) the least-index rule, and so the scheme,
+ends in finitely many steps. Used by ``active_set.ActiveSet`` for ideal
+diodes, whose pieces are a free/clamped mask.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+if TYPE_CHECKING:
+    from ..kernels.kernel import Kernel
+
+
+#: block pivots in a row that may fail to lower a sample's count of wrong
+#: pieces before single (Murty) pivots take over. Measured, in mean steps per
+#: sample for 1, 2, 3 and 5: 5.2, 4.1, 4.1, 4.1 on 20-diode networks with a
+#: 1e6 spread of resistances; 11, 15, 17, 18 on random 10-element kernels
+#: with a large skew part (gyrators); 4.7, 4.4, 4.7, 5.0 on symmetric ones
+PIVOT_TRIES = 2
+
+
+class Pivots:
+    """The next step's pieces for ideal diodes on a kernel that is not an
+    M-matrix, where plain active-set steps can cycle (measured: a period-3
+    cycle on a 20-diode network with a 1e6 spread of resistances, which 50
+    Peaceman–Rachford iterations per rescue did not leave in 900 steps).
+
+    Block principal pivoting with Murty's safeguard (Júdice and Pires, 1994):
+    a step flips every element whose piece came out wrong (the plain step)
+    while that count keeps reaching new lows within ``PIVOT_TRIES`` steps;
+    otherwise it flips only the wrong element of least index, until the count
+    reaches a new low. For ``H`` with ``sym(H) ≻ 0`` (a P-matrix) the
+    least-index rule ends in finitely many steps, so the scheme does.
+    ``free`` is the next step's pieces per sample (``None`` until a step
+    was taken)."""
+
+    def __init__(self, batch: int, n: int, device: torch.device) -> None:
+        self.free: Tensor | None = None
+        self._abs_H: Tensor | None = None
+        self.best = torch.full((batch,), n + 1, dtype=torch.int64, device=device)
+        self.tries = torch.full((batch,), PIVOT_TRIES, dtype=torch.int64, device=device)
+
+    def abs_H(self, kernel: Kernel) -> Tensor:
+        """``|H|`` entrywise, for the round-off scale of each port current."""
+        if self._abs_H is None:
+            self._abs_H = kernel.H.abs()
+        return self._abs_H
+
+    def next(self, act: Tensor, whole: bool, before: Tensor, after: Tensor,
+             knee: Tensor) -> Tensor:
+        """Record the step of samples ``act`` (all when ``whole``) that used
+        pieces ``before`` and whose answer has pieces ``after`` (bool), ``knee``
+        marking the elements within round-off of a knee (not counted wrong).
+        Returns which of the samples have no piece wrong (they are solved)."""
+        wrong = (before != after) & ~knee
+        count = wrong.sum(dim=1)
+        best = self.best if whole else self.best[act]
+        lower = count < best
+        tries = torch.where(lower, PIVOT_TRIES, (self.tries if whole else self.tries[act]) - 1)
+        nxt = after
+        single = tries <= 0
+        if bool(single.any()):
+            first = wrong.to(torch.int8).argmax(dim=1, keepdim=True)  # least index
+            flipped = before.scatter(1, first, ~before.gather(1, first))
+            nxt = torch.where(single[:, None], flipped, after)
+        if whole:
+            self.best, self.tries = torch.minimum(best, count), tries
+            self.free = nxt
+            return count == 0
+        self.best[act], self.tries[act] = torch.minimum(best, count), tries
+        if self.free is None:
+            self.free = torch.zeros((self.best.shape[0], before.shape[1]), dtype=torch.bool,
+                                    device=before.device)
+        self.free[act] = nxt
+        return count == 0
+
