@@ -331,6 +331,45 @@ r0 n1 n2 1k
 x1 n2 s
 .end
 """,
+    # a subcircuit is resolved in the scope it is called from: the caller's
+    # parameters (over the top level's) reach its body, its header defaults
+    # and a body .param reading its own name, through any depth of calls;
+    # its own header parameter still shadows the caller's
+    "called scope": """t
+.param r = 1k
+.subckt leaf a b
+r1 a b {r}
+.ends
+.subckt leafh a b rr={r*2}
+r1 a b {rr}
+.ends
+.subckt leafself a b
+.param r = {r*2}
+r1 a b {r}
+.ends
+.subckt leafown a b r=5k
+r1 a b {r}
+.ends
+.subckt mid a b
+x1 a b leaf
+.ends
+.subckt outer a b
+.param r = 3k
+x1 a m1 leaf
+x2 m1 m2 leafh
+x3 m2 m3 leafself
+x4 m3 m4 mid
+x5 m4 b leafown
+r2 m2 0 7k
+r3 m4 0 11k
+.ends
+v1 n0 0 1
+r0 n0 n1 1k
+x0 n1 n2 outer
+r9 n2 0 2k
+x9 n2 0 leaf
+.end
+""",
     "vcvs gain keyword": """t
 v1 a 0 1
 r1 a 0 1k

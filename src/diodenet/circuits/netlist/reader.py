@@ -179,10 +179,12 @@ class _Reader:
     def expand(
         self, block: Block, params: dict[str, float], path: str, ports: dict[str, str],
         stack: tuple[str, ...], pinned: frozenset[str] = frozenset(),
+        caller: dict[str, float] | None = None,
     ) -> None:
         """Read ``block``'s cards into the circuit: its parameters resolved over
-        ``params`` (see ``params``; ``pinned``: the names its instance gave),
-        then its elements and instances."""
+        ``params`` (see ``params``; ``pinned``: the names its instance gave;
+        ``caller``: the calling scope's values, which a definition reading its
+        own name reads), then its elements and instances."""
         models: dict[str, Card] = {}
         # the scope's .param and .func definitions, the last of each name counting
         definitions: dict[str, tuple[Assignment, Card]] = {}
@@ -211,9 +213,7 @@ class _Reader:
         outer = self.functions
         self.functions = overlay(functions, outer) if functions else outer
         try:
-            # a subcircuit's enclosing scope is the top level (where it is defined)
-            enclosing = self.global_params if path else None
-            params = scope_values(params, definitions, pinned, self.functions, enclosing)
+            params = scope_values(params, definitions, pinned, self.functions, caller)
             self._expand_cards(block, params, path, ports, stack, models)
         finally:
             self.functions = outer
@@ -354,7 +354,9 @@ class _Reader:
             if key not in declared:
                 raise card.error(f"{name}: subcircuit {sub_name!r} has no parameter {key!r}")
             overrides[key] = self.value(card, raw, params, f"{name} parameter {key}")
-        inner = dict(self.global_params)
+        # ngspice resolves a subcircuit in the scope it is called from (the
+        # caller's parameters, over the top level's), not where it is defined
+        inner = dict(params)
         for key, raw in sub.defaults:
             if key in overrides:
                 inner[key] = overrides[key]
@@ -375,7 +377,7 @@ class _Reader:
             return
         new_path = f"{path}.{name}" if path else name
         self.expand(sub, inner, new_path, dict(zip(sub.ports, nodes)), (*stack, sub_name),
-                    frozenset(overrides))
+                    frozenset(overrides), params)
 
 
 
