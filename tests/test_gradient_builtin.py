@@ -308,3 +308,27 @@ def test_a_diode_outside_the_kernel_is_named() -> None:
     c.add_diode("D7", "b", "0", ShockleyDiode(isr=1e-10))
     with pytest.raises(ValueError, match=r"^d7: IKF/IKR/ISR are outside"):
         BuiltinHardware(c, ["v1"], ["b"])
+
+
+@pytest.mark.parametrize("volts", [1.0, 1e-9, 1e-10])
+@pytest.mark.parametrize("reverse", [0.1, 1e-9])
+def test_a_blocking_diode_is_open_at_any_voltage_scale(volts: float, reverse: float) -> None:
+    # two 1k/1k dividers, from v1 and v2, joined by a diode (anode c, cathode b)
+    # reverse-biased by `reverse` of the drive: the diode is open, so
+    # y = V(b) = g1 v1 / (g1 + g2) and the other divider's conductances do not
+    # enter (closed form). An absolute knee of 1 nV once shorted it below 1e-8 V.
+    c = Circuit()
+    c.add_voltage_source("v1", "a", "0")
+    c.add_voltage_source("v2", "p", "0")
+    for name, n1, n2 in (("r1", "a", "b"), ("r2", "b", "0"), ("r3", "p", "c"), ("r4", "c", "0")):
+        c.add_resistor(name, n1, n2, resistance=1e3)
+    c.add_diode("d1", "c", "b", IdealDiode())
+    hw = BuiltinHardware(c, ["v1", "v2"], ["b"])
+    u = volts * np.array([[1.0, 1.0 - 2 * reverse]])
+    m = hw.settle(u)
+    assert not m.conducting[0, 0]
+    adj = hw.settle_linearized(m, {("out", 0): np.ones(1)}, adjoint=True)
+    g1 = g2 = 1e-3
+    expected = volts * np.array([g2 / (g1 + g2) ** 2, -g1 / (g1 + g2) ** 2, 0.0, 0.0])
+    np.testing.assert_allclose(hw.conductance_gradient(m, adj), expected, rtol=1e-9,
+                               atol=1e-12 * volts * 250)

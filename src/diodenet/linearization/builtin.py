@@ -25,10 +25,13 @@ clusters (``kernels.clustered``), by LU otherwise. ``adjoint=True`` applies ``G_
 MNA of the adjoint network (reciprocal elements are symmetric stamps;
 gyrators and controlled sources transpose).
 
-Knee rule: a junction whose reverse voltage is at most ``state_tol`` volts
-counts as *conducting* (a short). At an exact knee (zero voltage and zero
-current) this picks the one-sided derivative of the monDEQ convention
-``ReLU'(0) = 0`` for the reverse voltage ``z``.
+Knee rule: a junction whose reverse voltage is within round-off of zero
+(at most ``max(tol, 1e3·ε)`` times the sample's largest node voltage, or
+``state_tol`` volts where that is given) counts as *conducting* (a short).
+At an exact knee (zero voltage and zero current) this picks the one-sided
+derivative of the monDEQ convention ``ReLU'(0) = 0`` for the reverse voltage
+``z``; a junction reverse-biased by more than round-off is open, whatever
+the circuit's voltage scale.
 
 Tolerances are relative to the circuit's own current scale
 (``Kernel.residual_scale``), so multiplying every conductance by a constant
@@ -80,7 +83,8 @@ class BuiltinHardware(Hardware):
         in another ``dtype``). The default is exact: the active set for
         ideal/PWL diodes (or mixed), Newton when every diode is smooth.
     state_tol:
-        reverse voltage (V) at or below which a junction counts as conducting.
+        reverse voltage (V) at or below which a junction counts as conducting;
+        default: round-off of the sample's voltages (see the knee rule above).
     monotone_tol:
         how far below 0 (relative to ``‖H‖``) ``sym(H)``'s eigenvalues may go;
         a cascade's whole circuit (buffers) needs ``inf``: its ``H`` is not
@@ -97,7 +101,7 @@ class BuiltinHardware(Hardware):
         *,
         method: str | None = None,
         tol: float | None = None,
-        state_tol: float = 1e-9,
+        state_tol: float | None = None,
         monotone_tol: float = 1e-10,
         dtype: torch.dtype = torch.float64,
         device: torch.device | str | None = None,
@@ -303,7 +307,9 @@ class BuiltinHardware(Hardware):
         V = self._node_matrix(columns(xf, self._free_node_pos), vD)
         reverse = torch.where(self._impedance, z @ k.H.T + k.rhs(u), z) \
             if self._any_impedance else z
-        conducting = reverse <= self.state_tol
+        knee = self.state_tol if self.state_tol is not None else \
+            max(self.tol, 1e3 * torch.finfo(z.dtype).eps) * V.abs().amax(dim=1, keepdim=True)
+        conducting = reverse <= knee
         gd = torch.zeros_like(z).masked_fill_(conducting, torch.inf)
         for j in self._shockley:
             gd[:, j] = self._elements[j].derivative(z[:, j])
