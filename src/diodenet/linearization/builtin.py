@@ -26,8 +26,9 @@ MNA of the adjoint network (reciprocal elements are symmetric stamps;
 gyrators and controlled sources transpose).
 
 Knee rule: a junction whose reverse voltage is within round-off of zero
-(at most ``max(tol, 1e3·ε)`` times the sample's largest node voltage, or
-``state_tol`` volts where that is given) counts as *conducting* (a short).
+(relative to the sample's largest node voltage: ``64 ε`` after the exact
+solve, ``tol`` after another method; or ``state_tol`` volts where that is
+given) counts as *conducting* (a short).
 At an exact knee (zero voltage and zero current) this picks the one-sided
 derivative of the monDEQ convention ``ReLU'(0) = 0`` for the reverse voltage
 ``z``; a junction reverse-biased by more than round-off is open, whatever
@@ -307,9 +308,7 @@ class BuiltinHardware(Hardware):
         V = self._node_matrix(columns(xf, self._free_node_pos), vD)
         reverse = torch.where(self._impedance, z @ k.H.T + k.rhs(u), z) \
             if self._any_impedance else z
-        knee = self.state_tol if self.state_tol is not None else \
-            max(self.tol, 1e3 * torch.finfo(z.dtype).eps) * V.abs().amax(dim=1, keepdim=True)
-        conducting = reverse <= knee
+        conducting = reverse <= self._knee(V)
         gd = torch.zeros_like(z).masked_fill_(conducting, torch.inf)
         for j in self._shockley:
             gd[:, j] = self._elements[j].derivative(z[:, j])
@@ -347,6 +346,22 @@ class BuiltinHardware(Hardware):
             node_voltages=V, branch_voltages=self._branch(V),
             input_responses=self._responses(V, free, j_driven), power=power,
         )
+
+    def _knee(self, V: Tensor) -> Tensor | float:
+        """The reverse voltage at or below which a junction conducts: ``state_tol``,
+        or round-off of the sample's largest node voltage (see the module
+        docstring): the exact solve clamps a conducting admittance port to 0 V
+        exactly, so only a degenerate knee needs a margin (64 ε); another
+        method stops within ``tol``; a port whose reverse voltage is computed
+        (``H z + q``, an impedance port) carries the round-off of that sum."""
+        if self.state_tol is not None:
+            return self.state_tol
+        eps = torch.finfo(V.dtype).eps
+        rtol = 64 * eps if self._solver.method == "active_set" else max(self.tol, 64 * eps)
+        scale = V.abs().amax(dim=1, keepdim=True)
+        if not self._any_impedance:
+            return rtol * scale
+        return torch.where(self._impedance, max(rtol, 1e3 * eps), rtol) * scale
 
     def settle_linearized(
         self, measurement: Measurement, drive: Drive, *, adjoint: bool = False
