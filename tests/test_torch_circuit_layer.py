@@ -212,6 +212,33 @@ def test_deepcopy_and_pickle_give_an_independent_layer_that_answers_the_same():
         torch.testing.assert_close(layer(x), y, rtol=0, atol=0)
 
 
+def test_copies_keep_the_hardware_settings(ngspice_available):
+    """A copy is built again with its hardware's settings: it once got the
+    defaults (a float32 builtin came back float64; an ngspice hardware with
+    Shockley stand-ins came back with switches, 0.4 % apart), so it computed
+    another function than the layer it copied."""
+    import copy
+    import pickle
+
+    net = build_network(2, 2, 3, scale=2.0, seed=1)
+    x = torch.randn(4, len(net.inputs), dtype=torch.float64,
+                    generator=torch.Generator().manual_seed(4))
+    builtin = BuiltinHardware(net.circuit, net.inputs, net.outputs, dtype=torch.float32,
+                              tol=1e-5, state_tol=1e-6)
+    with NgspiceHardware(net.circuit, net.inputs, net.outputs, ideal_diode="shockley",
+                         options={"reltol": 1e-6}) as spice:
+        for hw in (builtin, spice):
+            layer = CircuitLayer(hw, dtype=torch.float64)
+            y = layer(x)
+            for other in (copy.deepcopy(layer), pickle.loads(pickle.dumps(layer))):
+                try:
+                    torch.testing.assert_close(other(x), y, rtol=0, atol=0)
+                    assert type(other.hardware) is type(hw)
+                    assert other.hardware.settings == hw.settings
+                finally:
+                    other.close()
+
+
 def test_torch_compile_runs_the_circuit_eagerly(tmp_path):
     """torch.compile once traced into a settle's numpy work (graph breaks on
     ``Tensor.item()``; with the default backend it failed after about 49 s in

@@ -121,6 +121,10 @@ class BuiltinHardware(Hardware):
         self.method, self.tol, self.state_tol = method, tol, state_tol
         self.dtype = dtype
         self.device = torch.device(device) if device is not None else torch.device("cpu")
+        #: the keyword arguments that build this hardware again (for copies)
+        self.settings: dict[str, Any] = {
+            "method": method, "tol": tol, "state_tol": state_tol, "monotone_tol": monotone_tol,
+            "dtype": dtype, "device": self.device}
         self.settles = 0
         c = self._circuit.validate()
         refuse_voltage_defined_loops(c)

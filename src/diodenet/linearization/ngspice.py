@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from concurrent.futures import Executor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -100,6 +100,12 @@ class NgspiceHardware(Hardware):
         if ideal_diode not in ("switch", "shockley"):
             raise ValueError(f"ideal_diode must be 'switch' or 'shockley', got {ideal_diode!r}")
         self.linearization = linearization
+        #: the keyword arguments that build this hardware again (for copies; a
+        #: copy makes its own workers rather than sharing ``executor``)
+        self.settings: dict[str, Any] = {
+            "workers": workers, "options": dict(options) if options is not None else None,
+            "method": method, "linearization": linearization, "ideal_diode": ideal_diode,
+            "progress": progress}
 
         self.circuit = circuit.copy()
         self.inputs = [s.strip().lower() for s in inputs]

@@ -256,15 +256,15 @@ class CircuitLayer(nn.Module):
         state = dict(self.__dict__)
         del state["hardware"]
         state["last_measurement"] = None
-        state["_hardware_recipe"] = (hw.name, hw.circuit.copy(), list(hw.inputs),
-                                     list(hw.outputs))
+        state["_hardware_recipe"] = (type(hw), hw.circuit.copy(), list(hw.inputs),
+                                     list(hw.outputs), dict(hw.settings))
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        name, circuit, inputs, outputs = state.pop("_hardware_recipe")
+        kind, circuit, inputs, outputs, settings = state.pop("_hardware_recipe")
         super().__setstate__(state)
         with _on_cpu():
-            self.hardware = make_hardware(name, circuit, inputs, outputs)
+            self.hardware = kind(circuit, inputs, outputs, **settings)
 
     def extra_repr(self) -> str:
         hw = self.hardware
