@@ -394,3 +394,23 @@ def test_an_input_of_another_float_dtype_is_refused_as_linear_refuses_it():
         layer(torch.randn(2, 3, dtype=torch.float64))
     assert layer(torch.randn(2, 3)).dtype == torch.float32
     assert layer([[1, 2, 3]]).dtype == torch.float32  # integers and lists are converted
+
+
+@pytest.mark.parametrize("solver", ["auto", "pr", "active_set"])
+def test_training_goes_on_after_a_validation_pass_under_inference_mode(solver: str) -> None:
+    """The layer keeps (I + αH)⁻¹ between calls; one formed under
+    ``torch.inference_mode()`` was reused by the next training step, and
+    autograd refuses to save an inference tensor. The gradient after such a
+    pass must equal a fresh layer's with the same weights."""
+    torch.manual_seed(0)
+    layer = MonDEQLayer(2, 8, 1, solver=solver, dtype=torch.float64)
+    x = torch.randn(16, 2, dtype=torch.float64)
+    with torch.inference_mode():
+        layer(x)
+    layer(x).sum().backward()
+    fresh = MonDEQLayer(2, 8, 1, solver=solver, dtype=torch.float64)
+    fresh.load_state_dict(layer.state_dict())
+    fresh(x).sum().backward()
+    for (name, p), q in zip(layer.named_parameters(), fresh.parameters()):
+        assert p.grad is not None and q.grad is not None, name
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-9, atol=1e-12, msg=name)

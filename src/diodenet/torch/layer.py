@@ -257,10 +257,14 @@ class MonDEQLayer(nn.Module):
         self._inverse: tuple[Tensor, float, Tensor] | None = None
 
     def _kept_inverse(self, H: Tensor) -> Tensor | None:
-        """The kept ``(I + αH)⁻¹`` if it was formed for this very ``H`` and ``α``."""
+        """The kept ``(I + αH)⁻¹`` if it was formed for this very ``H`` and ``α``
+        (and not under ``torch.inference_mode()`` unless that is on now: autograd
+        may not save an inference tensor, so a training step after a validation
+        pass makes its own)."""
         kept = self._inverse
         if (kept is None or kept[1] != self.alpha or kept[0].shape != H.shape
                 or kept[0].dtype != H.dtype or kept[0].device != H.device
+                or (kept[2].is_inference() and not torch.is_inference_mode_enabled())
                 or not torch.equal(kept[0], H)):
             return None
         return kept[2]
