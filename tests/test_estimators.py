@@ -112,3 +112,21 @@ def test_random_state_as_scikit_learn_reads_it_and_regressor_checks() -> None:
     with pytest.raises(ValueError, match="too large to standardise"):
         CircuitRegressor(hidden=3, epochs=1).fit(X[:2], [1e308, -1e308])
     CircuitRegressor(hidden=3, epochs=1, random_state=None).fit(X, t)
+
+
+def test_partial_fit_keeps_the_first_calls_classes_and_hidden_is_a_count() -> None:
+    """scikit-learn's contract: a later partial_fit naming other classes is an
+    error (it was ignored); and 2.5 neurons is refused, not trained as 2."""
+    import pytest
+
+    X = np.random.default_rng(0).normal(size=(12, 3))
+    y = np.array([3, 7, 9] * 4)
+    clf = CircuitClassifier(hidden=2, epochs=1, random_state=0)
+    clf.partial_fit(X, y, classes=[3, 7, 9])
+    clf.partial_fit(X, y, classes=[9, 3, 7])  # the same classes, in another order
+    with pytest.raises(ValueError, match=r"differs from the first call's classes_ \[3, 7, 9\]"):
+        clf.partial_fit(X, y, classes=[3, 7, 9, 11])
+    for est in (CircuitClassifier(hidden=2.5), CircuitRegressor(hidden=2.5),
+                CircuitClassifier(hidden=True), CircuitClassifier(hidden=0)):
+        with pytest.raises(ValueError, match="hidden must be a whole number of neurons"):
+            est.fit(X, y)

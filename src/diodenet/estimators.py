@@ -82,6 +82,12 @@ class _FittedCircuit:
         if self.hardware not in HARDWARES:
             raise ValueError(f"unknown hardware {self.hardware!r}; known: {', '.join(HARDWARES)}")
 
+    def _hidden(self) -> int:
+        """``hidden`` as a count of neurons (2.5 is refused, not truncated)."""
+        if not (is_whole(self.hidden) and self.hidden >= 1):
+            raise ValueError(f"hidden must be a whole number of neurons >= 1, got {self.hidden!r}")
+        return int(self.hidden)
+
     def output_voltages(self, X: Any) -> np.ndarray:
         """The circuit's output voltages (n_samples, one per class or target), V."""
         check_is_fitted(self)
@@ -195,7 +201,7 @@ class CircuitClassifier(_FittedCircuit, ClassifierMixin, BaseEstimator):
             )
         g_range = ConductanceRange(self.g_min, self.g_max, self.levels)
         self.network_ = build_network(
-            X.shape[1], len(self.classes_), int(self.hidden), recurrent=self.recurrent,
+            X.shape[1], len(self.classes_), self._hidden(), recurrent=self.recurrent,
             sparsity=self.sparsity, diode=self.diode, g_range=g_range, scale=self.scale,
             activation=self.activation, seed=self._seed_,
         )
@@ -241,8 +247,13 @@ class CircuitClassifier(_FittedCircuit, ClassifierMixin, BaseEstimator):
             if classes is None:
                 raise ValueError("classes must be given on the first call to partial_fit")
             self._start(X, y, np.asarray(classes))
+        elif classes is not None and not np.array_equal(np.unique(np.asarray(classes)),
+                                                        self.classes_):
+            # scikit-learn's convention: the classes are fixed by the first call
+            raise ValueError(f"classes={np.unique(np.asarray(classes)).tolist()} differs from "
+                             f"the first call's classes_ {self.classes_.tolist()}")
         elif not np.isin(y, self.classes_).all():
-            raise ValueError(f"y holds labels not in classes_ {list(self.classes_)}")
+            raise ValueError(f"y holds labels not in classes_ {self.classes_.tolist()}")
         self._train(X, y, self._config(1, "constant"))
         return self
 
@@ -350,7 +361,7 @@ class CircuitRegressor(_FittedCircuit, RegressorMixin, BaseEstimator):
         self.std_ = np.where(std > 0, std, 1.0)
         g_range = ConductanceRange(self.g_min, self.g_max, None)
         self.network_ = build_network(
-            X.shape[1], y2.shape[1], int(self.hidden), recurrent=self.recurrent,
+            X.shape[1], y2.shape[1], self._hidden(), recurrent=self.recurrent,
             sparsity=self.sparsity, diode=self.diode, g_range=g_range, scale=self.scale,
             activation=self.activation, seed=seed,
         )
