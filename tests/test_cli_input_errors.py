@@ -39,6 +39,15 @@ def test_a_directory_is_one_line(files: Path) -> None:
     _one_line(["train", "--csv", "d"], "Invalid value for '--csv': File 'd' is a directory.")
 
 
+@pytest.mark.parametrize("text", ["only a title\n", "title\n.end\n", "title\n* a comment\n"])
+@pytest.mark.parametrize("command", ["simulate", "compare"])
+def test_a_netlist_without_elements_is_refused(files: Path, text: str, command: str) -> None:
+    # simulate answered {} with exit 0 (a file of another kind reads as one title line)
+    (files / "empty.cir").write_text(text)
+    _one_line([command, "empty.cir"],
+              "empty.cir: no circuit elements after line 1 (a netlist's first line is its title)")
+
+
 @pytest.mark.parametrize(("data", "offset", "byte"), [
     (b"v1\n\xff\n", 3, "ff"), ("v1\n1\n".encode("utf-16"), 0, "ff"),
 ])

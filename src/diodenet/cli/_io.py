@@ -93,6 +93,9 @@ def load_circuit(path: str | Path, includes: tuple[str, ...] = (),
     if not quiet:
         for note in notes:
             click.echo(note, err=True)
+    if len(circuit) == 0:  # a file of another kind reads as one title line, and nothing else
+        raise UserError(f"{path}: no circuit elements after line 1 (a netlist's first line "
+                        "is its title)")
     return circuit
 
 
