@@ -87,7 +87,7 @@ class ActiveSet(ActiveSetStarts):
     new best residual that count as a stall, default 3); the last two apply
     to kernels with non-ideal elements (ideal diodes pivot, see ``_pivots``).
     ``max_iter`` bounds the Newton steps (default 50, or ``4n`` where that is
-    more: single pivots may need a few steps per element). The iteration
+    more when the steps pivot: single pivots may need a few steps per element). The iteration
     count returned is Newton steps plus PR steps.
 
     ``exact=False`` makes it a faster hybrid that stops at ``tol``:
@@ -288,8 +288,10 @@ class ActiveSet(ActiveSetStarts):
         # (``_pivots``), finite where PR's rescue can crawl; PR stays for the rest
         pivots = Pivots(batch, kernel.n, q.device) if kernel.all_ideal and not m_matrix \
             else None
-        max_steps = self.max_iter if self.steps_given else max(self.max_iter, 4 * kernel.n)
+        max_steps = self.max_iter
         if pivots is not None:
+            if not self.steps_given:  # single pivots may need a few steps per element
+                max_steps = max(max_steps, 4 * kernel.n)
             patience = max_steps + 1
         for _ in range(max_steps):
             act = torch.nonzero(~done).squeeze(1)
