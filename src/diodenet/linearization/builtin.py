@@ -30,8 +30,8 @@ counts as *conducting* (a short). At an exact knee (zero voltage and zero
 current) this picks the one-sided derivative of the monDEQ convention
 ``ReLU'(0) = 0`` for the reverse voltage ``z``.
 
-Tolerances are relative to the circuit's own current scale
-(``Kernel.residual_scale``), so multiplying every conductance by a constant
+Tolerances are relative to each element's own current scale
+(``Kernel.element_scale``), so multiplying every conductance by a constant
 changes no decision.
 """
 
@@ -75,8 +75,8 @@ class BuiltinHardware(Hardware):
     outputs:
         node names or ``(pos, neg)`` pairs read as output voltages.
     method, tol:
-        kernel solver and its tolerance (relative to the circuit's current
-        scale, ``Kernel.residual_scale``; default 1e-12 in float64, ``1e3·ε``
+        kernel solver and its tolerance (relative to each element's current
+        scale, ``Kernel.element_scale``; default 1e-12 in float64, ``1e3·ε``
         in another ``dtype``). The default is exact: the active set for
         ideal/PWL diodes (or mixed), Newton when every diode is smooth.
     state_tol:
