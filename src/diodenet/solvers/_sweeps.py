@@ -19,8 +19,10 @@ most ``atol + tol·s_k``, ``s_k = Σ_j |H_kj||z_j| + |q_k|`` its own current
 scale (``Kernel.element_scale``), plus the round-off ``roundoff · Σ_j |H_kj| ·
 max|z|`` (``Kernel.allowance``); it is evaluated (one product with ``H``)
 only when a sweep moved no element's current by more than that (with ``s_k``
-summed as the sweep went). The residual reported per sample is the largest
-``r_k`` over its allowance: at most 1 once converged.
+bounded below as the sweep went: ``|q_k| + |H_kk z_k|`` and the off-diagonal
+terms' sum as one, which on a resistor network with ``z >= 0`` is ``s_k``).
+The residual reported per sample is the largest ``r_k`` over its allowance:
+at most 1 once converged.
 """
 
 from __future__ import annotations
@@ -90,24 +92,28 @@ def _pgs(indptr, indices, data, rows, diag, lo, g, q, z, tol, atol, roundoff, al
         zb = z[b]
         done = 0
         res = math.inf
+        zmax = _zmax(zb)
         while done < max_sweeps:
-            moved = 0.0
-            floor = roundoff * _zmax(zb)
+            moved = False  # some element's current moved by more than its allowance
+            floor = roundoff * zmax  # of the last sweep's voltages: a test, not the test
+            zmax = 0.0
             for k in range(n):
                 w = qb[k]
-                a = abs(qb[k])
                 for p in range(indptr[k], indptr[k + 1]):
-                    t = data[p] * zb[indices[p]]
-                    w += t
-                    a += abs(t)
+                    w += data[p] * zb[indices[p]]
                 h = diag[k]
+                # a lower bound of s_k: the off-diagonal terms' sum taken as one (exact
+                # when they share a sign, as on a resistor network with z >= 0)
+                hz = h * zb[k]
+                a = abs(qb[k]) + abs(hz) + abs(w - qb[k] - hz)
                 new = _sigma(zb[k] - w / h, lo[k], g[k], h)
-                step = abs(new - zb[k]) * h / max(atol + tol * a + floor * rows[k], TINY)
-                if step > moved:
-                    moved = step
+                if abs(new - zb[k]) * h > atol + tol * a + floor * rows[k]:
+                    moved = True
                 zb[k] = new
+                if abs(new) > zmax:
+                    zmax = abs(new)
             done += 1
-            if moved <= 1.0 or done == max_sweeps:
+            if not moved or done == max_sweeps:
                 res = _residual(indptr, indices, data, rows, lo, g, qb, zb, alpha, tol, atol,
                                 roundoff)
                 if res <= 1.0:
@@ -158,7 +164,6 @@ def _pgs_numpy(indptr, indices, data, rows, diag, lo, g, q, z, tol, atol, roundo
     batch, n = z.shape
     entries = [(indices[indptr[k]:indptr[k + 1]], data[indptr[k]:indptr[k + 1]])
                for k in range(n)]
-    abs_entries = [np.abs(vals) for _, vals in entries]
     active = np.arange(batch)
     done = 0
     while active.size and done < max_sweeps:
@@ -166,9 +171,9 @@ def _pgs_numpy(indptr, indices, data, rows, diag, lo, g, q, z, tol, atol, roundo
         moved = np.zeros(active.size)
         floor = roundoff * np.abs(za).max(axis=1)
         for k, (cols, vals) in enumerate(entries):
-            zc = za[:, cols]
-            w = qa[:, k] + zc @ vals
-            a = np.abs(qa[:, k]) + np.abs(zc) @ abs_entries[k]
+            w = qa[:, k] + za[:, cols] @ vals
+            hz = diag[k] * za[:, k]
+            a = np.abs(qa[:, k]) + np.abs(hz) + np.abs(w - qa[:, k] - hz)
             new = _sigma_vec(za[:, k] - w / diag[k], lo[k], g[k], diag[k])
             allowed = np.maximum(atol + tol * a + floor * rows[k], TINY)
             moved = np.maximum(moved, np.abs(new - za[:, k]) * diag[k] / allowed)
