@@ -14,9 +14,11 @@ class Equilibrium:
     """The solution of a batch of kernel equations.
 
     ``z`` (batch, n) and ``y`` (batch, p) are the equilibrium and its outputs;
-    ``residual`` (batch,) is the inclusion residual in amperes (see
-    ``Kernel.residual``), ``converged`` (batch,) whether it is below the
-    tolerance, ``iterations`` what the solver used, ``method`` which ran.
+    ``residual`` (batch,) is the largest inclusion residual of each sample's
+    elements, in amperes (see ``Kernel.residual``), ``converged`` (batch,)
+    whether every element's residual is within its tolerance (relative to its
+    own current scale, ``Kernel.allowance``), ``iterations`` what the solver
+    used, ``method`` which ran.
     """
 
     z: Tensor

@@ -1,10 +1,12 @@
 """``Kernel.solve``: pick or check the solver, solve, and judge convergence.
 
-Convergence is per sample: ``residual <= atol + tol · residual_scale``, the
-scale being the circuit's own current scale (``Kernel.residual_scale``), so a
-circuit whose conductances are all multiplied by a constant converges in the
-same places. A solve that does not get there raises ``ConvergenceError``
-naming the residual, the allowance and the scale.
+Convergence is per element: a sample has converged when every element's
+residual (``Kernel.element_residual``) is at most ``atol + tol · s_k``, ``s_k``
+the element's own current scale (``Kernel.element_scale``), so a circuit whose
+conductances are all multiplied by a constant converges in the same places,
+and a high-impedance part is not judged by the currents of a stiff part beside
+it. A solve that does not get there raises ``ConvergenceError`` naming the
+worst element's residual, its allowance and its scale.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ def solve_kernel(
 ) -> Equilibrium:
     """``kernel.solve(u, ...)`` (see ``Kernel.solve`` for the arguments)."""
     from ..solvers import METHODS, EquilibriumSolver, get_solver
+    from ..solvers._common import worst
 
     u = kernel.check_inputs(u)
     if isinstance(method, EquilibriumSolver):
@@ -79,27 +82,46 @@ def solve_kernel(
         raise SingularSystemError(
             f"{solver.name} met {exc}: the kernel's equilibrium need not exist or be "
             f"unique (λ_min(sym H) = {kernel.margin:.1e} S)") from None
-    # a solver that measured Kernel.residual at the very z it returns hands it on
+    # a solver that measured the residual at the very z it returns hands it on, with
+    # its tolerance ratio (EquilibriumSolver.tolerance_ratio)
     known = state.memory.pop("residual", None)
-    res = known[1] if known is not None and known[0] is z else kernel.residual(z, u)
-    scale = kernel.residual_scale(z, kernel.rhs(u))
-    converged = res <= solver.atol + solver.tol * scale
+    q = kernel.rhs(u)
+    if known is not None and known[0] is z:
+        res, ratio = known[1], known[2]
+    else:
+        r = kernel.element_residual(z, u, q)
+        res, ratio = worst(r), solver.tolerance_ratio(kernel, z, q, r)
+    converged = ratio <= 1.0
     eq = Equilibrium(
         z=z, y=kernel.outputs(z, u), iterations=iterations, residual=res,
         converged=converged, method=str(state.memory.get("method", solver.name)),
     )
     if raise_on_failure and not eq.all_converged:
-        bad_rows = ~converged
-        worst = int(torch.argmax(torch.where(bad_rows, res, -1.0)))
-        worst_res, worst_scale = float(res[worst]), float(scale[worst])
-        rel = worst_res / worst_scale if worst_scale > 0 else float("inf")
-        bad = int(bad_rows.sum())
-        raise ConvergenceError(
-            f"{eq.method} did not converge: residual {worst_res:.3e} A > "
-            f"{solver.atol + solver.tol * worst_scale:.3e} A allowed (relative residual "
-            f"{rel:.3e} > tol {solver.tol:.1e} of the circuit's current scale "
-            f"{worst_scale:.3e} A; atol {solver.atol:.1e} A) in {bad} of {u.shape[0]} "
-            f"samples after {iterations} iterations",
-            eq,
-        )
+        raise ConvergenceError(_failure(kernel, solver, eq, u, q), eq)
     return eq
+
+
+def _failure(kernel: Kernel, solver: EquilibriumSolver, eq: Equilibrium, u: Tensor,
+             q: Tensor) -> str:
+    """What ``ConvergenceError`` says: the worst element (residual over allowance) of
+    the worst sample, its residual and what it was allowed, and the largest residual
+    of a failed sample."""
+    bad_rows = ~eq.converged
+    z = eq.z
+    r = kernel.element_residual(z, u, q)
+    scale = kernel.element_scale(z, q)
+    allowed = kernel.allowance(z, q, solver.tol, solver.atol)
+    # r/allowed, NaN (a residual that is not a number) as the worst of all
+    rel = torch.nan_to_num(r / allowed, nan=torch.inf)
+    per_sample = torch.where(bad_rows, rel.amax(dim=1), -1.0)
+    row = int(torch.argmax(per_sample))
+    k = int(torch.argmax(rel[row]))
+    r_k, allowed_k, s_k = float(r[row, k]), float(allowed[row, k]), float(scale[row, k])
+    label = f"element {k}" + (f" ({kernel.element_names[k]})" if kernel.element_names else "")
+    relative = r_k / s_k if s_k > 0 else float("inf")
+    largest = float(torch.where(bad_rows, eq.residual, -1.0).max())
+    return (f"{eq.method} did not converge: residual {r_k:.3e} A > {allowed_k:.3e} A allowed "
+            f"(relative residual {relative:.3e} > tol {solver.tol:.1e} of the current scale "
+            f"{s_k:.3e} A of {label}; atol {solver.atol:.1e} A) in {int(bad_rows.sum())} of "
+            f"{z.shape[0]} samples after {eq.iterations} iterations; their largest residual "
+            f"is {largest:.3e} A")

@@ -34,8 +34,8 @@ derivative of the monDEQ convention ``ReLU'(0) = 0`` for the reverse voltage
 ``z``; a junction reverse-biased by more than round-off is open, whatever
 the circuit's voltage scale.
 
-Tolerances are relative to the circuit's own current scale
-(``Kernel.residual_scale``), so multiplying every conductance by a constant
+Tolerances are relative to each element's own current scale
+(``Kernel.element_scale``), so multiplying every conductance by a constant
 changes no decision.
 """
 
@@ -79,8 +79,8 @@ class BuiltinHardware(Hardware):
     outputs:
         node names or ``(pos, neg)`` pairs read as output voltages.
     method, tol:
-        kernel solver and its tolerance (relative to the circuit's current
-        scale, ``Kernel.residual_scale``; default 1e-12 in float64, ``1e3·ε``
+        kernel solver and its tolerance (relative to each element's current
+        scale, ``Kernel.element_scale``; default 1e-12 in float64, ``1e3·ε``
         in another ``dtype``). The default is exact: the active set for
         ideal/PWL diodes (or mixed), Newton when every diode is smooth.
     state_tol:

@@ -139,8 +139,8 @@ class BuiltinSimulator:
         kernel route, and the nodal route when the kernel route cannot solve
         the circuit (``OperatingPoints.route`` says which ran).
     method, tol:
-        passed to ``Kernel.solve`` (``tol`` relative to the circuit's current
-        scale, see ``Kernel.residual_scale``); the default is ``exact_method``.
+        passed to ``Kernel.solve`` (``tol`` relative to each element's current
+        scale, see ``Kernel.element_scale``); the default is ``exact_method``.
     """
 
     backend = "builtin"

@@ -108,18 +108,25 @@ class Segments:
     source: Tensor  # (batch, n): c/(dα) on free elements, 0 elsewhere
     clamp: Tensor  # (batch, n): z value on clamped elements, 0 elsewhere
     slope: Tensor  # d = σ'_α(x), (batch, n)
-    natural: Tensor  # max_k |z_k - σ_α(x_k)| / α (batch,): Kernel.residual when α is natural
+    # |z_k - σ_α(x_k)| / α (batch, n): Kernel.element_residual when α is natural
+    natural: Tensor
+
+
+def worst(r: Tensor) -> Tensor:
+    """The largest of each sample's element residuals ``r`` (batch, n): (batch,)."""
+    return r.amax(dim=1) if r.shape[1] else r.new_zeros(r.shape[0])
 
 
 def _natural(z: Tensor, sigma: Tensor, alpha: float) -> Tensor:
-    """``max_k |z_k - σ_α(x_k)| / α`` per sample (batch,): the natural residual."""
-    return (z - sigma).abs().amax(dim=1) / alpha if z.shape[1] else z.new_zeros(z.shape[0])
+    """``|z_k - σ_α(x_k)| / α`` (batch, n): the natural residual of every element."""
+    return (z - sigma).abs_().div_(alpha)
 
 
 def pieces(kernel: Kernel, z: Tensor, q: Tensor, alpha: float,
            Hz: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """The slopes ``σ'_α(x)`` and the natural residual of ``Segments``, and nothing
-    else. ``Hz``: ``z Hᵀ`` if the caller has it (it is then written over)."""
+    """The slopes ``σ'_α(x)`` and the natural residual (per element) of
+    ``Segments``, and nothing else. ``Hz``: ``z Hᵀ`` if the caller has it (it is
+    then written over)."""
     w = kernel.apply_H(z) if Hz is None else Hz
     x = torch.add(z, w.add_(q), alpha=-alpha)
     natural = _natural(z, kernel.apply_resolvent(x, alpha), alpha)

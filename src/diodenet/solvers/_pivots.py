@@ -12,14 +12,8 @@ diodes, whose pieces are a free/clamped mask.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 from torch import Tensor
-
-if TYPE_CHECKING:
-    from ..kernels.kernel import Kernel
-
 
 #: block pivots in a row that may fail to lower a sample's count of wrong
 #: pieces before single (Murty) pivots take over. Measured, in mean steps per
@@ -46,15 +40,8 @@ class Pivots:
 
     def __init__(self, batch: int, n: int, device: torch.device) -> None:
         self.free: Tensor | None = None
-        self._abs_H: Tensor | None = None
         self.best = torch.full((batch,), n + 1, dtype=torch.int64, device=device)
         self.tries = torch.full((batch,), PIVOT_TRIES, dtype=torch.int64, device=device)
-
-    def abs_H(self, kernel: Kernel) -> Tensor:
-        """``|H|`` entrywise, for the round-off scale of each port current."""
-        if self._abs_H is None:
-            self._abs_H = kernel.H.abs()
-        return self._abs_H
 
     def next(self, act: Tensor, whole: bool, before: Tensor, after: Tensor,
              knee: Tensor) -> Tensor:

@@ -136,7 +136,7 @@ class ActiveSetStarts(EquilibriumSolver):
         The budget is what the exact finish would cost (one factorisation of a
         block of about n/2, ``_factor.factor_cost``) in sweeps (``sweep_cost``):
         the exact mode spends at most that to land on the final pieces (to a
-        residual of 1e-9 of the circuit's scale); ``exact=False`` spends up to
+        residual of 1e-9 of each element's current scale); ``exact=False`` spends up to
         twice that on reaching ``tol`` itself (the ski-rental rule), and the
         samples still short of it get the exact finish.
         """
@@ -148,8 +148,9 @@ class ActiveSetStarts(EquilibriumSolver):
         else:
             tol, atol, cap = self.tol, self.atol, 2.0 * budget
         cap = int(max(10, min(cap, self.warm_start)))
-        z, sweeps, res = run_pgs(state.pgs, kernel, q, z, tol=tol, atol=atol, max_sweeps=cap)
-        met = res.to(q.dtype) <= self.threshold(kernel, z, q)
+        # met against the sweeps' own tolerance: in exact mode one at least as tight
+        z, sweeps, ratio = run_pgs(state.pgs, kernel, q, z, tol=tol, atol=atol, max_sweeps=cap)
+        met = (ratio <= 1.0).to(q.device)
         return z, int(sweeps.max()) if sweeps.numel() else 0, met
 
     def _warm_start(
@@ -173,8 +174,8 @@ class ActiveSetStarts(EquilibriumSolver):
         last = pieces(kernel, z, q, state.alpha)[0]
         it = 0
         budget = newton_cost(kernel, last > 0)
-        # Kernel.residual is the natural residual at the natural step for set-valued
-        # elements: then the segments' own product w = Hz + q serves for both
+        # Kernel.element_residual is the natural residual at the natural step for
+        # set-valued elements: then the segments' own product w = Hz + q serves for both
         cheap_residual = not kernel.any_smooth and (
             state.alpha == kernel.natural_step()
         )
@@ -192,8 +193,8 @@ class ActiveSetStarts(EquilibriumSolver):
             if new_pr is not None:
                 pr = new_pr
                 blocks = pr_blocks(pr, kernel, q, z, block)
-            res = natural if cheap_residual else kernel.residual(z, u, q)
-            met = bool((res <= self.threshold(kernel, z, q)).all())
+            res = natural if cheap_residual else kernel.element_residual(z, u, q)
+            met = bool((self.tolerance_ratio(kernel, z, q, res) <= 1.0).all())
             if not self.exact:
                 if met:
                     return z, it, True

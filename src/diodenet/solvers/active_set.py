@@ -56,6 +56,7 @@ from ._common import (
     positive_int,
     positive_step,
     segments,
+    worst,
 )
 from ._factor import SMALL, gauss_seidel_pays, layout_of, solve_switched
 from ._pivots import Pivots
@@ -167,7 +168,8 @@ class ActiveSet(ActiveSetStarts):
         memory: dict | None = None, free: Tensor | None = None, rows: Tensor | None = None,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
         """One active-set step from ``z`` (batch, n): the equilibrium on ``z``'s pieces,
-        the pieces' slopes it used, the natural residual at ``z`` (``Segments``)
+        the pieces' slopes it used, the natural residual of every element at
+        ``z`` (``Segments``)
         and, where the solve formed it, the answer's product with ``H`` (else
         ``None``). ``memory`` counts the sparse factorisations. ``free``: for
         ideal diodes, the pieces to solve on if the caller knows them (the
@@ -176,7 +178,7 @@ class ActiveSet(ActiveSetStarts):
         ``z`` holds (``None``: all of it), so that their factors join the
         batch's (``kept_factors``)."""
         if free is not None and kernel.all_ideal:
-            seg = ideal_segments(free, torch.full_like(q[:, 0], torch.inf), z)
+            seg = ideal_segments(free, torch.full_like(q, torch.inf), z)
         else:
             seg = segments(kernel, z, q, state.alpha)
         # H_FN z_N: the clamped elements act as fixed sources on the free ones
@@ -264,21 +266,34 @@ class ActiveSet(ActiveSetStarts):
         first step's answer is the best so far."""
         batch = u.shape[0]
         exact_pieces = kernel.piecewise_linear
-        # at the natural step, the natural residual of set-valued elements is Kernel.residual
+        # at the natural step, the natural residual of set-valued elements is
+        # Kernel.element_residual
         cheap_residual = not kernel.any_smooth and (
             state.alpha == kernel.natural_step()
         )
         best_z = z.clone()
+        # the best point's residual in amperes (progress is judged on it, as the stall
+        # rescue was tuned: the ratio of a high-impedance element can rise while
+        # Newton steps on a smooth element make steady progress), and as a multiple
+        # of what it may keep (tolerance_ratio; handed on to Kernel.solve)
         best_res = torch.zeros(batch, dtype=q.dtype, device=q.device)
+        best = torch.zeros_like(best_res)
         todo = torch.nonzero(~done).squeeze(1)
         # the start's residual: the first step's segments hold it when it is natural
         from_first_step = todo.numel() == batch and cheap_residual
-        if todo.numel() == batch and not cheap_residual:
-            best_res = kernel.residual(z, u, q)
+        if free0 is not None:  # the first step's answer is the best so far
+            best, best_res = torch.full_like(best, torch.inf), torch.full_like(best, torch.inf)
+            from_first_step = False
+        elif todo.numel() == batch and not cheap_residual:
+            r = kernel.element_residual(z, u, q)
+            best, best_res = self.tolerance_ratio(kernel, z, q, r), worst(r)
         elif todo.numel() and not from_first_step:
-            best_res[todo] = kernel.residual(z[todo], u[todo], q[todo])
+            zt, qt = z[todo], q[todo]
+            r = kernel.element_residual(zt, u[todo], qt)
+            best[todo], best_res[todo] = self.tolerance_ratio(kernel, zt, qt, r), worst(r)
         # consecutive Newton steps without a new best residual, per sample
         stall = torch.zeros(batch, dtype=torch.int64, device=q.device)
+        last = torch.full_like(best, torch.inf)  # the last step's ratio (smooth elements)
         steps = iterations = 0
         # on an M-matrix (a resistor network) the steps end in finitely many, at most
         # n, though the residual may rise on the way: no stall rescue is needed
@@ -304,33 +319,43 @@ class ActiveSet(ActiveSetStarts):
             free = free0 if whole and steps == 1 else None
             if pivots is not None and pivots.free is not None:
                 free = pivots.free if whole else pivots.free[act]
-            z_new, before, start_res, Hz = self.newton_step(
+            z_new, before, start_r, Hz = self.newton_step(
                 state, kernel, za, qa, memory, free, None if whole else ~done)
             if from_first_step:
-                best_res, from_first_step = start_res, False
+                best, best_res = self.tolerance_ratio(kernel, za, qa, start_r), worst(start_r)
+                from_first_step = False
             after, natural = pieces(kernel, z_new, qa, state.alpha, Hz)
-            res_new = natural if cheap_residual else kernel.residual(
+            r_new = natural if cheap_residual else kernel.element_residual(
                 z_new, u if whole else u[act], qa)
-            limit = self.threshold(kernel, z_new, qa)
-            finished = res_new <= 1e-3 * limit
+            now, res_new = self.tolerance_ratio(kernel, z_new, qa, r_new), worst(r_new)
+            finished = now <= 1e-3
             if not self.exact:
-                finished |= res_new <= limit
+                finished |= now <= 1.0
             if exact_pieces:
                 # same pieces at the new point: the piecewise-affine solve was exact
                 finished |= (before == after).all(dim=1)
+            else:
+                # within tol, a step that did not lower the ratio has met the floor of
+                # the tangents (taken through σ_α at the stiffest element's step α, they
+                # hold a high-impedance smooth element to ~ε/(α H_kk), not to ε)
+                finished |= (now <= 1.0) & (now >= (last if whole else last[act]))
+                if whole:
+                    last = now
+                else:
+                    last[act] = now
             if pivots is not None:
                 # a piece within round-off of its knee is right either way: were it
                 # counted, the least-index rule could flip it back and forth for ever
                 w = kernel.apply_H(z_new).add_(qa)
-                scale = (z_new.abs() @ pivots.abs_H(kernel).T).add_(qa.abs())
-                knee = torch.sub(z_new, w, alpha=state.alpha).abs() \
-                    <= state.alpha * max(self.tol, 1e3 * torch.finfo(q.dtype).eps) * scale
+                knee = torch.sub(z_new, w, alpha=state.alpha).abs() <= state.alpha * max(
+                    self.tol, 1e3 * torch.finfo(q.dtype).eps) * kernel.element_scale(z_new, qa)
                 finished |= pivots.next(act, whole, before > 0, after > 0, knee)
             # the residual of active-set steps need not fall monotonically, so
             # only a run of `patience` steps without a new best counts as a stall
             if whole:  # every sample stepped: whole tensors, no scatters
                 improved = (res_new < best_res) | finished
                 best_z = torch.where(improved[:, None], z_new, best_z)
+                best = torch.where(improved, now, best)
                 best_res = torch.where(improved, res_new, best_res)
                 done, z = finished, z_new
                 stall = torch.where(improved, 0, stall + 1)
@@ -338,6 +363,7 @@ class ActiveSet(ActiveSetStarts):
             else:
                 improved = (res_new < best_res[act]) | finished
                 best_z[act] = torch.where(improved[:, None], z_new, best_z[act])
+                best[act] = torch.where(improved, now, best[act])
                 best_res[act] = torch.where(improved, res_new, best_res[act])
                 done[act] = finished
                 z[act] = z_new
@@ -347,21 +373,20 @@ class ActiveSet(ActiveSetStarts):
                 # cycling or stagnation: move on with PR, which converges for m > 0
                 q_stalled = q[stalled]
 
-                def stalled_threshold(z: Tensor, qs: Tensor = q_stalled) -> Tensor:
-                    return self.threshold(kernel, z, qs)
+                def stalled_ratio(z: Tensor, r: Tensor, qs: Tensor = q_stalled) -> Tensor:
+                    return self.tolerance_ratio(kernel, z, qs, r)
 
                 zs, _, used = pr_iterate(
                     state.pr(kernel), kernel, u[stalled], q_stalled, best_z[stalled],
-                    max_iter=self.fallback, check_every=self.fallback,
-                    threshold=stalled_threshold,
+                    max_iter=self.fallback, check_every=self.fallback, ratio=stalled_ratio,
                 )
                 iterations += used
                 z[stalled] = zs
                 stall[stalled] = 0
         if cheap_residual and todo.numel() == batch:
-            # best_res is the natural residual of every sample of best_z: Kernel.residual,
-            # which Kernel.solve then need not compute again
-            memory["residual"] = (best_z, best_res)
+            # best_res is the natural residual of every sample of best_z (Kernel.residual)
+            # and best its tolerance ratio: Kernel.solve need not compute them again
+            memory["residual"] = (best_z, best_res, best)
         return best_z, steps, iterations
 
     def _transpose(

@@ -16,12 +16,14 @@ the public methods check that the state still belongs to the kernel, so a
 state factored for old conductances raises ``ValueError`` instead of
 answering for a circuit that no longer exists.
 
-Tolerances are relative to the circuit's own scale: a sample has converged
-when its inclusion residual (amperes, ``Kernel.residual``) is at most
-``atol + tol · Kernel.residual_scale`` (amperes). Multiplying every
-conductance by a constant multiplies both sides alike, so no decision moves.
-``Kernel.solve`` makes the final decision; solvers use ``threshold`` for their
-own stopping tests.
+Tolerances are relative to each element's own current scale: a sample has
+converged when every element's inclusion residual ``r_k`` (amperes,
+``Kernel.element_residual``) is at most ``atol + tol · s_k`` with
+``s_k = Σ_j |H_kj||z_j| + |q_k|`` (amperes, ``Kernel.element_scale``), so a
+high-impedance part of a circuit is held to its own small currents and not to
+those of a stiff part beside it. Multiplying every conductance by a constant
+multiplies both sides alike, so no decision moves. ``Kernel.solve`` makes the
+final decision; solvers use ``tolerance_ratio`` for their own stopping tests.
 """
 
 from __future__ import annotations
@@ -56,9 +58,9 @@ class SolverState:
 class EquilibriumSolver(ABC):
     """Base class: ``init`` / ``compute`` / ``transpose`` (see the module docstring).
 
-    ``tol`` (dimensionless, relative to ``Kernel.residual_scale``) and
-    ``atol`` (amperes) set the stopping test
-    ``residual <= atol + tol · scale``; at least one must be > 0.
+    ``tol`` (dimensionless, relative to ``Kernel.element_scale``) and
+    ``atol`` (amperes) set the stopping test ``r_k <= atol + tol · s_k`` for
+    every element ``k``; at least one must be > 0.
     """
 
     name: str = "solver"
@@ -115,9 +117,20 @@ class EquilibriumSolver(ABC):
                 "since init (e.g. new conductances); call init(kernel) again"
             )
 
-    def threshold(self, kernel: Kernel, z: Tensor, q: Tensor) -> Tensor:
-        """The residual each sample may keep (amperes, (batch,)): ``atol + tol·scale``."""
-        return self.atol + self.tol * kernel.residual_scale(z, q)
+    def tolerance_ratio(self, kernel: Kernel, z: Tensor, q: Tensor, r: Tensor) -> Tensor:
+        """Each sample's residual as a multiple of what the tolerance allows ((batch,)):
+        ``max_k r_k / allowance_k`` for the element residuals ``r`` (batch, n;
+        amperes, ``Kernel.element_residual``) at ``z``, ``allowance`` being
+        ``atol + tol · s_k`` (``Kernel.element_scale``) and the round-off of
+        an exact answer (``Kernel.allowance``). At most 1: converged.
+
+        An element with ``s_k = 0`` (no drive and no voltage on any element it
+        touches) has ``w_k`` computed as an exact 0, so its residual is exactly 0
+        at an answer, and a ratio of 0; nothing is divided by zero.
+        """
+        if kernel.n == 0:
+            return r.new_zeros(r.shape[0])
+        return (r / kernel.allowance(z, q, self.tol, self.atol)).amax(dim=1)
 
     # --------------------------------------------------------- subclass hooks
     @abstractmethod

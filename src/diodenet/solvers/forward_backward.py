@@ -60,7 +60,8 @@ class ForwardBackward(EquilibriumSolver):
     """``z ← σ_α(Wz - αq)``, ``W = I - αH``; residual checked every ``check_every`` steps.
 
     Options: ``alpha`` (ohms, default automatic), ``check_every`` (default 10;
-    each check costs one ``Kernel.residual`` and one host synchronisation).
+    each check costs one residual, one ``Kernel.element_scale`` and one host
+    synchronisation).
     ``max_iter`` defaults to 20000.
     """
 
@@ -97,18 +98,19 @@ class ForwardBackward(EquilibriumSolver):
         WT = state.W.T
         sigma = kernel.resolvent_function()
         best_z = z
-        best_res = torch.full((u.shape[0],), float("inf"), dtype=q.dtype, device=q.device)
+        # each sample's residual as a multiple of what it may keep (tolerance_ratio)
+        best = torch.full((u.shape[0],), float("inf"), dtype=q.dtype, device=q.device)
         it = 0
         while it < self.max_iter:
             steps = min(self.check_every, self.max_iter - it)
             for _ in range(steps):
                 z = sigma(torch.addmm(bias, z, WT), state.alpha)
             it += steps
-            res = kernel.residual(z, u, q)
-            better = res < best_res
+            now = self.tolerance_ratio(kernel, z, q, kernel.element_residual(z, u, q))
+            better = now < best
             best_z = torch.where(better[:, None], z, best_z)
-            best_res = torch.minimum(res, best_res)
-            if bool((best_res <= self.threshold(kernel, best_z, q)).all()):
+            best = torch.where(better, now, best)
+            if bool((best <= 1.0).all()):
                 break
         return best_z, it
 

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..kernels.kernel import ROUNDOFF
 from ._common import check_z0, equilibrium_transpose, positive_int
 from .base import EquilibriumSolver, SolverState
 
@@ -36,10 +37,10 @@ class PGSState:
     indptr: np.ndarray
     indices: np.ndarray
     data: np.ndarray
+    rows: np.ndarray  # Σ_j |H_kj| per row (Kernel.allowance's round-off term)
     diag: np.ndarray
     lo: np.ndarray  # knee of each element's resolvent (-vf)
     g: np.ndarray  # on-conductance 1/ron (inf: ideal knee)
-    hinf: float  # ‖H‖_∞
     alpha: float  # the natural step (Kernel.residual's)
     density: float  # stored entries / n²
 
@@ -99,15 +100,18 @@ def pgs_state(kernel: Kernel, method: str) -> PGSState:
         k = int(np.argmin(diag))
         raise ValueError(f"{method} needs H_kk > 0 for every element; H[{k},{k}] = {diag[k]:g}")
     indptr, indices, data, density = csr_of(kernel)
-    return PGSState(indptr, indices, data, diag, lo, g, kernel.inf_norm(),
-                    kernel.natural_step(), density)
+    rows = np.asarray(kernel.entry_facts()["abs_rows"], dtype=np.float64)
+    return PGSState(indptr, indices, data, rows, diag, lo, g, kernel.natural_step(), density)
 
 
 def run_pgs(
     state: PGSState, kernel: Kernel, q: Tensor, z: Tensor | None, *, tol: float, atol: float,
     max_sweeps: int,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Sweeps from ``z`` (default 0) on ``q`` (batch, n); returns ``(z, sweeps, residual)``."""
+    """Sweeps from ``z`` (default 0) on ``q`` (batch, n) until every element's residual
+    is within its allowance (``Kernel.allowance``); returns ``(z, sweeps,
+    ratio)``, ``ratio`` each sample's largest residual over its allowance (at
+    most 1: converged; see ``_sweeps``)."""
     from ._sweeps import pgs_sweeps
 
     qn = q.detach().to("cpu", torch.float64).numpy()
@@ -116,8 +120,9 @@ def run_pgs(
     qn = np.ascontiguousarray(qn)
     zn = np.ascontiguousarray(zn)
     sweeps, residual = pgs_sweeps(
-        state.indptr, state.indices, state.data, state.diag, state.lo, state.g, qn, zn,
-        tol=tol, atol=atol, hinf=state.hinf, alpha=state.alpha, max_sweeps=max_sweeps,
+        state.indptr, state.indices, state.data, state.rows, state.diag, state.lo, state.g,
+        qn, zn, tol=tol, atol=atol, roundoff=ROUNDOFF * torch.finfo(kernel.dtype).eps,
+        alpha=state.alpha, max_sweeps=max_sweeps,
     )
     z_out = torch.from_numpy(zn).to(dtype=kernel.dtype, device=kernel.device)
     return z_out, torch.from_numpy(sweeps), torch.from_numpy(residual)

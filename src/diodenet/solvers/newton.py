@@ -62,7 +62,8 @@ class Newton(EquilibriumSolver):
 
     Options: ``backtrack`` (halvings per step, default 8). ``max_iter``
     defaults to 200. Starts from ``z0`` or from ``z = 0`` (every junction
-    unbiased). Convergence is tested every step on ``‖G(z)‖_∞ <= threshold``.
+    unbiased). Convergence is tested every step, element by element: ``|G_k(z)|``
+    against the tolerance on the element's current scale (``tolerance_ratio``).
     """
 
     name = "newton"
@@ -98,7 +99,7 @@ class Newton(EquilibriumSolver):
         everyone = torch.ones(batch, n, dtype=torch.bool, device=q.device)
         it = 0
         while it < self.max_iter:
-            done = G.abs().amax(dim=1) <= self.threshold(kernel, z, q)
+            done = self.tolerance_ratio(kernel, z, q, G.abs()) <= 1.0
             if bool(done.all()):
                 break
             it += 1

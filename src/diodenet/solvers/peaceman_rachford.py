@@ -169,44 +169,49 @@ def pr_iterate(
     *,
     max_iter: int,
     check_every: int,
-    threshold: Callable[[Tensor], Tensor],
+    ratio: Callable[[Tensor, Tensor], Tensor],
     adapt: bool = False,
 ) -> tuple[Tensor, Tensor, int]:
-    """Run PR from ``z`` until every sample's residual is ``<= threshold(z)`` or ``max_iter``.
+    """Run PR from ``z`` until every sample's ``ratio(z, r) <= 1`` or ``max_iter``.
 
-    ``adapt``: re-pick the step once the free sets settle (``StepAdapter``).
-    Returns the best iterate per sample, its residual (A) and the iterations used.
+    ``ratio`` takes an iterate and its element residuals (batch, n; amperes)
+    to each sample's residual as a multiple of what it may keep
+    (``EquilibriumSolver.tolerance_ratio``). ``adapt``: re-pick the step
+    once the free sets settle (``StepAdapter``). Returns the best iterate per
+    sample (least ratio), its ratio and the iterations used.
     """
     best_z = z
-    best_res = kernel.residual(z, u, q)
+    best = ratio(z, kernel.element_residual(z, u, q))
     it = 0
     alpha_nat = kernel.natural_step()
-    # at the natural step, the natural residual of set-valued elements is Kernel.residual
+    # at the natural step, the natural residual of set-valued elements is
+    # Kernel.element_residual
     cheap = not kernel.any_smooth
     adapter = StepAdapter(kernel, adapt)
     blocks = pr_blocks(state, kernel, q, z, check_every)
-    while it < max_iter and not bool((best_res <= threshold(best_z)).all()):
+    while it < max_iter and not bool((best <= 1.0).all()):
         if max_iter - it < check_every:
             blocks = pr_blocks(state, kernel, q, best_z, max_iter - it)
         y = next(blocks)
         it += min(check_every, max_iter - it)
         slope, natural = pieces(kernel, y, q, alpha_nat)
-        res = natural if cheap else kernel.residual(y, u, q)
-        better = res < best_res
+        now = ratio(y, natural if cheap else kernel.element_residual(y, u, q))
+        better = now < best
         best_z = torch.where(better[:, None], y, best_z)
-        best_res = torch.minimum(res, best_res)
+        best = torch.where(better, now, best)
         new_state = adapter.update(kernel, state, slope > 0)
         if new_state is not None:
             state = new_state
             blocks = pr_blocks(state, kernel, q, y, check_every)
-    return best_z, best_res, it
+    return best_z, best, it
 
 
 class PeacemanRachford(EquilibriumSolver):
     """Peaceman–Rachford splitting; residual checked every ``check_every`` steps.
 
     Options: ``alpha`` (ohms, default automatic), ``check_every`` (default 5;
-    each check costs one ``Kernel.residual`` and one host synchronisation),
+    each check costs one residual, one ``Kernel.element_scale`` and one host
+    synchronisation),
     ``adapt`` (re-pick the step from the conducting set once it settles,
     ``StepAdapter``; default on unless ``alpha`` is given).
     ``max_iter`` defaults to 5000.
@@ -245,7 +250,7 @@ class PeacemanRachford(EquilibriumSolver):
         z, _, it = pr_iterate(
             state, kernel, u, q, z,
             max_iter=self.max_iter, check_every=self.check_every,
-            threshold=lambda z: self.threshold(kernel, z, q), adapt=self.adapt,
+            ratio=lambda z, r: self.tolerance_ratio(kernel, z, q, r), adapt=self.adapt,
         )
         return z, it
 
