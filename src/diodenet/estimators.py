@@ -50,6 +50,7 @@ class _FittedCircuit:
 
     hardware: str  # each estimator's parameters
     random_state: Any
+    hidden: Any
     network_: Any
     hardware_name_: str
     conductances_: np.ndarray
