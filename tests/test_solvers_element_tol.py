@@ -176,3 +176,20 @@ def test_an_element_with_no_current_scale_can_converge(method: str) -> None:
     s = k.element_scale(eq.z, k.rhs(u))
     assert bool((s[:, 1:] == 0).all())
     assert bool((k.element_residual(eq.z, u)[:, 1:] == 0).all())
+
+
+def test_element_scale_on_a_resistor_networks_sign_pattern() -> None:
+    """A layered network's kernel (an M-matrix with a low-rank form) takes
+    |H| = 2 diag(H) - H through H's own route: the row sums exactly."""
+    from diodenet.linearization import BuiltinHardware
+    from diodenet.training import build_network
+
+    net = build_network(12, 3, 24, scale=5.0, seed=2)
+    k = BuiltinHardware(net.circuit, net.inputs, net.outputs).kernel
+    facts = k.entry_facts()
+    assert facts["off_nonpositive"] and facts["diagonal_positive"] and k.low_rank() is not None
+    g = torch.Generator().manual_seed(4)
+    z = torch.randn(6, k.n, generator=g, dtype=DT)
+    q = torch.randn(6, k.n, generator=g, dtype=DT)
+    direct = z.abs() @ k.H.abs().T + q.abs()
+    torch.testing.assert_close(k.element_scale(z, q), direct, rtol=1e-12, atol=0)

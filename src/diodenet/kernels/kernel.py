@@ -399,9 +399,19 @@ class Kernel(ElementResolvents):
             allowed.clamp_min_(torch.finfo(allowed.dtype).tiny)
 
     def _abs_product(self, a: Tensor, q: Tensor, c: float) -> Tensor:
-        """``c · (a |H|ᵀ + |q|)`` for ``a = |z|`` (batch, n), on ``apply_H``'s route."""
+        """``c · (a |H|ᵀ + |q|)`` for ``a = |z|`` (batch, n), on ``apply_H``'s route.
+
+        On a resistor network's sign pattern (no positive entry off a positive
+        diagonal) ``|H| = 2 diag(H) - H``, so the product is ``apply_H``'s own,
+        with no ``|H|`` to form for each new kernel (training makes one per
+        step); both terms add (``-H_kj a_j ≥ 0`` off the diagonal), so nothing
+        cancels."""
         if self.n == 0:
             return q.new_zeros(q.shape)
+        facts = self.entry_facts()
+        if facts["off_nonpositive"] and facts["diagonal_positive"]:
+            s = torch.addcmul(q.abs(), a, self.H.diagonal(), value=2.0).sub_(self.apply_H(a))
+            return s if c == 1.0 else s.mul_(c)
         route, *parts = self._cached("abs_H", self._abs_H)
         if route == "low_rank":
             delta, V, KtUt = parts
