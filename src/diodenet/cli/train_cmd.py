@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import click
+from click.core import ParameterSource
 
 from ..utils.threads import limit_threads
 from ._io import check_non_negative, check_positive, dump_json, si
 from .main import UserError, cli, user_errors
+
+#: what a resumed run still reads from the command line (the rest is its config.json's)
+RESUME_OPTIONS = frozenset({"resume_dir", "workers", "progress", "as_json"})
 
 
 @cli.command()
@@ -133,6 +137,14 @@ def train(dataset, data_dir, features, csv_path, label_column, hardware, hidden,
         raise UserError("--data-dir holds MNIST IDX files: use it with --dataset mnist")
     if overwrite and resume_dir:
         raise UserError("give --resume or --overwrite, not both")
+    if resume_dir:  # the run's config.json decides: say which options go unread
+        ctx = click.get_current_context()
+        ignored = [f"--{name.replace('_', '-')}" for name in ctx.params
+                   if name not in RESUME_OPTIONS
+                   and ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE]
+        if ignored:
+            click.echo(f"note: {', '.join(ignored)} ignored: a resumed run keeps the "
+                       f"settings in {resume_dir}/config.json", err=True)
     layers = None
     if hidden is not None:
         try:
