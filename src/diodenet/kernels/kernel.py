@@ -26,7 +26,6 @@ which for ideal diodes is the ReLU monDEQ ``z = ReLU(W z + U x + b')`` with
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -38,16 +37,12 @@ from torch import Tensor
 from ..activations import Ideal, Nonlinearity
 from ..utils.versions import version
 from .equilibrium import Equilibrium
-from .resolvents import ElementResolvents
+from .residuals import KernelResiduals
 
 if TYPE_CHECKING:
     from ..solvers.base import EquilibriumSolver, SolverState
 
 ArrayLike = np.ndarray | Tensor | Sequence[Sequence[float]] | Sequence[float]
-
-#: the round-off each element may keep beyond ``tol``, in units of ``ε`` times
-#: its row's ``Σ_j |H_kj|`` and the largest ``|z_j|`` (``Kernel.allowance``)
-ROUNDOFF = 16.0
 
 
 def _as_tensor(x: ArrayLike, name: str, dtype: torch.dtype, device: torch.device | None) -> Tensor:
@@ -89,7 +84,7 @@ class FactoredB:
     B0: Tensor | None = None
 
 
-class Kernel(ElementResolvents):
+class Kernel(KernelResiduals):
     """``0 ∈ H z + F(z) + B u + b``, ``y = -C z - D u - d``.
 
     Parameters
@@ -321,154 +316,6 @@ class Kernel(ElementResolvents):
         # outputs with no direct path from the inputs (a layered network's): D = 0,
         # and its product would be most of this at MNIST size
         return y if not bool(self.D.any()) else y.sub_(u @ self.D.T)
-
-    def natural_step(self) -> float:
-        """A step α (ohms) that makes ``αH`` dimensionless and O(1): ``1/max_k |H_kk|``."""
-        if self.n == 0:
-            return 1.0
-        scale = self.max_abs()
-        return 1.0 / scale if scale > 0 else 1.0
-
-    # ------------------------------------------------ products and elements
-    def apply_H(self, z: Tensor) -> Tensor:
-        """``z Hᵀ`` for a batch ``z`` (batch, n): the network's port currents less ``q``.
-
-        A kernel with a diagonal-plus-low-rank form (``low_rank``) of rank
-        ``r < n/2`` multiplies through it, ``z ⊙ δ + (z V) Kᵀ Uᵀ``: O(n r) per
-        sample. A sparse kernel (density below 10 %, n ≥ 128) multiplies
-        through a cached sparse CSR copy of ``H``: O(nnz) per sample. Otherwise
-        O(n²).
-        """
-        form = self.low_rank()
-        if form is not None and 2 * form.rank < self.n:
-            return torch.addmm(z * form.delta, z @ form.V, form.KtUt)
-        Hs = self._cached("sparse_H", self._sparse_H)
-        if Hs is None:
-            return z @ self.H.T
-        return (Hs @ z.T).T
-
-    def _sparse_H(self) -> Tensor | None:
-        if self.n < 128 or self.density() > 0.1 or self.H.requires_grad:
-            return None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
-            return self.H.to_sparse_csr()
-
-
-    def element_scale(self, z: Tensor, q: Tensor) -> Tensor:
-        """Each element's own current scale (amperes, (batch, n)):
-        ``s_k = Σ_j |H_kj| |z_j| + |q_k|``, which bounds its port current
-        ``|w_k| = |Σ_j H_kj z_j + q_k|`` and sets the round-off of computing it.
-        Tolerances are relative to it, element by element (``allowance``):
-        a 1 MΩ divider beside a 1 Ω branch is held to its own microamperes,
-        not to the branch's amperes.
-
-        Computed the way ``apply_H`` forms ``w`` (one product with ``|H|``,
-        kept while ``H`` stands): through a diagonal-plus-low-rank form it is
-        ``|δ_k||z_k| + (|U||K||V|ᵀ|z|)_k + |q_k|``, that route's round-off
-        scale, at least ``s_k`` and O(n r). Either way ``s_k = 0`` only where
-        every term of ``w_k`` is an exact zero, so that ``w_k`` is computed as
-        exactly 0 too.
-        """
-        return self._abs_product(z.abs(), q, 1.0)
-
-    def allowance(self, z: Tensor, q: Tensor, tol: float, atol: float) -> Tensor:
-        """The residual each element may keep (amperes, (batch, n)):
-        ``atol + tol · s_k + ROUNDOFF·ε · (Σ_j |H_kj|) · max_j |z_j|``, with
-        ``s_k`` = ``element_scale`` and ``ε`` the dtype's.
-
-        The last term is what rounding alone leaves in row ``k`` of an answer
-        that is exact to the working precision as a whole (a normwise
-        backward-stable solve: LU, Woodbury): where an element's own scale is
-        tiny next to its row's conductances times the circuit's voltages (a
-        nearly shorted port with a huge ``H_kk`` and a tiny ``z_k``), ``tol``
-        of ``s_k`` can lie below it, and no method could meet it. It is ``ε``
-        of the element's own row, never another element's current, and is
-        below ``tol · s_k`` wherever ``s_k`` is within ``tol / (ROUNDOFF·ε)``
-        (~3e4 in float64 at tol 1e-10) of the row's ``Σ_j |H_kj| · max|z|``.
-        Where everything is 0 the allowance is ``atol``, or the least normal
-        number of the dtype for ``atol = 0`` (nothing is divided by 0).
-        """
-        if self.n == 0:
-            return q.new_zeros(q.shape)
-        a = z.abs()
-        allowed = self._abs_product(a, q, tol)
-        eps = torch.finfo(allowed.dtype).eps
-        allowed = allowed.addr_(a.amax(dim=1), self.abs_row_sums(), alpha=ROUNDOFF * eps)
-        return allowed.add_(atol) if atol > 0 else \
-            allowed.clamp_min_(torch.finfo(allowed.dtype).tiny)
-
-    def _abs_product(self, a: Tensor, q: Tensor, c: float) -> Tensor:
-        """``c · (a |H|ᵀ + |q|)`` for ``a = |z|`` (batch, n), on ``apply_H``'s route.
-
-        On a resistor network's sign pattern (no positive entry off a positive
-        diagonal) ``|H| = 2 diag(H) - H``, so the product is ``apply_H``'s own,
-        with no ``|H|`` to form for each new kernel (training makes one per
-        step); both terms add (``-H_kj a_j ≥ 0`` off the diagonal), so nothing
-        cancels."""
-        if self.n == 0:
-            return q.new_zeros(q.shape)
-        facts = self.entry_facts()
-        if facts["off_nonpositive"] and facts["diagonal_positive"]:
-            s = torch.addcmul(q.abs(), a, self.H.diagonal(), value=2.0).sub_(self.apply_H(a))
-            return s if c == 1.0 else s.mul_(c)
-        route, *parts = self._cached("abs_H", self._abs_H)
-        if route == "low_rank":
-            delta, V, KtUt = parts
-            return torch.addmm(torch.addcmul(q.abs(), a, delta), a @ V, KtUt, beta=c, alpha=c)
-        if route == "sparse":
-            return (parts[0] @ a.T).T.add_(q.abs()).mul_(c)
-        return torch.addmm(q.abs(), a, parts[0], beta=c, alpha=c)
-
-    def _abs_H(self) -> tuple[Any, ...]:
-        """What ``element_scale`` multiplies by, on ``apply_H``'s route: ``("low_rank",
-        |δ|, |V|, |K|ᵀ|U|ᵀ)``, ``("sparse", |H| as CSR)`` or ``("dense", |H|ᵀ)``."""
-        form = self.low_rank()
-        if form is not None and 2 * form.rank < self.n:
-            return ("low_rank", form.delta.detach().abs(), form.V.detach().abs(),
-                    form.K.detach().abs().T @ form.U.detach().abs().T)
-        Hs = self._cached("sparse_H", self._sparse_H)
-        if Hs is not None:
-            return ("sparse", Hs.detach().abs())
-        return ("dense", self.H.detach().abs().T.contiguous())
-
-    def residual_scale(self, z: Tensor, q: Tensor) -> Tensor:
-        """The circuit's current scale per sample (amperes, (batch,)):
-        ``‖H‖_∞ ‖z‖_∞ + ‖q‖_∞``, at least every ``Σ_j |H_kj||z_j| + |q_k|``.
-        Convergence is judged element by element, against ``element_scale``;
-        this one number per sample is the scale of the whole circuit's currents."""
-        if self.n == 0:
-            return torch.zeros(z.shape[0], dtype=self.dtype, device=self.device)
-        return self.inf_norm() * z.abs().amax(dim=1) + q.abs().amax(dim=1)
-
-    def element_residual(self, z: Tensor, u: Tensor, q: Tensor | None = None) -> Tensor:
-        """Inclusion residual per sample and element, in amperes ((batch, n);
-        ``q``: ``rhs(u)`` if known).
-
-        With ``w = H z + B u + b`` (the current the linear network draws from
-        each element's port) and ``α`` = ``natural_step()``:
-
-        * smooth element: ``|w_k + F_k(z_k)|`` (KCL error at its port);
-        * set-valued element: ``|z_k - σ_α(z_k - α w_k)| / α``, the natural
-          (fixed-point) residual, which is ``min(z_k/α, w_k)`` for an ideal
-          diode and zero exactly at a solution.
-        """
-        if self.n == 0:
-            return z.new_zeros(z.shape)
-        w = self.apply_H(z) + (self.rhs(u) if q is None else q)
-        alpha = self.natural_step()
-        r = (z - self.apply_resolvent(z - alpha * w, alpha)).abs_().div_(alpha)
-        for e, cols in self.element_groups():
-            if e.smooth:
-                r[:, cols] = (w[:, cols] + e.value(z[:, cols])).abs()
-        return r
-
-    def residual(self, z: Tensor, u: Tensor, q: Tensor | None = None) -> Tensor:
-        """Inclusion residual per sample, in amperes ((batch,)): the largest of
-        ``element_residual`` (see there) over the elements."""
-        if self.n == 0:
-            return torch.zeros(z.shape[0], dtype=self.dtype, device=self.device)
-        return self.element_residual(z, u, q).amax(dim=1)
 
     # -------------------------------------------------------------- solving
     def solve(

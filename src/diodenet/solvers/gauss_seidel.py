@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..kernels.kernel import ROUNDOFF
+from ..kernels.residuals import ROUNDOFF
 from ._common import check_z0, equilibrium_transpose, positive_int
 from .base import EquilibriumSolver, SolverState
 
