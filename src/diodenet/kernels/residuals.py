@@ -15,11 +15,20 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
+from ..activations import Ideal
 from .resolvents import ElementResolvents
 
 #: the round-off each element may keep beyond ``tol``, in units of ``ε`` times
 #: its row's ``Σ_j |H_kj|`` and the largest ``|z_j|`` (``Kernel.allowance``)
 ROUNDOFF = 16.0
+
+
+def ideal_natural(z: Tensor, w: Tensor, alpha: float) -> Tensor:
+    """The natural residual of ideal diodes, ``|z - ReLU(z - αw)| / α``, as
+    ``|min(z/α, w)|`` (amperes): the same number without forming ``z - αw``,
+    which rounds away a port current below ``ε·z/α`` (a high-impedance
+    element's, beside a stiff one that sets ``α``) and would report it as 0."""
+    return torch.minimum(z / alpha, w).abs_()
 
 
 class KernelResiduals(ElementResolvents):
@@ -155,17 +164,21 @@ class KernelResiduals(ElementResolvents):
 
         * smooth element: ``|w_k + F_k(z_k)|`` (KCL error at its port);
         * set-valued element: ``|z_k - σ_α(z_k - α w_k)| / α``, the natural
-          (fixed-point) residual, which is ``min(z_k/α, w_k)`` for an ideal
-          diode and zero exactly at a solution.
+          (fixed-point) residual, zero exactly at a solution; for an ideal
+          diode computed as ``|min(z_k/α, w_k)|`` (``ideal_natural``).
         """
         if self.n == 0:
             return z.new_zeros(z.shape)
         w = self.apply_H(z) + (self.rhs(u) if q is None else q)
         alpha = self.natural_step()
+        if self.all_ideal:
+            return ideal_natural(z, w, alpha)
         r = (z - self.apply_resolvent(z - alpha * w, alpha)).abs_().div_(alpha)
         for e, cols in self.element_groups():
             if e.smooth:
                 r[:, cols] = (w[:, cols] + e.value(z[:, cols])).abs()
+            elif type(e) is Ideal:
+                r[:, cols] = ideal_natural(z[:, cols], w[:, cols], alpha)
         return r
 
     def residual(self, z: Tensor, u: Tensor, q: Tensor | None = None) -> Tensor:

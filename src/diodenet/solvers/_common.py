@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
+from ..kernels.residuals import ideal_natural
 from ._reduced import solve_reduced
 
 if TYPE_CHECKING:
@@ -129,7 +130,8 @@ def pieces(kernel: Kernel, z: Tensor, q: Tensor, alpha: float,
     then written over)."""
     w = kernel.apply_H(z) if Hz is None else Hz
     x = torch.add(z, w.add_(q), alpha=-alpha)
-    natural = _natural(z, kernel.apply_resolvent(x, alpha), alpha)
+    natural = ideal_natural(z, w, alpha) if kernel.all_ideal else \
+        _natural(z, kernel.apply_resolvent(x, alpha), alpha)
     return kernel.apply_resolvent_derivative(x, alpha), natural
 
 
@@ -143,11 +145,12 @@ def ideal_segments(free: Tensor, natural: Tensor, like: Tensor) -> Segments:
 
 def segments(kernel: Kernel, z: Tensor, q: Tensor, alpha: float) -> Segments:
     """Linearise the resolvents at ``x = z - α(Hz + q)`` (see ``Segments``)."""
-    x = torch.add(z, kernel.apply_H(z).add_(q), alpha=-alpha)
+    w = kernel.apply_H(z).add_(q)
+    x = torch.add(z, w, alpha=-alpha)
+    if kernel.all_ideal:  # σ = ReLU: free where x > 0
+        return ideal_segments(x > 0, ideal_natural(z, w, alpha), x)
     sigma = kernel.apply_resolvent(x, alpha)
     natural = _natural(z, sigma, alpha)
-    if kernel.all_ideal:  # σ = ReLU: free where x > 0
-        return ideal_segments(x > 0, natural, x)
     d = kernel.apply_resolvent_derivative(x, alpha)
     c = sigma - d * x
     free = d > 0

@@ -66,6 +66,17 @@ def _zmax(z):
     return m
 
 
+def _natural(z: float, w: float, lo: float, g: float, alpha: float) -> float:
+    """``|z - σ(z - αw)| / α`` piece by piece, without forming ``z - αw`` where
+    it would round the port current ``w`` away: ``|w|`` on the identity piece,
+    ``|z - lo|/α`` on a clamp, ``|w + g(z - lo)| / (1 + αg)`` on a sloped one."""
+    if z - alpha * w >= lo:
+        return abs(w)
+    if math.isinf(g):
+        return abs(z - lo) / alpha
+    return abs(w + g * (z - lo)) / (1.0 + alpha * g)
+
+
 def _residual(indptr, indices, data, rows, lo, g, q, z, alpha, tol, atol, roundoff):
     n = z.shape[0]
     floor = roundoff * _zmax(z)
@@ -77,8 +88,7 @@ def _residual(indptr, indices, data, rows, lo, g, q, z, alpha, tol, atol, roundo
             t = data[p] * z[indices[p]]
             w += t
             a += abs(t)
-        s = _sigma(z[k] - alpha * w, lo[k], g[k], 1.0 / alpha)
-        r = abs(z[k] - s) / alpha / max(atol + tol * a + floor * rows[k], TINY)
+        r = _natural(z[k], w, lo[k], g[k], alpha) / max(atol + tol * a + floor * rows[k], TINY)
         if r > worst:
             worst = r
     return worst
@@ -125,6 +135,7 @@ def _pgs(indptr, indices, data, rows, diag, lo, g, q, z, tol, atol, roundoff, al
 _pgs_compiled: Any = None
 if HAVE_NUMBA:
     _sigma = numba.njit(cache=True, inline="always")(_sigma)
+    _natural = numba.njit(cache=True, inline="always")(_natural)
     _zmax = numba.njit(cache=True, inline="always")(_zmax)
     _residual = numba.njit(cache=True)(_residual)
     _pgs_compiled = numba.njit(cache=True)(_pgs)
@@ -158,6 +169,13 @@ def _sigma_vec(x: np.ndarray, lo: float, g: float, h: float) -> np.ndarray:
     return np.where(x >= lo, x, below)
 
 
+def _natural_vec(z: np.ndarray, w: np.ndarray, lo: float, g: float,
+                 alpha: float) -> np.ndarray:
+    """``_natural`` over a batch."""
+    below = np.abs(z - lo) / alpha if math.isinf(g) else np.abs(w + g * (z - lo)) / (1 + alpha * g)
+    return np.where(z - alpha * w >= lo, np.abs(w), below)
+
+
 def _pgs_numpy(indptr, indices, data, rows, diag, lo, g, q, z, tol, atol, roundoff, alpha,
                max_sweeps, sweeps, residual) -> None:
     """The same sweeps vectorised over the batch (a Python loop over coordinates)."""
@@ -187,10 +205,10 @@ def _pgs_numpy(indptr, indices, data, rows, diag, lo, g, q, z, tol, atol, roundo
             zi, qi = z[idx], q[idx]
             w = qi + _csr_matmul(indptr, indices, data, zi)
             a = np.abs(qi) + _csr_matmul(indptr, indices, np.abs(data), np.abs(zi))
-            x = zi - alpha * w
-            s = np.stack([_sigma_vec(x[:, k], lo[k], g[k], 1.0 / alpha) for k in range(n)], 1)
+            r = np.stack([_natural_vec(zi[:, k], w[:, k], lo[k], g[k], alpha)
+                          for k in range(n)], 1)
             allowed = atol + tol * a + roundoff * np.abs(zi).max(axis=1)[:, None] * rows
-            res = (np.abs(zi - s) / alpha / np.maximum(allowed, TINY)).max(axis=1)
+            res = (r / np.maximum(allowed, TINY)).max(axis=1)
             residual[idx] = res
             finished = np.zeros(active.size, dtype=bool)
             finished[np.flatnonzero(check)[res <= 1.0]] = True
