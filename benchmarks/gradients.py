@@ -203,8 +203,7 @@ def sens_crosscheck() -> str:
     c = Circuit.from_spice(random_diode_network(0))
     ins = ["v0", "v1", "v2", "v3"]
     u = random_inputs(1)
-    hw = NgspiceHardware(c, ins, ["n13"])
-    with hw:  # bound first: ``Hardware.__enter__`` is typed to return the base class
+    with NgspiceHardware(c, ins, ["n13"]) as hw:
         m = hw.settle(u)
         adj = hw.settle_linearized(m, {output_port(0): np.ones(1)}, adjoint=True)
         dy_dR = (m.branch_voltages * adj.branch_voltages)[0] * hw.conductances() ** -2

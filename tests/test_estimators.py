@@ -126,6 +126,7 @@ def test_partial_fit_keeps_the_first_calls_classes_and_hidden_is_a_count() -> No
     clf.partial_fit(X, y, classes=[9, 3, 7])  # the same classes, in another order
     with pytest.raises(ValueError, match=r"differs from the first call's classes_ \[3, 7, 9\]"):
         clf.partial_fit(X, y, classes=[3, 7, 9, 11])
+    CircuitClassifier(hidden=2.0, epochs=1).fit(X, y)  # a whole number, written as a float
     for est in (CircuitClassifier(hidden=2.5), CircuitRegressor(hidden=2.5),
                 CircuitClassifier(hidden=True), CircuitClassifier(hidden=0)):
         with pytest.raises(ValueError, match="hidden must be a whole number of neurons"):

@@ -203,11 +203,12 @@ def test_resume_names_the_options_it_does_not_read(tmp_path: Path) -> None:
     dropped without a word (--epochs 9 ran the saved 3 epochs)."""
     run = tmp_path / "run"
     run_training(RunConfig(**{**SMALL, "epochs": 1}), run, progress=False, plots=False)
-    res = CliRunner().invoke(cli, ["train", "--resume", str(run), "--epochs", "9", "--lr",
-                                   "0.5", "--workers", "1", "--no-progress", "--json"])
+    res = CliRunner().invoke(cli, ["train", "--resume", str(run), "--epochs", "9", "--out",
+                                   str(tmp_path / "x"), "--lr", "0.5", "--workers", "1",
+                                   "--no-progress", "--json"])
     assert res.exit_code == 0, res.output
-    assert (f"note: --epochs, --lr ignored: a resumed run keeps the settings in "
-            f"{run}/config.json") in res.stderr
+    assert (f"note: --epochs, --out, --lr ignored: a resumed run keeps the settings in "
+            f"{run}/config.json") in res.stderr  # the options' own spellings
     assert json.loads(res.stdout)["epochs"] == 1  # the saved run's, not 9
     res = CliRunner().invoke(cli, ["train", "--resume", str(run), "--json"])
     assert res.exit_code == 0 and "ignored" not in res.stderr

@@ -38,7 +38,7 @@ from .training.architectures import ConductanceRange, build_network
 from .training.checkpoint import TrainState
 from .training.config import TrainConfig
 from .training.trainer import Trainer
-from .utils.numbers import is_whole
+from .utils.numbers import is_real, is_whole
 
 
 class _FittedCircuit:
@@ -85,9 +85,10 @@ class _FittedCircuit:
 
     def _hidden(self) -> int:
         """``hidden`` as a count of neurons (2.5 is refused, not truncated)."""
-        if not (is_whole(self.hidden) and self.hidden >= 1):
-            raise ValueError(f"hidden must be a whole number of neurons >= 1, got {self.hidden!r}")
-        return int(self.hidden)
+        h = self.hidden
+        if not ((is_whole(h) or (is_real(h) and float(h).is_integer())) and h >= 1):
+            raise ValueError(f"hidden must be a whole number of neurons >= 1, got {h!r}")
+        return int(h)
 
     def output_voltages(self, X: Any) -> np.ndarray:
         """The circuit's output voltages (n_samples, one per class or target), V."""

@@ -139,9 +139,9 @@ def train(dataset, data_dir, features, csv_path, label_column, hardware, hidden,
         raise UserError("give --resume or --overwrite, not both")
     if resume_dir:  # the run's config.json decides: say which options go unread
         ctx = click.get_current_context()
-        ignored = [f"--{name.replace('_', '-')}" for name in ctx.params
-                   if name not in RESUME_OPTIONS
-                   and ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE]
+        ignored = [max(param.opts, key=len) for param in ctx.command.params
+                   if param.name is not None and param.name not in RESUME_OPTIONS
+                   and ctx.get_parameter_source(param.name) == ParameterSource.COMMANDLINE]
         if ignored:
             click.echo(f"note: {', '.join(ignored)} ignored: a resumed run keeps the "
                        f"settings in {resume_dir}/config.json", err=True)

@@ -85,8 +85,9 @@ class ActiveSet(ActiveSetStarts):
     (the warm start ends once at most this fraction of samples changed a piece
     over 5 PR iterations, default 0.05), ``fallback`` (PR iterations
     when a sample stalls, default 50), ``patience`` (Newton steps without a
-    new best residual that count as a stall, default 3); the last two apply
-    to kernels with non-ideal elements (ideal diodes pivot, see ``_pivots``).
+    new best residual that count as a stall, default 3); the last two do not
+    apply where ideal diodes pivot (a kernel that is not an M-matrix, see
+    ``_pivots``).
     ``max_iter`` bounds the Newton steps (default 50, or ``4n`` where that is
     more when the steps pivot: single pivots may need a few steps per element). The iteration
     count returned is Newton steps plus PR steps.
