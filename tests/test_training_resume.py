@@ -45,10 +45,12 @@ def test_run_killed_mid_epoch_resumes_to_identical_metrics(tmp_path: Path) -> No
     # only epoch 1 reached its checkpoint
     assert len(_metrics(broken / "metrics.jsonl")) == 1
     assert ckpt.load_checkpoint(broken)["state"]["epoch"] == 1
-    # resume through the CLI, which reads config.json (the other options are ignored)
+    # resume through the CLI, which reads config.json (the other options are ignored,
+    # with a note on stderr; stdout holds the JSON alone)
     res = CliRunner().invoke(cli, ["train", "--resume", str(broken), "--json", "--epochs", "99"])
     assert res.exit_code == 0, res.output
-    out = json.loads(res.output)
+    assert "note: --epochs ignored" in res.stderr
+    out = json.loads(res.stdout)
     assert out["epochs"] == 3 and out["hardware"] == "builtin"
     assert _metrics(broken / "metrics.jsonl") == _metrics(tmp_path / "full" / "metrics.jsonl")
     a = ckpt.load_checkpoint(tmp_path / "full")["state"]
