@@ -225,3 +225,33 @@ def test_a_high_impedance_current_is_not_rounded_away() -> None:
         ok = eq.converged.numpy()
         assert (ratio.max(axis=1)[ok] <= 1.0).all(), (method, ratio.max(axis=1))
         assert float((eq.y - exact.y)[ok].abs().max()) <= 1e-9, method
+
+
+def test_a_hybrid_kernels_round_off_term_compares_like_units() -> None:
+    """A clamp (two diodes, one an impedance port: its z is a current) has z in
+    volts and amperes. The round-off term Σ_j|H_kj|·max|z| mixed them, so at
+    1 GΩ/100 GΩ an element was allowed 1.8e-15 A against tol·s_k = 1e-19 A, and
+    pr accepted a start 1e-6 V off after 0 iterations. Truth: the clamp's
+    closed form V(n) = clamp(x R2/(R1 + R2), 0, 1)."""
+    c = Circuit("clamp")
+    c.add_voltage_source("Vx", "x", "0", 0.0)
+    c.add_voltage_source("Vr", "rail", "0", 1.0)
+    c.add_resistor("R1", "x", "n", resistance=1e9)
+    c.add_resistor("R2", "n", "0", resistance=1e11)
+    c.add_diode("D1", "0", "n")
+    c.add_diode("D2", "n", "rail")
+    k = extract_kernel(c, ["vx"], ["n"])
+    assert sorted(set(k.port_forms)) == ["admittance", "impedance"]
+    x = torch.tensor([[0.5]], dtype=DT)
+    exact = k.solve(x, "active_set")
+    truth = 0.5 * 1e11 / (1e9 + 1e11)
+    assert abs(float(exact.y[0, 0]) - truth) <= 1e-12
+    z0 = exact.z.clone()
+    z0[0, 0] += 1e-6
+    eq = k.solve(x, "pr", z0=z0, raise_on_failure=False)
+    assert not bool(eq.converged[0]) or abs(float(eq.y[0, 0]) - truth) <= 1e-9
+    q = k.rhs(x)
+    for kk in (k, k.to(dtype=torch.float64)):  # a copy keeps the units
+        allowed = kk.allowance(exact.z, q, 1e-10, 0.0)
+        scale = kk.element_scale(exact.z, q)
+        assert bool((allowed <= 1e-10 * scale * (1 + 1e-3) + 1e-300).all()), (allowed, scale)

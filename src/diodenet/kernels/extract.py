@@ -40,6 +40,7 @@ from .mna import (
     refuse_unmodelled_options,
     refuse_voltage_defined_loops,
 )
+from .residuals import unit_groups
 
 
 def diode_nonlinearity(model: object, name: str = "a diode") -> Nonlinearity:
@@ -175,4 +176,5 @@ def extract_kernel(
     kernel.Nz, kernel.Nu, kernel.n0 = as_t(Nz), as_t(Nu), as_t(n0)
     kernel.Jz, kernel.Ju, kernel.j0 = as_t(Jz), as_t(Ju), as_t(j0)
     kernel.port_forms = mna.port_forms
+    kernel.units = unit_groups(mna.port_forms)
     return kernel

@@ -244,7 +244,7 @@ class Kernel(KernelResiduals):
     ) -> Kernel:
         """A copy on another device and/or dtype."""
         dtype = dtype or self.dtype
-        return Kernel(
+        copy = Kernel(
             self.H.to(device=device, dtype=dtype), self.B.to(device=device, dtype=dtype),
             self.C.to(device=device, dtype=dtype), self.D.to(device=device, dtype=dtype),
             self.elements, b=self.b.to(device=device, dtype=dtype),
@@ -252,6 +252,8 @@ class Kernel(KernelResiduals):
             input_names=self.input_names, output_names=self.output_names,
             element_names=self.element_names, monotone_tol=float("inf"),
         )
+        copy.units = self.units
+        return copy
 
     # --------------------------------------------------------------- maths
     def check_inputs(self, u: ArrayLike) -> Tensor:

@@ -26,6 +26,7 @@ from .drives import DrivePlan, PortDrive, block_drives
 from .kernel import FactoredB, Kernel, all_finite
 from .low_rank import from_partition
 from .mna import refuse_singular_ports
+from .residuals import unit_groups
 from .stamped import StampedMNA, as_torch, rmul
 
 
@@ -129,6 +130,7 @@ class KernelProgrammer:
         self.st, self.elements = st, elements
         self.input_names, self.output_names = input_names, output_names
         self.element_names = [d.name for d in st.mna.diodes]
+        self._units = unit_groups(st.mna.port_forms)
         self.dtype, self.device = dtype, device
         self.measure_f = measure_f
         mna = st.mna
@@ -270,6 +272,7 @@ class KernelProgrammer:
             element_names=self.element_names,
             monotone_tol=monotone_tol if check else float("inf"),
         )
+        kernel.units = self._units
         if o is not None:  # H = diag + low rank (see kernels.low_rank): the solvers' shortcut
             with contextlib.suppress(ValueError):  # diodes that also meet elsewhere: none
                 if self._o_is_all:  # o is every free unknown: K = ((G⁻¹)_oo)⁻¹ is G itself

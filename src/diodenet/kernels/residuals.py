@@ -31,8 +31,23 @@ def ideal_natural(z: Tensor, w: Tensor, alpha: float) -> Tensor:
     return torch.minimum(z / alpha, w).abs_()
 
 
+def unit_groups(port_forms: list[str]) -> tuple[Tensor, ...] | None:
+    """The elements whose ``z`` share a unit, where a circuit's kernel mixes them
+    (admittance ports: ``z`` in volts; impedance ports: in amperes); ``None``
+    where every ``z`` is in one unit."""
+    kinds = sorted(set(port_forms))
+    if len(kinds) < 2:
+        return None
+    return tuple(torch.tensor([k for k, f in enumerate(port_forms) if f == kind])
+                 for kind in kinds)
+
+
 class KernelResiduals(ElementResolvents):
     """Products with ``H`` and residuals per element (see the module docstring)."""
+
+    #: the elements whose ``z`` share a unit where they do not all (``unit_groups``);
+    #: ``allowance`` takes its round-off term per unit
+    units: tuple[Tensor, ...] | None = None
 
     if TYPE_CHECKING:
         def rhs(self, u: Tensor) -> Tensor: ...
@@ -89,7 +104,9 @@ class KernelResiduals(ElementResolvents):
     def allowance(self, z: Tensor, q: Tensor, tol: float, atol: float) -> Tensor:
         """The residual each element may keep (amperes, (batch, n)):
         ``atol + tol · s_k + ROUNDOFF·ε · (Σ_j |H_kj|) · max_j |z_j|``, with
-        ``s_k`` = ``element_scale`` and ``ε`` the dtype's.
+        ``s_k`` = ``element_scale`` and ``ε`` the dtype's (where ``units`` says
+        the ``z`` are in volts and amperes, the last term is taken per unit:
+        ``Σ_u (Σ_{j in u} |H_kj|) · max_{j in u} |z_j|``).
 
         The last term is what rounding alone leaves in row ``k`` of an answer
         that is exact to the working precision as a whole (a normwise
@@ -108,9 +125,24 @@ class KernelResiduals(ElementResolvents):
         a = z.abs()
         allowed = self._abs_product(a, q, tol)
         eps = torch.finfo(allowed.dtype).eps
-        allowed = allowed.addr_(a.amax(dim=1), self.abs_row_sums(), alpha=ROUNDOFF * eps)
+        if self.units is None:
+            allowed = allowed.addr_(a.amax(dim=1), self.abs_row_sums(), alpha=ROUNDOFF * eps)
+        else:  # Σ_j |H_kj| max|z| over j's own unit: volts and amperes are not compared
+            zmax = torch.stack([a[:, g.to(a.device)].amax(dim=1) for g in self.units], 1)
+            allowed = allowed.addmm_(zmax, self._abs_row_sums_by_unit().T, alpha=ROUNDOFF * eps)
         return allowed.add_(atol) if atol > 0 else \
             allowed.clamp_min_(torch.finfo(allowed.dtype).tiny)
+
+    def _abs_row_sums_by_unit(self) -> Tensor:
+        """``Σ_{j in unit} |H_kj|`` (n, units), cached while ``H`` stands."""
+        units = self.units
+        assert units is not None
+
+        def compute() -> Tensor:
+            A = self.H.detach().abs()
+            return torch.stack([A[:, g.to(A.device)].sum(dim=1) for g in units], 1)
+
+        return self._cached("abs_row_sums_by_unit", compute)
 
     def _abs_product(self, a: Tensor, q: Tensor, c: float) -> Tensor:
         """``c · (a |H|ᵀ + |q|)`` for ``a = |z|`` (batch, n), on ``apply_H``'s route.
