@@ -370,6 +370,21 @@ r9 n2 0 2k
 x9 n2 0 leaf
 .end
 """,
+    # a header default is resolved with the body's .param cards: it reads the
+    # body's r (ngspice: 20k), not the caller's
+    "header default reads the body": """t
+.param r = 1k
+.subckt leaf a b rr={r*2} k={rr/1k}
+.param r = 10k
+r1 a b {rr}
+r2 a b {r*k/20}
+.ends
+v1 n0 0 1
+r0 n0 n1 1k
+x1 n1 0 leaf
+x2 n1 0 leaf rr=3k
+.end
+""",
     "vcvs gain keyword": """t
 v1 a 0 1
 r1 a 0 1k

@@ -180,14 +180,16 @@ class _Reader:
         self, block: Block, params: dict[str, float], path: str, ports: dict[str, str],
         stack: tuple[str, ...], pinned: frozenset[str] = frozenset(),
         caller: dict[str, float] | None = None,
+        defaults: dict[str, tuple[Assignment, Card]] | None = None,
     ) -> None:
         """Read ``block``'s cards into the circuit: its parameters resolved over
         ``params`` (see ``params``; ``pinned``: the names its instance gave;
         ``caller``: the calling scope's values, which a definition reading its
-        own name reads), then its elements and instances."""
+        own name reads; ``defaults``: the header's, resolved with the body's
+        ``.param`` cards, which outrank them), then its elements and instances."""
         models: dict[str, Card] = {}
         # the scope's .param and .func definitions, the last of each name counting
-        definitions: dict[str, tuple[Assignment, Card]] = {}
+        definitions: dict[str, tuple[Assignment, Card]] = dict(defaults or {})
         functions: dict[str, UserFunction] = {}
         for card in block.cards:
             if card.first in (".param", ".global_param"):
@@ -355,29 +357,35 @@ class _Reader:
                 raise card.error(f"{name}: subcircuit {sub_name!r} has no parameter {key!r}")
             overrides[key] = self.value(card, raw, params, f"{name} parameter {key}")
         # ngspice resolves a subcircuit in the scope it is called from (the
-        # caller's parameters, over the top level's), not where it is defined
-        inner = dict(params)
+        # caller's parameters, over the top level's), not where it is defined;
+        # the header's defaults join the body's .param cards (which outrank
+        # them and which they may read), the instance's values outrank both
+        inner = {**params, **overrides}
+        assert sub.header is not None
+        defaults: dict[str, tuple[Assignment, Card]] = {}
         for key, raw in sub.defaults:
-            if key in overrides:
-                inner[key] = overrides[key]
-            else:
-                assert sub.header is not None
-                inner[key] = self.value(sub.header, raw, inner, f"{sub_name} parameter {key}")
+            if key not in overrides:
+                try:
+                    (defaults[key],) = [(a, sub.header) for a in split_assignments(f"{key}={raw}")]
+                except (ExpressionError, ValueError):
+                    raise sub.header.error(f"{sub_name} parameter {key}: expected a value or "
+                                           f"an expression, got {raw!r}") from None
         nodes = [self.node(w, path, ports) for w in node_words]
         if sub_name in RESERVED and sub.parent is self.top and shape(sub) == RESERVED[sub_name]:
+            values = scope_values(inner, defaults, frozenset(), self.functions, params)
             try:
                 p1, p2, s1, s2 = nodes  # RESERVED shapes have four ports
                 if sub_name == TRANSFORMER_SUBCKT:
-                    element: Element = Transformer(flat, p1, p2, s1, s2, n=inner["n"])
+                    element: Element = Transformer(flat, p1, p2, s1, s2, n=values["n"])
                 else:
-                    element = Gyrator(flat, p1, p2, s1, s2, g=inner["g"])
+                    element = Gyrator(flat, p1, p2, s1, s2, g=values["g"])
             except ValueError as exc:
                 raise card.error(str(exc)) from None
             self.add(card, element)
             return
         new_path = f"{path}.{name}" if path else name
         self.expand(sub, inner, new_path, dict(zip(sub.ports, nodes)), (*stack, sub_name),
-                    frozenset(overrides), params)
+                    frozenset(overrides), params, defaults)
 
 
 
