@@ -153,16 +153,21 @@ def test_diode_loop_with_voltage_source_has_no_kernel():
         extract_kernel(c, ["v1"])
 
 
-def test_clamp_two_diodes_and_a_bias_source_is_a_hybrid_kernel():
-    # x -- R -- n; D1 from ground to n (V(n) >= 0); D2 from n to a 1 V rail (V(n) <= 1)
+def clamp_circuit(r1: float = 1e3, r2: float = 1e5) -> Circuit:
+    """x -- R1 -- n -- R2 -- ground; D1 from ground to n (V(n) >= 0), D2 from n
+    to a 1 V rail (V(n) <= 1): V(n) = clamp(x r2/(r1 + r2), 0, 1)."""
     c = Circuit("clamp")
     c.add_voltage_source("Vx", "x", "0", 0.0)
     c.add_voltage_source("Vr", "rail", "0", 1.0)
-    c.add_resistor("R1", "x", "n", resistance=1e3)
-    c.add_resistor("R2", "n", "0", resistance=1e5)
+    c.add_resistor("R1", "x", "n", resistance=r1)
+    c.add_resistor("R2", "n", "0", resistance=r2)
     c.add_diode("D1", "0", "n")
     c.add_diode("D2", "n", "rail")
-    K = extract_kernel(c, ["vx"], ["n"])
+    return c
+
+
+def test_clamp_two_diodes_and_a_bias_source_is_a_hybrid_kernel():
+    K = extract_kernel(clamp_circuit(), ["vx"], ["n"])
     assert K.port_forms == ["admittance", "impedance"]
     x = torch.linspace(-3, 3, 13, dtype=torch.float64).reshape(-1, 1)
     y = K.solve(x, method="active_set").y[:, 0]

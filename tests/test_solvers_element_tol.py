@@ -18,6 +18,7 @@ from diodenet.circuits import ShockleyDiode
 from diodenet.kernels import ConvergenceError, Kernel
 from diodenet.kernels.extract import extract_kernel
 from diodenet.kernels.low_rank import DiagonalPlusLowRank
+from test_kernel_extract import clamp_circuit
 from test_solvers_kernels import DT
 
 ITERATIVE = ["pr", "fb", "pgs", "auto"]
@@ -233,14 +234,7 @@ def test_a_hybrid_kernels_round_off_term_compares_like_units() -> None:
     1 GΩ/100 GΩ an element was allowed 1.8e-15 A against tol·s_k = 1e-19 A, and
     pr accepted a start 1e-6 V off after 0 iterations. Truth: the clamp's
     closed form V(n) = clamp(x R2/(R1 + R2), 0, 1)."""
-    c = Circuit("clamp")
-    c.add_voltage_source("Vx", "x", "0", 0.0)
-    c.add_voltage_source("Vr", "rail", "0", 1.0)
-    c.add_resistor("R1", "x", "n", resistance=1e9)
-    c.add_resistor("R2", "n", "0", resistance=1e11)
-    c.add_diode("D1", "0", "n")
-    c.add_diode("D2", "n", "rail")
-    k = extract_kernel(c, ["vx"], ["n"])
+    k = extract_kernel(clamp_circuit(1e9, 1e11), ["vx"], ["n"])
     assert sorted(set(k.port_forms)) == ["admittance", "impedance"]
     x = torch.tensor([[0.5]], dtype=DT)
     exact = k.solve(x, "active_set")
