@@ -121,10 +121,6 @@ class BuiltinHardware(Hardware):
         self.method, self.tol, self.state_tol = method, tol, state_tol
         self.dtype = dtype
         self.device = torch.device(device) if device is not None else torch.device("cpu")
-        #: the keyword arguments that build this hardware again (for copies)
-        self.settings: dict[str, Any] = {
-            "method": method, "tol": tol, "state_tol": state_tol, "monotone_tol": monotone_tol,
-            "dtype": dtype, "device": self.device}
         self.settles = 0
         c = self._circuit.validate()
         refuse_voltage_defined_loops(c)
@@ -350,6 +346,12 @@ class BuiltinHardware(Hardware):
             node_voltages=V, branch_voltages=self._branch(V),
             input_responses=self._responses(V, free, j_driven), power=power,
         )
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The keyword arguments that build this hardware again (for copies)."""
+        return {"method": self.method, "tol": self.tol, "state_tol": self.state_tol,
+                "monotone_tol": self.monotone_tol, "dtype": self.dtype, "device": self.device}
 
     def _knee(self, V: Tensor) -> Tensor | float:
         """The reverse voltage at or below which a junction conducts: ``state_tol``,

@@ -366,10 +366,11 @@ class _Reader:
         for key, raw in sub.defaults:
             if key not in overrides:
                 try:
-                    (defaults[key],) = [(a, sub.header) for a in split_assignments(f"{key}={raw}")]
+                    (assignment,) = split_assignments(f"{key}={raw}")
                 except (ExpressionError, ValueError):
                     raise sub.header.error(f"{sub_name} parameter {key}: expected a value or "
                                            f"an expression, got {raw!r}") from None
+                defaults[key] = (assignment, sub.header)
         nodes = [self.node(w, path, ports) for w in node_words]
         if sub_name in RESERVED and sub.parent is self.top and shape(sub) == RESERVED[sub_name]:
             values = scope_values(inner, defaults, frozenset(), self.functions, params)
