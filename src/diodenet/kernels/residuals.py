@@ -42,6 +42,11 @@ def unit_groups(port_forms: list[str]) -> tuple[Tensor, ...] | None:
                  for kind in kinds)
 
 
+def worst(r: Tensor) -> Tensor:
+    """The largest of each sample's element residuals ``r`` (batch, n): (batch,)."""
+    return r.amax(dim=1) if r.shape[1] else r.new_zeros(r.shape[0])
+
+
 class KernelResiduals(ElementResolvents):
     """Products with ``H`` and residuals per element (see the module docstring)."""
 
@@ -216,6 +221,4 @@ class KernelResiduals(ElementResolvents):
     def residual(self, z: Tensor, u: Tensor, q: Tensor | None = None) -> Tensor:
         """Inclusion residual per sample, in amperes ((batch,)): the largest of
         ``element_residual`` (see there) over the elements."""
-        if self.n == 0:
-            return torch.zeros(z.shape[0], dtype=self.dtype, device=self.device)
-        return self.element_residual(z, u, q).amax(dim=1)
+        return worst(self.element_residual(z, u, q))

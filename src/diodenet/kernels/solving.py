@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from .equilibrium import ConvergenceError, Equilibrium, SingularSystemError
+from .residuals import worst
 
 if TYPE_CHECKING:
     from ..solvers.base import EquilibriumSolver, SolverState
@@ -45,7 +46,6 @@ def solve_kernel(
 ) -> Equilibrium:
     """``kernel.solve(u, ...)`` (see ``Kernel.solve`` for the arguments)."""
     from ..solvers import METHODS, EquilibriumSolver, get_solver
-    from ..solvers._common import worst
 
     u = kernel.check_inputs(u)
     if isinstance(method, EquilibriumSolver):

@@ -113,11 +113,6 @@ class Segments:
     natural: Tensor
 
 
-def worst(r: Tensor) -> Tensor:
-    """The largest of each sample's element residuals ``r`` (batch, n): (batch,)."""
-    return r.amax(dim=1) if r.shape[1] else r.new_zeros(r.shape[0])
-
-
 def _natural(z: Tensor, sigma: Tensor, alpha: float) -> Tensor:
     """``|z_k - σ_α(x_k)| / α`` (batch, n): the natural residual of every element."""
     return (z - sigma).abs_().div_(alpha)

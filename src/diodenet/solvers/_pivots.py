@@ -70,4 +70,3 @@ class Pivots:
                                     device=before.device)
         self.free[act] = nxt
         return count == 0
-

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from ..kernels.residuals import worst
 from ._common import (
     check_z0,
     equilibrium_transpose,
@@ -56,7 +57,6 @@ from ._common import (
     positive_int,
     positive_step,
     segments,
-    worst,
 )
 from ._factor import SMALL, gauss_seidel_pays, layout_of, solve_switched
 from ._pivots import Pivots
@@ -399,4 +399,3 @@ class ActiveSet(ActiveSetStarts):
         ``x = z - α(Hz + q)`` (exact), else they are read from ``z`` alone.
         """
         return equilibrium_transpose(kernel, z, v, u, state.alpha)
-
