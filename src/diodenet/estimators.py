@@ -86,7 +86,7 @@ class _FittedCircuit:
     def _hidden(self) -> int:
         """``hidden`` as a count of neurons (2.5 is refused, not truncated)."""
         h = self.hidden
-        if not ((is_whole(h) or (is_real(h) and float(h).is_integer())) and h >= 1):
+        if not (is_real(h) and float(h).is_integer() and h >= 1):
             raise ValueError(f"hidden must be a whole number of neurons >= 1, got {h!r}")
         return int(h)
 
