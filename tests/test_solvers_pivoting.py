@@ -16,6 +16,7 @@ from scipy.optimize import nnls
 from diodenet.circuits import Circuit
 from diodenet.kernels import Kernel
 from diodenet.kernels.extract import extract_kernel
+from diodenet.solvers._lemke import lemke_free_set
 from test_solvers_kernels import lcp_brute_force
 
 
@@ -83,3 +84,56 @@ def test_gyrators_and_a_wide_spectrum_solve_exactly(seed: int) -> None:
         np.testing.assert_allclose(eq.z[b].numpy(),
                                    lcp_brute_force(torch.as_tensor(H), q[b]).numpy(),
                                    rtol=1e-7, atol=1e-9)
+
+
+def skewed_p_matrix(rng: np.random.Generator, n: int, skew: float) -> np.ndarray:
+    """``sym(H)`` with eigenvalues 1e-6 .. 1 S plus a skew (gyrator) part of
+    entries ~``skew``: a P-matrix, so one equilibrium for every drive."""
+    Q, _ = np.linalg.qr(rng.normal(size=(n, n)))
+    A = skew * rng.normal(size=(n, n))
+    return Q @ np.diag(10 ** rng.uniform(-6, 0, n)) @ Q.T + (A - A.T)
+
+
+@pytest.mark.parametrize(("n", "skew"), [(20, 1.0), (20, 10.0), (40, 10.0)])
+def test_strongly_skewed_kernels_solve_exactly(n: int, skew: float) -> None:
+    # the least-index principal pivots alone need hundreds of steps here (6 of
+    # 128 samples converged within the default bound at n = 20, skew 10)
+    rng = np.random.default_rng(n)
+    H = skewed_p_matrix(rng, n, skew)
+    B = rng.normal(size=(n, 3))
+    kernel = Kernel(H, B, np.zeros((1, n)), np.zeros((1, 3)))
+    u = rng.normal(size=(16, 3))
+    for method in ("active_set", "auto"):
+        eq = kernel.solve(u, method=method, raise_on_failure=False)
+        assert bool(eq.converged.all()), (method, eq.residual.max())
+        # the truth, in extended precision: on a P-matrix the one z with z >= 0,
+        # w = Hz + q >= 0 and z_k w_k = 0 for every k
+        z = eq.z.numpy().astype(np.longdouble)
+        w = H.astype(np.longdouble) @ z.T + (B.astype(np.longdouble) @ u.T)
+        scale = np.abs(H).sum(1)[:, None] * np.abs(z).max(1)[None, :] + np.abs(B @ u.T)
+        assert (z >= 0).all()
+        assert (w >= -1e-9 * scale).all()
+        assert (np.minimum(z.T, np.abs(w)) <= 1e-9 * scale).all()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_lemke_finds_the_equilibrium_pieces(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 8
+    H = skewed_p_matrix(rng, n, 3.0)
+    q = rng.normal(size=n)
+    q[rng.choice(n, 3, replace=False)] = 0.0  # undriven elements: ties in the ratio test
+    free = lemke_free_set(H, q)
+    assert free is not None
+    truth = lcp_brute_force(torch.as_tensor(H), torch.as_tensor(q)).numpy()
+    # the truth's conducting elements are free; a free one may sit at 0 (degenerate)
+    assert free[truth > 1e-9].all()
+    z = np.zeros(n)
+    z[free] = np.linalg.solve(H[np.ix_(free, free)], -q[free])
+    np.testing.assert_allclose(z, truth, rtol=1e-7, atol=1e-9)
+
+
+def test_lemke_ends_on_a_ray_where_there_is_no_equilibrium() -> None:
+    # w = -z + q with q < 0: z >= 0 and w >= 0 would need z <= q < 0
+    assert lemke_free_set(-np.eye(2), np.array([-1.0, -1.0])) is None
+    assert not lemke_free_set(np.eye(2), np.array([1.0, 2.0])).any()  # nothing conducts

@@ -16,8 +16,9 @@ conductances, ``1/ron`` for a conducting PWL diode). If the pieces at the new
 and the sample is done. For M-matrices (resistor networks) this ends in a few
 steps. On other kernels (diodes in both orientations, gyrators) plain steps
 can cycle: for ideal diodes the steps become block principal pivots with
-Murty's least-index safeguard (``_pivots``), which end in finitely many
-steps whenever ``sym(H) ≻ 0``; for other elements a sample whose residual
+Murty's least-index safeguard (``_pivots``, with Lemke's method supplying
+the pieces where the least-index flips would crawl), which end in finitely
+many steps whenever ``sym(H) ≻ 0``; for other elements a sample whose residual
 does not decrease is moved on by ``fallback`` Peaceman–Rachford iterations
 from its best point, then Newton resumes.
 
@@ -302,7 +303,7 @@ class ActiveSet(ActiveSetStarts):
         patience = max(self.patience, kernel.n + 1) if m_matrix else self.patience
         # ideal diodes on any other kernel: block pivots with Murty's safeguard
         # (``_pivots``), finite where PR's rescue can crawl; PR stays for the rest
-        pivots = Pivots(batch, kernel.n, q.device) if kernel.all_ideal and not m_matrix \
+        pivots = Pivots(kernel.H, q) if kernel.all_ideal and not m_matrix \
             else None
         max_steps = self.max_iter
         if pivots is not None:
