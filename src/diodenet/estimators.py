@@ -34,8 +34,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .linearization import HARDWARES, Hardware, make_hardware
-from .training.architectures import ConductanceRange, build_network
+from .training.architectures import build_network
 from .training.checkpoint import TrainState
+from .training.conductances import ConductanceRange
 from .training.config import TrainConfig
 from .training.trainer import Trainer
 from .utils.numbers import is_real, is_whole

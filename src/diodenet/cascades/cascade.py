@@ -17,8 +17,9 @@ asymmetric network, admitted only when ``well_posedness`` certifies it
 The cascade is itself a :class:`~diodenet.linearization.Hardware`:
 
 * ``settle``: the stages settled in order (Gauss–Seidel sweeps until the
-  loop converges when there is feedback), or the whole cascade as one
-  circuit (``forward="whole"``: one netlist, one analysis per chunk);
+  loop converges when there is feedback; ``stages.py``), or the whole cascade
+  as one circuit (``forward="whole"``: one netlist, one analysis per chunk;
+  ``whole.py``);
 * ``settle_linearized(adjoint=True)`` driven at the outputs, two ways:
 
   - ``backward="stages"``: stage ``S``'s linearized adjoint driven by ``o ⊙
@@ -36,7 +37,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -48,6 +48,8 @@ from ..linearization.hardware import Drive, check_drive
 from ..utils.numbers import is_real, is_whole
 from .buffers import Buffer, buffers_of
 from .feedback import IllPosedCascade, check_well_posed
+from .measurement import CascadeGradient, CascadeMeasurement
+from .stages import adjoint_stages, linearized_stages, settle_stages
 from .whole import WholeCircuit, build_whole
 
 if TYPE_CHECKING:
@@ -55,38 +57,6 @@ if TYPE_CHECKING:
 
 FORWARD = ("stages", "whole")
 BACKWARD = ("stages", "single")
-
-
-@dataclass
-class CascadeMeasurement(Measurement):
-    """A cascade ``Measurement`` (outputs, branch voltages of every stage's
-    resistors in ``trainable`` order, ...) plus each stage's own
-    measurement, each buffer's control voltage ``y_s[j]`` (forward) or adjoint
-    response ``λ_b`` (adjoint), and the last stage's raw outputs."""
-
-    stages: list[Measurement] = field(default_factory=list)
-    buffer_values: np.ndarray | None = None
-    last_outputs: np.ndarray | None = None
-    whole: Measurement | None = None
-
-
-@dataclass
-class CascadeGradient:
-    """``loss``; ``dL_dg`` (one array per stage, in each stage's ``trainable``
-    order); ``dL_da`` (every gain, in ``Cascade.gain_names`` order: buffers,
-    then output buffers); ``dL_du`` (batch, external inputs); ``outputs``;
-    ``settles`` (experiments used)."""
-
-    loss: float
-    dL_dg: list[np.ndarray]
-    dL_du: np.ndarray
-    outputs: np.ndarray
-    settles: int
-    dL_da: np.ndarray = field(default_factory=lambda: np.zeros(0))
-
-    @property
-    def flat_dL_dg(self) -> np.ndarray:
-        return np.concatenate(self.dL_dg) if self.dL_dg else np.zeros(0)
 
 
 class Cascade(Hardware):
@@ -250,16 +220,6 @@ class Cascade(Hardware):
             self._whole.hw.close()
 
     # ------------------------------------------------------------ forward
-    def _stage_inputs(self, s: int, u_ext: np.ndarray, values: dict[int, np.ndarray],
-                      batch: int) -> np.ndarray:
-        u = np.zeros((batch, len(self.stages[s].inputs)))
-        if s == 0:
-            u[:, self._external] = u_ext
-        for k, b in enumerate(self.buffers):
-            if b.dst == s:
-                u[:, b.input] = values.get(k, 0.0)
-        return u
-
     def settle(self, inputs: np.ndarray) -> CascadeMeasurement:
         u = np.asarray(inputs, dtype=float)
         if u.ndim == 1:
@@ -268,31 +228,7 @@ class Cascade(Hardware):
             raise ValueError(f"expected inputs of shape (batch, {len(self.inputs)}), got {u.shape}")
         if self.forward_mode == "whole":
             return self.whole.settle(u)
-        batch = u.shape[0]
-        values: dict[int, np.ndarray] = {}  # buffer index -> the value it holds (V)
-        ms: list[Measurement] = []
-        for _ in range(self.max_sweeps if self.has_feedback else 1):
-            ms = []
-            change = 0.0
-            for s, hw in enumerate(self.stages):
-                m = hw.settle(self._stage_inputs(s, u, values, batch))
-                ms.append(m)
-                for k, b in enumerate(self.buffers):
-                    if b.src == s:
-                        new = b.gain * m.outputs[:, b.output]
-                        change = max(change, float(np.abs(new - values.get(k, 0.0)).max(
-                            initial=0.0)))
-                        values[k] = new
-            scale = max(1.0, max((float(np.abs(v).max(initial=0.0)) for v in values.values()),
-                                 default=0.0))
-            if self._settled(change, scale, "feedback"):
-                break
-        else:
-            raise RuntimeError(
-                f"the cascade's feedback loop did not settle in {self.max_sweeps} sweeps "
-                f"(last change {change:.3g} V, loop-gain bound {self.loop_gain:.3g})"
-            )
-        return self._join(u, ms)
+        return settle_stages(self, u)
 
     def __call__(self, inputs: np.ndarray) -> np.ndarray:
         """The outputs (V) for ``inputs``: ``settle(inputs).outputs``."""
@@ -332,13 +268,13 @@ class Cascade(Hardware):
                 raise ValueError(f"backward must be one of {BACKWARD}, got {mode!r}")
             if mode == "single":
                 return self.whole.adjoint(measurement, g_y)
-            return self._adjoint_stages(measurement, g_y)
+            return adjoint_stages(self, measurement, g_y)
         if any(isinstance(k, tuple) for k in drive):
             raise ValueError("a cascade's linearized (non-adjoint) settle is driven at its inputs")
         du = np.zeros((batch, len(self.inputs)))
         for key, value in drive.items():
             du[:, self.inputs.index(str(key))] = np.broadcast_to(value, (batch,))
-        return self._linearized_stages(measurement, du)
+        return linearized_stages(self, measurement, du)
 
     def _sweeps(self) -> int:
         return self.max_sweeps if self.has_feedback else 1
@@ -351,72 +287,6 @@ class Cascade(Hardware):
             raise RuntimeError(f"the cascade's {loop} loop diverged: a buffer's value is no "
                                f"longer finite (loop-gain bound {self.loop_gain:.3g})")
         return not self.has_feedback or change <= self.tol * scale
-
-    def _adjoint_stages(self, m: CascadeMeasurement, g_y: np.ndarray) -> CascadeMeasurement:
-        """Reverse sweeps: stage ``s``'s adjoint is driven at its outputs by what
-        every buffer it feeds passes back (``a_b λ_b``) plus, for the last
-        stage, ``o ⊙ ∂L/∂y``."""
-        batch, S = m.batch, len(self.stages)
-        lam = np.zeros((batch, len(self.buffers)))
-        adj: list[Measurement | None] = [None] * S
-        for _ in range(self._sweeps()):
-            change = 0.0
-            for s in range(S - 1, -1, -1):
-                gy = np.zeros((batch, len(self.stages[s].outputs)))
-                if s == S - 1:
-                    gy += g_y * self._output_gains
-                for k, b in enumerate(self.buffers):
-                    if b.src == s:
-                        gy[:, b.output] += b.gain * lam[:, k]
-                drive: Drive = {output_port(j): gy[:, j] for j in range(gy.shape[1])}
-                a = self.stages[s].settle_linearized(m.stages[s], drive, adjoint=True)
-                adj[s] = a
-                for k, b in enumerate(self.buffers):
-                    if b.dst == s:
-                        new = a.input_responses[:, b.input]
-                        change = max(change, float(np.abs(new - lam[:, k]).max(initial=0.0)))
-                        lam[:, k] = new
-            scale = max(1e-300, float(np.abs(lam).max(initial=0.0)))
-            if self._settled(change, scale, "adjoint"):
-                break
-        else:
-            raise RuntimeError(f"the cascade's adjoint loop did not settle in {self.max_sweeps} "
-                               f"sweeps (last change {change:.3g})")
-        done = [a for a in adj if a is not None]
-        return CascadeMeasurement(
-            inputs=np.zeros((batch, len(self.inputs))), outputs=done[-1].outputs,
-            branch_voltages=np.hstack([a.branch_voltages for a in done]),
-            input_responses=done[0].input_responses[:, self._external],
-            conducting=m.conducting, diode_conductance=m.diode_conductance,
-            linearized=True, adjoint=True, stages=done, buffer_values=lam,
-            last_outputs=done[-1].outputs,
-        )
-
-    def _linearized_stages(self, m: CascadeMeasurement, du: np.ndarray) -> CascadeMeasurement:
-        """Forward sweeps of the linearized stages: ``δu_t[i] = a_b δy_s[j]``."""
-        batch = m.batch
-        values: dict[int, np.ndarray] = {}
-        lins: list[Measurement] = []
-        for _ in range(self._sweeps()):
-            lins, change = [], 0.0
-            for s, hw in enumerate(self.stages):
-                u = self._stage_inputs(s, du, values, batch)
-                drive: Drive = {name: u[:, i] for i, name in enumerate(hw.inputs)}
-                lin = hw.settle_linearized(m.stages[s], drive)
-                lins.append(lin)
-                for k, b in enumerate(self.buffers):
-                    if b.src == s:
-                        new = b.gain * lin.outputs[:, b.output]
-                        change = max(change, float(np.abs(new - values.get(k, 0.0)).max(
-                            initial=0.0)))
-                        values[k] = new
-            scale = max(1e-300, max((float(np.abs(v).max(initial=0.0)) for v in values.values()),
-                                    default=0.0))
-            if self._settled(change, scale, "linearized"):
-                break
-        out = self._join(du, lins)
-        out.linearized = True
-        return out
 
     # ------------------------------------------------------------ gradient
     def gradient(self, inputs: np.ndarray, loss: Loss, *, backward: str | None = None

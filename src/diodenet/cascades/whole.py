@@ -25,9 +25,10 @@ import numpy as np
 
 from ..circuits import Circuit, Element, VoltageSource
 from ..linearization import Drive, Hardware, Measurement, output_port
+from .measurement import CascadeMeasurement
 
 if TYPE_CHECKING:
-    from .cascade import Cascade, CascadeMeasurement
+    from .cascade import Cascade
 
 #: load on each output buffer (Ω): gives the output node a DC path; an ideal
 #: E element drives it unchanged
@@ -154,8 +155,6 @@ class WholeCircuit:
     def adjoint(self, m: CascadeMeasurement, g_y: np.ndarray) -> CascadeMeasurement:
         """The whole linearized cascade's adjoint network driven by ``g_y`` at
         the output nodes ``y<j>``, measured in one settle."""
-        from .cascade import CascadeMeasurement
-
         base = sum(self.n_stage_outputs)
         drive: Drive = {output_port(base + j): g_y[:, j] for j in range(g_y.shape[1])}
         a = self.hw.settle_linearized(self._joined(m), drive, adjoint=True)

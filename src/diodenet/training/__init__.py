@@ -6,8 +6,9 @@
 resume).
 """
 
-from .architectures import ConductanceRange, ConductanceRangeError, Network, build_network
+from .architectures import Network, build_network
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .conductances import ConductanceRange, ConductanceRangeError
 from .config import TrainConfig, learning_rate
 from .datasets import DATASETS, Dataset, DatasetError, load_csv, load_dataset
 from .losses import cross_entropy_loss, make_loss, mse_loss

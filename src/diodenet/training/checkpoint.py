@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from ..utils.numbers import finite_numbers, is_real, is_whole
-from .architectures import outside
+from .conductances import outside
 
 if TYPE_CHECKING:
     from .trainer import Trainer

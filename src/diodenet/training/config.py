@@ -16,7 +16,7 @@ import torch
 
 from ..linearization import ESTIMATORS, NUDGES
 from ..utils.numbers import is_whole
-from .architectures import ConductanceRange
+from .conductances import ConductanceRange
 from .losses import LOSSES
 
 OPTIMIZERS = ("adam", "sgd")

@@ -8,8 +8,9 @@
 
 from .batch import batch_operating_point
 from .binding import Ngspice, find_library, get_ngspice
+from .cards import DEFAULT_OPTIONS
 from .errors import NgspiceConvergenceError, NgspiceError, NgspiceLibraryNotFound
-from .netlist_edit import DEFAULT_OPTIONS, NetlistSpec
+from .netlist_edit import NetlistSpec
 from .pool import NgspicePool, NgspiceWorkerError
 from .results import OperatingPoints, SmallSignal
 from .simulator import NgspiceSimulator

@@ -4,9 +4,9 @@ A :class:`NetlistSpec` holds what ``circuits.netlist.writer.ngspice_netlist``
 writes for a parsed ``Circuit`` (netlist text is read by diodenet's safe
 reader first: no text a user wrote reaches ngspice, only the names and
 numbers of the circuit, with unsafe names aliased), split into element and
-model cards and a merged ``.options`` dictionary, plus the name map
-(``names``) that turns ngspice's names back into the circuit's. From it the
-backend writes two kinds of netlist:
+model cards and a merged ``.options`` dictionary (``cards.py``), plus the
+name map (``names``) that turns ngspice's names back into the circuit's.
+From it the backend writes two kinds of netlist:
 
 * the **base** netlist: the circuit itself, with ``ac 0`` on every independent
   source (so ``alter @v1[acmag]=...`` can drive it in ``.ac``) and, for each
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
@@ -39,9 +38,8 @@ import numpy as np
 
 from ...circuits.netlist.names import SpiceNames, safe_title, title_line
 from ...circuits.netlist.writer import ControlledConductance, IdealSwitch, ngspice_netlist
-
-#: Tight tolerances by default: ~1e-10 V between solve paths (the defaults leave ~1e-4 V).
-DEFAULT_OPTIONS: dict[str, str | None] = {"reltol": "1e-6", "abstol": "1e-15", "vntol": "1e-9"}
+from .cards import DEFAULT_OPTIONS as DEFAULT_OPTIONS  # public path
+from .cards import split_cards
 
 #: A dc sweep warm-starts each point from the previous one, so Newton stops
 #: closer to the tolerance edge than a cold ``op`` does (measured: 7e-8 V apart
@@ -51,27 +49,10 @@ SWEEP_TIGHTENING = 1e-4
 
 RESERVED = "dnx_"
 
-_DROP_CARDS = (
-    ".op", ".dc", ".ac", ".tran", ".tf", ".sens", ".noise", ".disto", ".pz", ".print",
-    ".plot", ".probe", ".save", ".four", ".meas", ".measure", ".end", ".backanno", ".width",
-)
-
-
-_OPTION_KEY = re.compile(r"[a-z_][a-z0-9_]{0,31}")
-_OPTION_VALUE = re.compile(r"[a-z0-9_.+\-]{1,40}")
-
 
 def _format(value: float) -> str:
     # repr round-trips a float exactly; ngspice reads it as written.
     return repr(float(value))
-
-
-def _strip_comment(line: str) -> str:
-    for mark in (" ;", "\t;", " $ ", "\t$ "):
-        k = line.find(mark)
-        if k >= 0:
-            line = line[:k]
-    return line.rstrip()
 
 
 #: NetlistSpec's cached lookup tables that are not pickled (see __getstate__)
@@ -148,60 +129,8 @@ class NetlistSpec:
         ports: tuple[tuple[str, str], ...] = (),
     ) -> NetlistSpec:
         """Split netlist text that ``ngspice_netlist`` wrote (never a user's text)."""
-        raw = text.replace("\r\n", "\n").split("\n")
-        if not raw or not "".join(raw).strip():
-            raise ValueError("empty netlist: expected a title line and element cards")
-        title = raw[0].strip() or "diodenet"
-        logical: list[str] = []
-        for line in raw[1:]:
-            stripped = line.strip()
-            if not stripped or stripped.startswith("*"):
-                continue
-            if stripped.startswith("+"):
-                if not logical:
-                    raise ValueError("netlist continuation line '+' with nothing to continue")
-                logical[-1] += " " + _strip_comment(stripped[1:])
-                continue
-            logical.append(_strip_comment(stripped))
-        merged: dict[str, str | None] = dict(DEFAULT_OPTIONS)
-        cards: list[str] = []
-        top: list[str] = []
-        in_control = False
-        depth = 0
-        for card in logical:
-            low = card.lower()
-            word = low.split()[0] if low.split() else ""
-            if in_control:
-                in_control = word != ".endc"
-                continue
-            if word == ".control":
-                in_control = True
-                continue
-            if word in (".options", ".option", ".opt"):
-                merged.update(_parse_options(card.split()[1:]))
-                continue
-            if word in _DROP_CARDS:
-                continue
-            if word == ".subckt":
-                depth += 1
-            elif word == ".ends":
-                depth -= 1
-            elif depth == 0 and not word.startswith("."):
-                top.append(word)
-            cards.append(card)
-        if in_control:
-            raise ValueError("netlist has .control without .endc")
-        if depth != 0:
-            raise ValueError("netlist has .subckt without matching .ends")
-        for key, value in (options or {}).items():
-            key = str(key).lower()
-            text_value = None if value is None else str(value).lower()
-            if not _OPTION_KEY.fullmatch(key) or not (
-                    text_value is None or _OPTION_VALUE.fullmatch(text_value)):
-                raise ValueError(f"ngspice option {key}={value!r}: names are identifiers, "
-                                 "values numbers or words")
-            merged[key] = text_value
-        return cls(title, tuple(cards), tuple(merged.items()), (), tuple(ports), tuple(top))
+        title, cards, merged, top = split_cards(text, options)
+        return cls(title, cards, merged, (), tuple(ports), top)
 
     def __getstate__(self) -> dict[str, Any]:
         # a spec travels to the workers with every task: the digests go with it,
@@ -404,15 +333,3 @@ def _swept_source(tokens: list[str], table: str) -> list[str]:
         mid = f"{RESERVED}{name}"
         return [f"{name} {npos} {mid} dc 0", f"b{RESERVED}{name} {mid} {nneg} v={expr}"]
     return [f"b{RESERVED}{name} {npos} {nneg} i={expr}"]
-
-
-def _parse_options(tokens: list[str]) -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    joined = " ".join(tokens).replace(" = ", "=").replace("= ", "=").replace(" =", "=")
-    for tok in joined.split():
-        if "=" in tok:
-            key, value = tok.split("=", 1)
-            out[key.lower()] = value
-        else:
-            out[tok.lower()] = None
-    return out

@@ -17,7 +17,6 @@ reads negative).
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from typing import Any
@@ -30,14 +29,10 @@ from .engine import Task
 from .errors import NgspiceError
 from .netlist_edit import RESERVED, NetlistSpec
 from .pool import DEFAULT_CHUNK_TIMEOUT, ExecutorRunner, InProcessRunner, NgspicePool
+from .readback import assemble, sensitivity_key, sensitivity_output
 from .results import OperatingPoints, SmallSignal
 
 METHODS = ("sweep", "op")
-
-
-def _ordered(names: Sequence[str], preferred: Sequence[str]) -> list[str]:
-    pref = [n for n in preferred if n in names]
-    return pref + sorted(set(names) - set(pref))
 
 
 class NgspiceSimulator:
@@ -240,40 +235,6 @@ class NgspiceSimulator:
             raise type(exc)(names.user_text(exc.base_message),
                             [names.user_text(ln) for ln in exc.lines], exc.sample) from exc
 
-    def _assemble(self, parts: list[dict], n: int, cls: type = OperatingPoints) -> Any:
-        if not parts:
-            return cls([], np.zeros((n, 0)), [], np.zeros((n, 0)))
-        keys = [k for k in parts[0] if not k.startswith("__")]
-        names = self.spec.names
-        spice_nodes = [k for k in keys if "#" not in k]
-        spice_branches = [k.split("#")[0] for k in keys if k.endswith("#branch")]
-        user_node = {names.user_node(k): k for k in spice_nodes}
-        user_branch = {names.user_element(k): k for k in spice_branches}
-        missing = [k for k in self._preferred_nodes if k not in user_node]
-        if missing:
-            # an answer without some of the circuit's nodes is no answer
-            raise NgspiceError(f"ngspice reported no voltage for {len(missing)} of the "
-                               f"circuit's {len(self._preferred_nodes)} nodes (first: "
-                               f"{missing[0]!r})")
-        nodes = _ordered(list(user_node), self._preferred_nodes)
-        branches = _ordered(list(user_branch), self._preferred_branches)
-        volts = np.concatenate(
-            [np.column_stack([p[user_node[k]] for k in nodes]) for p in parts]
-        ) if nodes else np.zeros((n, 0))
-        amps = np.concatenate(
-            [np.column_stack([p[f"{user_branch[b]}#branch"] for b in branches]) for p in parts]
-        ) if branches else np.zeros((n, 0))
-        for what, values, labels in (("V", volts, nodes), ("I", amps, branches)):
-            bad = np.argwhere(~np.isfinite(values))
-            if len(bad):
-                k, j = bad[0]
-                raise NgspiceError(f"ngspice returned a non-finite {what}({labels[j]}) "
-                                   f"= {float(values[k, j])!r}", sample=int(k))
-        out = cls(nodes, volts, branches, amps)
-        if cls is SmallSignal:
-            out.max_imag = np.concatenate([p["__max_imag__"] for p in parts])
-        return out
-
     @property
     def source_names(self) -> list[str]:
         """The netlist's top-level independent sources, in netlist order."""
@@ -314,7 +275,8 @@ class NgspiceSimulator:
             Task("op", self.spec, names, u[a:b], offset=a, method=self.method)
             for a, b in self._chunks(len(u))
         ]
-        return self._assemble(self._run(tasks, len(u), progress), len(u))
+        return assemble(self._run(tasks, len(u), progress), len(u), self.spec,
+                        self._preferred_nodes, self._preferred_branches)
 
     def small_signal(
         self,
@@ -357,7 +319,8 @@ class NgspiceSimulator:
                  drive=tuple((k, v[a:b]) for k, v in amps), frequency=frequency)
             for a, b in self._chunks(len(u))
         ]
-        return self._assemble(self._run(tasks, len(u), progress), len(u), SmallSignal)
+        return assemble(self._run(tasks, len(u), progress), len(u), self.spec,
+                        self._preferred_nodes, self._preferred_branches, SmallSignal)
 
     def sensitivity(
         self, inputs_row: Any, sources: Sequence[str], output: str
@@ -378,41 +341,7 @@ class NgspiceSimulator:
         u, names = self._prepare(inputs_row, sources)
         if len(u) != 1:
             raise ValueError("sensitivity takes one input vector")
-        out = self._sensitivity_output(output)
+        out = sensitivity_output(output, self.spec, self._preferred_nodes)
         task = Task("sens", self.spec, names, u, output=out)
         (res, _pid), = self._run_tasks([task], lambda _n: None)
-        return {self._sensitivity_key(k): float(v[0]) for k, v in res.items()}
-
-    def _sensitivity_output(self, output: str) -> str:
-        """``v(node)``, ``v(n1,n2)`` or ``i(vsource)`` with the circuit's names,
-        in ngspice's names; anything else is a ValueError (it becomes a command)."""
-        text = output.strip().lower()
-        if "(" not in text:
-            text = f"v({text})"
-        m = re.fullmatch(r"([vi])\(\s*([^,()\s]+)\s*(?:,\s*([^,()\s]+)\s*)?\)", text)
-        if not m:
-            raise ValueError(f"sensitivity output must be v(node), v(n1,n2) or i(vsource), "
-                             f"got {output!r}")
-        kind, a, b = m.groups()
-        names = self.spec.names
-        if kind == "i":
-            if b is not None or names.element(a) not in self.spec.top_level \
-                    or not a.startswith("v"):
-                raise ValueError(f"i(...) takes one top-level voltage source, got {output!r}")
-            return f"i({names.element(a)})"
-        nodes = {*self._preferred_nodes, "0"}
-        for node in (a, b):
-            if node is not None and node not in nodes:
-                raise ValueError(f"sensitivity output {output!r}: no node {node!r}")
-        inner = names.node(a) if b is None else f"{names.node(a)},{names.node(b)}"
-        return f"v({inner})"
-
-    def _sensitivity_key(self, key: str) -> str:
-        # ngspice names sensitivities by element (``r1``), with ``_m`` (multiplier)
-        # or ``:xx`` suffixes for some parameters
-        names = self.spec.names
-        for sep in (":", "_m"):
-            head, found, tail = key.partition(sep)
-            if found and names.user_element(head) != head:
-                return names.user_element(head) + found + tail
-        return names.user_element(key)
+        return {sensitivity_key(k, self.spec): float(v[0]) for k, v in res.items()}
