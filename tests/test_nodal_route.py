@@ -342,6 +342,27 @@ def test_a_junction_driven_into_breakdown_is_limited_as_ngspice_limits_it(
     np.testing.assert_allclose(ours.voltages, theirs.voltages[:, cols], rtol=0, atol=1e-9)
 
 
+@pytest.mark.parametrize("volts", [0.1, 0.354, 0.6])
+def test_a_breakdown_diode_pinned_by_a_source_converges(volts: float,
+                                                        ngspice_available: None) -> None:
+    """A diode with BV straight across a source, forward-biased: its voltage is
+    pinned, so each Newton step moves it by round-off. The breakdown side's
+    limiting, taken as -BV - pnjlim(-BV - v), gave back v off by round-off,
+    which counted as a limited step and cut every step to 1e-6 of itself:
+    "Newton did not converge". ngspice answers; the source current is the
+    junction's, compared with ngspice's."""
+    from diodenet.simulators.ngspice import NgspiceSimulator
+
+    c = parse_netlist(f"t\nv1 a 0 {volts}\nd1 a 0 dm\n"
+                      ".model dm D(is=7.2459E-13 n=1.153 bv=9.3939)\n.end\n")
+    ours = BuiltinSimulator(c).operating_points()
+    assert ours.route == "nodal"
+    with NgspiceSimulator(c, options={"reltol": 1e-9, "vntol": 1e-12, "abstol": 1e-18}) as sim:
+        theirs = sim.operating_points()
+    assert float(ours.voltage("a")[0]) == volts
+    np.testing.assert_allclose(ours.source_currents, theirs.source_currents, rtol=1e-6)
+
+
 def _clipper() -> Circuit:
     c = Circuit()
     c.add_voltage_source("v1", "in", "0", 0.0)

@@ -220,7 +220,13 @@ class NodalNewton:
             limited = _pnjlim(old + step, old, model.n * vt, model.is_)
             if bv is not None:  # w = -(v + BV'): the breakdown junction's forward voltage
                 vtb = (model.nbv if model.nbv is not None else model.n) * vt
-                limited = -bv - _pnjlim(-bv - limited, -bv - old, vtb, model.is_)
+                w = -bv - limited
+                w_limited = _pnjlim(w, -bv - old, vtb, model.is_)
+                # only a step that was limited comes back: -bv - (-bv - v) need not be v,
+                # and a junction pinned by a source would then see its round-off
+                # "limited" and every step cut to the floor
+                if w_limited != w:
+                    limited = -bv - w_limited
             if step != 0 and limited != old + step:
                 alpha = min(alpha, max((limited - old) / step, 1e-6))
         return alpha
