@@ -392,6 +392,16 @@ e1 b 0 a 0 gain=2
 r2 b 0 1k
 .end
 """,
+    # two operating points (V(a) = 0 and 0.662 V): Newton finds ngspice's only
+    # from ngspice's start, every junction at its critical voltage
+    "positive feedback": """bistable
+e1 b 0 a 0 4
+r1 b a 1k
+r2 a 0 1k
+d1 a 0 dm
+.model dm D(is=1e-14)
+.end
+""",
     "dialects": """t // ngspice comment style
 .param rr=1k
 .csparam rcs={rr*3}

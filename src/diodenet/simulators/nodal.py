@@ -10,7 +10,10 @@ branch equations ``f(x) = 0`` with every junction's ngspice law
 (``circuits.junction``, ``gmin`` in parallel), and Newton steps
 ``J dx = -f`` damped so that no junction voltage rises by more than SPICE's
 ``pnjlim`` allows (``.options rshunt``: a conductance from every node to
-ground, as ngspice adds it). If plain Newton stalls, gmin stepping (1e-3 S down to the
+ground, as ngspice adds it). As in ngspice, the first step linearizes every
+junction at its critical voltage rather than at the 0 V the nodes start
+from: where a circuit has several operating points that start picks the
+one ngspice finds. If plain Newton stalls, gmin stepping (1e-3 S down to the
 circuit's gmin) and then source stepping are tried.
 
 Ideal and PWL diodes (which have no smooth law) are first replaced by
@@ -103,9 +106,12 @@ class NodalNewton:
         return -1 if name == "0" else self.index[name]
 
     def _system(
-        self, x: np.ndarray, values: dict[str, float], gshunt: float, scale: float
+        self, x: np.ndarray, values: dict[str, float], gshunt: float, scale: float,
+        at: list[float] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, float]:
-        """``f(x)``, ``J(x)`` and the largest element current (for tolerances)."""
+        """``f(x)``, ``J(x)`` and the largest element current (for tolerances).
+        ``at``: the junction voltages to linearize each diode at instead of
+        ``x``'s (SPICE's first iteration, see ``_junction_start``)."""
         f = np.zeros(self.size)
         J = np.zeros((self.size, self.size))
         biggest = 0.0
@@ -187,15 +193,19 @@ class NodalNewton:
                     J[k, self.branch[e.control]] -= e.rm
                 else:
                     f[k] -= scale * values.get(e.name, e.dc)
-        for d, model, bv in self.diodes:
+        for k, (d, model, bv) in enumerate(self.diodes):
             a, c = self._node(d.anode), self._node(d.cathode)
             j = self.index[f"{d.name}#junction"] if model.rs > 0 else a
             if model.rs > 0:
                 conductance(a, j, 1.0 / model.rs)
             vd = float(v(j) - v(c))
-            if not within_law(model, vd, bv):
-                self._beyond_law = True
-            i, g = junction_current(model, vd, self.gmin, bv)
+            if at is not None:  # the tangent at at[k], evaluated at vd
+                i, g = junction_current(model, at[k], self.gmin, bv)
+                i += g * (vd - at[k])
+            else:
+                if not within_law(model, vd, bv):
+                    self._beyond_law = True
+                i, g = junction_current(model, vd, self.gmin, bv)
             inject(j, i)
             inject(c, -i)
             add(j, j, g)
@@ -205,19 +215,22 @@ class NodalNewton:
             biggest = max(biggest, abs(i))
         return f, J, biggest
 
-    def _limit(self, x: np.ndarray, dx: np.ndarray) -> float:
+    def _limit(self, x: np.ndarray, dx: np.ndarray, at: list[float] | None = None) -> float:
         """The step fraction that keeps every junction within SPICE's pnjlim: on
         its forward voltage, and, as ngspice does past breakdown, on the voltage
-        beyond ``-BV'`` (the breakdown law is the same exponential, mirrored)."""
+        beyond ``-BV'`` (the breakdown law is the same exponential, mirrored).
+        ``at``: the junction voltages the step was linearized at, if not ``x``'s
+        (the limit is taken from them, as SPICE limits from its stored state)."""
         alpha = 1.0
-        for d, model, bv in self.diodes:
+        for k, (d, model, bv) in enumerate(self.diodes):
             a, c = self._node(d.anode), self._node(d.cathode)
             j = self.index[f"{d.name}#junction"] if model.rs > 0 else a
             # Python floats: an overflow is inf, without numpy's warning
-            old = float((x[j] if j >= 0 else 0.0) - (x[c] if c >= 0 else 0.0))
-            step = float((dx[j] if j >= 0 else 0.0) - (dx[c] if c >= 0 else 0.0))
+            now = float((x[j] if j >= 0 else 0.0) - (x[c] if c >= 0 else 0.0))
+            new = now + float((dx[j] if j >= 0 else 0.0) - (dx[c] if c >= 0 else 0.0))
+            old = now if at is None else at[k]
             vt = thermal_voltage(model.temp)
-            limited = _pnjlim(old + step, old, model.n * vt, model.is_)
+            limited = _pnjlim(new, old, model.n * vt, model.is_)
             if bv is not None:  # w = -(v + BV'): the breakdown junction's forward voltage
                 vtb = (model.nbv if model.nbv is not None else model.n) * vt
                 w = -bv - limited
@@ -227,16 +240,19 @@ class NodalNewton:
                 # "limited" and every step cut to the floor
                 if w_limited != w:
                     limited = -bv - w_limited
-            if step != 0 and limited != old + step:
-                alpha = min(alpha, max((limited - old) / step, 1e-6))
+            if new != now and limited != new:
+                alpha = min(alpha, max((limited - now) / (new - now), 1e-6))
         return alpha
 
     def _newton(self, x: np.ndarray, values: dict[str, float], gshunt: float,
-                scale: float, iterations: int = MAX_ITERATIONS
-                ) -> tuple[np.ndarray, bool, float]:
+                scale: float, iterations: int = MAX_ITERATIONS,
+                at: list[float] | None = None) -> tuple[np.ndarray, bool, float]:
+        """Damped Newton from ``x``; ``at``: the first step's junction voltages
+        (``_junction_start``), else ``x``'s. ``(x, converged, KCL residual)``."""
         residual = math.inf
         for iteration in range(iterations):
-            f, J, biggest = self._system(x, values, gshunt, scale)
+            first = at if iteration == 0 else None
+            f, J, biggest = self._system(x, values, gshunt, scale, first)
             try:
                 dx = np.linalg.solve(J, -f)
             except np.linalg.LinAlgError:
@@ -250,7 +266,9 @@ class NodalNewton:
                 dx = np.linalg.lstsq(J, -f, rcond=None)[0]
             if not np.all(np.isfinite(dx)):
                 raise NodalError("the circuit's MNA is singular (non-finite Newton step)")
-            x = x + self._limit(x, dx) * dx
+            x = x + self._limit(x, dx, first) * dx
+            if first is not None:
+                continue  # f was the tangents', not x's: no convergence to judge
             kcl = np.abs(f[: self.n_nodes]).max(initial=0.0)
             residual = kcl
             small = np.all(np.abs(dx[: self.n_nodes])
@@ -271,7 +289,7 @@ class NodalNewton:
             if not ok:
                 raise NodalError(f"no solution (least-squares KCL residual {residual:.3g} A)")
             return x
-        x, ok, residual = self._newton(x0, values, 0.0, 1.0)
+        x, ok, residual = self._newton(x0, values, 0.0, 1.0, at=self._junction_start())
         if guess and not ok:
             return x  # a first guess of the diode states is all that is needed
         if not ok:  # gmin stepping
@@ -289,6 +307,20 @@ class NodalNewton:
             raise NodalError(f"Newton did not converge (KCL residual {residual:.3g} A after "
                              f"gmin and source stepping){hint}")
         return x
+
+    def _junction_start(self) -> list[float]:
+        """Each junction's voltage for Newton's first step: SPICE's critical
+        voltage ``n·Vt·ln(n·Vt/(√2 Is))``, where ngspice puts every diode not
+        marked ``off`` before its first iteration (its ``MODEINITJCT``), while
+        the nodes start at 0 V. Where a circuit has several operating points
+        (positive feedback through a controlled source), the start decides
+        which one Newton finds; from 0 V it found 0 V where ngspice finds the
+        conducting one."""
+        start = []
+        for _, model, _ in self.diodes:
+            vte = model.n * thermal_voltage(model.temp)
+            start.append(vte * math.log(vte / (math.sqrt(2) * model.is_)))
+        return start
 
     def solve(self, values: dict[str, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(node voltages, voltage-source currents)`` for source values ``values``
