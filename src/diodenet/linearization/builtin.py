@@ -54,13 +54,11 @@ from ..circuits import GROUND, Circuit, CurrentSource, Resistor, ShockleyDiode
 from ..circuits.outputs import OutputSpec, parse_output
 from ..kernels.equilibrium import SingularSystemError
 from ..kernels.extract import diode_nonlinearity
-from ..kernels.kernel import Kernel
 from ..kernels.mna import refuse_unmodelled_options, refuse_voltage_defined_loops
 from ..kernels.programming import KernelProgrammer
 from ..kernels.stamped import StampedMNA, as_torch, rmul
 from ..simulators.builtin import breakdown_limits, check_breakdown, exact_method, not_unique
 from ..solvers._factor import solve_switched
-from ..solvers.active_set import is_m_matrix
 from ..solvers.reuse import CachedSolver
 from ..utils.indexing import as_slice, columns
 from .builtin_drive import drive_rows, switched_free_set
@@ -222,7 +220,6 @@ class BuiltinHardware(Hardware):
             dtype=self.dtype, device=self.device)
         self._program(self._g, check=True)
         self._solver = CachedSolver(exact_method(self.kernel, self.method), tol=self.tol)
-        self._unique: Kernel | None = None  # the last kernel known to have one equilibrium
         self._breakdown = breakdown_limits(c, self.kernel)
 
     # ------------------------------------------------------------ program
@@ -295,23 +292,13 @@ class BuiltinHardware(Hardware):
         # a 1-D input is one sample, as on every hardware (the kernel alone
         # reads it as a batch when there is one input)
         u = k.check_inputs(inputs.reshape(1, -1) if np.ndim(inputs) == 1 else inputs)
-        # a kernel without one equilibrium is refused whatever the inputs: whether a
-        # solve meets an exactly singular block there is round-off's choice (the
-        # antiparallel pair solved for +1 V on one machine and not on another). The
-        # λ_min is paid once per kernel and not on resistor networks (M-matrices,
-        # the training path: re-programmed at every step), which keep the solve's
-        # own singular-system check
-        reason = "" if self._unique is k or is_m_matrix(k) else not_unique(k)
+        # one solver state per programmed kernel, re-initialised when conductances change
         try:
-            if reason:
-                raise SingularSystemError(reason)
-            self._unique = k
-            # one solver state per programmed kernel, re-initialised when conductances change
             eq = self._solver.solve(k, u)
         except SingularSystemError as exc:
             raise ValueError(f"the builtin hardware could not solve the circuit's kernel: "
-                             f"{reason or not_unique(k) or exc}; give the ideal diodes a "
-                             "series or parallel resistance, or use the ngspice hardware") from None
+                             f"{not_unique(k) or exc}; give the ideal diodes a series or "
+                             "parallel resistance, or use the ngspice hardware") from None
         z = eq.z
         check_breakdown(self._breakdown, z)
         self.settles += u.shape[0]
