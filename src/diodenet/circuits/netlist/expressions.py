@@ -15,7 +15,8 @@ ngspice allows in ``{expr}`` and ``'expr'``:
 * comparisons ``== != < > <= >=`` and ``&& || !`` (1 for true, 0 for false)
   and the conditional ``c ? a : b`` (lowest precedence), as ngspice reads them;
 * names of parameters, the functions in ``FUNCTIONS`` and user functions
-  (``.func name(x, y) = expr``, passed as ``functions``).
+  (``.func name(x, y) = expr``, passed as ``functions``; see ``UserFunction``
+  for the functions a body sees).
 
 Every intermediate result must be finite, and a non-zero number must not
 round to 0; anything else (an unknown name, a division by zero, ``sqrt(-1)``,
@@ -30,8 +31,8 @@ from __future__ import annotations
 import math
 import re
 from collections import ChainMap
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import TypeVar, cast
 
 from .numbers import (
@@ -98,14 +99,46 @@ def overlay(front: dict[str, _T], back: Mapping[str, _T]) -> Mapping[str, _T]:
     return ChainMap(front, cast("MutableMapping[str, _T]", back))
 
 
+@dataclass(frozen=True, eq=False)
+class UserFunction:
+    """A ``.func``: its argument names, its body, and the functions of the
+    scope it is written in (``function_scope``).
+
+    This is what ngspice's textual expansion of ``.func`` gives: a call in a
+    body is expanded where the ``.func`` is written (its subcircuit's body,
+    then the bodies that contain that definition, then the top level); one
+    not found there is expanded where the calling text is (the line, or the
+    body of the function it was found from). Other names are read where it
+    is called.
+    """
+
+    args: tuple[str, ...]
+    body: str
+    scope: Mapping[str, UserFunction] = field(default_factory=dict)
+
+
+#: the functions of the texts a call is in, innermost first (see ``UserFunction``)
+_Tables = tuple[Mapping[str, UserFunction], ...]
+
+
+def function_scope(definitions: Iterable[tuple[str, UserFunction]],
+                   enclosing: Mapping[str, UserFunction]) -> Mapping[str, UserFunction]:
+    """The functions a scope sees: its own ``definitions`` (``parse_function``'s;
+    the last of a name counts) over ``enclosing``'s (those of the scopes it is
+    written in), each of its own bound to this scope."""
+    own: dict[str, UserFunction] = {}
+    table = overlay(own, enclosing)
+    for name, function in definitions:
+        own[name] = replace(function, scope=table)
+    return table
+
+
 # ----------------------------------------------------------------- tokenizer
 
 _OPS = ("**", "==", "!=", "<=", ">=", "&&", "||", "+", "-", "*", "/", "^", "(", ")", ",",
         "{", "}", "=", "<", ">", "!", "?", ":")
 _COMPARE = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
             ">": lambda a, b: a > b, "<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b}
-#: a user function body and its argument names
-UserFunction = tuple[tuple[str, ...], str]
 #: user functions calling user functions, at most this deep (each level costs
 #: the parser some 25 Python frames)
 MAX_CALL_DEPTH = 20
@@ -163,8 +196,11 @@ class _Parser:
     def __init__(self, text: str, names: Mapping[str, float],
                  functions: Mapping[str, UserFunction] | None = None, calls: int = 0,
                  budget: list[int] | None = None,
-                 tokens: list[tuple[str, object]] | None = None) -> None:
+                 tokens: list[tuple[str, object]] | None = None,
+                 outer: _Tables = ()) -> None:
         self.functions = functions or {}
+        # a user function's body: the functions of the texts it is inlined into
+        self.outer = outer
         self.calls = calls
         self.budget = budget if budget is not None else [MAX_CALLS]  # shared with inner calls
         self.text = text
@@ -322,8 +358,10 @@ class _Parser:
         raise ExpressionError(f"expected a value but found {found} in {quoted(self.text)}")
 
     def call(self, name: str) -> float:
-        if name in self.functions:
-            return self.user_call(name)
+        tables = (self.functions, *self.outer)
+        for k, functions in enumerate(tables):
+            if name in functions:  # expanded in the k-th text out (see UserFunction)
+                return self.user_call(name, functions[name], tables[k:])
         if name not in FUNCTIONS:
             raise ExpressionError(f"unknown function {name!r} in {quoted(self.text)}")
         f, nargs = FUNCTIONS[name]
@@ -342,8 +380,8 @@ class _Parser:
             raise ExpressionError(f"{name}({shown}) has no finite real value") from None
         return self.check(value, f"{name}()")
 
-    def user_call(self, name: str) -> float:
-        args_names, body = self.functions[name]
+    def user_call(self, name: str, function: UserFunction, outer: _Tables) -> float:
+        args_names = function.args
         self.take("(")
         args: list[float] = []
         if self.peek() != ")":
@@ -364,7 +402,8 @@ class _Parser:
         # the arguments over the caller's names, which are not copied (nor, when
         # the netlist's parameters are resolved on demand, all evaluated)
         scope = overlay(dict(zip(args_names, args)), self.names)
-        inner = _Parser(body, scope, self.functions, self.calls + 1, self.budget)
+        inner = _Parser(function.body, scope, function.scope, self.calls + 1, self.budget,
+                        outer=outer)
         value = inner.expression()
         if inner.peek() != "end":
             raise ExpressionError(f"unexpected {inner.tokens[inner.pos][1]!r} in .func {name}")
@@ -376,7 +415,7 @@ def evaluate(text: str, names: Mapping[str, float] | None = None,
     """The value of one expression (with or without its ``{}``/``''`` quoting).
 
     ``names`` maps lower-case parameter names to values; ``functions`` the user
-    functions (``parse_function``).
+    functions seen here (``function_scope``, or ``parse_function``'s).
     """
     p = _Parser(text, names or {}, functions)
     try:
@@ -394,8 +433,9 @@ def _too_deep(text: str) -> ExpressionError:
 
 def parse_function(text: str) -> tuple[str, UserFunction]:
     """``name(a, b) = expr`` or ``name(a, b) {expr}`` (a ``.func`` card's text after
-    ``.func``): ``(name, (argument names, body))``. The body's tokens are checked
-    here, its grammar and names when it is called."""
+    ``.func``): ``(name, function)``, the function bound to no scope yet
+    (``function_scope`` binds it). The body's tokens are checked here, its
+    grammar and names when it is called."""
     m = re.fullmatch(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*\(([^()]*)\)\s*=?\s*(.+?)\s*", text)
     if not m:
         raise ExpressionError(f"expected '.func name(args) = expression', got {quoted(text)}")
@@ -408,7 +448,7 @@ def parse_function(text: str) -> tuple[str, UserFunction]:
     kinds = [k for k, _ in _tokenize(body)]
     if kinds.count("(") != kinds.count(")") or kinds.count("{") != kinds.count("}"):
         raise ExpressionError(f".func {name}: unbalanced brackets in {quoted(body)}")
-    return name, (args, body)
+    return name, UserFunction(args, body)
 
 
 @dataclass(frozen=True)
@@ -435,22 +475,33 @@ class Assignment:
 def names_read(tokens: Sequence[tuple[str, object]],
                functions: Mapping[str, UserFunction]) -> set[str]:
     """The parameter names an expression's ``tokens`` may read: its own, and
-    those the user functions it calls read (transitively; each function's
-    arguments are its own, not parameters)."""
+    those the user functions it calls read (transitively, each call found as
+    the evaluation finds it; each function's arguments are its own, not
+    parameters)."""
     out: set[str] = set()
-    todo: list[tuple[Sequence[tuple[str, object]], frozenset[str]]] = [(tokens, frozenset())]
-    called: set[str] = set()
+    # (tokens, the tables its calls are found in, its arguments)
+    todo: list[tuple[Sequence[tuple[str, object]], _Tables, frozenset[str]]]
+    todo = [(tokens, (functions,), frozenset())]
+    # each function once per place it is found from; past MAX_CALLS of them, or
+    # deeper than MAX_CALL_DEPTH, the evaluation itself is refused
+    called: set[tuple[object, ...]] = set()
     while todo:
-        toks, args = todo.pop()
+        toks, tables, args = todo.pop()
         for i, (kind, value) in enumerate(toks):
             if kind != "name":
                 continue
             name = str(value)
             if i + 1 < len(toks) and toks[i + 1][0] == "(":
-                if name in functions and name not in called:
-                    called.add(name)
-                    params, body = functions[name]
-                    todo.append((_tokenize(body), frozenset(params)))
+                k = next((k for k, t in enumerate(tables) if name in t), None)
+                if k is None:
+                    continue
+                function = tables[k][name]
+                inner = (function.scope, *tables[k:])
+                key = (id(function), *map(id, inner))
+                if key not in called and len(called) < MAX_CALLS \
+                        and len(inner) <= MAX_CALL_DEPTH + 1:
+                    called.add(key)
+                    todo.append((_tokenize(function.body), inner, frozenset(function.args)))
             elif name not in args:
                 out.add(name)
     return out

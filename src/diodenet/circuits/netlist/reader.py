@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..circuit import Circuit
@@ -45,7 +46,7 @@ from .expressions import (
     ExpressionError,
     UserFunction,
     evaluate,
-    overlay,
+    function_scope,
     parse_function,
     parse_number,
     split_assignments,
@@ -95,8 +96,10 @@ class _Reader:
         self.temp = 27.0  # circuit temperature (C): .temp, .options temp=
         self.tnom = 27.0  # default nominal temperature (C): .options tnom=
         self.extra: list[Element] = []  # elements a card adds besides its own
-        # the .func definitions in scope (the expanding block's over its callers')
+        # the .func definitions the expanding block sees, and each block's
+        # (by id: blocks are not hashable), built once however often it is called
         self.functions: Mapping[str, UserFunction] = {}
+        self.function_scopes: dict[int, Mapping[str, UserFunction]] = {}
         # K cards and the (flattened) inductor names they couple: checked once
         # every element is read, as ngspice refuses a coupling of no inductor
         self.couplings: list[tuple[Card, list[str]]] = []
@@ -187,10 +190,10 @@ class _Reader:
         ``caller``: the calling scope's values, which a definition reading its
         own name reads; ``defaults``: the header's, resolved with the body's
         ``.param`` cards, which outrank them), then its elements and instances."""
+        functions = self.functions_of(block)
         models: dict[str, Card] = {}
-        # the scope's .param and .func definitions, the last of each name counting
+        # the scope's .param definitions, the last of each name counting
         definitions: dict[str, tuple[Assignment, Card]] = dict(defaults or {})
-        functions: dict[str, UserFunction] = {}
         for card in block.cards:
             if card.first in (".param", ".global_param"):
                 parts = card.text.split(None, 1)
@@ -199,24 +202,39 @@ class _Reader:
                         definitions[a.name] = (a, card)
                 except ExpressionError as exc:
                     raise card.error(f"{card.first}: {exc}") from None
-            elif card.first == ".func":
-                try:
-                    name, function = parse_function(card.text.split(None, 1)[1]
-                                                    if " " in card.text.strip() else "")
-                except ExpressionError as exc:
-                    raise card.error(str(exc)) from None
-                functions[name] = function
             elif card.first == ".model":
                 name = model_name_of(card)
                 if name in models:
                     raise card.error(f"duplicate model name {name!r}")
                 models[name] = card
-        # a subcircuit's functions are its own (and its instances'): ngspice scopes them
-        outer = self.functions
-        self.functions = overlay(functions, outer) if functions else outer
-        try:
-            params = scope_values(params, definitions, pinned, self.functions, caller)
+        with self.seeing(functions):
+            params = scope_values(params, definitions, pinned, functions, caller)
             self._expand_cards(block, params, path, ports, stack, models)
+
+    def functions_of(self, block: Block) -> Mapping[str, UserFunction]:
+        """The ``.func`` definitions ``block``'s cards see: its own over those of
+        the blocks it is written in, up to the top level. ngspice scopes them
+        where they are written: a subcircuit does not see its caller's."""
+        table = self.function_scopes.get(id(block))
+        if table is None:
+            own: list[tuple[str, UserFunction]] = []
+            for card in block.cards:
+                if card.first == ".func":
+                    try:
+                        own.append(parse_function(card.text.split(None, 1)[1]
+                                                  if " " in card.text.strip() else ""))
+                    except ExpressionError as exc:
+                        raise card.error(str(exc)) from None
+            enclosing = self.functions_of(block.parent) if block.parent is not None else {}
+            table = self.function_scopes[id(block)] = function_scope(own, enclosing)
+        return table
+
+    @contextmanager
+    def seeing(self, functions: Mapping[str, UserFunction]) -> Iterator[None]:
+        """Values read inside see ``functions`` (those of the block they are written in)."""
+        outer, self.functions = self.functions, functions
+        try:
+            yield
         finally:
             self.functions = outer
 
@@ -301,8 +319,12 @@ class _Reader:
             raise card.error(f"diode model {name!r} is not defined (.model {name} D(...))")
         if model_name in self.models:
             return model_name, self.models[model_name]
-        card_values = parse_model_card(
-            model_card, params if local else self.global_params, self.value, self.warn)
+        # a top-level .model card reads the top level's parameters and functions,
+        # wherever the diode that uses it is
+        assert self.top is not None
+        with self.seeing(self.functions if local else self.functions_of(self.top)):
+            card_values = parse_model_card(
+                model_card, params if local else self.global_params, self.value, self.warn)
         values: dict[str, float] | DiodeModel = card_values
         if not local and name in self.exact:
             note, exact = self.exact[name]
@@ -373,7 +395,7 @@ class _Reader:
                 defaults[key] = (assignment, sub.header)
         nodes = [self.node(w, path, ports) for w in node_words]
         if sub_name in RESERVED and sub.parent is self.top and shape(sub) == RESERVED[sub_name]:
-            values = scope_values(inner, defaults, frozenset(), self.functions, params)
+            values = scope_values(inner, defaults, frozenset(), self.functions_of(sub), params)
             try:
                 p1, p2, s1, s2 = nodes  # RESERVED shapes have four ports
                 if sub_name == TRANSFORMER_SUBCKT:
