@@ -518,6 +518,18 @@ r0 n0 n1 1k
 x0 n1 0 outer
 .end
 """, 3, r"\.param: unknown function 'f'"),
+    # g, found where f is called, is expanded there: its y is no argument
+    "argument of the calling function": ("""t
+.func f(y) = {g(1)}
+.subckt leaf a b
+.func g(x) = {x+y}
+r1 a b {f(5)*1k}
+.ends
+v1 n0 0 1
+r0 n0 n1 1k
+x1 n1 0 leaf
+.end
+""", 5, r"r1 value: 'y' in '\{x\+y\}' is an argument of a \.func calling this one"),
 }
 
 
@@ -532,6 +544,25 @@ def test_func_scope_refusals_match_ngspice(name: str, tmp_path: Path,
     assert "Undefined parameter" in out.stdout + out.stderr, out.stdout + out.stderr
     with pytest.raises(NetlistError, match=rf"^line {line}: {problem}"):
         read(text)
+
+
+def test_a_func_reading_an_argument_of_its_caller_is_refused(tmp_path: Path,
+                                                            ngspice_available: None) -> None:
+    """ngspice substitutes a .func's arguments as text: g's x becomes f's or
+    c's argument depending on the order of the .func cards (8k one way, 3k
+    the other); diodenet refuses it rather than pick one."""
+    from diodenet.circuits.netlist import NetlistError
+
+    cards = {"f": ".func f(x) = {g(1)}", "g": ".func g(z) = {z+x}", "c": ".func c(x) = {f(2)}"}
+    answers = set()
+    for order in ("fgc", "cfg"):
+        text = "t\n" + "\n".join(cards[k] for k in order) + \
+            "\nv1 n0 0 1\nr0 n0 n1 1k\nr1 n1 0 {c(7)*1k}\n.end\n"
+        answers.add(round(ngspice_truth(text, tmp_path)["n1"], 6))
+        with pytest.raises(NetlistError, match=r"^line 7: r1 value: 'x' in '\{z\+x\}' is an "
+                                               r"argument of a \.func calling this one"):
+            read(text)
+    assert answers == {round(8 / 9, 6), 0.75}
 
 
 def test_routes_are_named() -> None:

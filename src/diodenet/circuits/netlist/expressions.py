@@ -108,8 +108,11 @@ class UserFunction:
     body is expanded where the ``.func`` is written (its subcircuit's body,
     then the bodies that contain that definition, then the top level); one
     not found there is expanded where the calling text is (the line, or the
-    body of the function it was found from). Other names are read where it
-    is called.
+    body of the function it was found from). A body reads its own arguments
+    and, for any other name, the parameters where the expression is. A name
+    that is an argument only of a function calling it is refused: ngspice
+    substitutes arguments as text, and which function's argument such a name
+    becomes depends on the order of the ``.func`` cards.
     """
 
     args: tuple[str, ...]
@@ -190,6 +193,16 @@ def _tokenize(text: str) -> list[tuple[str, object]]:
 # -------------------------------------------------------------------- parser
 
 
+@dataclass(frozen=True)
+class _Inlined:
+    """Where a user function's body is evaluated (see ``UserFunction``)."""
+
+    params: Mapping[str, float]  # the parameters where the expression is
+    outer: _Tables  # the functions of the texts it is in
+    args: frozenset[str]  # its own arguments
+    callers: frozenset[str]  # those of the functions calling it
+
+
 class _Parser:
     """Recursive descent over the tokens, evaluating as it goes."""
 
@@ -197,10 +210,10 @@ class _Parser:
                  functions: Mapping[str, UserFunction] | None = None, calls: int = 0,
                  budget: list[int] | None = None,
                  tokens: list[tuple[str, object]] | None = None,
-                 outer: _Tables = ()) -> None:
+                 inlined: _Inlined | None = None) -> None:
         self.functions = functions or {}
-        # a user function's body: the functions of the texts it is inlined into
-        self.outer = outer
+        # a user function's body: where it is inlined (None: the expression itself)
+        self.inlined = inlined
         self.calls = calls
         self.budget = budget if budget is not None else [MAX_CALLS]  # shared with inner calls
         self.text = text
@@ -351,6 +364,12 @@ class _Parser:
             name = str(self.take("name"))
             if self.peek() == "(":
                 return self.call(name)
+            if self.inlined is not None and name in self.inlined.callers \
+                    and name not in self.inlined.args:
+                raise ExpressionError(
+                    f"{name!r} in {quoted(self.text)} is an argument of a .func calling this "
+                    "one, not its own (ngspice's answer then depends on the order of the "
+                    ".func cards): pass it as an argument")
             if name in self.names:
                 return float(self.names[name])
             raise ExpressionError(f"unknown parameter {name!r} in {quoted(self.text)}")
@@ -358,7 +377,7 @@ class _Parser:
         raise ExpressionError(f"expected a value but found {found} in {quoted(self.text)}")
 
     def call(self, name: str) -> float:
-        tables = (self.functions, *self.outer)
+        tables = (self.functions, *(self.inlined.outer if self.inlined else ()))
         for k, functions in enumerate(tables):
             if name in functions:  # expanded in the k-th text out (see UserFunction)
                 return self.user_call(name, functions[name], tables[k:])
@@ -399,11 +418,13 @@ class _Parser:
         if self.budget[0] < 0:
             raise ExpressionError(f"{name}(): more than {MAX_CALLS} user-function calls in "
                                   f"{quoted(self.text)}")
-        # the arguments over the caller's names, which are not copied (nor, when
-        # the netlist's parameters are resolved on demand, all evaluated)
-        scope = overlay(dict(zip(args_names, args)), self.names)
-        inner = _Parser(function.body, scope, function.scope, self.calls + 1, self.budget,
-                        outer=outer)
+        # the arguments over the expression's parameters, which are not copied
+        # (nor, when the netlist's parameters are resolved on demand, all evaluated)
+        params = self.inlined.params if self.inlined else self.names
+        callers = self.inlined.callers | self.inlined.args if self.inlined else frozenset()
+        inner = _Parser(function.body, overlay(dict(zip(args_names, args)), params),
+                        function.scope, self.calls + 1, self.budget,
+                        inlined=_Inlined(params, outer, frozenset(args_names), callers))
         value = inner.expression()
         if inner.peek() != "end":
             raise ExpressionError(f"unexpected {inner.tokens[inner.pos][1]!r} in .func {name}")
@@ -476,17 +497,17 @@ def names_read(tokens: Sequence[tuple[str, object]],
                functions: Mapping[str, UserFunction]) -> set[str]:
     """The parameter names an expression's ``tokens`` may read: its own, and
     those the user functions it calls read (transitively, each call found as
-    the evaluation finds it; each function's arguments are its own, not
-    parameters)."""
+    the evaluation finds it; a function's arguments, and those of the
+    functions calling it, are not parameters)."""
     out: set[str] = set()
-    # (tokens, the tables its calls are found in, its arguments)
-    todo: list[tuple[Sequence[tuple[str, object]], _Tables, frozenset[str]]]
-    todo = [(tokens, (functions,), frozenset())]
+    # (tokens, the tables its calls are found in, its arguments, its callers')
+    todo: list[tuple[Sequence[tuple[str, object]], _Tables, frozenset[str], frozenset[str]]]
+    todo = [(tokens, (functions,), frozenset(), frozenset())]
     # each function once per place it is found from; past MAX_CALLS of them, or
     # deeper than MAX_CALL_DEPTH, the evaluation itself is refused
     called: set[tuple[object, ...]] = set()
     while todo:
-        toks, tables, args = todo.pop()
+        toks, tables, args, callers = todo.pop()
         for i, (kind, value) in enumerate(toks):
             if kind != "name":
                 continue
@@ -497,12 +518,13 @@ def names_read(tokens: Sequence[tuple[str, object]],
                     continue
                 function = tables[k][name]
                 inner = (function.scope, *tables[k:])
-                key = (id(function), *map(id, inner))
+                key = (id(function), *map(id, inner), args | callers)
                 if key not in called and len(called) < MAX_CALLS \
                         and len(inner) <= MAX_CALL_DEPTH + 1:
                     called.add(key)
-                    todo.append((_tokenize(function.body), inner, frozenset(function.args)))
-            elif name not in args:
+                    todo.append((_tokenize(function.body), inner, frozenset(function.args),
+                                 args | callers))
+            elif name not in args and name not in callers:
                 out.add(name)
     return out
 
