@@ -1,8 +1,8 @@
 """``.param`` expressions, parsed as data.
 
 A netlist is untrusted input: this module never calls ``eval``/``exec``. It
-holds a small tokenizer and a recursive-descent evaluator for the arithmetic
-ngspice allows in ``{expr}`` and ``'expr'``:
+holds a recursive-descent evaluator (over the tokens of ``tokens``) for the
+arithmetic ngspice allows in ``{expr}`` and ``'expr'``:
 
 * numbers, with an optional SI scale suffix (case-insensitive: ``f p n u m k
   meg g t``, and ``mil`` = 25.4e-6 in a plain number but milli inside an
@@ -24,42 +24,32 @@ an overflow, an underflow such as ``1e-400`` or ``{1e-200*1e-200}``) raises
 ``ExpressionError``. (Tiny values that are floats, such as 1e-310, read
 exactly; an element refuses those it cannot use, e.g. a resistance whose
 conductance overflows.)
+
+The ``.param`` and ``.func`` cards themselves are split and parsed in
+``definitions``.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections import ChainMap
-from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field
 from typing import TypeVar, cast
 
-from .numbers import (
-    NUMBER_PATTERN,
-    SUFFIX_PATTERN,
-    ExpressionError,
-    parse_number,
-    quoted,
-    scale_number,
-)
+from .numbers import ExpressionError, parse_number, quoted
+from .tokens import _tokenize
 
 __all__ = [
     "FUNCTIONS",
-    "Assignment",
     "ExpressionError",
     "evaluate",
-    "parse_assignments",
     "parse_number",
-    "split_assignments",
 ]
 
 _T = TypeVar("_T")
 
-MAX_EXPRESSION_LENGTH = 10_000
 MAX_DEPTH = 100
-
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _fn(f: Callable[..., float], nargs: int) -> tuple[Callable[..., float], int]:
@@ -102,7 +92,7 @@ def overlay(front: dict[str, _T], back: Mapping[str, _T]) -> Mapping[str, _T]:
 @dataclass(frozen=True, eq=False)
 class UserFunction:
     """A ``.func``: its argument names, its body, and the functions of the
-    scope it is written in (``function_scope``).
+    scope it is written in (``definitions.function_scope``).
 
     This is what ngspice's textual expansion of ``.func`` gives: a call in a
     body is expanded where the ``.func`` is written (its subcircuit's body,
@@ -124,22 +114,6 @@ class UserFunction:
 _Tables = tuple[Mapping[str, UserFunction], ...]
 
 
-def function_scope(definitions: Iterable[tuple[str, UserFunction]],
-                   enclosing: Mapping[str, UserFunction]) -> Mapping[str, UserFunction]:
-    """The functions a scope sees: its own ``definitions`` (``parse_function``'s;
-    the last of a name counts) over ``enclosing``'s (those of the scopes it is
-    written in), each of its own bound to this scope."""
-    own: dict[str, UserFunction] = {}
-    table = overlay(own, enclosing)
-    for name, function in definitions:
-        own[name] = replace(function, scope=table)
-    return table
-
-
-# ----------------------------------------------------------------- tokenizer
-
-_OPS = ("**", "==", "!=", "<=", ">=", "&&", "||", "+", "-", "*", "/", "^", "(", ")", ",",
-        "{", "}", "=", "<", ">", "!", "?", ":")
 _COMPARE = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
             ">": lambda a, b: a > b, "<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b}
 #: user functions calling user functions, at most this deep (each level costs
@@ -148,46 +122,6 @@ MAX_CALL_DEPTH = 20
 #: user-function calls in one expression, at most (``.func`` chains that each
 #: call the previous one twice would otherwise cost 2**n evaluations)
 MAX_CALLS = 10_000
-
-
-def _tokenize(text: str) -> list[tuple[str, object]]:
-    """Tokens ``(kind, value)``: kinds ``num``, ``name``, an operator, ``'`` or ``end``."""
-    if len(text) > MAX_EXPRESSION_LENGTH:
-        raise ExpressionError(f"expression longer than {MAX_EXPRESSION_LENGTH} characters")
-    tokens: list[tuple[str, object]] = []
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch.isspace():
-            i += 1
-            continue
-        m = NUMBER_PATTERN.match(text, i)
-        if m and (ch.isdigit() or ch == "."):
-            suffix = SUFFIX_PATTERN.match(text, m.end())
-            end = suffix.end() if suffix else m.end()
-            # inside an expression ngspice 39 reads "3mil" as 3 milli
-            number = scale_number(m.group(), text[m.end():end], text[i:end], mil=False)
-            tokens.append(("num", number))
-            i = end
-            continue
-        m = _NAME.match(text, i)
-        if m:
-            tokens.append(("name", m.group().lower()))
-            i = m.end()
-            continue
-        for op in _OPS:
-            if text.startswith(op, i):
-                tokens.append((op, op))
-                i += len(op)
-                break
-        else:
-            if ch == "'":
-                tokens.append(("'", "'"))
-                i += 1
-            else:
-                raise ExpressionError(f"unexpected character {ch!r} in {quoted(text)}")
-    tokens.append(("end", None))
-    return tokens
 
 
 # -------------------------------------------------------------------- parser
@@ -436,7 +370,7 @@ def evaluate(text: str, names: Mapping[str, float] | None = None,
     """The value of one expression (with or without its ``{}``/``''`` quoting).
 
     ``names`` maps lower-case parameter names to values; ``functions`` the user
-    functions seen here (``function_scope``, or ``parse_function``'s).
+    functions seen here (``definitions.function_scope``, or ``definitions.parse_function``'s).
     """
     p = _Parser(text, names or {}, functions)
     try:
@@ -450,125 +384,3 @@ def evaluate(text: str, names: Mapping[str, float] | None = None,
 
 def _too_deep(text: str) -> ExpressionError:
     return ExpressionError(f"expression nested too deeply to evaluate: {quoted(text)}")
-
-
-def parse_function(text: str) -> tuple[str, UserFunction]:
-    """``name(a, b) = expr`` or ``name(a, b) {expr}`` (a ``.func`` card's text after
-    ``.func``): ``(name, function)``, the function bound to no scope yet
-    (``function_scope`` binds it). The body's tokens are checked here, its
-    grammar and names when it is called."""
-    m = re.fullmatch(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*\(([^()]*)\)\s*=?\s*(.+?)\s*", text)
-    if not m:
-        raise ExpressionError(f"expected '.func name(args) = expression', got {quoted(text)}")
-    name, raw_args, body = m.group(1).lower(), m.group(2), m.group(3)
-    args = tuple(a.strip().lower() for a in raw_args.split(",")) if raw_args.strip() else ()
-    if any(not _NAME.fullmatch(a) for a in args) or len(set(args)) != len(args):
-        raise ExpressionError(f".func {name}: arguments must be distinct names, got {raw_args!r}")
-    if name in FUNCTIONS:
-        raise ExpressionError(f".func {name}: {name!r} is a built-in function")
-    kinds = [k for k, _ in _tokenize(body)]
-    if kinds.count("(") != kinds.count(")") or kinds.count("{") != kinds.count("}"):
-        raise ExpressionError(f".func {name}: unbalanced brackets in {quoted(body)}")
-    return name, UserFunction(args, body)
-
-
-@dataclass(frozen=True)
-class Assignment:
-    """One ``name = expression`` of a ``.param`` card, not yet evaluated."""
-
-    name: str
-    text: str  # the card's whole assignment text, for messages
-    tokens: tuple[tuple[str, object], ...]  # the expression's, ending with ("end", None)
-
-    def evaluate(self, names: Mapping[str, float],
-                 functions: Mapping[str, UserFunction] | None = None) -> float:
-        """The expression's value with ``names`` in scope."""
-        p = _Parser(self.text, names, functions, tokens=list(self.tokens))
-        try:
-            value = p.expression()
-        except RecursionError:
-            raise _too_deep(self.text) from None
-        if p.peek() != "end":
-            raise ExpressionError(f"unexpected {p.tokens[p.pos][1]!r} in {quoted(self.text)}")
-        return value
-
-
-def names_read(tokens: Sequence[tuple[str, object]],
-               functions: Mapping[str, UserFunction]) -> set[str]:
-    """The parameter names an expression's ``tokens`` may read: its own, and
-    those the user functions it calls read (transitively, each call found as
-    the evaluation finds it; a function's arguments, and those of the
-    functions calling it, are not parameters)."""
-    out: set[str] = set()
-    # (tokens, the tables its calls are found in, its arguments, its callers')
-    todo: list[tuple[Sequence[tuple[str, object]], _Tables, frozenset[str], frozenset[str]]]
-    todo = [(tokens, (functions,), frozenset(), frozenset())]
-    # each function once per place it is found from; past MAX_CALLS of them, or
-    # deeper than MAX_CALL_DEPTH, the evaluation itself is refused
-    called: set[tuple[object, ...]] = set()
-    while todo:
-        toks, tables, args, callers = todo.pop()
-        for i, (kind, value) in enumerate(toks):
-            if kind != "name":
-                continue
-            name = str(value)
-            if i + 1 < len(toks) and toks[i + 1][0] == "(":
-                k = next((k for k, t in enumerate(tables) if name in t), None)
-                if k is None:
-                    continue
-                function = tables[k][name]
-                inner = (function.scope, *tables[k:])
-                key = (id(function), *map(id, inner), args | callers)
-                if key not in called and len(called) < MAX_CALLS \
-                        and len(inner) <= MAX_CALL_DEPTH + 1:
-                    called.add(key)
-                    todo.append((_tokenize(function.body), inner, frozenset(function.args),
-                                 args | callers))
-            elif name not in args and name not in callers:
-                out.add(name)
-    return out
-
-
-def split_assignments(text: str) -> list[Assignment]:
-    """``name = expr name = expr ...`` as in ``.param``, split but not evaluated.
-
-    An assignment starts at a name followed by a single ``=``, which no
-    expression holds, so the split needs no values (ngspice resolves a scope's
-    parameters in the order they depend on each other, not as written)."""
-    tokens = _tokenize(text)
-    starts = [i for i in range(len(tokens) - 1)
-              if tokens[i][0] == "name" and tokens[i + 1][0] == "="]
-    if not tokens or tokens[0][0] == "end":
-        raise ExpressionError("no assignment (expected name=value)")
-    if not starts or starts[0] != 0:
-        found = tokens[0][1]
-        raise ExpressionError(f"expected a name=value assignment but found {found!r} in "
-                              f"{quoted(text)}")
-    out = []
-    for k, i in enumerate(starts):
-        stop = starts[k + 1] if k + 1 < len(starts) else len(tokens) - 1
-        expression = tokens[i + 2:stop]
-        if expression and expression[-1][0] == ",":
-            # ngspice 39 hangs on "a=1, b=2": refuse rather than accept what it cannot run
-            raise ExpressionError("',' between assignments: separate them with spaces")
-        name = str(tokens[i][1])
-        if name in FUNCTIONS:
-            raise ExpressionError(f"{name!r} is a function name, not a parameter")
-        if not expression:
-            raise ExpressionError(f"{name}= has no value in {quoted(text)}")
-        out.append(Assignment(name, text, (*expression, ("end", None))))
-    return out
-
-
-def parse_assignments(text: str, names: Mapping[str, float] | None = None,
-                      functions: Mapping[str, UserFunction] | None = None) -> dict[str, float]:
-    """``name = expr name = expr ...`` evaluated in order: later ones may use
-    earlier ones. Returns the new values only, in order. ``names`` are the
-    parameters in scope."""
-    out: dict[str, float] = {}
-    # the new names over the caller's, without copying those: a chain of N
-    # .param cards costs O(N), not O(N^2)
-    scope = ChainMap(out, names if isinstance(names, dict | ChainMap) else dict(names or {}))
-    for a in split_assignments(text):
-        out[a.name] = a.evaluate(scope, functions)
-    return out
