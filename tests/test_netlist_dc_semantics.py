@@ -28,7 +28,9 @@ VOLTS = 1e-6
 TIGHT = {"reltol": 1e-9, "vntol": 1e-12, "abstol": 1e-18}
 
 
-def ngspice_truth(text: str, tmp: Path) -> dict[str, float]:
+def run_ngspice(text: str, tmp: Path) -> subprocess.CompletedProcess[str]:
+    """``ngspice -b`` on ``text`` with a probe resistor and a ``.control`` block
+    printing the operating point appended."""
     deck = text.rstrip()
     if deck.lower().endswith(".end"):
         deck = deck[:-4]
@@ -37,8 +39,12 @@ def ngspice_truth(text: str, tmp: Path) -> dict[str, float]:
              ".control\nset numdgt=15\nop\nprint all\n.endc\n.end\n")
     path = tmp / "truth.cir"
     path.write_text(deck, encoding="utf-8")
-    out = subprocess.run(["ngspice", "-b", str(path)], capture_output=True, text=True,
-                         cwd=tmp, env={**os.environ, "HOME": str(tmp)}, timeout=60)
+    return subprocess.run(["ngspice", "-b", str(path)], capture_output=True, text=True,
+                          cwd=tmp, env={**os.environ, "HOME": str(tmp)}, timeout=60)
+
+
+def ngspice_truth(text: str, tmp: Path) -> dict[str, float]:
+    out = run_ngspice(text, tmp)
     values = {m.group(1).lower(): float(m.group(2))
               for m in re.finditer(r"^(\S+) = (\S+)$", out.stdout, re.M)}
     assert values.pop("diodenet_probe", None) == 0.0, out.stdout + out.stderr
@@ -385,6 +391,50 @@ x1 n1 0 leaf
 x2 n1 0 leaf rr=3k
 .end
 """,
+    # a .func is seen where it is written: by its own body and the subcircuits
+    # defined inside it (inner sees outer's f), not by the subcircuits that body
+    # calls (leaf sees the top level's f, not its caller's); a body's own .func
+    # shadows the top level's (own's f), for the functions a .func calls too (h
+    # calls the top level's f, even from own), and for a top-level .model card
+    # (dd's is uses the top level's f, also for own's d1); a call the .func's
+    # scope lacks is the caller's (h's j is own's); parameters in a .func are
+    # read where it is called (g's k is outer's in leaf); a .param f and a
+    # .func f are two things
+    "func scope": """t
+.param k = 1k
+.param f = 5k
+.func f(x) = {x*2}
+.func g(x) = {x*k}
+.func h(x) = {f(x)+j(x)}
+.model dd d(is={f(1e-14)})
+.subckt leaf a b
+r1 a b {f(1k)}
+r2 b 0 {g(1)}
+.ends
+.subckt own a b
+.func f(x) = {x*3}
+.func j(x) = {x*5}
+r1 a b {f(1k)}
+r2 b 0 {h(1k)}
+d1 a 0 dd
+.ends
+.subckt outer a b
+.param k = 3k
+.func f(x) = {x*7}
+.subckt inner a b
+r1 a b {f(1k)}
+.ends
+x1 a m leaf
+x2 m n inner
+x3 n b own
+r3 m 0 {f(1k)}
+.ends
+v1 n0 0 10
+r0 n0 n1 {f}
+x0 n1 n2 outer
+r9 n2 0 {f(1k)}
+.end
+""",
     "vcvs gain keyword": """t
 v1 a 0 1
 r1 a 0 1k
@@ -432,6 +482,97 @@ def test_both_backends_equal_ngspice(name: str, tmp_path: Path,
         for node, v in got.items():
             assert abs(v - truth[node]) <= VOLTS * max(1.0, abs(truth[node])), \
                 (name, label, node, v, truth[node])
+
+
+# where ngspice refuses a .func as "Undefined parameter": (text, line, problem)
+FUNC_REFUSALS = {
+    # a subcircuit does not see the .func of the body that calls it: not in an
+    # element's value, its header's defaults or its .param cards
+    "caller's function": ("""t
+.subckt leaf a b
+r1 a b {f(1k)}
+.ends
+.subckt outer a b
+.func f(x) = {x*3}
+x1 a b leaf
+.ends
+v1 n0 0 1
+r0 n0 n1 1k
+x0 n1 0 outer
+.end
+""", 3, r"r1 value: unknown function 'f'"),
+    "caller's function in a header default": ("""t
+.subckt leaf a b rr={f(1k)}
+r1 a b {rr}
+.ends
+.subckt outer a b
+.func f(x) = {x*3}
+x1 a b leaf
+.ends
+v1 n0 0 1
+r0 n0 n1 1k
+x0 n1 0 outer
+.end
+""", 2, r"\.subckt: unknown function 'f'"),
+    "caller's function in a .param": ("""t
+.subckt leaf a b
+.param q = {f(1k)}
+r1 a b {q}
+.ends
+.subckt outer a b
+.func f(x) = {x*3}
+x1 a b leaf
+.ends
+v1 n0 0 1
+r0 n0 n1 1k
+x0 n1 0 outer
+.end
+""", 3, r"\.param: unknown function 'f'"),
+    # g, found where f is called, is expanded there: its y is no argument
+    "argument of the calling function": ("""t
+.func f(y) = {g(1)}
+.subckt leaf a b
+.func g(x) = {x+y}
+r1 a b {f(5)*1k}
+.ends
+v1 n0 0 1
+r0 n0 n1 1k
+x1 n1 0 leaf
+.end
+""", 5, r"r1 value: 'y' in '\{x\+y\}' is an argument of a \.func calling this one"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FUNC_REFUSALS))
+def test_func_scope_refusals_match_ngspice(name: str, tmp_path: Path,
+                                           ngspice_available: None) -> None:
+    from diodenet.circuits.netlist import NetlistError
+
+    text, line, problem = FUNC_REFUSALS[name]
+    out = run_ngspice(text, tmp_path)
+    assert "diodenet_probe = " not in out.stdout, out.stdout
+    assert "Undefined parameter" in out.stdout + out.stderr, out.stdout + out.stderr
+    with pytest.raises(NetlistError, match=rf"^line {line}: {problem}"):
+        read(text)
+
+
+def test_a_func_reading_an_argument_of_its_caller_is_refused(tmp_path: Path,
+                                                            ngspice_available: None) -> None:
+    """ngspice substitutes a .func's arguments as text: g's x becomes f's or
+    c's argument depending on the order of the .func cards (8k one way, 3k
+    the other); diodenet refuses it rather than pick one."""
+    from diodenet.circuits.netlist import NetlistError
+
+    cards = {"f": ".func f(x) = {g(1)}", "g": ".func g(z) = {z+x}", "c": ".func c(x) = {f(2)}"}
+    answers = set()
+    for order in ("fgc", "cfg"):
+        text = "t\n" + "\n".join(cards[k] for k in order) + \
+            "\nv1 n0 0 1\nr0 n0 n1 1k\nr1 n1 0 {c(7)*1k}\n.end\n"
+        answers.add(round(ngspice_truth(text, tmp_path)["n1"], 6))
+        with pytest.raises(NetlistError, match=r"^line 7: r1 value: 'x' in '\{z\+x\}' is an "
+                                               r"argument of a \.func calling this one"):
+            read(text)
+    assert answers == {round(8 / 9, 6), 0.75}
 
 
 def test_routes_are_named() -> None:

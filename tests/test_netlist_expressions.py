@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from diodenet.circuits.netlist import ExpressionError, evaluate, parse_number
-from diodenet.circuits.netlist.expressions import parse_assignments
+from diodenet.circuits.netlist.definitions import parse_assignments
 
 
 @pytest.mark.parametrize("text, value", [

@@ -9,7 +9,7 @@
 
 from .errors import NetlistError, NetlistWarning
 from .expressions import ExpressionError, evaluate, parse_number
-from .reader import parse_netlist, read_netlist
+from .load import parse_netlist, read_netlist
 from .writer import (
     GYRATOR_SUBCKT,
     IDEAL_STANDIN,

@@ -24,8 +24,8 @@ from .dot_cards import IGNORED_CARDS
 from .errors import NetlistWarning
 from .includes import lex_file
 from .lexer import Card, Deck, split_words
+from .load import read_deck
 from .names import SpiceNames
-from .reader import read_deck
 from .subckt import instance_split
 
 _NODES = {"r": 2, "c": 2, "l": 2, "d": 2, "v": 2, "i": 2, "e": 4, "g": 4, "f": 2, "h": 2}

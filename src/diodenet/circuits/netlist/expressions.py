@@ -1,8 +1,8 @@
 """``.param`` expressions, parsed as data.
 
 A netlist is untrusted input: this module never calls ``eval``/``exec``. It
-holds a small tokenizer and a recursive-descent evaluator for the arithmetic
-ngspice allows in ``{expr}`` and ``'expr'``:
+holds a recursive-descent evaluator (over the tokens of ``tokens``) for the
+arithmetic ngspice allows in ``{expr}`` and ``'expr'``:
 
 * numbers, with an optional SI scale suffix (case-insensitive: ``f p n u m k
   meg g t``, and ``mil`` = 25.4e-6 in a plain number but milli inside an
@@ -15,7 +15,8 @@ ngspice allows in ``{expr}`` and ``'expr'``:
 * comparisons ``== != < > <= >=`` and ``&& || !`` (1 for true, 0 for false)
   and the conditional ``c ? a : b`` (lowest precedence), as ngspice reads them;
 * names of parameters, the functions in ``FUNCTIONS`` and user functions
-  (``.func name(x, y) = expr``, passed as ``functions``).
+  (``.func name(x, y) = expr``, passed as ``functions``; see ``UserFunction``
+  for the functions a body sees).
 
 Every intermediate result must be finite, and a non-zero number must not
 round to 0; anything else (an unknown name, a division by zero, ``sqrt(-1)``,
@@ -23,42 +24,32 @@ an overflow, an underflow such as ``1e-400`` or ``{1e-200*1e-200}``) raises
 ``ExpressionError``. (Tiny values that are floats, such as 1e-310, read
 exactly; an element refuses those it cannot use, e.g. a resistance whose
 conductance overflows.)
+
+The ``.param`` and ``.func`` cards themselves are split and parsed in
+``definitions``.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections import ChainMap
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field
 from typing import TypeVar, cast
 
-from .numbers import (
-    NUMBER_PATTERN,
-    SUFFIX_PATTERN,
-    ExpressionError,
-    parse_number,
-    quoted,
-    scale_number,
-)
+from .numbers import ExpressionError, parse_number, quoted
+from .tokens import _tokenize
 
 __all__ = [
     "FUNCTIONS",
-    "Assignment",
     "ExpressionError",
     "evaluate",
-    "parse_assignments",
     "parse_number",
-    "split_assignments",
 ]
 
 _T = TypeVar("_T")
 
-MAX_EXPRESSION_LENGTH = 10_000
 MAX_DEPTH = 100
-
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _fn(f: Callable[..., float], nargs: int) -> tuple[Callable[..., float], int]:
@@ -98,14 +89,33 @@ def overlay(front: dict[str, _T], back: Mapping[str, _T]) -> Mapping[str, _T]:
     return ChainMap(front, cast("MutableMapping[str, _T]", back))
 
 
-# ----------------------------------------------------------------- tokenizer
+@dataclass(frozen=True, eq=False)
+class UserFunction:
+    """A ``.func``: its argument names, its body, and the functions of the
+    scope it is written in (``definitions.function_scope``).
 
-_OPS = ("**", "==", "!=", "<=", ">=", "&&", "||", "+", "-", "*", "/", "^", "(", ")", ",",
-        "{", "}", "=", "<", ">", "!", "?", ":")
+    This is what ngspice's textual expansion of ``.func`` gives: a call in a
+    body is expanded where the ``.func`` is written (its subcircuit's body,
+    then the bodies that contain that definition, then the top level); one
+    not found there is expanded where the calling text is (the line, or the
+    body of the function it was found from). A body reads its own arguments
+    and, for any other name, the parameters where the expression is. A name
+    that is an argument only of a function calling it is refused: ngspice
+    substitutes arguments as text, and which function's argument such a name
+    becomes depends on the order of the ``.func`` cards.
+    """
+
+    args: tuple[str, ...]
+    body: str
+    scope: Mapping[str, UserFunction] = field(default_factory=dict)
+
+
+#: the functions of the texts a call is in, innermost first (see ``UserFunction``)
+_Tables = tuple[Mapping[str, UserFunction], ...]
+
+
 _COMPARE = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
             ">": lambda a, b: a > b, "<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b}
-#: a user function body and its argument names
-UserFunction = tuple[tuple[str, ...], str]
 #: user functions calling user functions, at most this deep (each level costs
 #: the parser some 25 Python frames)
 MAX_CALL_DEPTH = 20
@@ -114,47 +124,17 @@ MAX_CALL_DEPTH = 20
 MAX_CALLS = 10_000
 
 
-def _tokenize(text: str) -> list[tuple[str, object]]:
-    """Tokens ``(kind, value)``: kinds ``num``, ``name``, an operator, ``'`` or ``end``."""
-    if len(text) > MAX_EXPRESSION_LENGTH:
-        raise ExpressionError(f"expression longer than {MAX_EXPRESSION_LENGTH} characters")
-    tokens: list[tuple[str, object]] = []
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch.isspace():
-            i += 1
-            continue
-        m = NUMBER_PATTERN.match(text, i)
-        if m and (ch.isdigit() or ch == "."):
-            suffix = SUFFIX_PATTERN.match(text, m.end())
-            end = suffix.end() if suffix else m.end()
-            # inside an expression ngspice 39 reads "3mil" as 3 milli
-            number = scale_number(m.group(), text[m.end():end], text[i:end], mil=False)
-            tokens.append(("num", number))
-            i = end
-            continue
-        m = _NAME.match(text, i)
-        if m:
-            tokens.append(("name", m.group().lower()))
-            i = m.end()
-            continue
-        for op in _OPS:
-            if text.startswith(op, i):
-                tokens.append((op, op))
-                i += len(op)
-                break
-        else:
-            if ch == "'":
-                tokens.append(("'", "'"))
-                i += 1
-            else:
-                raise ExpressionError(f"unexpected character {ch!r} in {quoted(text)}")
-    tokens.append(("end", None))
-    return tokens
-
-
 # -------------------------------------------------------------------- parser
+
+
+@dataclass(frozen=True)
+class _Inlined:
+    """Where a user function's body is evaluated (see ``UserFunction``)."""
+
+    params: Mapping[str, float]  # the parameters where the expression is
+    outer: _Tables  # the functions of the texts it is in
+    args: frozenset[str]  # its own arguments
+    callers: frozenset[str]  # those of the functions calling it
 
 
 class _Parser:
@@ -163,8 +143,11 @@ class _Parser:
     def __init__(self, text: str, names: Mapping[str, float],
                  functions: Mapping[str, UserFunction] | None = None, calls: int = 0,
                  budget: list[int] | None = None,
-                 tokens: list[tuple[str, object]] | None = None) -> None:
+                 tokens: list[tuple[str, object]] | None = None,
+                 inlined: _Inlined | None = None) -> None:
         self.functions = functions or {}
+        # a user function's body: where it is inlined (None: the expression itself)
+        self.inlined = inlined
         self.calls = calls
         self.budget = budget if budget is not None else [MAX_CALLS]  # shared with inner calls
         self.text = text
@@ -315,6 +298,12 @@ class _Parser:
             name = str(self.take("name"))
             if self.peek() == "(":
                 return self.call(name)
+            if self.inlined is not None and name in self.inlined.callers \
+                    and name not in self.inlined.args:
+                raise ExpressionError(
+                    f"{name!r} in {quoted(self.text)} is an argument of a .func calling this "
+                    "one, not its own (ngspice's answer then depends on the order of the "
+                    ".func cards): pass it as an argument")
             if name in self.names:
                 return float(self.names[name])
             raise ExpressionError(f"unknown parameter {name!r} in {quoted(self.text)}")
@@ -322,8 +311,10 @@ class _Parser:
         raise ExpressionError(f"expected a value but found {found} in {quoted(self.text)}")
 
     def call(self, name: str) -> float:
-        if name in self.functions:
-            return self.user_call(name)
+        tables = (self.functions, *(self.inlined.outer if self.inlined else ()))
+        for k, functions in enumerate(tables):
+            if name in functions:  # expanded in the k-th text out (see UserFunction)
+                return self.user_call(name, functions[name], tables[k:])
         if name not in FUNCTIONS:
             raise ExpressionError(f"unknown function {name!r} in {quoted(self.text)}")
         f, nargs = FUNCTIONS[name]
@@ -342,8 +333,8 @@ class _Parser:
             raise ExpressionError(f"{name}({shown}) has no finite real value") from None
         return self.check(value, f"{name}()")
 
-    def user_call(self, name: str) -> float:
-        args_names, body = self.functions[name]
+    def user_call(self, name: str, function: UserFunction, outer: _Tables) -> float:
+        args_names = function.args
         self.take("(")
         args: list[float] = []
         if self.peek() != ")":
@@ -361,10 +352,13 @@ class _Parser:
         if self.budget[0] < 0:
             raise ExpressionError(f"{name}(): more than {MAX_CALLS} user-function calls in "
                                   f"{quoted(self.text)}")
-        # the arguments over the caller's names, which are not copied (nor, when
-        # the netlist's parameters are resolved on demand, all evaluated)
-        scope = overlay(dict(zip(args_names, args)), self.names)
-        inner = _Parser(body, scope, self.functions, self.calls + 1, self.budget)
+        # the arguments over the expression's parameters, which are not copied
+        # (nor, when the netlist's parameters are resolved on demand, all evaluated)
+        params = self.inlined.params if self.inlined else self.names
+        callers = self.inlined.callers | self.inlined.args if self.inlined else frozenset()
+        inner = _Parser(function.body, overlay(dict(zip(args_names, args)), params),
+                        function.scope, self.calls + 1, self.budget,
+                        inlined=_Inlined(params, outer, frozenset(args_names), callers))
         value = inner.expression()
         if inner.peek() != "end":
             raise ExpressionError(f"unexpected {inner.tokens[inner.pos][1]!r} in .func {name}")
@@ -376,7 +370,7 @@ def evaluate(text: str, names: Mapping[str, float] | None = None,
     """The value of one expression (with or without its ``{}``/``''`` quoting).
 
     ``names`` maps lower-case parameter names to values; ``functions`` the user
-    functions (``parse_function``).
+    functions seen here (``definitions.function_scope``, or ``definitions.parse_function``'s).
     """
     p = _Parser(text, names or {}, functions)
     try:
@@ -390,112 +384,3 @@ def evaluate(text: str, names: Mapping[str, float] | None = None,
 
 def _too_deep(text: str) -> ExpressionError:
     return ExpressionError(f"expression nested too deeply to evaluate: {quoted(text)}")
-
-
-def parse_function(text: str) -> tuple[str, UserFunction]:
-    """``name(a, b) = expr`` or ``name(a, b) {expr}`` (a ``.func`` card's text after
-    ``.func``): ``(name, (argument names, body))``. The body's tokens are checked
-    here, its grammar and names when it is called."""
-    m = re.fullmatch(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*\(([^()]*)\)\s*=?\s*(.+?)\s*", text)
-    if not m:
-        raise ExpressionError(f"expected '.func name(args) = expression', got {quoted(text)}")
-    name, raw_args, body = m.group(1).lower(), m.group(2), m.group(3)
-    args = tuple(a.strip().lower() for a in raw_args.split(",")) if raw_args.strip() else ()
-    if any(not _NAME.fullmatch(a) for a in args) or len(set(args)) != len(args):
-        raise ExpressionError(f".func {name}: arguments must be distinct names, got {raw_args!r}")
-    if name in FUNCTIONS:
-        raise ExpressionError(f".func {name}: {name!r} is a built-in function")
-    kinds = [k for k, _ in _tokenize(body)]
-    if kinds.count("(") != kinds.count(")") or kinds.count("{") != kinds.count("}"):
-        raise ExpressionError(f".func {name}: unbalanced brackets in {quoted(body)}")
-    return name, (args, body)
-
-
-@dataclass(frozen=True)
-class Assignment:
-    """One ``name = expression`` of a ``.param`` card, not yet evaluated."""
-
-    name: str
-    text: str  # the card's whole assignment text, for messages
-    tokens: tuple[tuple[str, object], ...]  # the expression's, ending with ("end", None)
-
-    def evaluate(self, names: Mapping[str, float],
-                 functions: Mapping[str, UserFunction] | None = None) -> float:
-        """The expression's value with ``names`` in scope."""
-        p = _Parser(self.text, names, functions, tokens=list(self.tokens))
-        try:
-            value = p.expression()
-        except RecursionError:
-            raise _too_deep(self.text) from None
-        if p.peek() != "end":
-            raise ExpressionError(f"unexpected {p.tokens[p.pos][1]!r} in {quoted(self.text)}")
-        return value
-
-
-def names_read(tokens: Sequence[tuple[str, object]],
-               functions: Mapping[str, UserFunction]) -> set[str]:
-    """The parameter names an expression's ``tokens`` may read: its own, and
-    those the user functions it calls read (transitively; each function's
-    arguments are its own, not parameters)."""
-    out: set[str] = set()
-    todo: list[tuple[Sequence[tuple[str, object]], frozenset[str]]] = [(tokens, frozenset())]
-    called: set[str] = set()
-    while todo:
-        toks, args = todo.pop()
-        for i, (kind, value) in enumerate(toks):
-            if kind != "name":
-                continue
-            name = str(value)
-            if i + 1 < len(toks) and toks[i + 1][0] == "(":
-                if name in functions and name not in called:
-                    called.add(name)
-                    params, body = functions[name]
-                    todo.append((_tokenize(body), frozenset(params)))
-            elif name not in args:
-                out.add(name)
-    return out
-
-
-def split_assignments(text: str) -> list[Assignment]:
-    """``name = expr name = expr ...`` as in ``.param``, split but not evaluated.
-
-    An assignment starts at a name followed by a single ``=``, which no
-    expression holds, so the split needs no values (ngspice resolves a scope's
-    parameters in the order they depend on each other, not as written)."""
-    tokens = _tokenize(text)
-    starts = [i for i in range(len(tokens) - 1)
-              if tokens[i][0] == "name" and tokens[i + 1][0] == "="]
-    if not tokens or tokens[0][0] == "end":
-        raise ExpressionError("no assignment (expected name=value)")
-    if not starts or starts[0] != 0:
-        found = tokens[0][1]
-        raise ExpressionError(f"expected a name=value assignment but found {found!r} in "
-                              f"{quoted(text)}")
-    out = []
-    for k, i in enumerate(starts):
-        stop = starts[k + 1] if k + 1 < len(starts) else len(tokens) - 1
-        expression = tokens[i + 2:stop]
-        if expression and expression[-1][0] == ",":
-            # ngspice 39 hangs on "a=1, b=2": refuse rather than accept what it cannot run
-            raise ExpressionError("',' between assignments: separate them with spaces")
-        name = str(tokens[i][1])
-        if name in FUNCTIONS:
-            raise ExpressionError(f"{name!r} is a function name, not a parameter")
-        if not expression:
-            raise ExpressionError(f"{name}= has no value in {quoted(text)}")
-        out.append(Assignment(name, text, (*expression, ("end", None))))
-    return out
-
-
-def parse_assignments(text: str, names: Mapping[str, float] | None = None,
-                      functions: Mapping[str, UserFunction] | None = None) -> dict[str, float]:
-    """``name = expr name = expr ...`` evaluated in order: later ones may use
-    earlier ones. Returns the new values only, in order. ``names`` are the
-    parameters in scope."""
-    out: dict[str, float] = {}
-    # the new names over the caller's, without copying those: a chain of N
-    # .param cards costs O(N), not O(N^2)
-    scope = ChainMap(out, names if isinstance(names, dict | ChainMap) else dict(names or {}))
-    for a in split_assignments(text):
-        out[a.name] = a.evaluate(scope, functions)
-    return out

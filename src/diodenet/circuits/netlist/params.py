@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from .expressions import Assignment, ExpressionError, UserFunction, names_read
+from .definitions import Assignment, names_read
+from .expressions import ExpressionError, UserFunction
 from .lexer import Card
 
 

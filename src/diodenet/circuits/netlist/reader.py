@@ -25,35 +25,27 @@ Refused: shell escapes, includes of files not allowed explicitly, out-of-scope
 elements (Q, M, J, B, S, W, A, T, O, ...), every other card, duplicate names,
 non-positive resistances, topology problems (``Circuit.topology_problems``)
 and malformed numbers or expressions.
+
+``load`` holds the entry points (``parse_netlist``, ``read_netlist``) and the
+deck-wide steps around the card reader here.
 """
 
 from __future__ import annotations
 
-import os
 import warnings
-from collections.abc import Iterable, Mapping
-from pathlib import Path
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 from ..circuit import Circuit
 from ..diode_models import DiodeModel
-from ..elements import Element, Gyrator, Inductor, Transformer
+from ..elements import Element, Gyrator, Transformer
 from .cards import element_card, temperature
-from .dot_cards import IGNORED_CARDS, OPTION_CARDS, check_card_names
+from .definitions import Assignment, function_scope, parse_function, split_assignments
+from .dot_cards import IGNORED_CARDS, OPTION_CARDS
 from .errors import NetlistWarning
-from .expressions import (
-    Assignment,
-    ExpressionError,
-    UserFunction,
-    evaluate,
-    overlay,
-    parse_function,
-    parse_number,
-    split_assignments,
-)
-from .includes import folder_resolver, lex_file
-from .lexer import Card, Deck, Resolver, lex, split_words
+from .expressions import ExpressionError, UserFunction, evaluate, parse_number
+from .lexer import Card, split_words
 from .models import diode_instance, model_name_of, parse_model_card, reads_as_number
-from .notes import read_notes
 from .params import scope_values
 from .subckt import (
     MAX_ELEMENTS,
@@ -63,7 +55,6 @@ from .subckt import (
     flat_size,
     instance_split,
     shape,
-    structure,
 )
 from .writer import (
     TRANSFORMER_SUBCKT,
@@ -95,8 +86,10 @@ class _Reader:
         self.temp = 27.0  # circuit temperature (C): .temp, .options temp=
         self.tnom = 27.0  # default nominal temperature (C): .options tnom=
         self.extra: list[Element] = []  # elements a card adds besides its own
-        # the .func definitions in scope (the expanding block's over its callers')
+        # the .func definitions the expanding block sees, and each block's
+        # (by id: blocks are not hashable), built once however often it is called
         self.functions: Mapping[str, UserFunction] = {}
+        self.function_scopes: dict[int, Mapping[str, UserFunction]] = {}
         # K cards and the (flattened) inductor names they couple: checked once
         # every element is read, as ngspice refuses a coupling of no inductor
         self.couplings: list[tuple[Card, list[str]]] = []
@@ -187,10 +180,10 @@ class _Reader:
         ``caller``: the calling scope's values, which a definition reading its
         own name reads; ``defaults``: the header's, resolved with the body's
         ``.param`` cards, which outrank them), then its elements and instances."""
+        functions = self.functions_of(block)
         models: dict[str, Card] = {}
-        # the scope's .param and .func definitions, the last of each name counting
+        # the scope's .param definitions, the last of each name counting
         definitions: dict[str, tuple[Assignment, Card]] = dict(defaults or {})
-        functions: dict[str, UserFunction] = {}
         for card in block.cards:
             if card.first in (".param", ".global_param"):
                 parts = card.text.split(None, 1)
@@ -199,24 +192,39 @@ class _Reader:
                         definitions[a.name] = (a, card)
                 except ExpressionError as exc:
                     raise card.error(f"{card.first}: {exc}") from None
-            elif card.first == ".func":
-                try:
-                    name, function = parse_function(card.text.split(None, 1)[1]
-                                                    if " " in card.text.strip() else "")
-                except ExpressionError as exc:
-                    raise card.error(str(exc)) from None
-                functions[name] = function
             elif card.first == ".model":
                 name = model_name_of(card)
                 if name in models:
                     raise card.error(f"duplicate model name {name!r}")
                 models[name] = card
-        # a subcircuit's functions are its own (and its instances'): ngspice scopes them
-        outer = self.functions
-        self.functions = overlay(functions, outer) if functions else outer
-        try:
-            params = scope_values(params, definitions, pinned, self.functions, caller)
+        with self.seeing(functions):
+            params = scope_values(params, definitions, pinned, functions, caller)
             self._expand_cards(block, params, path, ports, stack, models)
+
+    def functions_of(self, block: Block) -> Mapping[str, UserFunction]:
+        """The ``.func`` definitions ``block``'s cards see: its own over those of
+        the blocks it is written in, up to the top level. ngspice scopes them
+        where they are written: a subcircuit does not see its caller's."""
+        table = self.function_scopes.get(id(block))
+        if table is None:
+            own: list[tuple[str, UserFunction]] = []
+            for card in block.cards:
+                if card.first == ".func":
+                    try:
+                        own.append(parse_function(card.text.split(None, 1)[1]
+                                                  if " " in card.text.strip() else ""))
+                    except ExpressionError as exc:
+                        raise card.error(str(exc)) from None
+            enclosing = self.functions_of(block.parent) if block.parent is not None else {}
+            table = self.function_scopes[id(block)] = function_scope(own, enclosing)
+        return table
+
+    @contextmanager
+    def seeing(self, functions: Mapping[str, UserFunction]) -> Iterator[None]:
+        """Values read inside see ``functions`` (those of the block they are written in)."""
+        outer, self.functions = self.functions, functions
+        try:
+            yield
         finally:
             self.functions = outer
 
@@ -301,8 +309,12 @@ class _Reader:
             raise card.error(f"diode model {name!r} is not defined (.model {name} D(...))")
         if model_name in self.models:
             return model_name, self.models[model_name]
-        card_values = parse_model_card(
-            model_card, params if local else self.global_params, self.value, self.warn)
+        # a top-level .model card reads the top level's parameters and functions,
+        # wherever the diode that uses it is
+        assert self.top is not None
+        with self.seeing(self.functions if local else self.functions_of(self.top)):
+            card_values = parse_model_card(
+                model_card, params if local else self.global_params, self.value, self.warn)
         values: dict[str, float] | DiodeModel = card_values
         if not local and name in self.exact:
             note, exact = self.exact[name]
@@ -373,7 +385,7 @@ class _Reader:
                 defaults[key] = (assignment, sub.header)
         nodes = [self.node(w, path, ports) for w in node_words]
         if sub_name in RESERVED and sub.parent is self.top and shape(sub) == RESERVED[sub_name]:
-            values = scope_values(inner, defaults, frozenset(), self.functions, params)
+            values = scope_values(inner, defaults, frozenset(), self.functions_of(sub), params)
             try:
                 p1, p2, s1, s2 = nodes  # RESERVED shapes have four ports
                 if sub_name == TRANSFORMER_SUBCKT:
@@ -387,92 +399,3 @@ class _Reader:
         new_path = f"{path}.{name}" if path else name
         self.expand(sub, inner, new_path, dict(zip(sub.ports, nodes)), (*stack, sub_name),
                     frozenset(overrides), params, defaults)
-
-
-
-def parse_netlist(
-    text: str, includes: dict[str, str] | None = None, *, check_topology: bool = True,
-    include_dir: str | os.PathLike[str] | None = None, resolver: Resolver | None = None,
-) -> Circuit:
-    """Read an ngspice netlist (see the module docstring for what is accepted).
-
-    ``includes`` maps the file names that ``.include``/``.lib`` cards may name
-    to their text; ``include_dir`` allows the files inside that folder too
-    (relative names only, resolved in it; no escape by ``..`` or a symbolic
-    link); any other include is refused. With ``check_topology`` (the default)
-    the first ``Circuit.topology_problems()`` entry is raised with the line of
-    the element it names.
-    """
-    if resolver is None and include_dir is not None:
-        resolver = folder_resolver(include_dir, include_dir)
-    return read_deck(lex(text, includes, resolver), check_topology=check_topology)
-
-
-def read_deck(deck: Deck, *, check_topology: bool = True) -> Circuit:
-    """The circuit of a lexed netlist (``parse_netlist`` after ``lex``); ``deck``
-    is left as it is."""
-    cards = deck.cards
-    for i, card in enumerate(cards):
-        if card.first == ".end":
-            if i + 1 < len(cards):
-                after = cards[i + 1]
-                last = cards[-1]
-                lines = f"lines {after.line}-{last.line}" if last.line != after.line \
-                    else f"line {after.line}"
-                warnings.warn(NetlistWarning(after.line, f"text after .end ({lines}) skipped"),
-                              stacklevel=3)
-            cards = cards[:i]
-            break
-    check_card_names(cards)
-    top = structure(cards)
-    reader = _Reader(deck.title)
-    model_names = {model_name_of(c) for c in top.cards if c.first == ".model"}
-    reader.exact, flags = read_notes(deck.notes, model_names)
-    reader.read(top)
-    reader.summarise_notes()
-    for card, names in reader.couplings:
-        for name in names:
-            if name not in reader.circuit or not isinstance(reader.circuit[name], Inductor):
-                raise card.error(f"{split_words(card)[0].lower()}: couples "
-                                 f"{name.rsplit('.', 1)[-1]!r}, which is not an inductor "
-                                 "of the circuit")
-    for note, name, trainable in flags:
-        if name not in reader.circuit:
-            raise note.error(f"*@diodenet {'trainable' if trainable else 'fixed'}: "
-                             f"no element {name!r}")
-        element = reader.circuit[name]
-        if not hasattr(element, "trainable"):
-            raise note.error(f"{name!r} has no trainable flag")
-        element.trainable = trainable
-    if check_topology:
-        problems = reader.circuit.topology_problems()
-        if problems:
-            p = problems[0]
-            raise reader.lines[p.element].error(f"{p.element}: {p.message}")
-    return reader.circuit
-
-
-def read_netlist(
-    path: str | os.PathLike[str],
-    includes: Iterable[str | os.PathLike[str]] = (),
-    *,
-    check_topology: bool = True,
-    include_dir: str | os.PathLike[str] | None = None,
-) -> Circuit:
-    """Read a netlist file. ``includes``: the files its ``.include``/``.lib`` cards
-    may name (matched by the path as written, relative to the netlist's folder).
-    ``include_dir``: a folder whose files it may include too (names relative to
-    the netlist's folder, resolving inside ``include_dir``)."""
-    path = Path(path)
-    # notes point at the netlist's own file and line (Python shows that line under
-    # the note), not at the reader's source that happened to emit them
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", NetlistWarning)
-        circuit = read_deck(lex_file(path, includes, include_dir),
-                            check_topology=check_topology)
-    for w in caught:
-        if isinstance(w.message, NetlistWarning):
-            warnings.warn_explicit(w.message, NetlistWarning, str(path), max(w.message.line, 1))
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return circuit
