@@ -277,6 +277,15 @@ r2 2 0 {big ? 1k : 5k}
 r3 2 0 {!(1 == 1) ? 7k : 3k}
 .end
 """,
+    # ngspice 39 lets a .func stand for a built-in function of that name
+    "func named like a built-in": """t
+.func sin(x) = {x*2}
+.func sqr(x) {x*x*x}
+v1 1 0 {sin(3)}
+r1 1 2 {sqr(2)*1k}
+r2 2 0 {asin(0.5)*1k + 7 % 4 * 100 + (-2)^3}
+.end
+""",
     # a scope's parameters: the last definition of a name counts everywhere in
     # it (also before it, and on the same card), in the order they depend on
     # each other; functions likewise, and local to their subcircuit; a value

@@ -66,8 +66,8 @@ def _render(t: object) -> str:
     if isinstance(t, float):
         return repr(t)
     op, *args = t  # type: ignore[misc]
-    if op == "neg":
-        return f"-({_render(args[0])})"
+    if op == "neg":  # in parentheses: ngspice 39 misreads "a*-(b)" (see below)
+        return f"(-({_render(args[0])}))"
     if op in ("abs", "sqrt"):
         return f"{op}({_render(args[0])})"
     return f"({_render(args[0])} {op} {_render(args[1])})"
@@ -117,6 +117,14 @@ NGSPICE_CASES = [
     "ceil(-2.2)", "-(1+2)*3/4", "1meg/1k", "(1+2)^2*-1", "a*b-a/b",
     "pwr(-2,3)", "pwr(-2,0.5)", "pwr(a,b)", "sgn(-3)", "sgn(0)", "sgn(a)", "nint(2.5)",
     "nint(-3.5)", "nint(2.4)", "int(-2.7)", "int(2.7)",
+    # what ngspice 39 reads as written: a sign before a number, one at the start
+    # or after "(", ?: chained in false branches or nested in parentheses
+    "1 ? -7 : -3", "0 ? -7 : 3", "2+-3", "3--2", "- -3", "-(7)", "-abs(4)+1", "2^-3^2",
+    "0 ? 1 : 0 ? 4 : 0 ? 6 : 7", "0 ? 1 : 1 ? 4 : 5", "1 ? 1 : 1 ? 4 : 5",
+    "(1 ? 2 : 3) + 4", "1 < 0 || 1 ? 2 : 3", "!1 ? 2 : 3", "max(0 ? 1 : 2, 1 ? 3 : 4)",
+    # the unambiguous spellings the refusals below suggest
+    "0 ? (-(7)) : 3", "1 ? (-abs(4)) : 3", "0 ? 2 : (-abs(4))", "2*(-(3))+4",
+    "1 ? (0 ? 5 : 6) : 7", "1 ? 1 : (0 ? (0 ? 0 : 2) : 0.5)", "2*(-3^2)", "2*(-3)^2",
 ]
 
 
@@ -157,3 +165,83 @@ def test_runaway_user_functions_are_one_line_errors(funcs: str) -> None:
     text = f"t\n{funcs}\nv1 in 0 1\nr1 in 0 {{{top}(1)}}\n.end\n"
     with pytest.raises(NetlistError, match=r"r1 value: .*(nested deeper|user-function calls)"):
         parse_netlist(text)
+
+
+def _ngspice_param(expr: str, tmp: Path) -> float | None:
+    """ngspice's value of ``.param p={expr}`` (None: ngspice stops with an error)."""
+    path = tmp / "param.cir"
+    path.write_text(f"t\n.param p={{{expr}}}\nv1 1 0 {{p}}\nr1 1 0 1k\n.control\n"
+                    "set numdgt=15\nop\nprint v(1)\n.endc\n.end\n")
+    proc = subprocess.run(["ngspice", "-b", str(path)], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=60)
+    for line in proc.stdout.splitlines():
+        if line.startswith("v(1) = "):
+            return float(line.split()[-1])
+    return None
+
+
+# functions and operators of ngspice 39's expressions, with its values
+@pytest.mark.parametrize("expr", [
+    "asin(0.5)", "acos(0.5)", "acos(-1)", "arctan(1)", "asinh(1)", "asinh(-1e300)",
+    "acosh(2)", "atanh(0.5)", "sqr(-3)", "ternary_fcn(0, 2, 3)", "ternary_fcn(1, 2, 3)",
+    "7 % 2", "-7 % 2", "7.5 % 2", "7 % -2", "-7.5 % -2", "2 + 7 % 4 * 3", "2*7 % 4",
+    "7 % 4 ^ 2", "(-2)^3", "(-2)^0.5", "(-2)**3",
+])
+def test_functions_and_operators_agree_with_ngspice(expr: str, tmp_path: Path,
+                                                    ngspice_available) -> None:
+    truth = _ngspice_param(expr, tmp_path)
+    assert truth is not None, expr
+    assert evaluate(expr) == pytest.approx(truth, rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("expr", [
+    "acos(2)", "asin(-2)", "acosh(0.5)", "atanh(1)", "atanh(2)", "7 % 0", "1e300 % 1e-300",
+])
+def test_domain_errors_are_refused_where_ngspice_stops(expr: str, tmp_path: Path,
+                                                       ngspice_available) -> None:
+    from diodenet.circuits.netlist import NetlistError, parse_netlist
+
+    assert _ngspice_param(expr, tmp_path) is None
+    with pytest.raises(NetlistError, match=r"^line 2: \.param: .*(no finite real value|"
+                                           r"modulo by zero|not finite)"):
+        parse_netlist(f"t\n.param p={{{expr}}}\nv1 1 0 {{p}}\nr1 1 0 1k\n.end\n")
+
+
+# what ngspice 39 reads otherwise than written: (expression, ngspice's value or
+# None where it stops, the written value, the refusal)
+_SIGN = r"ngspice 39 misreads '.-' before .* write \(-\.\.\.\) in parentheses"
+_NESTED = r"ngspice 39 misreads a '\?:' inside the true branch of another"
+MISREAD = [
+    ("0 ? -(7) : 3", -3.0, 3.0, _SIGN),
+    ("1 ? -abs(4) : 3", 4.0, -4.0, _SIGN),
+    ("0 ? -sqrt(4) : 3", -3.0, 3.0, _SIGN),
+    ("(0 ? -(7) : 3)*2", -6.0, 6.0, _SIGN),
+    ("((-(7)>3) ? -(7) : 3+1)", -2.0, 4.0, _SIGN),
+    ("0 ? 2 : -abs(4)", None, -4.0, _SIGN),
+    ("2*-(3)+4", 2.0, -2.0, _SIGN),
+    ("2*-sqrt(4)+1", 3.0, -3.0, _SIGN),
+    ("2^-(1)", None, 0.5, _SIGN),
+    ("- -(3)", None, 3.0, _SIGN),
+    ("2*-3^2", 18.0, -18.0,
+     r"ngspice 39 reads '\*-' before a number as that number's sign, so -x\^y "
+     r"there is \|x\|\^y: write \(-x\^y\) or \(-x\)\^y"),
+    ("2*-2^3", 16.0, -16.0, r"ngspice 39 reads .* so -x\^y there is \|x\|\^y"),
+    ("2*+3", None, 6.0, r"ngspice 39 refuses '\*\+'"),
+    ("!-1", None, 0.0, r"ngspice 39 refuses '!-'"),
+    ("1 ? 0 ? 5 : 6 : 7", 5.0, 6.0, _NESTED),
+    ("1 ? 1 : 0 ? 0 ? 0 : 2 : 0.5", 0.0, 1.0, _NESTED),
+    ("1 ? 1 : 1 ? 0 ? 0 : 2 : 0.5", 0.0, 1.0, _NESTED),
+]
+
+
+@pytest.mark.parametrize("expr, ngspice, written, problem", MISREAD)
+def test_what_ngspice_misreads_is_refused(expr: str, ngspice: float | None, written: float,
+                                          problem: str, tmp_path: Path,
+                                          ngspice_available) -> None:
+    from diodenet.circuits.netlist import NetlistError, parse_netlist
+
+    truth = _ngspice_param(expr, tmp_path)
+    assert truth == (None if ngspice is None else pytest.approx(ngspice, abs=1e-9)), truth
+    assert ngspice != written
+    with pytest.raises(NetlistError, match=r"^line 2: \.param: " + problem):
+        parse_netlist(f"t\n.param p={{{expr}}}\nv1 1 0 {{p}}\nr1 1 0 1k\n.end\n")

@@ -51,8 +51,6 @@ def parse_function(text: str) -> tuple[str, UserFunction]:
     args = tuple(a.strip().lower() for a in raw_args.split(",")) if raw_args.strip() else ()
     if any(not _NAME.fullmatch(a) for a in args) or len(set(args)) != len(args):
         raise ExpressionError(f".func {name}: arguments must be distinct names, got {raw_args!r}")
-    if name in FUNCTIONS:
-        raise ExpressionError(f".func {name}: {name!r} is a built-in function")
     kinds = [k for k, _ in _tokenize(body)]
     if kinds.count("(") != kinds.count(")") or kinds.count("{") != kinds.count("}"):
         raise ExpressionError(f".func {name}: unbalanced brackets in {quoted(body)}")

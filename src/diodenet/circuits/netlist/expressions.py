@@ -9,14 +9,25 @@ arithmetic ngspice allows in ``{expr}`` and ``'expr'``:
   expression, as in ngspice 39) followed by any unit letters, which are
   ignored (``10kOhm`` = 1e4, ``1uF`` = 1e-6, ``5mV`` = 5e-3, ``1meg`` = 1e6;
   note that ``1F`` is one femto, as in SPICE; see ``numbers``);
-* ``+ - * /``, ``^`` and ``**`` (power, binding tighter than unary minus:
-  ``-2^2 = -4``, and left-associative as in ngspice 39: ``2^3^2 = 64``),
-  parentheses, braces and quotes;
+* ``+ - * /``, ``%`` (``x - y*trunc(x/y)``, the sign of ``x``, as ``*``),
+  ``^`` and ``**`` (power, ``|x|^y`` as in ngspice 39: ``(-2)^3 = 8``;
+  binding tighter than a leading unary minus: ``-2^2 = -4``, and
+  left-associative as in ngspice 39: ``2^3^2 = 64``), parentheses, braces
+  and quotes;
 * comparisons ``== != < > <= >=`` and ``&& || !`` (1 for true, 0 for false)
   and the conditional ``c ? a : b`` (lowest precedence), as ngspice reads them;
 * names of parameters, the functions in ``FUNCTIONS`` and user functions
   (``.func name(x, y) = expr``, passed as ``functions``; see ``UserFunction``
   for the functions a body sees).
+
+Where ngspice 39 misreads an expression, it is refused (``_check_ngspice_reading``):
+a ``-`` right after an operator (``?`` and ``:`` included) that is not
+followed by a plain number (ngspice gives that sign to the next number it
+meets instead: ``0 ? -(7) : 3`` is -3 there), or that is followed by a number
+raised to a power (``2*-3^2`` is ``2*|-3|^2 = 18`` there); a ``+`` right
+after an operator or a sign right after ``!`` (errors in ngspice); a ``?:``
+inside the true branch of another without parentheses (``1 ? 0 ? 5 : 6 : 7``
+is 5 there).
 
 Every intermediate result must be finite, and a non-zero number must not
 round to 0; anything else (an unknown name, a division by zero, ``sqrt(-1)``,
@@ -74,10 +85,18 @@ FUNCTIONS: dict[str, tuple[Callable[..., float], int]] = {
     "sin": _fn(math.sin, 1),
     "cos": _fn(math.cos, 1),
     "tan": _fn(math.tan, 1),
+    "asin": _fn(math.asin, 1),
+    "acos": _fn(math.acos, 1),
     "atan": _fn(math.atan, 1),
+    "arctan": _fn(math.atan, 1),
     "sinh": _fn(math.sinh, 1),
     "cosh": _fn(math.cosh, 1),
     "tanh": _fn(math.tanh, 1),
+    "asinh": _fn(math.asinh, 1),
+    "acosh": _fn(math.acosh, 1),
+    "atanh": _fn(math.atanh, 1),
+    "sqr": _fn(lambda x: x * x, 1),
+    "ternary_fcn": _fn(lambda c, a, b: a if c != 0 else b, 3),
     "floor": _fn(math.floor, 1),
     "ceil": _fn(math.ceil, 1),
 }
@@ -124,6 +143,60 @@ MAX_CALL_DEPTH = 20
 MAX_CALLS = 10_000
 
 
+# ------------------------------------------------- what ngspice 39 misreads
+
+#: the binary operators (ngspice reads a leading sign as one, too)
+_OPERATORS = frozenset(("+", "-", "*", "/", "%", "^", "**", "?", ":", "&&", "||", *_COMPARE))
+_WHAT = {"(": "'('", "{": "'{'", "'": "a quote", "name": "a name or function",
+         "-": "another '-'", "+": "'+'", "!": "'!'"}
+
+
+def _check_ngspice_reading(tokens: list[tuple[str, object]], text: str) -> None:
+    """Refuse what ngspice 39 reads differently from its written meaning.
+
+    ngspice takes a ``-`` right after an operator (``?`` and ``:`` included)
+    as the sign of the next plain number it meets at that level: before
+    ``(``, a name or a call the sign lands on a later number (``0 ? -(7) :
+    3`` is -3) or fails; before ``3^2`` it negates the 3 (``2*-3^2`` is
+    ``2*|-3|^2 = 18``). A ``?:`` in the true branch of another ``?:`` loses
+    its condition (``1 ? 0 ? 5 : 6 : 7`` is 5). ``2*+3`` and ``!-1`` are
+    errors there.
+    """
+    pending = [0]  # per bracket level: the '?' not yet closed by ':'
+    for i, (kind, _) in enumerate(tokens):
+        before = tokens[i - 1][0] if i else ""
+        after = tokens[i + 1][0] if i + 1 < len(tokens) else "end"
+        if kind == "-" and before in _OPERATORS:
+            if after != "num":
+                raise ExpressionError(
+                    f"ngspice 39 misreads '{before}-' before {_WHAT.get(after, repr(after))} "
+                    f"(it moves the '-' to a later number, or fails): write (-...) in "
+                    f"parentheses, in {quoted(text)}")
+            if tokens[i + 2][0] in ("^", "**") and before not in ("^", "**"):
+                raise ExpressionError(
+                    f"ngspice 39 reads '{before}-' before a number as that number's sign, "
+                    f"so -x^y there is |x|^y: write (-x^y) or (-x)^y in parentheses, "
+                    f"in {quoted(text)}")
+        if (kind == "+" and before in _OPERATORS) or (kind in ("+", "-") and before == "!"):
+            raise ExpressionError(f"ngspice 39 refuses '{before}{kind}': write "
+                                  f"{before}({kind}...) in parentheses, in {quoted(text)}")
+        if kind in ("(", "{"):
+            pending.append(0)
+        elif kind in (")", "}") and len(pending) > 1:
+            pending.pop()
+        elif kind == ",":
+            pending[-1] = 0  # ngspice reads each argument on its own
+        elif kind == "?":
+            if pending[-1]:
+                raise ExpressionError(
+                    f"ngspice 39 misreads a '?:' inside the true branch of another "
+                    f"(it drops the inner condition): put the inner one in parentheses, "
+                    f"in {quoted(text)}")
+            pending[-1] += 1
+        elif kind == ":" and pending[-1]:
+            pending[-1] -= 1
+
+
 # -------------------------------------------------------------------- parser
 
 
@@ -152,6 +225,7 @@ class _Parser:
         self.budget = budget if budget is not None else [MAX_CALLS]  # shared with inner calls
         self.text = text
         self.tokens = _tokenize(text) if tokens is None else tokens
+        _check_ngspice_reading(self.tokens, text)
         self.pos = 0
         self.names = names
         self.depth = 0
@@ -237,16 +311,27 @@ class _Parser:
 
     def term(self) -> float:
         value = self.unary()
-        while self.peek() in ("*", "/"):
+        while self.peek() in ("*", "/", "%"):
             op = self.take(self.peek())
             rhs = self.unary()
             if op == "*":
                 value = self.check(value * rhs, "a product", value, rhs)
+            elif op == "%":
+                value = self.check(self.modulo(value, rhs), "a remainder")
             else:
                 if rhs == 0:
                     raise ExpressionError(f"division by zero in {quoted(self.text)}")
                 value = self.check(value / rhs, "a quotient", value, rhs)
         return value
+
+    def modulo(self, x: float, y: float) -> float:
+        """``x % y`` as ngspice 39 computes it: ``x - y*trunc(x/y)``."""
+        if y == 0:
+            raise ExpressionError(f"modulo by zero in {quoted(self.text)}")
+        q = x / y
+        if not math.isfinite(q):
+            raise ExpressionError(f"a quotient is not finite in {quoted(self.text)}")
+        return x - y * math.trunc(q)
 
     def unary(self) -> float:
         if self.peek() == "!":
@@ -274,7 +359,8 @@ class _Parser:
                 sign = -sign if self.take(self.peek()) == "-" else sign
             exponent = sign * self.primary()
             try:
-                base, value = value, math.pow(value, exponent)
+                # ngspice 39: |x|^y, whatever x's sign, as pwr(x, y)
+                base, value = value, math.pow(abs(value), exponent)
             except (OverflowError, ValueError, ZeroDivisionError):
                 raise ExpressionError(
                     f"{value!r}^{exponent!r} has no finite real value in {quoted(self.text)}"
