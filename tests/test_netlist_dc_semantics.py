@@ -461,6 +461,92 @@ d1 a 0 dm
 .model dm D(is=1e-14)
 .end
 """,
+    # ngspice reads a resistance of 0 (however written) as 1 mOhm, before m
+    # divides it, and m=0 leaves a resistor open: b = 1/1.001, c = 1/1.0005
+    "zero resistance": """t
+.param z=0
+v1 a 0 1
+r1 a b 0
+r2 b 0 1
+r3 a c {z*5} m=2
+r4 c 0 1
+r5 a d r=0
+r6 d 0 2
+r7 a e 1 m=0
+r8 a e 1
+r9 e 0 1
+.end
+""",
+    # the first .model card of a name is the one used, at the top level and
+    # inside a subcircuit (is=1e-14, not 1e-10)
+    "duplicate model names": """t
+.model dm D(is=1e-14)
+.model dm D(is=1e-10)
+.subckt s a b
+.model dl D(is=1e-14 n=2)
+.model dl D(is=1e-10)
+r1 a b 1k
+d1 b 0 dl
+.ends
+v1 1 0 1
+r1 1 2 1k
+d1 2 0 dm
+x1 1 3 s
+.end
+""",
+    # .ends closes the innermost open .subckt, whatever name it gives: r2 and
+    # x9 belong to outer (1k || 2k between a and b)
+    "ends naming another subcircuit": """t
+.subckt outer a b
+.subckt inner c d
+r1 c d 1k
+.ends outer
+r2 a b 2k
+x9 a b inner
+.ends inner
+v1 1 0 1
+x1 1 2 outer
+r3 2 0 1k
+.end
+""",
+    # an instance value for a name the subcircuit does not have is ignored
+    # (q); a body .param is a parameter an instance may set (rb)
+    "instance parameters": """t
+.subckt s a b rr=1k
+r1 a b {rr}
+.ends
+.subckt u a b
+.param rb=1k
+r1 a b {rb}
+.ends
+v1 1 0 1
+x1 1 2 s q=3 rr=3k
+r2 2 0 1k
+x2 1 3 u rb=4k
+r3 3 0 1k
+.end
+""",
+    # the title is no card: a '+' line after it (comments between) is ignored
+    "continuation after the title": """t
+* a comment
++ v1 1 0 5
+v1 1 0 1
+r1 1 2 1k
+r2 2 0 3k
+.end
+""",
+    # ngspice floors a model's IS at 1e-28 before area and temperature: at
+    # area=1e6 the junction carries microamperes
+    "saturation current floor": """t
+v1 1 0 1
+r1 1 2 1k
+d1 2 0 d0 area=1e6
+r2 1 3 1k
+d2 3 0 dn area=1e6
+.model d0 D(is=0)
+.model dn D(is=-1e-14)
+.end
+""",
     "dialects": """t // ngspice comment style
 .param rr=1k
 .csparam rcs={rr*3}
@@ -696,3 +782,67 @@ def test_parameters_defined_in_terms_of_themselves_are_refused_on_their_line() -
     with pytest.raises(NetlistError, match=r"line 3: .*themselves: r -> r"):
         read("t\n.subckt s a b params: r=1k\n.param r = {r*2}\nr1 a b {r}\n.ends\n"
              "v1 n0 0 1\nx1 n0 n1 s\nr2 n1 0 1k\n")
+
+
+# what diodenet reads as ngspice does, each said in one note: (text, (line, note))
+NGSPICE_READINGS = {
+    "zero resistance": ("t\nv1 a 0 1\nr1 a b 0\nr2 b 0 1k\n",
+                        (3, "r1: resistance 0 read as 1 mOhm, as ngspice does")),
+    "resistor m=0": ("t\nv1 a 0 1\nr1 a 0 1k\nr2 a 0 1k m=0\n",
+                     (4, "r2: m=0 leaves the resistor open (no conductance), as in ngspice")),
+    "duplicate model": ("t\nv1 a 0 1\nr1 a b 1k\nd1 b 0 dm\n.model dm D(is=1e-14)\n"
+                        ".model dm D(is=1e-10)\n",
+                        (6, "second .model 'dm' ignored: the first (line 5) is used, as "
+                            "ngspice does")),
+    "ends name": ("t\n.subckt s a b\nr1 a b 1k\n.ends q\nv1 1 0 1\nx1 1 0 s\n",
+                  (4, "'.ends q' closes '.subckt s' (the innermost open one, whatever the "
+                      "name), as in ngspice")),
+    "instance parameter": ("t\n.subckt s a b r=1k\nr1 a b {r}\n.ends\nv1 1 0 1\n"
+                           "x1 1 0 s q=3\n",
+                           (6, "x1: subcircuit 's' has no parameter 'q'; q= ignored, as "
+                               "ngspice does")),
+    "continuation after the title": ("t\n\n+ r9 1 0 1\nv1 1 0 1\nr1 1 0 1k\n",
+                                     (3, "continuation line '+' after the title ignored: the "
+                                         "title is not a card, and ngspice ignores the line "
+                                         "too")),
+    "saturation current floor": ("t\nv1 a 0 1\nr1 a b 1k\nd1 b 0 dm\n.model dm D(is=0)\n",
+                                 (5, "model 'dm': is=0 read as 1e-28, ngspice's smallest "
+                                     "saturation current, as ngspice does")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NGSPICE_READINGS))
+def test_what_is_read_as_ngspice_reads_it_is_said_in_one_note(name: str) -> None:
+    text, expected = NGSPICE_READINGS[name]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NetlistWarning)
+        parse_netlist(text)
+    notes = [(w.message.line, w.message.problem) for w in caught  # type: ignore[union-attr]
+             if isinstance(w.message, NetlistWarning)]
+    assert notes == [expected]
+
+
+def test_a_model_card_or_instance_in_a_subcircuit_is_noted_once() -> None:
+    """A subcircuit expanded many times says what it ignores once, on its line."""
+    text = ("t\n.subckt s a b r=1k\n.model dm D(is=1e-14)\n.model dm D(is=1e-10)\n"
+            "r1 a b {r}\nd1 b 0 dm\n.ends\n.subckt w a\nx1 a 0 s q=2\n.ends\nv1 1 0 1\n"
+            + "".join(f"x{k} 1 w\n" for k in range(3, 9)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NetlistWarning)
+        c = parse_netlist(text)
+    assert sorted(w.message.line for w in caught) == [4, 9]  # type: ignore[union-attr]
+    assert c["d.x3.x1.d1"].model.is_ == 1e-14  # type: ignore[union-attr]
+
+
+def test_a_continuation_line_first_in_an_included_file_is_still_refused() -> None:
+    """Only the netlist's own first line is a title: after it a '+' line is
+    ignored, while one opening an included file continues no card there."""
+    from diodenet.circuits.netlist import NetlistError
+
+    text = "t\n+ r9 1 0 1\n.include ok.inc\nv1 1 0 1\nr1 1 0 1k\n"
+    assert [e.name for e in read(text.replace(".include ok.inc\n", ""))] == ["v1", "r1"]
+    with pytest.raises(NetlistError, match=r"^line 3: in 'ok.inc' line 1: continuation line "
+                                           r"'\+' with no card before it$"), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore", NetlistWarning)
+        parse_netlist(text, includes={"ok.inc": "+ r8 1 0 1\n"})

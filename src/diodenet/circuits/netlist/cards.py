@@ -1,8 +1,9 @@
 """Element cards (R C L K D V I E F G H) to ``Element`` objects, at DC.
 
-* R: ``tc1``/``tc2`` (no effect at TNOM) are accepted, other temperature
-  scaling is refused; LTspice's ``tol=``/``pwr=`` (no electrical effect) are
-  accepted.
+* R: ngspice's DC instance parameters (``_resistance_at``); LTspice's
+  ``tol=``/``pwr=`` (no electrical effect) are accepted. A value of 0 is 1 mOhm
+  and ``m=0`` leaves the resistor open, as in ngspice (with a note); a
+  negative resistance or ``m`` is refused.
 * C: open at DC (a note); L: a short, an ``Inductor`` (a 0 V source whose
   current is reported); K: no effect at DC (a note).
 * D: ``AREA`` (positional or ``area=``), ``m``, ``temp``, ``dtemp``,
@@ -50,6 +51,9 @@ OUT_OF_SCOPE = {
 READ = "R, C, L, K, D, V, I, E, F, G, H and X"
 
 
+#: ngspice reads a resistance within 3 ulps of 0 (``AlmostEqualUlps``) as 1 mOhm
+_ZERO_OHMS = 3 * 5e-324
+
 #: a resistor's DC instance parameters in ngspice (``_resistance_at``)
 _RESISTOR_PARAMETERS = ("tc1", "tc2", "tce", "m", "scale", "temp", "dtemp")
 
@@ -67,6 +71,9 @@ def _resistance_at(card: Card, name: str, r: float, p: dict[str, float], circuit
     else:
         factor = 1.0 + p.get("tc1", 0.0) * dt + p.get("tc2", 0.0) * dt * dt
     m, scale = p.get("m", 1.0), p.get("scale", 1.0)
+    if m < 0:
+        raise card.error(f"{name}: negative m is not modelled (ngspice takes it as a negative "
+                         "conductance; diodenet's resistors are positive)")
     if not (m > 0 and scale > 0):
         raise card.error(f"{name}: m and scale must be > 0")
     value = r * factor * scale / m
@@ -74,6 +81,15 @@ def _resistance_at(card: Card, name: str, r: float, p: dict[str, float], circuit
         raise card.error(f"{name}: the resistance at {t:g} C is {value:g} Ohm (temperature "
                          "coefficients past the resistor's range)")
     return value
+
+
+#: the words of ngspice's behavioural E and G sources (``e1 2 0 value={v(1)*2}``)
+_BEHAVIOURAL = ("value", "vol", "cur", "table", "laplace", "freq")
+
+
+def _behavioural(word: str) -> bool:
+    key = word.split("=", 1)[0].split("{", 1)[0].lower()
+    return key in _BEHAVIOURAL
 
 
 def temperature(card: Card, celsius: float, what: str) -> float:
@@ -113,6 +129,10 @@ def element_card(
     def note(text: str) -> None:
         reader.warn(card, text)
 
+    if letter in "eg" and any(_behavioural(w) for w in words[3:]):
+        raise card.error(f"{name}: behavioural controlled sources (value=, vol=, cur=, table, "
+                         "laplace: B-source style) are not modelled (diodenet reads linear E, "
+                         "F, G, H with one control)")
     if letter in "efgh" and any(w.lower().startswith("poly") for w in words[3:]):
         raise card.error(f"{name}: POLY controlled sources are not modelled "
                          "(diodenet reads linear E, F, G, H with one control)")
@@ -144,6 +164,18 @@ def element_card(
                 return None
             if letter == "l":
                 return Inductor(flat, n1, n2, 0.0, inductance=x)
+            if abs(x) <= _ZERO_OHMS:
+                # ngspice's RESparam: a value within 3 ulps of 0 is 1 mOhm (before
+                # temperature, scale and m), silently there
+                x = 1e-3
+                note(f"{name}: resistance 0 read as 1 mOhm, as ngspice does")
+            elif x < 0:
+                raise card.error(f"{name}: negative resistance {x:g} Ohm is not modelled "
+                                 "(ngspice takes it as given; diodenet's resistors, like its "
+                                 "kernel's conductances, are positive)")
+            if r_params.get("m") == 0:
+                note(f"{name}: m=0 leaves the resistor open (no conductance), as in ngspice")
+                return None
             if r_params:
                 x = _resistance_at(card, name, x, r_params, reader.temp, reader.tnom)
             return Resistor(flat, n1, n2, resistance=x)
@@ -226,8 +258,13 @@ def _diode(
             continue
         else:
             raise card.error(f"{name}: unsupported diode parameter {extra!r}")
-    if area <= 0 or mult <= 0:
-        raise card.error(f"{name}: area and m must be > 0")
+    if area == 0 or mult == 0:
+        raise card.error(f"{name}: area=0 or m=0 is not modelled (ngspice keeps only its gmin "
+                         "conductance across the junction, or leaves it open when the model "
+                         "has RS): diodenet's diodes need area and m > 0")
+    if area < 0 or mult < 0:
+        raise card.error(f"{name}: negative area or m is not modelled (ngspice 39 does not "
+                         "converge on it): diodenet's diodes need area and m > 0")
     model_name, values = reader.diode_model(card, words[3].lower(), params, path, models, block)
     device_temp = temperature(card, temp if temp is not None else reader.temp + dtemp,
                               f"{name}: temperature")

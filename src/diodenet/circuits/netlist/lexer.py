@@ -11,7 +11,10 @@ SPICE's line rules, as ngspice applies them:
   commands, and they never reach ngspice. ngspice recognises these cards by
   prefix, so a misspelling such as ``.controlx`` is refused;
 * a line starting with ``+`` continues the card before it (comment and blank
-  lines may come between); a card's line number is its first physical line;
+  lines may come between); a card's line number is its first physical line.
+  One right after the title continues nothing (ngspice ignores it; a note);
+  one after an ``.include`` is refused (ngspice glues it to the included
+  file's last line);
 * ``*@diodenet ...`` comment lines carry diodenet's own data (exact diode
   models, trainable flags); ngspice ignores them.
 
@@ -38,6 +41,8 @@ MAX_CARD_CHARS = 1_000_000
 MAX_CARDS = 1_000_000
 #: Cards that would make ngspice run commands outside a ``.control`` block: refused.
 _COMMAND_CARDS = {".exec", "shell", "system", ".shell", ".system"}
+#: Cards replaced by the cards of another file.
+_INCLUDE_CARDS = (".include", ".inc", ".lib")
 #: control characters that are white space inside a line
 _WHITE_CONTROLS = str.maketrans({"\r": " ", "\v": " ", "\f": " "})
 #: LTspice writes micro as U+00B5 (or U+03BC).
@@ -146,8 +151,18 @@ def _physical_cards(text: str, first_line: int, title: bool,
         if len(s) > MAX_CARD_CHARS:
             raise NetlistError(number, f"line longer than {MAX_CARD_CHARS} characters")
         if s.startswith("+"):
+            if not cards and title:
+                # ngspice: the title is never a card, and a '+' line after it
+                # (comment and blank lines may come between) continues nothing
+                note(number, "continuation line '+' after the title ignored: the title "
+                     "is not a card, and ngspice ignores the line too")
+                continue
             if not cards:
                 raise NetlistError(number, "continuation line '+' with no card before it")
+            if cards[-1].first in _INCLUDE_CARDS:
+                raise NetlistError(number, f"a continuation line '+' cannot follow "
+                                   f"{cards[-1].first} (ngspice would glue it to the last "
+                                   "line of the included file): put it on the card it continues")
             if len(cards[-1].text) + len(s) > MAX_CARD_CHARS:
                 raise cards[-1].error(f"card longer than {MAX_CARD_CHARS} characters")
             cards[-1].text += " " + s[1:].strip()
@@ -262,7 +277,7 @@ def _expand(
         raise cards[0].error(f"more than {MAX_CARDS} cards after expanding the includes")
     out: list[Card] = []
     for card in cards:
-        if card.first in (".include", ".inc", ".lib"):
+        if card.first in _INCLUDE_CARDS:
             name, section = _include_target(card)
             # a file already read and lexed is not looked up (or read from disk)
             # again: a few small files that include each other many times cost

@@ -60,8 +60,8 @@ def read_deck(deck: Deck, *, check_topology: bool = True) -> Circuit:
             cards = cards[:i]
             break
     check_card_names(cards)
-    top = structure(cards)
     reader = _Reader(deck.title)
+    top = structure(cards, reader.warn)
     model_names = {model_name_of(c) for c in top.cards if c.first == ".model"}
     reader.exact, flags = read_notes(deck.notes, model_names)
     reader.read(top)

@@ -59,6 +59,9 @@ _REFUSED = {
 _LTSPICE_PWL = {"ron", "vfwd", "roff", "vrev", "rrev"}
 _CIDER = {"numd", "nbjt", "numos"}
 
+#: ngspice's smallest model saturation current (CKTepsmin): IS <= 0 is read as it
+_EPSMIN = 1e-28
+
 #: ngspice 39's constants (CONSTboltz, CHARGE, REFTEMP)
 _K, _Q, _REFTEMP = 1.38064852e-23, 1.6021766208e-19, 300.15
 
@@ -103,6 +106,21 @@ def parse_model_card(
         if key not in _DC and key not in _LTSPICE_PWL:
             raise card.error(f"model {name!r}: unknown diode model parameter {key!r}")
         values[key] = value(card, raw, params, f"model {name!r} {key}")
+    if "is" in values and values["is"] <= 0:
+        # ngspice floors the model's IS (before area, m and temperature) at its
+        # epsmin, silently. Only IS <= 0 is floored here: a positive IS below
+        # it is kept as written, so that what the writer writes reads back equal
+        warn(card, f"model {name!r}: is={values['is']:g} read as {_EPSMIN:g}, ngspice's "
+             "smallest saturation current, as ngspice does")
+        values["is"] = _EPSMIN
+    if values.get("rs", 0.0) < 0:
+        raise card.error(f"model {name!r}: negative rs is not modelled (ngspice takes it as a "
+                         "negative series resistance; diodenet's diodes conduct more as their "
+                         "voltage rises, which a negative rs breaks)")
+    if "bv" in values and not values["bv"] > 0:
+        raise card.error(f"model {name!r}: bv={values['bv']:g} is not modelled (a breakdown "
+                         "voltage must be > 0; ngspice 39 does not converge once such a "
+                         "diode is reverse-biased)")
     if values.get("level", 1.0) != 1.0:
         raise card.error(f"model {name!r}: only level=1 diodes are modelled")
     if _LTSPICE_PWL & values.keys():

@@ -15,15 +15,17 @@ What is read (cards are case-insensitive), with DC semantics:
   (expressions: see ``expressions``; ``temper`` is the circuit temperature),
   ``.options`` (numeric values; ``temp``/``tnom`` set the temperatures, Xyce's
   ``.options device`` is read the same way), ``.temp``, ``.title``,
-  ``.global``, ``.end`` (anything after it is skipped with a note).
+  ``.global``, ``.end`` (anything after it is skipped with a note). As in
+ngspice, a second ``.model`` of a name is ignored (the first counts) and an
+instance value for a name its subcircuit lacks is ignored, with a note each.
 
 Skipped with one note each (``NetlistWarning``): ``.control`` blocks (in the
 lexer) and the analysis and output cards in ``IGNORED_CARDS``. They cannot
 change the circuit, and the simulators add their own analyses.
 
 Refused: shell escapes, includes of files not allowed explicitly, out-of-scope
-elements (Q, M, J, B, S, W, A, T, O, ...), every other card, duplicate names,
-non-positive resistances, topology problems (``Circuit.topology_problems``)
+elements (Q, M, J, B, S, W, A, T, O, ...), every other card, duplicate element
+and subcircuit names, negative resistances, topology problems (``Circuit.topology_problems``)
 and malformed numbers or expressions.
 
 ``load`` holds the entry points (``parse_netlist``, ``read_netlist``) and the
@@ -52,6 +54,7 @@ from .subckt import (
     MAX_SUBCKT_DEPTH,
     RESERVED,
     Block,
+    body_parameters,
     flat_size,
     instance_split,
     shape,
@@ -82,6 +85,7 @@ class _Reader:
         self.top: Block | None = None
         self.instances = 0
         self.notes_per_card: dict[tuple[int, str], int] = {}
+        self.noted: set[tuple[int, str, str]] = set()  # cards warn_once has noted
         self.shown = self.hidden = self.hidden_from = 0
         self.temp = 27.0  # circuit temperature (C): .temp, .options temp=
         self.tnom = 27.0  # default nominal temperature (C): .options tnom=
@@ -117,6 +121,13 @@ class _Reader:
         else:
             self.hidden += 1
             self.hidden_from = self.hidden_from or card.line
+
+    def warn_once(self, card: Card, message: str) -> None:
+        """``warn``, once per card however often its block is expanded."""
+        key = (card.line, card.where, card.text)
+        if key not in self.noted:
+            self.noted.add(key)
+            self.warn(card, message)
 
     def summarise_notes(self) -> None:
         """One note for the notes ``warn`` did not show (at the first card with any)."""
@@ -195,7 +206,10 @@ class _Reader:
             elif card.first == ".model":
                 name = model_name_of(card)
                 if name in models:
-                    raise card.error(f"duplicate model name {name!r}")
+                    # ngspice uses the first .model card of a name, silently
+                    self.warn_once(card, f"second .model {name!r} ignored: the first (line "
+                                   f"{models[name].line}) is used, as ngspice does")
+                    continue
                 models[name] = card
         with self.seeing(functions):
             params = scope_values(params, definitions, pinned, functions, caller)
@@ -356,7 +370,8 @@ class _Reader:
         if self.instances + len(self.circuit) > MAX_ELEMENTS:
             raise card.error(f"more than {MAX_ELEMENTS} elements and subcircuit instances")
         overrides: dict[str, float] = {}
-        declared = {k for k, _ in sub.defaults}
+        # ngspice's formal parameters: the header's and the body's .param names
+        declared = {k for k, _ in sub.defaults} | body_parameters(sub)
         for w in args[cut:]:
             w = w[len("params:"):] if w.lower().startswith("params:") else w
             if not w:
@@ -365,8 +380,14 @@ class _Reader:
                 raise card.error(f"{name}: expected k=v after the subcircuit name, got {w!r}")
             key, raw = w.split("=", 1)
             key = key.lower()
+            if not declared:
+                raise card.error(f"{name}: subcircuit {sub_name!r} has no parameters, so "
+                                 f"{key}= cannot be given (ngspice refuses it too: "
+                                 "'Mismatch: 0 formal but 1 actual params')")
             if key not in declared:
-                raise card.error(f"{name}: subcircuit {sub_name!r} has no parameter {key!r}")
+                self.warn_once(card, f"{name}: subcircuit {sub_name!r} has no parameter "
+                               f"{key!r}; {key}= ignored, as ngspice does")
+                continue
             overrides[key] = self.value(card, raw, params, f"{name} parameter {key}")
         # ngspice resolves a subcircuit in the scope it is called from (the
         # caller's parameters, over the top level's), not where it is defined;

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .definitions import split_assignments
 from .lexer import Card, lex, split_words
+from .numbers import ExpressionError
 from .writer import GYRATOR_SUBCKT, GYRATOR_TEXT, TRANSFORMER_SUBCKT, TRANSFORMER_TEXT
 
 MAX_ELEMENTS = 1_000_000
@@ -53,8 +56,11 @@ def subckt_header(card: Card, parent: Block) -> Block:
     return block
 
 
-def structure(cards: list[Card]) -> Block:
-    """Split the cards into the top level and (nested) ``.subckt`` definitions."""
+def structure(cards: list[Card], warn: Callable[[Card, str], None] | None = None) -> Block:
+    """Split the cards into the top level and (nested) ``.subckt`` definitions.
+
+    ``warn(card, note)`` hears of an ``.ends NAME`` naming another subcircuit
+    than the one it closes (ngspice closes the innermost, whatever the name)."""
     top = Block(name="")
     stack = [top]
     for card in cards:
@@ -68,8 +74,9 @@ def structure(cards: list[Card]) -> Block:
             if len(stack) == 1:
                 raise card.error(".ends without .subckt")
             words = card.text.split()
-            if len(words) > 1 and words[1].lower() != stack[-1].name:
-                raise card.error(f"'.ends {words[1]}' closes '.subckt {stack[-1].name}'")
+            if len(words) > 1 and words[1].lower() != stack[-1].name and warn is not None:
+                warn(card, f"'.ends {words[1]}' closes '.subckt {stack[-1].name}' (the "
+                     "innermost open one, whatever the name), as in ngspice")
             stack.pop()
         else:
             stack[-1].cards.append(card)
@@ -77,6 +84,21 @@ def structure(cards: list[Card]) -> Block:
         assert stack[-1].header is not None
         raise stack[-1].header.error(f"'.subckt {stack[-1].name}' has no .ends")
     return top
+
+
+def body_parameters(block: Block) -> set[str]:
+    """The names a block's own ``.param`` cards define (ngspice counts them among
+    the subcircuit's formal parameters, which an instance may set)."""
+    names: set[str] = set()
+    for card in block.cards:
+        if card.first == ".param":
+            parts = card.text.split(None, 1)
+            try:
+                names.update(a.name for a in split_assignments(parts[1] if len(parts) > 1
+                                                               else ""))
+            except ExpressionError:
+                continue  # refused, on its line, when the block is expanded
+    return names
 
 
 def instance_split(words: list[str]) -> tuple[int, str]:
