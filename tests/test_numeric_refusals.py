@@ -20,11 +20,20 @@ def _net(card: str, extra: str = "") -> str:
     return f"t\nv1 in 0 1\n{card}\nr2 a 0 1k\n{extra}.end\n"
 
 
-@pytest.mark.parametrize("value", ["1e-310", "5e-324", "1e-309", "5.5e-309", "{1e-308/10}"])
+@pytest.mark.parametrize("value", ["1e-310", "2e-323", "1e-309", "5.5e-309", "{1e-308/10}"])
 def test_resistance_whose_conductance_overflows_is_refused_naming_it(value: str) -> None:
     with pytest.raises(NetlistError, match=r"^line 3: r1: resistance .* ohm is too small: "
                                            "its conductance 1/R overflows"):
         parse_netlist(_net(f"r1 in a {value}"))
+
+
+@pytest.mark.parametrize("value", ["5e-324", "1e-323", "-1.5e-323"])
+def test_resistance_within_three_ulps_of_zero_is_one_milliohm_as_in_ngspice(value: str) -> None:
+    """ngspice's RESparam reads a value within 3 ulps of 0 as 1 mOhm (2e-323,
+    4 ulps, is taken as given there, and its conductance overflows)."""
+    with pytest.warns(UserWarning, match="r1: resistance 0 read as 1 mOhm"):
+        c = parse_netlist(_net(f"r1 in a {value}"))
+    assert c["r1"].resistance == 1e-3
 
 
 @pytest.mark.parametrize("value", ["1e-400", "1e-999999p", "0.00000001e-320"])
