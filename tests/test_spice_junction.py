@@ -76,3 +76,35 @@ def test_the_array_law_is_the_scalar_law_branch_for_branch(model: ShockleyDiode)
     want = np.array([junction_current(model, float(x)) for x in v])
     np.testing.assert_allclose(i, want[:, 0], rtol=1e-14, atol=1e-300)
     np.testing.assert_allclose(g, want[:, 1], rtol=1e-14, atol=1e-300)
+
+
+@pytest.mark.parametrize("cls", [Shockley, SpiceJunction])
+def test_resolvent_is_accurate_near_zero_volts(cls: type[Shockley]) -> None:
+    """Near 0 V ``s + αF(s) = x`` is ``s = x / (1 + α Is/nVt)`` to O(x²); the
+    closed form through exp and log W returned exactly 0 for |x| below about
+    ε·nVt, which no per-element tolerance could accept."""
+    element = cls(is_=2.4e-11, nvt=0.044)
+    alpha = 0.1
+    x = torch.tensor([-2e-19, 3e-22, -1e-17, 5e-16], dtype=torch.float64)
+    truth = x / (1 + alpha * element.is_ / element.nvt)
+    torch.testing.assert_close(element.resolvent(x, alpha), truth, rtol=1e-12, atol=0.0)
+
+
+def test_a_junction_in_a_loop_without_current_settles() -> None:
+    """A Shockley diode and an ideal one, each in a loop that no source drives:
+    the junction's drive is round-off (2e-18 A), and the active set could not
+    meet its own tolerance from the resolvent's 0 ("did not converge" after 855
+    steps). Neither loop carries current, so V(b) is the divider's."""
+    import diodenet as dn
+
+    c = dn.Circuit("loops")
+    c.add_voltage_source("V0", "n0", "0")
+    c.add_resistor("R1", "n0", "b", resistance=1.0)
+    c.add_resistor("Rg", "b", "0", resistance=1e3)
+    c.add_resistor("R3", "b", "s", resistance=0.1)
+    c.add_diode("D2", "s", "b", ShockleyDiode(is_=2.4e-11, n=1.7))
+    c.add_resistor("R2", "x", "b", resistance=1.0)
+    c.add_diode("D1", "b", "x")
+    u = np.array([[-0.1747], [0.3], [0.0]])
+    m = dn.BuiltinHardware(c, ["v0"], ["b"]).settle(u)
+    np.testing.assert_allclose(m.outputs[:, 0], u[:, 0] * 1000 / 1001, rtol=1e-9, atol=1e-15)
