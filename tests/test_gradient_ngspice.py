@@ -382,3 +382,35 @@ def test_pwl_diodes_on_ngspice_are_their_exact_law(ngspice_available) -> None:
     # a blocking PWL diode passes g_off = 1e-12 S on ngspice, nothing on builtin:
     # 2.9e-9 V/V through it here
     np.testing.assert_allclose(got.jacobian, want.jacobian, rtol=1e-6, atol=1e-8)
+
+
+def test_reprogramming_past_the_switch_margin_warns(ngspice_available) -> None:
+    """The switch's g_on is written when the hardware is made, 1e6 times the
+    largest conductance; the outputs' error grows as g/g_on (measured against
+    the builtin: 3e-8 V at the start, 7e-3 V after scaling every conductance
+    by 1e6), so conductances re-programmed within 1e4 of g_on warn, once."""
+    import warnings
+
+    from diodenet.circuits import IdealDiode
+
+    c = Circuit("clip")
+    c.add_voltage_source("V1", "in", "0")
+    c.add_resistor("R1", "in", "h", resistance=1e3)
+    c.add_resistor("R2", "h", "0", resistance=1e3)
+    c.add_diode("D1", "h", "0", IdealDiode())
+    u = np.array([[-1.0], [1.0]])
+    with NgspiceHardware(c, ["v1"], ["h"]) as ng:
+        g = ng.conductances()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            ng.set_conductances(g * 50)  # within the margin: no warning
+        with pytest.warns(RuntimeWarning, match=r"switch g_on .* off by about 1/"):
+            ng.set_conductances(g * 1e3)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            ng.set_conductances(g * 1e4)  # once per hardware
+        builtin = BuiltinHardware(c, ["v1"], ["h"])
+        builtin.set_conductances(g * 1e4)
+        # the error the warning names: about g/g_on of the outputs (1 V scale)
+        gap = np.abs(ng.settle(u).outputs - builtin.settle(u).outputs).max()
+        assert 1e-4 < gap < 1e-2

@@ -30,6 +30,7 @@ hardware handles them).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
@@ -123,6 +124,7 @@ class NgspiceHardware(Hardware):
         #: the switch ideal diodes are written as (None: the Shockley stand-in)
         self.ideal_switch = IdealSwitch.for_circuit(self.circuit) if ideal_diode == "switch" \
             and any(isinstance(d.model, IdealDiode | PWLDiode) for d in self._diodes) else None
+        self._switch_warned = False  # whether re-programming outgrew the switch (once)
         self._knees = np.array([_knee_voltage(d) for d in self._diodes])
         # a switch conducts at any positive voltage: ">= 0" would count a
         # blocking switch at exactly 0 V (no current) as conducting
@@ -195,6 +197,20 @@ class NgspiceHardware(Hardware):
         return self._g.copy()
 
     def _reprogram(self, g: np.ndarray) -> None:
+        switch = self.ideal_switch
+        if switch is not None and g.size and not self._switch_warned:
+            # g_on is written into the netlists when the hardware is made; its
+            # margin over the network sets the switches' error (about g / g_on)
+            margin = switch.g_on / float(g.max())
+            if margin < IdealSwitch.RATIO / 100:
+                self._switch_warned = True
+                warnings.warn(
+                    f"the conductances programmed reach {float(g.max()):.3g} S, {margin:.3g} "
+                    f"times below the ideal diodes' switch g_on = {switch.g_on:.3g} S (set "
+                    f"when the hardware was made, {IdealSwitch.RATIO:.0e} times the largest "
+                    f"conductance then): ngspice's answers are off by about 1/{margin:.3g} "
+                    "relative; make the hardware with conductances near those it will be "
+                    "programmed to", RuntimeWarning, stacklevel=3)
         self._g = g.copy()
         values = dict(zip(self.trainable, g.tolist()))
         self.sim.set_conductances(values)
