@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from diodenet.activations import Shockley, SpiceJunction
+from diodenet.activations import Shockley, ShockleyPort, SpiceJunction
 from diodenet.circuits import ShockleyDiode
 from diodenet.circuits.junction import junction_current
 
@@ -78,15 +78,18 @@ def test_the_array_law_is_the_scalar_law_branch_for_branch(model: ShockleyDiode)
     np.testing.assert_allclose(g, want[:, 1], rtol=1e-14, atol=1e-300)
 
 
-@pytest.mark.parametrize("cls", [Shockley, SpiceJunction])
-def test_resolvent_is_accurate_near_zero_volts(cls: type[Shockley]) -> None:
-    """Near 0 V ``s + αF(s) = x`` is ``s = x / (1 + α Is/nVt)`` to O(x²); the
+@pytest.mark.parametrize("element", [
+    Shockley(is_=2.4e-11, nvt=0.044), SpiceJunction(is_=2.4e-11, nvt=0.044),
+    ShockleyPort(is_=2.4e-11, nvt=0.044, rs=10.0).as_nonlinearity()],
+    ids=["shockley", "spice", "with rs"])
+@pytest.mark.parametrize("alpha", [1e-6, 0.1, 1e3])
+def test_resolvent_is_accurate_near_zero_volts(element, alpha: float) -> None:
+    """Near 0 V ``s + αF(s) = x`` is ``s = x / (1 + α F'(0))`` to O(x²); the
     closed form through exp and log W returned exactly 0 for |x| below about
     ε·nVt, which no per-element tolerance could accept."""
-    element = cls(is_=2.4e-11, nvt=0.044)
-    alpha = 0.1
     x = torch.tensor([-2e-19, 3e-22, -1e-17, 5e-16], dtype=torch.float64)
-    truth = x / (1 + alpha * element.is_ / element.nvt)
+    slope = element.derivative(torch.zeros(1, dtype=torch.float64))
+    truth = x / (1 + alpha * slope)
     torch.testing.assert_close(element.resolvent(x, alpha), truth, rtol=1e-12, atol=0.0)
 
 

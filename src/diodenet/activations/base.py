@@ -186,16 +186,7 @@ class Shockley(Nonlinearity):
         # Imported here: closed_forms imports this module.
         from .closed_forms import _diode_relu_parts
 
-        s = -_diode_relu_parts(-x, alpha, self.is_, self.nvt)[1]
-        # one Newton step on s + αF(s) = x: the closed form goes through exp and
-        # log W, which leave an absolute error of about ε·nVt (1e-17 V), all of s
-        # for a junction near 0 V (driven by 1e-18 A of round-off, it returned 0
-        # and the iterative solvers could not meet that junction's own tolerance);
-        # F is computed with expm1, accurate relative to itself. Where F' overflows
-        # (tens of volts forward) the closed form stands
-        g = Shockley.derivative(self, s)
-        step = (s + alpha * Shockley.value(self, s) - x) / (1.0 + alpha * g)
-        return torch.where(torch.isfinite(step), s - step, s)
+        return -_diode_relu_parts(-x, alpha, self.is_, self.nvt)[1]
 
     def resolvent_derivative(self, x: Tensor, alpha: float | Tensor) -> Tensor:
         s = self.resolvent(x, alpha)

@@ -251,12 +251,20 @@ def _diode_relu_parts(x: Tensor, r_total: Tensor | float, is_: float,
     t = (x + r_total * is_) / nvt - c
     u = log_lambertw0_exp(t)  # log W
     w = torch.exp(u)
+    v_j = nvt * (u + c)
+    # one Newton step on v_j + R Is expm1(v_j/nVt) = x: u + c cancels to an
+    # absolute error of about ε·|c|·nVt (1e-17 V), all of v_j near 0 V (a
+    # junction driven by 1e-18 A of round-off came out at exactly 0, short of
+    # any per-element tolerance); the residual, with expm1, is accurate
+    # relative to itself. Where exp overflows (far forward) the closed form stands
+    e = torch.exp(v_j / nvt)
+    step = (v_j + r_total * is_ * torch.expm1(v_j / nvt) - x) / (1.0 + (r_total * is_ / nvt) * e)
+    v_j = torch.where(torch.isfinite(step), v_j - step, v_j)
     # i = Is expm1(v_j/nVt) is exact for small W; (nVt/R) W - Is for large W.
-    # Clamping u in the unused branch keeps its value (and gradient) finite.
-    i_small = is_ * _expm1(torch.clamp_max(u, 0.0) + c)
+    # Clamping in the unused branch keeps its value (and gradient) finite.
+    i_small = is_ * _expm1(torch.minimum(v_j / nvt, c))
     i_large = (nvt / r_total) * w - is_
     i = torch.where(w > 1.0, i_large, i_small)
-    v_j = nvt * (u + c)
     return i, v_j
 
 
