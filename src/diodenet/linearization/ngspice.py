@@ -124,7 +124,7 @@ class NgspiceHardware(Hardware):
         #: the switch ideal diodes are written as (None: the Shockley stand-in)
         self.ideal_switch = IdealSwitch.for_circuit(self.circuit) if ideal_diode == "switch" \
             and any(isinstance(d.model, IdealDiode | PWLDiode) for d in self._diodes) else None
-        self._switch_warned = False  # whether re-programming outgrew the switch (once)
+        self._switch_warned = False  # whether the conductances outgrew the switch (once)
         self._knees = np.array([_knee_voltage(d) for d in self._diodes])
         # a switch conducts at any positive voltage: ">= 0" would count a
         # blocking switch at exactly 0 V (no current) as conducting
@@ -184,6 +184,7 @@ class NgspiceHardware(Hardware):
                 )
             except ValueError as exc:
                 self._adjoint_error = str(exc)
+        self._check_switch_margins(self._g, stacklevel=3)
 
     def close(self) -> None:
         self.sim.close()
@@ -196,21 +197,36 @@ class NgspiceHardware(Hardware):
     def conductances(self) -> np.ndarray:
         return self._g.copy()
 
-    def _reprogram(self, g: np.ndarray) -> None:
+    def _check_switch_margins(self, g: np.ndarray, stacklevel: int) -> None:
+        """Warn, once, where the switches' law moves ngspice's answers by more
+        than about 1e-4 relative: ``g_on`` (written into the netlists when the
+        hardware is made) within 1e4 of the largest conductance, or ``g_off``
+        (ngspice's gmin, which a blocking switch leaks) within 1e4 of the
+        smallest; the error is about ``g / g_on`` and ``g_off / g``."""
         switch = self.ideal_switch
-        if switch is not None and g.size and not self._switch_warned:
-            # g_on is written into the netlists when the hardware is made; its
-            # margin over the network sets the switches' error (about g / g_on)
-            margin = switch.g_on / float(g.max())
-            if margin < IdealSwitch.RATIO / 100:
-                self._switch_warned = True
-                warnings.warn(
-                    f"the conductances programmed reach {float(g.max()):.3g} S, {margin:.3g} "
-                    f"times below the ideal diodes' switch g_on = {switch.g_on:.3g} S (set "
-                    f"when the hardware was made, {IdealSwitch.RATIO:.0e} times the largest "
-                    f"conductance then): ngspice's answers are off by about 1/{margin:.3g} "
-                    "relative; make the hardware with conductances near those it will be "
-                    "programmed to", RuntimeWarning, stacklevel=3)
+        if switch is None or not g.size or self._switch_warned:
+            return
+        bound = IdealSwitch.RATIO / 100
+        high, low = float(g.max()), float(g.min())
+        problem = ""
+        if switch.g_on < bound * high:
+            problem = (f"reach {high:.3g} S, {switch.g_on / high:.3g} times below the ideal "
+                       f"diodes' switch g_on = {switch.g_on:.3g} S (set when the hardware was "
+                       f"made, {IdealSwitch.RATIO:.0e} times the largest conductance then): "
+                       f"ngspice's answers are off by about {high / switch.g_on:.1e} relative; "
+                       "make the hardware with conductances near those it will be programmed to")
+        elif switch.g_off > 0 and low < bound * switch.g_off:
+            problem = (f"go down to {low:.3g} S, {low / switch.g_off:.3g} times the ideal "
+                       f"diodes' switch g_off = {switch.g_off:.3g} S (ngspice's gmin, which a "
+                       f"blocking switch leaks): ngspice's answers are off by about "
+                       f"{switch.g_off / low:.1e} relative")
+        if problem:
+            self._switch_warned = True
+            warnings.warn(f"the conductances programmed {problem}", RuntimeWarning,
+                          stacklevel=stacklevel)
+
+    def _reprogram(self, g: np.ndarray) -> None:
+        self._check_switch_margins(g, stacklevel=4)
         self._g = g.copy()
         values = dict(zip(self.trainable, g.tolist()))
         self.sim.set_conductances(values)
